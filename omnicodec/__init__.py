@@ -1,0 +1,31 @@
+"""omnicodec: neural and classical data compression behind one container, one entropy backend
+and one CLI.
+
+    >>> import omnicodec
+    >>> blob = omnicodec.encode(b"hello hello hello hello", codec="zstd")
+    >>> omnicodec.decode(blob).data
+    b'hello hello hello hello'
+
+The public names are imported lazily so that ``import omnicodec`` stays cheap (no torch, no
+compressai, no numba.cuda).
+"""
+
+__version__ = "0.1.0"
+
+_API = {"encode", "decode", "decode_with_header", "open", "get_codec", "list_codecs",
+        "choose_codec", "encode_file", "decode_file", "CodecInfo"}
+_ITEMS = {"Image", "Audio", "Video", "Bytes"}
+
+__all__ = sorted(_API | _ITEMS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name in _ITEMS:
+        from .codecs import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'omnicodec' has no attribute {name!r}")

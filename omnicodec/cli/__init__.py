@@ -1,0 +1,1 @@
+"""The ``codec`` command line: argparse subcommands that call only the public API."""

@@ -1,0 +1,190 @@
+"""``codec`` / ``python -m omnicodec``: encode, decode, info, list, demo.
+
+Errors print one line on stderr and exit 1 (2 for usage errors); ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+
+QUALITY_HELP = ("lossy quality 0..100 (higher is better, like cjpeg/cwebp); alone, picks the "
+                "best lossy codec for the input")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codec", description="Neural and classical compression "
+                                "into self-describing .omc files.")
+    p.add_argument("--version", action="version", version=f"omnicodec {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("encode", help="compress files to .omc")
+    e.add_argument("inputs", nargs="+", metavar="IN", help="files, directories or globs")
+    e.add_argument("-o", "--output", help="output file (one input) or directory (several)")
+    e.add_argument("-c", "--codec", help="codec id (see `codec list`); default: best lossless")
+    e.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
+    e.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+
+    d = sub.add_parser("decode", help="restore .omc files")
+    d.add_argument("inputs", nargs="+", metavar="IN")
+    d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+
+    i = sub.add_parser("info", help="show an .omc header")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub.add_parser("list", help="list codecs and whether they are available here")
+    sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("codec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for users; the traceback with --debug
+        if args.debug:
+            raise
+        from ..errors import OmnicodecError
+
+        expected = isinstance(exc, (OmnicodecError, OSError, ValueError))
+        msg = str(exc) if expected else f"internal error: {type(exc).__name__}: {exc}"
+        print(f"codec: error: {msg}".splitlines()[0], file=sys.stderr)
+        return 1
+
+
+# ------------------------------------------------------------------------------- commands
+def expand(inputs: list[str], suffix: str | None = None) -> list[Path]:
+    """Files named directly, all files under directories, and glob matches, in order."""
+    out: list[Path] = []
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
+            out += [q for q in found if suffix is None or q.name.endswith(suffix)]
+        elif any(ch in name for ch in "*?[") and not p.exists():
+            matches = sorted(Path(m) for m in glob.glob(name, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"{name}: no files match")
+            out += [m for m in matches if m.is_file()]
+        else:
+            out.append(p)
+    return out
+
+
+def _targets(args, files: list[Path], suffix: str | None) -> list[tuple[Path, Path | None]]:
+    if args.output is None:
+        return [(f, None) for f in files]
+    out = Path(args.output)
+    if len(files) == 1 and not out.is_dir():
+        return [(files[0], out)]
+    if not out.is_dir():
+        raise NotADirectoryError(f"{out}: with several inputs, -o must be an existing directory")
+    if suffix:
+        return [(f, out / (f.name + suffix)) for f in files]
+    return [(f, out / (f.name[:-4] if f.name.endswith(".omc") else f.name)) for f in files]
+
+
+def cmd_encode(args) -> int:
+    from .. import api
+
+    files = expand(args.inputs)
+    progress = Progress(len(files))
+    for src, dst in _targets(args, files, ".omc"):
+        t = time.perf_counter()
+        path, item, data = api.encode_file(src, dst, codec=args.codec, quality=args.quality,
+                                           force=args.force)
+        size = src.stat().st_size
+        progress.step(f"{src} -> {path}  {size} -> {len(data)} bytes "
+                      f"({size / max(len(data), 1):.2f}x, {time.perf_counter() - t:.2f}s)")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from .. import api
+
+    files = expand(args.inputs, ".omc")
+    progress = Progress(len(files))
+    for src, dst in _targets(args, files, None):
+        t = time.perf_counter()
+        path, _ = api.decode_file(src, dst, force=args.force)
+        progress.step(f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .. import api
+
+    header = api.open(args.file)
+    size = os.path.getsize(args.file)
+    info = {"file": args.file, "bytes": size, "format_version": header.format_version,
+            **header.to_json()}
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        print(f"{key:<{width}}  {value if value is not None else '-'}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .. import api
+
+    rows = [("codec", "modality", "lossless", "available", "description")]
+    for c in api.list_codecs():
+        avail = "yes" if c.available else f"no: needs {', '.join(c.missing)}" + (
+            f" (pip install 'omnicodec[{c.extra}]')" if c.extra else "")
+        rows.append((c.codec_id, c.modality, "yes" if c.lossless else "no", avail, c.description))
+    print_table(rows)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    print_table(run_demo())
+    return 0
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "list": cmd_list,
+            "demo": cmd_demo}
+
+
+# -------------------------------------------------------------------------------- helpers
+def print_table(rows: list[tuple]) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+class Progress:
+    """A one-line-per-file report on stderr, with a count when there are several files."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+
+    def step(self, message: str) -> None:
+        self.done += 1
+        prefix = f"[{self.done}/{self.total}] " if self.total > 1 else ""
+        print(prefix + message, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

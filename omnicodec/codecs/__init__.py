@@ -1,0 +1,1 @@
+"""One module per codec family; the registry (``omnicodec.registry``) maps ids to classes."""

@@ -1,0 +1,179 @@
+"""Classical video codecs through PyAV (FFmpeg): x264, x265, SVT-AV1 and lossless FFV1.
+
+    Video(planes, fps, pix_fmt) -> FFmpeg encoder -> Matroska in memory -> section DATA
+
+The DATA section is a complete .mkv file that any player opens.  Quality (0..100, higher is
+better) maps linearly to the encoder's CRF: x264/x265 51..0, SVT-AV1 63..0.  FFV1 (level 3,
+range coder) restores every plane bit-exactly.  Decoding checks frame size and count against the
+container's metadata and the caps before allocating the output.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+
+from .. import limits
+from ..datasets.y4m import chroma_shape
+from ..errors import CorruptStreamError
+from .base import Codec, Video, quality_to_range, section
+
+
+@dataclass
+class _AVCodec(Codec):
+    modality: ClassVar[str] = "video"
+    encoder: ClassVar[str] = ""
+    pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p", "yuv444p")
+    requires: ClassVar[tuple[str, ...]] = ("av",)
+
+    @classmethod
+    def missing(cls):
+        missing = super().missing()
+        if not missing:
+            import av
+
+            if cls.encoder not in av.codecs_available:
+                missing.append(f"FFmpeg encoder {cls.encoder}")
+        return missing
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason:
+            return reason
+        if item.pix_fmt not in self.pix_fmts:
+            return f"{self.codec_id} stores {', '.join(self.pix_fmts)}, not {item.pix_fmt}"
+        _, h, w = item.planes[0].shape
+        if item.pix_fmt == "yuv420p" and (h % 2 or w % 2):
+            return f"{self.codec_id} needs even frame sizes for 4:2:0, got {w}x{h}"
+        return None
+
+    def options(self) -> dict[str, str]:
+        return {}
+
+    def encode(self, item):
+        import av
+
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config to stderr otherwise
+        self.check_supports(item)
+        y, u, v = item.planes
+        t, h, w = y.shape
+        out = io.BytesIO()
+        with av.open(out, "w", format="matroska") as box:
+            stream = box.add_stream(self.encoder, rate=Fraction(*item.fps))
+            stream.width, stream.height, stream.pix_fmt = w, h, item.pix_fmt
+            stream.codec_context.time_base = Fraction(item.fps[1], item.fps[0])
+            stream.options = self.options()
+            for i in range(t):
+                frame = av.VideoFrame(w, h, item.pix_fmt)
+                for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
+                    _write_plane(plane, data)
+                frame.pts = i
+                box.mux(stream.encode(frame))
+            box.mux(stream.encode(None))
+        return {"DATA": out.getvalue()}
+
+    def decode(self, sections, meta):
+        import av
+
+        w, h, t = int(meta["width"]), int(meta["height"]), int(meta["frames"])
+        limits.check_video(w, h, t)
+        pix_fmt = meta["pix_fmt"]
+        if pix_fmt not in self.pix_fmts:
+            raise CorruptStreamError(f"{self.codec_id}: header pix_fmt {pix_fmt!r} is not valid")
+        ch, cw = chroma_shape(pix_fmt, h, w)
+        planes = (np.zeros((t, h, w), np.uint8), np.zeros((t, ch, cw), np.uint8),
+                  np.zeros((t, ch, cw), np.uint8))
+        count = 0
+        try:
+            with av.open(io.BytesIO(section(sections, "DATA", self.codec_id)), "r") as box:
+                vs = box.streams.video[0]
+                if (vs.codec_context.width, vs.codec_context.height) != (w, h):
+                    raise CorruptStreamError(f"{self.codec_id}: payload frame size disagrees with header")
+                for frame in box.decode(vs):
+                    if count == t:
+                        raise CorruptStreamError(f"{self.codec_id}: payload holds more frames than the header")
+                    frame = frame.reformat(format=pix_fmt) if frame.format.name != pix_fmt else frame
+                    for plane, dst in zip(frame.planes, planes):
+                        dst[count] = _read_plane(plane, dst.shape[1], dst.shape[2])
+                    count += 1
+        except (av.FFmpegError, IndexError, ValueError) as exc:
+            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+        if count != t:
+            raise CorruptStreamError(f"{self.codec_id}: payload holds {count} frames, header {t}")
+        return Video(planes, (int(meta["fps"][0]), int(meta["fps"][1])), pix_fmt)
+
+
+def _write_plane(plane, data: np.ndarray) -> None:
+    h, w = data.shape
+    buf = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+    buf[:h, :w] = data
+
+
+def _read_plane(plane, h: int, w: int) -> np.ndarray:
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
+
+
+@dataclass
+class FFV1(_AVCodec):
+    codec_id: ClassVar[str] = "ffv1"
+    lossless: ClassVar[bool] = True
+    encoder: ClassVar[str] = "ffv1"
+    description: ClassVar[str] = "FFV1 level 3 lossless (range coder, large context)"
+
+    def options(self):
+        return {"level": "3", "coder": "1", "context": "1", "g": "1", "slicecrc": "1"}
+
+
+@dataclass
+class _CRFCodec(_AVCodec):
+    crf_worst: ClassVar[float] = 51.0
+    quality: float = 50.0
+    preset: str = "medium"
+
+    @classmethod
+    def from_quality(cls, quality):
+        return cls() if quality is None else cls(quality=quality_to_range(quality, 0, 100))
+
+    def crf(self) -> float:
+        return round(self.crf_worst * (1.0 - self.quality / 100.0), 2)
+
+    def options(self):
+        return {"crf": f"{self.crf():g}", "preset": self.preset}
+
+
+@dataclass
+class X264(_CRFCodec):
+    codec_id: ClassVar[str] = "x264"
+    encoder: ClassVar[str] = "libx264"
+    description: ClassVar[str] = "H.264 (x264); quality -> CRF 51..0"
+
+
+@dataclass
+class X265(_CRFCodec):
+    codec_id: ClassVar[str] = "x265"
+    encoder: ClassVar[str] = "libx265"
+    description: ClassVar[str] = "HEVC (x265); quality -> CRF 51..0"
+
+    def options(self):
+        return {**super().options(), "x265-params": "log-level=error"}
+
+
+@dataclass
+class SVTAV1(_CRFCodec):
+    codec_id: ClassVar[str] = "svtav1"
+    encoder: ClassVar[str] = "libsvtav1"
+    pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p",)
+    crf_worst: ClassVar[float] = 63.0
+    description: ClassVar[str] = "AV1 (SVT-AV1); quality -> CRF 63..0"
+    preset: str = "8"
+
+    def crf(self):
+        return float(round(super().crf()))  # SVT-AV1 takes integer CRF
+
+    def options(self):
+        return {"crf": f"{self.crf():g}", "preset": self.preset, "svtav1-params": "verbosity=0"}

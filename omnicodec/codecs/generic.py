@@ -1,0 +1,153 @@
+"""General-purpose byte compressors: gzip, bzip2, xz (LZMA2) and zstd, for any file.
+
+    Bytes -> compressor -> section DATA (a standard .gz / .bz2 / .xz / .zst stream)
+
+``level`` is each tool's own level (defaults: gzip -9, bzip2 -9, xz -9e, zstd -19 with long
+distance matching).  Decoding is bounded: it stops with an error once the output would exceed
+the size recorded in the header, so a decompression bomb cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zlib
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .. import limits
+from ..errors import CorruptStreamError
+from .base import Bytes, Codec, section
+
+_CHUNK = 1 << 20
+
+
+@dataclass
+class _ByteCodec(Codec):
+    modality: ClassVar[str] = "bytes"
+    lossless: ClassVar[bool] = True
+
+    def compress(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def decompressor(self):  # Zstd overrides decode() instead
+        """An object with ``decompress(data, max_length)`` and ``eof``/``unused_data``."""
+        raise NotImplementedError
+
+    def encode(self, item):
+        self.check_supports(item)
+        return {"DATA": self.compress(item.data)}
+
+    def decode(self, sections, meta):
+        size = int(meta["size"])
+        limits.check_bytes(size)
+        data = section(sections, "DATA", self.codec_id)
+        d, out, total = self.decompressor(), [], 0
+        try:
+            chunk = d.decompress(data, min(_CHUNK, size + 1))
+            while True:
+                total += len(chunk)
+                if total > size:
+                    raise CorruptStreamError(f"{self.codec_id}: payload expands past the recorded size")
+                out.append(chunk)
+                if d.eof or (not chunk and d.needs_input):
+                    break
+                chunk = d.decompress(b"", min(_CHUNK, size + 1 - total))
+        except CorruptStreamError:
+            raise
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+        if not d.eof or total != size:
+            raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
+        return Bytes(b"".join(out))
+
+
+@dataclass
+class Gzip(_ByteCodec):
+    codec_id: ClassVar[str] = "gzip"
+    description: ClassVar[str] = "gzip (DEFLATE), level 9"
+    level: int = 9
+
+    def compress(self, data):
+        return gzip.compress(data, self.level, mtime=0)
+
+    def decompressor(self):
+        return _ZlibAdapter()
+
+
+class _ZlibAdapter:
+    """zlib keeps unread input in ``unconsumed_tail`` instead of buffering it; adapt it."""
+
+    def __init__(self):
+        self._obj = zlib.decompressobj(wbits=31)
+        self.needs_input = True
+
+    @property
+    def eof(self):
+        return self._obj.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        out = self._obj.decompress(data or self._obj.unconsumed_tail, max_length)
+        self.needs_input = not self._obj.unconsumed_tail
+        return out
+
+
+@dataclass
+class Bz2(_ByteCodec):
+    codec_id: ClassVar[str] = "bz2"
+    description: ClassVar[str] = "bzip2, level 9"
+    level: int = 9
+
+    def compress(self, data):
+        return bz2.compress(data, self.level)
+
+    def decompressor(self):
+        return bz2.BZ2Decompressor()
+
+
+@dataclass
+class Xz(_ByteCodec):
+    codec_id: ClassVar[str] = "xz"
+    description: ClassVar[str] = "xz (LZMA2), preset 9 extreme"
+    level: int = 9
+    extreme: bool = True
+
+    def compress(self, data):
+        return lzma.compress(data, lzma.FORMAT_XZ, preset=self.level | (lzma.PRESET_EXTREME if self.extreme else 0))
+
+    def decompressor(self):
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+
+
+@dataclass
+class Zstd(_ByteCodec):
+    codec_id: ClassVar[str] = "zstd"
+    description: ClassVar[str] = "Zstandard, level 19 with long-distance matching"
+    level: int = 19
+    long: bool = True
+
+    def compress(self, data):
+        import zstandard
+
+        params = zstandard.ZstdCompressionParameters.from_level(
+            self.level, source_size=len(data), enable_ldm=self.long,
+            window_log=min(27, max(10, len(data).bit_length())) if self.long else 0)
+        return zstandard.ZstdCompressor(compression_params=params).compress(data)
+
+    def decode(self, sections, meta):
+        import zstandard
+
+        size = int(meta["size"])
+        limits.check_bytes(size)
+        data = section(sections, "DATA", self.codec_id)
+        try:
+            if zstandard.frame_content_size(data) != size:
+                raise CorruptStreamError(f"{self.codec_id}: frame size disagrees with the header")
+            out = zstandard.ZstdDecompressor(max_window_size=1 << 31).decompress(
+                data, max_output_size=size)
+        except zstandard.ZstdError as exc:
+            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+        if len(out) != size:
+            raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
+        return Bytes(out)

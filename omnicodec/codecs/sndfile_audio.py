@@ -1,0 +1,197 @@
+"""Classical audio codecs through libsndfile (soundfile): FLAC, WAV, Opus, Vorbis, MP3.
+
+    Audio(samples, rate, subtype) -> libsndfile writer -> section DATA (a complete .flac/.wav/
+    .ogg/.mp3 file)
+
+Quality (0..100, higher is better) maps to libsndfile's compression level ``1 - q/100`` (0 is
+the highest bitrate), the one knob libsndfile exposes for its lossy formats.  Lossless codecs
+restore the exact samples and subtype (PCM_16 / PCM_24 / PCM_U8; WAV also FLOAT and DOUBLE).
+Opus only runs at 8/12/16/24/48 kHz: other rates are resampled to 48 kHz with FFmpeg's
+resampler (as opusenc does) and back to the original rate on decode.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import soundfile as sf
+
+from .. import limits
+from ..errors import CorruptStreamError
+from .base import Audio, Codec, quality_to_range, section
+
+_DTYPES = {"PCM_S8": "int16", "PCM_U8": "int16", "PCM_16": "int16", "PCM_24": "int32",
+           "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
+
+
+def read_audio(data: bytes | str) -> Audio:
+    """Decode any libsndfile-readable file (path or bytes) to an Audio item."""
+    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    with sf.SoundFile(src) as f:
+        limits.check_samples(f.frames, f.channels)
+        subtype = f.subtype if f.subtype in _DTYPES else "PCM_16"
+        samples = f.read(dtype=_DTYPES[subtype], always_2d=True)
+        return Audio(samples, f.samplerate, subtype)
+
+
+@dataclass
+class _SndfileCodec(Codec):
+    modality: ClassVar[str] = "audio"
+    format: ClassVar[str] = ""
+    subtype: ClassVar[str] = ""
+    subtypes: ClassVar[tuple[str, ...]] = ()
+    rates: ClassVar[tuple[int, ...]] = ()
+    max_channels: ClassVar[int] = 255
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason:
+            return reason
+        if self.subtypes and item.subtype not in self.subtypes:
+            return f"{self.codec_id} stores {', '.join(self.subtypes)}, not {item.subtype}"
+        if self.rates and item.sample_rate not in self.rates:
+            return f"{self.codec_id} needs a sample rate in {self.rates}, got {item.sample_rate}"
+        if item.samples.shape[1] > self.max_channels:
+            return f"{self.codec_id} stores at most {self.max_channels} channels"
+        return None
+
+    def write_args(self, item: Audio) -> dict:
+        return {"subtype": self.subtype or item.subtype}
+
+    def encode(self, item):
+        self.check_supports(item)
+        out = io.BytesIO()
+        sf.write(out, item.samples, item.sample_rate, format=self.format, **self.write_args(item))
+        return {"DATA": out.getvalue()}
+
+    def decode(self, sections, meta):
+        limits.check_samples(int(meta["frames"]), int(meta["channels"]))
+        data = section(sections, "DATA", self.codec_id)
+        try:
+            with sf.SoundFile(io.BytesIO(data)) as f:
+                if f.channels != meta["channels"] or f.samplerate != meta["sample_rate"]:
+                    raise CorruptStreamError(f"{self.codec_id}: payload layout disagrees with header")
+                # lossy decoders may add priming/padding frames; never read past the cap
+                samples = f.read(frames=int(meta["frames"]), dtype=_DTYPES.get(meta["subtype"], "int16"),
+                                 always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+        if samples.shape[0] < meta["frames"]:
+            if self.lossless:
+                raise CorruptStreamError(f"{self.codec_id}: payload holds fewer frames than the header")
+            samples = np.pad(samples, ((0, int(meta["frames"]) - samples.shape[0]), (0, 0)))
+        return Audio(samples, int(meta["sample_rate"]), meta["subtype"])
+
+
+@dataclass
+class FLAC(_SndfileCodec):
+    codec_id: ClassVar[str] = "flac"
+    lossless: ClassVar[bool] = True
+    format: ClassVar[str] = "FLAC"
+    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24")
+    max_channels: ClassVar[int] = 8
+    description: ClassVar[str] = "FLAC lossless (libFLAC level 8)"
+
+    def write_args(self, item):
+        subtype = "PCM_16" if item.subtype in ("PCM_S8", "PCM_U8") else item.subtype
+        return {"subtype": subtype, "compression_level": 1.0}
+
+
+@dataclass
+class WAV(_SndfileCodec):
+    codec_id: ClassVar[str] = "wav"
+    lossless: ClassVar[bool] = True
+    format: ClassVar[str] = "WAV"
+    description: ClassVar[str] = "WAV passthrough (PCM or float, uncompressed)"
+
+    def write_args(self, item):
+        return {"subtype": "PCM_16" if item.subtype == "PCM_S8" else item.subtype}
+
+
+@dataclass
+class _LossyAudio(_SndfileCodec):
+    quality: float = 50.0
+
+    @classmethod
+    def from_quality(cls, quality):
+        return cls() if quality is None else cls(quality=quality_to_range(quality, 0, 100))
+
+    def write_args(self, item):
+        return {"subtype": self.subtype, "compression_level": 1.0 - self.quality / 100.0}
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """Any soundfile dtype (full-scale ints or [-1, 1] floats) -> int16."""
+    if samples.dtype.kind == "f":
+        return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+    return (samples.astype(np.int64) >> (8 * samples.dtype.itemsize - 16)).astype(np.int16)
+
+
+def from_int16(samples: np.ndarray, dtype: str) -> np.ndarray:
+    """int16 -> the full-scale representation of ``dtype`` (inverse of to_int16)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return (samples / 32768.0).astype(dt)
+    return (samples.astype(np.int64) << (8 * dt.itemsize - 16)).astype(dt)
+
+
+def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """(frames, channels) at ``rate`` -> int16 at ``new_rate`` (FFmpeg swresample)."""
+    import av
+
+    layout = {1: "mono", 2: "stereo"}[samples.shape[1]]
+    resampler = av.AudioResampler(format="s16", layout=layout, rate=new_rate)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(to_int16(samples).reshape(1, -1)),
+                                       format="s16", layout=layout)
+    frame.sample_rate = rate
+    chunks = [f.to_ndarray().reshape(-1, samples.shape[1]) for f in resampler.resample(frame)]
+    chunks += [f.to_ndarray().reshape(-1, samples.shape[1]) for f in resampler.resample(None)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, samples.shape[1]), np.int16)
+
+
+@dataclass
+class Opus(_LossyAudio):
+    codec_id: ClassVar[str] = "opus"
+    format: ClassVar[str] = "OGG"
+    subtype: ClassVar[str] = "OPUS"
+    max_channels: ClassVar[int] = 2
+    native_rates: ClassVar[tuple[int, ...]] = (8000, 12000, 16000, 24000, 48000)
+    description: ClassVar[str] = ("Opus in Ogg (libopus; other rates resampled to 48 kHz and "
+                                  "back); quality -> compression level")
+
+    def encode(self, item):
+        self.check_supports(item)
+        if item.sample_rate not in self.native_rates:
+            item = Audio(resample(item.samples, item.sample_rate, 48000), 48000, "PCM_16")
+        return super().encode(item)
+
+    def decode(self, sections, meta):
+        rate = int(meta["sample_rate"])
+        if rate in self.native_rates:
+            return super().decode(sections, meta)
+        frames = int(meta["frames"])
+        inner = dict(meta, sample_rate=48000, subtype="PCM_16",
+                     frames=-(-frames * 48000 // rate) + 48000)
+        samples = resample(super().decode(sections, inner).samples, 48000, rate)[:frames]
+        return Audio(from_int16(samples, _DTYPES.get(meta["subtype"], "int16")), rate, meta["subtype"])
+
+
+@dataclass
+class Vorbis(_LossyAudio):
+    codec_id: ClassVar[str] = "vorbis"
+    format: ClassVar[str] = "OGG"
+    subtype: ClassVar[str] = "VORBIS"
+    description: ClassVar[str] = "Vorbis in Ogg (libvorbis); quality -> compression level"
+
+
+@dataclass
+class MP3(_LossyAudio):
+    codec_id: ClassVar[str] = "mp3"
+    format: ClassVar[str] = "MP3"
+    subtype: ClassVar[str] = "MPEG_LAYER_III"
+    rates: ClassVar[tuple[int, ...]] = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+    max_channels: ClassVar[int] = 2
+    description: ClassVar[str] = "MP3 (LAME); quality -> compression level"

@@ -1,0 +1,75 @@
+"""YUV4MPEG2 (.y4m) reader and writer for 8-bit 4:2:0 and 4:4:4 video.
+
+    YUV4MPEG2 W<w> H<h> F<num>:<den> [Ip] [A1:1] [C420jpeg|C420mpeg2|C420paldv|C420|C444]\\n
+    then per frame: FRAME[ params]\\n Y plane, U plane, V plane
+
+Sizes are checked against ``omnicodec.limits`` before any frame buffer is allocated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import limits
+from ..codecs.base import Video
+from ..errors import CorruptStreamError, UnsupportedInputError
+
+MAGIC = b"YUV4MPEG2 "
+_CHROMA = {"420": "yuv420p", "420jpeg": "yuv420p", "420mpeg2": "yuv420p", "420paldv": "yuv420p",
+           "444": "yuv444p"}
+
+
+def chroma_shape(pix_fmt: str, h: int, w: int) -> tuple[int, int]:
+    return ((h + 1) // 2, (w + 1) // 2) if pix_fmt == "yuv420p" else (h, w)
+
+
+def parse(data: bytes) -> Video:
+    """Parse a whole .y4m byte string."""
+    end = data.find(b"\n")
+    if not data.startswith(MAGIC) or end < 0:
+        raise UnsupportedInputError("not a YUV4MPEG2 stream")
+    fields = {t[:1]: t[1:] for t in data[len(MAGIC):end].decode("ascii", "replace").split()}
+    try:
+        w, h = int(fields["W"]), int(fields["H"])
+        num, den = (int(x) for x in fields.get("F", "30:1").split(":"))
+    except (KeyError, ValueError):
+        raise UnsupportedInputError("y4m header lacks a valid W, H or F field") from None
+    chroma = fields.get("C", "420jpeg")
+    if chroma not in _CHROMA:
+        raise UnsupportedInputError(f"y4m colour space C{chroma} is not supported "
+                                    "(8-bit 4:2:0 and 4:4:4 are)")
+    if fields.get("I", "p") not in ("p", "?"):
+        raise UnsupportedInputError("interlaced y4m is not supported")
+    pix_fmt = _CHROMA[chroma]
+    limits.check_pixels(w, h)
+    ch, cw = chroma_shape(pix_fmt, h, w)
+    frame_bytes = w * h + 2 * ch * cw
+    pos, frames = end + 1, []
+    while pos < len(data):
+        nl = data.find(b"\n", pos, pos + 256)
+        if not data.startswith(b"FRAME", pos) or nl < 0:
+            raise CorruptStreamError(f"y4m frame {len(frames)} does not start with FRAME")
+        pos = nl + 1
+        if pos + frame_bytes > len(data):
+            raise CorruptStreamError(f"y4m frame {len(frames)} is truncated")
+        frames.append(np.frombuffer(data, np.uint8, frame_bytes, pos))
+        pos += frame_bytes
+    if not frames:
+        raise UnsupportedInputError("y4m file holds no frames")
+    limits.check_video(w, h, len(frames))
+    stack = np.stack(frames)
+    y = stack[:, : w * h].reshape(-1, h, w)
+    u = stack[:, w * h: w * h + ch * cw].reshape(-1, ch, cw)
+    v = stack[:, w * h + ch * cw:].reshape(-1, ch, cw)
+    return Video((y.copy(), u.copy(), v.copy()), (num, den), pix_fmt)
+
+
+def serialize(video: Video) -> bytes:
+    """The .y4m bytes of a video (C420jpeg or C444)."""
+    t, h, w = video.planes[0].shape
+    chroma = "420jpeg" if video.pix_fmt == "yuv420p" else "444"
+    head = f"YUV4MPEG2 W{w} H{h} F{video.fps[0]}:{video.fps[1]} Ip A1:1 C{chroma}\n".encode()
+    parts = [head]
+    for i in range(t):
+        parts += [b"FRAME\n"] + [p[i].tobytes() for p in video.planes]
+    return b"".join(parts)

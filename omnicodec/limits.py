@@ -1,0 +1,39 @@
+"""Size caps every decoder checks before allocating (like Pillow's MAX_IMAGE_PIXELS).
+
+Raise them for trusted inputs by assigning new values, e.g. ``omnicodec.limits.MAX_PIXELS = 10**9``.
+"""
+
+from .errors import CorruptStreamError
+
+MAX_PIXELS = 1 << 28            # 268 M pixels per image or frame
+MAX_SAMPLES = 1 << 33           # audio samples (frames x channels)
+MAX_VIDEO_BYTES = 1 << 34       # decoded raw video size
+MAX_SECTION_BYTES = 1 << 40     # one container section
+MAX_HEADER_BYTES = 1 << 20      # the container's JSON header
+MAX_BYTES = 1 << 40             # decoded size of a bytes item
+
+
+def _check(value: int, cap: int, what: str) -> None:
+    if value < 0 or value > cap:
+        raise CorruptStreamError(f"{what} {value} is outside the allowed range (cap {cap})")
+
+
+def check_pixels(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise CorruptStreamError(f"image size {width}x{height} is not positive")
+    _check(width * height, MAX_PIXELS, "pixel count")
+
+
+def check_samples(frames: int, channels: int) -> None:
+    if channels <= 0 or channels > 256:
+        raise CorruptStreamError(f"channel count {channels} is outside 1..256")
+    _check(frames * channels, MAX_SAMPLES, "sample count")
+
+
+def check_video(width: int, height: int, frames: int) -> None:
+    check_pixels(width, height)
+    _check(frames * width * height * 3, MAX_VIDEO_BYTES, "decoded video bytes")
+
+
+def check_bytes(size: int) -> None:
+    _check(size, MAX_BYTES, "decoded size")
