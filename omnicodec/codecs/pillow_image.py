@@ -25,7 +25,7 @@ from .base import Codec, Image, check_image_meta, quality_to_range, section
 def to_pil(item: Image) -> PILImage.Image:
     a = item.pixels
     if item.mode == "I;16":
-        return PILImage.fromarray(a[:, :, 0].astype("<u2"), "I;16")
+        return PILImage.fromarray(a[:, :, 0].astype("<u2"))  # uint16 -> mode I;16
     return PILImage.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, item.mode)
 
 

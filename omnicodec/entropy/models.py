@@ -73,7 +73,7 @@ def _check_domain(symbols: np.ndarray, lo: int, hi: int, model: str) -> np.ndarr
         raise TypeError(f"{model}: symbols must be integers, got {symbols.dtype}")
     if symbols.size and (symbols.min() < lo or symbols.max() > hi):
         raise ValueError(f"{model}: symbols outside the domain [{lo}, {hi}]")
-    return symbols.astype(np.int64, copy=False).ravel()
+    return symbols.ravel()
 
 
 def _count(count: int | None, model: str) -> int:
@@ -104,11 +104,16 @@ class Categorical(EntropyModel):
 
     def encode(self, symbols, push, **params):
         _no_more(params, "Categorical")
-        push(_check_domain(symbols, 0, self.frequencies.size - 1, "Categorical"), self._cmodel)
+        symbols = _check_domain(symbols, 0, self.frequencies.size - 1, "Categorical")
+        if self.frequencies.size > 1:  # a one-symbol alphabet costs no bits
+            push(symbols, self._cmodel)
 
     def decode(self, pop, count, **params):
         _no_more(params, "Categorical")
-        return pop(self._cmodel, _count(count, "Categorical"))
+        count = _count(count, "Categorical")
+        if self.frequencies.size == 1:
+            return np.zeros(count, dtype=np.int32)
+        return pop(self._cmodel, count)
 
 
 class AdaptiveCategorical(EntropyModel):
@@ -158,6 +163,8 @@ class AdaptiveCategorical(EntropyModel):
         symbols = _check_domain(symbols, 0, self.alphabet_size - 1, "AdaptiveCategorical")
         ctx = self._contexts(params, symbols.size)
         counts = np.ones((self.num_contexts, self.alphabet_size), dtype=np.int64)
+        if self.alphabet_size == 1:
+            return
         for a, b in self._blocks(symbols.size):
             push(symbols[a:b], self._family, counts[ctx[a:b]].astype(np.float64))
             self._update(counts, ctx[a:b], symbols[a:b])
@@ -166,7 +173,9 @@ class AdaptiveCategorical(EntropyModel):
         n = _count(count, "AdaptiveCategorical")
         ctx = self._contexts(params, n)
         counts = np.ones((self.num_contexts, self.alphabet_size), dtype=np.int64)
-        out = np.empty(n, dtype=np.int32)
+        out = np.zeros(n, dtype=np.int32)
+        if self.alphabet_size == 1:
+            return out
         for a, b in self._blocks(n):
             out[a:b] = pop(self._family, b - a, counts[ctx[a:b]].astype(np.float64))
             self._update(counts, ctx[a:b], out[a:b])
@@ -196,7 +205,7 @@ def _laplace_cdf(x):
 
 
 def _logistic_cdf(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
 def _pmf_from_cdf(cdf: Callable, edges: np.ndarray) -> np.ndarray:
@@ -207,7 +216,7 @@ def _pmf_from_cdf(cdf: Callable, edges: np.ndarray) -> np.ndarray:
     return np.maximum(pmf, 0.0)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8 * SCALE_LEVELS * MEAN_STEPS)
 def _bucket_model(kind: str, width: int, bucket: int):
     """constriction model of residuals r in [-(width-1), width-1] for one (scale, mean) bucket."""
     scale = SCALES[bucket // MEAN_STEPS]
@@ -241,20 +250,23 @@ class _QuantizedFamily(EntropyModel):
         center = (steps + MEAN_STEPS // 2) // MEAN_STEPS  # round(mean), ties up
         frac = steps - center * MEAN_STEPS + MEAN_STEPS // 2  # 0..MEAN_STEPS-1
         level = np.searchsorted(_SCALE_BOUNDS, scales)
-        return center, level * MEAN_STEPS + frac
+        return center, (level * MEAN_STEPS + frac).astype(np.int16)  # int16: radix argsort
 
     def _groups(self, buckets: np.ndarray):
         order = np.argsort(buckets, kind="stable")
-        ids, starts = np.unique(buckets[order], return_index=True)
-        ends = np.r_[starts[1:], order.size]
+        counts = np.bincount(buckets, minlength=SCALE_LEVELS * MEAN_STEPS)
+        ends = np.cumsum(counts)
         width = self.hi - self.lo + 1
-        for bucket, a, b in zip(ids.tolist(), starts.tolist(), ends.tolist()):
+        for bucket in np.flatnonzero(counts).tolist():
+            a, b = int(ends[bucket] - counts[bucket]), int(ends[bucket])
             yield order[a:b], _bucket_model(self.kind, width, bucket)
 
     def encode(self, symbols, push, **params):
         symbols = _check_domain(symbols, self.lo, self.hi, type(self).__name__)
         center, buckets = self._buckets(params, symbols.size)
         offset = self.hi - self.lo  # residual -> table index
+        if offset == 0:  # a one-value domain costs no bits
+            return
         # centers outside the domain are clipped so that every residual stays in the table
         residual = np.clip(symbols - np.clip(center, self.lo, self.hi), -offset, offset)
         for idx, cmodel in self._groups(buckets):
@@ -264,7 +276,9 @@ class _QuantizedFamily(EntropyModel):
         center, buckets = self._buckets(params, count)
         center = np.clip(center, self.lo, self.hi)
         offset = self.hi - self.lo
-        out = np.empty(center.size, dtype=np.int64)
+        out = np.full(center.size, self.lo, dtype=np.int64)
+        if offset == 0:
+            return out.astype(np.int32)
         for idx, cmodel in self._groups(buckets):
             out[idx] = pop(cmodel, idx.size) - offset + center[idx]
         if out.size and (out.min() < self.lo or out.max() > self.hi):
@@ -322,9 +336,13 @@ class GaussianMixture(EntropyModel):
 
     def encode(self, symbols, push, **params):
         symbols = _check_domain(symbols, self.lo, self.hi, "GaussianMixture")
+        if self.hi == self.lo:
+            return
         for a, b, pmf in self._rows(params, symbols.size):
             push(symbols[a:b] - self.lo, self._family, pmf)
 
     def decode(self, pop, count, **params):
+        if self.hi == self.lo:
+            return np.full(_count(count, "GaussianMixture"), self.lo, dtype=np.int32)
         out = [pop(self._family, b - a, pmf) + self.lo for a, b, pmf in self._rows(params, count)]
         return np.concatenate(out).astype(np.int32) if out else np.zeros(0, np.int32)

@@ -1,0 +1,41 @@
+import pytest
+
+import omnicodec
+from omnicodec.errors import UnsupportedInputError
+
+from ..common import make_image
+from .checklist import check_fixture, check_quality_monotone, run_checklist
+
+LOSSLESS_MODES = {"png": ["L", "LA", "RGB", "RGBA", "I;16"], "webp-lossless": ["RGB", "RGBA"]}
+LOSSY = {"jpeg": ["L", "RGB"], "jpeg444": ["RGB"], "webp": ["RGB", "RGBA"], "avif": ["RGB", "RGBA"]}
+
+
+@pytest.mark.parametrize("codec_id,mode", [(c, m) for c, ms in LOSSLESS_MODES.items() for m in ms])
+def test_lossless_roundtrip(codec_id, mode):
+    run_checklist(codec_id, make_image(mode=mode))
+
+
+@pytest.mark.parametrize("codec_id,mode", [(c, m) for c, ms in LOSSY.items() for m in ms])
+def test_lossy_roundtrip(codec_id, mode):
+    run_checklist(codec_id, make_image(h=40, w=41, mode=mode), min_psnr=30)
+
+
+@pytest.mark.parametrize("codec_id", list(LOSSY))
+def test_quality_knob(codec_id):
+    check_quality_monotone(codec_id, make_image(h=64, w=64))
+
+
+@pytest.mark.parametrize("codec_id", [*LOSSLESS_MODES, *LOSSY])
+def test_fixture(codec_id):
+    check_fixture(codec_id, make_image(h=24, w=31, mode="RGB"))
+
+
+def test_unsupported_mode_is_refused():
+    with pytest.raises(UnsupportedInputError, match="mode RGBA"):
+        omnicodec.encode(make_image(mode="RGBA"), "jpeg", 50)
+
+
+def test_default_choice_follows_mode():
+    assert omnicodec.choose_codec(make_image(mode="L")).codec_id == "png"
+    assert omnicodec.choose_codec(make_image(mode="RGB")).codec_id == "webp-lossless"
+    assert omnicodec.choose_codec(make_image(mode="L"), 50).codec_id == "jpeg444"

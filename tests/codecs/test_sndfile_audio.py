@@ -1,0 +1,27 @@
+import pytest
+
+from ..common import make_audio
+from .checklist import check_fixture, check_quality_monotone, run_checklist
+
+
+@pytest.mark.parametrize("codec_id", ["flac", "wav"])
+@pytest.mark.parametrize("subtype,channels", [("PCM_16", 1), ("PCM_16", 2), ("PCM_24", 2)])
+def test_lossless_roundtrip(codec_id, subtype, channels):
+    run_checklist(codec_id, make_audio(channels=channels, subtype=subtype))
+
+
+@pytest.mark.parametrize("codec_id,rate", [("opus", 48000), ("opus", 44100), ("vorbis", 44100),
+                                           ("mp3", 44100)])
+def test_lossy_roundtrip(codec_id, rate):
+    channels = 1 if codec_id == "mp3" else 2
+    run_checklist(codec_id, make_audio(frames=rate // 2, rate=rate, channels=channels), min_psnr=30)
+
+
+@pytest.mark.parametrize("codec_id", ["opus", "vorbis", "mp3"])
+def test_quality_knob(codec_id):
+    check_quality_monotone(codec_id, make_audio(frames=48000, rate=48000))
+
+
+@pytest.mark.parametrize("codec_id", ["flac", "wav", "opus", "vorbis", "mp3"])
+def test_fixture(codec_id):
+    check_fixture(codec_id, make_audio(frames=2400, rate=48000))

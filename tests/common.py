@@ -1,0 +1,125 @@
+"""Shared test helpers: synthetic items, round trips, corruption, frozen fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec import container
+from omnicodec.codecs.base import Audio, Bytes, Image, Video
+from omnicodec.errors import CorruptStreamError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def make_image(h: int = 37, w: int = 53, mode: str = "RGB", seed: int = 0) -> Image:
+    """A smooth gradient with texture, odd-sized by default."""
+    rng = np.random.default_rng(seed)
+    channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 1}[mode]
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([30 + (xx * 150 // max(w - 1, 1)) + c * 20 + yy // 2 for c in range(channels)], -1)
+    noisy = base + rng.integers(-2, 3, base.shape)
+    if mode == "I;16":
+        return Image((noisy * 257).clip(0, 65535).astype(np.uint16), mode)
+    return Image(noisy.clip(0, 255).astype(np.uint8), mode)
+
+
+def make_audio(frames: int = 4800, rate: int = 16000, channels: int = 1, subtype: str = "PCM_16",
+               seed: int = 0) -> Audio:
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames)[:, None] / rate
+    x = 0.4 * np.sin(2 * np.pi * 440 * t * (1 + np.arange(channels))) + 0.01 * rng.standard_normal((frames, channels))
+    if subtype == "PCM_24":
+        return Audio((np.round(x * 2**23).astype(np.int32) << 8), rate, subtype)
+    return Audio(np.round(x * 32767).astype(np.int16), rate, subtype)
+
+
+def make_video(frames: int = 3, h: int = 48, w: int = 64, pix_fmt: str = "yuv420p", seed: int = 0) -> Video:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ys = np.stack([(xx * 3 + yy * 2 + 8 * i) % 220 + 16 for i in range(frames)]).astype(np.uint8)
+    ch, cw = (h // 2, w // 2) if pix_fmt == "yuv420p" else (h, w)
+    u = np.full((frames, ch, cw), 128, np.uint8) + rng.integers(0, 3, (frames, ch, cw)).astype(np.uint8)
+    v = np.full((frames, ch, cw), 100, np.uint8)
+    return Video((ys, u, v), (25, 1), pix_fmt)
+
+
+def make_bytes(lines: int = 300, seed: int = 0) -> Bytes:
+    rng = np.random.default_rng(seed)
+    rows = [f"2024-01-{1 + i % 28:02d} 12:{i % 60:02d}:{(i * 7) % 60:02d} INFO worker[{rng.integers(100, 999)}]: "
+            f"request {i} took {rng.integers(1, 500)} ms\n" for i in range(lines)]
+    return Bytes("".join(rows).encode())
+
+
+ITEMS = {"image": make_image, "audio": make_audio, "video": make_video, "bytes": make_bytes}
+
+
+def items_equal(a, b) -> bool:
+    return a.digest() == b.digest()
+
+
+def roundtrip(item, codec_id: str, quality: float | None = None):
+    blob = omnicodec.encode(item, codec_id, quality)
+    return blob, omnicodec.decode(blob)
+
+
+def section_spans(blob: bytes) -> list[tuple[int, int]]:
+    """(start, end) byte spans: the fixed header + JSON + CRC, then each section."""
+    import io
+    import struct
+
+    stream = io.BytesIO(blob)
+    _, count = container.read_header(stream, len(blob))
+    spans = [(0, stream.tell())]
+    for _ in range(count):
+        start = stream.tell()
+        _tag, length = struct.unpack("<4sQ", stream.read(12))
+        stream.seek(length + 4, 1)
+        spans.append((start, stream.tell()))
+    return spans
+
+
+def assert_corruption_detected(blob: bytes) -> None:
+    """Flipping a byte in every part, and truncating at every boundary, raises the right type."""
+    from omnicodec.errors import TruncatedStreamError, UnsupportedInputError
+
+    for start, end in section_spans(blob):
+        for pos in {start, (start + end) // 2, end - 1}:
+            bad = bytearray(blob)
+            bad[pos] ^= 0x5A
+            with pytest.raises((CorruptStreamError, UnsupportedInputError)):
+                omnicodec.decode(bytes(bad))
+        if start:
+            with pytest.raises(TruncatedStreamError):
+                omnicodec.decode(blob[:start + (end - start) // 2])
+            if start < len(blob):
+                with pytest.raises(TruncatedStreamError):
+                    omnicodec.decode(blob[:start])
+
+
+def check_fixture(codec_id: str, item) -> None:
+    """Decode the frozen fixture for ``codec_id`` and compare with the recorded digest.
+
+    A missing fixture fails unless REGEN_FIXTURES=1, which writes it from ``item``.
+    """
+    folder = FIXTURES / codec_id / "v1"
+    blob_path, expect_path = folder / "sample.omc", folder / "expected.json"
+    if not blob_path.exists():
+        if os.environ.get("REGEN_FIXTURES") != "1":
+            pytest.fail(f"missing fixture {blob_path}; run with REGEN_FIXTURES=1 to create it")
+        folder.mkdir(parents=True, exist_ok=True)
+        blob = omnicodec.encode(item, codec_id)
+        decoded = omnicodec.decode(blob)
+        blob_path.write_bytes(blob)
+        expect_path.write_text(json.dumps({"decoded_digest": decoded.digest(),
+                                           "source_digest": item.digest()}, indent=1) + "\n")
+    expected = json.loads(expect_path.read_text())
+    header, decoded = omnicodec.decode_with_header(blob_path.read_bytes())
+    assert header.codec == codec_id and header.format_version == 1
+    assert decoded.digest() == expected["decoded_digest"]

@@ -1,0 +1,141 @@
+"""The `codec` command line: round trips, batch mode, and one-line errors that lose nothing."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from omnicodec.cli.main import main
+from omnicodec.datasets.files import write_item
+
+from .common import make_audio, make_bytes, make_image, make_video
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def test_image_encode_info_decode(tmp_path, capsys):
+    src = tmp_path / "pic.png"
+    write_item(make_image(), src)
+    assert run("encode", src) == 0
+    omc = tmp_path / "pic.png.omc"
+    assert run("info", omc, "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["codec"] == "webp-lossless" and info["meta"]["width"] == 53
+    out = tmp_path / "back.png"
+    assert run("decode", omc, "-o", out) == 0
+    from omnicodec.datasets.files import read_item
+    assert read_item(out).digest() == read_item(src).digest()
+
+
+@pytest.mark.parametrize("name,item,lossy", [
+    ("a.wav", make_audio(), "opus"), ("v.y4m", make_video(), "svtav1"), ("log.txt", make_bytes(), None)])
+def test_default_codecs_by_modality(tmp_path, capsys, name, item, lossy):
+    src = tmp_path / name
+    write_item(item, src) if item.modality != "bytes" else src.write_bytes(item.data)
+    assert run("encode", src, "-q", "60", "-o", tmp_path / "x.omc") == 0
+    run("info", tmp_path / "x.omc", "--json")
+    header = json.loads(capsys.readouterr().out)
+    assert header["codec"] == (lossy or "xz") and header["source"]["name"] == name
+    # decode restores the original name and extension beside the .omc
+    (tmp_path / name).unlink()
+    os.rename(tmp_path / "x.omc", tmp_path / f"{name}.omc")
+    assert run("decode", tmp_path / f"{name}.omc") == 0
+    assert (tmp_path / name).exists()
+
+
+def test_batch_directory_and_glob(tmp_path):
+    for i in range(3):
+        (tmp_path / f"f{i}.log").write_bytes(make_bytes(lines=20, seed=i).data)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    assert run("encode", tmp_path, "-o", outdir, "-c", "zstd") == 0
+    assert sorted(p.name for p in outdir.iterdir()) == ["f0.log.omc", "f1.log.omc", "f2.log.omc"]
+    back = tmp_path / "back"
+    back.mkdir()
+    assert run("decode", str(outdir / "*.omc"), "-o", back) == 0
+    assert (back / "f1.log").read_bytes() == (tmp_path / "f1.log").read_bytes()
+
+
+def _one_line_error(capsys, code):
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and err.startswith("codec: error:") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_errors_are_one_line_and_lose_nothing(tmp_path, capsys):
+    src = tmp_path / "data.bin"
+    src.write_bytes(b"payload" * 100)
+    _one_line_error(capsys, run("encode", tmp_path / "missing.png"))
+    assert "unknown codec" in _one_line_error(capsys, run("encode", src, "-c", "nope"))
+    assert "cannot read image" in _one_line_error(capsys, run("encode", src, "-c", "jpeg"))
+    assert run("encode", src) == 0
+    capsys.readouterr()
+    omc = tmp_path / "data.bin.omc"
+    before = omc.read_bytes()
+    assert "exists" in _one_line_error(capsys, run("encode", src))
+    assert omc.read_bytes() == before  # never overwritten without --force
+    assert "overwrite the input" in _one_line_error(capsys, run("encode", src, "-o", src, "-f"))
+    assert src.read_bytes() == b"payload" * 100
+    # corrupt, truncated and future-version files: one line, no output file left behind
+    bad = tmp_path / "bad.omc"
+    for blob in (before[:-3], before[:30], before[:50] + b"\xff" + before[51:],
+                 before[:8] + b"\x07" + before[9:], b"not an omc file"):
+        bad.write_bytes(blob)
+        _one_line_error(capsys, run("decode", bad, "-o", tmp_path / "restored.bin"))
+        assert not (tmp_path / "restored.bin").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unwritable_output_format_is_refused(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    write_item(make_image(), src)
+    run("encode", src)
+    capsys.readouterr()
+    assert "cannot write image as .mp3" in _one_line_error(
+        capsys, run("decode", tmp_path / "a.png.omc", "-o", tmp_path / "x.mp3"))
+    assert not (tmp_path / "x.mp3").exists()
+
+
+def test_list_names_every_codec(capsys):
+    from omnicodec import registry
+
+    assert run("list") == 0
+    out = capsys.readouterr().out
+    for cid in registry.codec_ids():
+        assert f"\n{cid} " in out
+
+
+def test_demo_table_is_exact_for_lossless_rows(capsys):
+    assert run("demo") == 0
+    rows = [r for r in capsys.readouterr().out.splitlines()[2:] if r.strip()]
+    assert len(rows) >= 4
+    assert "MISMATCH" not in "\n".join(rows)
+    assert sum("exact" in r for r in rows) == 4
+
+
+def test_python_dash_m_and_help_are_light():
+    """`codec --help` and `import omnicodec` import neither torch, compressai nor numba.cuda."""
+    code = ("import sys, omnicodec, omnicodec.cli.main as m\n"
+            "try:\n    m.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "bad = [k for k in ('torch', 'compressai', 'numba.cuda', 'numba') if k in sys.modules]\n"
+            "sys.exit(repr(bad) if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "omnicodec", "--version"], capture_output=True, text=True)
+    assert proc.stdout.startswith("omnicodec ")
+
+
+def test_readme_python_example_runs(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(block, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
