@@ -18,6 +18,7 @@ import json
 import platform
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import constriction
@@ -127,7 +128,7 @@ def main() -> None:
                      dec_overhead_pct=100 * (d / td - 1))
         results.append(r)
     out = {"machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-           "python": platform.python_version(), "constriction": constriction.__version__ if hasattr(constriction, "__version__") else "0.5.0",
+           "python": platform.python_version(), "constriction": metadata.version("constriction"),
            "coder": "ans", "repeats": REPEATS, "timing": "best of repeats, seconds -> M symbols/s",
            "results": results}
     path = Path(__file__).parent / "results" / "entropy.json"

@@ -21,7 +21,7 @@ import numpy as np
 from .. import limits
 from ..datasets.y4m import chroma_shape
 from ..errors import CorruptStreamError
-from .base import Codec, Video, quality_to_range, section
+from .base import Codec, LossyCodec, Video, section
 
 
 @dataclass
@@ -130,14 +130,10 @@ class FFV1(_AVCodec):
 
 
 @dataclass
-class _CRFCodec(_AVCodec):
+class _CRFCodec(_AVCodec, LossyCodec):
     crf_worst: ClassVar[float] = 51.0
     quality: float = 50.0
     preset: str = "medium"
-
-    @classmethod
-    def from_quality(cls, quality):
-        return cls() if quality is None else cls(quality=quality_to_range(quality, 0, 100))
 
     def crf(self) -> float:
         return round(self.crf_worst * (1.0 - self.quality / 100.0), 2)

@@ -187,6 +187,17 @@ class Codec:
         raise NotImplementedError
 
 
+@dataclass
+class LossyCodec(Codec):
+    """A lossy codec whose config carries the shared 0..100 quality (higher is better)."""
+
+    quality: float = 75.0
+
+    @classmethod
+    def from_quality(cls, quality):
+        return cls() if quality is None else cls(quality=quality_to_range(quality, 0, 100))
+
+
 def quality_to_range(quality: float, lo: float, hi: float) -> float:
     """Linear map of the shared 0..100 quality scale onto [lo, hi] (lo at 0, hi at 100)."""
     if not 0 <= quality <= 100:

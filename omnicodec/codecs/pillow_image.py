@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from ..errors import CorruptStreamError, UnsupportedInputError
-from .base import Codec, Image, check_image_meta, quality_to_range, section
+from .base import Codec, Image, LossyCodec, check_image_meta, section
 
 
 def to_pil(item: Image) -> PILImage.Image:
@@ -127,15 +127,7 @@ class WebPLossless(_PillowCodec):
 
 
 @dataclass
-class _LossyPillow(_PillowCodec):
-    quality: float = 75.0
-
-    @classmethod
-    def from_quality(cls, quality):
-        if quality is None:
-            return cls()
-        return cls(quality=quality_to_range(quality, 0, 100))
-
+class _LossyPillow(_PillowCodec, LossyCodec):
     def save_args(self):
         return {"quality": int(round(self.quality))}
 

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from .. import limits
 from ..errors import CorruptStreamError
-from .base import Audio, Codec, quality_to_range, section
+from .base import Audio, Codec, LossyCodec, section
 
 _DTYPES = {"PCM_S8": "int16", "PCM_U8": "int16", "PCM_16": "int16", "PCM_24": "int32",
            "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
@@ -112,12 +112,8 @@ class WAV(_SndfileCodec):
 
 
 @dataclass
-class _LossyAudio(_SndfileCodec):
+class _LossyAudio(_SndfileCodec, LossyCodec):
     quality: float = 50.0
-
-    @classmethod
-    def from_quality(cls, quality):
-        return cls() if quality is None else cls(quality=quality_to_range(quality, 0, 100))
 
     def write_args(self, item):
         return {"subtype": self.subtype, "compression_level": 1.0 - self.quality / 100.0}

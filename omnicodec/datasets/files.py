@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .. import limits
-from ..codecs.base import Audio, Bytes, Image, Item, Video
+from ..codecs.base import Bytes, Image, Item, Video
 from ..errors import UnsupportedInputError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm",
