@@ -139,3 +139,16 @@ def test_readme_python_example_runs(tmp_path):
         exec(compile(block, "README.md", "exec"), {})
     finally:
         os.chdir(cwd)
+
+
+def test_container_video_input_is_read_through_pyav(tmp_path):
+    """An .mkv (any FFmpeg container) is sniffed as video and re-encoded losslessly from its frames."""
+    import omnicodec
+    from omnicodec.datasets.files import read_item
+
+    video = make_video(frames=4)
+    src = tmp_path / "clip.mkv"
+    src.write_bytes(omnicodec.get_codec("ffv1").encode(video)["DATA"])
+    assert read_item(src).digest() == video.digest()
+    assert run("encode", src) == 0
+    assert omnicodec.open(tmp_path / "clip.mkv.omc").codec == "ffv1"
