@@ -125,7 +125,6 @@ def test_adaptive_within_one_percent_of_conditional_entropy(coder):
     rng = np.random.default_rng(2)
     ctx = rng.integers(0, 4, 100_000)
     tables = rng.dirichlet(np.ones(16) * 0.3, size=4)
-    sym = np.array([rng.choice(16, p=tables[c]) for c in range(4) for _ in range(1)])  # warm
     sym = (tables[ctx].cumsum(1) > rng.random((ctx.size, 1))).argmax(1)
     bound = sum(_entropy_bits(sym[ctx == c], 16) for c in range(4))
     enc = Encoder(coder)
