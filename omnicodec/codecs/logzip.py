@@ -47,29 +47,42 @@ MAX_LINE = 1 << 16
 
 # backends -------------------------------------------------------------------------------------
 RAW, ZSTD, XZ, BZ2, PPMD = range(5)
-_PPMD = {"max_order": 8, "mem_size": 64 << 20}
+PPMD_ORDER = 8
+
+
+def _ppmd_mem(raw_len: int) -> int:
+    """PPMd model memory, a function of the stream length alone (so the decoder knows it):
+    small streams do not pay for initialising a large model."""
+    return int(min(64 << 20, max(1 << 20, 1 << (16 * raw_len).bit_length())))
 _STREAM = struct.Struct("<BQQ")
 
 
 def _pack(data: bytes) -> bytes:
-    """The smallest of the backends for one stream, framed with its id and sizes."""
+    """The smallest of the backends for one stream, framed with its id and sizes.
+
+    PPMd (order 8) and LZMA2 win almost every stream (PPMd on text, LZMA on number planes);
+    zstd -19 and bzip2 are only tried where they are cheap (small streams)."""
     import pyppmd
     import zstandard
 
     best = (RAW, data)
     if len(data) > 32:
-        candidates = [(ZSTD, zstandard.ZstdCompressor(level=19).compress(data)),
-                      (PPMD, pyppmd.compress(data, **_PPMD))]
-        if len(data) < 1 << 22:
-            candidates.append((XZ, lzma.compress(data, lzma.FORMAT_RAW, filters=_XZ_FILTERS)))
-            candidates.append((BZ2, bz2.compress(data, 9)))
+        candidates = [(PPMD, pyppmd.compress(data, max_order=PPMD_ORDER, mem_size=_ppmd_mem(len(data)))),
+                      (XZ, lzma.compress(data, lzma.FORMAT_RAW, filters=_xz_filters(len(data))))]
+        if len(data) < 1 << 16:
+            candidates += [(ZSTD, zstandard.ZstdCompressor(level=19).compress(data)),
+                           (BZ2, bz2.compress(data, 9))]
         for cand in candidates:
             if len(cand[1]) < len(best[1]):
                 best = cand
     return _STREAM.pack(best[0], len(data), len(best[1])) + best[1]
 
 
-_XZ_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+def _xz_filters(raw_len: int) -> list[dict]:
+    """LZMA2 preset 9 with a dictionary no larger than the stream (a function of its length,
+    so the decoder rebuilds the same filter chain); allocating 64 MiB per stream is slow."""
+    return [{"id": lzma.FILTER_LZMA2, "preset": 9,
+             "dict_size": int(min(64 << 20, max(1 << 16, 1 << raw_len.bit_length())))}]
 
 
 def _unpack(buf: memoryview, pos: int, cap: int) -> tuple[bytes, int]:
@@ -89,11 +102,11 @@ def _unpack(buf: memoryview, pos: int, cap: int) -> tuple[bytes, int]:
         elif kind == ZSTD:
             out = zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
         elif kind == XZ:
-            out = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_XZ_FILTERS).decompress(data, raw_len)
+            out = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_xz_filters(raw_len)).decompress(data, raw_len)
         elif kind == BZ2:
             out = bz2.BZ2Decompressor().decompress(data, raw_len)
         elif kind == PPMD:
-            out = pyppmd.decompress(data, **_PPMD)
+            out = pyppmd.decompress(data, max_order=PPMD_ORDER, mem_size=_ppmd_mem(raw_len))
         else:
             raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
     except CorruptStreamError:
@@ -170,60 +183,157 @@ def _column_segments(cols: np.ndarray, num_cols: int):
     return order, ends - counts, ends
 
 
-def _encode_numbers(values: np.ndarray, cols: np.ndarray, num_cols: int) -> tuple[bytes, bytes]:
-    """Per column: delta or raw (whichever costs fewer bits), zigzag, little-endian byte planes.
-    Returns (column meta: one byte per column = delta << 4 | plane count, planes)."""
+RAW_COL, DELTA_COL, DICT_COL = range(3)
+_META = 3  # bytes of column metadata: mode << 4 | planes, fixed digit width (0: varies), dict planes
+
+
+def _planes(u: np.ndarray) -> tuple[int, bytes]:
+    """Little-endian byte planes of uint64 values, as few planes as the maximum needs."""
+    width = max(1, (int(u.max(initial=0)).bit_length() + 7) // 8)
+    return width, np.ascontiguousarray(u.view(np.uint8).reshape(-1, 8)[:, :width].T).tobytes()
+
+
+def _from_planes(buf: np.ndarray, pos: int, n: int, width: int) -> tuple[np.ndarray, int]:
+    if not 1 <= width <= 8 or pos + n * width > buf.size:
+        raise CorruptStreamError("logzip: number column is malformed")
+    full = np.zeros((n, 8), dtype=np.uint8)
+    full[:, :width] = buf[pos:pos + n * width].reshape(width, n).T
+    return full.view(np.uint64).ravel(), pos + n * width
+
+
+def _dict_codes(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Repeated values as back-references: 0 = a new value (next in ``uniq``), k > 0 = the
+    value introduced k distinct values ago.  Recently introduced values get small codes."""
+    uniq, first, inverse = np.unique(seg, return_index=True, return_inverse=True)
+    rank = np.empty(uniq.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)
+    ids = rank[inverse]
+    new = first[inverse] == np.arange(seg.size)
+    seen = np.cumsum(new) - new
+    return np.where(new, 0, seen - ids).astype(np.uint64), seg[np.sort(first)]
+
+
+def _undict(codes: np.ndarray, uniq: np.ndarray) -> np.ndarray:
+    new = codes == 0
+    seen = np.cumsum(new) - new
+    ids = np.where(new, seen, seen - codes.astype(np.int64))
+    if ids.size and (ids.min() < 0 or ids.max() >= uniq.size):
+        raise CorruptStreamError("logzip: dictionary reference out of range")
+    return uniq[ids]
+
+
+def _encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray,
+                    num_cols: int) -> tuple[bytes, bytes, bytes]:
+    """Per column: raw, delta or dictionary coding (whichever the bit-cost estimate favours),
+    zigzag, byte planes.  Digit widths are stored once per column when constant, else per value.
+    Returns (column metadata, number planes, per-value zero padding)."""
     order, starts, ends = _column_segments(cols, num_cols)
-    v = values[order]
-    meta = bytearray(num_cols)
-    out = []
+    v, w = values[order], widths[order]
+    pad = w - _digits(v)
+    meta = bytearray(_META * num_cols)
+    out, pads = [], []
     for c in range(num_cols):
-        seg = v[starts[c]:ends[c]]
-        if seg.size == 0:
+        a, b = starts[c], ends[c]
+        if a == b:
             continue
-        raw = _zigzag(seg)
-        delta = _zigzag(np.diff(seg, prepend=np.int64(0)))
-        use_delta = seg.size > 1 and _cost(delta).sum() < _cost(raw).sum()
-        u = delta if use_delta else raw
-        width = max(1, (int(u.max()).bit_length() + 7) // 8)
-        meta[c] = (use_delta << 4) | width
-        out.append(np.ascontiguousarray(u.view(np.uint8).reshape(-1, 8)[:, :width].T).tobytes())
-    return bytes(meta), b"".join(out)
+        seg = v[a:b]
+        options = {RAW_COL: (_zigzag(seg), None)}
+        if seg.size > 1:
+            options[DELTA_COL] = (_zigzag(np.diff(seg, prepend=np.int64(0))), None)
+            codes, uniq = _dict_codes(seg)
+            if uniq.size < seg.size * 3 // 4:
+                options[DICT_COL] = (codes, _zigzag(uniq))
+        cost = {m: _cost(u).sum() + (0 if x is None else _cost(x).sum() + 8 * x.size)
+                for m, (u, x) in options.items()}
+        mode = min(cost, key=cost.get)
+        u, extra = options[mode]
+        width, planes = _planes(u)
+        out.append(planes)
+        meta[_META * c] = (mode << 4) | width
+        if extra is not None:
+            width2, planes2 = _planes(extra)
+            meta[_META * c + 2] = width2
+            out.append(planes2)
+        fixed = w[a]
+        if fixed < 256 and (w[a:b] == fixed).all():
+            meta[_META * c + 1] = fixed
+        else:
+            pads.append(pad[a:b].astype(np.uint8).tobytes())
+    return bytes(meta), b"".join(out), b"".join(pads)
 
 
-def _decode_numbers(meta: bytes, planes: bytes, cols: np.ndarray, num_cols: int) -> np.ndarray:
+def _decode_numbers(meta: bytes, planes: bytes, pads_raw: bytes, cols: np.ndarray,
+                    num_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of _encode_numbers: (values, digit widths) in text order."""
     order, starts, ends = _column_segments(cols, num_cols)
     v = np.empty(cols.size, dtype=np.int64)
+    fixed = np.zeros(cols.size, dtype=np.int64)
+    varies = np.zeros(cols.size, dtype=bool)
     buf = np.frombuffer(planes, dtype=np.uint8)
     pos = 0
     for c in range(num_cols):
-        n = int(ends[c] - starts[c])
-        if n == 0:
+        a, b = int(starts[c]), int(ends[c])
+        if a == b:
             continue
-        width, use_delta = meta[c] & 15, meta[c] >> 4
-        if not 1 <= width <= 8 or pos + n * width > buf.size:
-            raise CorruptStreamError("logzip: number column is malformed")
-        full = np.zeros((n, 8), dtype=np.uint8)
-        full[:, :width] = buf[pos:pos + n * width].reshape(width, n).T
-        pos += n * width
-        seg = _unzigzag(full.view(np.uint64).ravel())
-        v[starts[c]:ends[c]] = np.cumsum(seg) if use_delta else seg
+        mode, width = meta[_META * c] >> 4, meta[_META * c] & 15
+        u, pos = _from_planes(buf, pos, b - a, width)
+        if mode == DICT_COL:
+            count = int((u == 0).sum())
+            uniq, pos = _from_planes(buf, pos, count, meta[_META * c + 2])
+            seg = _undict(u, _unzigzag(uniq))
+        elif mode in (RAW_COL, DELTA_COL):
+            seg = _unzigzag(u)
+            seg = np.cumsum(seg) if mode == DELTA_COL else seg
+        else:
+            raise CorruptStreamError(f"logzip: unknown column mode {mode}")
+        v[a:b] = seg
+        fixed[a:b] = meta[_META * c + 1]
+        varies[a:b] = meta[_META * c + 1] == 0
     if pos != buf.size:
         raise CorruptStreamError("logzip: number stream has trailing bytes")
-    out = np.empty_like(v)
-    out[order] = v
-    return out
+    widths = np.where(varies, 0, fixed)
+    if len(pads_raw) != int(varies.sum()):
+        raise CorruptStreamError("logzip: padding stream has the wrong length")
+    widths[varies] = _digits(v[varies]) + np.frombuffer(pads_raw, np.uint8)
+    out_v, out_w = np.empty_like(v), np.empty_like(widths)
+    out_v[order], out_w[order] = v, widths
+    return out_v, out_w
 
 
 def _digits(v: np.ndarray) -> np.ndarray:
     return np.searchsorted(_POW10, v, side="right") + 1
 
 
+def _generic(data: bytes) -> bytes:
+    import zstandard
+
+    best = _pack(data)
+    z19 = zstandard.ZstdCompressor(level=19).compress(data)
+    if len(z19) + _STREAM.size < len(best):
+        best = _STREAM.pack(ZSTD, len(data), len(z19)) + z19
+    return _BLOCK_HEAD.pack(_BLOCK_MAGIC, GENERIC, 0, 0, 0) + best
+
+
+# A structured block this much smaller than zstd -3 of the same bytes is kept without also
+# trying the (slow) generic coders; otherwise the smallest of all is kept, so a block is never
+# more than a few bytes larger than zstd -19, PPMd or xz of it.
+CLEAR_WIN = 0.6
+
+
 def encode_block(data: bytes) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller)."""
-    generic = _BLOCK_HEAD.pack(_BLOCK_MAGIC, GENERIC, 0, 0, 0) + _pack(data)
+    import zstandard
+
     if not data:
-        return generic
+        return _generic(data)
+    structured = _encode_structured(data)
+    if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
+        return structured
+    generic = _generic(data)
+    return structured if len(structured) < len(generic) else generic
+
+
+def _encode_structured(data: bytes) -> bytes:
     lines = data.split(b"\n")
     final_nl = lines[-1] == b""
     if final_nl:
@@ -251,10 +361,9 @@ def encode_block(data: bytes) -> bytes:
         raise AssertionError("logzip: slot bookkeeping disagrees with the text")  # a bug, not input
     raw = np.array(decs, dtype=np.bytes_) if decs else np.zeros(0, dtype="S1")
     values = raw.astype(np.int64) if decs else np.zeros(0, np.int64)
-    pads = (np.char.str_len(raw) - _digits(values)).astype(np.uint8) if decs else np.zeros(0, np.uint8)
-    meta, planes = _encode_numbers(values, dec_cols, tpl.num_cols)
+    widths = np.char.str_len(raw).astype(np.int64) if decs else np.zeros(0, np.int64)
+    meta, planes, pads = _encode_numbers(values, widths, dec_cols, tpl.num_cols)
     order, _, _ = _column_segments(hex_cols, tpl.num_cols)
-    dorder, _, _ = _column_segments(dec_cols, tpl.num_cols)
 
     line_ids = np.zeros(len(lines), dtype=np.int64)
     line_ids[~outlier] = tids + 1
@@ -264,14 +373,13 @@ def encode_block(data: bytes) -> bytes:
         b"\n".join(tpl.skeletons),
         meta,
         planes,
-        pads[dorder].tobytes() if pads.any() else b"",
+        pads,
         b"\n".join(hexes[i] for i in order),
         b"\n".join(ln for ln, o in zip(lines, outlier) if o),
         np.packbits(cr).tobytes() if cr.any() else b"",
     ]
     head = _BLOCK_HEAD.pack(_BLOCK_MAGIC, STRUCTURED, len(lines), final_nl, id_bytes)
-    structured = head + b"".join(_pack(s) for s in streams)
-    return structured if len(structured) < len(generic) else generic
+    return head + b"".join(_pack(s) for s in streams)
 
 
 def decode_block(block: bytes, cap: int) -> bytes:
@@ -314,21 +422,16 @@ def _render(n, final_nl, id_bytes, ids_raw, dict_raw, meta, planes, pads_raw, he
     if line_ids.size and (line_ids.min() < 0 or line_ids.max() > len(skeletons)):
         raise CorruptStreamError("logzip: template id out of range")
     tpl = _Templates.build(skeletons)
-    if len(meta) != tpl.num_cols:
+    if len(meta) != _META * tpl.num_cols:
         raise CorruptStreamError("logzip: column metadata has the wrong length")
     normal = line_ids > 0
     tids = line_ids[normal] - 1
     slots = tpl.slots_of(tids)
     is_dec = tpl.slot_dec[slots]
     dec_cols, hex_cols = tpl.slot_cols[slots[is_dec]], tpl.slot_cols[slots[~is_dec]]
-    values = _decode_numbers(meta, planes, dec_cols, tpl.num_cols)
-    pads = np.zeros(values.size, np.int64)
-    if pads_raw:
-        dorder, _, _ = _column_segments(dec_cols, tpl.num_cols)
-        pads[dorder] = np.frombuffer(pads_raw, np.uint8)
-    widths = (_digits(values) + pads).tolist()
+    values, widths = _decode_numbers(meta, planes, pads_raw, dec_cols, tpl.num_cols)
     merged = np.empty(slots.size, dtype=object)
-    merged[is_dec] = [b"%0*d" % (w, v) for w, v in zip(widths, values.tolist())]
+    merged[is_dec] = [b"%0*d" % (w, v) for w, v in zip(widths.tolist(), values.tolist())]
     hex_list = hex_raw.split(b"\n") if hex_cols.size else []
     if len(hex_list) != hex_cols.size:
         raise CorruptStreamError("logzip: hex stream has the wrong length")
