@@ -64,7 +64,7 @@ def choose_codec(item: Item, quality: float | None = None) -> Codec:
             reasons.append(f"{cid}: needs {', '.join(cls.missing())}")
             continue
         codec = cls.from_quality(quality if not cls.lossless else None)
-        reason = codec.supports(item)
+        reason = codec.supports(item) or (None if codec.suits(item) else f"{cid}: not suited")
         if reason is None:
             return codec
         reasons.append(reason)
@@ -96,6 +96,10 @@ def decode(data: bytes) -> Item:
 
 def decode_with_header(data: bytes) -> tuple[Header, Item]:
     box = container.unpack(data)
+    return box.header, _decode_box(box)
+
+
+def _decode_box(box: container.Container) -> Item:
     header = box.header
     cls = registry.get_codec_class(header.codec)
     if cls.modality != header.modality:
@@ -108,7 +112,7 @@ def decode_with_header(data: bytes) -> tuple[Header, Item]:
         raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
     if cls.lossless and header.digest is not None and item.digest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
-    return header, item
+    return item
 
 
 def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.open
@@ -119,38 +123,111 @@ def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.o
 # ------------------------------------------------------------------------------ file level
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 codec: str | None = None, quality: float | None = None,
-                force: bool = False) -> tuple[Path, Item, bytes]:
-    """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, item, omc bytes)."""
-    from .datasets.files import read_item
+                force: bool = False, progress: Callable[[int], None] | None = None) -> tuple[Path, Header]:
+    """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
+
+    Codecs that stream (logzip) read the input in blocks and spool their output, so memory
+    does not grow with the file; ``progress(n)`` is called with the bytes done so far."""
+    from .datasets.files import read_item, sniff
 
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
     dst = Path(dst) if dst is not None else src.with_name(src.name + OMC_EXT)
     _check_output(src, dst, force)
-    forced = registry.get_codec_class(codec).modality if codec else None
-    item = read_item(src, forced)
-    data = encode(item, codec, quality, source={"name": src.name, "ext": src.suffix.lower()})
+    source = {"name": src.name, "ext": src.suffix.lower()}
+    with src.open("rb") as f:
+        head = f.read(1 << 16)
+    modality = registry.get_codec_class(codec).modality if codec else sniff(head[:64], source["ext"])
+    if modality == "bytes":
+        chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(head), quality)
+        if getattr(chosen, "streaming", False):
+            header = _encode_stream(src, dst, chosen, source, progress)
+            return dst, header
+    item = read_item(src, modality)
+    data = encode(item, codec, quality, source=source)
     atomic_write(dst, lambda tmp: tmp.write_bytes(data))
-    return dst, item, data
+    return dst, container.unpack(data).header
+
+
+def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress) -> Header:
+    import hashlib
+
+    digest, done = hashlib.sha256(), [0]
+
+    def read(n: int) -> bytes:
+        chunk = f.read(n)
+        digest.update(chunk)
+        return chunk
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(done[0])
+
+    with src.open("rb") as f, tempfile.TemporaryFile(dir=dst.parent) as spool:
+        index = codec.encode_to(read, spool.write, progress=tick)
+        length = spool.tell()
+        spool.seek(0)
+        header = Header(codec=codec.codec_id, modality="bytes", config=codec.get_config(),
+                        meta={"size": done[0]}, source=source, digest=digest.hexdigest())
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as out:
+                container.write(out, header, {"INDX": index, "BLKS": (spool, length)})
+
+        atomic_write(dst, write)
+    return header
 
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
-                force: bool = False) -> tuple[Path, Item]:
+                force: bool = False, lines: tuple[int, int] | None = None) -> tuple[Path, Header]:
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
-    original file's extension when it can be written losslessly, else the modality default."""
+    original file's extension when it can be written losslessly, else the modality default.
+    ``lines`` = (start, stop), 0-based and half-open, restores only those lines of a bytes
+    stream (logzip decodes only the blocks that hold them)."""
+    import hashlib
+
     from .datasets.files import DEFAULT_EXT, WRITABLE, write_item
 
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
-    header, item = decode_with_header(src.read_bytes())
-    if dst is None:
-        dst = default_output(src, header, DEFAULT_EXT, WRITABLE)
-    dst = Path(dst)
+    box = container.unpack(src.read_bytes())
+    header = box.header
+    dst = Path(dst) if dst is not None else default_output(src, header, DEFAULT_EXT, WRITABLE)
     _check_output(src, dst, force)
+    cls = registry.get_codec_class(header.codec)
+    if lines is not None and header.modality != "bytes":
+        raise UnsupportedInputError("--lines applies to text and log streams only")
+    if header.modality == "bytes" and (lines is not None or getattr(cls, "streaming", False)):
+        cls.check_available()
+        codec = cls.from_config(header.config)
+        if lines is not None:
+            if hasattr(codec, "decode_lines"):
+                data = codec.decode_lines(box.sections, header.meta, *lines)
+            else:
+                whole = _decode_box(box).data.split(b"\n")
+                last = len(whole) - 1
+                data = b"".join(whole[i] + (b"\n" if i < last else b"")
+                                for i in range(lines[0], min(lines[1], len(whole))))
+            atomic_write(dst, lambda tmp: tmp.write_bytes(data))
+            return dst, header
+
+        def write(tmp: Path) -> None:
+            digest = hashlib.sha256()
+            with tmp.open("wb") as out:
+                for block in codec.iter_decode(box.sections, header.meta):
+                    digest.update(block)
+                    out.write(block)
+            if header.digest is not None and digest.hexdigest() != header.digest:
+                raise CorruptStreamError("decoded content does not match the stored digest")
+
+        atomic_write(dst, write)
+        return dst, header
+    item = _decode_box(box)
     atomic_write(dst, lambda tmp: write_item(item, tmp))
-    return dst, item
+    return dst, header
 
 
 def default_output(src: Path, header: Header, default_ext: dict, writable: dict) -> Path:

@@ -67,21 +67,34 @@ class Container:
 
 def pack(header: Header, sections: dict[str, bytes]) -> bytes:
     """Serialize a header and its sections (in the dict's order) to bytes."""
+    out = io.BytesIO()
+    write(out, header, sections)
+    return out.getvalue()
+
+
+def write(out: BinaryIO, header: Header, sections: dict[str, bytes | tuple[BinaryIO, int]]) -> None:
+    """Write a container to ``out``.  A section is bytes, or (readable file, length) to be
+    copied in chunks, so that large payloads never need to be in memory at once."""
     body = json.dumps(header.to_json(), sort_keys=True, separators=(",", ":")).encode()
     if len(body) > limits.MAX_HEADER_BYTES:
         raise UnsupportedInputError(f"container header of {len(body)} bytes is too large")
-    out = io.BytesIO()
     fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, 0, len(body), len(sections))
     out.write(fixed + body + _CRC.pack(zlib.crc32(fixed + body)))
     for tag, payload in sections.items():
         raw_tag = tag.encode("ascii")
         if len(raw_tag) != 4:
             raise ValueError(f"section tag {tag!r} must be 4 ASCII characters")
-        head = _SECTION.pack(raw_tag, len(payload))
+        source, length = (io.BytesIO(payload), len(payload)) if isinstance(payload, bytes) else payload
+        head = _SECTION.pack(raw_tag, length)
         out.write(head)
-        out.write(payload)
-        out.write(_CRC.pack(zlib.crc32(payload, zlib.crc32(head))))
-    return out.getvalue()
+        crc, left = zlib.crc32(head), length
+        while left:
+            chunk = source.read(min(left, 1 << 22))
+            if not chunk:
+                raise ValueError(f"section {tag!r} source ended {left} bytes early")
+            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+            out.write(chunk)
+        out.write(_CRC.pack(crc))
 
 
 def read_header(stream: BinaryIO, size: int) -> tuple[Header, int]:

@@ -40,6 +40,7 @@ _CODECS: dict[str, str] = {
     "bz2": "omnicodec.codecs.generic:Bz2",
     "xz": "omnicodec.codecs.generic:Xz",
     "zstd": "omnicodec.codecs.generic:Zstd",
+    "logzip": "omnicodec.codecs.logzip:Logzip",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.
@@ -47,7 +48,7 @@ LOSSLESS_PREFERENCE: dict[str, tuple[str, ...]] = {
     "image": ("webp-lossless", "png"),
     "audio": ("flac", "wav"),
     "video": ("ffv1",),
-    "bytes": ("xz", "zstd", "bz2", "gzip"),
+    "bytes": ("logzip", "xz", "zstd", "bz2", "gzip"),
 }
 LOSSY_PREFERENCE: dict[str, tuple[str, ...]] = {
     "image": ("avif", "webp", "jpeg444", "jpeg"),

@@ -40,7 +40,7 @@ def test_default_codecs_by_modality(tmp_path, capsys, name, item, lossy):
     assert run("encode", src, "-q", "60", "-o", tmp_path / "x.omc") == 0
     run("info", tmp_path / "x.omc", "--json")
     header = json.loads(capsys.readouterr().out)
-    assert header["codec"] == (lossy or "xz") and header["source"]["name"] == name
+    assert header["codec"] == (lossy or "logzip") and header["source"]["name"] == name
     # decode restores the original name and extension beside the .omc
     (tmp_path / name).unlink()
     os.rename(tmp_path / "x.omc", tmp_path / f"{name}.omc")

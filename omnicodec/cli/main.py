@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("inputs", nargs="+", metavar="IN")
     d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    d.add_argument("--lines", metavar="A:B", help="restore only lines A to B (1-based, inclusive, "
+                   "like sed -n A,Bp) of a text/log stream; logzip decodes only the blocks needed")
 
     i = sub.add_parser("info", help="show an .omc header")
     i.add_argument("file")
@@ -104,11 +106,11 @@ def cmd_encode(args) -> int:
     progress = Progress(len(files))
     for src, dst in _targets(args, files, ".omc"):
         t = time.perf_counter()
-        path, item, data = api.encode_file(src, dst, codec=args.codec, quality=args.quality,
-                                           force=args.force)
-        size = src.stat().st_size
-        progress.step(f"{src} -> {path}  {size} -> {len(data)} bytes "
-                      f"({size / max(len(data), 1):.2f}x, {time.perf_counter() - t:.2f}s)")
+        path, header = api.encode_file(src, dst, codec=args.codec, quality=args.quality,
+                                       force=args.force, progress=Throughput(src))
+        size, out = src.stat().st_size, path.stat().st_size
+        progress.step(f"{src} -> {path}  [{header.codec}] {size} -> {out} bytes "
+                      f"({size / max(out, 1):.2f}x, {time.perf_counter() - t:.2f}s)")
     return 0
 
 
@@ -116,10 +118,11 @@ def cmd_decode(args) -> int:
     from .. import api
 
     files = expand(args.inputs, ".omc")
+    lines = parse_lines(args.lines) if args.lines else None
     progress = Progress(len(files))
     for src, dst in _targets(args, files, None):
         t = time.perf_counter()
-        path, _ = api.decode_file(src, dst, force=args.force)
+        path, _ = api.decode_file(src, dst, force=args.force, lines=lines)
         progress.step(f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)")
     return 0
 
@@ -172,6 +175,36 @@ def print_table(rows: list[tuple]) -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def parse_lines(spec: str) -> tuple[int, int]:
+    """'A:B' (1-based, inclusive; 'A:' to the end, ':B' from the start) -> 0-based [start, stop)."""
+    try:
+        a, b = spec.split(":")
+        start = int(a) - 1 if a else 0
+        stop = int(b) if b else 2**62
+    except ValueError:
+        raise ValueError(f"--lines expects A:B, e.g. 100:200, got {spec!r}") from None
+    if start < 0 or stop <= start:
+        raise ValueError(f"--lines {spec}: need 1 <= A <= B")
+    return start, stop
+
+
+class Throughput:
+    """A live 'MB done, MB/s' line on stderr for long inputs (streaming codecs call it)."""
+
+    def __init__(self, src: Path):
+        self.total = src.stat().st_size
+        self.start = time.perf_counter()
+        self.shown = self.total >= 64 << 20 or sys.stderr.isatty()
+
+    def __call__(self, done: int) -> None:
+        if not self.shown:
+            return
+        seconds = max(time.perf_counter() - self.start, 1e-9)
+        print(f"\r  {done / 2**20:9.1f} / {self.total / 2**20:.1f} MB  "
+              f"{done / 2**20 / seconds:7.1f} MB/s", end="" if done < self.total else "\n",
+              file=sys.stderr, flush=True)
 
 
 class Progress:

@@ -174,6 +174,11 @@ class Codec:
             return f"{self.codec_id} encodes {self.modality}, not {item.modality}"
         return None
 
+    def suits(self, item: Item) -> bool:
+        """Whether this codec is a sensible *default* for ``item`` (e.g. logzip for text);
+        a codec asked for by name only needs ``supports``."""
+        return True
+
     def check_supports(self, item: Item) -> None:
         reason = self.supports(item)
         if reason:

@@ -27,6 +27,7 @@ blocks a list of streams, each ``u8 backend, u64 raw length, u64 stored length, 
 from __future__ import annotations
 
 import bz2
+import itertools
 import lzma
 import re
 import struct
@@ -44,6 +45,7 @@ _HEX_RE = re.compile(rb"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[
 _DEC_RE = re.compile(rb"[0-9]{1,18}")
 _BAD = re.compile(rb"[\x01\x02]")
 MAX_LINE = 1 << 16
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
 
 # backends -------------------------------------------------------------------------------------
 RAW, ZSTD, XZ, BZ2, PPMD = range(5)
@@ -463,3 +465,186 @@ def _render(n, final_nl, id_bytes, ids_raw, dict_raw, meta, planes, pads_raw, he
         cr = np.unpackbits(np.frombuffer(cr_raw, np.uint8), count=n).astype(bool)
         lines[cr] = [ln + b"\r" for ln in lines[cr]]
     return b"\n".join(lines.tolist()) + (b"\n" if final_nl else b"")
+
+
+# blocks, index, codec ---------------------------------------------------------------------------
+# first line, newlines, raw size, offset in BLKS, stored size, crc32 of the raw block, ends in \n
+_ENTRY = struct.Struct("<QQQQQIB")
+
+
+@dataclass
+class _Block:
+    first_line: int
+    newlines: int
+    raw_size: int
+    offset: int
+    stored: int
+    crc: int
+    ends_nl: int
+
+
+def pack_index(blocks: list[_Block]) -> bytes:
+    return struct.pack("<I", len(blocks)) + b"".join(
+        _ENTRY.pack(b.first_line, b.newlines, b.raw_size, b.offset, b.stored, b.crc, b.ends_nl)
+        for b in blocks)
+
+
+def unpack_index(raw: bytes, total_size: int, blocks_size: int) -> list[_Block]:
+    if len(raw) < 4:
+        raise CorruptStreamError("logzip: block index is truncated")
+    (count,) = struct.unpack_from("<I", raw)
+    if len(raw) != 4 + count * _ENTRY.size:
+        raise CorruptStreamError("logzip: block index has the wrong length")
+    blocks = [_Block(*_ENTRY.unpack_from(raw, 4 + i * _ENTRY.size)) for i in range(count)]
+    line = offset = size = 0
+    for b in blocks:
+        if (b.first_line, b.offset) != (line, offset) or b.newlines > b.raw_size or b.ends_nl > 1:
+            raise CorruptStreamError("logzip: block index is inconsistent")
+        line, offset, size = line + b.newlines, offset + b.stored, size + b.raw_size
+    if offset != blocks_size or size != total_size:
+        raise CorruptStreamError("logzip: block index disagrees with the payload")
+    return blocks
+
+
+def split_blocks(read, block_bytes: int):
+    """Yield chunks of about ``block_bytes`` that end at a newline where one exists; the last
+    chunk takes whatever remains (so a short input is always one block)."""
+    carry = b""
+    while True:
+        parts, size = [carry], len(carry)
+        while size < block_bytes:
+            chunk = read(block_bytes - size)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        data = b"".join(parts)
+        if size < block_bytes:  # end of input
+            if data:
+                yield data
+            return
+        cut = data.rfind(b"\n") + 1 or len(data)  # no newline: one very long line spans blocks
+        carry = data[cut:]
+        yield data[:cut]
+
+
+def _encode_job(data: bytes) -> tuple[bytes, int, int, int, int]:
+    import zlib
+
+    return (encode_block(data), data.count(b"\n"), len(data), zlib.crc32(data),
+            int(data.endswith(b"\n")))
+
+
+@dataclass
+class Logzip(Codec):
+    """Log-structure compression; see the module docstring."""
+
+    codec_id: ClassVar[str] = "logzip"
+    modality: ClassVar[str] = "bytes"
+    lossless: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("pyppmd", "zstandard")
+    description: ClassVar[str] = "log structure (templates + typed columns), any bytes, lossless"
+    streaming: ClassVar[bool] = True
+    block_mb: float = 16.0
+
+    def suits(self, item):
+        """Text-like input (mostly printable, has line breaks): the default codec for it."""
+        head = item.data[: 1 << 16]
+        binary = len(head.translate(None, _TEXT_BYTES))
+        return b"\n" in head and binary <= 0.05 * len(head)
+
+    def _block_bytes(self) -> int:
+        if not 0.0009 < self.block_mb <= 1024:
+            raise ValueError("logzip: block_mb must be in (0.001, 1024]")
+        return int(self.block_mb * (1 << 20))
+
+    def encode(self, item):
+        import io
+
+        self.check_supports(item)
+        spool = io.BytesIO()
+        index = self.encode_to(io.BytesIO(item.data).read, spool.write)
+        return {"INDX": index, "BLKS": spool.getvalue()}
+
+    def encode_to(self, read, write, workers: int | None = None, progress=None) -> bytes:
+        """Compress everything ``read(n)`` returns, writing blocks with ``write``; returns the
+        block index.  Blocks are compressed by ``workers`` processes (default: all cores), with
+        at most two blocks per worker in flight, so memory does not grow with the input."""
+        import os
+        from collections import deque
+        from concurrent.futures import ProcessPoolExecutor
+
+        workers = workers or os.cpu_count() or 1
+        chunks = split_blocks(read, self._block_bytes())
+        blocks: list[_Block] = []
+
+        def record(result):
+            stored, newlines, raw_size, crc, ends_nl = result
+            last = blocks[-1] if blocks else None
+            first = last.first_line + last.newlines if last else 0
+            offset = last.offset + last.stored if last else 0
+            blocks.append(_Block(first, newlines, raw_size, offset, len(stored), crc, ends_nl))
+            write(stored)
+            if progress:
+                progress(raw_size)
+
+        head = list(itertools.islice(chunks, 2))
+        if len(head) < 2 or workers == 1:  # a single block: no process start-up cost
+            for chunk in itertools.chain(head, chunks):
+                record(_encode_job(chunk))
+            return pack_index(blocks)
+        with ProcessPoolExecutor(workers) as pool:
+            pending = deque(pool.submit(_encode_job, chunk) for chunk in head)
+            for chunk in chunks:
+                while len(pending) >= 2 * workers:
+                    record(pending.popleft().result())
+                pending.append(pool.submit(_encode_job, chunk))
+            while pending:
+                record(pending.popleft().result())
+        return pack_index(blocks)
+
+    def _blocks(self, sections, meta) -> tuple[list[_Block], bytes]:
+        from .. import limits
+
+        size = int(meta["size"])
+        limits.check_bytes(size)
+        data = section(sections, "BLKS", self.codec_id)
+        return unpack_index(section(sections, "INDX", self.codec_id), size, len(data)), data
+
+    def _decode_one(self, b: _Block, data: bytes) -> bytes:
+        import zlib
+
+        raw = decode_block(data[b.offset:b.offset + b.stored], b.raw_size)
+        if len(raw) != b.raw_size or zlib.crc32(raw) != b.crc:
+            raise CorruptStreamError("logzip: a block decodes to the wrong content")
+        return raw
+
+    def decode(self, sections, meta):
+        return Bytes(b"".join(self.iter_decode(sections, meta)))
+
+    def iter_decode(self, sections, meta):
+        """Decoded blocks in order (one block in memory at a time)."""
+        blocks, data = self._blocks(sections, meta)
+        for b in blocks:
+            yield self._decode_one(b, data)
+
+    def decode_lines(self, sections, meta, start: int, stop: int) -> bytes:
+        """Lines ``start`` (inclusive) to ``stop`` (exclusive), 0-based, each with its newline,
+        decoding only the blocks that hold them."""
+        if start < 0 or stop < start:
+            raise ValueError(f"bad line range {start}:{stop}")
+        blocks, data = self._blocks(sections, meta)
+        hits = [i for i, b in enumerate(blocks)
+                if b.first_line + b.newlines >= start and b.first_line < stop]
+        if not hits:
+            return b""
+        lo, hi = hits[0], hits[-1]
+        while lo > 0 and not blocks[lo - 1].ends_nl:  # a line cut across blocks
+            lo -= 1
+        while hi + 1 < len(blocks) and not blocks[hi].ends_nl:
+            hi += 1
+        lines = b"".join(self._decode_one(b, data) for b in blocks[lo:hi + 1]).split(b"\n")
+        first = blocks[lo].first_line
+        last = len(lines) - 1  # lines[last] has no newline (empty if the text ended with one)
+        picked = range(max(0, start - first), min(stop - first, len(lines)))
+        return b"".join(lines[i] + (b"\n" if i < last else b"") for i in picked)
