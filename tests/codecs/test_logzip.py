@@ -14,7 +14,6 @@ from omnicodec.codecs.base import Bytes
 from omnicodec.codecs.logzip import Logzip, decode_block, encode_block
 from omnicodec.errors import CorruptStreamError
 
-from ..common import make_bytes
 from .checklist import check_fixture, run_checklist
 
 PIECES = [b"\n", b"\r\n", b"\r", b" ", b"\t", b"\x00", b"\x01", b"\x02", b"\xff\xfe", b"0", b"007",
@@ -44,7 +43,10 @@ def test_checklist():
 
 
 def test_fixture():
-    check_fixture("logzip", make_bytes(lines=60))
+    """Frozen file with every stream in use: CRLF, hex ids, repeated ids, outliers, padding."""
+    rich = (log_like(150, seed=5).replace(b"\n", b"\r\n", 40) + b"blk_0042 blk_0042 blk_0042\n" * 5
+            + b"\x01 outlier line \xff\n" + b"id=deadbeef01 " * 3 + b"tail without newline")
+    check_fixture("logzip", Bytes(rich))
 
 
 def test_beats_xz_on_structured_logs():
