@@ -7,6 +7,7 @@ lzma, zstandard) at the settings named; logzip runs through omnicodec's codec AP
 sections only: the .omc header adds ~250 bytes, included in `omc_bytes`).
 
     python benchmarks/logs.py [--data ../shared/data/logs]   # writes benchmarks/results/logs.json
+    python benchmarks/logs.py --table                         # README table from that file
 """
 
 from __future__ import annotations
@@ -71,10 +72,31 @@ def run(path: Path, name: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def table() -> str:
+    r = json.loads((ROOT / "benchmarks" / "results" / "logs.json").read_text())
+    lines = ["| file | MB | logzip | xz -9e | zstd -19 --long | bzip2 -9 | gzip -9 | logzip enc / dec MB/s "
+             "| xz -9e enc / dec MB/s | zstd dec MB/s | logzip / xz peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        z, x, s = row["logzip"], row["xz-9e"], row["zstd-19-long"]
+        lines.append(f"| {row['file']} | {row['bytes'] / 1e6:.2f} | **{z['ratio']:.2f}** | {x['ratio']:.2f} | "
+                     f"{s['ratio']:.2f} | {row['bzip2-9']['ratio']:.2f} | {row['gzip-9']['ratio']:.2f} | "
+                     f"{z['enc_mb_s']:.2f} / {z['dec_mb_s']:.1f} | {x['enc_mb_s']:.2f} / {x['dec_mb_s']:.1f} | "
+                     f"{s['dec_mb_s']:.0f} | {z['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} |")
+    m = r["summary"]["mean_ratio_2k"]
+    lines.append(f"| **mean of the 16 2k files** | | **{m['logzip']:.2f}** | {m['xz-9e']:.2f} | "
+                 f"{m['zstd-19-long']:.2f} | {m['bzip2-9']:.2f} | {m['gzip-9']:.2f} | | | | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "logs"))
+    ap.add_argument("--table", action="store_true", help="print the README table and exit")
     args = ap.parse_args()
+    if args.table:
+        print(table())
+        return
     data = Path(args.data)
     files = sorted(data.glob("loghub/*/*_2k.log")) + sorted(data.glob("large/*.log"))
     rows = []
