@@ -41,6 +41,8 @@ _CODECS: dict[str, str] = {
     "xz": "omnicodec.codecs.generic:Xz",
     "zstd": "omnicodec.codecs.generic:Zstd",
     "logzip": "omnicodec.codecs.logzip:Logzip",
+    # learned
+    "hyperprior": "omnicodec.codecs.hyperprior:Hyperprior",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.

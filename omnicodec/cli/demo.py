@@ -10,6 +10,7 @@ import time
 from importlib import resources
 
 DEMO_QUALITY = 75.0
+LEARNED = {"image": ("hyperprior",)}  # shown beside the classical default while they mature
 
 
 def sample_paths() -> list:
@@ -27,10 +28,14 @@ def run_demo() -> list[tuple]:
     for path in sample_paths():
         item = read_item(path)
         size = path.stat().st_size
+        codecs = []
         for quality in (None, DEMO_QUALITY):
             codec = api.choose_codec(item, quality)
-            if quality is not None and codec.lossless:
-                continue  # this modality has no lossy codec
+            if quality is None or not codec.lossless:  # skip when the modality has no lossy codec
+                codecs.append((codec, quality))
+        codecs += [(api.get_codec(cid, DEMO_QUALITY), DEMO_QUALITY) for cid in LEARNED.get(item.modality, ())
+                   if api.registry.get_codec_class(cid).available()]
+        for codec, quality in codecs:
             t0 = time.perf_counter()
             blob = api.encode(item, codec)
             t1 = time.perf_counter()

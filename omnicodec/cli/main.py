@@ -44,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.add_argument("--json", action="store_true", help="machine-readable output")
 
+    t = sub.add_parser("train", help="train a learned codec (resumable) and export its weights")
+    t.add_argument("model", choices=["hyperprior"])
+    t.add_argument("--data", required=True, help="folder of training images (never Kodak)")
+    t.add_argument("--steps", type=int, required=True, help="total steps, counting resumed ones")
+    t.add_argument("--resume", help="checkpoint to continue from (e.g. runs/hyperprior/last.pt)")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--out", default="runs/hyperprior", help="checkpoint folder")
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--crop", type=int, default=128)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--export", metavar="DIR", help="afterwards, write fp16 weights + MANIFEST "
+                   "entry to DIR (omnicodec/weights to ship them)")
+
     sub.add_parser("list", help="list codecs and whether they are available here")
     sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
     return p
@@ -157,6 +170,24 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from ..errors import MissingDependencyError
+
+    try:
+        from ..models.train import export, train
+    except ImportError as exc:
+        raise MissingDependencyError(f"training needs the neural extra ({exc.name}): "
+                                     "pip install 'omnicodec[neural]'") from None
+    ckpt = train(Path(args.data), args.steps, Path(args.out), Path(args.resume) if args.resume else None,
+                 args.device, crop=args.crop, batch=args.batch, lr=args.lr,
+                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"checkpoint: {ckpt}")
+    if args.export:
+        entry = export(ckpt, Path(args.export))
+        print(f"exported {args.export}/hyperprior.pt sha256={entry['sha256']} steps={entry['steps']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -165,7 +196,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "list": cmd_list,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "train": cmd_train}
 
 
 # -------------------------------------------------------------------------------- helpers

@@ -175,3 +175,12 @@ def test_block_crc_matches_content():
 
     (block,) = unpack_index(sections["INDX"], len(data), len(sections["BLKS"]))
     assert block.crc == zlib.crc32(data) and block.newlines == data.count(b"\n")
+
+
+@pytest.mark.slow
+def test_single_50mb_line():
+    data = (b"0123456789abcdef" * (50 << 16)) + b"\n"
+    codec = Logzip()
+    sections = codec.encode(Bytes(data))
+    assert codec.decode(sections, {"size": len(data)}).data == data
+    assert codec.decode_lines(sections, {"size": len(data)}, 0, 1) == data

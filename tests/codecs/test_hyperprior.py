@@ -1,0 +1,136 @@
+"""hyperprior: round trips on odd sizes and modes, deterministic entropy decoding across thread
+counts and batch composition, frozen fixture, weights errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec.errors import CorruptStreamError, MissingDependencyError, UnsupportedInputError
+from omnicodec.metrics import item_psnr
+
+from ..common import make_image
+from .checklist import check_fixture
+
+torch = pytest.importorskip("torch")  # the neural extra; `make test` installs it
+
+
+@pytest.mark.parametrize("h,w,mode", [(37, 53, "RGB"), (1, 1, "RGB"), (64, 64, "L"), (30, 70, "RGBA"),
+                                      (65, 17, "LA")])
+def test_roundtrip_sizes_and_modes(h, w, mode):
+    item = make_image(h, w, mode)
+    decoded = omnicodec.decode(omnicodec.encode(item, "hyperprior", 80))
+    assert decoded.mode == mode and decoded.pixels.shape == item.pixels.shape
+    if mode in ("RGBA", "LA"):  # alpha is lossless
+        assert (decoded.pixels[:, :, -1] == item.pixels[:, :, -1]).all()
+    if h * w > 100:
+        assert item_psnr(item, decoded) > 15
+
+
+def test_rate_grows_with_quality():
+    item = make_image(96, 128)
+    sizes = [len(omnicodec.encode(item, "hyperprior", q)) for q in (0, 50, 100)]
+    assert sizes[0] <= sizes[1] <= sizes[2] and sizes[0] < sizes[2], sizes
+
+
+def test_sixteen_bit_is_refused_with_advice():
+    with pytest.raises(UnsupportedInputError, match="8-bit"):
+        omnicodec.encode(make_image(mode="I;16"), "hyperprior", 50)
+
+
+def test_fixture():
+    check_fixture("hyperprior", make_image(40, 56))
+
+
+_CHILD = """
+import sys, torch, numpy as np, omnicodec, hashlib
+torch.set_num_threads(int(sys.argv[1]))
+from omnicodec.codecs.hyperprior import Hyperprior
+if sys.argv[2] == "encode":
+    from tests.common import make_image
+    sys.stdout.buffer.write(omnicodec.encode(make_image(200, 300, seed=4), "hyperprior", 37.5))
+else:
+    item = omnicodec.decode(sys.stdin.buffer.read())
+    print(hashlib.sha256(item.pixels.tobytes()).hexdigest())
+"""
+
+
+def test_decode_is_identical_across_thread_counts():
+    """Encode with 1 thread, decode with 1 and with 2: the stream decodes, to the same pixels."""
+    def child(threads, verb, data=b""):
+        return subprocess.run([sys.executable, "-c", _CHILD, str(threads), verb], input=data,
+                              capture_output=True, check=True).stdout
+
+    blob = child(1, "encode")
+    assert child(1, "decode", blob) == child(2, "decode", blob)
+
+
+def test_integer_hyper_synthesis_is_exact_under_batching_and_threads():
+    from omnicodec.codecs.hyperprior import find_weights, load_model
+
+    model = load_model(*map(str, find_weights()))
+    rng = np.random.default_rng(0)
+    z = torch.from_numpy(rng.integers(-4, 5, (2, model.cfg.N, 3, 5))).double()
+    alone = model.h_s(z[:1])
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        batched = model.h_s(z)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(alone[0], batched[0][:1]) and torch.equal(alone[1], batched[1][:1])
+    # outputs are exact multiples of 2**-8: the fixed-point grid
+    assert torch.equal(alone[1] * 256, torch.round(alone[1] * 256))
+
+
+SHIPPED = __import__("omnicodec.codecs.hyperprior", fromlist=["weights_dir"]).weights_dir()
+
+
+def _copy_weights(tmp_path):
+    for f in SHIPPED.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+def test_missing_weights(tmp_path, monkeypatch):
+    from omnicodec.codecs import hyperprior
+
+    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
+    hyperprior.load_model.cache_clear()
+    with pytest.raises(MissingDependencyError, match="manifest"):
+        omnicodec.encode(make_image(), "hyperprior", 50)
+    _copy_weights(tmp_path)
+    (tmp_path / "hyperprior.pt").unlink()
+    with pytest.raises(MissingDependencyError, match="not found"):
+        omnicodec.encode(make_image(), "hyperprior", 50)
+
+
+def test_corrupt_weights(tmp_path, monkeypatch):
+    from omnicodec.codecs import hyperprior
+
+    _copy_weights(tmp_path)
+    data = bytearray((tmp_path / "hyperprior.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "hyperprior.pt").write_bytes(bytes(data))
+    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
+    hyperprior.load_model.cache_clear()
+    with pytest.raises(CorruptStreamError, match="sha256"):
+        omnicodec.encode(make_image(), "hyperprior", 50)
+
+
+def test_stream_names_its_weights(tmp_path, monkeypatch):
+    """A stream written with other weights is refused by name, never decoded with these."""
+    from omnicodec import container
+    from omnicodec.codecs import hyperprior
+
+    box = container.unpack(omnicodec.encode(make_image(), "hyperprior", 50))
+    sha = box.header.config["weights"]
+    manifest = json.loads((hyperprior.weights_dir() / "MANIFEST.json").read_text())
+    assert sha == manifest["hyperprior.pt"]["sha256"]
+    box.header.config["weights"] = "0" * 64
+    with pytest.raises(MissingDependencyError, match="000000000000"):
+        omnicodec.decode(container.pack(box.header, box.sections))
