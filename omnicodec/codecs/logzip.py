@@ -433,7 +433,7 @@ def decode_block(block: bytes, cap: int) -> bytes:
     if len(block) < _BLOCK_HEAD.size:
         raise CorruptStreamError("logzip: block is truncated")
     magic, kind, n, final_nl, id_bytes = _BLOCK_HEAD.unpack_from(buf, 0)
-    if magic != _BLOCK_MAGIC or kind not in (STRUCTURED, GENERIC) or not 1 <= id_bytes <= 8 and kind == 0:
+    if magic != _BLOCK_MAGIC or kind not in (STRUCTURED, GENERIC) or (kind == STRUCTURED and not 1 <= id_bytes <= 8):
         raise CorruptStreamError("logzip: bad block header")
     pos = _BLOCK_HEAD.size
     if kind == GENERIC:
@@ -445,7 +445,7 @@ def decode_block(block: bytes, cap: int) -> bytes:
         raise CorruptStreamError("logzip: line count exceeds the block size")
     streams = []
     for _ in range(8):
-        s, pos = _unpack(buf, pos, cap * 2 + 8 * n + 64)
+        s, pos = _unpack(buf, pos, 9 * cap + 64)  # no stream can exceed 8 bytes per input byte
         streams.append(s)
     if pos != len(block):
         raise CorruptStreamError("logzip: trailing bytes in block")

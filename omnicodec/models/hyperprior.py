@@ -63,8 +63,11 @@ class Hyperprior(nn.Module):
                                  conv(M * 3 // 2, M * 2, 3, 1))
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None, scale_bound=SCALE_BOUND)
-        self.gain = nn.Parameter(torch.ones(cfg.levels, M))
-        self.inv_gain = nn.Parameter(torch.ones(cfg.levels, M))
+        # geometric initial gains, so the levels differ in rate from the first step (quantization
+        # step ∝ 1/gain; λ spans ~50x, i.e. ~7x in step size)
+        init = torch.exp(torch.linspace(math.log(0.35), math.log(2.5), cfg.levels))[:, None]
+        self.gain = nn.Parameter(init.repeat(1, M))
+        self.inv_gain = nn.Parameter((1 / init).repeat(1, M))
 
     # ---- gains
     def gains(self, level: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -78,8 +78,9 @@ def train(data: Path, steps: int, out: Path, resume: Path | None = None, device:
     history = []
     if state:
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        aux_opt.load_state_dict(state["aux_opt"])
+        if "opt" in state:  # a full checkpoint; a compact one (see compact()) restarts Adam
+            opt.load_state_dict(state["opt"])
+            aux_opt.load_state_dict(state["aux_opt"])
         for group in opt.param_groups:
             group["lr"] = lr
         step, history = state["step"], state.get("history", [])
@@ -183,3 +184,12 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "hyperprior.pt", not
     manifest[name] = {**manifest.get(name, {}), **entry}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest[name]
+
+
+def compact(checkpoint: Path, out: Path) -> None:
+    """A resumable checkpoint without optimizer state (a third of the size), small enough to
+    keep in the repository so that training can continue in a later session."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    keep = {k: v for k, v in state.items() if k not in ("opt", "aux_opt")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(keep, out)

@@ -1,0 +1,163 @@
+"""Rate-distortion on the 24 Kodak images: hyperprior vs JPEG (4:2:0, 4:4:4), WebP and AVIF.
+
+For every codec and quality: mean bpp of the actual .omc files (all header bytes included),
+mean RGB PSNR, mean MS-SSIM, mean encode/decode seconds per image.  Then BD-rate (PSNR) of
+hyperprior against each classical codec (omnicodec.metrics.bd_rate), the same for CompressAI's
+published curves against published WebP as a sanity check, and an RD plot with CompressAI's
+published Kodak points as reference lines.
+
+    python benchmarks/image_rd.py [--kodak ../shared/data/images/kodak]
+        -> benchmarks/results/image_rd.json, benchmarks/results/image_rd.png
+    python benchmarks/image_rd.py --table     # README table from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "kodak_published_rd.json"
+QUALITIES = {
+    "hyperprior": [0, 17, 33, 50, 67, 83, 100],
+    "jpeg": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+    "jpeg444": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
+    "webp": [5, 15, 30, 45, 60, 75, 85, 95],
+    "avif": [10, 25, 40, 55, 70, 80, 90],
+}
+PUBLISHED = ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM", "WebP", "JPEG"]
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    import torch
+    from pytorch_msssim import ms_ssim as f
+
+    ta = torch.from_numpy(a).permute(2, 0, 1)[None].float()
+    tb = torch.from_numpy(b).permute(2, 0, 1)[None].float()
+    return float(f(ta, tb, data_range=255.0))
+
+
+def measure(codec_id: str, images: list) -> list[dict]:
+    import omnicodec
+    from omnicodec.metrics import psnr
+
+    points = []
+    for q in QUALITIES[codec_id]:
+        rows = []
+        for item in images:
+            t0 = time.perf_counter()
+            blob = omnicodec.encode(item, codec_id, q)
+            t1 = time.perf_counter()
+            out = omnicodec.decode(blob)
+            t2 = time.perf_counter()
+            h, w = item.pixels.shape[:2]
+            rows.append((8 * len(blob) / (h * w), psnr(item.pixels, out.pixels, 255.0),
+                         ms_ssim(item.pixels, out.pixels), t1 - t0, t2 - t1))
+        m = np.mean(rows, axis=0)
+        points.append({"quality": q, "bpp": m[0], "psnr": m[1], "ms_ssim": m[2], "enc_s": m[3], "dec_s": m[4]})
+        print(f"{codec_id:<10} q={q:<5} bpp={m[0]:.3f} psnr={m[1]:.2f} ms-ssim={m[2]:.4f} "
+              f"enc={m[3]:.2f}s dec={m[4]:.2f}s", flush=True)
+    return points
+
+
+def bd_table(curves: dict, published: dict) -> dict:
+    from omnicodec.metrics import bd_rate
+
+    def curve(pts):
+        return [p["bpp"] for p in pts], [p["psnr"] for p in pts]
+
+    out = {}
+    if "hyperprior" in curves:
+        hr, hp = curve(curves["hyperprior"])
+        for anchor in ("webp", "jpeg", "jpeg444", "avif"):
+            if anchor in curves:
+                try:
+                    out[f"hyperprior vs {anchor}"] = bd_rate(*curve(curves[anchor]), hr, hp)
+                except ValueError as exc:
+                    out[f"hyperprior vs {anchor}"] = f"n/a: {exc}"
+    if published:
+        webp = np.array(published["WebP"])
+        webp = webp[(webp[:, 0] > 0.05) & (webp[:, 0] < 2.0)]
+        for name in ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM"):
+            pts = np.array(published[name])
+            out[f"published {name} vs published WebP"] = bd_rate(webp[:, 0], webp[:, 1], pts[:, 0], pts[:, 1])
+        if "webp" in curves:
+            ours = curve(curves["webp"])
+            out["our WebP (with .omc header) vs published WebP"] = bd_rate(webp[:, 0], webp[:, 1], *ours)
+    return out
+
+
+def plot(curves: dict, published: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for name in PUBLISHED:
+        if name in published:
+            pts = np.array(published[name])
+            pts = pts[pts[:, 0] < 1.8]
+            ax.plot(pts[:, 0], pts[:, 1], "--", lw=1, alpha=0.7, label=f"{name} (published)")
+    for name, pts in curves.items():
+        ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], "o-" if name == "hyperprior" else ".-",
+                lw=2.5 if name == "hyperprior" else 1.5, label=f"{name} (omnicodec, .omc bytes)")
+    ax.set_xlabel("bits per pixel")
+    ax.set_ylabel("PSNR RGB (dB)")
+    ax.set_xlim(0, 1.8)
+    ax.set_ylim(22, 42)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Kodak (24 images)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def table() -> str:
+    r = json.loads((RESULTS / "image_rd.json").read_text())
+    lines = ["| codec | quality | bpp | PSNR dB | MS-SSIM | enc s | dec s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, pts in r["curves"].items():
+        for p in pts:
+            lines.append(f"| {name} | {p['quality']} | {p['bpp']:.3f} | {p['psnr']:.2f} | {p['ms_ssim']:.4f} | "
+                         f"{p['enc_s']:.2f} | {p['dec_s']:.2f} |")
+    lines += ["", "| BD-rate (PSNR) | % |", "|---|---:|"]
+    for k, v in r["bd_rate"].items():
+        lines.append(f"| {k} | {v if isinstance(v, str) else f'{v:+.1f}'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "images" / "kodak"))
+    ap.add_argument("--codecs", default=",".join(QUALITIES))
+    ap.add_argument("--table", action="store_true")
+    args = ap.parse_args()
+    if args.table:
+        print(table())
+        return
+    from omnicodec.datasets.files import read_item
+
+    images = [read_item(p) for p in sorted(Path(args.kodak).glob("*.png"))]
+    curves = {c: measure(c, images) for c in args.codecs.split(",")}
+    published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() else {}
+    manifest = json.loads((ROOT / "omnicodec" / "weights" / "MANIFEST.json").read_text())["hyperprior.pt"]
+    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+           "command": "python benchmarks/image_rd.py", "images": len(images),
+           "hyperprior_weights": {k: manifest.get(k) for k in ("sha256", "steps", "hardware", "date")},
+           "curves": curves, "bd_rate": bd_table(curves, published)}
+    (RESULTS / "image_rd.json").write_text(json.dumps(out, indent=1) + "\n")
+    plot(curves, published, RESULTS / "image_rd.png")
+    print(json.dumps(out["bd_rate"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
