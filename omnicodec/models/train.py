@@ -8,7 +8,6 @@ config), so training can go on across sessions: ``--resume runs/hyperprior/last.
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
 
@@ -138,12 +137,6 @@ def evaluate(model: Hyperprior, x: torch.Tensor) -> dict:
         out[f"L{level}"] = [round(bpp, 3), round(psnr(((x - x_hat.clamp(0, 1)) ** 2).mean().item()), 2)]
     model.train()
     return out
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def export(checkpoint: Path, weights_dir: Path, name: str = "hyperprior.pt", note: str = "") -> dict:
