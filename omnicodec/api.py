@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import container, registry
-from .codecs.base import Bytes, Codec, Item
+from .codecs.base import Bytes, Codec, Item, select_lines
 from .container import Header
 from .errors import CorruptStreamError, UnsupportedInputError
 
@@ -207,10 +207,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
             if hasattr(codec, "decode_lines"):
                 data = codec.decode_lines(box.sections, header.meta, *lines)
             else:
-                whole = _decode_box(box).data.split(b"\n")
-                last = len(whole) - 1
-                data = b"".join(whole[i] + (b"\n" if i < last else b"")
-                                for i in range(lines[0], min(lines[1], len(whole))))
+                data = select_lines(_decode_box(box).data, 0, *lines)
             atomic_write(dst, lambda tmp: tmp.write_bytes(data))
             return dst, header
 

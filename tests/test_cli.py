@@ -152,3 +152,12 @@ def test_container_video_input_is_read_through_pyav(tmp_path):
     assert read_item(src).digest() == video.digest()
     assert run("encode", src) == 0
     assert omnicodec.open(tmp_path / "clip.mkv.omc").codec == "ffv1"
+
+
+def test_line_range_from_a_codec_without_block_index(tmp_path):
+    src = tmp_path / "a.txt"
+    src.write_bytes(b"one\ntwo\r\nthree\nfour")
+    assert run("encode", src, "-c", "zstd") == 0
+    out = tmp_path / "part.txt"
+    assert run("decode", tmp_path / "a.txt.omc", "--lines", "2:4", "-o", out) == 0
+    assert out.read_bytes() == b"two\r\nthree\nfour"

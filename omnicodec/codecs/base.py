@@ -109,6 +109,15 @@ class Bytes:
 Item = Image | Audio | Video | Bytes
 
 
+def select_lines(text: bytes, first: int, start: int, stop: int) -> bytes:
+    """Lines ``start`` (inclusive) to ``stop`` (exclusive) of ``text``, whose first line is
+    line number ``first``, each with the newline it had (the last line may have none)."""
+    lines = text.split(b"\n")
+    last = len(lines) - 1  # lines[last] has no newline (empty if the text ended with one)
+    picked = range(max(0, start - first), min(stop - first, len(lines)))
+    return b"".join(lines[i] + (b"\n" if i < last else b"") for i in picked)
+
+
 def _digest(meta: dict[str, Any], *arrays: np.ndarray) -> str:
     """sha256 over the metadata (sorted JSON-ish repr) and the arrays' little-endian bytes."""
     h = hashlib.sha256(repr(sorted(meta.items())).encode())

@@ -37,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CorruptStreamError
-from .base import Bytes, Codec, section
+from .base import Bytes, Codec, section, select_lines
 
 # variables ------------------------------------------------------------------------------------
 DEC, HEX = "\x01", "\x02"
@@ -689,8 +689,5 @@ class Logzip(Codec):
             lo -= 1
         while hi + 1 < len(blocks) and not blocks[hi].ends_nl:
             hi += 1
-        lines = b"".join(self._decode_one(b, data) for b in blocks[lo:hi + 1]).split(b"\n")
-        first = blocks[lo].first_line
-        last = len(lines) - 1  # lines[last] has no newline (empty if the text ended with one)
-        picked = range(max(0, start - first), min(stop - first, len(lines)))
-        return b"".join(lines[i] + (b"\n" if i < last else b"") for i in picked)
+        text = b"".join(self._decode_one(b, data) for b in blocks[lo:hi + 1])
+        return select_lines(text, blocks[lo].first_line, start, stop)
