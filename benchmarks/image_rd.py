@@ -69,6 +69,10 @@ def measure(codec_id: str, images: list) -> list[dict]:
     return points
 
 
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+
+
 def bd_table(curves: dict, published: dict) -> dict:
     from omnicodec.metrics import bd_rate
 
@@ -144,15 +148,18 @@ def main() -> None:
     if args.table:
         print(table())
         return
+    from omnicodec.codecs.hyperprior import WEIGHTS, weights_dir
     from omnicodec.datasets.files import read_item
 
     images = [read_item(p) for p in sorted(Path(args.kodak).glob("*.png"))]
-    curves = {c: measure(c, images) for c in args.codecs.split(",")}
+    # curves not re-measured (--codecs names a subset) are kept from the last full run
+    old = json.loads((RESULTS / "image_rd.json").read_text()) if (RESULTS / "image_rd.json").exists() else {}
+    curves = {**old.get("curves", {}), **{c: measure(c, images) for c in args.codecs.split(",")}}
     published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() else {}
-    manifest = json.loads((ROOT / "omnicodec" / "weights" / "MANIFEST.json").read_text())["hyperprior.pt"]
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-           "command": "python benchmarks/image_rd.py", "images": len(images),
-           "hyperprior_weights": {k: manifest.get(k) for k in ("sha256", "steps", "hardware", "date")},
+    manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())[WEIGHTS]
+    out = {"machine": machine(), "command": "python benchmarks/image_rd.py", "images": len(images),
+           "hyperprior_weights": {"name": WEIGHTS, **{k: manifest.get(k) for k in
+                                                       ("sha256", "steps", "hardware", "date", "config")}},
            "curves": curves, "bd_rate": bd_table(curves, published)}
     (RESULTS / "image_rd.json").write_text(json.dumps(out, indent=1) + "\n")
     plot(curves, published, RESULTS / "image_rd.png")

@@ -103,12 +103,14 @@ def assert_corruption_detected(blob: bytes) -> None:
                     omnicodec.decode(blob[:start])
 
 
-def check_fixture(codec_id: str, item) -> None:
+def check_fixture(codec_id: str, item, version: str = "v1") -> None:
     """Decode the frozen fixture for ``codec_id`` and compare with the recorded digest.
 
-    A missing fixture fails unless REGEN_FIXTURES=1, which writes it from ``item``.
+    ``version`` names the fixture folder; a codec may keep several (streams written by older
+    weights must go on decoding).  A missing fixture fails unless REGEN_FIXTURES=1, which writes
+    it from ``item``.
     """
-    folder = FIXTURES / codec_id / "v1"
+    folder = FIXTURES / codec_id / version
     blob_path, expect_path = folder / "sample.omc", folder / "expected.json"
     if not blob_path.exists():
         if os.environ.get("REGEN_FIXTURES") != "1":

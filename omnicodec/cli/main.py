@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", required=True, help="folder of training images (never Kodak)")
     t.add_argument("--steps", type=int, required=True, help="total steps, counting resumed ones")
     t.add_argument("--resume", help="checkpoint to continue from (e.g. runs/hyperprior/last.pt)")
+    t.add_argument("--context", choices=["none", "checkerboard"], default="none",
+                   help="entropy context model of a new run (a resumed run keeps its own)")
+    t.add_argument("--init", help="start a new run from this checkpoint's weights (e.g. a checkerboard "
+                   "model from a plain one)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--out", default="runs/hyperprior", help="checkpoint folder")
     t.add_argument("--lr", type=float, default=1e-4)
@@ -56,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=int, default=8)
     t.add_argument("--export", metavar="DIR", help="afterwards, write fp16 weights + MANIFEST "
                    "entry to DIR (omnicodec/weights to ship them)")
+    t.add_argument("--name", default="", help="weights file name (default hyperprior-CONTEXT-STEP.pt; "
+                   "never reuse a shipped name: old streams need the old file)")
 
     sub.add_parser("list", help="list codecs and whether they are available here")
     sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
@@ -180,11 +186,12 @@ def cmd_train(args) -> int:
                                      "pip install 'omnicodec[neural]'") from None
     ckpt = train(Path(args.data), args.steps, Path(args.out), Path(args.resume) if args.resume else None,
                  args.device, crop=args.crop, batch=args.batch, lr=args.lr,
-                 log=lambda m: print(m, file=sys.stderr, flush=True))
+                 log=lambda m: print(m, file=sys.stderr, flush=True), context=args.context,
+                 init=Path(args.init) if args.init else None)
     print(f"checkpoint: {ckpt}")
     if args.export:
-        entry = export(ckpt, Path(args.export))
-        print(f"exported {args.export}/hyperprior.pt sha256={entry['sha256']} steps={entry['steps']}")
+        name, entry = export(ckpt, Path(args.export), args.name)
+        print(f"exported {args.export}/{name} sha256={entry['sha256']} steps={entry['steps']}")
     return 0
 
 

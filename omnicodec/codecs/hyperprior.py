@@ -127,12 +127,18 @@ class Hyperprior(LossyCodec):
             y = model.net.g_a(x) * g
             z = model.net.h_a(y)
             z_sym = _z_symbols(z, model)
-            scales, means = model.h_s(z_sym.double() + model.z_offsets[None, :, None, None].double())
-            q = torch.clamp(torch.round(y.double() - means), -Y_RANGE, Y_RANGE)
         enc = Encoder(self.coder)
         _code_z(enc.encode, z_sym, model)
-        enc.encode(q.numpy().astype(np.int32).ravel(), _y_model(),
-                   means=np.zeros(q.numel()), scales=scales.numpy().ravel())
+        hyper = model.hyper(z_sym)
+        y = y.double()
+        y_hat = torch.zeros_like(y)
+        for stage, mask in enumerate(model.masks(*y.shape[2:])):
+            scales, means = model.stage_params(hyper, y_hat, stage)
+            m = mask.expand_as(y)
+            q = torch.clamp(torch.round(y[m] - means[m]), -Y_RANGE, Y_RANGE)
+            enc.encode(q.numpy().astype(np.int32), _y_model(), means=np.zeros(q.numel()),
+                       scales=scales[m].numpy())
+            y_hat[m] = q + means[m]
         sections = {"DATA": enc.finish()}
         if item.mode in ("RGBA", "LA"):
             sections["ALFA"] = _png(item.pixels[:, :, -1])
@@ -152,10 +158,14 @@ class Hyperprior(LossyCodec):
         dec = Decoder(section(sections, "DATA", self.codec_id), self.coder)
         z_shape = (1, model.cfg.N, ph // 64, pw // 64)
         z_sym = _decode_z(dec, z_shape, model)
-        scales, means = model.h_s(z_sym.double() + model.z_offsets[None, :, None, None].double())
-        q = dec.decode(_y_model(), means=np.zeros(scales.numel()), scales=scales.numpy().ravel())
+        hyper = model.hyper(z_sym)
+        y_hat = torch.zeros(1, model.cfg.M, *hyper.shape[2:], dtype=torch.float64)
+        for stage, mask in enumerate(model.masks(*y_hat.shape[2:])):
+            scales, means = model.stage_params(hyper, y_hat, stage)
+            m = mask.expand_as(y_hat)
+            q = dec.decode(_y_model(), means=np.zeros(int(m.sum())), scales=scales[m].numpy())
+            y_hat[m] = torch.from_numpy(q.astype(np.float64)) + means[m]
         with torch.no_grad():
-            y_hat = torch.from_numpy(q.astype(np.float64)).reshape(scales.shape) + means
             _, ig = model.net.gains(self._level(model))
             x_hat = model.g_s(y_hat * ig.double())[0, :, :h, :w].clamp(0, 1)
         rgb = (x_hat.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)

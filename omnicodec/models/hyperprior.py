@@ -1,9 +1,17 @@
-"""Variable-rate mean-scale hyperprior (Minnen et al. 2018) with gain units (Cui et al. 2021),
-built from compressai's layers, and its integer hyper-synthesis for deterministic decoding.
+"""Variable-rate mean-scale hyperprior (Minnen et al. 2018) with gain units (Cui et al. 2021)
+and an optional checkerboard context model (He et al. 2021), built from compressai's layers, and
+its integer entropy-parameter path for deterministic decoding.
 
     x ─g_a─► y ·gain[q] ─h_a─► z ─Q─► ẑ (factorized prior, integer CDF tables)
-                               ẑ ─h_s (integer arithmetic)─► μ, σ   (exact on every machine)
+                               ẑ ─h_s (integer arithmetic)─► p   (exact on every machine)
+    plain:        μ, σ = p
+    checkerboard: anchors (i+j even):  μ, σ = p + E(p, 0)
+                  the rest:            μ, σ = p + E(p, C(ŷ at anchors))     (integer C and E too)
     q = round(y·gain − μ) ─ANS/range, QuantizedGaussian(0, σ)─► ŷ = (q + μ) / gain ─g_s─► x̂
+
+The checkerboard decodes in two parallel passes (anchors, then the rest), not pixel by pixel.
+C is a 5×5 convolution over the anchors' ŷ and E a stack of 1×1 convolutions whose last layer
+starts at zero, so a checkerboard model starts out as the plain model it is initialised from.
 
 One network covers the whole rate range: ``gain`` is a per-channel vector chosen from K learned
 levels (one per training λ) and interpolated geometrically between neighbours, so any real
@@ -11,7 +19,7 @@ quality in [0, K-1] is valid.
 
 Determinism (CompressAI issues #279, #309, #54): the values the entropy decoder depends on (μ, σ,
 and the ẑ tables) must be identical at encode and decode time on any machine, thread count or
-device.  ``IntegerHyperSynthesis`` runs h_s on integer-valued float64 tensors with weights and
+device.  ``IntegerNet`` runs h_s (and the context model) on integer-valued float64 tensors with weights and
 biases rounded to fixed point: every product and partial sum is an integer below 2**53, so the
 result is exact whatever order the convolution sums in, and the flooring between layers is exact
 too.  The encoder uses the same integer path, so the quantization of h_s costs a little rate,
@@ -44,6 +52,7 @@ class HyperpriorConfig:
     N: int = 96
     M: int = 128
     levels: int = len(LAMBDAS)
+    context: str = "none"  # "none" or "checkerboard"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +72,15 @@ class Hyperprior(nn.Module):
                                  conv(M * 3 // 2, M * 2, 3, 1))
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None, scale_bound=SCALE_BOUND)
+        if cfg.context == "checkerboard":
+            self.context = nn.Conv2d(M, 2 * M, 5, padding=2)
+            self.entropy_parameters = nn.Sequential(
+                nn.Conv2d(4 * M, M * 10 // 3, 1), nn.ReLU(inplace=True),
+                nn.Conv2d(M * 10 // 3, M * 8 // 3, 1), nn.ReLU(inplace=True), nn.Conv2d(M * 8 // 3, 2 * M, 1))
+            nn.init.zeros_(self.entropy_parameters[-1].weight)
+            nn.init.zeros_(self.entropy_parameters[-1].bias)
+        elif cfg.context != "none":
+            raise ValueError(f"unknown context model {cfg.context!r}")
         # geometric initial gains, so the levels differ in rate from the first step (quantization
         # step ∝ 1/gain; λ spans ~50x, i.e. ~7x in step size)
         init = torch.exp(torch.linspace(math.log(0.35), math.log(2.5), cfg.levels))[:, None]
@@ -85,10 +103,31 @@ class Hyperprior(nn.Module):
         y = self.g_a(x) * g
         z = self.h_a(y)
         z_hat, z_lik = self.entropy_bottleneck(z)
-        scales, means = self.h_s(z_hat).chunk(2, 1)
+        params = self.h_s(z_hat)
+        if self.cfg.context == "checkerboard":
+            params = self._checkerboard(y, params)
+        scales, means = params.chunk(2, 1)
         y_hat, y_lik = self.gaussian_conditional(y, scales, means=means)
         x_hat = self.g_s(y_hat * ig)
         return x_hat, y_lik, z_lik
+
+    def _checkerboard(self, y: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Entropy parameters for every position: anchors from the hyperprior alone, the rest
+        also from the anchors' ŷ, rounded as the decoder sees them (straight-through)."""
+        anchor = anchor_mask(*y.shape[2:], y.device)
+        p_anchor = params + self.entropy_parameters(torch.cat([params, torch.zeros_like(params)], 1))
+        mu = p_anchor.chunk(2, 1)[1]
+        y_round = y + (torch.round(y - mu) - (y - mu)).detach()
+        ctx = self.context(y_round * anchor) * (1 - anchor)
+        p_rest = params + self.entropy_parameters(torch.cat([params, ctx], 1))
+        return torch.where(anchor.bool(), p_anchor, p_rest)
+
+
+def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
+    """1 at checkerboard anchors ((i + j) even), shape (1, 1, h, w)."""
+    i = torch.arange(h, device=device)[:, None]
+    j = torch.arange(w, device=device)[None, :]
+    return ((i + j) % 2 == 0).float()[None, None]
 
 
 def rd_loss(x, x_hat, y_lik, z_lik, lambdas: torch.Tensor):
@@ -100,22 +139,23 @@ def rd_loss(x, x_hat, y_lik, z_lik, lambdas: torch.Tensor):
     return loss, bits.mean(), mse.mean()
 
 
-# ---------------------------------------------------------------------------- integer h_s
-class IntegerHyperSynthesis:
-    """h_s in exact integer arithmetic on float64 tensors (see the module docstring).
+# -------------------------------------------------------------------------- integer nets
+class IntegerNet:
+    """A conv/deconv/ReLU stack in exact integer arithmetic on float64 tensors (see the module
+    docstring).
 
-    Built from the float h_s; holds integer weights and biases.  ``__call__`` takes integer ẑ
-    (float64 tensor holding integers) and returns (scales, means) as float64 multiples of
-    2**-ACT_BITS, identical on every machine.
+    Built from a float stack; holds integer weights and biases.  ``__call__`` takes a float64
+    tensor of integers, the input in units of 2**-in_bits (ẑ: in_bits=0; ŷ or parameters:
+    in_bits=ACT_BITS), and returns integers in units of 2**-ACT_BITS, identical on every machine.
     """
 
     def __init__(self, layers: list[dict]):
         self.layers = layers  # each: kind, weight (int-valued float64), bias (int-valued), shift
 
     @classmethod
-    def from_module(cls, h_s: nn.Sequential) -> IntegerHyperSynthesis:
-        layers, in_bits = [], 0
-        for m in h_s:
+    def from_module(cls, net: nn.Module, in_bits: int = 0) -> IntegerNet:
+        layers = []
+        for m in (net if isinstance(net, nn.Sequential) else [net]):
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 w = torch.round(m.weight.detach().double() * 2**WEIGHT_BITS)
                 b = torch.round(m.bias.detach().double() * 2 ** (WEIGHT_BITS + in_bits))
@@ -127,21 +167,12 @@ class IntegerHyperSynthesis:
             elif isinstance(m, nn.ReLU):
                 layers.append({"kind": "relu"})
             else:
-                raise TypeError(f"integer h_s cannot run {type(m).__name__}")
+                raise TypeError(f"an integer net cannot run {type(m).__name__}")
         return cls(layers)
 
-    def state(self) -> dict:
-        return {"layers": [{k: (v.to(torch.int64) if torch.is_tensor(v) else v) for k, v in layer.items()}
-                           for layer in self.layers]}
-
-    @classmethod
-    def from_state(cls, state: dict) -> IntegerHyperSynthesis:
-        return cls([{k: (v.double() if torch.is_tensor(v) else v) for k, v in layer.items()}
-                    for layer in state["layers"]])
-
     @torch.no_grad()
-    def __call__(self, z_int: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = z_int.double().cpu()
+    def __call__(self, x_int: torch.Tensor) -> torch.Tensor:
+        x = x_int.double().cpu()
         for layer in self.layers:
             if layer["kind"] == "relu":
                 x = x.clamp_min(0)
@@ -152,9 +183,7 @@ class IntegerHyperSynthesis:
                 x = torch.nn.functional.conv_transpose2d(x, layer["weight"], layer["bias"], layer["stride"],
                                                          layer["padding"], layer["output_padding"])
             x = torch.floor(x / 2 ** layer["shift"])  # exact: power-of-two division of integers
-        scales, means = x.chunk(2, 1)
-        unit = 2.0**-ACT_BITS
-        return (scales * unit).clamp_min(SCALE_BOUND), means * unit
+        return x
 
 
 def z_tables(bottleneck: EntropyBottleneck) -> dict:
@@ -182,36 +211,68 @@ def psnr(mse: float) -> float:
 
 
 # ------------------------------------------------------------------------------ artefacts
+ENTROPY_MODULES = {"none": ("h_s",), "checkerboard": ("h_s", "context", "entropy_parameters")}
+
+
 def export_weights(model: Hyperprior) -> dict:
-    """The shipped artefact: fp16 transforms (the integer h_s is derived from its fp16 weights
-    exactly at load time), gains, and the integer ẑ tables.  Loadable with weights_only=True."""
+    """The shipped artefact: fp16 transforms (the integer nets are derived from their fp16
+    weights exactly at load time), gains, and the integer ẑ tables.  Loadable with
+    weights_only=True."""
     model = model.cpu().eval()
+    names = ("g_a", "g_s", "h_a") + ENTROPY_MODULES[model.cfg.context]
     half = {name: {k: v.detach().half() for k, v in getattr(model, name).state_dict().items()}
-            for name in ("g_a", "g_s", "h_a", "h_s")}
+            for name in names}
     return {"format": 1, "config": model.cfg.to_dict(), **half,
             "gain": model.gain.detach().float(), "inv_gain": model.inv_gain.detach().float(),
             "z": z_tables(model.entropy_bottleneck)}
 
 
 class InferenceModel:
-    """The parts of a Hyperprior that encoding and decoding need, loaded from an artefact."""
+    """The parts of a Hyperprior that encoding and decoding need, loaded from an artefact.
+
+    The latent is coded in ``len(masks())`` stages (one for the plain model; anchors, then the
+    rest for the checkerboard); ``stage_params`` gives each stage's exact (σ, μ).
+    """
 
     def __init__(self, art: dict):
         cfg = HyperpriorConfig(**art["config"])
         net = Hyperprior(cfg)
-        for name in ("g_a", "g_s", "h_a", "h_s"):
+        for name in ("g_a", "g_s", "h_a") + ENTROPY_MODULES[cfg.context]:
             getattr(net, name).load_state_dict({k: v.float() for k, v in art[name].items()})
         net.gain.data.copy_(art["gain"])
         net.inv_gain.data.copy_(art["inv_gain"])
-        self.net = net.eval()
         # synthesis in float64: a float32 convolution sums in an order that depends on the thread
         # count, which moved some pixels by one level; in float64 such a flip needs an output
         # within ~1e-13 of a rounding boundary.
         self.g_s = copy.deepcopy(net.g_s).double().eval()
-        # integer h_s from the fp16 values: fp16 -> float64 and the power-of-two scaling are exact
-        h_s = Hyperprior(cfg).h_s
-        h_s.load_state_dict({k: v.double() for k, v in art["h_s"].items()})
-        self.h_s = IntegerHyperSynthesis.from_module(h_s.double())
+        # integer nets from the fp16 values: fp16 -> float32 -> float64 and power-of-two scaling
+        # are exact
+        self.h_s = IntegerNet.from_module(net.h_s)
+        if cfg.context == "checkerboard":
+            self.context = IntegerNet.from_module(net.context, ACT_BITS)
+            self.entropy_parameters = IntegerNet.from_module(net.entropy_parameters, ACT_BITS)
+        self.net = net.eval()
         self.z_freqs = art["z"]["freqs"].long()
         self.z_offsets = art["z"]["offsets"].long()
         self.cfg = cfg
+
+    def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
+        """Integer hyper-parameters (units of 2**-ACT_BITS) from the ẑ symbols."""
+        return self.h_s(z_sym.double() + self.z_offsets[None, :, None, None].double())
+
+    def masks(self, h: int, w: int) -> list[torch.Tensor]:
+        """Boolean (1, 1, h, w) masks of the latent positions coded in each stage."""
+        if self.cfg.context == "none":
+            return [torch.ones(1, 1, h, w, dtype=torch.bool)]
+        anchor = anchor_mask(h, w).bool()
+        return [anchor, ~anchor]
+
+    def stage_params(self, hyper: torch.Tensor, y_hat: torch.Tensor, stage: int):
+        """(σ, μ) as float64 for a stage, from the hyper-parameters and ŷ of earlier stages."""
+        p = hyper
+        if self.cfg.context == "checkerboard":
+            ctx = torch.zeros_like(hyper) if stage == 0 else self.context(y_hat * 2**ACT_BITS)
+            p = hyper + self.entropy_parameters(torch.cat([hyper, ctx], 1))
+        scales, means = p.chunk(2, 1)
+        unit = 2.0**-ACT_BITS
+        return (scales * unit).clamp_min(SCALE_BOUND), means * unit

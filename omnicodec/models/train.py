@@ -59,12 +59,16 @@ def validation_image(crop: int = 256) -> torch.Tensor:
 
 def train(data: Path, steps: int, out: Path, resume: Path | None = None, device: str = "auto",
           crop: int = 128, batch: int = 8, lr: float = 1e-4, checkpoint_minutes: float = 5.0,
-          seed: int = 0, log=print) -> Path:
-    """Train until ``steps`` total steps (counting resumed ones); returns the last checkpoint."""
+          seed: int = 0, log=print, context: str = "none", init: Path | None = None) -> Path:
+    """Train until ``steps`` total steps (counting resumed ones); returns the last checkpoint.
+
+    ``init`` starts a new run (e.g. with ``context="checkerboard"``) from the weights of another
+    checkpoint, keeping its step count; modules it lacks keep their fresh initialisation (the
+    checkerboard's starts out equal to the plain model)."""
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = HyperpriorConfig()
+    cfg = HyperpriorConfig(context=context)
     state = torch.load(resume, map_location="cpu", weights_only=False) if resume else None
     if state:
         cfg = HyperpriorConfig(**state["config"])
@@ -83,6 +87,13 @@ def train(data: Path, steps: int, out: Path, resume: Path | None = None, device:
         for group in opt.param_groups:
             group["lr"] = lr
         step, history = state["step"], state.get("history", [])
+    elif init:
+        start = torch.load(init, map_location="cpu", weights_only=False)
+        missing, unexpected = model.load_state_dict(start["model"], strict=False)
+        if unexpected or any(not k.startswith(("context.", "entropy_parameters.")) for k in missing):
+            raise ValueError(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
+        step, history = start["step"], [{**row, "init": str(init)} for row in start.get("history", [])]
+    if step:
         rng = np.random.default_rng(seed + step)
         torch.manual_seed(seed + step)
     images = load_images(data, crop)
@@ -139,8 +150,10 @@ def evaluate(model: Hyperprior, x: torch.Tensor) -> dict:
     return out
 
 
-def export(checkpoint: Path, weights_dir: Path, name: str = "hyperprior.pt", note: str = "") -> dict:
-    """Write the shipped artefact for a checkpoint and its MANIFEST.json entry."""
+def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") -> tuple[str, dict]:
+    """Write the shipped artefact for a checkpoint and its MANIFEST.json entry; returns (file
+    name, entry).  The default name carries the context model and step, so that retrained weights
+    never replace a shipped file that old streams need."""
     import datetime
     import hashlib
     import io
@@ -152,6 +165,7 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "hyperprior.pt", not
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = Hyperprior(HyperpriorConfig(**state["config"]))
     model.load_state_dict(state["model"])
+    name = name or f"hyperprior-{model.cfg.context}-{state['step']}.pt"
     buf = io.BytesIO()
     torch.save(export_weights(model), buf)
     data = buf.getvalue()
@@ -176,7 +190,7 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "hyperprior.pt", not
     }
     manifest[name] = {**manifest.get(name, {}), **entry}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest[name]
+    return name, manifest[name]
 
 
 def compact(checkpoint: Path, out: Path) -> None:

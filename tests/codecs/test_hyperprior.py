@@ -13,7 +13,7 @@ import omnicodec
 from omnicodec.errors import CorruptStreamError, MissingDependencyError, UnsupportedInputError
 from omnicodec.metrics import item_psnr
 
-from ..common import make_image
+from ..common import FIXTURES, make_image
 from .checklist import check_fixture
 
 torch = pytest.importorskip("torch")  # the neural extra; `make test` installs it
@@ -42,8 +42,10 @@ def test_sixteen_bit_is_refused_with_advice():
         omnicodec.encode(make_image(mode="I;16"), "hyperprior", 50)
 
 
-def test_fixture():
-    check_fixture("hyperprior", make_image(40, 56))
+@pytest.mark.parametrize("version", sorted(p.name for p in (FIXTURES / "hyperprior").iterdir()))
+def test_fixture(version):
+    """One frozen stream per shipped weights file (v1: the first plain model)."""
+    check_fixture("hyperprior", make_image(40, 56), version)
 
 
 _CHILD = """
@@ -74,17 +76,16 @@ def test_integer_hyper_synthesis_is_exact_under_batching_and_threads():
 
     model = load_model(*map(str, find_weights()))
     rng = np.random.default_rng(0)
-    z = torch.from_numpy(rng.integers(-4, 5, (2, model.cfg.N, 3, 5))).double()
-    alone = model.h_s(z[:1])
+    z = torch.from_numpy(rng.integers(0, 9, (2, model.cfg.N, 3, 5)))
+    alone = model.hyper(z[:1])
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        batched = model.h_s(z)
+        batched = model.hyper(z)
     finally:
         torch.set_num_threads(old)
-    assert torch.equal(alone[0], batched[0][:1]) and torch.equal(alone[1], batched[1][:1])
-    # outputs are exact multiples of 2**-8: the fixed-point grid
-    assert torch.equal(alone[1] * 256, torch.round(alone[1] * 256))
+    assert torch.equal(alone, batched[:1])
+    assert torch.equal(alone, torch.round(alone)) and alone.abs().max() > 0  # integers on the 2**-8 grid
 
 
 SHIPPED = __import__("omnicodec.codecs.hyperprior", fromlist=["weights_dir"]).weights_dir()
@@ -134,3 +135,58 @@ def test_stream_names_its_weights(tmp_path, monkeypatch):
     box.header.config["weights"] = "0" * 64
     with pytest.raises(MissingDependencyError, match="000000000000"):
         omnicodec.decode(container.pack(box.header, box.sections))
+
+
+def test_checkerboard_parameters_are_exact_and_use_only_anchors():
+    """The checkerboard's integer context path: the same (σ, μ) alone, in a batch and with one
+    thread; stage 0 ignores ŷ, stage 1 sees only the anchors' ŷ through the context."""
+    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig, InferenceModel, export_weights
+
+    torch.manual_seed(0)
+    net = Hyperprior(HyperpriorConfig(context="checkerboard"))
+    torch.nn.init.normal_(net.entropy_parameters[-1].weight, std=0.05)  # zero at init: make it matter
+    model = InferenceModel(export_weights(net))
+    rng = np.random.default_rng(1)
+    z = torch.from_numpy(rng.integers(0, 20, (2, model.cfg.N, 2, 3)))
+    hyper = model.hyper(z)
+    anchor, rest = model.masks(*hyper.shape[2:])
+    y_hat = torch.from_numpy(rng.normal(0, 4, (2, model.cfg.M, *hyper.shape[2:])).round() + 0.25) * anchor
+    first = model.stage_params(hyper, y_hat, 0)
+    assert torch.equal(first[1], model.stage_params(hyper, torch.zeros_like(y_hat), 0)[1])
+    second = model.stage_params(hyper, y_hat, 1)
+    assert not torch.equal(first[1][rest.expand_as(y_hat)], second[1][rest.expand_as(y_hat)])
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = model.stage_params(hyper[:1], y_hat[:1], 1)
+    finally:
+        torch.set_num_threads(old)
+    for a, b in zip(alone, second):
+        assert torch.equal(a[0], b[0])
+    assert torch.equal(second[1] * 256, torch.round(second[1] * 256))
+
+
+def test_checkerboard_and_plain_weights_each_decode_their_streams(tmp_path, monkeypatch):
+    """A checkerboard model codes in two stages and round-trips; the plain fixture still decodes
+    when the checkerboard weights are the default."""
+    from omnicodec.codecs import hyperprior
+    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig, export_weights
+
+    torch.manual_seed(0)
+    net = Hyperprior(HyperpriorConfig(context="checkerboard"))
+    torch.nn.init.normal_(net.entropy_parameters[-1].weight, std=0.05)
+    _copy_weights(tmp_path)
+    torch.save(export_weights(net), tmp_path / "cb.pt")
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    manifest["cb.pt"] = {"sha256": __import__("hashlib").sha256((tmp_path / "cb.pt").read_bytes()).hexdigest()}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(hyperprior, "WEIGHTS", "cb.pt")
+    hyperprior.load_model.cache_clear()
+    item = make_image(48, 80, "RGB")
+    blob = omnicodec.encode(item, "hyperprior", 70)
+    model = hyperprior.load_model(str(tmp_path / "cb.pt"), manifest["cb.pt"]["sha256"])
+    assert len(model.masks(3, 5)) == 2
+    assert omnicodec.decode(blob).pixels.shape == item.pixels.shape
+    for folder in (FIXTURES / "hyperprior").iterdir():
+        check_fixture("hyperprior", make_image(40, 56), folder.name)
