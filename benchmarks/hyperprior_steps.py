@@ -46,6 +46,40 @@ def evaluate(weights_dir: Path, names: list[str], images: list) -> dict:
     return rows
 
 
+def context_saving(weights_dir: Path, name: str, images: list, level: float = 3.0) -> float:
+    """Share of the non-anchor y bits that a checkerboard model's context saves: model bits of
+    the non-anchors with their stage-2 (σ, μ) vs with the anchors' stage-1 parameters, summed
+    over the images at gain level ``level``."""
+    import hashlib
+
+    import torch
+
+    from omnicodec.codecs import hyperprior as hp
+
+    path = weights_dir / name
+    model = hp.load_model(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    normal = torch.distributions.Normal(0.0, 1.0)
+
+    def bits(y, scales, means):
+        q = torch.round(y - means)
+        p = normal.cdf((q + 0.5) / scales) - normal.cdf((q - 0.5) / scales)
+        return -torch.log2(p.clamp_min(1e-9)).sum().item()
+
+    with_ctx = without = 0.0
+    for item in images:
+        x = hp._pad(torch.from_numpy(item.pixels.copy()).permute(2, 0, 1)[None].float() / 255.0)
+        with torch.no_grad():
+            y = model.net.g_a(x) * model.net.gains(level)[0]
+            hyper = model.hyper(hp._z_symbols(model.net.h_a(y), model))
+        y = y.double()
+        anchor, rest = (m.expand_as(y) for m in model.masks(*y.shape[2:]))
+        s0, m0 = model.stage_params(hyper, torch.zeros_like(y), 0)
+        s1, m1 = model.stage_params(hyper, torch.where(anchor, torch.round(y - m0) + m0, 0.0), 1)
+        with_ctx += bits(y[rest], s1[rest], m1[rest])
+        without += bits(y[rest], s0[rest], m0[rest])
+    return 1 - with_ctx / without
+
+
 def table() -> str:
     rows = sorted(json.loads(OUT.read_text())["weights"].values(), key=lambda r: (r["context"], r["steps"]))
     lines = ["| weights | context | steps | BD vs WebP % | vs JPEG % | vs JPEG 4:4:4 % | vs AVIF % | enc s | dec s |",
@@ -63,6 +97,8 @@ def main() -> None:
     ap.add_argument("--weights-dir", default=str(ROOT / "omnicodec" / "weights"))
     ap.add_argument("--names", default="", help="comma-separated manifest entries (default: all)")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--context-saving", action="store_true",
+                    help="only add the context's bit saving to already measured checkerboard rows")
     args = ap.parse_args()
     if args.table:
         print(table())
@@ -75,6 +111,13 @@ def main() -> None:
     names = args.names.split(",") if args.names else sorted(json.loads((weights_dir / "MANIFEST.json").read_text()))
     images = [read_item(p) for p in sorted(Path(args.kodak).glob("*.png"))]
     old = json.loads(OUT.read_text()) if OUT.exists() else {"weights": {}}
+    if args.context_saving:
+        for row in old["weights"].values():
+            if row["name"] in names and row["context"] == "checkerboard":
+                row["context_saving_nonanchor_L3"] = context_saving(weights_dir, row["name"], images)
+                print(row["name"], row["context_saving_nonanchor_L3"])
+        OUT.write_text(json.dumps(old, indent=1) + "\n")
+        return
     old["weights"].update(evaluate(weights_dir, names, images))
     old.update({"machine": machine(), "command": "python benchmarks/hyperprior_steps.py --weights-dir DIR",
                 "images": len(images)})

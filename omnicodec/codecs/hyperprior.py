@@ -6,8 +6,10 @@
     decode: DATA ─► ẑ ─► μ, σ ─► q ─► ŷ = q + μ ─/gain─► g_s ─► crop ─► pixels
 
 Model and training: ``omnicodec.models.hyperprior`` / ``models.train``; weights ship in
-``omnicodec/weights/hyperprior.pt`` with an entry in ``weights/MANIFEST.json`` (sha256, data,
-steps, hardware, date).  The container config records the weights' sha256, so a file is never
+``omnicodec/weights/`` (``WEIGHTS`` names the default for new streams), each with an entry in
+``weights/MANIFEST.json`` (sha256, data, steps, hardware, date, context model).  A checkerboard
+model codes y in two stages (anchors, then the rest given the anchors); see
+``InferenceModel.masks``.  The container config records the weights' sha256, so a file is never
 decoded with other weights than it was written with.
 
 Quality 0..100 maps linearly onto the model's gain levels (0 = lowest rate); any real value is
@@ -31,7 +33,7 @@ import numpy as np
 from ..errors import CorruptStreamError, MissingDependencyError
 from .base import Image, LossyCodec, check_image_meta, quality_to_range, section
 
-WEIGHTS = "hyperprior.pt"
+WEIGHTS = "hyperprior-none-34192.pt"  # the default for new streams; older files stay for old streams
 PAD = 64
 Y_RANGE = 255  # |q| <= Y_RANGE; larger residuals are clipped (the encoder reconstructs the same)
 

@@ -44,7 +44,7 @@ def test_sixteen_bit_is_refused_with_advice():
 
 @pytest.mark.parametrize("version", sorted(p.name for p in (FIXTURES / "hyperprior").iterdir()))
 def test_fixture(version):
-    """One frozen stream per shipped weights file (v1: the first plain model)."""
+    """One frozen stream per shipped weights file (v1: hyperprior.pt, the first plain model)."""
     check_fixture("hyperprior", make_image(40, 56), version)
 
 
@@ -105,7 +105,7 @@ def test_missing_weights(tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError, match="manifest"):
         omnicodec.encode(make_image(), "hyperprior", 50)
     _copy_weights(tmp_path)
-    (tmp_path / "hyperprior.pt").unlink()
+    (tmp_path / hyperprior.WEIGHTS).unlink()
     with pytest.raises(MissingDependencyError, match="not found"):
         omnicodec.encode(make_image(), "hyperprior", 50)
 
@@ -114,9 +114,9 @@ def test_corrupt_weights(tmp_path, monkeypatch):
     from omnicodec.codecs import hyperprior
 
     _copy_weights(tmp_path)
-    data = bytearray((tmp_path / "hyperprior.pt").read_bytes())
+    data = bytearray((tmp_path / hyperprior.WEIGHTS).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (tmp_path / "hyperprior.pt").write_bytes(bytes(data))
+    (tmp_path / hyperprior.WEIGHTS).write_bytes(bytes(data))
     monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
     hyperprior.load_model.cache_clear()
     with pytest.raises(CorruptStreamError, match="sha256"):
@@ -131,7 +131,7 @@ def test_stream_names_its_weights(tmp_path, monkeypatch):
     box = container.unpack(omnicodec.encode(make_image(), "hyperprior", 50))
     sha = box.header.config["weights"]
     manifest = json.loads((hyperprior.weights_dir() / "MANIFEST.json").read_text())
-    assert sha == manifest["hyperprior.pt"]["sha256"]
+    assert sha == manifest[hyperprior.WEIGHTS]["sha256"]
     box.header.config["weights"] = "0" * 64
     with pytest.raises(MissingDependencyError, match="000000000000"):
         omnicodec.decode(container.pack(box.header, box.sections))
