@@ -67,11 +67,8 @@ def context_saving(weights_dir: Path, name: str, images: list, level: float = 3.
 
     with_ctx = without = 0.0
     for item in images:
-        x = hp._pad(torch.from_numpy(item.pixels.copy()).permute(2, 0, 1)[None].float() / 255.0)
-        with torch.no_grad():
-            y = model.net.g_a(x) * model.net.gains(level)[0]
-            hyper = model.hyper(hp._z_symbols(model.net.h_a(y), model))
-        y = y.double()
+        y, z_sym = hp.analyse(model, item.pixels, level)
+        hyper = model.hyper(z_sym)
         anchor, rest = (m.expand_as(y) for m in model.masks(*y.shape[2:]))
         s0, m0 = model.stage_params(hyper, torch.zeros_like(y), 0)
         s1, m1 = model.stage_params(hyper, torch.where(anchor, torch.round(y - m0) + m0, 0.0), 1)

@@ -123,16 +123,10 @@ class Hyperprior(LossyCodec):
         model, sha = self._model()
         self.weights = sha
         rgb = item.pixels[:, :, :3] if item.mode in ("RGB", "RGBA") else np.repeat(item.pixels[:, :, :1], 3, 2)
-        with torch.no_grad():
-            x = _pad(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0)
-            g, _ = model.net.gains(self._level(model))
-            y = model.net.g_a(x) * g
-            z = model.net.h_a(y)
-            z_sym = _z_symbols(z, model)
+        y, z_sym = analyse(model, rgb, self._level(model))
         enc = Encoder(self.coder)
         _code_z(enc.encode, z_sym, model)
         hyper = model.hyper(z_sym)
-        y = y.double()
         y_hat = torch.zeros_like(y)
         for stage, mask in enumerate(model.masks(*y.shape[2:])):
             scales, means = model.stage_params(hyper, y_hat, stage)
@@ -189,12 +183,16 @@ def _y_model():
     return QuantizedGaussian(-Y_RANGE, Y_RANGE)
 
 
-def _z_symbols(z, model):
+def analyse(model, rgb: np.ndarray, level: float):
+    """The encoder's front end: (y as float64, ẑ symbols) of an 8-bit RGB array at a gain level."""
     import torch
 
-    width = model.z_freqs.shape[1]
+    with torch.no_grad():
+        x = _pad(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0)
+        y = model.net.g_a(x) * model.net.gains(level)[0]
+        z = model.net.h_a(y)
     s = torch.round(z.double()) - model.z_offsets[None, :, None, None].double()
-    return torch.clamp(s, 0, width - 1).long()
+    return y.double(), torch.clamp(s, 0, model.z_freqs.shape[1] - 1).long()
 
 
 def _z_categoricals(model):

@@ -1,6 +1,7 @@
 """hyperprior: round trips on odd sizes and modes, deterministic entropy decoding across thread
 counts and batch composition, frozen fixture, weights errors."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -137,15 +138,23 @@ def test_stream_names_its_weights(tmp_path, monkeypatch):
         omnicodec.decode(container.pack(box.header, box.sections))
 
 
-def test_checkerboard_parameters_are_exact_and_use_only_anchors():
-    """The checkerboard's integer context path: the same (σ, μ) alone, in a batch and with one
-    thread; stage 0 ignores ŷ, stage 1 sees only the anchors' ŷ through the context."""
-    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig, InferenceModel, export_weights
+def _random_checkerboard() -> dict:
+    """Weights of an untrained checkerboard model whose context matters (its last layer starts
+    at zero)."""
+    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig, export_weights
 
     torch.manual_seed(0)
     net = Hyperprior(HyperpriorConfig(context="checkerboard"))
-    torch.nn.init.normal_(net.entropy_parameters[-1].weight, std=0.05)  # zero at init: make it matter
-    model = InferenceModel(export_weights(net))
+    torch.nn.init.normal_(net.entropy_parameters[-1].weight, std=0.05)
+    return export_weights(net)
+
+
+def test_checkerboard_parameters_are_exact_and_use_only_anchors():
+    """The checkerboard's integer context path: the same (σ, μ) alone, in a batch and with one
+    thread; stage 0 ignores ŷ, stage 1 sees only the anchors' ŷ through the context."""
+    from omnicodec.models.hyperprior import InferenceModel
+
+    model = InferenceModel(_random_checkerboard())
     rng = np.random.default_rng(1)
     z = torch.from_numpy(rng.integers(0, 20, (2, model.cfg.N, 2, 3)))
     hyper = model.hyper(z)
@@ -170,15 +179,11 @@ def test_checkerboard_and_plain_weights_each_decode_their_streams(tmp_path, monk
     """A checkerboard model codes in two stages and round-trips; the plain fixture still decodes
     when the checkerboard weights are the default."""
     from omnicodec.codecs import hyperprior
-    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig, export_weights
 
-    torch.manual_seed(0)
-    net = Hyperprior(HyperpriorConfig(context="checkerboard"))
-    torch.nn.init.normal_(net.entropy_parameters[-1].weight, std=0.05)
     _copy_weights(tmp_path)
-    torch.save(export_weights(net), tmp_path / "cb.pt")
+    torch.save(_random_checkerboard(), tmp_path / "cb.pt")
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
-    manifest["cb.pt"] = {"sha256": __import__("hashlib").sha256((tmp_path / "cb.pt").read_bytes()).hexdigest()}
+    manifest["cb.pt"] = {"sha256": hashlib.sha256((tmp_path / "cb.pt").read_bytes()).hexdigest()}
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
     monkeypatch.setattr(hyperprior, "WEIGHTS", "cb.pt")
