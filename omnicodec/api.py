@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Callable
 from . import container, registry
 from .codecs.base import Bytes, Codec, Item, select_lines
 from .container import Header
-from .errors import CorruptStreamError, UnsupportedInputError
+from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
 
 OMC_EXT = ".omc"
 
@@ -54,10 +55,18 @@ def get_codec(codec_id: str, quality: float | None = None, **config: Any) -> Cod
 def choose_codec(item: Item, quality: float | None = None) -> Codec:
     """The default codec for ``item``: the best lossless one without ``quality``, else the
     best lossy one (falling back to lossless where the modality has no lossy codec)."""
+    reasons: list[str] = []
+    for codec in candidates(item, quality, reasons):
+        return codec
+    raise UnsupportedInputError(f"no codec can encode this {item.modality}: " + "; ".join(reasons))
+
+
+def candidates(item: Item, quality: float | None = None, reasons: list[str] | None = None):
+    """The codecs that can encode ``item``, best first (see :func:`choose_codec`)."""
     prefs = registry.LOSSLESS_PREFERENCE[item.modality]
     if quality is not None:
         prefs = registry.LOSSY_PREFERENCE[item.modality] + prefs
-    reasons = []
+    reasons = [] if reasons is None else reasons
     for cid in prefs:
         cls = registry.get_codec_class(cid)
         if not cls.available():
@@ -66,15 +75,16 @@ def choose_codec(item: Item, quality: float | None = None) -> Codec:
         codec = cls.from_quality(quality if not cls.lossless else None)
         reason = codec.supports(item) or (None if codec.suits(item) else f"{cid}: not suited")
         if reason is None:
-            return codec
-        reasons.append(reason)
-    raise UnsupportedInputError(f"no codec can encode this {item.modality}: " + "; ".join(reasons))
+            yield codec
+        else:
+            reasons.append(reason)
 
 
 # ----------------------------------------------------------------------------- bytes level
 def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
            source: dict[str, str] | None = None) -> bytes:
-    """Compress an item (or raw bytes) into .omc bytes."""
+    """Compress an item (or raw bytes) into .omc bytes.  Side data (``item.extra``) is stored
+    beside the codec's payload; lossless codecs store the item's digest."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         item = Bytes(bytes(item))
     if codec is None:
@@ -83,9 +93,14 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
         codec = get_codec(codec, quality)
     codec.check_supports(item)
     sections = codec.encode(item)
-    header = Header(codec=codec.codec_id, modality=item.modality, config=codec.get_config(),
-                    meta=item.meta(), source=dict(source or {}),
-                    digest=item.digest() if codec.lossless else None)
+    for tag, value in item.extra.items():
+        if len(tag.encode("ascii")) != 4 or not tag[0].islower() or tag in sections:
+            raise UnsupportedInputError(f"side data tag {tag!r} must be 4 ASCII characters, "
+                                        "starting lower-case")
+        sections[tag] = bytes(value)
+    header = Header(codec=codec.codec_id, modality="", config=codec.get_config(),
+                    meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
+                    digest=item.digest() if codec.lossless and not codec.verbatim else None)
     return container.pack(header, sections)
 
 
@@ -95,62 +110,166 @@ def decode(data: bytes) -> Item:
 
 
 def decode_with_header(data: bytes) -> tuple[Header, Item]:
+    """Decompress .omc bytes; returns the header (modality filled in) and the item."""
     box = container.unpack(data)
     return box.header, _decode_box(box)
 
 
+def _codec_class(header: Header):
+    """The header's codec class; fills in a modality the header left implied."""
+    cls = registry.get_codec_class(header.codec)
+    if header.modality and cls.modality != header.modality:
+        raise CorruptStreamError(f"codec {header.codec} does not produce {header.modality}")
+    header.modality = cls.modality
+    return cls
+
+
 def _decode_box(box: container.Container) -> Item:
     header = box.header
-    cls = registry.get_codec_class(header.codec)
-    if cls.modality != header.modality:
-        raise CorruptStreamError(f"codec {header.codec} does not produce {header.modality}")
+    cls = _codec_class(header)
     cls.check_available()
+    if cls.lossless and not cls.verbatim and header.digest is None:
+        raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
     codec = cls.from_config(header.config)
+    payload = {t: v for t, v in box.sections.items() if not t[:1].islower()}
     try:
-        item = codec.decode(box.sections, header.meta)
-    except (KeyError, TypeError) as exc:
+        item = codec.decode(payload, header.meta)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, CorruptStreamError):
+            raise
         raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
-    if cls.lossless and header.digest is not None and item.digest() != header.digest:
+    item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
+    if header.digest is not None and item.digest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
     return item
 
 
 def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.open
     """Read only the header of an .omc file."""
-    return container.peek(os.fspath(path))
+    header = container.peek(os.fspath(path))
+    try:
+        _codec_class(header)
+    except UnknownCodecError:
+        pass  # a codec from a newer omnicodec: the header is still worth showing
+    return header
 
 
 # ------------------------------------------------------------------------------ file level
+def size_bound(size: int) -> int:
+    """The most bytes a default (lossless) encode of ``size`` input bytes may take."""
+    return size + size // 1000 + 64
+
+
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
-                codec: str | None = None, quality: float | None = None,
-                force: bool = False, progress: Callable[[int], None] | None = None) -> tuple[Path, Header]:
+                codec: str | None = None, quality: float | None = None, force: bool = False,
+                progress: Callable[[int], None] | None = None, allow_loss: bool = False,
+                verify: bool = True) -> tuple[Path, Header]:
     """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
 
-    Codecs that stream (logzip) read the input in blocks and spool their output, so memory
-    does not grow with the file; ``progress(n)`` is called with the bytes done so far."""
-    from .datasets.files import read_item, sniff
+    Without ``codec`` and ``quality`` the output restores the file exactly, and is never
+    bigger than :func:`size_bound`: PNG, WAV and y4m are coded as pixels/samples/frames with the
+    rest of the file as side data, anything else (JPEG through JPEG XL, already-compressed
+    media, unknown files) as its own bytes; each output is decoded and compared before it is
+    written (``verify``), and whatever fails falls back to bytes, then to ``store``.  With a
+    codec or quality, a file that the item would not hold whole is refused unless the codec is
+    lossy, ``quality`` is given or ``allow_loss``.  The output keeps the input's permission
+    bits and modification time.  Codecs that stream (logzip) read big inputs in blocks."""
+    from .datasets.files import identify
 
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
-    dst = Path(dst) if dst is not None else src.with_name(src.name + OMC_EXT)
+    dst = _output_path(Path(dst) if dst is not None else src.with_name(src.name + OMC_EXT))
     _check_output(src, dst, force)
-    source = {"name": src.name, "ext": src.suffix.lower()}
+    before = src.stat()
+    source = {} if dst.name == src.name + OMC_EXT else {"name": src.name}
     with src.open("rb") as f:
         head = f.read(1 << 16)
-    modality = registry.get_codec_class(codec).modality if codec else sniff(head[:64], source["ext"])
+    modality, fmt = identify(head[:64], src.suffix.lower())
+    if codec is not None:
+        modality = registry.get_codec_class(codec).modality
     if modality == "bytes":
         chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(head), quality)
-        if getattr(chosen, "streaming", False):
-            header = _encode_stream(src, dst, chosen, source, progress)
+        if getattr(chosen, "streaming", False) and (codec or before.st_size >= STREAM_MIN):
+            header = _encode_stream(src, dst, chosen, source, progress, before, verify)
             return dst, header
-    item = read_item(src, modality)
-    data = encode(item, codec, quality, source=source)
-    atomic_write(dst, lambda tmp: tmp.write_bytes(data))
-    return dst, container.unpack(data).header
+    data = src.read_bytes()
+    if codec is not None or quality is not None:
+        blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
+    else:
+        blob = _encode_default(src, data, modality, fmt, source, verify)
+    _check_unchanged(src, before, len(data))
+    atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
+    return dst, container.unpack(blob).header
 
 
-def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress) -> Header:
+STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip) from this size on
+
+
+def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> bytes:
+    from .datasets.files import read_item
+
+    lossless = registry.get_codec_class(codec).lossless if codec else quality is None
+    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
+    blob = encode(item, codec, quality, source=source)
+    if verify and lossless:
+        decode(blob)  # raises if the stream does not restore the item
+    return blob
+
+
+def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
+    from .datasets.files import ITEM_FORMATS, read_item
+
+    limit = size_bound(len(data))
+    if fmt in ITEM_FORMATS:
+        try:
+            item = read_item(src, modality, data=data)
+        except UnsupportedInputError:
+            item = None
+        for codec in candidates(item) if item is not None else ():
+            blob = _try(item, codec, source, limit)
+            if blob is not None and (not verify or _restores(blob, item, data, fmt)):
+                return blob
+    item = Bytes(data)
+    for codec in candidates(item):
+        blob = _try(item, codec, source, limit)
+        if blob is not None and (not verify or codec.verbatim or _restores(blob, item, data, "")):
+            return blob
+    raise UnsupportedInputError(f"{src}: no codec could store it within {limit} bytes")  # unreachable: store
+
+
+def _try(item: Item, codec: Codec, source: dict, limit: int) -> bytes | None:
+    try:
+        blob = encode(item, codec, source=source)
+    except UnsupportedInputError:
+        return None
+    return blob if len(blob) <= limit else None
+
+
+def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
+    """Whether ``blob`` decodes to ``item`` and renders back to the original file (byte for
+    byte for bytes, WAV and y4m; to the same pixels and chunks for PNG)."""
+    from .datasets.files import read_item, render
+
+    try:
+        decoded = decode(blob)
+        if item.modality == "bytes":
+            return decoded.data == data
+        restored = render(decoded, "." + fmt)
+        if fmt in ("wav", "y4m"):
+            return restored == data
+        return read_item(Path("x." + fmt), item.modality, data=restored).digest() == item.digest()
+    except (CorruptStreamError, UnsupportedInputError):
+        return False
+
+
+def _check_unchanged(src: Path, before: os.stat_result, read: int) -> None:
+    after = src.stat()
+    if read != before.st_size or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise UnsupportedInputError(f"{src}: the file changed while it was being read; nothing was written")
+
+
+def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress, before, verify) -> Header:
     import hashlib
 
     digest, done = hashlib.sha256(), [0]
@@ -169,35 +288,52 @@ def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress) -
         index = codec.encode_to(read, spool.write, progress=tick)
         length = spool.tell()
         spool.seek(0)
-        header = Header(codec=codec.codec_id, modality="bytes", config=codec.get_config(),
+        _check_unchanged(src, before, done[0])
+        header = Header(codec=codec.codec_id, modality="", config=codec.get_config(),
                         meta={"size": done[0]}, source=source, digest=digest.hexdigest())
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as out:
                 container.write(out, header, {"INDX": index, "BLKS": (spool, length)})
+            if verify:
+                _verify_stream(tmp, header.digest)
 
-        atomic_write(dst, write)
+        atomic_write(dst, write, like=before)
     return header
+
+
+def _verify_stream(path: Path, digest: str) -> None:
+    import hashlib
+
+    box = container.unpack(path.read_bytes())
+    codec = _codec_class(box.header).from_config(box.header.config)
+    h = hashlib.sha256()
+    for block in codec.iter_decode(box.sections, box.header.meta):
+        h.update(block)
+    if h.hexdigest() != digest:
+        raise CorruptStreamError(f"{path.name}: the written stream does not restore the input")
 
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 force: bool = False, lines: tuple[int, int] | None = None) -> tuple[Path, Header]:
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
-    original file's extension when it can be written losslessly, else the modality default.
+    original file's name (restored exactly by a default encode), else the modality default.
     ``lines`` = (start, stop), 0-based and half-open, restores only those lines of a bytes
-    stream (logzip decodes only the blocks that hold them)."""
+    stream (logzip decodes only the blocks that hold them).  The output takes the .omc file's
+    permission bits and modification time (those of the original, for a default encode)."""
     import hashlib
 
-    from .datasets.files import DEFAULT_EXT, WRITABLE, write_item
+    from .datasets.files import render
 
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
+    st = src.stat()
     box = container.unpack(src.read_bytes())
     header = box.header
-    dst = Path(dst) if dst is not None else default_output(src, header, DEFAULT_EXT, WRITABLE)
+    cls = _codec_class(header)
+    dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
     _check_output(src, dst, force)
-    cls = registry.get_codec_class(header.codec)
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
     if header.modality == "bytes" and (lines is not None or getattr(cls, "streaming", False)):
@@ -208,7 +344,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 data = codec.decode_lines(box.sections, header.meta, *lines)
             else:
                 data = select_lines(_decode_box(box).data, 0, *lines)
-            atomic_write(dst, lambda tmp: tmp.write_bytes(data))
+            atomic_write(dst, lambda tmp: tmp.write_bytes(data), like=st)
             return dst, header
 
         def write(tmp: Path) -> None:
@@ -220,24 +356,33 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
             if header.digest is not None and digest.hexdigest() != header.digest:
                 raise CorruptStreamError("decoded content does not match the stored digest")
 
-        atomic_write(dst, write)
+        atomic_write(dst, write, like=st)
         return dst, header
     item = _decode_box(box)
-    atomic_write(dst, lambda tmp: write_item(item, tmp))
+    data = render(item, dst.suffix.lower())
+    atomic_write(dst, lambda tmp: tmp.write_bytes(data), like=st)
     return dst, header
 
 
-def default_output(src: Path, header: Header, default_ext: dict, writable: dict) -> Path:
-    name = Path(header.source.get("name", "")).name  # never a path from the file
+def default_output(src: Path, header: Header) -> Path:
+    """Where a decode goes without -o: beside the .omc, under the original name when the
+    format can be restored, else with the modality's default extension."""
+    from .datasets.files import DEFAULT_EXT, WRITABLE
+
     stem = src.name[: -len(OMC_EXT)] if src.name.endswith(OMC_EXT) else src.name
-    ext = Path(name).suffix.lower() if name else ""
-    if header.modality != "bytes" and ext not in writable[header.modality]:
-        ext = default_ext[header.modality]
-        if name:
-            stem = Path(stem).stem if Path(stem).suffix.lower() == Path(name).suffix.lower() else stem
-    elif name and Path(stem).suffix.lower() == ext:
-        ext = ""
-    return src.with_name(stem + ext)
+    name = Path(header.source.get("name", "")).name or stem  # never a path from the file
+    if header.modality == "bytes":
+        return src.with_name(name)
+    ext = Path(name).suffix.lower()
+    if ext in WRITABLE[header.modality]:
+        return src.with_name(name)
+    fallback = ".tif" if header.meta.get("mode") == "F" else DEFAULT_EXT[header.modality]
+    return src.with_name((Path(name).stem if ext else name) + fallback)
+
+
+def _output_path(dst: Path) -> Path:
+    """An output that is a symbolic link is written through, to its target (as zstd does)."""
+    return Path(os.path.realpath(dst)) if dst.is_symlink() else dst
 
 
 def _check_output(src: Path, dst: Path, force: bool) -> None:
@@ -250,15 +395,28 @@ def _check_output(src: Path, dst: Path, force: bool) -> None:
         raise FileNotFoundError(f"{dst.parent}: output directory does not exist")
 
 
-def atomic_write(dst: Path, write: Callable[[Path], None]) -> None:
+TMP_MARK = ".omc-tmp-"  # temporary outputs are named ".NAME.omc-tmp-XXXX"; batch jobs skip them
+
+
+def atomic_write(dst: Path, write: Callable[[Path], None], like: os.stat_result | None = None) -> None:
     """Let ``write`` fill a temporary file beside ``dst`` (same extension, so format-by-extension
-    writers work), then rename it into place: the output is never partial."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=dst.suffix, dir=dst.parent)
+    writers work), then rename it into place: the output is never partial.  The result gets
+    ``like``'s permission bits and times, else the usual 0666 less the umask."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}{TMP_MARK}", suffix=dst.suffix, dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, stat.S_IMODE(like.st_mode) if like is not None else 0o666 & ~_umask())
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if like is not None:
+        os.utime(dst, ns=(like.st_atime_ns, like.st_mtime_ns))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

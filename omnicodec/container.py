@@ -1,32 +1,42 @@
 """The .omc container: the only module that knows the byte layout (docs/format.md).
 
-Layout, all integers little-endian::
+Version 2 (written), all fixed integers little-endian, ``uvar`` = unsigned LEB128 (at most 10
+bytes, minimal form)::
 
     offset  size  field
     0       8     magic            89 4F 4D 43 0D 0A 1A 0A   ("\\x89OMC\\r\\n\\x1a\\n")
-    8       2     format_version   u16, currently 1
-    10      2     flags            u16, must be 0 in version 1
-    12      4     header_length    u32, N (at most limits.MAX_HEADER_BYTES)
-    16      4     section_count    u32, S
-    20      N     header           UTF-8 JSON object (see Header)
-    20+N    4     header_crc32     CRC-32 (zlib) of bytes [0, 20+N)
+    8       2     format_version   u16, 2
+    10      2     flags            u16, must be 0
+    12      uvar  section_count    S
+            uvar  header_length    N (at most limits.MAX_HEADER_BYTES)
+            N     header           UTF-8 JSON object (see Header); empty fields are left out
+            4     header_crc32     CRC-32 (zlib) of every byte before it
     then S sections, each:
-            4     tag              4 ASCII bytes, e.g. "DATA"
-            8     length           u64, L
+            4     tag              4 ASCII bytes: upper-case first letter = codec payload
+                                   ("DATA"), lower-case = item side data ("pngc", "wave")
+            uvar  length           L
             L     payload
             4     crc32            CRC-32 of tag + length + payload
 
-The JSON header holds ``codec`` (id string), ``config`` (the codec's JSON config), ``modality``,
-``meta`` (sizes, rates, modes: what the codec's decoder is given), ``source`` (original file name
-and extension, may be empty) and ``digest`` (sha256 of the decoded item, for lossless codecs, else
-null).  A reader rejects a version it does not know, a wrong checksum, a truncated section, a
-section longer than the file or than ``limits.MAX_SECTION_BYTES``, and trailing bytes.
+Version 1 (read forever): u32 header_length and u32 section_count at offsets 12 and 16, u64
+section lengths, and every header key present.  A tiny file costs about 45 bytes of container in
+version 2 (about 300 in version 1).
+
+The JSON header holds ``codec`` (id string), ``config`` (the codec's JSON config), ``modality``
+(left out when the codec implies it), ``meta`` (sizes, rates, modes: what the codec's decoder is
+given), ``source`` (original file ``name``, only when the .omc's own name does not imply it) and
+``digest`` (sha256 of the decoded item: every lossless codec but ``store``, whose payload is the
+content and is covered by its section CRC).  The header is checked against that schema here,
+once, before any codec sees it.  A reader rejects a version it does not know, a wrong checksum,
+a truncated section, a section longer than the file or than ``limits.MAX_SECTION_BYTES``, and
+trailing bytes.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -36,15 +46,20 @@ from . import limits
 from .errors import CorruptStreamError, TruncatedStreamError, UnsupportedInputError
 
 MAGIC = b"\x89OMC\r\n\x1a\n"
-FORMAT_VERSION = 1
-_FIXED = struct.Struct("<8sHHII")  # magic, version, flags, header_length, section_count
-_SECTION = struct.Struct("<4sQ")
+FORMAT_VERSION = 2  # what this version writes
+READ_VERSIONS = (1, 2)
+MODALITIES = ("image", "audio", "video", "bytes")
+_PREFIX = struct.Struct("<8sHH")  # magic, version, flags
+_V1_COUNTS = struct.Struct("<II")  # header_length, section_count
+_V1_SECTION = struct.Struct("<4sQ")
 _CRC = struct.Struct("<I")
+_CODEC_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
 class Header:
-    """What the container says about its payload."""
+    """What the container says about its payload (``modality`` "" = implied by the codec)."""
 
     codec: str
     modality: str
@@ -72,22 +87,33 @@ def pack(header: Header, sections: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def uvar(n: int) -> bytes:
+    """Unsigned LEB128."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 def write(out: BinaryIO, header: Header, sections: dict[str, bytes | tuple[BinaryIO, int]]) -> None:
-    """Write a container to ``out``.  A section is bytes, or (readable file, length) to be
-    copied in chunks, so that large payloads never need to be in memory at once."""
-    body = json.dumps(header.to_json(), sort_keys=True, separators=(",", ":")).encode()
+    """Write a version-2 container to ``out``.  A section is bytes, or (readable file, length)
+    to be copied in chunks, so that large payloads never need to be in memory at once."""
+    obj = {k: v for k, v in header.to_json().items() if v not in ("", {}, None)}
+    body = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     if len(body) > limits.MAX_HEADER_BYTES:
         raise UnsupportedInputError(f"container header of {len(body)} bytes is too large")
-    fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, 0, len(body), len(sections))
-    out.write(fixed + body + _CRC.pack(zlib.crc32(fixed + body)))
+    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0) + uvar(len(sections)) + uvar(len(body)) + body
+    out.write(head + _CRC.pack(zlib.crc32(head)))
     for tag, payload in sections.items():
         raw_tag = tag.encode("ascii")
         if len(raw_tag) != 4:
             raise ValueError(f"section tag {tag!r} must be 4 ASCII characters")
         source, length = (io.BytesIO(payload), len(payload)) if isinstance(payload, bytes) else payload
-        head = _SECTION.pack(raw_tag, length)
-        out.write(head)
-        crc, left = zlib.crc32(head), length
+        shead = raw_tag + uvar(length)
+        out.write(shead)
+        crc, left = zlib.crc32(shead), length
         while left:
             chunk = source.read(min(left, 1 << 22))
             if not chunk:
@@ -97,53 +123,109 @@ def write(out: BinaryIO, header: Header, sections: dict[str, bytes | tuple[Binar
         out.write(_CRC.pack(crc))
 
 
+class _Reader:
+    """Reads a stream, remembering the bytes for CRCs, with truncation errors."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream, self.seen = stream, bytearray()
+
+    def read(self, n: int, what: str) -> bytes:
+        data = self.stream.read(n)
+        if len(data) != n:
+            raise TruncatedStreamError(f"file ends inside the {what} (truncated)")
+        self.seen += data
+        return data
+
+    def uvar(self, what: str) -> int:
+        value = 0
+        for shift in range(0, 70, 7):
+            byte = self.read(1, what)[0]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                if byte == 0 and shift:
+                    raise CorruptStreamError(f"{what} is not in minimal form")
+                return value
+        raise CorruptStreamError(f"{what} is longer than 10 bytes")
+
+
 def read_header(stream: BinaryIO, size: int) -> tuple[Header, int]:
     """Read and verify the fixed part and the JSON header; returns it and the section count."""
-    fixed = _read(stream, _FIXED.size, "fixed header")
-    magic, version, flags, header_length, count = _FIXED.unpack(fixed)
+    r = _Reader(stream)
+    magic, version, flags = _PREFIX.unpack(r.read(_PREFIX.size, "fixed header"))
     if magic != MAGIC:
         raise CorruptStreamError("not an .omc file (bad magic bytes)")
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise UnsupportedInputError(
             f"container format version {version} is not supported by this omnicodec "
-            f"(reads version {FORMAT_VERSION}); upgrade omnicodec")
+            f"(reads versions {', '.join(map(str, READ_VERSIONS))}); upgrade omnicodec")
     if flags:
-        raise CorruptStreamError(f"container flags {flags:#x} are not defined in version 1")
-    if header_length > limits.MAX_HEADER_BYTES or header_length > size - _FIXED.size:
+        raise CorruptStreamError(f"container flags {flags:#x} are not defined in version {version}")
+    if version == 1:
+        header_length, count = _V1_COUNTS.unpack(r.read(_V1_COUNTS.size, "fixed header"))
+    else:
+        count = r.uvar("section count")
+        header_length = r.uvar("header length")
+    if header_length > limits.MAX_HEADER_BYTES or header_length > size - len(r.seen):
         raise (TruncatedStreamError if header_length <= limits.MAX_HEADER_BYTES
                else CorruptStreamError)(f"header length {header_length} exceeds the file")
-    body = _read(stream, header_length, "header")
+    if count > size:  # every section takes at least 9 bytes
+        raise CorruptStreamError(f"section count {count} exceeds the file")
+    body = r.read(header_length, "header")
     (crc,) = _CRC.unpack(_read(stream, 4, "header checksum"))
-    if crc != zlib.crc32(fixed + body):
+    if crc != zlib.crc32(bytes(r.seen)):
         raise CorruptStreamError("header checksum mismatch: the file is corrupt")
+    return _parse_header(body, version), count
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_header(body: bytes, version: int) -> Header:
+    """The JSON header, checked against the schema (the one place that does it)."""
     try:
-        obj = json.loads(body)
-        header = Header(codec=str(obj["codec"]), modality=str(obj["modality"]),
-                        config=dict(obj["config"]), meta=dict(obj["meta"]),
-                        source=dict(obj.get("source") or {}), digest=obj.get("digest"),
-                        format_version=version)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptStreamError(f"header is not valid: {exc}") from None
-    return header, count
+        obj = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptStreamError(f"header is not valid JSON: {str(exc)[:80]}") from None
+    if not isinstance(obj, dict):
+        raise CorruptStreamError("header is not a JSON object")
+    codec, modality = obj.get("codec"), obj.get("modality", "")
+    config, meta, source = obj.get("config", {}), obj.get("meta", {}), obj.get("source") or {}
+    digest = obj.get("digest")
+    problems = [
+        not (isinstance(codec, str) and _CODEC_ID.fullmatch(codec)) and "codec",
+        not (modality == "" or modality in MODALITIES) and "modality",
+        not isinstance(config, dict) and "config",
+        not isinstance(meta, dict) and "meta",
+        not (isinstance(source, dict) and all(isinstance(v, str) for v in source.values())) and "source",
+        not (digest is None or (isinstance(digest, str) and _DIGEST.fullmatch(digest))) and "digest",
+        bool(set(obj) - {"codec", "modality", "config", "meta", "source", "digest"}) and "unknown keys",
+    ]
+    bad = [p for p in problems if p]
+    if bad:
+        raise CorruptStreamError(f"header is not valid: bad {', '.join(bad)}")
+    return Header(codec=codec, modality=modality, config=config, meta=meta, source=source,
+                  digest=digest, format_version=version)
 
 
-def unpack(data: bytes) -> Container:
-    """Parse and verify a whole .omc byte string."""
-    stream = io.BytesIO(data)
-    header, count = read_header(stream, len(data))
+def read_sections(stream: BinaryIO, size: int, count: int, version: int) -> dict[str, bytes]:
     sections: dict[str, bytes] = {}
     for index in range(count):
-        head = _read(stream, _SECTION.size, f"section {index} header")
-        raw_tag, length = _SECTION.unpack(head)
-        left = len(data) - stream.tell()
+        r = _Reader(stream)
+        if version == 1:
+            raw_tag, length = _V1_SECTION.unpack(r.read(_V1_SECTION.size, f"section {index} header"))
+        else:
+            raw_tag = r.read(4, f"section {index} header")
+            length = r.uvar(f"section {index} length")
+        left = size - stream.tell()
         if length > limits.MAX_SECTION_BYTES:
             raise CorruptStreamError(f"section {index} length {length} exceeds the cap")
         if length + 4 > left:
             raise TruncatedStreamError(
                 f"section {index} declares {length} bytes but only {max(left - 4, 0)} remain")
         payload = stream.read(length)
-        (crc,) = _CRC.unpack(stream.read(4))
-        if crc != zlib.crc32(payload, zlib.crc32(head)):
+        (crc,) = _CRC.unpack(_read(stream, 4, f"section {index} checksum"))
+        if crc != zlib.crc32(payload, zlib.crc32(bytes(r.seen))):
             raise CorruptStreamError(f"section {index} checksum mismatch: the file is corrupt")
         try:
             tag = raw_tag.decode("ascii")
@@ -152,6 +234,26 @@ def unpack(data: bytes) -> Container:
         if tag in sections:
             raise CorruptStreamError(f"section tag {tag!r} appears twice")
         sections[tag] = payload
+    return sections
+
+
+def spans(data: bytes) -> list[tuple[int, int]]:
+    """Byte spans (start, end) of the header (fixed part + JSON + CRC), then of each section."""
+    stream = io.BytesIO(data)
+    header, count = read_header(stream, len(data))
+    out = [(0, stream.tell())]
+    for index in range(count):
+        start = stream.tell()
+        read_sections(stream, len(data), 1, header.format_version)
+        out.append((start, stream.tell()))
+    return out
+
+
+def unpack(data: bytes) -> Container:
+    """Parse and verify a whole .omc byte string."""
+    stream = io.BytesIO(data)
+    header, count = read_header(stream, len(data))
+    sections = read_sections(stream, len(data), count, header.format_version)
     if stream.tell() != len(data):
         raise CorruptStreamError(f"{len(data) - stream.tell()} unexpected bytes after the last section")
     return Container(header, sections)

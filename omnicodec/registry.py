@@ -41,16 +41,19 @@ _CODECS: dict[str, str] = {
     "xz": "omnicodec.codecs.generic:Xz",
     "zstd": "omnicodec.codecs.generic:Zstd",
     "logzip": "omnicodec.codecs.logzip:Logzip",
+    "jxl-jpeg": "omnicodec.codecs.jpegxl:JXLJPEG",
+    "store": "omnicodec.codecs.generic:Store",
+    "image-zstd": "omnicodec.codecs.planes:ImageZstd",
     # learned
     "hyperprior": "omnicodec.codecs.hyperprior:Hyperprior",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.
 LOSSLESS_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "image": ("webp-lossless", "png"),
+    "image": ("webp-lossless", "png", "image-zstd"),
     "audio": ("flac", "wav"),
     "video": ("ffv1",),
-    "bytes": ("logzip", "xz", "zstd", "bz2", "gzip"),
+    "bytes": ("jxl-jpeg", "logzip", "xz", "zstd", "bz2", "gzip", "store"),
 }
 LOSSY_PREFERENCE: dict[str, tuple[str, ...]] = {
     "image": ("avif", "webp", "jpeg444", "jpeg"),

@@ -142,7 +142,8 @@ def test_readme_python_example_runs(tmp_path):
 
 
 def test_container_video_input_is_read_through_pyav(tmp_path):
-    """An .mkv (any FFmpeg container) is sniffed as video and re-encoded losslessly from its frames."""
+    """An .mkv (any FFmpeg container) is kept as its own bytes by default, and read through
+    PyAV (its frames re-encoded) when a video codec is asked for."""
     import omnicodec
     from omnicodec.datasets.files import read_item
 
@@ -151,7 +152,9 @@ def test_container_video_input_is_read_through_pyav(tmp_path):
     src.write_bytes(omnicodec.get_codec("ffv1").encode(video)["DATA"])
     assert read_item(src).digest() == video.digest()
     assert run("encode", src) == 0
-    assert omnicodec.open(tmp_path / "clip.mkv.omc").codec == "ffv1"
+    assert omnicodec.open(tmp_path / "clip.mkv.omc").modality == "bytes"
+    assert run("encode", src, "-c", "ffv1", "-o", tmp_path / "frames.omc") == 0
+    assert omnicodec.open(tmp_path / "frames.omc").codec == "ffv1"
 
 
 def test_line_range_from_a_codec_without_block_index(tmp_path):

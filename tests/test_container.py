@@ -11,7 +11,7 @@ from omnicodec.errors import CorruptStreamError, TruncatedStreamError, Unsupport
 from .common import assert_corruption_detected, make_bytes
 
 HEADER = Header(codec="zstd", modality="bytes", config={"level": 3, "long": False},
-                meta={"size": 5}, source={"name": "a.txt", "ext": ".txt"}, digest="00" * 32)
+                meta={"size": 5}, source={"name": "a.txt"}, digest="00" * 32)
 
 
 def test_pack_unpack_roundtrip():
@@ -22,13 +22,53 @@ def test_pack_unpack_roundtrip():
 
 
 def test_layout_is_documented_bytes():
-    blob = container.pack(HEADER, {"DATA": b"xyz"})
-    magic, version, flags, n, count = struct.unpack_from("<8sHHII", blob)
-    assert (magic, version, flags, count) == (b"\x89OMC\r\n\x1a\n", 1, 0, 1)
-    assert zlib.crc32(blob[:20 + n]) == struct.unpack_from("<I", blob, 20 + n)[0]
-    tag, length = struct.unpack_from("<4sQ", blob, 24 + n)
-    assert (tag, length) == (b"DATA", 3) and blob[36 + n:39 + n] == b"xyz"
-    assert len(blob) == 20 + n + 4 + 12 + 3 + 4
+    blob = container.pack(Header("store", "", {}, {}), {"DATA": b"xyz"})
+    magic, version, flags, count, n = struct.unpack_from("<8sHHBB", blob)
+    assert blob[14:14 + n] == b'{"codec":"store"}'
+    assert (magic, version, flags, count) == (b"\x89OMC\r\n\x1a\n", 2, 0, 1)
+    assert zlib.crc32(blob[:14 + n]) == struct.unpack_from("<I", blob, 14 + n)[0]
+    assert blob[14 + n + 4:14 + n + 9] == b"DATA\x03" and blob[14 + n + 9:14 + n + 12] == b"xyz"
+    assert zlib.crc32(blob[14 + n + 4:14 + n + 12]) == struct.unpack_from("<I", blob, 14 + n + 12)[0]
+    assert len(blob) == 14 + n + 4 + 5 + 3 + 4
+
+
+def test_uvar_is_leb128_and_minimal():
+    assert [container.uvar(n) for n in (0, 127, 128, 300)] == [b"\0", b"\x7f", b"\x80\x01", b"\xac\x02"]
+    blob = bytearray(container.pack(HEADER, {}))
+    blob[12:13] = b"\x80\x00"  # 0 sections, written in two bytes
+    with pytest.raises(CorruptStreamError):
+        container.unpack(bytes(blob))
+
+
+def test_tiny_inputs_cost_a_few_dozen_bytes():
+    blob = omnicodec.encode(b"hello world\n", "store")
+    assert len(blob) <= 12 + 48 and omnicodec.decode(blob).data == b"hello world\n"
+
+
+def test_version_1_files_still_read():
+    """A version-1 file (u32/u64 lengths, every key present) decodes; fixtures pin more."""
+    body = b'{"codec":"store","config":{},"digest":null,"meta":{},"modality":"bytes","source":{}}'
+    fixed = struct.pack("<8sHHII", container.MAGIC, 1, 0, len(body), 1) + body
+    sec = struct.pack("<4sQ", b"DATA", 2) + b"hi"
+    blob = fixed + struct.pack("<I", zlib.crc32(fixed)) + sec + struct.pack("<I", zlib.crc32(sec))
+    header, item = omnicodec.decode_with_header(blob)
+    assert (header.format_version, header.modality, item.data) == (1, "bytes", b"hi")
+
+
+@pytest.mark.parametrize("body", [b'{"codec":"../x"}', b'{"codec":"zstd","meta":[]}', b'{"codec":"zstd","digest":"xyz"}',
+                                  b'{"codec":"zstd","size":NaN}', b'[' * 100000 + b']' * 100000,
+                                  b'{"codec":"zstd","source":{"name":3}}', b'{"codec":"zstd","surprise":1}'])
+def test_header_schema_is_checked_in_one_place(body):
+    head = struct.pack("<8sHH", container.MAGIC, 2, 0) + container.uvar(0) + container.uvar(len(body)) + body
+    with pytest.raises(CorruptStreamError, match="header is not valid"):
+        container.unpack(head + struct.pack("<I", zlib.crc32(head)))
+
+
+def test_lossless_stream_without_digest_is_refused():
+    box = container.unpack(omnicodec.encode(make_bytes(lines=5), "zstd"))
+    box.header.digest = None
+    with pytest.raises(CorruptStreamError, match="no digest"):
+        omnicodec.decode(container.pack(box.header, box.sections))
 
 
 def test_every_corruption_is_detected():
@@ -37,8 +77,8 @@ def test_every_corruption_is_detected():
 
 def test_unknown_version_is_refused():
     blob = bytearray(container.pack(HEADER, {}))
-    blob[8] = 2
-    with pytest.raises(UnsupportedInputError, match="version 2"):
+    blob[8] = 3
+    with pytest.raises(UnsupportedInputError, match="version 3"):
         container.unpack(bytes(blob))
 
 
@@ -60,11 +100,11 @@ def test_oversized_section_is_refused_before_reading(monkeypatch):
 
 
 def test_section_length_past_end_is_truncation():
-    blob = bytearray(container.pack(HEADER, {"DATA": b"abc"}))
-    n = struct.unpack_from("<I", blob, 12)[0]
-    struct.pack_into("<Q", blob, 24 + n + 4, 1 << 39)  # claim a huge section
+    blob = container.pack(HEADER, {"DATA": b"abc"})
+    start = container.spans(blob)[1][0]
+    bad = blob[:start + 4] + container.uvar(1 << 39) + blob[start + 5:]  # claim a huge section
     with pytest.raises(TruncatedStreamError):
-        container.unpack(bytes(blob))
+        container.unpack(bad)
 
 
 def test_peek_reads_only_the_header(tmp_path):

@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-c", "--codec", help="codec id (see `codec list`); default: best lossless")
     e.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
     e.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    e.add_argument("--allow-loss", action="store_true", help="let an explicit codec drop what it "
+                   "cannot keep (frames, tracks, bit depth, palette) instead of refusing")
+    e.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip decoding each output to check it before writing it")
 
     d = sub.add_parser("decode", help="restore .omc files")
     d.add_argument("inputs", nargs="+", metavar="IN")
@@ -87,63 +91,108 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ------------------------------------------------------------------------------- commands
-def expand(inputs: list[str], suffix: str | None = None) -> list[Path]:
-    """Files named directly, all files under directories, and glob matches, in order."""
-    out: list[Path] = []
+def expand(inputs: list[str], skip_suffix: str | None = None, only_suffix: str | None = None
+           ) -> list[tuple[Path, Path | None]]:
+    """(file, the directory it was found under or None): files named directly, every file
+    under directories (hidden ones too; never our temporary files), and glob matches."""
+    from ..api import TMP_MARK
+
+    def keep(q: Path) -> bool:
+        return (q.is_file() and TMP_MARK not in q.name and not (skip_suffix and q.name.endswith(skip_suffix))
+                and (only_suffix is None or q.name.endswith(only_suffix)))
+
+    out: list[tuple[Path, Path | None]] = []
     for name in inputs:
         p = Path(name)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
-            out += [q for q in found if suffix is None or q.name.endswith(suffix)]
+            out += [(q, p) for q in sorted(p.rglob("*")) if keep(q)]
         elif any(ch in name for ch in "*?[") and not p.exists():
             matches = sorted(Path(m) for m in glob.glob(name, recursive=True))
             if not matches:
                 raise FileNotFoundError(f"{name}: no files match")
-            out += [m for m in matches if m.is_file()]
+            out += [(m, None) for m in matches if keep(m)]
         else:
-            out.append(p)
+            out.append((p, None))
     return out
 
 
-def _targets(args, files: list[Path], suffix: str | None) -> list[tuple[Path, Path | None]]:
+def _out_dir(args, files: list[tuple[Path, Path | None]]) -> Path | None:
+    """The directory outputs mirror their inputs under, or None for a single named output."""
     if args.output is None:
-        return [(f, None) for f in files]
+        return None
     out = Path(args.output)
-    if len(files) == 1 and not out.is_dir():
-        return [(files[0], out)]
-    if not out.is_dir():
-        raise NotADirectoryError(f"{out}: with several inputs, -o must be an existing directory")
-    if suffix:
-        return [(f, out / (f.name + suffix)) for f in files]
-    return [(f, out / (f.name[:-4] if f.name.endswith(".omc") else f.name)) for f in files]
+    if len(files) == 1 and files[0][1] is None and not out.is_dir():
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _place(out: Path, src: Path, base: Path | None) -> Path:
+    """The folder under ``out`` that mirrors ``src``'s place under ``base``."""
+    return out / src.parent.relative_to(base) if base is not None else out
+
+
+def _each(files, work) -> int:
+    """Run ``work(src, base)`` on every file; a failure is reported with its path and the
+    batch goes on (exit status 1 at the end, as xz and zstd do)."""
+    progress, failed = Progress(len(files)), 0
+    for src, base in files:
+        try:
+            progress.step(work(src, base))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
+            if len(files) == 1:
+                raise
+            failed += 1
+            progress.fail(src, exc)
+    if failed:
+        print(f"codec: {failed} of {len(files)} files failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_encode(args) -> int:
     from .. import api
 
-    files = expand(args.inputs)
-    progress = Progress(len(files))
-    for src, dst in _targets(args, files, ".omc"):
+    files = expand(args.inputs, skip_suffix=api.OMC_EXT)
+    out = _out_dir(args, files)
+
+    def work(src: Path, base: Path | None) -> str:
         t = time.perf_counter()
-        path, header = api.encode_file(src, dst, codec=args.codec, quality=args.quality,
-                                       force=args.force, progress=Throughput(src))
-        size, out = src.stat().st_size, path.stat().st_size
-        progress.step(f"{src} -> {path}  [{header.codec}] {size} -> {out} bytes "
-                      f"({size / max(out, 1):.2f}x, {time.perf_counter() - t:.2f}s)")
-    return 0
+        if out is None:
+            dst = Path(args.output) if args.output else None
+        else:
+            folder = _place(out, src, base)
+            folder.mkdir(parents=True, exist_ok=True)
+            dst = folder / (src.name + api.OMC_EXT)
+        path, header = api.encode_file(src, dst, codec=args.codec, quality=args.quality, force=args.force,
+                                       progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify)
+        size, done = src.stat().st_size, path.stat().st_size
+        return (f"{src} -> {path}  [{header.codec}] {size} -> {done} bytes "
+                f"({size / max(done, 1):.2f}x, {time.perf_counter() - t:.2f}s)")
+
+    return _each(files, work)
 
 
 def cmd_decode(args) -> int:
     from .. import api
 
-    files = expand(args.inputs, ".omc")
+    files = expand(args.inputs, only_suffix=api.OMC_EXT)
     lines = parse_lines(args.lines) if args.lines else None
-    progress = Progress(len(files))
-    for src, dst in _targets(args, files, None):
+    out = _out_dir(args, files)
+
+    def work(src: Path, base: Path | None) -> str:
         t = time.perf_counter()
+        if out is None:
+            dst = Path(args.output) if args.output else None
+        else:
+            folder = _place(out, src, base)
+            folder.mkdir(parents=True, exist_ok=True)
+            dst = api.default_output(folder / src.name, api.open(src))
         path, _ = api.decode_file(src, dst, force=args.force, lines=lines)
-        progress.step(f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)")
-    return 0
+        return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"
+
+    return _each(files, work)
 
 
 def cmd_info(args) -> int:
@@ -253,8 +302,15 @@ class Progress:
 
     def step(self, message: str) -> None:
         self.done += 1
-        prefix = f"[{self.done}/{self.total}] " if self.total > 1 else ""
-        print(prefix + message, file=sys.stderr)
+        print(self._prefix() + message, file=sys.stderr)
+
+    def fail(self, src: Path, exc: Exception) -> None:
+        self.done += 1
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{self._prefix()}codec: error: {msg if str(src) in msg else f'{src}: {msg}'}", file=sys.stderr)
+
+    def _prefix(self) -> str:
+        return f"[{self.done}/{self.total}] " if self.total > 1 else ""
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ A codec turns one *item* of its modality into named payload *sections* and back.
   ``get_config()`` / ``from_config()``; everything a decoder needs that is not in the sections is
   in the config.  ``from_quality(q)`` maps the shared 0..100 quality scale (higher is better, like
   cjpeg/cwebp) to a config; lossless codecs ignore it.
+* Side data (``item.extra``: ICC profiles, PNG chunks, the WAV file around its samples) is not
+  the codec's business: the container stores it in lower-case-tagged sections and hands it back.
+  Codec section tags start with an upper-case letter.
 * Class attributes declare ``codec_id`` (the registry key), ``modality``, ``lossless`` and
   ``requires`` (importable module names; a missing one raises :class:`MissingDependencyError`
   naming ``extra``).  ``supports(item)`` returns ``None`` or a one-line reason.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,38 +40,127 @@ MODALITIES = ("image", "audio", "video", "bytes")
 
 
 # --------------------------------------------------------------------------------------- items
+# Image modes: name -> (channels, dtype).  Pillow's names for 8-bit and for 16-bit/float grey;
+# ";16" and ";F" mark 16-bit and float32 versions of the multi-channel modes.  CMYK is never
+# inferred (a 4-channel array is RGBA unless the mode says otherwise).
+IMAGE_MODES: dict[str, tuple[int, str]] = {
+    "L": (1, "uint8"), "LA": (2, "uint8"), "RGB": (3, "uint8"), "RGBA": (4, "uint8"),
+    "I;16": (1, "uint16"), "LA;16": (2, "uint16"), "RGB;16": (3, "uint16"), "RGBA;16": (4, "uint16"),
+    "F": (1, "float32"), "LA;F": (2, "float32"), "RGB;F": (3, "float32"), "RGBA;F": (4, "float32"),
+    "CMYK": (4, "uint8"),
+}
+# libsndfile subtype -> the dtype its samples are held in (24-bit: int32 with the low byte 0,
+# 8-bit: int16 with the low byte 0, as soundfile reads them); the first four are inferred.
+AUDIO_SUBTYPES: dict[str, str] = {"DOUBLE": "float64", "FLOAT": "float32", "PCM_16": "int16",
+                                  "PCM_32": "int32", "PCM_24": "int32", "PCM_S8": "int16",
+                                  "PCM_U8": "int16"}
+
+
 @dataclass
 class Image:
-    """Pixels as a (H, W, C) array; ``mode`` is Pillow's name (L, LA, RGB, RGBA, I;16)."""
+    """Pixels as an (H, W, C) array; ``mode`` (see IMAGE_MODES) is inferred from the channel
+    count and dtype when left out, and an (H, W) array is grey.  ``extra`` holds named byte
+    strings kept beside the pixels (ICC profile, EXIF, PNG ancillary chunks...)."""
 
     pixels: np.ndarray
-    mode: str
+    mode: str | None = None
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
     modality: ClassVar[str] = "image"
+
+    def __post_init__(self):
+        a = np.asarray(self.pixels)
+        if a.ndim == 2:
+            a = a[:, :, None]
+        if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+            raise UnsupportedInputError(f"image pixels must be (H, W) or (H, W, 1..4), got shape {a.shape}")
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("="))
+        if self.mode is None:
+            found = [m for m, (c, dt) in IMAGE_MODES.items() if c == a.shape[2] and dt == a.dtype.name
+                     and m != "CMYK"]
+            if not found:
+                raise UnsupportedInputError(f"no image mode holds {a.shape[2]}-channel {a.dtype} pixels "
+                                            "(uint8, uint16 or float32)")
+            self.mode = found[0]
+        expected = IMAGE_MODES.get(self.mode)
+        if expected is None:
+            raise UnsupportedInputError(f"unknown image mode {self.mode!r} (known: {', '.join(IMAGE_MODES)})")
+        if expected != (a.shape[2], a.dtype.name):
+            raise UnsupportedInputError(f"mode {self.mode} holds {expected[0]}-channel {expected[1]} pixels, "
+                                        f"got {a.shape[2]}-channel {a.dtype}")
+        self.pixels = a
 
     def meta(self) -> dict[str, Any]:
         h, w = self.pixels.shape[:2]
         return {"width": int(w), "height": int(h), "mode": self.mode}
 
     def digest(self) -> str:
-        return _digest(self.meta(), self.pixels)
+        return _digest(self.meta(), self.pixels, extra=self.extra)
 
 
 @dataclass
 class Audio:
-    """Samples as (frames, channels); ``subtype`` is libsndfile's (PCM_16, PCM_24, FLOAT...)."""
+    """Samples as (frames, channels), or (frames,) for mono as ``soundfile.read`` returns it
+    (kept as given).  ``subtype`` is libsndfile's name; left out, it follows the dtype
+    (float64 DOUBLE, float32 FLOAT, int16 PCM_16, int32 PCM_32)."""
 
     samples: np.ndarray
     sample_rate: int
-    subtype: str = "PCM_16"
+    subtype: str | None = None
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
     modality: ClassVar[str] = "audio"
 
+    def __post_init__(self):
+        a = np.asarray(self.samples)
+        if a.ndim not in (1, 2):
+            raise UnsupportedInputError(f"audio samples must be (frames,) or (frames, channels), got {a.shape}")
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("="))
+        if self.subtype is None:
+            found = [s for s, dt in AUDIO_SUBTYPES.items() if dt == a.dtype.name]
+            if not found:
+                raise UnsupportedInputError(f"audio samples of dtype {a.dtype} are not supported "
+                                            "(float64, float32, int16 or int32)")
+            self.subtype = found[0]
+        expected = AUDIO_SUBTYPES.get(self.subtype)
+        if expected is None:
+            raise UnsupportedInputError(f"audio subtype {self.subtype!r} is not supported "
+                                        f"(known: {', '.join(AUDIO_SUBTYPES)})")
+        if expected != a.dtype.name:
+            raise UnsupportedInputError(f"subtype {self.subtype} holds {expected} samples, got {a.dtype}")
+        low_bits = {"PCM_24": 0xFF, "PCM_S8": 0xFF, "PCM_U8": 0xFF}.get(self.subtype)
+        if low_bits and a.size and (a & low_bits).any():
+            raise UnsupportedInputError(f"{self.subtype} samples are held shifted to the top of {expected}; "
+                                        "these have bits below the format's precision")
+        self.samples = a
+        self.sample_rate = int(self.sample_rate)
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The samples as (frames, channels) whatever shape they were given in."""
+        return self.samples[:, None] if self.samples.ndim == 1 else self.samples
+
+    @property
+    def channels(self) -> int:
+        return self.frames.shape[1]
+
     def meta(self) -> dict[str, Any]:
-        frames, channels = self.samples.shape
-        return {"sample_rate": int(self.sample_rate), "channels": int(channels),
+        frames, channels = self.frames.shape
+        meta = {"sample_rate": int(self.sample_rate), "channels": int(channels),
                 "frames": int(frames), "subtype": self.subtype}
+        return {**meta, "flat": True} if self.samples.ndim == 1 else meta
 
     def digest(self) -> str:
-        return _digest(self.meta(), self.samples)
+        return _digest(self.meta(), self.samples, extra=self.extra)
+
+
+def audio_from(samples: np.ndarray, meta: dict[str, Any]) -> Audio:
+    """A decoder's (frames, channels) samples as the Audio item the header describes (a lossy
+    decoder's extra precision below a 24- or 8-bit subtype is cleared)."""
+    if meta["subtype"] in ("PCM_24", "PCM_S8", "PCM_U8") and samples.dtype.kind == "i":
+        samples = samples & ~np.array(0xFF, samples.dtype)
+    flat = bool(meta.get("flat")) and samples.ndim == 2 and samples.shape[1] == 1
+    return Audio(samples[:, 0] if flat else samples, int(meta["sample_rate"]), meta["subtype"])
 
 
 @dataclass
@@ -81,6 +173,7 @@ class Video:
     planes: tuple[np.ndarray, np.ndarray, np.ndarray]
     fps: tuple[int, int]
     pix_fmt: str = "yuv420p"
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
     modality: ClassVar[str] = "video"
 
     def meta(self) -> dict[str, Any]:
@@ -89,7 +182,7 @@ class Video:
                 "fps": [int(self.fps[0]), int(self.fps[1])], "pix_fmt": self.pix_fmt}
 
     def digest(self) -> str:
-        return _digest(self.meta(), *self.planes)
+        return _digest(self.meta(), *self.planes, extra=self.extra)
 
 
 @dataclass
@@ -97,6 +190,7 @@ class Bytes:
     """Any byte string (logs, documents, archives)."""
 
     data: bytes
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
     modality: ClassVar[str] = "bytes"
 
     def meta(self) -> dict[str, Any]:
@@ -118,12 +212,15 @@ def select_lines(text: bytes, first: int, start: int, stop: int) -> bytes:
     return b"".join(lines[i] + (b"\n" if i < last else b"") for i in picked)
 
 
-def _digest(meta: dict[str, Any], *arrays: np.ndarray) -> str:
-    """sha256 over the metadata (sorted JSON-ish repr) and the arrays' little-endian bytes."""
+def _digest(meta: dict[str, Any], *arrays: np.ndarray, extra: dict[str, bytes] | None = None) -> str:
+    """sha256 over the metadata (sorted JSON-ish repr), the arrays' little-endian bytes, then
+    each side-data entry (tag, u64 length, bytes) in tag order."""
     h = hashlib.sha256(repr(sorted(meta.items())).encode())
     for a in arrays:
         h.update(str(a.dtype.newbyteorder("<")).encode())
         h.update(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes())
+    for tag in sorted(extra or {}):
+        h.update(tag.encode("ascii") + len(extra[tag]).to_bytes(8, "little") + extra[tag])
     return h.hexdigest()
 
 
@@ -138,6 +235,7 @@ class Codec:
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str] = ""  # the pip extra that provides ``requires``
     description: ClassVar[str] = ""
+    verbatim: ClassVar[bool] = False  # the payload is the content (no digest: its CRC covers it)
 
     # ---- config
     def get_config(self) -> dict[str, Any]:

@@ -1,6 +1,10 @@
-"""General-purpose byte compressors: gzip, bzip2, xz (LZMA2) and zstd, for any file.
+"""General-purpose byte compressors: gzip, bzip2, xz (LZMA2) and zstd, for any file, and
+``store`` for what none of them shrinks.
 
-    Bytes -> compressor -> section DATA (a standard .gz / .bz2 / .xz / .zst stream)
+    Bytes -> compressor -> section DATA (a standard .gz / .bz2 / .xz / .zst stream, or the bytes)
+
+As defaults they only take data that a quick zstd probe finds compressible; the rest is stored,
+so that an MP4 or a ZIP costs neither time nor bytes.
 
 ``level`` is each tool's own level (defaults: gzip -9, bzip2 -9, xz -9e, zstd -19 with long
 distance matching).  Decoding is bounded: it stops with an error once the output would exceed
@@ -23,10 +27,25 @@ from .base import Bytes, Codec, section
 _CHUNK = 1 << 20
 
 
+def compressible(data: bytes, gain: float = 0.01) -> bool:
+    """Whether zstd level 1 saves at least ``gain`` on up to three 256 KiB samples of ``data``
+    (start, middle, end); small inputs are always worth a try."""
+    import zstandard
+
+    if len(data) < 1 << 16:
+        return True
+    n = 1 << 18
+    sample = data[:n] + data[len(data) // 2: len(data) // 2 + n] + data[-n:]
+    return len(zstandard.ZstdCompressor(level=1).compress(sample)) < (1 - gain) * len(sample)
+
+
 @dataclass
 class _ByteCodec(Codec):
     modality: ClassVar[str] = "bytes"
     lossless: ClassVar[bool] = True
+
+    def suits(self, item):
+        return compressible(item.data)
 
     def compress(self, data: bytes) -> bytes:
         raise NotImplementedError
@@ -151,3 +170,21 @@ class Zstd(_ByteCodec):
         if len(out) != size:
             raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
         return Bytes(out)
+
+
+@dataclass
+class Store(Codec):
+    codec_id: ClassVar[str] = "store"
+    modality: ClassVar[str] = "bytes"
+    lossless: ClassVar[bool] = True
+    verbatim: ClassVar[bool] = True
+    description: ClassVar[str] = "the bytes as they are (for data no coder shrinks)"
+
+    def encode(self, item):
+        return {"DATA": item.data}
+
+    def decode(self, sections, meta):
+        data = section(sections, "DATA", self.codec_id)
+        if "size" in meta and int(meta["size"]) != len(data):
+            raise CorruptStreamError(f"{self.codec_id}: payload size disagrees with header")
+        return Bytes(data)

@@ -6,7 +6,8 @@ AVIF.
 The DATA section is a complete PNG/WebP/JPEG/AVIF file, so it can also be extracted and opened
 by any viewer.  Quality (0..100, higher is better) maps one-to-one to Pillow's ``quality`` for
 JPEG, WebP and AVIF.  Decoding checks the format header's size against the container's metadata
-and the pixel cap before Pillow allocates.
+and the pixel cap before Pillow allocates.  PNG keeps every bit depth it has: 16-bit grey through
+Pillow, 16-bit grey+alpha / RGB / RGBA through imagecodecs (libpng), which Pillow cannot write.
 """
 
 from __future__ import annotations
@@ -26,27 +27,35 @@ def to_pil(item: Image) -> PILImage.Image:
     a = item.pixels
     if item.mode == "I;16":
         return PILImage.fromarray(a[:, :, 0].astype("<u2"))  # uint16 -> mode I;16
+    if item.mode == "F":
+        return PILImage.fromarray(a[:, :, 0], "F")
+    if item.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        raise UnsupportedInputError(f"Pillow cannot hold mode {item.mode}")
     return PILImage.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, item.mode)
 
 
-def from_pil(im: PILImage.Image) -> Image:
-    """Pillow image -> Image item.  Palette images become RGB(A), 1-bit become L; 16-bit
-    grayscale stays I;16; other modes are refused."""
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode == "1":
-        im = im.convert("L")
-    elif im.mode in ("I;16B", "I;16L", "I;16N"):
-        im = im.convert("I;16")
-    elif im.mode == "I" and im.getextrema()[0] >= 0 and im.getextrema()[1] < 65536:
+_CONVERT = {"P": None, "PA": "RGBA", "1": "L", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB",
+            "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "I;16B": "I;16", "I;16L": "I;16", "I;16N": "I;16"}
+
+
+def from_pil(im: PILImage.Image, allow_loss: bool = True) -> Image:
+    """Pillow image -> Image item.  Modes an item holds as they are (L, LA, RGB, RGBA, CMYK,
+    I;16, F, and I within 16 bits) are kept; others (palette, 1-bit, YCbCr...) are converted
+    only with ``allow_loss`` (palette -> RGB(A), 1-bit -> L), else refused."""
+    exact_same = {"I;16B", "I;16L", "I;16N"}
+    if im.mode in _CONVERT:
+        target = _CONVERT[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
+        if not allow_loss and im.mode not in exact_same:
+            raise UnsupportedInputError(f"image mode {im.mode} would be stored as {target}")
+        im = im.convert(target)
+    elif im.mode == "I":
+        lo, hi = im.getextrema()
+        if not (lo >= 0 and hi < 65536):
+            raise UnsupportedInputError("32-bit integer images outside 0..65535 are not supported")
         im = PILImage.fromarray(np.asarray(im).astype("<u2"), "I;16")
-    if im.mode not in ("L", "LA", "RGB", "RGBA", "I;16"):
-        raise UnsupportedInputError(f"image mode {im.mode} is not supported (use L, LA, RGB, "
-                                    "RGBA or 16-bit grayscale)")
-    a = np.asarray(im)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    return Image(np.ascontiguousarray(a), im.mode)
+    if im.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "I;16", "F"):
+        raise UnsupportedInputError(f"image mode {im.mode} is not supported")
+    return Image(np.ascontiguousarray(np.asarray(im)), im.mode)
 
 
 @dataclass
@@ -78,6 +87,8 @@ class _PillowCodec(Codec):
 
     def decode(self, sections, meta):
         w, h = check_image_meta(meta)
+        if meta.get("mode") not in self.modes:
+            raise CorruptStreamError(f"{self.codec_id}: header mode {meta.get('mode')!r} is not one it stores")
         data = section(sections, "DATA", self.codec_id)
         try:
             im = PILImage.open(io.BytesIO(data), formats=[self.format])
@@ -98,12 +109,40 @@ class PNG(_PillowCodec):
     codec_id: ClassVar[str] = "png"
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "PNG"
-    modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16")
-    description: ClassVar[str] = "PNG, lossless (zlib level 9)"
+    modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16")
+    description: ClassVar[str] = "PNG, lossless (zlib level 9), 8 and 16 bits per sample"
+    wide: ClassVar[tuple[str, ...]] = ("LA;16", "RGB;16", "RGBA;16")  # through imagecodecs
     compress_level: int = 9
 
     def save_args(self):
         return {"compress_level": self.compress_level, "optimize": False}
+
+    def encode(self, item):
+        if item.mode not in self.wide:
+            return super().encode(item)
+        import imagecodecs
+
+        self.check_supports(item)
+        return {"DATA": imagecodecs.png_encode(item.pixels, level=self.compress_level)}
+
+    def decode(self, sections, meta):
+        if meta.get("mode") not in self.wide:
+            return super().decode(sections, meta)
+        import imagecodecs
+
+        w, h = check_image_meta(meta)
+        data = section(sections, "DATA", self.codec_id)
+        if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or \
+                (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) != (w, h):
+            raise CorruptStreamError(f"{self.codec_id}: payload size disagrees with header")
+        try:
+            pixels = imagecodecs.png_decode(data)
+        except Exception as exc:  # imagecodecs raises its own PngError (a RuntimeError)
+            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+        image = Image(pixels, None) if pixels.dtype == np.uint16 else None
+        if image is None or image.mode != meta["mode"]:
+            raise CorruptStreamError(f"{self.codec_id}: payload mode disagrees with header")
+        return image
 
 
 @dataclass

@@ -20,19 +20,21 @@ import numpy as np
 import soundfile as sf
 
 from .. import limits
-from ..errors import CorruptStreamError
-from .base import Audio, Codec, LossyCodec, section
-
-_DTYPES = {"PCM_S8": "int16", "PCM_U8": "int16", "PCM_16": "int16", "PCM_24": "int32",
-           "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
+from ..errors import CorruptStreamError, UnsupportedInputError
+from .base import AUDIO_SUBTYPES as _DTYPES
+from .base import Audio, Codec, LossyCodec, audio_from, section
 
 
-def read_audio(data: bytes | str) -> Audio:
-    """Decode any libsndfile-readable file (path or bytes) to an Audio item."""
+def read_audio(data: bytes | str, allow_loss: bool = True) -> Audio:
+    """Decode any libsndfile-readable file (path or bytes) to an Audio item.  Compressed
+    formats (FLAC, Ogg, MP3...) decode to float32 unless their subtype is PCM; without
+    ``allow_loss`` a file with tags (which the item would not keep) is refused."""
     src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     with sf.SoundFile(src) as f:
         limits.check_samples(f.frames, f.channels)
-        subtype = f.subtype if f.subtype in _DTYPES else "PCM_16"
+        if not allow_loss and f.copy_metadata():
+            raise UnsupportedInputError(f"reading it as samples would lose its tags ({', '.join(f.copy_metadata())})")
+        subtype = f.subtype if f.subtype in _DTYPES else "FLOAT"
         samples = f.read(dtype=_DTYPES[subtype], always_2d=True)
         return Audio(samples, f.samplerate, subtype)
 
@@ -54,8 +56,10 @@ class _SndfileCodec(Codec):
             return f"{self.codec_id} stores {', '.join(self.subtypes)}, not {item.subtype}"
         if self.rates and item.sample_rate not in self.rates:
             return f"{self.codec_id} needs a sample rate in {self.rates}, got {item.sample_rate}"
-        if item.samples.shape[1] > self.max_channels:
+        if item.channels > self.max_channels:
             return f"{self.codec_id} stores at most {self.max_channels} channels"
+        if not item.frames.shape[0] and self.lossless:
+            return f"{self.codec_id} cannot store a sound of 0 samples"
         return None
 
     def write_args(self, item: Audio) -> dict:
@@ -64,7 +68,7 @@ class _SndfileCodec(Codec):
     def encode(self, item):
         self.check_supports(item)
         out = io.BytesIO()
-        sf.write(out, item.samples, item.sample_rate, format=self.format, **self.write_args(item))
+        sf.write(out, item.frames, item.sample_rate, format=self.format, **self.write_args(item))
         return {"DATA": out.getvalue()}
 
     def decode(self, sections, meta):
@@ -83,7 +87,7 @@ class _SndfileCodec(Codec):
             if self.lossless:
                 raise CorruptStreamError(f"{self.codec_id}: payload holds fewer frames than the header")
             samples = np.pad(samples, ((0, int(meta["frames"]) - samples.shape[0]), (0, 0)))
-        return Audio(samples, int(meta["sample_rate"]), meta["subtype"])
+        return audio_from(samples, meta)
 
 
 @dataclass
@@ -161,7 +165,7 @@ class Opus(_LossyAudio):
     def encode(self, item):
         self.check_supports(item)
         if item.sample_rate not in self.native_rates:
-            item = Audio(resample(item.samples, item.sample_rate, 48000), 48000, "PCM_16")
+            item = Audio(resample(item.frames, item.sample_rate, 48000), 48000, "PCM_16")
         return super().encode(item)
 
     def decode(self, sections, meta):
@@ -171,8 +175,8 @@ class Opus(_LossyAudio):
         frames = int(meta["frames"])
         inner = dict(meta, sample_rate=48000, subtype="PCM_16",
                      frames=-(-frames * 48000 // rate) + 48000)
-        samples = resample(super().decode(sections, inner).samples, 48000, rate)[:frames]
-        return Audio(from_int16(samples, _DTYPES.get(meta["subtype"], "int16")), rate, meta["subtype"])
+        samples = resample(super().decode(sections, inner).frames, 48000, rate)[:frames]
+        return audio_from(from_int16(samples, _DTYPES.get(meta["subtype"], "int16")), meta)
 
 
 @dataclass

@@ -1,100 +1,324 @@
-"""Files <-> codec items: modality sniffing, readers and writers.
+"""Files <-> codec items: format identification, exact readers and the writers that restore them.
 
-Sniffing looks at magic bytes first and the extension second; anything unrecognised is bytes,
-so every file can be compressed losslessly.
+Identification looks at magic bytes first and the extension second.  What a format keeps:
+
+* ``ITEM_FORMATS`` (PNG, WAV, y4m) are decoded to items by default: their essence is pixels,
+  samples or frames that a lossless codec can shrink, and everything else in the file rides
+  along as side data (``Item.extra``): PNG ancillary chunks verbatim (``pngc``: ICC, EXIF, XMP,
+  text, gamma...), the WAV file around its samples (``wave``), the y4m stream and frame headers
+  (``y4mh``).  WAV and y4m are restored byte for byte; PNG to the same pixels and chunks.
+* Every other format (JPEG, GIF, WebP, AVIF, TIFF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
+  compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
+  its own bytes, so it decodes to the same file.  Asked for a codec by name, it is read as an
+  item, and a reader that would drop something (a frame, a track, bit depth, a palette) refuses
+  with one line naming it, unless the caller allows loss.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
+import numpy as np
+
 from .. import limits
-from ..codecs.base import Bytes, Image, Item, Video
-from ..errors import UnsupportedInputError
+from ..codecs.base import Audio, Bytes, Image, Item, Video
+from ..errors import CorruptStreamError, UnsupportedInputError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm",
-              ".pnm", ".tga", ".avif", ".qoi"}
-AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf"}
-VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi"}
+              ".pnm", ".tga", ".avif", ".qoi", ".jxl", ".heic"}
+AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
+              ".m4a", ".aac"}
+VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
+ITEM_FORMATS = {"png", "wav", "y4m"}  # decoded to items by default (restored exactly)
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm"},
             "audio": {".wav", ".flac", ".aiff", ".aif"}, "video": {".y4m", ".mkv"}}
 DEFAULT_EXT = {"image": ".png", "audio": ".wav", "video": ".y4m"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------ identification
+def identify(head: bytes, ext: str) -> tuple[str, str]:
+    """(modality, format) of a file from its first bytes and its extension; format is a short
+    name ("png", "jpeg", "wav", "mp4"...) or "" when unknown."""
+    if head.startswith(b"YUV4MPEG2"):
+        return "video", "y4m"
+    magic = [(PNG_MAGIC, "image", "png"), (b"\xff\xd8\xff", "image", "jpeg"), (b"GIF8", "image", "gif"),
+             (b"BM", "image", "bmp"), (b"II*\0", "image", "tiff"), (b"MM\0*", "image", "tiff"),
+             (b"qoif", "image", "qoi"), (b"\xff\x0a", "image", "jxl"), (b"\0\0\0\x0cJXL ", "image", "jxl"),
+             (b"fLaC", "audio", "flac"), (b"OggS", "audio", "ogg"), (b"ID3", "audio", "mp3"),
+             (b"\x1a\x45\xdf\xa3", "video", "mkv")]
+    for prefix, modality, fmt in magic:
+        if head.startswith(prefix):
+            return modality, fmt
+    riff = {b"WEBP": ("image", "webp"), b"AVI ": ("video", "avi"), b"WAVE": ("audio", "wav")}
+    if head[:4] == b"RIFF" and head[8:12] in riff:
+        return riff[head[8:12]]
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio", "aiff"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+            return "image", "avif"
+        return ("audio", "m4a") if brand in (b"M4A ", b"M4B ", b"M4P ") else ("video", "mp4")
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and ext in (".mp3", ".mp2"):
+        return "audio", "mp3"
+    for modality, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS)):
+        if ext in exts:
+            return modality, ext.lstrip(".")
+    return "bytes", ""
 
 
 def sniff(head: bytes, ext: str) -> str:
     """The modality of a file from its first bytes and its extension."""
-    if head.startswith(b"YUV4MPEG2"):
-        return "video"
-    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\0", b"MM\0*", b"qoif")):
-        return "image"
-    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"AVI "):
-        return "image" if head[8:12] == b"WEBP" else "video"
-    if (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head.startswith((b"fLaC", b"OggS", b"ID3")):
-        return "audio"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "audio"
-    if head[4:8] == b"ftyp":
-        return "image" if head[8:12] in (b"avif", b"avis", b"heic", b"mif1") else "video"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video"
-    for modality, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS)):
-        if ext in exts:
-            return modality
-    return "bytes"
+    return identify(head, ext)[0]
 
 
-def read_item(path: str | os.PathLike, modality: str | None = None) -> Item:
-    """Read a file as an item of its sniffed (or the given) modality."""
+# ------------------------------------------------------------------------------ readers
+def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: bool = False,
+              data: bytes | None = None) -> Item:
+    """Read a file as an item of its identified (or the given) modality.  Without
+    ``allow_loss``, a file that holds more than the item can keep is refused
+    (:class:`UnsupportedInputError` naming what would be lost)."""
     path = Path(path)
-    data = path.read_bytes()
-    modality = modality or sniff(data[:64], path.suffix.lower())
-    if modality == "bytes":
-        return Bytes(data)
-    if modality == "image":
-        return _read_image(data)
-    if modality == "audio":
-        from ..codecs.sndfile_audio import read_audio
+    data = path.read_bytes() if data is None else data
+    found, fmt = identify(data[:64], path.suffix.lower())
+    modality = modality or found
+    try:
+        if modality == "bytes":
+            return Bytes(data)
+        if modality == "image":
+            return read_png(data, allow_loss) if fmt == "png" else _read_pillow(data, allow_loss)
+        if modality == "audio":
+            return read_wav(data) if fmt == "wav" else _read_soundfile(data, allow_loss)
+        if modality == "video":
+            from . import y4m
 
-        try:
-            return read_audio(data)
-        except RuntimeError as exc:  # soundfile.LibsndfileError
-            raise UnsupportedInputError(f"cannot read {path.name} as audio: {exc}") from None
-    if modality == "video":
-        from . import y4m
-
-        return y4m.parse(data) if data.startswith(y4m.MAGIC) else _read_video_av(data, path.name)
+            return y4m.parse(data) if fmt == "y4m" else _read_video_av(data, allow_loss)
+    except (UnsupportedInputError, CorruptStreamError) as exc:
+        raise UnsupportedInputError(f"{path.name}: {exc}") from None
     raise UnsupportedInputError(f"unknown modality {modality!r}")
 
 
-def _read_image(data: bytes) -> Image:
+def _loss(what: str, allow_loss: bool) -> None:
+    if not allow_loss:
+        raise UnsupportedInputError(f"reading it as an item would lose {what} "
+                                    "(keep the default, or pass --allow-loss / a lossy quality)")
+
+
+# PNG ------------------------------------------------------------------------------------
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, raw chunk bytes incl. length and CRC) for every chunk of a PNG file."""
+    if not data.startswith(PNG_MAGIC):
+        raise UnsupportedInputError("not a PNG file")
+    pos, out = len(PNG_MAGIC), []
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise UnsupportedInputError("PNG chunk is truncated")
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = data[pos + 4: pos + 8]
+        end = pos + 12 + length
+        if end > len(data) or zlib.crc32(data[pos + 4: end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            raise UnsupportedInputError(f"PNG chunk {kind!r} is truncated or has a bad CRC")
+        out.append((kind, data[pos:end]))
+        pos = end
+        if kind == b"IEND":
+            break
+    if pos != len(data):
+        raise UnsupportedInputError(f"{len(data) - pos} bytes follow the PNG's IEND chunk")
+    if not out or out[0][0] != b"IHDR" or out[-1][0] != b"IEND":
+        raise UnsupportedInputError("PNG lacks IHDR or IEND")
+    return out
+
+
+_IDAT_MARK = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
+
+
+def read_png(data: bytes, allow_loss: bool = False) -> Image:
+    """Pixels at their bit depth (8/16-bit grey, grey+alpha, RGB, RGBA) plus every chunk but
+    IHDR/IDAT/IEND verbatim, in order (side data ``pngc``, an empty IDAT marking the pixels)."""
+    chunks = png_chunks(data)
+    width, height, depth, ctype = struct.unpack_from(">IIBB", chunks[0][1], 8)
+    limits.check_pixels(width, height)
+    kinds = [k for k, _ in chunks]
+    if b"acTL" in kinds:
+        _loss("the animation (APNG) frames after the first", allow_loss)
+    if ctype == 3:
+        _loss("the palette (PNG colour type 3)", allow_loss)
+    if depth < 8:
+        _loss(f"the {depth}-bit sample depth (it would become 8-bit)", allow_loss)
+    if ctype == 3 or depth < 8 or b"acTL" in kinds:
+        return _read_pillow(data, True)
+    if depth == 16 and ctype != 0:
+        import imagecodecs
+
+        pixels = imagecodecs.png_decode(data)
+        mode = {4: "LA;16", 2: "RGB;16", 6: "RGBA;16"}[ctype]
+        image = Image(pixels, mode)
+    else:
+        image = _read_pillow(data, False)
+        image.extra.clear()  # the chunks below hold ICC, EXIF and XMP verbatim
+    side, seen_idat = [], False
+    for kind, raw in chunks[1:-1]:
+        if kind == b"IDAT":
+            if not seen_idat:
+                side.append(_IDAT_MARK)
+            seen_idat = True
+        else:
+            side.append(raw)
+    image.extra["pngc"] = b"".join(side)
+    return image
+
+
+def _read_pillow(data: bytes, allow_loss: bool) -> Image:
+    """Any Pillow-readable image; metadata (ICC, EXIF, XMP) as side data."""
+    import warnings
+
     from PIL import Image as PILImage
 
     from ..codecs.pillow_image import from_pil
 
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            limits.check_pixels(*im.size)
-            im.load()
-            return from_pil(im)
-    except (OSError, SyntaxError, PILImage.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as im:
+                limits.check_pixels(*im.size)
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1:
+                    _loss(f"{frames - 1} of its {frames} frames", allow_loss)
+                bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+                if bits and max(bits if isinstance(bits, tuple) else (bits,)) > 8 and im.mode not in ("I;16", "F"):
+                    _loss(f"its {max(bits)}-bit samples (Pillow reads them as {im.mode})", allow_loss)
+                im.load()
+                image = from_pil(im, allow_loss)
+                for key, tag in (("icc_profile", "iccp"), ("exif", "exif"), ("xmp", "xmp_")):
+                    value = im.info.get(key)
+                    if isinstance(value, str):
+                        value = value.encode()
+                    if value:
+                        image.extra[tag] = bytes(value)
+                return image
+    except UnsupportedInputError:
+        raise
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError,
+            PILImage.DecompressionBombWarning) as exc:
         raise UnsupportedInputError(f"cannot read image: {exc}") from None
 
 
-def _read_video_av(data: bytes, name: str) -> Video:
+# WAV ------------------------------------------------------------------------------------
+_WAV_SUBTYPES = {(1, 8): "PCM_U8", (1, 16): "PCM_16", (1, 24): "PCM_24", (1, 32): "PCM_32",
+                 (3, 32): "FLOAT", (3, 64): "DOUBLE"}
+
+
+def read_wav(data: bytes) -> Audio:
+    """A RIFF/WAVE file's samples, and the file around them (side data ``wave``: u64 offset of
+    the sample bytes, then the file without them) so that it is restored byte for byte."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise UnsupportedInputError("not a RIFF/WAVE file")
+    pos, fmt, span = 12, None, None
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if kind == b"fmt " and fmt is None and size >= 16 and body + size <= len(data):
+            fmt = data[body: body + size]
+        elif kind == b"data":
+            if span is not None or fmt is None:
+                raise UnsupportedInputError("WAV has a second data chunk or data before fmt")
+            if body + size > len(data):
+                raise UnsupportedInputError("WAV data chunk runs past the end of the file")
+            span = (body, body + size)
+        pos = body + size + (size & 1)
+    if fmt is None or span is None:
+        raise UnsupportedInputError("WAV lacks a fmt or data chunk")
+    tag, channels, rate, _, align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == 0xFFFE and len(fmt) >= 40:
+        tag = struct.unpack_from("<H", fmt, 24)[0]  # the sub-format GUID starts with the tag
+    subtype = _WAV_SUBTYPES.get((tag, bits))
+    if subtype is None or channels == 0 or align != channels * bits // 8 or rate == 0:
+        raise UnsupportedInputError(f"WAV format tag {tag} with {bits}-bit samples is not PCM/float")
+    frames = (span[1] - span[0]) // align
+    limits.check_samples(frames, channels)
+    end = span[0] + frames * align  # a partial last frame stays in the wrapper
+    raw = np.frombuffer(data, np.uint8, end - span[0], span[0])
+    samples = pcm_to_samples(raw, subtype, channels)
+    wrapper = struct.pack("<Q", span[0]) + data[: span[0]] + data[end:]
+    return Audio(samples, rate, subtype, extra={"wave": wrapper})
+
+
+def pcm_to_samples(raw: np.ndarray, subtype: str, channels: int) -> np.ndarray:
+    """Little-endian interleaved PCM/float bytes -> (frames, channels) in soundfile's dtypes."""
+    if subtype == "PCM_U8":
+        return ((raw.astype(np.int16) - 128) << 8).reshape(-1, channels)
+    if subtype == "PCM_24":
+        b = raw.reshape(-1, 3).astype(np.int32)
+        return ((b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)).reshape(-1, channels)
+    dtype = {"PCM_16": "<i2", "PCM_32": "<i4", "FLOAT": "<f4", "DOUBLE": "<f8"}[subtype]
+    return raw.view(dtype).astype(dtype[1:]).reshape(-1, channels)
+
+
+def samples_to_pcm(samples: np.ndarray, subtype: str) -> bytes:
+    """The inverse of :func:`pcm_to_samples`."""
+    if subtype == "PCM_U8":
+        return ((samples.astype(np.int32) >> 8) + 128).astype(np.uint8).tobytes()
+    if subtype == "PCM_24":
+        v = samples.astype(np.int32).ravel() >> 8
+        return np.stack([v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF], 1).astype(np.uint8).tobytes()
+    dtype = {"PCM_16": "<i2", "PCM_32": "<i4", "FLOAT": "<f4", "DOUBLE": "<f8"}[subtype]
+    return np.ascontiguousarray(samples, dtype).tobytes()
+
+
+def _read_soundfile(data: bytes, allow_loss: bool) -> Audio:
+    from ..codecs.sndfile_audio import read_audio
+
+    try:
+        return read_audio(data, allow_loss)
+    except RuntimeError as exc:  # soundfile.LibsndfileError
+        if not allow_loss:
+            raise UnsupportedInputError(f"cannot read as audio: {exc}") from None
+    return _read_audio_av(data)
+
+
+def _read_audio_av(data: bytes) -> Audio:
+    """Decode the first audio stream of any FFmpeg container (m4a/aac...) to float32."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as box:
+            stream = box.streams.audio[0]
+            chunks = [f.to_ndarray() for f in box.decode(stream)]
+            rate, channels = stream.rate, stream.channels
+    except (av.FFmpegError, IndexError) as exc:
+        raise UnsupportedInputError(f"cannot read as audio: {exc}") from None
+    if not chunks:
+        raise UnsupportedInputError("holds no audio samples")
+    planar = [c if c.shape[0] == channels else c.reshape(-1, channels).T for c in chunks]
+    samples = np.concatenate(planar, axis=1).T.astype(np.float32)
+    limits.check_samples(*samples.shape)
+    return Audio(np.ascontiguousarray(samples), rate, "FLOAT")
+
+
+# video ----------------------------------------------------------------------------------
+def _read_video_av(data: bytes, allow_loss: bool) -> Video:
     """Decode the first video stream of an mp4/mkv/... to 8-bit planar YUV."""
     import av
-    import numpy as np
 
     from .y4m import chroma_shape
 
     try:
         with av.open(io.BytesIO(data)) as box:
             vs = box.streams.video[0]
+            others = [s.type for s in box.streams if s is not vs]
+            if others:
+                _loss(f"its other streams ({', '.join(others)})", allow_loss)
+            src_fmt = vs.codec_context.pix_fmt or ""
+            fmt = "yuv444p" if src_fmt in ("yuv444p", "yuvj444p") else "yuv420p"
+            if src_fmt != fmt:
+                _loss(f"its pixel format {src_fmt} (it would become {fmt})", allow_loss)
             rate = vs.average_rate or vs.guessed_rate or 30
-            fmt = "yuv444p" if vs.codec_context.pix_fmt in ("yuv444p", "yuvj444p") else "yuv420p"
             planes: list[list[np.ndarray]] = [[], [], []]
             for frame in box.decode(vs):
                 limits.check_video(frame.width, frame.height, len(planes[0]) + 1)
@@ -103,38 +327,97 @@ def _read_video_av(data: bytes, name: str) -> Video:
                 for i, (p, (h, w)) in enumerate(zip(frame.planes, ((frame.height, frame.width), (ch, cw), (ch, cw)))):
                     planes[i].append(np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:h, :w].copy())
     except (av.FFmpegError, IndexError) as exc:
-        raise UnsupportedInputError(f"cannot read {name} as video: {exc}") from None
+        raise UnsupportedInputError(f"cannot read as video: {exc}") from None
     if not planes[0]:
-        raise UnsupportedInputError(f"{name} holds no video frames")
+        raise UnsupportedInputError("holds no video frames")
     return Video(tuple(np.stack(p) for p in planes), (rate.numerator, rate.denominator), fmt)
+
+
+# ------------------------------------------------------------------------------ writers
+def output_ext(item: Item) -> str:
+    """The extension a decoded item is written as when the original's cannot be used."""
+    if item.modality == "image" and item.mode in ("F",):
+        return ".tif"
+    return DEFAULT_EXT.get(item.modality, "")
 
 
 def write_item(item: Item, path: Path) -> None:
     """Write ``item`` to ``path`` in the format its extension names (see WRITABLE)."""
-    ext = path.suffix.lower()
+    path.write_bytes(render(item, path.suffix.lower()))
+
+
+def render(item: Item, ext: str) -> bytes:
+    """The file bytes of ``item`` in the format of extension ``ext``; side data restores the
+    original file (WAV, y4m byte for byte; PNG chunks verbatim)."""
     if item.modality == "bytes":
-        path.write_bytes(item.data)
-        return
+        return item.data
     if ext not in WRITABLE[item.modality]:
         raise UnsupportedInputError(
             f"cannot write {item.modality} as {ext or 'a file without extension'}; use one of "
             f"{', '.join(sorted(WRITABLE[item.modality]))}")
     if item.modality == "image":
-        from ..codecs.pillow_image import to_pil
-
-        args = {"lossless": True, "exact": True} if ext == ".webp" else {}
-        to_pil(item).save(path, format=None if ext != ".webp" else "WEBP", **args)
-    elif item.modality == "audio":
+        return _render_image(item, ext)
+    if item.modality == "audio":
+        wrapper = item.extra.get("wave")
+        if ext == ".wav" and wrapper:
+            (offset,) = struct.unpack_from("<Q", wrapper)
+            body = wrapper[8:]
+            return body[:offset] + samples_to_pcm(item.frames, item.subtype) + body[offset:]
         import soundfile as sf
 
         fmt = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF"}[ext]
         subtype = item.subtype if sf.check_format(fmt, item.subtype) else None
-        sf.write(path, item.samples, item.sample_rate, subtype=subtype, format=fmt)
-    elif ext == ".y4m":
+        out = io.BytesIO()
+        sf.write(out, item.frames, item.sample_rate, subtype=subtype, format=fmt)
+        return out.getvalue()
+    if ext == ".y4m":
         from .y4m import serialize
 
-        path.write_bytes(serialize(item))
-    else:
-        from ..codecs.av_video import FFV1
+        return serialize(item)
+    from ..codecs.av_video import FFV1
 
-        path.write_bytes(FFV1().encode(item)["DATA"])
+    return FFV1().encode(item)["DATA"]
+
+
+def _render_image(item: Image, ext: str) -> bytes:
+    from ..codecs.pillow_image import to_pil
+
+    if ext == ".png":
+        if item.mode in ("LA;16", "RGB;16", "RGBA;16"):
+            import imagecodecs
+
+            png = imagecodecs.png_encode(item.pixels, level=6)
+        else:
+            out = io.BytesIO()
+            to_pil(item).save(out, "PNG", **_pillow_meta(item, ext))
+            png = out.getvalue()
+        side = item.extra.get("pngc")
+        return _splice_png(png, side) if side is not None else png
+    if item.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "F") or (item.mode == "F" and ext not in (".tif", ".tiff")):
+        raise UnsupportedInputError(f"cannot write mode {item.mode} as {ext}; use .png"
+                                    + (" or .tif" if item.mode == "F" else ""))
+    args = {"lossless": True, "exact": True} if ext == ".webp" else {}
+    out = io.BytesIO()
+    to_pil(item).save(out, format={".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+                                   ".ppm": "PPM", ".pgm": "PPM"}[ext], **args, **_pillow_meta(item, ext))
+    return out.getvalue()
+
+
+def _pillow_meta(item: Image, ext: str) -> dict:
+    """ICC/EXIF/XMP side data as Pillow save arguments, where the format holds them."""
+    if "pngc" in item.extra or ext not in (".png", ".webp", ".tif", ".tiff"):
+        return {}
+    args = {key: item.extra[tag] for key, tag in (("icc_profile", "iccp"), ("exif", "exif"), ("xmp", "xmp_"))
+            if tag in item.extra}
+    if ext != ".webp":
+        args.pop("xmp", None)
+    return args
+
+
+def _splice_png(png: bytes, side: bytes) -> bytes:
+    """A PNG whose IHDR and IDAT come from ``png`` and whose other chunks are ``side``'s."""
+    chunks = png_chunks(png)
+    idat = b"".join(raw for kind, raw in chunks if kind == b"IDAT")
+    body = side.replace(_IDAT_MARK, idat, 1) if _IDAT_MARK in side else side + idat
+    return PNG_MAGIC + chunks[0][1] + body + chunks[-1][1]
+

@@ -3,7 +3,9 @@
     YUV4MPEG2 W<w> H<h> F<num>:<den> [Ip] [A1:1] [C420jpeg|C420mpeg2|C420paldv|C420|C444]\\n
     then per frame: FRAME[ params]\\n Y plane, U plane, V plane
 
-Sizes are checked against ``omnicodec.limits`` before any frame buffer is allocated.
+Sizes are checked against ``omnicodec.limits`` before any frame buffer is allocated.  The
+stream header line, and the frame header lines when any is not a bare ``FRAME``, are kept as side
+data (``y4mh``), so that :func:`serialize` restores the file byte for byte.
 """
 
 from __future__ import annotations
@@ -38,17 +40,16 @@ def parse(data: bytes) -> Video:
     if chroma not in _CHROMA:
         raise UnsupportedInputError(f"y4m colour space C{chroma} is not supported "
                                     "(8-bit 4:2:0 and 4:4:4 are)")
-    if fields.get("I", "p") not in ("p", "?"):
-        raise UnsupportedInputError("interlaced y4m is not supported")
     pix_fmt = _CHROMA[chroma]
     limits.check_pixels(w, h)
     ch, cw = chroma_shape(pix_fmt, h, w)
     frame_bytes = w * h + 2 * ch * cw
-    pos, frames = end + 1, []
+    pos, frames, lines = end + 1, [], []
     while pos < len(data):
         nl = data.find(b"\n", pos, pos + 256)
         if not data.startswith(b"FRAME", pos) or nl < 0:
             raise CorruptStreamError(f"y4m frame {len(frames)} does not start with FRAME")
+        lines.append(data[pos:nl + 1])
         pos = nl + 1
         if pos + frame_bytes > len(data):
             raise CorruptStreamError(f"y4m frame {len(frames)} is truncated")
@@ -61,7 +62,8 @@ def parse(data: bytes) -> Video:
     y = stack[:, : w * h].reshape(-1, h, w)
     u = stack[:, w * h: w * h + ch * cw].reshape(-1, ch, cw)
     v = stack[:, w * h + ch * cw:].reshape(-1, ch, cw)
-    return Video((y.copy(), u.copy(), v.copy()), (num, den), pix_fmt)
+    side = data[:end + 1] + (b"".join(lines) if any(x != b"FRAME\n" for x in lines) else b"")
+    return Video((y.copy(), u.copy(), v.copy()), (num, den), pix_fmt, extra={"y4mh": side})
 
 
 def serialize(video: Video) -> bytes:
@@ -69,7 +71,16 @@ def serialize(video: Video) -> bytes:
     t, h, w = video.planes[0].shape
     chroma = "420jpeg" if video.pix_fmt == "yuv420p" else "444"
     head = f"YUV4MPEG2 W{w} H{h} F{video.fps[0]}:{video.fps[1]} Ip A1:1 C{chroma}\n".encode()
+    lines = [b"FRAME\n"] * t
+    side = video.extra.get("y4mh")
+    if side:  # the original header, and frame lines if they were not all bare
+        cut = side.index(b"\n") + 1
+        head, rest = side[:cut], [x + b"\n" for x in side[cut:].split(b"\n")[:-1]]
+        if rest:
+            if len(rest) != t:
+                raise CorruptStreamError(f"y4m side data has {len(rest)} frame lines for {t} frames")
+            lines = rest
     parts = [head]
     for i in range(t):
-        parts += [b"FRAME\n"] + [p[i].tobytes() for p in video.planes]
+        parts += [lines[i]] + [p[i].tobytes() for p in video.planes]
     return b"".join(parts)

@@ -6,7 +6,8 @@ from omnicodec.errors import UnsupportedInputError
 from ..common import make_image
 from .checklist import check_fixture, check_quality_monotone, run_checklist
 
-LOSSLESS_MODES = {"png": ["L", "LA", "RGB", "RGBA", "I;16"], "webp-lossless": ["RGB", "RGBA"]}
+LOSSLESS_MODES = {"png": ["L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16"],
+                  "webp-lossless": ["RGB", "RGBA"], "image-zstd": ["RGB", "RGBA;16", "F", "RGB;F", "CMYK"]}
 LOSSY = {"jpeg": ["L", "RGB"], "jpeg444": ["RGB"], "webp": ["RGB", "RGBA"], "avif": ["RGB", "RGBA"]}
 
 
@@ -27,7 +28,7 @@ def test_quality_knob(codec_id):
 
 @pytest.mark.parametrize("codec_id", [*LOSSLESS_MODES, *LOSSY])
 def test_fixture(codec_id):
-    check_fixture(codec_id, make_image(h=24, w=31, mode="RGB"))
+    check_fixture(codec_id, make_image(h=24, w=31, mode="RGB"), "v2" if codec_id == "image-zstd" else "v1")
 
 
 def test_unsupported_mode_is_refused():
@@ -39,3 +40,18 @@ def test_default_choice_follows_mode():
     assert omnicodec.choose_codec(make_image(mode="L")).codec_id == "png"
     assert omnicodec.choose_codec(make_image(mode="RGB")).codec_id == "webp-lossless"
     assert omnicodec.choose_codec(make_image(mode="L"), 50).codec_id == "jpeg444"
+
+
+@pytest.mark.parametrize("codec_id,mode,version", [("png", "RGBA;16", "v2"), ("image-zstd", "RGB;F", "v2-float")])
+def test_fixture_wide_modes(codec_id, mode, version):
+    check_fixture(codec_id, make_image(h=12, w=17, mode=mode), version)
+
+
+def test_png16_payload_size_is_checked_before_decoding():
+    from omnicodec import container
+    from omnicodec.errors import CorruptStreamError
+
+    box = container.unpack(omnicodec.encode(make_image(mode="RGB;16"), "png"))
+    box.header.meta["width"] += 1
+    with pytest.raises(CorruptStreamError, match="size disagrees"):
+        omnicodec.decode(container.pack(box.header, box.sections))

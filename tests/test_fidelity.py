@@ -1,0 +1,396 @@
+"""Fidelity: what the default stores comes back whole, and nothing comes out bigger than it went in.
+
+A corpus of ordinary files is generated here (small, for CI).  Each goes through the CLI's
+default encode and decode as a directory tree; the restored file must be byte-identical, or, for
+PNG (whose compressed pixel stream is rewritten), have the same pixels at their bit depth as
+judged by a PNG reader written here (not the project's) and the same ancillary chunks.  Every
+output must respect the size bound.  Explicit codecs that cannot keep something refuse with one
+line and write nothing, unless --allow-loss.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import wave
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image as PILImage
+
+import omnicodec
+from omnicodec.api import size_bound
+from omnicodec.cli.main import main
+
+RNG = np.random.default_rng(7)
+
+
+# ------------------------------------------------------------------ an independent PNG reader
+def png_pixels(data: bytes) -> tuple[np.ndarray, list[bytes]]:
+    """Pixels (H, W, C) at the file's bit depth, and the raw non-IHDR/IDAT/IEND chunks, of a
+    non-interlaced 8/16-bit PNG: a reader independent of Pillow, imagecodecs and omnicodec."""
+    pos, idat, other = 8, b"", []
+    while pos < len(data):
+        (n,) = struct.unpack_from(">I", data, pos)
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind != b"IEND":
+            other.append(data[pos:pos + 12 + n])
+        pos += 12 + n
+    assert interlace == 0
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+    bpp = channels * depth // 8
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * bpp)
+    out = np.zeros((h, w * bpp), np.int32)
+    for y in range(h):
+        f, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        prev = out[y - 1] if y else np.zeros(w * bpp, np.int32)
+        cur = np.zeros(w * bpp, np.int32)
+        for x in range(w * bpp):
+            a = cur[x - bpp] if x >= bpp else 0
+            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+            pred = {0: 0, 1: a, 2: b, 3: (a + b) // 2}.get(f)
+            if f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            cur[x] = (line[x] + pred) & 0xFF
+        out[y] = cur
+    px = out.astype(np.uint8)
+    if depth == 16:
+        px = px.reshape(h, -1, 2)
+        return ((px[..., 0].astype(np.uint16) << 8) | px[..., 1]).reshape(h, w, channels), other
+    return px.reshape(h, w, channels), other
+
+
+# -------------------------------------------------------------------------------- the corpus
+def _smooth(shape: tuple, peak: float) -> np.ndarray:
+    """A gradient with a little noise: compressible, like a photo (in [0, peak])."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    base = (xx / shape[1] * 0.6 + yy / shape[0] * 0.3)[..., None] + 0.02 * RNG.random(shape[:2] + (shape[2] if len(shape) > 2 else 1,))
+    return (base * peak).reshape(shape)
+
+
+def _png16(channels: int) -> bytes:
+    import imagecodecs
+
+    return imagecodecs.png_encode(_smooth((48, 64, channels), 65535).astype(np.uint16), level=1)
+
+
+def _pillow(mode: str, fmt: str, size=(64, 48), **kw) -> bytes:
+    shape = (size[1], size[0]) + (() if mode in ("L", "P", "F", "I;16") else (len(mode),))
+    dtype = {"F": np.float32, "I;16": np.uint16}.get(mode, np.uint8)
+    arr = _smooth(shape, 1000 if mode in ("F", "I;16") else 255).astype(dtype)
+    if fmt == "PNG":
+        kw.setdefault("compress_level", 1)
+    im = PILImage.fromarray(arr) if mode in ("L", "P", "F", "I;16") else PILImage.fromarray(arr, mode)
+    if mode == "P":
+        im = im.convert("P", palette=PILImage.Palette.ADAPTIVE, colors=16)
+    out = io.BytesIO()
+    im.save(out, fmt, **kw)
+    return out.getvalue()
+
+
+def _icc() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _text_png() -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "someone")
+    info.add_itxt("Comment", "naïve ✓", zip=True)
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90
+    return _pillow("RGBA", "PNG", pnginfo=info, exif=exif.tobytes(),
+                   icc_profile=_icc())
+
+
+def _apng() -> bytes:
+    frames = [PILImage.new("RGB", (8, 8), c) for c in ("red", "blue", "green")]
+    out = io.BytesIO()
+    frames[0].save(out, "PNG", save_all=True, append_images=frames[1:], duration=100)
+    return out.getvalue()
+
+
+def _gif() -> bytes:
+    frames = [PILImage.new("RGB", (8, 8), c) for c in ("red", "blue", "green", "white")]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    return out.getvalue()
+
+
+def _jpeg_exif_icc() -> bytes:
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    yy, xx = np.mgrid[0:64, 0:96]
+    arr = np.stack([xx * 2, yy * 3, (xx + yy) % 255], -1).astype(np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(arr).save(out, "JPEG", quality=90, exif=exif.tobytes(),
+                                 icc_profile=_icc())
+    return out.getvalue()
+
+
+def _wav(subtype: str, channels: int = 1, frames: int = 800, **tags) -> bytes:
+    x = 0.3 * np.sin(np.arange(frames)[:, None] / (5 + np.arange(channels))) + 0.01 * RNG.standard_normal((frames, channels))
+    out = io.BytesIO()
+    with sf.SoundFile(out, "w", 16000, channels, subtype, format="WAV") as f:
+        for key, value in tags.items():
+            setattr(f, key, value)
+        f.write(x)
+    return out.getvalue()
+
+
+def _sound(fmt: str, subtype: str, channels: int = 2, **tags) -> bytes:
+    x = 0.3 * np.sin(np.arange(4410)[:, None] / (7 + np.arange(channels)))
+    out = io.BytesIO()
+    with sf.SoundFile(out, "w", 44100, channels, subtype, format=fmt) as f:
+        for key, value in tags.items():
+            setattr(f, key, value)
+        f.write(x)
+    return out.getvalue()
+
+
+def _av(container: str, video: tuple | None, audio: str | None, frames: int = 6) -> bytes:
+    """A small file from PyAV: video = (encoder, pix_fmt, options), audio = encoder."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as box:
+        vs = as_ = None
+        if video:
+            vs = box.add_stream(video[0], rate=12)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, video[1]
+            vs.options = video[2]
+        if audio:
+            as_ = box.add_stream(audio, rate=48000)
+            as_.layout = "stereo"
+        for i in range(frames if vs else 0):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), "rgb24").reformat(format=video[1])
+            f.pts = i
+            box.mux(vs.encode(f))
+        if vs:
+            box.mux(vs.encode(None))
+        if as_:
+            for i in range(5):
+                a = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+                a.sample_rate, a.pts = 48000, i * 1024
+                box.mux(as_.encode(a))
+            box.mux(as_.encode(None))
+    return out.getvalue()
+
+
+def _y4m() -> bytes:
+    w, h = 32, 16
+    head = f"YUV4MPEG2 W{w} H{h} F25:1 It A0:0 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED\n".encode()
+    frames = [b"FRAME\n" if i else b"FRAME Ixyz\n" for i in range(3)]
+    return head + b"".join(f + (np.arange(w * h * 3 // 2) % 7 + i).astype(np.uint8).tobytes() for i, f in enumerate(frames))
+
+
+CORPUS = {
+    "img/png16_rgb.png": lambda: _png16(3), "img/png16_rgba.png": lambda: _png16(4),
+    "img/png16_grey.png": lambda: _pillow("I;16", "PNG"), "img/rgba.png": lambda: _pillow("RGBA", "PNG"),
+    "img/palette.png": lambda: _pillow("P", "PNG"), "img/meta.png": _text_png, "img/anim.png": _apng,
+    "img/anim.gif": _gif, "img/cmyk.jpg": lambda: _pillow("CMYK", "JPEG", size=(64, 48)),
+    "img/float.tif": lambda: _pillow("F", "TIFF"), "img/photo.jpg": _jpeg_exif_icc,
+    "snd/s16.wav": lambda: _wav("PCM_16", title="a title", artist="me"), "snd/s24.wav": lambda: _wav("PCM_24", 2),
+    "snd/float.wav": lambda: _wav("FLOAT"), "snd/u8.wav": lambda: _wav("PCM_U8"),
+    "snd/surround.wav": lambda: _wav("PCM_16", 6), "snd/empty.wav": lambda: _wav("PCM_16", frames=0),
+    "snd/tagged.flac": lambda: _sound("FLAC", "PCM_16", title="t", album="a"),
+    "snd/stereo.mp3": lambda: _sound("MP3", "MPEG_LAYER_III"),
+    "snd/music.m4a": lambda: _av("ipod", None, "aac"),
+    "vid/hevc10.mp4": lambda: _av("mp4", ("libx265", "yuv420p10le", {"x265-params": "log-level=error"}), None),
+    "vid/ffv1_422.mkv": lambda: _av("matroska", ("ffv1", "yuv422p", {}), None),
+    "vid/h264_aac.mp4": lambda: _av("mp4", ("libx264", "yuv420p", {}), "aac"),
+    "vid/odd.y4m": _y4m,
+    "misc/empty": lambda: b"", "misc/tiny.txt": lambda: b"hello world\n",
+    "misc/random.bin": lambda: RNG.bytes(5000), "a/same.txt": lambda: b"first folder\n" * 10,
+    "b/same.txt": lambda: b"second folder\n" * 10, ".hidden": lambda: b"dot file\n",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus") / "tree"
+    for name, make in CORPUS.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(make())
+    return root
+
+
+def _same(original: Path, restored: Path) -> None:
+    a, b = original.read_bytes(), restored.read_bytes()
+    if a == b:
+        return
+    assert original.suffix == ".png", f"{original.name} does not come back byte for byte"
+    (pa, ca), (pb, cb) = png_pixels(a), png_pixels(b)
+    assert pa.dtype == pb.dtype and np.array_equal(pa, pb), f"{original.name}: pixels differ"
+    assert ca == cb, f"{original.name}: ancillary chunks differ"
+
+
+def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, capsys):
+    archive, back = tmp_path / "archive", tmp_path / "back"
+    assert main(["encode", str(corpus), "-o", str(archive)]) == 0
+    err = capsys.readouterr().err
+    files = sorted(p.relative_to(corpus) for p in corpus.rglob("*") if p.is_file())
+    for rel in files:
+        omc = archive / (str(rel) + ".omc")
+        assert omc.is_file(), f"{rel} was not archived"
+        assert omc.stat().st_size <= size_bound((corpus / rel).stat().st_size), (rel, omc.stat().st_size)
+    # a re-run skips the archive's own .omc files; decode mirrors the tree back
+    assert main(["encode", str(archive), "-o", str(tmp_path / "again")]) == 0
+    assert not (tmp_path / "again").exists() or not any((tmp_path / "again").rglob("*.omc.omc"))
+    assert main(["decode", str(archive), "-o", str(back)]) == 0
+    for rel in files:
+        _same(corpus / rel, back / rel)
+    codecs = {str(rel): omnicodec.open(archive / (str(rel) + ".omc")).codec for rel in files}
+    print(codecs)
+    assert codecs["img/photo.jpg"] == "jxl-jpeg" and codecs["snd/s24.wav"] == "flac"
+    assert codecs["img/png16_rgb.png"] == "png" and codecs["vid/odd.y4m"] == "ffv1"
+    assert codecs["img/meta.png"] == "webp-lossless" and codecs["img/png16_grey.png"] == "png"
+    assert codecs["misc/tiny.txt"] == "store", err
+
+
+def test_png_metadata_survives_lossy_output_too(corpus, tmp_path):
+    """EXIF orientation, ICC and text chunks come back even through a lossy codec."""
+    src = corpus / "img/meta.png"
+    assert main(["encode", str(src), "-c", "webp", "-q", "80", "-o", str(tmp_path / "m.omc")]) == 0
+    assert main(["decode", str(tmp_path / "m.omc"), "-o", str(tmp_path / "m.png")]) == 0
+    assert png_pixels(src.read_bytes())[1] == png_pixels((tmp_path / "m.png").read_bytes())[1]
+    with PILImage.open(tmp_path / "m.png") as im:
+        assert im.getexif()[0x0112] == 6 and im.info["Author"] == "someone"
+
+
+def test_wav_tags_and_layout_come_back_through_an_independent_reader(corpus, tmp_path):
+    for name in ("snd/s16.wav", "snd/surround.wav", "snd/s24.wav"):
+        src = corpus / name
+        dst = tmp_path / src.name
+        assert main(["encode", str(src), "-o", str(tmp_path / "x.omc"), "-f"]) == 0
+        assert main(["decode", str(tmp_path / "x.omc"), "-o", str(dst), "-f"]) == 0
+        a, b = sf.SoundFile(src), sf.SoundFile(dst)
+        assert (a.channels, a.samplerate, a.subtype, a.copy_metadata()) == (b.channels, b.samplerate, b.subtype, b.copy_metadata())
+        assert np.array_equal(sf.read(src, dtype="int32")[0], sf.read(dst, dtype="int32")[0])
+        with wave.open(str(dst)) as w:
+            assert w.getnchannels() == a.channels
+
+
+@pytest.mark.parametrize("name,codec,lost", [
+    ("vid/h264_aac.mp4", "ffv1", "other streams"), ("vid/hevc10.mp4", "ffv1", "pixel format"),
+    ("img/anim.gif", "png", "frames"), ("img/palette.png", "png", "palette"),
+    ("img/png16_rgb.png", "webp-lossless", "cannot store mode RGB;16"), ("snd/tagged.flac", "wav", "tags")])
+def test_explicit_codec_refuses_what_it_would_lose(corpus, tmp_path, capsys, name, codec, lost):
+    out = tmp_path / "x.omc"
+    assert main(["encode", str(corpus / name), "-c", codec, "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codec: error:") and lost in err and "\n" not in err
+    assert not out.exists() and not list(tmp_path.iterdir())
+    if codec != "webp-lossless":
+        assert main(["encode", str(corpus / name), "-c", codec, "--allow-loss", "-o", str(out)]) == 0
+
+
+def test_m4a_is_audio_and_transcodes_on_request(corpus, tmp_path):
+    from omnicodec.datasets.files import identify
+
+    assert identify((corpus / "snd/music.m4a").read_bytes()[:64], ".m4a") == ("audio", "m4a")
+    assert main(["encode", str(corpus / "snd/music.m4a"), "-c", "opus", "-q", "50", "-o", str(tmp_path / "o.omc")]) == 0
+    assert omnicodec.open(tmp_path / "o.omc").meta["channels"] == 2
+
+
+@pytest.mark.parametrize("array", [
+    np.linspace(-1, 1, 300), np.linspace(-1, 1, 600).reshape(300, 2).astype(np.float32),
+    (np.arange(500) * 37 % 30000).astype(np.int16), (np.arange(800).reshape(400, 2) << 16).astype(np.int32)])
+def test_audio_api_keeps_dtype_and_shape(array):
+    item = omnicodec.Audio(array, 22050)
+    back = omnicodec.decode(omnicodec.encode(item))
+    assert back.samples.dtype == array.dtype and back.samples.shape == array.shape
+    assert np.array_equal(back.samples, array)
+
+
+@pytest.mark.parametrize("array,mode", [
+    (RNG.integers(0, 256, (9, 11), dtype=np.uint8), "L"), (RNG.integers(0, 256, (9, 11, 3), dtype=np.uint8), "RGB"),
+    (RNG.integers(0, 256, (9, 11, 4), dtype=np.uint8), "RGBA"), (RNG.integers(0, 65536, (9, 11), dtype=np.uint16), "I;16"),
+    (RNG.integers(0, 65536, (9, 11, 3), dtype=np.uint16), "RGB;16"),
+    (RNG.integers(0, 65536, (9, 11, 4), dtype=np.uint16), "RGBA;16"),
+    (RNG.random((9, 11)).astype(np.float32), "F"), (RNG.random((9, 11, 3)).astype(np.float32), "RGB;F")])
+def test_image_api_infers_the_mode_and_keeps_every_bit(array, mode):
+    item = omnicodec.Image(array)
+    assert item.mode == mode
+    back = omnicodec.decode(omnicodec.encode(item))
+    assert back.mode == mode and back.pixels.dtype == array.dtype
+    assert np.array_equal(back.pixels.reshape(array.shape), array)
+
+
+def test_api_refuses_at_encode_what_it_cannot_keep():
+    from omnicodec.errors import UnsupportedInputError
+
+    with pytest.raises(UnsupportedInputError):
+        omnicodec.Audio(np.zeros(10, np.uint64), 8000)
+    with pytest.raises(UnsupportedInputError):
+        omnicodec.Image(np.zeros((4, 4), np.float64))
+    with pytest.raises(UnsupportedInputError, match="precision"):
+        omnicodec.Audio(np.ones((4, 1), np.int32), 8000, "PCM_24")
+    with pytest.raises(UnsupportedInputError):
+        omnicodec.encode(omnicodec.Image(np.zeros((4, 4, 3), np.uint16)), "webp-lossless")
+    cmyk = omnicodec.Image(RNG.integers(0, 256, (5, 6, 4), dtype=np.uint8), "CMYK")
+    assert omnicodec.decode(omnicodec.encode(cmyk)).mode == "CMYK"
+
+
+def test_outputs_keep_mode_and_mtime_and_write_through_symlinks(tmp_path):
+    src = tmp_path / "notes.txt"
+    src.write_bytes(b"keep my mode\n" * 50)
+    os.chmod(src, 0o640)
+    os.utime(src, (1_600_000_000, 1_600_000_000))
+    assert main(["encode", str(src)]) == 0
+    omc = tmp_path / "notes.txt.omc"
+    assert (omc.stat().st_mode & 0o777, int(omc.stat().st_mtime)) == (0o640, 1_600_000_000)
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    assert main(["decode", str(omc), "-o", str(link), "-f"]) == 0
+    assert link.is_symlink() and target.read_bytes() == src.read_bytes()
+    assert (target.stat().st_mode & 0o777, int(target.stat().st_mtime)) == (0o640, 1_600_000_000)
+
+
+def test_batch_goes_on_after_a_failure_and_names_the_file(tmp_path, capsys):
+    good, bad = tmp_path / "in" / "good.txt", tmp_path / "in" / "bad.txt"
+    good.parent.mkdir()
+    good.write_bytes(b"fine\n")
+    bad.write_bytes(b"also fine\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "bad.txt.omc").write_bytes(b"already here")
+    assert main(["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.txt.omc" in err and "1 of 2 files failed" in err
+    assert (tmp_path / "out" / "good.txt.omc").is_file()
+
+
+def test_file_changing_while_read_is_refused(tmp_path, monkeypatch):
+    from omnicodec import api
+    from omnicodec.errors import UnsupportedInputError
+
+    src = tmp_path / "grow.log"
+    src.write_bytes(b"line\n" * 100)
+    real = api._encode_default
+
+    def grow(*args, **kw):
+        out = real(*args, **kw)
+        with src.open("ab") as f:
+            f.write(b"more\n")
+        return out
+
+    monkeypatch.setattr(api, "_encode_default", grow)
+    with pytest.raises(UnsupportedInputError, match="changed while"):
+        api.encode_file(src)
+    assert not (tmp_path / "grow.log.omc").exists()
