@@ -189,10 +189,13 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     if codec is not None:
         modality = registry.get_codec_class(codec).modality
     if modality == "bytes":
-        chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(head), quality)
-        if getattr(chosen, "streaming", False) and (codec or before.st_size >= STREAM_MIN):
-            header = _encode_stream(src, dst, chosen, source, progress, before, verify)
-            return dst, header
+        probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
+        chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(probe), quality)
+        big = codec is not None or before.st_size >= STREAM_MIN
+        if getattr(chosen, "streaming", False) and big:
+            return dst, _encode_stream(src, dst, chosen, source, progress, before, verify)
+        if chosen.verbatim and big:
+            return dst, _store_stream(src, dst, source, before)
     data = src.read_bytes()
     if codec is not None or quality is not None:
         blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
@@ -203,7 +206,36 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     return dst, container.unpack(blob).header
 
 
-STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip) from this size on
+STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip, store) from this size on
+
+
+def _probe(src: Path, size: int, n: int = 1 << 18) -> bytes:
+    """The start, middle and end of a big file: enough to choose its bytes codec."""
+    with src.open("rb") as f:
+        if size <= 3 * n:
+            return f.read()
+        parts = []
+        for at in (0, size // 2, size - n):
+            f.seek(at)
+            parts.append(f.read(n))
+    return b"".join(parts)
+
+
+def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) -> Header:
+    """``store`` without holding the file in memory: the section is copied in chunks."""
+    header = Header(codec="store", modality="", config={}, meta={}, source=source)
+
+    def write(tmp: Path) -> None:
+        with src.open("rb") as f, tmp.open("wb") as out:
+            try:
+                container.write(out, header, {"DATA": (f, before.st_size)})
+            except ValueError:  # the file ended early
+                pass
+            _check_unchanged(src, before, f.tell())
+
+    atomic_write(dst, write, like=before)
+    header.modality = "bytes"
+    return header
 
 
 def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> bytes:

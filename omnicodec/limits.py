@@ -11,6 +11,7 @@ MAX_VIDEO_BYTES = 1 << 34       # decoded raw video size
 MAX_SECTION_BYTES = 1 << 40     # one container section
 MAX_HEADER_BYTES = 1 << 20      # the container's JSON header
 MAX_BYTES = 1 << 40             # decoded size of a bytes item
+MAX_LEARNED_PIXELS = 1 << 25    # 33.5 M pixels per image for learned codecs (memory grows with it)
 
 
 def _check(value: int, cap: int, what: str) -> None:
@@ -37,3 +38,9 @@ def check_video(width: int, height: int, frames: int) -> None:
 
 def check_bytes(size: int) -> None:
     _check(size, MAX_BYTES, "decoded size")
+
+
+def check_learned_pixels(width: int, height: int) -> None:
+    """Learned decoders hold latents and parameters for the whole image: cap them lower."""
+    check_pixels(width, height)
+    _check(width * height, MAX_LEARNED_PIXELS, "pixel count for a learned codec")

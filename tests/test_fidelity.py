@@ -394,3 +394,23 @@ def test_file_changing_while_read_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UnsupportedInputError, match="changed while"):
         api.encode_file(src)
     assert not (tmp_path / "grow.log.omc").exists()
+
+
+def test_big_files_are_stored_or_streamed_without_reading_them_whole(tmp_path, monkeypatch):
+    from omnicodec import api
+
+    monkeypatch.setattr(api, "STREAM_MIN", 4096)
+    noise, text = tmp_path / "noise.bin", tmp_path / "app.log"
+    noise.write_bytes(RNG.bytes(300_000))
+    text.write_bytes(b"".join(b"2024-01-01 INFO request %d took %d ms\n" % (i, i % 97) for i in range(5000)))
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole")
+                        if self.name in ("noise.bin", "app.log") else real(self))
+    for src, codec in ((noise, "store"), (text, "logzip")):
+        path, header = api.encode_file(src)
+        assert header.codec == codec and path.stat().st_size <= size_bound(src.stat().st_size)
+    monkeypatch.undo()
+    for src in (noise, text):
+        data = src.read_bytes()
+        src.unlink()
+        assert main(["decode", str(src) + ".omc"]) == 0 and src.read_bytes() == data

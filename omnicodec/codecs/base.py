@@ -75,19 +75,8 @@ class Image:
             raise UnsupportedInputError(f"image pixels must be (H, W) or (H, W, 1..4), got shape {a.shape}")
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("="))
-        if self.mode is None:
-            found = [m for m, (c, dt) in IMAGE_MODES.items() if c == a.shape[2] and dt == a.dtype.name
-                     and m != "CMYK"]
-            if not found:
-                raise UnsupportedInputError(f"no image mode holds {a.shape[2]}-channel {a.dtype} pixels "
-                                            "(uint8, uint16 or float32)")
-            self.mode = found[0]
-        expected = IMAGE_MODES.get(self.mode)
-        if expected is None:
-            raise UnsupportedInputError(f"unknown image mode {self.mode!r} (known: {', '.join(IMAGE_MODES)})")
-        if expected != (a.shape[2], a.dtype.name):
-            raise UnsupportedInputError(f"mode {self.mode} holds {expected[0]}-channel {expected[1]} pixels, "
-                                        f"got {a.shape[2]}-channel {a.dtype}")
+        self.mode = _resolve(self.mode, IMAGE_MODES, (a.shape[2], a.dtype.name), "image mode",
+                             lambda k: f"{k[0]}-channel {k[1]} pixels")
         self.pixels = a
 
     def meta(self) -> dict[str, Any]:
@@ -116,18 +105,9 @@ class Audio:
             raise UnsupportedInputError(f"audio samples must be (frames,) or (frames, channels), got {a.shape}")
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("="))
-        if self.subtype is None:
-            found = [s for s, dt in AUDIO_SUBTYPES.items() if dt == a.dtype.name]
-            if not found:
-                raise UnsupportedInputError(f"audio samples of dtype {a.dtype} are not supported "
-                                            "(float64, float32, int16 or int32)")
-            self.subtype = found[0]
-        expected = AUDIO_SUBTYPES.get(self.subtype)
-        if expected is None:
-            raise UnsupportedInputError(f"audio subtype {self.subtype!r} is not supported "
-                                        f"(known: {', '.join(AUDIO_SUBTYPES)})")
-        if expected != a.dtype.name:
-            raise UnsupportedInputError(f"subtype {self.subtype} holds {expected} samples, got {a.dtype}")
+        self.subtype = _resolve(self.subtype, AUDIO_SUBTYPES, a.dtype.name, "audio subtype",
+                                lambda k: f"{k} samples")
+        expected = AUDIO_SUBTYPES[self.subtype]
         low_bits = {"PCM_24": 0xFF, "PCM_S8": 0xFF, "PCM_U8": 0xFF}.get(self.subtype)
         if low_bits and a.size and (a & low_bits).any():
             raise UnsupportedInputError(f"{self.subtype} samples are held shifted to the top of {expected}; "
@@ -152,6 +132,21 @@ class Audio:
 
     def digest(self) -> str:
         return _digest(self.meta(), self.samples, extra=self.extra)
+
+
+def _resolve(name: str | None, table: dict[str, Any], key: Any, what: str, describe) -> str:
+    """``name`` checked against ``table`` (its value must be ``key``), or, when None, the first
+    name whose value is ``key``: how an item's mode or subtype follows its array."""
+    if name is None:
+        found = [n for n, v in table.items() if v == key]
+        if not found:
+            raise UnsupportedInputError(f"no {what} holds {describe(key)} (see {', '.join(table)})")
+        return found[0]
+    if name not in table:
+        raise UnsupportedInputError(f"unknown {what} {name!r} (known: {', '.join(table)})")
+    if table[name] != key:
+        raise UnsupportedInputError(f"{what} {name} holds {describe(table[name])}, got {describe(key)}")
+    return name
 
 
 def audio_from(samples: np.ndarray, meta: dict[str, Any]) -> Audio:

@@ -35,7 +35,7 @@ def compressible(data: bytes, gain: float = 0.01) -> bool:
     if len(data) < 1 << 16:
         return True
     n = 1 << 18
-    sample = data[:n] + data[len(data) // 2: len(data) // 2 + n] + data[-n:]
+    sample = data if len(data) <= 3 * n else data[:n] + data[len(data) // 2: len(data) // 2 + n] + data[-n:]
     return len(zstandard.ZstdCompressor(level=1).compress(sample)) < (1 - gain) * len(sample)
 
 

@@ -55,7 +55,7 @@ torch.set_num_threads(int(sys.argv[1]))
 from omnicodec.codecs.hyperprior import Hyperprior
 if sys.argv[2] == "encode":
     from tests.common import make_image
-    sys.stdout.buffer.write(omnicodec.encode(make_image(200, 300, seed=4), "hyperprior", 37.5))
+    sys.stdout.buffer.write(omnicodec.encode(make_image(300, 560, seed=4), "hyperprior", 37.5))
 else:
     item = omnicodec.decode(sys.stdin.buffer.read())
     print(hashlib.sha256(item.pixels.tobytes()).hexdigest())
@@ -63,7 +63,8 @@ else:
 
 
 def test_decode_is_identical_across_thread_counts():
-    """Encode with 1 thread, decode with 1 and with 2: the stream decodes, to the same pixels."""
+    """Encode with 1 thread, decode with 1 and with 2: the stream decodes, to the same pixels
+    (560 px wide: two synthesis tiles)."""
     def child(threads, verb, data=b""):
         return subprocess.run([sys.executable, "-c", _CHILD, str(threads), verb], input=data,
                               capture_output=True, check=True).stdout
@@ -195,3 +196,33 @@ def test_checkerboard_and_plain_weights_each_decode_their_streams(tmp_path, monk
     assert omnicodec.decode(blob).pixels.shape == item.pixels.shape
     for folder in (FIXTURES / "hyperprior").iterdir():
         check_fixture("hyperprior", make_image(40, 56), folder.name)
+
+
+def test_tiled_synthesis_matches_the_whole_image():
+    """The fixed 512-px tiling changes the float64 synthesis by ~1e-15 at most: after rounding to
+    8 bits, pixels equal the whole-image synthesis (a flip needs a value on a rounding edge)."""
+    from omnicodec.codecs.hyperprior import TILE, find_weights, load_model, synthesize
+
+    model = load_model(*map(str, find_weights("")))
+    y = torch.randn(1, model.cfg.M, TILE + 9, 2 * TILE + 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    tiled = synthesize(model, y)
+    with torch.no_grad():
+        whole = (model.g_s(y)[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    assert tiled.shape == whole.shape and (tiled == whole).mean() > 0.9999
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+
+
+def test_pixel_cap_is_checked_before_any_network_runs(monkeypatch):
+    import time
+
+    from omnicodec import container, limits
+
+    box = container.unpack(omnicodec.encode(make_image(24, 24), "hyperprior", 50))
+    box.header.meta.update(width=8192, height=8192)  # a 357-byte file claiming 8192²
+    t = time.perf_counter()
+    with pytest.raises(CorruptStreamError, match="learned codec"):
+        omnicodec.decode(container.pack(box.header, box.sections))
+    assert time.perf_counter() - t < 1.0
+    monkeypatch.setattr(limits, "MAX_LEARNED_PIXELS", 1000)
+    with pytest.raises(UnsupportedInputError, match="memory cap"):
+        omnicodec.encode(make_image(40, 40), "hyperprior", 50)
