@@ -111,7 +111,8 @@ def run_corpus(files: list[Path]) -> list[dict]:
                          "omc_bytes": size, "within_bound": size is not None and size <= size_bound(len(data)),
                          "exact_bytes": exact, "same_content": bool(same_content), "xz9e_bytes": xz,
                          "encode_s": round(t1 - t0, 3), "decode_s": round(t2 - t1, 3),
-                         "errors": (enc.stderr + dec.stderr).strip()[-300:] if enc.returncode or dec.returncode else ""})
+                         "errors": (enc.stderr + dec.stderr).strip()[-300:]
+                         if enc.returncode or dec.returncode else ""})
             print(f"{rel}  {rows[-1]['codec']}  {len(data)} -> {size}  exact={exact} content={same_content}",
                   file=sys.stderr, flush=True)
             for p in work.iterdir():
