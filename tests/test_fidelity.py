@@ -190,11 +190,11 @@ def _av(container: str, video: tuple | None, audio: str | None, frames: int = 6)
     return out.getvalue()
 
 
-def _y4m() -> bytes:
+def _y4m(chroma: str = "420mpeg2", samples: int = 3 * 32 * 16 // 2, dtype=np.uint8) -> bytes:
     w, h = 32, 16
-    head = f"YUV4MPEG2 W{w} H{h} F25:1 It A0:0 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED\n".encode()
+    head = f"YUV4MPEG2 W{w} H{h} F25:1 It A0:0 C{chroma} XYSCSS=420MPEG2 XCOLORRANGE=LIMITED\n".encode()
     frames = [b"FRAME\n" if i else b"FRAME Ixyz\n" for i in range(3)]
-    return head + b"".join(f + (np.arange(w * h * 3 // 2) % 7 + i).astype(np.uint8).tobytes() for i, f in enumerate(frames))
+    return head + b"".join(f + (np.arange(samples) % 7 + i).astype(dtype).tobytes() for i, f in enumerate(frames))
 
 
 CORPUS = {
@@ -212,7 +212,7 @@ CORPUS = {
     "vid/hevc10.mp4": lambda: _av("mp4", ("libx265", "yuv420p10le", {"x265-params": "log-level=error"}), None),
     "vid/ffv1_422.mkv": lambda: _av("matroska", ("ffv1", "yuv422p", {}), None),
     "vid/h264_aac.mp4": lambda: _av("mp4", ("libx264", "yuv420p", {}), "aac"),
-    "vid/odd.y4m": _y4m,
+    "vid/odd.y4m": _y4m, "vid/deep422.y4m": lambda: _y4m("422p10", 2 * 32 * 16, np.dtype("<u2")),
     "misc/empty": lambda: b"", "misc/tiny.txt": lambda: b"hello world\n",
     "misc/random.bin": lambda: RNG.bytes(5000), "a/same.txt": lambda: b"first folder\n" * 10,
     "b/same.txt": lambda: b"second folder\n" * 10, ".hidden": lambda: b"dot file\n",
@@ -257,7 +257,7 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     codecs = {str(rel): omnicodec.open(archive / (str(rel) + ".omc")).codec for rel in files}
     print(codecs)
     assert codecs["img/photo.jpg"] == "jxl-jpeg" and codecs["snd/s24.wav"] == "flac"
-    assert codecs["img/png16_rgb.png"] == "png" and codecs["vid/odd.y4m"] == "ffv1"
+    assert codecs["img/png16_rgb.png"] == "png" and codecs["vid/odd.y4m"] == codecs["vid/deep422.y4m"] == "ffv1"
     assert codecs["img/meta.png"] == "webp-lossless" and codecs["img/png16_grey.png"] == "png"
     assert codecs["misc/tiny.txt"] == "store", err
 
@@ -286,7 +286,7 @@ def test_wav_tags_and_layout_come_back_through_an_independent_reader(corpus, tmp
 
 
 @pytest.mark.parametrize("name,codec,lost", [
-    ("vid/h264_aac.mp4", "ffv1", "other streams"), ("vid/hevc10.mp4", "ffv1", "pixel format"),
+    ("vid/h264_aac.mp4", "ffv1", "other streams"), ("img/anim.png", "png", "animation"),
     ("img/anim.gif", "png", "frames"), ("img/palette.png", "png", "palette"),
     ("img/png16_rgb.png", "webp-lossless", "cannot store mode RGB;16"), ("snd/tagged.flac", "wav", "tags")])
 def test_explicit_codec_refuses_what_it_would_lose(corpus, tmp_path, capsys, name, codec, lost):
@@ -297,6 +297,22 @@ def test_explicit_codec_refuses_what_it_would_lose(corpus, tmp_path, capsys, nam
     assert not out.exists() and not list(tmp_path.iterdir())
     if codec != "webp-lossless":
         assert main(["encode", str(corpus / name), "-c", codec, "--allow-loss", "-o", str(out)]) == 0
+
+
+def test_ten_bit_video_keeps_its_depth_through_ffv1(corpus, tmp_path):
+    """An explicit lossless codec keeps 10-bit 4:2:0 from an HEVC mp4, as PyAV decodes it."""
+    import av
+
+    src = corpus / "vid/hevc10.mp4"
+    assert main(["encode", str(src), "-c", "ffv1", "-o", str(tmp_path / "v.omc")]) == 0
+    assert main(["encode", str(src), "-c", "x264", "-q", "60", "-o", str(tmp_path / "lossy.omc")]) == 0
+    lossy = omnicodec.decode((tmp_path / "lossy.omc").read_bytes())
+    assert lossy.pix_fmt == "yuv420p10le" and lossy.planes[0].dtype == np.uint16
+    video = omnicodec.decode((tmp_path / "v.omc").read_bytes())
+    assert video.pix_fmt == "yuv420p10le" and video.planes[0].dtype == np.uint16
+    with av.open(str(src)) as box:
+        first = next(box.decode(video=0)).to_ndarray()  # (h * 3 / 2, w) uint16 planes stacked
+    assert np.array_equal(first[:48], video.planes[0][0])
 
 
 def test_m4a_is_audio_and_transcodes_on_request(corpus, tmp_path):

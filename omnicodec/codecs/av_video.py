@@ -19,9 +19,8 @@ from typing import ClassVar
 import numpy as np
 
 from .. import limits
-from ..datasets.y4m import chroma_shape
 from ..errors import CorruptStreamError
-from .base import Codec, LossyCodec, Video, section
+from .base import PIX_FMTS, Codec, LossyCodec, Video, chroma_shape, section
 
 
 @dataclass
@@ -45,12 +44,21 @@ class _AVCodec(Codec):
         reason = super().supports(item)
         if reason:
             return reason
-        if item.pix_fmt not in self.pix_fmts:
+        if self._target(item) not in self.pix_fmts:
             return f"{self.codec_id} stores {', '.join(self.pix_fmts)}, not {item.pix_fmt}"
         _, h, w = item.planes[0].shape
-        if item.pix_fmt == "yuv420p" and (h % 2 or w % 2):
-            return f"{self.codec_id} needs even frame sizes for 4:2:0, got {w}x{h}"
+        for fmt in (item.pix_fmt, self._target(item)):
+            sx, sy, _ = PIX_FMTS[fmt]
+            if w % sx or h % sy:
+                return f"{self.codec_id} needs frame sizes that the chroma subsampling divides, got {w}x{h}"
         return None
+
+    def _target(self, item) -> str:
+        """The encoder's pixel format: the item's, or for a lossy codec its 8-bit version (the
+        same chroma layout), as ffmpeg converts."""
+        if item.pix_fmt in self.pix_fmts or self.lossless:
+            return item.pix_fmt
+        return item.pix_fmt[:7]  # yuv420p10le -> yuv420p
 
     def options(self) -> dict[str, str]:
         return {}
@@ -62,16 +70,18 @@ class _AVCodec(Codec):
         self.check_supports(item)
         y, u, v = item.planes
         t, h, w = y.shape
+        target = self._target(item)
         out = io.BytesIO()
         with av.open(out, "w", format="matroska") as box:
             stream = box.add_stream(self.encoder, rate=Fraction(*item.fps))
-            stream.width, stream.height, stream.pix_fmt = w, h, item.pix_fmt
+            stream.width, stream.height, stream.pix_fmt = w, h, target
             stream.codec_context.time_base = Fraction(item.fps[1], item.fps[0])
             stream.options = self.options()
             for i in range(t):
                 frame = av.VideoFrame(w, h, item.pix_fmt)
                 for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
                     _write_plane(plane, data)
+                frame = frame if target == item.pix_fmt else frame.reformat(format=target)
                 frame.pts = i
                 box.mux(stream.encode(frame))
             box.mux(stream.encode(None))
@@ -83,11 +93,11 @@ class _AVCodec(Codec):
         w, h, t = int(meta["width"]), int(meta["height"]), int(meta["frames"])
         limits.check_video(w, h, t)
         pix_fmt = meta["pix_fmt"]
-        if pix_fmt not in self.pix_fmts:
+        if pix_fmt not in (self.pix_fmts if self.lossless else PIX_FMTS):
             raise CorruptStreamError(f"{self.codec_id}: header pix_fmt {pix_fmt!r} is not valid")
         ch, cw = chroma_shape(pix_fmt, h, w)
-        planes = (np.zeros((t, h, w), np.uint8), np.zeros((t, ch, cw), np.uint8),
-                  np.zeros((t, ch, cw), np.uint8))
+        dtype = PIX_FMTS[pix_fmt][2]
+        planes = (np.zeros((t, h, w), dtype), np.zeros((t, ch, cw), dtype), np.zeros((t, ch, cw), dtype))
         count = 0
         try:
             with av.open(io.BytesIO(section(sections, "DATA", self.codec_id)), "r") as box:
@@ -99,7 +109,7 @@ class _AVCodec(Codec):
                         raise CorruptStreamError(f"{self.codec_id}: payload holds more frames than the header")
                     frame = frame.reformat(format=pix_fmt) if frame.format.name != pix_fmt else frame
                     for plane, dst in zip(frame.planes, planes):
-                        dst[count] = _read_plane(plane, dst.shape[1], dst.shape[2])
+                        dst[count] = _read_plane(plane, dst.shape[1], dst.shape[2], dtype)
                     count += 1
         except (av.FFmpegError, IndexError, ValueError) as exc:
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
@@ -110,12 +120,14 @@ class _AVCodec(Codec):
 
 def _write_plane(plane, data: np.ndarray) -> None:
     h, w = data.shape
-    buf = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-    buf[:h, :w] = data
+    buf = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w * data.dtype.itemsize]
+    buf[:] = np.ascontiguousarray(data, data.dtype.newbyteorder("<")).view(np.uint8)
 
 
-def _read_plane(plane, h: int, w: int) -> np.ndarray:
-    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
+def _read_plane(plane, h: int, w: int, dtype) -> np.ndarray:
+    dt = np.dtype(dtype).newbyteorder("<")
+    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w * dt.itemsize]
+    return np.ascontiguousarray(rows).view(dt).astype(dtype)
 
 
 @dataclass
@@ -123,7 +135,8 @@ class FFV1(_AVCodec):
     codec_id: ClassVar[str] = "ffv1"
     lossless: ClassVar[bool] = True
     encoder: ClassVar[str] = "ffv1"
-    description: ClassVar[str] = "FFV1 level 3 lossless (range coder, large context)"
+    description: ClassVar[str] = "FFV1 level 3 lossless (range coder, large context), 8 to 16 bits, 4:2:0 to 4:4:4"
+    pix_fmts: ClassVar[tuple[str, ...]] = tuple(PIX_FMTS)
 
     def options(self):
         return {"level": "3", "coder": "1", "context": "1", "g": "1", "slicecrc": "1"}

@@ -158,11 +158,27 @@ def audio_from(samples: np.ndarray, meta: dict[str, Any]) -> Audio:
     return Audio(samples[:, 0] if flat else samples, int(meta["sample_rate"]), meta["subtype"])
 
 
+# FFmpeg pixel formats a Video holds: name -> (chroma x subsampling, y subsampling, dtype);
+# 10/12/16-bit samples are held in uint16, little-endian on disk.
+PIX_FMTS: dict[str, tuple[int, int, str]] = {
+    "yuv420p": (2, 2, "uint8"), "yuv422p": (2, 1, "uint8"), "yuv444p": (1, 1, "uint8"),
+    **{f"yuv{c}p{b}le": (*{"420": (2, 2), "422": (2, 1), "444": (1, 1)}[c], "uint16")
+       for c in ("420", "422", "444") for b in (10, 12, 16)},
+}
+
+
+def chroma_shape(pix_fmt: str, h: int, w: int) -> tuple[int, int]:
+    """The (rows, columns) of a chroma plane of an h × w frame."""
+    sx, sy, _ = PIX_FMTS[pix_fmt]
+    return -(-h // sy), -(-w // sx)
+
+
 @dataclass
 class Video:
-    """Planar 8-bit YUV frames: ``planes`` = (Y, U, V), each (frames, h, w) uint8.
+    """Planar YUV frames: ``planes`` = (Y, U, V), each (frames, h, w), uint8 for 8-bit formats
+    and uint16 for 10/12/16-bit ones.
 
-    ``pix_fmt`` is FFmpeg's name (yuv420p or yuv444p); ``fps`` a (num, den) pair.
+    ``pix_fmt`` is FFmpeg's name (see PIX_FMTS); ``fps`` a (num, den) pair.
     """
 
     planes: tuple[np.ndarray, np.ndarray, np.ndarray]

@@ -303,10 +303,11 @@ def _read_audio_av(data: bytes) -> Audio:
 
 # video ----------------------------------------------------------------------------------
 def _read_video_av(data: bytes, allow_loss: bool) -> Video:
-    """Decode the first video stream of an mp4/mkv/... to 8-bit planar YUV."""
+    """Decode the first video stream of an mp4/mkv/... to planar YUV, in its own pixel format
+    when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else converted to 8-bit 4:2:0."""
     import av
 
-    from .y4m import chroma_shape
+    from ..codecs.base import PIX_FMTS, chroma_shape
 
     try:
         with av.open(io.BytesIO(data)) as box:
@@ -315,17 +316,19 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
             if others:
                 _loss(f"its other streams ({', '.join(others)})", allow_loss)
             src_fmt = vs.codec_context.pix_fmt or ""
-            fmt = "yuv444p" if src_fmt in ("yuv444p", "yuvj444p") else "yuv420p"
+            fmt = src_fmt if src_fmt in PIX_FMTS else "yuv420p"
             if src_fmt != fmt:
                 _loss(f"its pixel format {src_fmt} (it would become {fmt})", allow_loss)
+            dtype = np.dtype(PIX_FMTS[fmt][2])
             rate = vs.average_rate or vs.guessed_rate or 30
             planes: list[list[np.ndarray]] = [[], [], []]
             for frame in box.decode(vs):
-                limits.check_video(frame.width, frame.height, len(planes[0]) + 1)
+                limits.check_video(frame.width, frame.height, (len(planes[0]) + 1) * dtype.itemsize)
                 frame = frame.reformat(format=fmt)
                 ch, cw = chroma_shape(fmt, frame.height, frame.width)
                 for i, (p, (h, w)) in enumerate(zip(frame.planes, ((frame.height, frame.width), (ch, cw), (ch, cw)))):
-                    planes[i].append(np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:h, :w].copy())
+                    rows = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:h, :w * dtype.itemsize]
+                    planes[i].append(np.ascontiguousarray(rows).view(dtype.newbyteorder("<")).astype(dtype))
     except (av.FFmpegError, IndexError) as exc:
         raise UnsupportedInputError(f"cannot read as video: {exc}") from None
     if not planes[0]:

@@ -1,7 +1,8 @@
-"""YUV4MPEG2 (.y4m) reader and writer for 8-bit 4:2:0 and 4:4:4 video.
+"""YUV4MPEG2 (.y4m) reader and writer: 4:2:0, 4:2:2 and 4:4:4 at 8, 10, 12 and 16 bits.
 
-    YUV4MPEG2 W<w> H<h> F<num>:<den> [Ip] [A1:1] [C420jpeg|C420mpeg2|C420paldv|C420|C444]\\n
-    then per frame: FRAME[ params]\\n Y plane, U plane, V plane
+    YUV4MPEG2 W<w> H<h> F<num>:<den> [I.] [A.:.] [C420jpeg|C420mpeg2|C420paldv|C420|C422|C444|
+              C420p10|C422p10|C444p10|...p12|...p16] [X...]\\n
+    then per frame: FRAME[ params]\\n Y plane, U plane, V plane (16-bit samples little-endian)
 
 Sizes are checked against ``omnicodec.limits`` before any frame buffer is allocated.  The
 stream header line, and the frame header lines when any is not a bare ``FRAME``, are kept as side
@@ -13,16 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import limits
-from ..codecs.base import Video
+from ..codecs.base import PIX_FMTS, Video, chroma_shape
 from ..errors import CorruptStreamError, UnsupportedInputError
 
 MAGIC = b"YUV4MPEG2 "
 _CHROMA = {"420": "yuv420p", "420jpeg": "yuv420p", "420mpeg2": "yuv420p", "420paldv": "yuv420p",
-           "444": "yuv444p"}
-
-
-def chroma_shape(pix_fmt: str, h: int, w: int) -> tuple[int, int]:
-    return ((h + 1) // 2, (w + 1) // 2) if pix_fmt == "yuv420p" else (h, w)
+           "422": "yuv422p", "444": "yuv444p",
+           **{f"{c}p{b}": f"yuv{c}p{b}le" for c in ("420", "422", "444") for b in (10, 12, 16)}}
+_TAG = {**{v: k for k, v in _CHROMA.items() if not k.startswith("420")}, "yuv420p": "420jpeg",
+        **{f"yuv420p{b}le": f"420p{b}" for b in (10, 12, 16)}}
 
 
 def parse(data: bytes) -> Video:
@@ -39,11 +39,12 @@ def parse(data: bytes) -> Video:
     chroma = fields.get("C", "420jpeg")
     if chroma not in _CHROMA:
         raise UnsupportedInputError(f"y4m colour space C{chroma} is not supported "
-                                    "(8-bit 4:2:0 and 4:4:4 are)")
+                                    "(4:2:0, 4:2:2 and 4:4:4 at 8 to 16 bits are)")
     pix_fmt = _CHROMA[chroma]
     limits.check_pixels(w, h)
     ch, cw = chroma_shape(pix_fmt, h, w)
-    frame_bytes = w * h + 2 * ch * cw
+    dtype = np.dtype(PIX_FMTS[pix_fmt][2]).newbyteorder("<")
+    frame_bytes = (w * h + 2 * ch * cw) * dtype.itemsize
     pos, frames, lines = end + 1, [], []
     while pos < len(data):
         nl = data.find(b"\n", pos, pos + 256)
@@ -57,8 +58,8 @@ def parse(data: bytes) -> Video:
         pos += frame_bytes
     if not frames:
         raise UnsupportedInputError("y4m file holds no frames")
-    limits.check_video(w, h, len(frames))
-    stack = np.stack(frames)
+    limits.check_video(w, h, len(frames) * dtype.itemsize)
+    stack = np.stack(frames).view(dtype).astype(dtype.name)
     y = stack[:, : w * h].reshape(-1, h, w)
     u = stack[:, w * h: w * h + ch * cw].reshape(-1, ch, cw)
     v = stack[:, w * h + ch * cw:].reshape(-1, ch, cw)
@@ -69,8 +70,7 @@ def parse(data: bytes) -> Video:
 def serialize(video: Video) -> bytes:
     """The .y4m bytes of a video (C420jpeg or C444)."""
     t, h, w = video.planes[0].shape
-    chroma = "420jpeg" if video.pix_fmt == "yuv420p" else "444"
-    head = f"YUV4MPEG2 W{w} H{h} F{video.fps[0]}:{video.fps[1]} Ip A1:1 C{chroma}\n".encode()
+    head = f"YUV4MPEG2 W{w} H{h} F{video.fps[0]}:{video.fps[1]} Ip A1:1 C{_TAG[video.pix_fmt]}\n".encode()
     lines = [b"FRAME\n"] * t
     side = video.extra.get("y4mh")
     if side:  # the original header, and frame lines if they were not all bare
@@ -82,5 +82,5 @@ def serialize(video: Video) -> bytes:
             lines = rest
     parts = [head]
     for i in range(t):
-        parts += [lines[i]] + [p[i].tobytes() for p in video.planes]
+        parts += [lines[i]] + [p[i].astype(p.dtype.newbyteorder("<")).tobytes() for p in video.planes]
     return b"".join(parts)
