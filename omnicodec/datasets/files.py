@@ -184,7 +184,7 @@ def _read_pillow(data: bytes, allow_loss: bool) -> Image:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # limits decides
             with PILImage.open(io.BytesIO(data)) as im:
                 limits.check_pixels(*im.size)
                 frames = getattr(im, "n_frames", 1)
@@ -204,8 +204,7 @@ def _read_pillow(data: bytes, allow_loss: bool) -> Image:
                 return image
     except UnsupportedInputError:
         raise
-    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError,
-            PILImage.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
         raise UnsupportedInputError(f"cannot read image: {exc}") from None
 
 
