@@ -173,6 +173,14 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def write(result: dict) -> None:
+    """The summary indented, the per-file rows one compact line each."""
+    rows = [{k: v for k, v in r.items() if v != ""} for r in result["files"]]
+    head = json.dumps({k: v for k, v in result.items() if k != "files"}, indent=1)
+    body = ",\n".join("  " + json.dumps(r, separators=(",", ":")) for r in rows)
+    OUT.write_text(head[:-2] + ',\n "files": [\n' + body + "\n ]\n}\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--table", action="store_true")
@@ -186,7 +194,7 @@ def main() -> None:
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "command": "python benchmarks/fidelity.py", "date": time.strftime("%Y-%m-%d"),
               "summary": summarize(rows), "memory": {} if args.skip_memory else run_memory(), "files": rows}
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    write(result)
     print(table(result))
 
 
