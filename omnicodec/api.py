@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import container, registry
+from . import container, limits, registry
 from .codecs.base import Bytes, Codec, Item, select_lines
 from .container import Header
 from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
@@ -92,6 +92,7 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
     elif isinstance(codec, str):
         codec = get_codec(codec, quality)
     codec.check_supports(item)
+    limits.check_item(item.meta(), item.modality)
     sections = codec.encode(item)
     for tag, value in item.extra.items():
         if len(tag.encode("ascii")) != 4 or not tag[0].islower() or tag in sections:

@@ -430,3 +430,12 @@ def test_big_files_are_stored_or_streamed_without_reading_them_whole(tmp_path, m
         data = src.read_bytes()
         src.unlink()
         assert main(["decode", str(src) + ".omc"]) == 0 and src.read_bytes() == data
+
+
+def test_nothing_is_written_that_the_decoder_would_refuse(monkeypatch):
+    from omnicodec import limits
+    from omnicodec.errors import UnsupportedInputError
+
+    monkeypatch.setattr(limits, "MAX_PIXELS", 100)
+    with pytest.raises(UnsupportedInputError, match="caps"):
+        omnicodec.encode(omnicodec.Image(np.zeros((20, 20, 3), np.uint8)), "jpeg", 50)

@@ -13,12 +13,12 @@ model codes y in two stages (anchors, then the rest given the anchors); see
 decoded with other weights than it was written with.
 
 Memory is bounded by construction: the analysis and the synthesis run in fixed tiles of
-``TILE`` latents (512 px) with ``HALO`` latents (64 px) of context on each side, the same
+``TILE`` latents (384 px) with ``HALO`` latents (48 px) of context on each side, the same
 tiling on every machine (it is part of the decoder's definition, so pixels do not depend on
 how much memory a machine has; tilings differ from each other by ~1e-15 before rounding to 8
-bits).  The pixel count is capped (``limits.MAX_LEARNED_PIXELS``) before any network runs, at
-encode and at decode, so a stream is never written that its decoder could not decode within the
-stated memory (about 2 GB at 12 MP; see README).
+bits).  The integer nets run in tiles too, which is exact.  The pixel count is capped
+(``limits.MAX_LEARNED_PIXELS``) before any network runs, at encode and at decode, so a stream
+is never written that its decoder could not decode within the stated memory (see README).
 
 Quality 0..100 maps linearly onto the model's gain levels (0 = lowest rate); any real value is
 valid.  Grayscale is coded as RGB and converted back; alpha (RGBA, LA) is stored losslessly as a
@@ -44,7 +44,7 @@ from .base import Image, LossyCodec, check_image_meta, quality_to_range, section
 
 WEIGHTS = "hyperprior-none-34192.pt"  # the default for new streams; older files stay for old streams
 PAD = 64
-TILE, HALO = 32, 4  # synthesis/analysis tiles and their context, in latents (16 px each)
+TILE, HALO = 24, 3  # synthesis/analysis tiles and their context, in latents (16 px each)
 Y_RANGE = 255  # |q| <= Y_RANGE; larger residuals are clipped (the encoder reconstructs the same)
 
 
@@ -196,33 +196,17 @@ def _y_model():
     return QuantizedGaussian(-Y_RANGE, Y_RANGE)
 
 
-def tiles(h: int, w: int):
-    """The fixed tiling of an h × w latent: (rows, cols) of each tile, and of the tile with its
-    halo, as slices in latent units."""
-    for r0 in range(0, h, TILE):
-        for c0 in range(0, w, TILE):
-            r1, c1 = min(h, r0 + TILE), min(w, c0 + TILE)
-            yield (slice(r0, r1), slice(c0, c1),
-                   slice(max(0, r0 - HALO), min(h, r1 + HALO)), slice(max(0, c0 - HALO), min(w, c1 + HALO)))
-
-
-def _scaled(s: slice, k: int) -> slice:
-    return slice(s.start * k, s.stop * k)
-
-
 def synthesize(model, y_hat):
     """g_s in the fixed tiling, straight to 8-bit RGB (H, W, 3) at the padded size."""
     import torch
 
-    _, _, h, w = y_hat.shape
-    rgb = np.empty((h * 16, w * 16, 3), np.uint8)
+    from ..models.hyperprior import tiled
+
+    def to8(t):
+        return (t.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+
     with torch.no_grad():
-        for rows, cols, hr, hc in tiles(h, w):
-            x = model.g_s(y_hat[:, :, hr, hc])
-            keep = x[0, :, _scaled(slice(rows.start - hr.start, rows.stop - hr.start), 16),
-                     _scaled(slice(cols.start - hc.start, cols.stop - hc.start), 16)].clamp(0, 1)
-            rgb[_scaled(rows, 16), _scaled(cols, 16)] = (keep.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return rgb
+        return tiled(model.g_s, y_hat, 1, 16, TILE, HALO, to8)[0].transpose(1, 2, 0)
 
 
 def analyse(model, rgb: np.ndarray, level: float):
@@ -230,15 +214,11 @@ def analyse(model, rgb: np.ndarray, level: float):
     g_a runs in the same tiling as the synthesis, so memory stays bounded."""
     import torch
 
+    from ..models.hyperprior import tiled
+
     with torch.no_grad():
         x = _pad(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0)
-        h, w = x.shape[2] // 16, x.shape[3] // 16
-        y = torch.empty(1, model.cfg.M, h, w)
-        for rows, cols, hr, hc in tiles(h, w):
-            t = model.net.g_a(x[:, :, _scaled(hr, 16), _scaled(hc, 16)])
-            y[:, :, rows, cols] = t[:, :, rows.start - hr.start: rows.stop - hr.start,
-                                    cols.start - hc.start: cols.stop - hc.start]
-        y = y * model.net.gains(level)[0]
+        y = tiled(model.net.g_a, x, 16, 1, TILE, HALO) * model.net.gains(level)[0]
         z = model.net.h_a(y)
     s = torch.round(z.double()) - model.z_offsets[None, :, None, None].double()
     return y.double(), torch.clamp(s, 0, model.z_freqs.shape[1] - 1).long()

@@ -33,6 +33,7 @@ import copy
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
@@ -44,6 +45,7 @@ from torch import nn
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932)
 SCALE_BOUND = 0.11
 ACT_BITS = 8  # fractional bits of the integer h_s activations
+EXACT_TILE = 32  # latents per tile side for the integer nets (exact whatever the tiling)
 WEIGHT_BITS = 12  # fractional bits of its weights
 
 
@@ -186,6 +188,30 @@ class IntegerNet:
         return x
 
 
+def tiled(fn, x: torch.Tensor, in_per: int, out_per: int, tile: int, halo: int, finish=None):
+    """``fn`` (fully convolutional) over ``x`` (1, C, H, W) in a fixed tiling, so that memory
+    follows the tile and not the image.  Tiles are ``tile`` grid cells square from the top-left,
+    each computed with up to ``halo`` cells of its neighbours on every side; a cell is
+    ``in_per`` input and ``out_per`` output positions.  ``finish`` maps each kept tile (e.g. to
+    8-bit numpy) before it is stitched.  Exact for the integer nets (any tiling gives the same
+    integers); for float nets the tiling is part of the computation's definition."""
+    _, _, height, width = x.shape
+    h, w = height // in_per, width // in_per
+    out = None
+    for r0 in range(0, h, tile):
+        for c0 in range(0, w, tile):
+            r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
+            a, b = max(0, r0 - halo), max(0, c0 - halo)
+            t = fn(x[:, :, a * in_per: min(h, r1 + halo) * in_per, b * in_per: min(w, c1 + halo) * in_per])
+            t = t[:, :, (r0 - a) * out_per: (r1 - a) * out_per, (c0 - b) * out_per: (c1 - b) * out_per]
+            t = finish(t) if finish else t
+            if out is None:
+                shape = (*t.shape[:2], h * out_per, w * out_per)
+                out = np.empty(shape, t.dtype) if isinstance(t, np.ndarray) else torch.empty(shape, dtype=t.dtype)
+            out[:, :, r0 * out_per: r1 * out_per, c0 * out_per: c1 * out_per] = t
+    return out
+
+
 def z_tables(bottleneck: EntropyBottleneck) -> dict:
     """Integer frequency tables of the factorized ẑ prior, one row per channel, and the integer
     offsets of their first symbol (ẑ = symbol + offset).  Built once, at export."""
@@ -257,8 +283,9 @@ class InferenceModel:
         self.cfg = cfg
 
     def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
-        """Integer hyper-parameters (units of 2**-ACT_BITS) from the ẑ symbols."""
-        return self.h_s(z_sym.double() + self.z_offsets[None, :, None, None].double())
+        """Integer hyper-parameters (units of 2**-ACT_BITS) from the ẑ symbols (in tiles: exact)."""
+        z = z_sym.double() + self.z_offsets[None, :, None, None].double()
+        return tiled(self.h_s, z, 1, 4, EXACT_TILE // 4, 2)
 
     def masks(self, h: int, w: int) -> list[torch.Tensor]:
         """Boolean (1, 1, h, w) masks of the latent positions coded in each stage."""
@@ -271,8 +298,9 @@ class InferenceModel:
         """(σ, μ) as float64 for a stage, from the hyper-parameters and ŷ of earlier stages."""
         p = hyper
         if self.cfg.context == "checkerboard":
-            ctx = torch.zeros_like(hyper) if stage == 0 else self.context(y_hat * 2**ACT_BITS)
-            p = hyper + self.entropy_parameters(torch.cat([hyper, ctx], 1))
+            ctx = torch.zeros_like(hyper) if stage == 0 else tiled(self.context, y_hat * 2**ACT_BITS, 1, 1,
+                                                                     EXACT_TILE, 2)
+            p = hyper + tiled(self.entropy_parameters, torch.cat([hyper, ctx], 1), 1, 1, EXACT_TILE, 0)
         scales, means = p.chunk(2, 1)
         unit = 2.0**-ACT_BITS
         return (scales * unit).clamp_min(SCALE_BOUND), means * unit

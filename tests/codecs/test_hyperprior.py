@@ -212,6 +212,16 @@ def test_tiled_synthesis_matches_the_whole_image():
     assert np.abs(tiled.astype(int) - whole).max() <= 1
 
 
+def test_integer_nets_in_tiles_are_exact():
+    """The hyper-synthesis runs in tiles (bounded memory); integers make that exact."""
+    from omnicodec.codecs.hyperprior import find_weights, load_model
+
+    model = load_model(*map(str, find_weights("")))
+    z = torch.randint(0, 12, (1, model.cfg.N, 21, 13), generator=torch.Generator().manual_seed(5))
+    whole = model.h_s(z.double() + model.z_offsets[None, :, None, None].double())
+    assert torch.equal(model.hyper(z), whole)
+
+
 def test_pixel_cap_is_checked_before_any_network_runs(monkeypatch):
     import time
 
