@@ -47,7 +47,7 @@ IMAGE_MODES: dict[str, tuple[int, str]] = {
     "L": (1, "uint8"), "LA": (2, "uint8"), "RGB": (3, "uint8"), "RGBA": (4, "uint8"),
     "I;16": (1, "uint16"), "LA;16": (2, "uint16"), "RGB;16": (3, "uint16"), "RGBA;16": (4, "uint16"),
     "F": (1, "float32"), "LA;F": (2, "float32"), "RGB;F": (3, "float32"), "RGBA;F": (4, "float32"),
-    "CMYK": (4, "uint8"),
+    "CMYK": (4, "uint8"), "P": (1, "uint8"),  # P: palette indices (the palette is side data)
 }
 # libsndfile subtype -> the dtype its samples are held in (24-bit: int32 with the low byte 0,
 # 8-bit: int16 with the low byte 0, as soundfile reads them); the first four are inferred.

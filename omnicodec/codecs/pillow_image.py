@@ -29,6 +29,10 @@ def to_pil(item: Image) -> PILImage.Image:
         return PILImage.fromarray(a[:, :, 0].astype("<u2"))  # uint16 -> mode I;16
     if item.mode == "F":
         return PILImage.fromarray(a[:, :, 0], "F")
+    if item.mode == "P":  # indices with a grey ramp; the file's own palette is side data
+        im = PILImage.fromarray(a[:, :, 0], "P")
+        im.putpalette(bytes(np.repeat(np.arange(256, dtype=np.uint8), 3)))
+        return im
     if item.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
         raise UnsupportedInputError(f"Pillow cannot hold mode {item.mode}")
     return PILImage.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, item.mode)
@@ -38,11 +42,14 @@ _CONVERT = {"P": None, "PA": "RGBA", "1": "L", "YCbCr": "RGB", "LAB": "RGB", "HS
             "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "I;16B": "I;16", "I;16L": "I;16", "I;16N": "I;16"}
 
 
-def from_pil(im: PILImage.Image, allow_loss: bool = True) -> Image:
+def from_pil(im: PILImage.Image, allow_loss: bool = True, indices: bool = False) -> Image:
     """Pillow image -> Image item.  Modes an item holds as they are (L, LA, RGB, RGBA, CMYK,
-    I;16, F, and I within 16 bits) are kept; others (palette, 1-bit, YCbCr...) are converted
-    only with ``allow_loss`` (palette -> RGB(A), 1-bit -> L), else refused."""
+    I;16, F, and I within 16 bits) are kept; palette images keep their indices with
+    ``indices`` (mode P); others (palette, 1-bit, YCbCr...) are converted only with
+    ``allow_loss`` (palette -> RGB(A), 1-bit -> L), else refused."""
     exact_same = {"I;16B", "I;16L", "I;16N"}
+    if im.mode == "P" and indices:
+        return Image(np.ascontiguousarray(np.asarray(im)), "P")
     if im.mode in _CONVERT:
         target = _CONVERT[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
         if not allow_loss and im.mode not in exact_same:
@@ -101,7 +108,7 @@ class _PillowCodec(Codec):
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
         if im.mode != meta["mode"]:
             im = im.convert(meta["mode"])
-        return from_pil(im)
+        return from_pil(im, indices=meta["mode"] == "P")
 
 
 @dataclass
@@ -109,8 +116,8 @@ class PNG(_PillowCodec):
     codec_id: ClassVar[str] = "png"
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "PNG"
-    modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16")
-    description: ClassVar[str] = "PNG, lossless (zlib level 9), 8 and 16 bits per sample"
+    modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "P")
+    description: ClassVar[str] = "PNG, lossless (zlib level 9), 8 and 16 bits per sample, palette indices"
     wide: ClassVar[tuple[str, ...]] = ("LA;16", "RGB;16", "RGBA;16")  # through imagecodecs
     compress_level: int = 9
 
@@ -118,6 +125,8 @@ class PNG(_PillowCodec):
         return {"compress_level": self.compress_level, "optimize": False}
 
     def encode(self, item):
+        if item.mode == "P":  # the indices as a grey PNG: the palette is side data
+            return super().encode(Image(item.pixels, "L"))
         if item.mode not in self.wide:
             return super().encode(item)
         import imagecodecs
@@ -126,6 +135,8 @@ class PNG(_PillowCodec):
         return {"DATA": imagecodecs.png_encode(item.pixels, level=self.compress_level)}
 
     def decode(self, sections, meta):
+        if meta.get("mode") == "P":
+            return Image(super().decode(sections, {**meta, "mode": "L"}).pixels, "P")
         if meta.get("mode") not in self.wide:
             return super().decode(sections, meta)
         import imagecodecs

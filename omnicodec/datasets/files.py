@@ -139,21 +139,26 @@ _IDAT_MARK = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDA
 
 
 def read_png(data: bytes, allow_loss: bool = False) -> Image:
-    """Pixels at their bit depth (8/16-bit grey, grey+alpha, RGB, RGBA) plus every chunk but
-    IHDR/IDAT/IEND verbatim, in order (side data ``pngc``, an empty IDAT marking the pixels)."""
+    """Pixels at their bit depth (8/16-bit grey, grey+alpha, RGB, RGBA, 8-bit palette indices)
+    plus every chunk but IHDR/IDAT/IEND verbatim, in order (side data ``pngc``, an empty IDAT
+    marking the pixels; PLTE and tRNS included)."""
     chunks = png_chunks(data)
     width, height, depth, ctype = struct.unpack_from(">IIBB", chunks[0][1], 8)
     limits.check_pixels(width, height)
     kinds = [k for k, _ in chunks]
     if b"acTL" in kinds:
         _loss("the animation (APNG) frames after the first", allow_loss)
-    if ctype == 3:
-        _loss("the palette (PNG colour type 3)", allow_loss)
     if depth < 8:
         _loss(f"the {depth}-bit sample depth (it would become 8-bit)", allow_loss)
-    if ctype == 3 or depth < 8 or b"acTL" in kinds:
+    if depth < 8 or b"acTL" in kinds or (ctype == 3 and allow_loss):
         return _read_pillow(data, True)
-    if depth == 16 and ctype != 0:
+    if ctype == 3:  # indices; PLTE and tRNS ride along with the other chunks
+        from PIL import Image as PILImage
+
+        with PILImage.open(io.BytesIO(data)) as im:
+            im.load()
+            image = Image(np.ascontiguousarray(np.asarray(im)), "P")
+    elif depth == 16 and ctype != 0:
         import imagecodecs
 
         pixels = imagecodecs.png_decode(data)

@@ -6,7 +6,7 @@ from omnicodec.errors import UnsupportedInputError
 from ..common import make_image
 from .checklist import check_fixture, check_quality_monotone, run_checklist
 
-LOSSLESS_MODES = {"png": ["L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16"],
+LOSSLESS_MODES = {"png": ["L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "P"],
                   "webp-lossless": ["RGB", "RGBA"], "image-zstd": ["RGB", "RGBA;16", "F", "RGB;F", "CMYK"]}
 LOSSY = {"jpeg": ["L", "RGB"], "jpeg444": ["RGB"], "webp": ["RGB", "RGBA"], "avif": ["RGB", "RGBA"]}
 
