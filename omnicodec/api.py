@@ -282,14 +282,14 @@ def _try(item: Item, codec: Codec, source: dict, limit: int) -> bytes | None:
 def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
     """Whether ``blob`` decodes to ``item`` and renders back to the original file (byte for
     byte for bytes, WAV and y4m; to the same pixels and chunks for PNG)."""
-    from .datasets.files import read_item, render
+    from .datasets.files import BYTE_EXACT, read_item, render
 
     try:
         decoded = decode(blob)
         if item.modality == "bytes":
             return decoded.data == data
         restored = render(decoded, "." + fmt)
-        if fmt in ("wav", "y4m"):
+        if fmt in BYTE_EXACT:
             return restored == data
         return read_item(Path("x." + fmt), item.modality, data=restored).digest() == item.digest()
     except (CorruptStreamError, UnsupportedInputError):

@@ -2,11 +2,12 @@
 
 Identification looks at magic bytes first and the extension second.  What a format keeps:
 
-* ``ITEM_FORMATS`` (PNG, WAV, y4m) are decoded to items by default: their essence is pixels,
-  samples or frames that a lossless codec can shrink, and everything else in the file rides
-  along as side data (``Item.extra``): PNG ancillary chunks verbatim (``pngc``: ICC, EXIF, XMP,
-  text, gamma...), the WAV file around its samples (``wave``), the y4m stream and frame headers
-  (``y4mh``).  WAV and y4m are restored byte for byte; PNG to the same pixels and chunks.
+* ``ITEM_FORMATS`` (PNG, PGM/PPM, WAV, y4m) are decoded to items by default: their essence is
+  pixels, samples or frames that a lossless codec can shrink, and everything else in the file
+  rides along as side data (``Item.extra``): PNG ancillary chunks verbatim (``pngc``: ICC, EXIF,
+  XMP, text, gamma...), the file around its raw samples (``wave``, ``pnmh``: see
+  :func:`wrap`), the y4m stream and frame headers (``y4mh``).  WAV, PNM and y4m are restored
+  byte for byte (``BYTE_EXACT``); PNG to the same pixels and chunks.
 * Every other format (JPEG, GIF, WebP, AVIF, TIFF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
   compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
   its own bytes, so it decodes to the same file.  Asked for a codec by name, it is read as an
@@ -33,9 +34,10 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "wav", "y4m"}  # decoded to items by default (restored exactly)
+ITEM_FORMATS = {"png", "pnm", "wav", "y4m"}  # decoded to items by default (restored exactly)
+BYTE_EXACT = {"pnm", "wav", "y4m"}  # ... and restored byte for byte
 # formats a decoded item can be written back to without loss, per modality
-WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm"},
+WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"},
             "audio": {".wav", ".flac", ".aiff", ".aif"}, "video": {".y4m", ".mkv"}}
 DEFAULT_EXT = {"image": ".png", "audio": ".wav", "video": ".y4m"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -55,6 +57,8 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
     for prefix, modality, fmt in magic:
         if head.startswith(prefix):
             return modality, fmt
+    if head[:2] in (b"P5", b"P6") and head[2:3].isspace():
+        return "image", "pnm"
     riff = {b"WEBP": ("image", "webp"), b"AVI ": ("video", "avi"), b"WAVE": ("audio", "wav")}
     if head[:4] == b"RIFF" and head[8:12] in riff:
         return riff[head[8:12]]
@@ -92,7 +96,8 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
         if modality == "bytes":
             return Bytes(data)
         if modality == "image":
-            return read_png(data, allow_loss) if fmt == "png" else _read_pillow(data, allow_loss)
+            readers = {"png": lambda: read_png(data, allow_loss), "pnm": lambda: read_pnm(data)}
+            return readers.get(fmt, lambda: _read_pillow(data, allow_loss))()
         if modality == "audio":
             return read_wav(data) if fmt == "wav" else _read_soundfile(data, allow_loss)
         if modality == "video":
@@ -213,6 +218,46 @@ def _read_pillow(data: bytes, allow_loss: bool) -> Image:
         raise UnsupportedInputError(f"cannot read image: {exc}") from None
 
 
+# raw formats: header + samples + trailer ----------------------------------------------
+def wrap(data: bytes, start: int, end: int) -> bytes:
+    """Side data for a file whose bytes [start, end) are its raw samples: u64 ``start``, then
+    the file without them.  :func:`unwrap` puts the samples back."""
+    return struct.pack("<Q", start) + data[:start] + data[end:]
+
+
+def unwrap(wrapper: bytes, raw: bytes) -> bytes:
+    (offset,) = struct.unpack_from("<Q", wrapper)
+    return wrapper[8:8 + offset] + raw + wrapper[8 + offset:]
+
+
+def read_pnm(data: bytes) -> Image:
+    """A binary PGM (P5) or PPM (P6) at 8 or 16 bits; header and anything after the raster
+    are side data (``pnmh``), so the file is restored byte for byte."""
+    pos, fields = 2, []
+    while len(fields) < 3:
+        while pos < len(data) and (data[pos:pos + 1].isspace() or data[pos:pos + 1] == b"#"):
+            if data[pos:pos + 1] == b"#":
+                pos = data.find(b"\n", pos)
+                pos = len(data) if pos < 0 else pos
+            pos += 1
+        start = pos
+        while pos < len(data) and data[pos:pos + 1].isdigit():
+            pos += 1
+        if start == pos or pos >= len(data) or not data[pos:pos + 1].isspace():
+            raise UnsupportedInputError("PNM header is not valid")
+        fields.append(int(data[start:pos]))
+    width, height, maxval = fields
+    if not 0 < maxval < 65536:
+        raise UnsupportedInputError(f"PNM maxval {maxval} is not valid")
+    limits.check_pixels(width, height)
+    channels, dtype = (1 if data[1:2] == b"5" else 3), np.dtype(">u2" if maxval > 255 else "u1")
+    start, end = pos + 1, pos + 1 + width * height * channels * dtype.itemsize
+    if end > len(data):
+        raise UnsupportedInputError("PNM raster is truncated")
+    pixels = np.frombuffer(data, dtype, width * height * channels, start).astype(dtype.name)
+    return Image(pixels.reshape(height, width, channels), None, extra={"pnmh": wrap(data, start, end)})
+
+
 # WAV ------------------------------------------------------------------------------------
 _WAV_SUBTYPES = {(1, 8): "PCM_U8", (1, 16): "PCM_16", (1, 24): "PCM_24", (1, 32): "PCM_32",
                  (3, 32): "FLOAT", (3, 64): "DOUBLE"}
@@ -249,8 +294,7 @@ def read_wav(data: bytes) -> Audio:
     end = span[0] + frames * align  # a partial last frame stays in the wrapper
     raw = np.frombuffer(data, np.uint8, end - span[0], span[0])
     samples = pcm_to_samples(raw, subtype, channels)
-    wrapper = struct.pack("<Q", span[0]) + data[: span[0]] + data[end:]
-    return Audio(samples, rate, subtype, extra={"wave": wrapper})
+    return Audio(samples, rate, subtype, extra={"wave": wrap(data, span[0], end)})
 
 
 def pcm_to_samples(raw: np.ndarray, subtype: str, channels: int) -> np.ndarray:
@@ -365,11 +409,8 @@ def render(item: Item, ext: str) -> bytes:
     if item.modality == "image":
         return _render_image(item, ext)
     if item.modality == "audio":
-        wrapper = item.extra.get("wave")
-        if ext == ".wav" and wrapper:
-            (offset,) = struct.unpack_from("<Q", wrapper)
-            body = wrapper[8:]
-            return body[:offset] + samples_to_pcm(item.frames, item.subtype) + body[offset:]
+        if ext == ".wav" and "wave" in item.extra:
+            return unwrap(item.extra["wave"], samples_to_pcm(item.frames, item.subtype))
         import soundfile as sf
 
         fmt = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF"}[ext]
@@ -389,6 +430,9 @@ def render(item: Item, ext: str) -> bytes:
 def _render_image(item: Image, ext: str) -> bytes:
     from ..codecs.pillow_image import to_pil
 
+    if ext in (".ppm", ".pgm", ".pnm") and "pnmh" in item.extra:
+        big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
+        return unwrap(item.extra["pnmh"], big.tobytes())
     if ext == ".png":
         if item.mode in ("LA;16", "RGB;16", "RGBA;16"):
             import imagecodecs
@@ -406,7 +450,7 @@ def _render_image(item: Image, ext: str) -> bytes:
     args = {"lossless": True, "exact": True} if ext == ".webp" else {}
     out = io.BytesIO()
     to_pil(item).save(out, format={".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
-                                   ".ppm": "PPM", ".pgm": "PPM"}[ext], **args, **_pillow_meta(item, ext))
+                                   ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM"}[ext], **args, **_pillow_meta(item, ext))
     return out.getvalue()
 
 
