@@ -214,6 +214,7 @@ CORPUS = {
     "vid/h264_aac.mp4": lambda: _av("mp4", ("libx264", "yuv420p", {}), "aac"),
     "img/photo.ppm": lambda: b"P6\n# made by hand\n64 48\n255\n" + _smooth((48, 64, 3), 255).astype(np.uint8).tobytes(),
     "img/deep.pgm": lambda: b"P5 64 48 4095\n" + _smooth((48, 64), 4095).astype(">u2").tobytes() + b"trailing",
+    "img/shot.bmp": lambda: _pillow("RGB", "BMP", size=(63, 48)), "img/alpha.bmp": lambda: _pillow("RGBA", "BMP"),
     "vid/odd.y4m": _y4m, "vid/deep422.y4m": lambda: _y4m("422p10", 2 * 32 * 16, np.dtype("<u2")),
     "misc/empty": lambda: b"", "misc/tiny.txt": lambda: b"hello world\n",
     "misc/random.bin": lambda: RNG.bytes(5000), "a/same.txt": lambda: b"first folder\n" * 10,
@@ -261,6 +262,7 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     assert codecs["img/photo.jpg"] == "jxl-jpeg" and codecs["snd/s24.wav"] == "flac"
     assert codecs["img/png16_rgb.png"] == "png" and codecs["vid/odd.y4m"] == codecs["vid/deep422.y4m"] == "ffv1"
     assert codecs["img/photo.ppm"] == "webp-lossless" and codecs["img/deep.pgm"] == "png"
+    assert codecs["img/shot.bmp"] == codecs["img/alpha.bmp"] == "webp-lossless"
     assert codecs["img/meta.png"] == "webp-lossless" and codecs["img/png16_grey.png"] == codecs["img/palette.png"] == "png"
     assert codecs["misc/tiny.txt"] == "store", err
 

@@ -34,8 +34,8 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "pnm", "wav", "y4m"}  # decoded to items by default (restored exactly)
-BYTE_EXACT = {"pnm", "wav", "y4m"}  # ... and restored byte for byte
+ITEM_FORMATS = {"png", "pnm", "bmp", "wav", "y4m"}  # decoded to items by default (restored exactly)
+BYTE_EXACT = {"pnm", "bmp", "wav", "y4m"}  # ... and restored byte for byte
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"},
             "audio": {".wav", ".flac", ".aiff", ".aif"}, "video": {".y4m", ".mkv"}}
@@ -96,7 +96,8 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
         if modality == "bytes":
             return Bytes(data)
         if modality == "image":
-            readers = {"png": lambda: read_png(data, allow_loss), "pnm": lambda: read_pnm(data)}
+            readers = {"png": lambda: read_png(data, allow_loss), "pnm": lambda: read_pnm(data),
+                       "bmp": lambda: read_bmp(data, allow_loss)}
             return readers.get(fmt, lambda: _read_pillow(data, allow_loss))()
         if modality == "audio":
             return read_wav(data) if fmt == "wav" else _read_soundfile(data, allow_loss)
@@ -256,6 +257,44 @@ def read_pnm(data: bytes) -> Image:
         raise UnsupportedInputError("PNM raster is truncated")
     pixels = np.frombuffer(data, dtype, width * height * channels, start).astype(dtype.name)
     return Image(pixels.reshape(height, width, channels), None, extra={"pnmh": wrap(data, start, end)})
+
+
+def read_bmp(data: bytes, allow_loss: bool = False) -> Image:
+    """An uncompressed 24-bit (BGR) or 32-bit (BGRA/BGRX) BMP as RGB / RGBA; the headers and
+    anything after the raster are side data (``bmph``), restored byte for byte.  Other BMPs
+    (palettes, RLE, bit fields other than the plain order) go through Pillow."""
+    try:
+        offset, dib = struct.unpack_from("<I", data, 10)[0], struct.unpack_from("<I", data, 14)[0]
+        width, height, planes, bits, compression = struct.unpack_from("<iiHHI", data, 18)
+        masks = struct.unpack_from("<III", data, 54) if compression == 3 and dib >= 52 else None
+    except struct.error:
+        raise UnsupportedInputError("BMP header is truncated") from None
+    plain = compression == 0 or (compression == 3 and bits == 32 and masks == (0xFF0000, 0xFF00, 0xFF))
+    if bits not in (24, 32) or not plain or width <= 0 or height == 0 or dib < 40:
+        return _read_pillow(data, allow_loss)
+    rows, channels = abs(height), bits // 8
+    limits.check_pixels(width, rows)
+    stride = (width * channels + 3) & ~3
+    end = offset + stride * rows
+    if end > len(data) or offset < 14 + dib:
+        raise UnsupportedInputError("BMP raster is truncated")
+    raster = np.frombuffer(data, np.uint8, stride * rows, offset).reshape(rows, stride)
+    if raster[:, width * channels:].any():
+        return _read_pillow(data, allow_loss)  # non-zero row padding: not ours to drop
+    pixels = raster[:, :width * channels].reshape(rows, width, channels)[:, :, [2, 1, 0, 3][:channels]]
+    pixels = pixels[::-1] if height > 0 else pixels
+    return Image(np.ascontiguousarray(pixels), None, extra={"bmph": wrap(data, offset, end)})
+
+
+def bmp_raster(item: Image, bottom_up: bool) -> bytes:
+    channels = item.pixels.shape[2]
+    bgr = item.pixels[:, :, [2, 1, 0, 3][:channels]]
+    rows = bgr[::-1] if bottom_up else bgr
+    h, w = rows.shape[:2]
+    stride = (w * channels + 3) & ~3
+    out = np.zeros((h, stride), np.uint8)
+    out[:, :w * channels] = rows.reshape(h, -1)
+    return out.tobytes()
 
 
 # WAV ------------------------------------------------------------------------------------
@@ -430,6 +469,9 @@ def render(item: Item, ext: str) -> bytes:
 def _render_image(item: Image, ext: str) -> bytes:
     from ..codecs.pillow_image import to_pil
 
+    if ext == ".bmp" and "bmph" in item.extra:
+        (height,) = struct.unpack_from("<i", item.extra["bmph"], 8 + 22)
+        return unwrap(item.extra["bmph"], bmp_raster(item, height > 0))
     if ext in (".ppm", ".pgm", ".pnm") and "pnmh" in item.extra:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())
