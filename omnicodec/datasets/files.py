@@ -227,7 +227,9 @@ def wrap(data: bytes, start: int, end: int) -> bytes:
 
 
 def unwrap(wrapper: bytes, raw: bytes) -> bytes:
-    (offset,) = struct.unpack_from("<Q", wrapper)
+    offset = struct.unpack_from("<Q", wrapper)[0] if len(wrapper) >= 8 else -1
+    if not 0 <= offset <= len(wrapper) - 8:
+        raise CorruptStreamError("side data of a raw format is damaged (bad offset)")
     return wrapper[8:8 + offset] + raw + wrapper[8 + offset:]
 
 
@@ -470,8 +472,10 @@ def _render_image(item: Image, ext: str) -> bytes:
     from ..codecs.pillow_image import to_pil
 
     if ext == ".bmp" and "bmph" in item.extra:
-        (height,) = struct.unpack_from("<i", item.extra["bmph"], 8 + 22)
-        return unwrap(item.extra["bmph"], bmp_raster(item, height > 0))
+        side = item.extra["bmph"]
+        if len(side) < 8 + 26:
+            raise CorruptStreamError("BMP side data is damaged")
+        return unwrap(side, bmp_raster(item, struct.unpack_from("<i", side, 8 + 22)[0] > 0))
     if ext in (".ppm", ".pgm", ".pnm") and "pnmh" in item.extra:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())
