@@ -74,6 +74,8 @@ def serialize(video: Video) -> bytes:
     lines = [b"FRAME\n"] * t
     side = video.extra.get("y4mh")
     if side:  # the original header, and frame lines if they were not all bare
+        if not side.startswith(MAGIC) or b"\n" not in side:
+            raise CorruptStreamError("y4m side data is damaged")
         cut = side.index(b"\n") + 1
         head, rest = side[:cut], [x + b"\n" for x in side[cut:].split(b"\n")[:-1]]
         if rest:
