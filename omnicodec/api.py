@@ -168,9 +168,10 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
 
     Without ``codec`` and ``quality`` the output restores the file exactly, and is never
-    bigger than :func:`size_bound`: PNG, WAV and y4m are coded as pixels/samples/frames with the
-    rest of the file as side data, anything else (JPEG through JPEG XL, already-compressed
-    media, unknown files) as its own bytes; each output is decoded and compared before it is
+    bigger than :func:`size_bound`: the formats in ``datasets.files.ITEM_FORMATS`` (PNG, BMP,
+    PGM/PPM, WAV, y4m) are coded as pixels/samples/frames with the rest of the file as side
+    data, anything else (JPEG through JPEG XL, already-compressed media, unknown files) as its
+    own bytes; each output is decoded and compared before it is
     written (``verify``), and whatever fails falls back to bytes, then to ``store``.  With a
     codec or quality, a file that the item would not hold whole is refused unless the codec is
     lossy, ``quality`` is given or ``allow_loss``.  The output keeps the input's permission
@@ -257,7 +258,7 @@ def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
     if fmt in ITEM_FORMATS:
         try:
             item = read_item(src, modality, data=data)
-        except UnsupportedInputError:
+        except Exception:  # noqa: BLE001 - whatever a reader makes of it, bytes always work
             item = None
         for codec in candidates(item) if item is not None else ():
             blob = _try(item, codec, source, limit)
@@ -274,14 +275,14 @@ def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
 def _try(item: Item, codec: Codec, source: dict, limit: int) -> bytes | None:
     try:
         blob = encode(item, codec, source=source)
-    except UnsupportedInputError:
+    except Exception:  # noqa: BLE001 - a codec that cannot take this input is skipped
         return None
     return blob if len(blob) <= limit else None
 
 
 def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
     """Whether ``blob`` decodes to ``item`` and renders back to the original file (byte for
-    byte for bytes, WAV and y4m; to the same pixels and chunks for PNG)."""
+    byte for bytes and the BYTE_EXACT formats; to the same pixels and chunks for PNG)."""
     from .datasets.files import BYTE_EXACT, read_item, render
 
     try:
@@ -292,7 +293,7 @@ def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
         if fmt in BYTE_EXACT:
             return restored == data
         return read_item(Path("x." + fmt), item.modality, data=restored).digest() == item.digest()
-    except (CorruptStreamError, UnsupportedInputError):
+    except Exception:  # noqa: BLE001 - anything short of an exact restore is a failure
         return False
 
 
