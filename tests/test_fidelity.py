@@ -444,3 +444,36 @@ def test_nothing_is_written_that_the_decoder_would_refuse(monkeypatch):
     monkeypatch.setattr(limits, "MAX_PIXELS", 100)
     with pytest.raises(UnsupportedInputError, match="caps"):
         omnicodec.encode(omnicodec.Image(np.zeros((20, 20, 3), np.uint8)), "jpeg", 50)
+
+
+def test_a_failing_or_lying_codec_falls_back_to_bytes(corpus, tmp_path, monkeypatch):
+    """Verification is what makes the default safe: a codec that raises, or whose stream does
+    not restore the input, is skipped and the file is kept as bytes."""
+    from omnicodec import api
+    from omnicodec.codecs import pillow_image, sndfile_audio
+
+    def boom(self, item):
+        raise RuntimeError("encoder crashed")
+
+    real = sndfile_audio.FLAC.decode
+
+    def lie(self, sections, meta):
+        item = real(self, sections, meta)
+        item.frames[0, 0] ^= 1 << 8  # one sample off
+        return item
+
+    monkeypatch.setattr(pillow_image.WebPLossless, "encode", boom)
+    monkeypatch.setattr(pillow_image.PNG, "encode", boom)
+    monkeypatch.setattr(sndfile_audio.FLAC, "decode", lie)
+    originals = {}
+    for name in ("img/rgba.png", "snd/s16.wav"):
+        src = tmp_path / Path(name).name
+        originals[src] = (corpus / name).read_bytes()
+        src.write_bytes(originals[src])
+        path, header = api.encode_file(src)
+        assert header.codec not in ("webp-lossless", "png", "flac"), header.codec
+        src.unlink()
+    monkeypatch.undo()
+    for src, data in originals.items():
+        api.decode_file(Path(str(src) + ".omc"))
+        assert src.read_bytes() == data
