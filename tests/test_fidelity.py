@@ -206,6 +206,7 @@ CORPUS = {
     "snd/s16.wav": lambda: _wav("PCM_16", title="a title", artist="me"), "snd/s24.wav": lambda: _wav("PCM_24", 2),
     "snd/float.wav": lambda: _wav("FLOAT"), "snd/u8.wav": lambda: _wav("PCM_U8"),
     "snd/surround.wav": lambda: _wav("PCM_16", 6), "snd/empty.wav": lambda: _wav("PCM_16", frames=0),
+    "snd/s24.aiff": lambda: _sound("AIFF", "PCM_24", title="aiff"), "snd/s8.aiff": lambda: _sound("AIFF", "PCM_S8", 1),
     "snd/tagged.flac": lambda: _sound("FLAC", "PCM_16", title="t", album="a"),
     "snd/stereo.mp3": lambda: _sound("MP3", "MPEG_LAYER_III"),
     "snd/music.m4a": lambda: _av("ipod", None, "aac"),
@@ -263,6 +264,7 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     assert codecs["img/png16_rgb.png"] == "png" and codecs["vid/odd.y4m"] == codecs["vid/deep422.y4m"] == "ffv1"
     assert codecs["img/photo.ppm"] == "webp-lossless" and codecs["img/deep.pgm"] == "png"
     assert codecs["img/shot.bmp"] == codecs["img/alpha.bmp"] == "webp-lossless"
+    assert codecs["snd/s24.aiff"] == codecs["snd/s8.aiff"] == "flac"
     assert codecs["img/meta.png"] == "webp-lossless" and codecs["img/png16_grey.png"] == codecs["img/palette.png"] == "png"
     assert codecs["misc/tiny.txt"] == "store", err
 

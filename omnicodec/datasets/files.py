@@ -34,8 +34,8 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "pnm", "bmp", "wav", "y4m"}  # decoded to items by default (restored exactly)
-BYTE_EXACT = {"pnm", "bmp", "wav", "y4m"}  # ... and restored byte for byte
+ITEM_FORMATS = {"png", "pnm", "bmp", "wav", "aiff", "y4m"}  # decoded to items by default (restored exactly)
+BYTE_EXACT = {"pnm", "bmp", "wav", "aiff", "y4m"}  # ... and restored byte for byte
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"},
             "audio": {".wav", ".flac", ".aiff", ".aif"}, "video": {".y4m", ".mkv"}}
@@ -100,7 +100,8 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
                        "bmp": lambda: read_bmp(data, allow_loss)}
             return readers.get(fmt, lambda: _read_pillow(data, allow_loss))()
         if modality == "audio":
-            return read_wav(data) if fmt == "wav" else _read_soundfile(data, allow_loss)
+            readers = {"wav": lambda: read_wav(data), "aiff": lambda: read_aiff(data, allow_loss)}
+            return readers.get(fmt, lambda: _read_soundfile(data, allow_loss))()
         if modality == "video":
             from . import y4m
 
@@ -338,10 +339,45 @@ def read_wav(data: bytes) -> Audio:
     return Audio(samples, rate, subtype, extra={"wave": wrap(data, span[0], end)})
 
 
+def read_aiff(data: bytes, allow_loss: bool = False) -> Audio:
+    """An AIFF file (big-endian PCM, 8 to 32 bits); the file around its samples is side data
+    (``aiff``), restored byte for byte.  AIFF-C and anything unusual goes through libsndfile."""
+    if data[:4] != b"FORM" or data[8:12] != b"AIFF":
+        return _read_soundfile(data, allow_loss)
+    pos, comm, span = 12, None, None
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], struct.unpack_from(">I", data, pos + 4)[0]
+        body = pos + 8
+        if kind == b"COMM" and size >= 18 and body + size <= len(data):
+            comm = data[body: body + 18]
+        elif kind == b"SSND" and size >= 8 and span is None and body + size <= len(data):
+            offset = struct.unpack_from(">I", data, body)[0]
+            span = (body + 8 + offset, body + size)
+        pos = body + size + (size & 1)
+    if comm is None or span is None:
+        return _read_soundfile(data, allow_loss)
+    channels, frames, bits = struct.unpack_from(">HIH", comm)
+    exponent, mantissa = struct.unpack_from(">HQ", comm, 8)
+    rate = mantissa * 2.0 ** ((exponent & 0x7FFF) - 16383 - 63)
+    subtype = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}.get(bits)
+    width = (bits or 0) // 8
+    if subtype is None or channels == 0 or rate != int(rate) or rate <= 0 or exponent >> 15:
+        return _read_soundfile(data, allow_loss)
+    limits.check_samples(frames, channels)
+    end = span[0] + frames * channels * width
+    if end > span[1]:
+        raise UnsupportedInputError("AIFF sound data is shorter than COMM says")
+    big = np.frombuffer(data, np.uint8, end - span[0], span[0]).reshape(-1, width)[:, ::-1]
+    samples = pcm_to_samples(np.ascontiguousarray(big).ravel(), "PCM_S8" if bits == 8 else subtype, channels)
+    return Audio(samples, int(rate), subtype, extra={"aiff": wrap(data, span[0], end)})
+
+
 def pcm_to_samples(raw: np.ndarray, subtype: str, channels: int) -> np.ndarray:
     """Little-endian interleaved PCM/float bytes -> (frames, channels) in soundfile's dtypes."""
     if subtype == "PCM_U8":
         return ((raw.astype(np.int16) - 128) << 8).reshape(-1, channels)
+    if subtype == "PCM_S8":
+        return (raw.view(np.int8).astype(np.int16) << 8).reshape(-1, channels)
     if subtype == "PCM_24":
         b = raw.reshape(-1, 3).astype(np.int32)
         return ((b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)).reshape(-1, channels)
@@ -353,6 +389,8 @@ def samples_to_pcm(samples: np.ndarray, subtype: str) -> bytes:
     """The inverse of :func:`pcm_to_samples`."""
     if subtype == "PCM_U8":
         return ((samples.astype(np.int32) >> 8) + 128).astype(np.uint8).tobytes()
+    if subtype == "PCM_S8":
+        return (samples.astype(np.int32) >> 8).astype(np.int8).tobytes()
     if subtype == "PCM_24":
         v = samples.astype(np.int32).ravel() >> 8
         return np.stack([v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF], 1).astype(np.uint8).tobytes()
@@ -452,6 +490,10 @@ def render(item: Item, ext: str) -> bytes:
     if item.modality == "audio":
         if ext == ".wav" and "wave" in item.extra:
             return unwrap(item.extra["wave"], samples_to_pcm(item.frames, item.subtype))
+        if ext in (".aiff", ".aif") and "aiff" in item.extra:  # big-endian: reverse each sample
+            width = {"PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}[item.subtype]
+            little = np.frombuffer(samples_to_pcm(item.frames, item.subtype), np.uint8)
+            return unwrap(item.extra["aiff"], little.reshape(-1, width)[:, ::-1].tobytes())
         import soundfile as sf
 
         fmt = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF"}[ext]
