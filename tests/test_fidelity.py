@@ -479,3 +479,27 @@ def test_a_failing_or_lying_codec_falls_back_to_bytes(corpus, tmp_path, monkeypa
     for src, data in originals.items():
         api.decode_file(Path(str(src) + ".omc"))
         assert src.read_bytes() == data
+
+
+@pytest.mark.parametrize("name", ["img/meta.png", "img/palette.png", "img/photo.ppm", "img/shot.bmp", "snd/s24.wav",
+                                  "snd/s24.aiff", "vid/deep422.y4m"])
+def test_exact_readers_refuse_damaged_files_in_one_of_our_error_types(corpus, name):
+    """Truncations and byte flips of every exact-format sample: a reader either reads it or
+    raises UnsupportedInputError (never an IndexError or a struct.error)."""
+    from omnicodec.datasets.files import read_item
+    from omnicodec.errors import OmnicodecError
+
+    data = (corpus / name).read_bytes()
+    rng = np.random.default_rng(len(name))
+    cuts = sorted({int(x) for x in rng.integers(0, len(data), 40)} | {0, 1, 8, 12, 30, 60})
+    damaged = [data[:n] for n in cuts]
+    for _ in range(120):
+        bad = bytearray(data)
+        for pos in rng.integers(0, min(len(data), 200), rng.integers(1, 4)):
+            bad[pos] = int(rng.integers(0, 256))
+        damaged.append(bytes(bad))
+    for blob in damaged:
+        try:
+            read_item(Path(name), data=blob)
+        except OmnicodecError:
+            pass

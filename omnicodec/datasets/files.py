@@ -358,10 +358,11 @@ def read_aiff(data: bytes, allow_loss: bool = False) -> Audio:
         return _read_soundfile(data, allow_loss)
     channels, frames, bits = struct.unpack_from(">HIH", comm)
     exponent, mantissa = struct.unpack_from(">HQ", comm, 8)
-    rate = mantissa * 2.0 ** ((exponent & 0x7FFF) - 16383 - 63)
+    shift = exponent - 16383 - 63  # an 80-bit extended float; rates are integers below 2**32
+    rate = mantissa * 2.0 ** shift if -63 <= shift <= 0 else 0.5
     subtype = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}.get(bits)
     width = (bits or 0) // 8
-    if subtype is None or channels == 0 or rate != int(rate) or rate <= 0 or exponent >> 15:
+    if subtype is None or channels == 0 or rate != int(rate) or rate <= 0:
         return _read_soundfile(data, allow_loss)
     limits.check_samples(frames, channels)
     end = span[0] + frames * channels * width
