@@ -136,8 +136,8 @@ def _jpeg_exif_icc() -> bytes:
     yy, xx = np.mgrid[0:64, 0:96]
     arr = np.stack([xx * 2, yy * 3, (xx + yy) % 255], -1).astype(np.uint8)
     out = io.BytesIO()
-    PILImage.fromarray(arr).save(out, "JPEG", quality=90, exif=exif.tobytes(),
-                                 icc_profile=_icc())
+    PILImage.fromarray(arr).save(out, "JPEG", quality=90, exif=exif.tobytes(), icc_profile=_icc(),
+                                 xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/">rating 5</x:xmpmeta>')
     return out.getvalue()
 
 
@@ -161,12 +161,13 @@ def _sound(fmt: str, subtype: str, channels: int = 2, **tags) -> bytes:
     return out.getvalue()
 
 
-def _av(container: str, video: tuple | None, audio: str | None, frames: int = 6) -> bytes:
+def _av(container: str, video: tuple | None, audio: str | None, frames: int = 6, **tags) -> bytes:
     """A small file from PyAV: video = (encoder, pix_fmt, options), audio = encoder."""
     import av
 
     out = io.BytesIO()
     with av.open(out, "w", format=container) as box:
+        box.metadata.update(tags)
         vs = as_ = None
         if video:
             vs = box.add_stream(video[0], rate=12)
@@ -211,7 +212,7 @@ CORPUS = {
     "snd/stereo.mp3": lambda: _sound("MP3", "MPEG_LAYER_III"),
     "snd/music.m4a": lambda: _av("ipod", None, "aac"),
     "vid/hevc10.mp4": lambda: _av("mp4", ("libx265", "yuv420p10le", {"x265-params": "log-level=error"}), None),
-    "vid/ffv1_422.mkv": lambda: _av("matroska", ("ffv1", "yuv422p", {}), None),
+    "vid/ffv1_422.mkv": lambda: _av("matroska", ("ffv1", "yuv422p", {}), None, title="holiday"),
     "vid/h264_aac.mp4": lambda: _av("mp4", ("libx264", "yuv420p", {}), "aac"),
     "img/photo.ppm": lambda: b"P6\n# made by hand\n64 48\n255\n" + _smooth((48, 64, 3), 255).astype(np.uint8).tobytes(),
     "img/deep.pgm": lambda: b"P5 64 48 4095\n" + _smooth((48, 64), 4095).astype(">u2").tobytes() + b"trailing",
@@ -279,6 +280,17 @@ def test_png_metadata_survives_lossy_output_too(corpus, tmp_path):
         assert im.getexif()[0x0112] == 6 and im.info["Author"] == "someone"
 
 
+def test_jpeg_metadata_follows_its_pixels_into_a_png(corpus, tmp_path):
+    """`-c png` on a JPEG keeps EXIF (orientation), ICC and XMP in the decoded PNG."""
+    src = corpus / "img/photo.jpg"
+    assert main(["encode", str(src), "-c", "png", "-o", str(tmp_path / "p.omc")]) == 0
+    assert main(["decode", str(tmp_path / "p.omc"), "-o", str(tmp_path / "p.png")]) == 0
+    with PILImage.open(src) as a, PILImage.open(tmp_path / "p.png") as b:
+        assert b.getexif()[0x0112] == 6 and b.info["icc_profile"] == a.info["icc_profile"]
+        assert "rating 5" in b.info["XML:com.adobe.xmp"]
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_wav_tags_and_layout_come_back_through_an_independent_reader(corpus, tmp_path):
     for name in ("snd/s16.wav", "snd/surround.wav", "snd/s24.wav"):
         src = corpus / name
@@ -294,7 +306,7 @@ def test_wav_tags_and_layout_come_back_through_an_independent_reader(corpus, tmp
 
 @pytest.mark.parametrize("name,codec,lost", [
     ("vid/h264_aac.mp4", "ffv1", "other streams"), ("img/anim.png", "png", "animation"),
-    ("img/anim.gif", "png", "frames"), ("img/palette.png", "webp-lossless", "cannot store mode P"),
+    ("img/anim.gif", "png", "frames"), ("vid/ffv1_422.mkv", "ffv1", "container tags (title)"), ("img/palette.png", "webp-lossless", "cannot store mode P"),
     ("img/png16_rgb.png", "webp-lossless", "cannot store mode RGB;16"), ("snd/tagged.flac", "wav", "tags")])
 def test_explicit_codec_refuses_what_it_would_lose(corpus, tmp_path, capsys, name, codec, lost):
     out = tmp_path / "x.omc"

@@ -430,6 +430,11 @@ def _read_audio_av(data: bytes) -> Audio:
 
 
 # video ----------------------------------------------------------------------------------
+# what muxers write on their own; anything else in a container's metadata is the user's
+_TECHNICAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "handler_name",
+                   "vendor_id", "creation_time", "duration", "language"}
+
+
 def _read_video_av(data: bytes, allow_loss: bool) -> Video:
     """Decode the first video stream of an mp4/mkv/... to planar YUV, in its own pixel format
     when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else converted to 8-bit 4:2:0."""
@@ -443,6 +448,9 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
             others = [s.type for s in box.streams if s is not vs]
             if others:
                 _loss(f"its other streams ({', '.join(others)})", allow_loss)
+            tags = sorted(k for k in {**box.metadata, **vs.metadata} if k.lower() not in _TECHNICAL_TAGS)
+            if tags:
+                _loss(f"its container tags ({', '.join(tags)})", allow_loss)
             src_fmt = vs.codec_context.pix_fmt or ""
             fmt = src_fmt if src_fmt in PIX_FMTS else "yuv420p"
             if src_fmt != fmt:
@@ -549,7 +557,12 @@ def _pillow_meta(item: Image, ext: str) -> dict:
         return {}
     args = {key: item.extra[tag] for key, tag in (("icc_profile", "iccp"), ("exif", "exif"), ("xmp", "xmp_"))
             if tag in item.extra}
-    if ext != ".webp":
+    if ext == ".png" and "xmp" in args:  # PNG keeps XMP in an iTXt chunk
+        from PIL import PngImagePlugin
+
+        args["pnginfo"] = PngImagePlugin.PngInfo()
+        args["pnginfo"].add_itxt("XML:com.adobe.xmp", args.pop("xmp").decode("utf-8", "replace"))
+    elif ext != ".webp":
         args.pop("xmp", None)
     return args
 
