@@ -363,11 +363,21 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
     st = src.stat()
-    box = container.unpack(src.read_bytes())
-    header = box.header
+    header = open(src)
     cls = _codec_class(header)
     dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
     _check_output(src, dst, force)
+    if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
+        def copy(tmp: Path) -> None:
+            with src.open("rb") as f, tmp.open("wb") as out:
+                _, count = container.read_header(f, st.st_size)
+                if count != 1:
+                    raise CorruptStreamError(f"{header.codec} holds one section, this file {count}")
+                container.copy_sections(f, st.st_size, count, header.format_version, out)
+
+        atomic_write(dst, copy, like=st)
+        return dst, header
+    box = container.unpack(src.read_bytes())
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
     if header.modality == "bytes" and (lines is not None or getattr(cls, "streaming", False)):

@@ -237,6 +237,29 @@ def read_sections(stream: BinaryIO, size: int, count: int, version: int) -> dict
     return sections
 
 
+def copy_sections(stream: BinaryIO, size: int, count: int, version: int, out: BinaryIO) -> None:
+    """Check and copy the payloads of the sections after a header to ``out`` in chunks (for
+    a verbatim codec's single section: a big stored file never sits in memory)."""
+    for index in range(count):
+        r = _Reader(stream)
+        if version == 1:
+            _, length = _V1_SECTION.unpack(r.read(_V1_SECTION.size, f"section {index} header"))
+        else:
+            r.read(4, f"section {index} header")
+            length = r.uvar(f"section {index} length")
+        if length + 4 > size - stream.tell():
+            raise TruncatedStreamError(f"section {index} declares {length} bytes but fewer remain")
+        crc, left = zlib.crc32(bytes(r.seen)), length
+        while left:
+            chunk = _read(stream, min(left, 1 << 22), f"section {index}")
+            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+            out.write(chunk)
+        if crc != _CRC.unpack(_read(stream, 4, f"section {index} checksum"))[0]:
+            raise CorruptStreamError(f"section {index} checksum mismatch: the file is corrupt")
+    if stream.tell() != size:
+        raise CorruptStreamError(f"{size - stream.tell()} unexpected bytes after the last section")
+
+
 def spans(data: bytes) -> list[tuple[int, int]]:
     """Byte spans (start, end) of the header (fixed part + JSON + CRC), then of each section."""
     stream = io.BytesIO(data)

@@ -449,6 +449,14 @@ def test_big_files_are_stored_or_streamed_without_reading_them_whole(tmp_path, m
         data = src.read_bytes()
         src.unlink()
         assert main(["decode", str(src) + ".omc"]) == 0 and src.read_bytes() == data
+    src.unlink()
+    omc = Path(str(noise) + ".omc")
+    damaged = bytearray(omc.read_bytes())
+    damaged[len(damaged) // 2] ^= 1
+    omc.write_bytes(bytes(damaged))
+    noise.unlink()
+    assert main(["decode", str(omc)]) == 1 and not noise.exists()
+    assert not [p for p in tmp_path.iterdir() if "omc-tmp" in p.name]
 
 
 def test_nothing_is_written_that_the_decoder_would_refuse(monkeypatch):
@@ -493,6 +501,7 @@ def test_a_failing_or_lying_codec_falls_back_to_bytes(corpus, tmp_path, monkeypa
         assert src.read_bytes() == data
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # inside libsndfile
 @pytest.mark.parametrize("name", ["img/meta.png", "img/palette.png", "img/photo.ppm", "img/shot.bmp", "snd/s24.wav",
                                   "snd/s24.aiff", "vid/deep422.y4m"])
 def test_exact_readers_refuse_damaged_files_in_one_of_our_error_types(corpus, name):
