@@ -404,9 +404,9 @@ def _read_soundfile(data: bytes, allow_loss: bool) -> Audio:
 
     try:
         return read_audio(data, allow_loss)
-    except RuntimeError as exc:  # soundfile.LibsndfileError
+    except RuntimeError as exc:  # soundfile.LibsndfileError (its str() names a BytesIO object)
         if not allow_loss:
-            raise UnsupportedInputError(f"cannot read as audio: {exc}") from None
+            raise UnsupportedInputError(f"cannot read as audio: {getattr(exc, 'error_string', exc)}") from None
     return _read_audio_av(data)
 
 
