@@ -10,6 +10,7 @@
    a fresh process (Kodak's kodim23 upscaled).
 
     python benchmarks/fidelity.py                 # writes benchmarks/results/fidelity.json
+    python benchmarks/fidelity.py --skip-memory   # the corpus only (keeps the memory figures)
     python benchmarks/fidelity.py --table         # README tables from that file
 """
 
@@ -193,7 +194,8 @@ def main() -> None:
     rows = run_corpus(files)
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "command": "python benchmarks/fidelity.py", "date": time.strftime("%Y-%m-%d"),
-              "summary": summarize(rows), "memory": {} if args.skip_memory else run_memory(), "files": rows}
+              "summary": summarize(rows), "files": rows,
+              "memory": json.loads(OUT.read_text())["memory"] if args.skip_memory else run_memory()}
     write(result)
     print(table(result))
 
