@@ -77,11 +77,6 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
     return "bytes", ""
 
 
-def sniff(head: bytes, ext: str) -> str:
-    """The modality of a file from its first bytes and its extension."""
-    return identify(head, ext)[0]
-
-
 # ------------------------------------------------------------------------------ readers
 def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: bool = False,
               data: bytes | None = None) -> Item:
@@ -473,13 +468,6 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
 
 
 # ------------------------------------------------------------------------------ writers
-def output_ext(item: Item) -> str:
-    """The extension a decoded item is written as when the original's cannot be used."""
-    if item.modality == "image" and item.mode in ("F",):
-        return ".tif"
-    return DEFAULT_EXT.get(item.modality, "")
-
-
 def write_item(item: Item, path: Path) -> None:
     """Write ``item`` to ``path`` in the format its extension names (see WRITABLE)."""
     path.write_bytes(render(item, path.suffix.lower()))
