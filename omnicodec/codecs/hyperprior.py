@@ -42,7 +42,7 @@ from .. import limits
 from ..errors import CorruptStreamError, MissingDependencyError
 from .base import Image, LossyCodec, check_image_meta, quality_to_range, section
 
-WEIGHTS = "hyperprior-none-34192.pt"  # the default for new streams; older files stay for old streams
+WEIGHTS = "hyperprior-none-44192.pt"  # the default for new streams; older files stay for old streams
 PAD = 64
 TILE, HALO = 24, 3  # synthesis/analysis tiles and their context, in latents (16 px each)
 Y_RANGE = 255  # |q| <= Y_RANGE; larger residuals are clipped (the encoder reconstructs the same)
