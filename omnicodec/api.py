@@ -411,16 +411,16 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
 def default_output(src: Path, header: Header) -> Path:
     """Where a decode goes without -o: beside the .omc, under the original name when the
     format can be restored, else with the modality's default extension."""
-    from .datasets.files import DEFAULT_EXT, WRITABLE
+    from .datasets.files import DEFAULT_EXT, MODE_EXT, WRITABLE
 
     stem = src.name[: -len(OMC_EXT)] if src.name.endswith(OMC_EXT) else src.name
     name = Path(header.source.get("name", "")).name or stem  # never a path from the file
     if header.modality == "bytes":
         return src.with_name(name)
-    ext = Path(name).suffix.lower()
-    if ext in WRITABLE[header.modality]:
+    ext, mode = Path(name).suffix.lower(), str(header.meta.get("mode"))
+    if ext in WRITABLE[header.modality] and ext == MODE_EXT.get(mode, ext):
         return src.with_name(name)
-    fallback = ".tif" if header.meta.get("mode") == "F" else DEFAULT_EXT[header.modality]
+    fallback = MODE_EXT.get(mode, DEFAULT_EXT[header.modality])
     return src.with_name((Path(name).stem if ext else name) + fallback)
 
 

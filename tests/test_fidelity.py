@@ -524,3 +524,18 @@ def test_exact_readers_refuse_damaged_files_in_one_of_our_error_types(corpus, na
             read_item(Path(name), data=blob)
         except OmnicodecError:
             pass
+
+
+_OWN = np.random.default_rng(11)  # not RNG: the corpus must not depend on which tests exist
+
+
+@pytest.mark.parametrize("array,mode,ext", [(_OWN.random((5, 7, 3)).astype(np.float32), None, ".npy"),
+                                            (_OWN.random((5, 7)).astype(np.float32), None, ".tif"),
+                                            (_OWN.integers(0, 256, (5, 7, 4), dtype=np.uint8), "CMYK", ".tif")])
+def test_modes_no_png_holds_decode_to_a_file_that_holds_them(tmp_path, array, mode, ext):
+    omc = tmp_path / "a.omc"
+    omc.write_bytes(omnicodec.encode(omnicodec.Image(array, mode)))
+    assert main(["decode", str(omc)]) == 0
+    out = tmp_path / ("a" + ext)
+    back = np.load(out) if ext == ".npy" else np.asarray(PILImage.open(out))
+    assert np.array_equal(back.reshape(array.shape), array)

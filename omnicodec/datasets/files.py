@@ -37,9 +37,11 @@ VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
 ITEM_FORMATS = {"png", "pnm", "bmp", "wav", "aiff", "y4m"}  # decoded to items by default (restored exactly)
 BYTE_EXACT = {"pnm", "bmp", "wav", "aiff", "y4m"}  # ... and restored byte for byte
 # formats a decoded item can be written back to without loss, per modality
-WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm"},
-            "audio": {".wav", ".flac", ".aiff", ".aif"}, "video": {".y4m", ".mkv"}}
+WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".npy"},
+            "audio": {".wav", ".flac", ".aiff", ".aif", ".npy"}, "video": {".y4m", ".mkv"}}
 DEFAULT_EXT = {"image": ".png", "audio": ".wav", "video": ".y4m"}
+# image modes no PNG holds, and the file they decode to by default (.npy: numpy's own format)
+MODE_EXT = {"F": ".tif", "CMYK": ".tif", "LA;F": ".npy", "RGB;F": ".npy", "RGBA;F": ".npy"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -482,6 +484,10 @@ def render(item: Item, ext: str) -> bytes:
         raise UnsupportedInputError(
             f"cannot write {item.modality} as {ext or 'a file without extension'}; use one of "
             f"{', '.join(sorted(WRITABLE[item.modality]))}")
+    if ext == ".npy":  # the array exactly as the item holds it
+        out = io.BytesIO()
+        np.save(out, item.pixels if item.modality == "image" else item.samples, allow_pickle=False)
+        return out.getvalue()
     if item.modality == "image":
         return _render_image(item, ext)
     if item.modality == "audio":
@@ -529,9 +535,10 @@ def _render_image(item: Image, ext: str) -> bytes:
             png = out.getvalue()
         side = item.extra.get("pngc")
         return _splice_png(png, side) if side is not None else png
-    if item.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "F") or (item.mode == "F" and ext not in (".tif", ".tiff")):
-        raise UnsupportedInputError(f"cannot write mode {item.mode} as {ext}; use .png"
-                                    + (" or .tif" if item.mode == "F" else ""))
+    tiff_only = item.mode in ("F", "CMYK") and ext not in (".tif", ".tiff")
+    if item.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "F", "CMYK") or tiff_only:
+        raise UnsupportedInputError(f"cannot write mode {item.mode} as {ext}; use "
+                                    f"{MODE_EXT.get(item.mode, '.png')} or .npy")
     args = {"lossless": True, "exact": True} if ext == ".webp" else {}
     out = io.BytesIO()
     to_pil(item).save(out, format={".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
