@@ -208,25 +208,35 @@ def _parse_header(body: bytes, version: int) -> Header:
                   digest=digest, format_version=version)
 
 
+def _section_head(stream: BinaryIO, size: int, index: int, version: int) -> tuple[bytes, int, int]:
+    """(raw tag, payload length, CRC of the section's header bytes), the length checked against
+    the cap and against what is left of the file, before any payload is read."""
+    r = _Reader(stream)
+    if version == 1:
+        raw_tag, length = _V1_SECTION.unpack(r.read(_V1_SECTION.size, f"section {index} header"))
+    else:
+        raw_tag = r.read(4, f"section {index} header")
+        length = r.uvar(f"section {index} length")
+    left = size - stream.tell()
+    if length > limits.MAX_SECTION_BYTES:
+        raise CorruptStreamError(f"section {index} length {length} exceeds the cap")
+    if length + 4 > left:
+        raise TruncatedStreamError(
+            f"section {index} declares {length} bytes but only {max(left - 4, 0)} remain")
+    return raw_tag, length, zlib.crc32(bytes(r.seen))
+
+
+def _check_crc(stream: BinaryIO, crc: int, index: int) -> None:
+    if crc != _CRC.unpack(_read(stream, 4, f"section {index} checksum"))[0]:
+        raise CorruptStreamError(f"section {index} checksum mismatch: the file is corrupt")
+
+
 def read_sections(stream: BinaryIO, size: int, count: int, version: int) -> dict[str, bytes]:
     sections: dict[str, bytes] = {}
     for index in range(count):
-        r = _Reader(stream)
-        if version == 1:
-            raw_tag, length = _V1_SECTION.unpack(r.read(_V1_SECTION.size, f"section {index} header"))
-        else:
-            raw_tag = r.read(4, f"section {index} header")
-            length = r.uvar(f"section {index} length")
-        left = size - stream.tell()
-        if length > limits.MAX_SECTION_BYTES:
-            raise CorruptStreamError(f"section {index} length {length} exceeds the cap")
-        if length + 4 > left:
-            raise TruncatedStreamError(
-                f"section {index} declares {length} bytes but only {max(left - 4, 0)} remain")
+        raw_tag, length, crc = _section_head(stream, size, index, version)
         payload = stream.read(length)
-        (crc,) = _CRC.unpack(_read(stream, 4, f"section {index} checksum"))
-        if crc != zlib.crc32(payload, zlib.crc32(bytes(r.seen))):
-            raise CorruptStreamError(f"section {index} checksum mismatch: the file is corrupt")
+        _check_crc(stream, zlib.crc32(payload, crc), index)
         try:
             tag = raw_tag.decode("ascii")
         except UnicodeDecodeError:
@@ -241,21 +251,12 @@ def copy_sections(stream: BinaryIO, size: int, count: int, version: int, out: Bi
     """Check and copy the payloads of the sections after a header to ``out`` in chunks (for
     a verbatim codec's single section: a big stored file never sits in memory)."""
     for index in range(count):
-        r = _Reader(stream)
-        if version == 1:
-            _, length = _V1_SECTION.unpack(r.read(_V1_SECTION.size, f"section {index} header"))
-        else:
-            r.read(4, f"section {index} header")
-            length = r.uvar(f"section {index} length")
-        if length + 4 > size - stream.tell():
-            raise TruncatedStreamError(f"section {index} declares {length} bytes but fewer remain")
-        crc, left = zlib.crc32(bytes(r.seen)), length
+        _, left, crc = _section_head(stream, size, index, version)
         while left:
             chunk = _read(stream, min(left, 1 << 22), f"section {index}")
             crc, left = zlib.crc32(chunk, crc), left - len(chunk)
             out.write(chunk)
-        if crc != _CRC.unpack(_read(stream, 4, f"section {index} checksum"))[0]:
-            raise CorruptStreamError(f"section {index} checksum mismatch: the file is corrupt")
+        _check_crc(stream, crc, index)
     if stream.tell() != size:
         raise CorruptStreamError(f"{size - stream.tell()} unexpected bytes after the last section")
 
