@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tempfile
@@ -135,9 +136,9 @@ def _decode_box(box: container.Container) -> Item:
     payload = {t: v for t, v in box.sections.items() if not t[:1].islower()}
     try:
         item = codec.decode(payload, header.meta)
+    except CorruptStreamError:
+        raise
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        if isinstance(exc, CorruptStreamError):
-            raise
         raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
     item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
     if header.digest is not None and item.digest() != header.digest:
@@ -190,22 +191,26 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     modality, fmt = identify(head[:64], src.suffix.lower())
     if codec is not None:
         modality = registry.get_codec_class(codec).modality
+    header = None
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(probe), quality)
         big = codec is not None or before.st_size >= STREAM_MIN
         if getattr(chosen, "streaming", False) and big:
-            return dst, _encode_stream(src, dst, chosen, source, progress, before, verify)
-        if chosen.verbatim and big:
-            return dst, _store_stream(src, dst, source, before)
-    data = src.read_bytes()
-    if codec is not None or quality is not None:
-        blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
-    else:
-        blob = _encode_default(src, data, modality, fmt, source, verify)
-    _check_unchanged(src, before, len(data))
-    atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
-    return dst, container.unpack(blob).header
+            header = _encode_stream(src, dst, chosen, source, progress, before, verify)
+        elif chosen.verbatim and big:
+            header = _store_stream(src, dst, source, before)
+    if header is None:
+        data = src.read_bytes()
+        if codec is not None or quality is not None:
+            blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
+        else:
+            blob = _encode_default(src, data, modality, fmt, source, verify)
+        _check_unchanged(src, before, len(data))
+        atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
+        header = container.read_header(io.BytesIO(blob), len(blob))[0]
+    _codec_class(header)  # fills in the implied modality
+    return dst, header
 
 
 STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip, store) from this size on
@@ -236,7 +241,6 @@ def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) ->
             _check_unchanged(src, before, f.tell())
 
     atomic_write(dst, write, like=before)
-    header.modality = "bytes"
     return header
 
 
@@ -363,7 +367,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
     st = src.stat()
-    header = open(src)
+    header = container.peek(os.fspath(src))
     cls = _codec_class(header)
     dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
     _check_output(src, dst, force)

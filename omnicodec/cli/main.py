@@ -128,8 +128,10 @@ def _out_dir(args, files: list[tuple[Path, Path | None]]) -> Path | None:
 
 
 def _place(out: Path, src: Path, base: Path | None) -> Path:
-    """The folder under ``out`` that mirrors ``src``'s place under ``base``."""
-    return out / src.parent.relative_to(base) if base is not None else out
+    """The folder under ``out`` that mirrors ``src``'s place under ``base`` (made if needed)."""
+    folder = out / src.parent.relative_to(base) if base is not None else out
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _each(files, work) -> int:
@@ -162,9 +164,7 @@ def cmd_encode(args) -> int:
         if out is None:
             dst = Path(args.output) if args.output else None
         else:
-            folder = _place(out, src, base)
-            folder.mkdir(parents=True, exist_ok=True)
-            dst = folder / (src.name + api.OMC_EXT)
+            dst = _place(out, src, base) / (src.name + api.OMC_EXT)
         path, header = api.encode_file(src, dst, codec=args.codec, quality=args.quality, force=args.force,
                                        progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify)
         size, done = src.stat().st_size, path.stat().st_size
@@ -186,9 +186,7 @@ def cmd_decode(args) -> int:
         if out is None:
             dst = Path(args.output) if args.output else None
         else:
-            folder = _place(out, src, base)
-            folder.mkdir(parents=True, exist_ok=True)
-            dst = api.default_output(folder / src.name, api.open(src))
+            dst = api.default_output(_place(out, src, base) / src.name, api.open(src))
         path, _ = api.decode_file(src, dst, force=args.force, lines=lines)
         return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"
 

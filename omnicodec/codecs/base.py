@@ -54,6 +54,7 @@ IMAGE_MODES: dict[str, tuple[int, str]] = {
 AUDIO_SUBTYPES: dict[str, str] = {"DOUBLE": "float64", "FLOAT": "float32", "PCM_16": "int16",
                                   "PCM_32": "int32", "PCM_24": "int32", "PCM_S8": "int16",
                                   "PCM_U8": "int16"}
+SHIFTED_SUBTYPES = ("PCM_24", "PCM_S8", "PCM_U8")  # held shifted up 8 bits: the low byte is 0
 
 
 @dataclass
@@ -108,8 +109,7 @@ class Audio:
         self.subtype = _resolve(self.subtype, AUDIO_SUBTYPES, a.dtype.name, "audio subtype",
                                 lambda k: f"{k} samples")
         expected = AUDIO_SUBTYPES[self.subtype]
-        low_bits = {"PCM_24": 0xFF, "PCM_S8": 0xFF, "PCM_U8": 0xFF}.get(self.subtype)
-        if low_bits and a.size and (a & low_bits).any():
+        if self.subtype in SHIFTED_SUBTYPES and a.size and (a & 0xFF).any():
             raise UnsupportedInputError(f"{self.subtype} samples are held shifted to the top of {expected}; "
                                         "these have bits below the format's precision")
         self.samples = a
@@ -152,7 +152,7 @@ def _resolve(name: str | None, table: dict[str, Any], key: Any, what: str, descr
 def audio_from(samples: np.ndarray, meta: dict[str, Any]) -> Audio:
     """A decoder's (frames, channels) samples as the Audio item the header describes (a lossy
     decoder's extra precision below a 24- or 8-bit subtype is cleared)."""
-    if meta["subtype"] in ("PCM_24", "PCM_S8", "PCM_U8") and samples.dtype.kind == "i":
+    if meta["subtype"] in SHIFTED_SUBTYPES and samples.dtype.kind == "i":
         samples = samples & ~np.array(0xFF, samples.dtype)
     flat = bool(meta.get("flat")) and samples.ndim == 2 and samples.shape[1] == 1
     return Audio(samples[:, 0] if flat else samples, int(meta["sample_rate"]), meta["subtype"])
