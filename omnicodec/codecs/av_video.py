@@ -109,7 +109,7 @@ class _AVCodec(Codec):
                         raise CorruptStreamError(f"{self.codec_id}: payload holds more frames than the header")
                     frame = frame.reformat(format=pix_fmt) if frame.format.name != pix_fmt else frame
                     for plane, dst in zip(frame.planes, planes):
-                        dst[count] = _read_plane(plane, dst.shape[1], dst.shape[2], dtype)
+                        dst[count] = read_plane(plane, dst.shape[1], dst.shape[2], dtype)
                     count += 1
         except (av.FFmpegError, IndexError, ValueError) as exc:
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
@@ -124,7 +124,8 @@ def _write_plane(plane, data: np.ndarray) -> None:
     buf[:] = np.ascontiguousarray(data, data.dtype.newbyteorder("<")).view(np.uint8)
 
 
-def _read_plane(plane, h: int, w: int, dtype) -> np.ndarray:
+def read_plane(plane, h: int, w: int, dtype) -> np.ndarray:
+    """An h × w plane of a PyAV frame, in ``dtype`` (16-bit samples are little-endian)."""
     dt = np.dtype(dtype).newbyteorder("<")
     rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w * dt.itemsize]
     return np.ascontiguousarray(rows).view(dt).astype(dtype)

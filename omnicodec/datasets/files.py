@@ -437,6 +437,7 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
     when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else converted to 8-bit 4:2:0."""
     import av
 
+    from ..codecs.av_video import read_plane
     from ..codecs.base import PIX_FMTS, chroma_shape
 
     try:
@@ -460,8 +461,7 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
                 frame = frame.reformat(format=fmt)
                 ch, cw = chroma_shape(fmt, frame.height, frame.width)
                 for i, (p, (h, w)) in enumerate(zip(frame.planes, ((frame.height, frame.width), (ch, cw), (ch, cw)))):
-                    rows = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:h, :w * dtype.itemsize]
-                    planes[i].append(np.ascontiguousarray(rows).view(dtype.newbyteorder("<")).astype(dtype))
+                    planes[i].append(read_plane(p, h, w, dtype))
     except (av.FFmpegError, IndexError) as exc:
         raise UnsupportedInputError(f"cannot read as video: {exc}") from None
     if not planes[0]:
@@ -477,7 +477,7 @@ def write_item(item: Item, path: Path) -> None:
 
 def render(item: Item, ext: str) -> bytes:
     """The file bytes of ``item`` in the format of extension ``ext``; side data restores the
-    original file (WAV, y4m byte for byte; PNG chunks verbatim)."""
+    original file (the BYTE_EXACT formats byte for byte; PNG chunks verbatim)."""
     if item.modality == "bytes":
         return item.data
     if ext not in WRITABLE[item.modality]:
@@ -514,7 +514,7 @@ def render(item: Item, ext: str) -> bytes:
 
 
 def _render_image(item: Image, ext: str) -> bytes:
-    from ..codecs.pillow_image import to_pil
+    from ..codecs.pillow_image import PNG, to_pil
 
     if ext == ".bmp" and "bmph" in item.extra:
         side = item.extra["bmph"]
@@ -525,10 +525,8 @@ def _render_image(item: Image, ext: str) -> bytes:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())
     if ext == ".png":
-        if item.mode in ("LA;16", "RGB;16", "RGBA;16"):
-            import imagecodecs
-
-            png = imagecodecs.png_encode(item.pixels, level=6)
+        if item.mode in PNG.wide:  # what Pillow cannot write
+            png = PNG(compress_level=6).encode(item)["DATA"]
         else:
             out = io.BytesIO()
             to_pil(item).save(out, "PNG", **_pillow_meta(item, ext))
