@@ -48,9 +48,8 @@ if step == "encode":
     open(path, "wb").write(blob)
 else:
     import torch  # noqa: F401 - counted in the baseline, as any learned decode pays it
-    from omnicodec.codecs.hyperprior import find_weights, load_model
-    p, sha = find_weights("")
-    load_model(str(p), sha)
+    from omnicodec.codecs.hyperprior import Hyperprior
+    Hyperprior().model()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
     item = omnicodec.decode(open(path, "rb").read())

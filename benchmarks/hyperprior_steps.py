@@ -24,7 +24,8 @@ OUT = RESULTS / "hyperprior_steps.json"
 
 
 def evaluate(weights_dir: Path, names: list[str], images: list) -> dict:
-    from omnicodec.codecs import hyperprior
+    from omnicodec.codecs import learned
+    from omnicodec.codecs.hyperprior import Hyperprior
 
     manifest = json.loads((weights_dir / "MANIFEST.json").read_text())
     classical = {k: v for k, v in json.loads((RESULTS / "image_rd.json").read_text())["curves"].items()
@@ -33,8 +34,8 @@ def evaluate(weights_dir: Path, names: list[str], images: list) -> dict:
     rows = {}
     for name in names:
         entry = manifest[name]
-        hyperprior.WEIGHTS = name
-        hyperprior.load_model.cache_clear()
+        Hyperprior.weights_file = name
+        learned._inference.cache_clear()
         curve = measure("hyperprior", images)
         rows[entry["sha256"]] = {
             "name": name, "steps": entry["steps"], "context": entry["config"].get("context", "none"),
@@ -50,14 +51,13 @@ def context_saving(weights_dir: Path, name: str, images: list, level: float = 3.
     """Share of the non-anchor y bits that a checkerboard model's context saves: model bits of
     the non-anchors with their stage-2 (σ, μ) vs with the anchors' stage-1 parameters, summed
     over the images at gain level ``level``."""
-    import hashlib
-
     import torch
 
     from omnicodec.codecs import hyperprior as hp
 
-    path = weights_dir / name
-    model = hp.load_model(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    os.environ["OMNICODEC_WEIGHTS"] = str(weights_dir)
+    hp.Hyperprior.weights_file = name
+    model = hp.Hyperprior().model()
     normal = torch.distributions.Normal(0.0, 1.0)
 
     def bits(y, scales, means):

@@ -148,7 +148,8 @@ def main() -> None:
     if args.table:
         print(table())
         return
-    from omnicodec.codecs.hyperprior import WEIGHTS, weights_dir
+    from omnicodec.codecs.hyperprior import Hyperprior
+    from omnicodec.codecs.learned import weights_dir
     from omnicodec.datasets.files import read_item
 
     images = [read_item(p) for p in sorted(Path(args.kodak).glob("*.png"))]
@@ -156,6 +157,7 @@ def main() -> None:
     old = json.loads((RESULTS / "image_rd.json").read_text()) if (RESULTS / "image_rd.json").exists() else {}
     curves = {**old.get("curves", {}), **{c: measure(c, images) for c in args.codecs.split(",")}}
     published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() else {}
+    WEIGHTS = Hyperprior.weights_file
     manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())[WEIGHTS]
     out = {"machine": machine(), "command": "python benchmarks/image_rd.py", "images": len(images),
            "hyperprior_weights": {"name": WEIGHTS, **{k: manifest.get(k) for k in

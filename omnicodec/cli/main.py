@@ -9,6 +9,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -48,24 +49,43 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.add_argument("--json", action="store_true", help="machine-readable output")
 
-    t = sub.add_parser("train", help="train a learned codec (resumable) and export its weights")
-    t.add_argument("model", choices=["hyperprior"])
-    t.add_argument("--data", required=True, help="folder of training images (never Kodak)")
+    t = sub.add_parser("train", help="train a learned codec's model (resumable) and export its weights",
+                       description="Train any learned codec's model; see docs/training.md for the queue.")
+    t.add_argument("model", help="learned codec id, e.g. hyperprior")
+    t.add_argument("--data", required=True, help="training folder (never a test set); every 20th file, "
+                   "or a val/ subfolder, is held out for validation")
     t.add_argument("--steps", type=int, required=True, help="total steps, counting resumed ones")
-    t.add_argument("--resume", help="checkpoint to continue from (e.g. runs/hyperprior/last.pt)")
-    t.add_argument("--context", choices=["none", "checkerboard"], default="none",
-                   help="entropy context model of a new run (a resumed run keeps its own)")
-    t.add_argument("--init", help="start a new run from this checkpoint's weights (e.g. a checkerboard "
-                   "model from a plain one)")
+    t.add_argument("--out", help="checkpoint folder (default runs/MODEL)")
+    t.add_argument("--resume", help="checkpoint to continue exactly (its settings hold unless given here)")
+    t.add_argument("--init", help="start a new run from a weights file or checkpoint (weights and step "
+                   "count only; modules it lacks keep their init)")
+    t.add_argument("--config", default="", help="model config of a new run, KEY=VALUE,... "
+                   "(e.g. M=192,context=checkerboard)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    t.add_argument("--out", default="runs/hyperprior", help="checkpoint folder")
-    t.add_argument("--lr", type=float, default=1e-4)
-    t.add_argument("--crop", type=int, default=128)
-    t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--export", metavar="DIR", help="afterwards, write fp16 weights + MANIFEST "
+    t.add_argument("--minutes", type=float, default=0.0, help="stop (with a checkpoint) after this "
+                   "much wall time")
+    for flag, kind, what in (("lr", float, "peak learning rate (default 1e-4)"),
+                             ("final-lr", float, "lr at the last step, as a fraction of --lr (default 0.1)"),
+                             ("warmup", int, "warm-up steps at the run's start (default 0)"),
+                             ("decay-from", int, "step where the cosine decay starts (default: halfway)"),
+                             ("batch", int, "batch size (default 8)"),
+                             ("size", int, "crop side or audio chunk length (default 128)"),
+                             ("ema", float, "EMA decay of the exported weights, e.g. 0.999 (default off)"),
+                             ("checkpoint-minutes", float, "checkpoint interval (default 5)"),
+                             ("val-every", int, "steps between validations (default 200)"),
+                             ("seed", int, "seed of a new run (default 0)")):
+        t.add_argument(f"--{flag}", type=kind, help=what)
+    t.add_argument("--export", metavar="DIR", help="afterwards, write the weights + MANIFEST "
                    "entry to DIR (omnicodec/weights to ship them)")
-    t.add_argument("--name", default="", help="weights file name (default hyperprior-CONTEXT-STEP.pt; "
+    t.add_argument("--name", default="", help="weights file name (default MODEL-...-STEP.pt; "
                    "never reuse a shipped name: old streams need the old file)")
+
+    k = sub.add_parser("pack-data", help="pack an image training set into a small folder "
+                       "(re-encoded crops) for the GPU machine")
+    k.add_argument("src")
+    k.add_argument("dst")
+    k.add_argument("--mib", type=float, default=24, help="byte budget in MiB (default 24)")
+    k.add_argument("--tile", type=int, default=320, help="crop side in pixels (default 320)")
 
     sub.add_parser("list", help="list codecs and whether they are available here")
     sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
@@ -227,18 +247,35 @@ def cmd_train(args) -> int:
     from ..errors import MissingDependencyError
 
     try:
-        from ..models.train import export, train
+        from ..models.train import TrainConfig, export, train
     except ImportError as exc:
         raise MissingDependencyError(f"training needs the neural extra ({exc.name}): "
                                      "pip install 'omnicodec[neural]'") from None
-    ckpt = train(Path(args.data), args.steps, Path(args.out), Path(args.resume) if args.resume else None,
-                 args.device, crop=args.crop, batch=args.batch, lr=args.lr,
-                 log=lambda m: print(m, file=sys.stderr, flush=True), context=args.context,
-                 init=Path(args.init) if args.init else None)
+    names = ("lr", "final_lr", "warmup", "decay_from", "batch", "size", "ema", "checkpoint_minutes",
+             "val_every", "seed")
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    config = {}
+    for pair in filter(None, re.split(r",(?![^\[]*\])", args.config)):  # commas outside [...]
+        key, _, value = pair.partition("=")
+        config[key.strip()] = json.loads(value) if value and value[0] in "0123456789-[" else value
+    ckpt = train(args.model, Path(args.data), Path(args.out or f"runs/{args.model}"),
+                 TrainConfig(steps=args.steps, **given), resume=Path(args.resume) if args.resume else None,
+                 init=Path(args.init) if args.init else None, model_config=config, device=args.device,
+                 minutes=args.minutes, overrides={"steps": args.steps, **given},
+                 log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"checkpoint: {ckpt}")
     if args.export:
         name, entry = export(ckpt, Path(args.export), args.name)
         print(f"exported {args.export}/{name} sha256={entry['sha256']} steps={entry['steps']}")
+    return 0
+
+
+def cmd_pack_data(args) -> int:
+    from ..datasets.training import pack_images
+
+    info = pack_images(Path(args.src), Path(args.dst), int(args.mib * 2**20), args.tile)
+    print(f"{args.dst}: {info['train_tiles']} training crops of {info['of_tiles']} "
+          f"({info['tile']} px), {info['val_crops']} validation crops, {info['bytes'] / 2**20:.1f} MiB")
     return 0
 
 
@@ -250,7 +287,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "list": cmd_list,
-            "demo": cmd_demo, "train": cmd_train}
+            "demo": cmd_demo, "train": cmd_train, "pack-data": cmd_pack_data}
 
 
 # -------------------------------------------------------------------------------- helpers

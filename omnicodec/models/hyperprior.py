@@ -17,14 +17,15 @@ One network covers the whole rate range: ``gain`` is a per-channel vector chosen
 levels (one per training λ) and interpolated geometrically between neighbours, so any real
 quality in [0, K-1] is valid.
 
-Determinism (CompressAI issues #279, #309, #54): the values the entropy decoder depends on (μ, σ,
-and the ẑ tables) must be identical at encode and decode time on any machine, thread count or
-device.  ``IntegerNet`` runs h_s (and the context model) on integer-valued float64 tensors with weights and
-biases rounded to fixed point: every product and partial sum is an integer below 2**53, so the
-result is exact whatever order the convolution sums in, and the flooring between layers is exact
-too.  The encoder uses the same integer path, so the quantization of h_s costs a little rate,
-never correctness.  The ẑ prior is stored as integer frequency tables computed at export.  The
+Determinism: the values the entropy decoder depends on (μ, σ and the ẑ tables) come from
+``IntegerNet`` copies of h_s (and of the context model), built at load time from the fp16
+weights (see ``models.base``); the encoder uses the same integer path, so their quantization
+costs a little rate, never correctness.  The ẑ prior ships as integer frequency tables.  The
 synthesis g_s, which only shapes pixels, runs in float64 so that thread count does not move them.
+
+Training (``codec train hyperprior``, ``models.train``): each sample of a batch draws a rate
+level; the loss is λ[level]·255²·MSE + bpp.  The λ of each level are part of the config, saved
+with every checkpoint and artefact.
 """
 
 from __future__ import annotations
@@ -32,39 +33,58 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
-import numpy as np
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import nn
 
+from .base import ACT_BITS, IntegerNet, LearnedModel, factorized_tables, half_state, level_gains, load_half, psnr, tiled
+
 # λ per level (MSE on [0, 1] pixels scaled by 255², as in CompressAI's training recipe): from
-# about 0.1 bpp to about 1.5 bpp on Kodak.
+# about 0.1 bpp to about 1.5 bpp on Kodak.  The default of the config; a config may hold others.
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932)
 SCALE_BOUND = 0.11
-ACT_BITS = 8  # fractional bits of the integer h_s activations
 EXACT_TILE = 32  # latents per tile side for the integer nets (exact whatever the tiling)
-WEIGHT_BITS = 12  # fractional bits of its weights
+ENTROPY_MODULES = {"none": ("h_s",), "checkerboard": ("h_s", "context", "entropy_parameters")}
 
 
 @dataclass(frozen=True)
 class HyperpriorConfig:
     N: int = 96
     M: int = 128
-    levels: int = len(LAMBDAS)
     context: str = "none"  # "none" or "checkerboard"
+    lambdas: tuple[float, ...] = LAMBDAS
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HyperpriorConfig:
+        """From a saved config; the first artefacts stored ``levels`` and no λ (they used LAMBDAS)."""
+        d = dict(d)
+        levels = d.pop("levels", None)
+        cfg = cls(**{**d, "lambdas": tuple(d.get("lambdas", LAMBDAS))})
+        if levels is not None and levels != cfg.levels:
+            raise ValueError(f"config says {levels} levels but holds {cfg.levels} λ")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "lambdas": list(self.lambdas), "levels": self.levels}
 
 
-class Hyperprior(nn.Module):
+class Hyperprior(LearnedModel):
+    codec_id = "hyperprior"
+    Config = HyperpriorConfig
+    source = "images"
+    stride = 64
+
     def __init__(self, cfg: HyperpriorConfig = HyperpriorConfig()):
-        super().__init__()
+        super().__init__(cfg)
         N, M = cfg.N, cfg.M
-        self.cfg = cfg
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
                                  deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
@@ -88,17 +108,21 @@ class Hyperprior(nn.Module):
         init = torch.exp(torch.linspace(math.log(0.35), math.log(2.5), cfg.levels))[:, None]
         self.gain = nn.Parameter(init.repeat(1, M))
         self.inv_gain = nn.Parameter((1 / init).repeat(1, M))
+        self.register_buffer("lambdas", torch.tensor(cfg.lambdas), persistent=False)
 
-    # ---- gains
-    def gains(self, level: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    @classmethod
+    def config_from(cls, d):
+        return HyperpriorConfig.from_dict(d)
+
+    def config_dict(self):
+        return self.cfg.to_dict()
+
+    def weights_name(self, step: int) -> str:
+        return f"hyperprior-{self.cfg.context}-{step}.pt"
+
+    def gains(self, level) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain, inverse gain), shape (B or 1, M, 1, 1), for integer or fractional levels."""
-        level = torch.as_tensor(level, dtype=torch.float32).reshape(-1)
-        level = level.clamp(0, self.cfg.levels - 1)
-        lo = level.floor().long().clamp(max=self.cfg.levels - 2)
-        t = (level - lo)[:, None]
-        g = self.gain.abs()[lo] ** (1 - t) * self.gain.abs()[lo + 1] ** t
-        ig = self.inv_gain.abs()[lo] ** (1 - t) * self.inv_gain.abs()[lo + 1] ** t
-        return g[:, :, None, None], ig[:, :, None, None]
+        return level_gains(self.gain, self.inv_gain, level)
 
     def forward(self, x: torch.Tensor, level: torch.Tensor):
         g, ig = self.gains(level)
@@ -124,6 +148,55 @@ class Hyperprior(nn.Module):
         p_rest = params + self.entropy_parameters(torch.cat([params, ctx], 1))
         return torch.where(anchor.bool(), p_anchor, p_rest)
 
+    # ---- the trainer's contract (models.base.LearnedModel)
+    def loss(self, batch):
+        level = torch.randint(0, self.cfg.levels, (batch.shape[0],), device=batch.device)
+        x_hat, y_lik, z_lik = self(batch, level.float())
+        loss, bpp, mse = rd_loss(batch, x_hat, y_lik, z_lik, self.lambdas[level])
+        return loss, {"bpp": bpp.item(), "psnr": psnr(mse.item())}
+
+    def aux_parameters(self):
+        return [p for n, p in self.named_parameters() if n.endswith(".quantiles")]
+
+    def aux_loss(self):
+        return self.entropy_bottleneck.loss()
+
+    @torch.no_grad()
+    def validate(self, batch):
+        """bpp (from the likelihoods) and PSNR at the lowest, middle and highest level."""
+        out = {}
+        for level in (0, self.cfg.levels // 2, self.cfg.levels - 1):
+            x_hat, y_lik, z_lik = self(batch, torch.full((batch.shape[0],), float(level), device=batch.device))
+            bits = -torch.log2(y_lik).sum() - torch.log2(z_lik).sum()
+            out[f"L{level}_bpp"] = round(bits.item() / batch[:, 0].numel(), 4)
+            out[f"L{level}_psnr"] = round(psnr(((batch - x_hat.clamp(0, 1)) ** 2).mean().item()), 3)
+        return out
+
+    def export(self) -> dict[str, Any]:
+        """The shipped artefact: fp16 transforms (the integer nets are derived from their fp16
+        weights exactly at load time), gains, the integer ẑ tables, and the float factorized
+        prior (not used for coding; it lets a training run start from shipped weights)."""
+        names = ("g_a", "g_s", "h_a") + ENTROPY_MODULES[self.cfg.context]
+        return {"format": 2, "config": self.config_dict(), **{n: half_state(getattr(self, n)) for n in names},
+                "gain": self.gain.detach().float().cpu(), "inv_gain": self.inv_gain.detach().float().cpu(),
+                "z": factorized_tables(self.entropy_bottleneck),
+                "entropy_bottleneck": {k: v.detach().float().cpu()
+                                       for k, v in self.entropy_bottleneck.named_parameters()}}
+
+    def load_artefact(self, art: dict[str, Any], strict: bool = True) -> None:
+        """Weights from an artefact.  Not ``strict`` (a training run's start), modules it lacks
+        keep their init: a checkerboard's context when starting from a plain model, the
+        factorized prior of a format-1 artefact."""
+        for name in ("g_a", "g_s", "h_a") + ENTROPY_MODULES[self.cfg.context]:
+            if name in art:
+                load_half(getattr(self, name), art[name])
+            elif strict:
+                raise KeyError(f"the artefact lacks {name}")
+        self.gain.data.copy_(art["gain"])
+        self.inv_gain.data.copy_(art["inv_gain"])
+        if "entropy_bottleneck" in art:
+            self.entropy_bottleneck.load_state_dict(art["entropy_bottleneck"], strict=False)
+
 
 def anchor_mask(h: int, w: int, device=None) -> torch.Tensor:
     """1 at checkerboard anchors ((i + j) even), shape (1, 1, h, w)."""
@@ -141,118 +214,6 @@ def rd_loss(x, x_hat, y_lik, z_lik, lambdas: torch.Tensor):
     return loss, bits.mean(), mse.mean()
 
 
-# -------------------------------------------------------------------------- integer nets
-class IntegerNet:
-    """A conv/deconv/ReLU stack in exact integer arithmetic on float64 tensors (see the module
-    docstring).
-
-    Built from a float stack; holds integer weights and biases.  ``__call__`` takes a float64
-    tensor of integers, the input in units of 2**-in_bits (ẑ: in_bits=0; ŷ or parameters:
-    in_bits=ACT_BITS), and returns integers in units of 2**-ACT_BITS, identical on every machine.
-    """
-
-    def __init__(self, layers: list[dict]):
-        self.layers = layers  # each: kind, weight (int-valued float64), bias (int-valued), shift
-
-    @classmethod
-    def from_module(cls, net: nn.Module, in_bits: int = 0) -> IntegerNet:
-        layers = []
-        for m in (net if isinstance(net, nn.Sequential) else [net]):
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                w = torch.round(m.weight.detach().double() * 2**WEIGHT_BITS)
-                b = torch.round(m.bias.detach().double() * 2 ** (WEIGHT_BITS + in_bits))
-                layers.append({"kind": "deconv" if isinstance(m, nn.ConvTranspose2d) else "conv",
-                               "weight": w, "bias": b, "shift": WEIGHT_BITS + in_bits - ACT_BITS,
-                               "stride": m.stride[0], "padding": m.padding[0],
-                               "output_padding": getattr(m, "output_padding", (0,))[0]})
-                in_bits = ACT_BITS
-            elif isinstance(m, nn.ReLU):
-                layers.append({"kind": "relu"})
-            else:
-                raise TypeError(f"an integer net cannot run {type(m).__name__}")
-        return cls(layers)
-
-    @torch.no_grad()
-    def __call__(self, x_int: torch.Tensor) -> torch.Tensor:
-        x = x_int.double().cpu()
-        for layer in self.layers:
-            if layer["kind"] == "relu":
-                x = x.clamp_min(0)
-                continue
-            if layer["kind"] == "conv":
-                x = torch.nn.functional.conv2d(x, layer["weight"], layer["bias"], layer["stride"], layer["padding"])
-            else:
-                x = torch.nn.functional.conv_transpose2d(x, layer["weight"], layer["bias"], layer["stride"],
-                                                         layer["padding"], layer["output_padding"])
-            x = torch.floor(x / 2 ** layer["shift"])  # exact: power-of-two division of integers
-        return x
-
-
-def tiled(fn, x: torch.Tensor, in_per: int, out_per: int, tile: int, halo: int, finish=None):
-    """``fn`` (fully convolutional) over ``x`` (1, C, H, W) in a fixed tiling, so that memory
-    follows the tile and not the image.  Tiles are ``tile`` grid cells square from the top-left,
-    each computed with up to ``halo`` cells of its neighbours on every side; a cell is
-    ``in_per`` input and ``out_per`` output positions.  ``finish`` maps each kept tile (e.g. to
-    8-bit numpy) before it is stitched.  Exact for the integer nets (any tiling gives the same
-    integers); for float nets the tiling is part of the computation's definition."""
-    _, _, height, width = x.shape
-    h, w = height // in_per, width // in_per
-    out = None
-    for r0 in range(0, h, tile):
-        for c0 in range(0, w, tile):
-            r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
-            a, b = max(0, r0 - halo), max(0, c0 - halo)
-            t = fn(x[:, :, a * in_per: min(h, r1 + halo) * in_per, b * in_per: min(w, c1 + halo) * in_per])
-            t = t[:, :, (r0 - a) * out_per: (r1 - a) * out_per, (c0 - b) * out_per: (c1 - b) * out_per]
-            t = finish(t) if finish else t
-            if out is None:
-                shape = (*t.shape[:2], h * out_per, w * out_per)
-                out = np.empty(shape, t.dtype) if isinstance(t, np.ndarray) else torch.empty(shape, dtype=t.dtype)
-            out[:, :, r0 * out_per: r1 * out_per, c0 * out_per: c1 * out_per] = t
-    return out
-
-
-def z_tables(bottleneck: EntropyBottleneck) -> dict:
-    """Integer frequency tables of the factorized ẑ prior, one row per channel, and the integer
-    offsets of their first symbol (ẑ = symbol + offset).  Built once, at export."""
-    bottleneck.update(force=True)
-    cdf = bottleneck._quantized_cdf.to(torch.int64)
-    length = bottleneck._cdf_length.to(torch.int64)
-    width = int(length.max()) - 1
-    freqs = torch.zeros(cdf.shape[0], width, dtype=torch.int64)
-    for c in range(cdf.shape[0]):
-        f = cdf[c, 1:length[c]] - cdf[c, :length[c] - 1]
-        freqs[c, :f.numel()] = f
-    medians = torch.round(bottleneck._get_medians().detach().reshape(-1)).to(torch.int64)
-    offsets = bottleneck._offset.to(torch.int64) + medians
-    return {"freqs": freqs[:, :-1].clamp_min(0), "offsets": offsets}  # last bin: compressai's overflow
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def psnr(mse: float) -> float:
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
-
-
-# ------------------------------------------------------------------------------ artefacts
-ENTROPY_MODULES = {"none": ("h_s",), "checkerboard": ("h_s", "context", "entropy_parameters")}
-
-
-def export_weights(model: Hyperprior) -> dict:
-    """The shipped artefact: fp16 transforms (the integer nets are derived from their fp16
-    weights exactly at load time), gains, and the integer ẑ tables.  Loadable with
-    weights_only=True."""
-    model = model.cpu().eval()
-    names = ("g_a", "g_s", "h_a") + ENTROPY_MODULES[model.cfg.context]
-    half = {name: {k: v.detach().half() for k, v in getattr(model, name).state_dict().items()}
-            for name in names}
-    return {"format": 1, "config": model.cfg.to_dict(), **half,
-            "gain": model.gain.detach().float(), "inv_gain": model.inv_gain.detach().float(),
-            "z": z_tables(model.entropy_bottleneck)}
-
-
 class InferenceModel:
     """The parts of a Hyperprior that encoding and decoding need, loaded from an artefact.
 
@@ -261,12 +222,9 @@ class InferenceModel:
     """
 
     def __init__(self, art: dict):
-        cfg = HyperpriorConfig(**art["config"])
+        cfg = HyperpriorConfig.from_dict(art["config"])
         net = Hyperprior(cfg)
-        for name in ("g_a", "g_s", "h_a") + ENTROPY_MODULES[cfg.context]:
-            getattr(net, name).load_state_dict({k: v.float() for k, v in art[name].items()})
-        net.gain.data.copy_(art["gain"])
-        net.inv_gain.data.copy_(art["inv_gain"])
+        net.load_artefact(art)
         # synthesis in float64: a float32 convolution sums in an order that depends on the thread
         # count, which moved some pixels by one level; in float64 such a flip needs an output
         # within ~1e-13 of a rounding boundary.
@@ -281,6 +239,7 @@ class InferenceModel:
         self.z_freqs = art["z"]["freqs"].long()
         self.z_offsets = art["z"]["offsets"].long()
         self.cfg = cfg
+        self.levels = cfg.levels
 
     def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
         """Integer hyper-parameters (units of 2**-ACT_BITS) from the ẑ symbols (in tiles: exact)."""

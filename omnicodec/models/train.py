@@ -1,202 +1,284 @@
-"""Training loop for the hyperprior: random crops, per-sample λ levels, aux loss, resumable
-checkpoints, validation bpp/PSNR.  Used by ``codec train hyperprior``.
+"""One trainer for every learned model (``codec train MODEL``).
 
-A checkpoint holds everything needed to continue (model, both optimizers, step, RNG states,
-config), so training can go on across sessions: ``--resume runs/hyperprior/last.pt``.
+    source (datasets.training) ─batch(rng)─► model.loss ─► Adam (+ aux Adam) ─► optional EMA
+        every step: lr from the schedule (warm-up, constant, cosine decay to final_lr·lr)
+        every val_every steps: model.validate(held-out slice) ─► history
+        every checkpoint_minutes, at the end and when --minutes runs out: last.pt (atomic)
+
+A checkpoint holds everything an uninterrupted run would have in memory: model, optimizers,
+EMA, step, the data sampler's and torch's RNG states, the train config and the history, so a
+resumed run takes exactly the steps the uninterrupted one would (same batches, same noise, same
+learning rates).  A run can also start (``init``) from a shipped weights file or from another
+checkpoint: the weights only, a fresh optimizer, the step count carried on.
+
+``export`` turns a checkpoint into a shipped artefact (the EMA weights when the run kept them)
+and its MANIFEST.json entry (codec, sha256, data, steps, hardware, train config, validation).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import hashlib
+import io
 import json
+import math
+import os
+import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .hyperprior import LAMBDAS, Hyperprior, HyperpriorConfig, psnr, rd_loss
-
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm"}
+from .base import LearnedModel
 
 
-def load_images(folder: Path, min_side: int) -> list[np.ndarray]:
-    from PIL import Image
+@dataclass
+class TrainConfig:
+    steps: int = 1000  # total steps, counting those of earlier sessions
+    lr: float = 1e-4
+    final_lr: float = 0.1  # the learning rate at the last step, as a fraction of lr
+    warmup: int = 0  # steps of linear warm-up at the start of a run (from its first step)
+    decay_from: int = -1  # step where the cosine decay starts; -1: halfway from the run's first step
+    batch: int = 8
+    size: int = 128  # crop side (images, video) or chunk length (audio)
+    frames: int = 4  # frames per video clip
+    ema: float = 0.0  # EMA decay of the exported weights (0: no EMA)
+    aux_lr: float = 1e-3
+    clip: float = 1.0  # gradient-norm clip of the main parameters
+    checkpoint_minutes: float = 5.0
+    val_every: int = 200
+    log_every: int = 50
+    seed: int = 0
+    start: int = 0  # the step this run began at (set by the trainer)
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
-    images = []
-    for f in files:
-        with Image.open(f) as im:
-            a = np.asarray(im.convert("RGB"))
-        if min(a.shape[:2]) >= min_side:
-            images.append(a)
-    if not images:
-        raise FileNotFoundError(f"no training images of at least {min_side}px in {folder}")
-    return images
-
-
-def batches(images: list[np.ndarray], crop: int, batch: int, rng: np.random.Generator):
-    while True:
-        out = np.empty((batch, crop, crop, 3), dtype=np.uint8)
-        for i in range(batch):
-            a = images[rng.integers(len(images))]
-            y, x = rng.integers(0, a.shape[0] - crop + 1), rng.integers(0, a.shape[1] - crop + 1)
-            c = a[y:y + crop, x:x + crop]
-            out[i] = c[:, ::-1] if rng.random() < 0.5 else c
-        yield torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
-
-
-def validation_image(crop: int = 256) -> torch.Tensor:
-    from importlib import resources
-
-    from PIL import Image
-
-    with Image.open(resources.files("omnicodec") / "samples" / "kodim23.png") as im:
-        a = np.asarray(im.convert("RGB"))
-    h, w = a.shape[:2]
-    a = a[(h - crop) // 2:(h + crop) // 2, (w - crop) // 2:(w + crop) // 2]
-    return torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255.0
+    def lr_at(self, step: int) -> float:
+        decay_from = self.decay_from if self.decay_from >= 0 else self.start + (self.steps - self.start) // 2
+        f = 1.0
+        if self.warmup and step < self.start + self.warmup:
+            f = (step - self.start + 1) / self.warmup
+        if step >= decay_from and self.steps > decay_from:
+            t = (step - decay_from) / (self.steps - decay_from)
+            f *= self.final_lr + (1 - self.final_lr) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+        return self.lr * f
 
 
-def train(data: Path, steps: int, out: Path, resume: Path | None = None, device: str = "auto",
-          crop: int = 128, batch: int = 8, lr: float = 1e-4, checkpoint_minutes: float = 5.0,
-          seed: int = 0, log=print, context: str = "none", init: Path | None = None) -> Path:
-    """Train until ``steps`` total steps (counting resumed ones); returns the last checkpoint.
+def model_class(model_id: str) -> type[LearnedModel]:
+    """The trainable model of a registered learned codec (its ``network`` attribute)."""
+    import importlib
 
-    ``init`` starts a new run (e.g. with ``context="checkerboard"``) from the weights of another
-    checkpoint, keeping its step count; modules it lacks keep their fresh initialisation (the
-    checkerboard's starts out equal to the plain model)."""
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    torch.manual_seed(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = HyperpriorConfig(context=context)
-    state = torch.load(resume, map_location="cpu", weights_only=False) if resume else None
+    from ..errors import UnknownCodecError
+    from ..registry import get_codec_class
+
+    target = getattr(get_codec_class(model_id), "network", "")
+    if not target:
+        raise UnknownCodecError(f"{model_id} is not a learned codec; trainable: {', '.join(trainable())}")
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def trainable() -> list[str]:
+    from ..registry import codec_ids, get_codec_class
+
+    return [c for c in codec_ids() if getattr(get_codec_class(c), "network", "")]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class Run:
+    """A training run's live state; ``save``/``restore`` make checkpoints exact."""
+
+    def __init__(self, model_id: str, model_config: dict, tc: TrainConfig, device: str):
+        self.model_id, self.tc, self.device = model_id, tc, device
+        torch.manual_seed(tc.seed)
+        cls = model_class(model_id)
+        self.model = cls(cls.config_from(model_config)).to(device)
+        self.opt = torch.optim.Adam(self.model.main_parameters(), lr=tc.lr)
+        aux = self.model.aux_parameters()
+        self.aux_opt = torch.optim.Adam(aux, lr=tc.aux_lr) if aux else None
+        self.ema = None
+        if tc.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema), use_buffers=True)
+        self.step, self.history, self.data = 0, [], ""
+        self.rng = np.random.default_rng(tc.seed)
+
+    def state(self) -> dict[str, Any]:
+        rng = {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state()}
+        if self.device.startswith("cuda"):
+            rng["cuda"] = torch.cuda.get_rng_state()
+        return {"format": 2, "model_id": self.model_id, "config": self.model.config_dict(),
+                "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
+                "ema": self.ema.state_dict() if self.ema else None, "step": self.step, "rng": rng,
+                "train": dataclasses.asdict(self.tc), "history": self.history, "data": self.data,
+                "device": self.device}
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(path)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue a checkpoint (the first trainer's ones lack RNG, train config and EMA:
+        their batches are reseeded from the step)."""
+        self.model.load_state_dict(state["model"])
+        if state.get("opt"):
+            self.opt.load_state_dict(state["opt"])
+        if self.aux_opt and state.get("aux_opt"):
+            self.aux_opt.load_state_dict(state["aux_opt"])
+        if self.ema and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.history = state["step"], state.get("history", [])
+        rng = state.get("rng")
+        if rng:
+            self.rng.bit_generator.state = rng["numpy"]
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and self.device.startswith("cuda"):
+                torch.cuda.set_rng_state(rng["cuda"])
+        else:
+            self.rng = np.random.default_rng(self.tc.seed + self.step)
+            torch.manual_seed(self.tc.seed + self.step)
+
+    def init_from(self, path: Path) -> None:
+        """Weights (and step count) from a shipped artefact or another run's checkpoint."""
+        src = _load(path)
+        if "model" in src:  # a checkpoint: a model whose extra modules keep their init
+            missing, unexpected = self.model.load_state_dict(src["model"], strict=False)
+            if unexpected or len(missing) == len(self.model.state_dict()):
+                raise ValueError(f"{path} does not fit {self.model.cfg}: unexpected {unexpected}")
+        else:
+            self.model.load_artefact(src, strict=False)
+        self.step = int(src.get("step", _manifest_steps(path)))
+        self.history = [{**row, "init": str(path)} for row in src.get("history", [])]
+
+    def exported(self) -> dict[str, Any]:
+        model = self.ema.module if self.ema else self.model
+        return {**model.cpu().export(), "step": self.step}
+
+
+def _manifest_steps(path: Path) -> int:
+    """The steps a weights file's MANIFEST entry records (format-1 artefacts do not carry them)."""
+    try:
+        return int(json.loads((path.parent / "MANIFEST.json").read_text())[path.name]["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _device(device: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | None = None,
+          init: Path | None = None, model_config: dict | None = None, device: str = "auto",
+          minutes: float = 0.0, overrides: dict | None = None, log=print) -> Path:
+    """Train until ``tc.steps`` (counting resumed ones) or for ``minutes`` of wall time; returns
+    the last checkpoint.  Resuming, the checkpoint's train config holds, except for the fields
+    named in ``overrides`` (e.g. a longer ``steps``)."""
+    from ..datasets.training import source
+
+    device = _device(device)
+    state = _load(resume) if resume else None
     if state:
-        cfg = HyperpriorConfig(**state["config"])
-    model = Hyperprior(cfg).to(device)
-    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    opt = torch.optim.Adam(main_params, lr=lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
-    step, rng = 0, np.random.default_rng(seed)
-    history = []
+        tc = TrainConfig(**{**state.get("train", dataclasses.asdict(tc)), **(overrides or {})})
+        model_config = state["config"]
+    run = Run(model_id, model_config or {}, tc, device)
     if state:
-        model.load_state_dict(state["model"])
-        if "opt" in state:  # a full checkpoint; a compact one (see compact()) restarts Adam
-            opt.load_state_dict(state["opt"])
-            aux_opt.load_state_dict(state["aux_opt"])
-        for group in opt.param_groups:
-            group["lr"] = lr
-        step, history = state["step"], state.get("history", [])
+        run.restore(state)
     elif init:
-        start = torch.load(init, map_location="cpu", weights_only=False)
-        missing, unexpected = model.load_state_dict(start["model"], strict=False)
-        if unexpected or any(not k.startswith(("context.", "entropy_parameters.")) for k in missing):
-            raise ValueError(f"{init} does not fit {cfg}: missing {missing}, unexpected {unexpected}")
-        step, history = start["step"], [{**row, "init": str(init)} for row in start.get("history", [])]
-    if step:
-        rng = np.random.default_rng(seed + step)
-        torch.manual_seed(seed + step)
-    images = load_images(data, crop)
-    log(f"training hyperprior {cfg} on {len(images)} images from {data}, {device}, from step {step}")
-    feed = batches(images, crop, batch, rng)
-    lambdas = torch.tensor(LAMBDAS, device=device)
-    val = validation_image().to(device)
-    last_save, t0, path = time.time(), time.time(), out / "last.pt"
-
-    def save():
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                    "step": step, "config": cfg.to_dict(), "history": history, "data": str(data),
-                    "device": device, "crop": crop, "batch": batch}, path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").replace(path)
-
+        run.init_from(init)
+    if not state:
+        tc.start = run.step
+    run.data = str(data)
+    src = source(run.model.source, data, tc.size, tc.frames)
+    val = torch.from_numpy(src.validation()).to(device)
+    out.mkdir(parents=True, exist_ok=True)
+    path, model = out / "last.pt", run.model
+    log(f"training {model_id} {model.cfg} on {data} ({device}), step {run.step} of {tc.steps}, "
+        f"lr {run.tc.lr:g} (now {tc.lr_at(run.step):.3g}), batch {tc.batch}, size {tc.size}")
+    t0 = last_save = time.time()
+    sums, count, first = {}, 0, run.step
     model.train()
-    while step < steps:
-        x = next(feed).to(device)
-        level = torch.randint(0, cfg.levels, (x.shape[0],), device=device)
-        x_hat, y_lik, z_lik = model(x, level.float())
-        loss, bpp, mse = rd_loss(x, x_hat, y_lik, z_lik, lambdas[level])
-        opt.zero_grad()
+    while run.step < tc.steps:
+        lr = tc.lr_at(run.step)
+        for group in run.opt.param_groups:
+            group["lr"] = lr
+        x = torch.from_numpy(src.batch(run.rng, tc.batch)).to(device)
+        loss, metrics = model.loss(x)
+        run.opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
-        opt.step()
-        aux_loss = model.entropy_bottleneck.loss()
-        aux_opt.zero_grad()
-        aux_loss.backward()
-        aux_opt.step()
-        step += 1
-        if step % 200 == 0 or step == steps:
-            row = {"step": step, "seconds": round(time.time() - t0, 1), "loss": loss.item(),
-                   **evaluate(model, val)}
-            history.append(row)
+        torch.nn.utils.clip_grad_norm_(run.opt.param_groups[0]["params"], tc.clip)
+        run.opt.step()
+        aux = model.aux_loss()
+        if aux is not None:
+            run.aux_opt.zero_grad()
+            aux.backward()
+            run.aux_opt.step()
+        if run.ema:
+            run.ema.update_parameters(model)
+        run.step += 1
+        for k, v in {"loss": loss.item(), **metrics}.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        rate = (run.step - first) / max(time.time() - t0, 1e-9)
+        out_of_time = minutes and time.time() - t0 > minutes * 60
+        if run.step % tc.log_every == 0 or run.step == tc.steps:
+            means = " ".join(f"{k} {v / count:.4g}" for k, v in sums.items())
+            log(f"step {run.step}/{tc.steps} lr {lr:.3g} {means} {rate:.2f} steps/s")
+        if run.step % tc.val_every == 0 or run.step == tc.steps or out_of_time:
+            judged = run.ema.module if run.ema else model
+            judged.eval()
+            row = {"step": run.step, "lr": lr, "steps_per_s": round(rate, 3),
+                   **{f"train_{k}": round(v / count, 4) for k, v in sums.items()}, **judged.validate(val)}
+            model.train()
+            run.history.append(row)
+            sums, count = {}, 0
             log(json.dumps(row))
-        if time.time() - last_save > checkpoint_minutes * 60 or step == steps:
-            save()
+        if time.time() - last_save > tc.checkpoint_minutes * 60 or run.step == tc.steps or out_of_time:
+            run.save(path)
             last_save = time.time()
+        if out_of_time:
+            log(f"stopping after {minutes} minutes at step {run.step}")
+            break
+    if run.step == first:  # nothing to do: still leave a checkpoint to export
+        run.save(path)
     return path
 
 
-@torch.no_grad()
-def evaluate(model: Hyperprior, x: torch.Tensor) -> dict:
-    """Estimated bpp and PSNR (likelihood-based) on the validation crop at the lowest,
-    middle and highest level."""
-    model.eval()
-    out = {}
-    for level in (0, model.cfg.levels // 2, model.cfg.levels - 1):
-        x_hat, y_lik, z_lik = model(x, torch.tensor([float(level)]))
-        pixels = x.shape[2] * x.shape[3]
-        bpp = (-torch.log2(y_lik).sum() - torch.log2(z_lik).sum()).item() / pixels
-        out[f"L{level}"] = [round(bpp, 3), round(psnr(((x - x_hat.clamp(0, 1)) ** 2).mean().item()), 2)]
-    model.train()
-    return out
-
-
 def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") -> tuple[str, dict]:
-    """Write the shipped artefact for a checkpoint and its MANIFEST.json entry; returns (file
-    name, entry).  The default name carries the context model and step, so that retrained weights
-    never replace a shipped file that old streams need."""
-    import datetime
-    import hashlib
-    import io
-    import os
-    import platform
-
-    from .hyperprior import Hyperprior, HyperpriorConfig, export_weights
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = Hyperprior(HyperpriorConfig(**state["config"]))
-    model.load_state_dict(state["model"])
-    name = name or f"hyperprior-{model.cfg.context}-{state['step']}.pt"
+    """Write the shipped artefact of a checkpoint and its MANIFEST.json entry; returns (file
+    name, entry).  The default name carries the step, so that retrained weights never replace
+    a shipped file that old streams need."""
+    state = _load(checkpoint)
+    model_id = state.get("model_id", "hyperprior")  # the first trainer's checkpoints were hyperprior's
+    tc = TrainConfig(**state.get("train", {}))
+    run = Run(model_id, state["config"], tc, "cpu")
+    run.restore(state)
+    art = run.exported()
+    name = name or run.model.weights_name(run.step)
     buf = io.BytesIO()
-    torch.save(export_weights(model), buf)
+    torch.save(art, buf)
     data = buf.getvalue()
     weights_dir.mkdir(parents=True, exist_ok=True)
     (weights_dir / name).write_bytes(data)
+    device = state.get("device", "cpu")
+    hardware = (torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available()
+                else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    entry = {
+        "codec": model_id, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        "dtype": "float16 transforms, integer prior tables", "config": art["config"],
+        "data": state.get("data", ""), "steps": run.step, "train": state.get("train"),
+        "hardware": f"{device}: {hardware}", "date": datetime.date.today().isoformat(),
+        "validation": run.history[-1:] or None, "note": note,
+    }
     manifest_path = weights_dir / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    entry = {
-        "codec": "hyperprior",
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes": len(data),
-        "dtype": "float16 transforms, integer prior tables",
-        "config": state["config"],
-        "data": state.get("data", ""),
-        "steps": state["step"],
-        "crop": state.get("crop"), "batch": state.get("batch"),
-        "hardware": f"{state.get('device', 'cpu')}: {platform.processor() or platform.machine()}, "
-                    f"{os.cpu_count()} cores",
-        "date": datetime.date.today().isoformat(),
-        "validation": state.get("history", [])[-1:] or None,
-        "note": note,
-    }
     manifest[name] = {**manifest.get(name, {}), **entry}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return name, manifest[name]
-
-
-def compact(checkpoint: Path, out: Path) -> None:
-    """A resumable checkpoint without optimizer state (a third of the size), small enough to
-    keep in the repository so that training can continue in a later session."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    keep = {k: v for k, v in state.items() if k not in ("opt", "aux_opt")}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(keep, out)

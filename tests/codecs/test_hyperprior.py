@@ -73,10 +73,14 @@ def test_decode_is_identical_across_thread_counts():
     assert child(1, "decode", blob) == child(2, "decode", blob)
 
 
-def test_integer_hyper_synthesis_is_exact_under_batching_and_threads():
-    from omnicodec.codecs.hyperprior import find_weights, load_model
+def _default_model():
+    from omnicodec.codecs.hyperprior import Hyperprior
 
-    model = load_model(*map(str, find_weights()))
+    return Hyperprior().model()
+
+
+def test_integer_hyper_synthesis_is_exact_under_batching_and_threads():
+    model = _default_model()
     rng = np.random.default_rng(0)
     z = torch.from_numpy(rng.integers(0, 9, (2, model.cfg.N, 3, 5)))
     alone = model.hyper(z[:1])
@@ -90,7 +94,8 @@ def test_integer_hyper_synthesis_is_exact_under_batching_and_threads():
     assert torch.equal(alone, torch.round(alone)) and alone.abs().max() > 0  # integers on the 2**-8 grid
 
 
-SHIPPED = __import__("omnicodec.codecs.hyperprior", fromlist=["weights_dir"]).weights_dir()
+SHIPPED = __import__("omnicodec.codecs.learned", fromlist=["weights_dir"]).weights_dir()
+DEFAULT = __import__("omnicodec.codecs.hyperprior", fromlist=["Hyperprior"]).Hyperprior.weights_file
 
 
 def _copy_weights(tmp_path):
@@ -100,27 +105,27 @@ def _copy_weights(tmp_path):
 
 
 def test_missing_weights(tmp_path, monkeypatch):
-    from omnicodec.codecs import hyperprior
+    from omnicodec.codecs import learned
 
     monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
-    hyperprior.load_model.cache_clear()
+    learned._inference.cache_clear()
     with pytest.raises(MissingDependencyError, match="manifest"):
         omnicodec.encode(make_image(), "hyperprior", 50)
     _copy_weights(tmp_path)
-    (tmp_path / hyperprior.WEIGHTS).unlink()
+    (tmp_path / DEFAULT).unlink()
     with pytest.raises(MissingDependencyError, match="not found"):
         omnicodec.encode(make_image(), "hyperprior", 50)
 
 
 def test_corrupt_weights(tmp_path, monkeypatch):
-    from omnicodec.codecs import hyperprior
+    from omnicodec.codecs import learned
 
     _copy_weights(tmp_path)
-    data = bytearray((tmp_path / hyperprior.WEIGHTS).read_bytes())
+    data = bytearray((tmp_path / DEFAULT).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (tmp_path / hyperprior.WEIGHTS).write_bytes(bytes(data))
+    (tmp_path / DEFAULT).write_bytes(bytes(data))
     monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
-    hyperprior.load_model.cache_clear()
+    learned._inference.cache_clear()
     with pytest.raises(CorruptStreamError, match="sha256"):
         omnicodec.encode(make_image(), "hyperprior", 50)
 
@@ -128,12 +133,11 @@ def test_corrupt_weights(tmp_path, monkeypatch):
 def test_stream_names_its_weights(tmp_path, monkeypatch):
     """A stream written with other weights is refused by name, never decoded with these."""
     from omnicodec import container
-    from omnicodec.codecs import hyperprior
 
     box = container.unpack(omnicodec.encode(make_image(), "hyperprior", 50))
     sha = box.header.config["weights"]
-    manifest = json.loads((hyperprior.weights_dir() / "MANIFEST.json").read_text())
-    assert sha == manifest[hyperprior.WEIGHTS]["sha256"]
+    manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())
+    assert sha == manifest[DEFAULT]["sha256"]
     box.header.config["weights"] = "0" * 64
     with pytest.raises(MissingDependencyError, match="000000000000"):
         omnicodec.decode(container.pack(box.header, box.sections))
@@ -142,12 +146,12 @@ def test_stream_names_its_weights(tmp_path, monkeypatch):
 def _random_checkerboard() -> dict:
     """Weights of an untrained checkerboard model whose context matters (its last layer starts
     at zero)."""
-    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig, export_weights
+    from omnicodec.models.hyperprior import Hyperprior, HyperpriorConfig
 
     torch.manual_seed(0)
     net = Hyperprior(HyperpriorConfig(context="checkerboard"))
     torch.nn.init.normal_(net.entropy_parameters[-1].weight, std=0.05)
-    return export_weights(net)
+    return net.export()
 
 
 def test_checkerboard_parameters_are_exact_and_use_only_anchors():
@@ -179,20 +183,21 @@ def test_checkerboard_parameters_are_exact_and_use_only_anchors():
 def test_checkerboard_and_plain_weights_each_decode_their_streams(tmp_path, monkeypatch):
     """A checkerboard model codes in two stages and round-trips; the plain fixture still decodes
     when the checkerboard weights are the default."""
-    from omnicodec.codecs import hyperprior
+    from omnicodec.codecs import learned
+    from omnicodec.codecs.hyperprior import Hyperprior
 
     _copy_weights(tmp_path)
     torch.save(_random_checkerboard(), tmp_path / "cb.pt")
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
-    manifest["cb.pt"] = {"sha256": hashlib.sha256((tmp_path / "cb.pt").read_bytes()).hexdigest()}
+    manifest["cb.pt"] = {"codec": "hyperprior",
+                         "sha256": hashlib.sha256((tmp_path / "cb.pt").read_bytes()).hexdigest()}
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
-    monkeypatch.setattr(hyperprior, "WEIGHTS", "cb.pt")
-    hyperprior.load_model.cache_clear()
+    monkeypatch.setattr(Hyperprior, "weights_file", "cb.pt")
+    learned._inference.cache_clear()
     item = make_image(48, 80, "RGB")
     blob = omnicodec.encode(item, "hyperprior", 70)
-    model = hyperprior.load_model(str(tmp_path / "cb.pt"), manifest["cb.pt"]["sha256"])
-    assert len(model.masks(3, 5)) == 2
+    assert len(Hyperprior().model().masks(3, 5)) == 2
     assert omnicodec.decode(blob).pixels.shape == item.pixels.shape
     for folder in (FIXTURES / "hyperprior").iterdir():
         check_fixture("hyperprior", make_image(40, 56), folder.name)
@@ -201,9 +206,9 @@ def test_checkerboard_and_plain_weights_each_decode_their_streams(tmp_path, monk
 def test_tiled_synthesis_matches_the_whole_image():
     """The fixed 512-px tiling changes the float64 synthesis by ~1e-15 at most: after rounding to
     8 bits, pixels equal the whole-image synthesis (a flip needs a value on a rounding edge)."""
-    from omnicodec.codecs.hyperprior import TILE, find_weights, load_model, synthesize
+    from omnicodec.codecs.hyperprior import TILE, synthesize
 
-    model = load_model(*map(str, find_weights("")))
+    model = _default_model()
     y = torch.randn(1, model.cfg.M, TILE + 9, 2 * TILE + 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     tiled = synthesize(model, y)
     with torch.no_grad():
@@ -214,9 +219,7 @@ def test_tiled_synthesis_matches_the_whole_image():
 
 def test_integer_nets_in_tiles_are_exact():
     """The hyper-synthesis runs in tiles (bounded memory); integers make that exact."""
-    from omnicodec.codecs.hyperprior import find_weights, load_model
-
-    model = load_model(*map(str, find_weights("")))
+    model = _default_model()
     z = torch.randint(0, 12, (1, model.cfg.N, 21, 13), generator=torch.Generator().manual_seed(5))
     whole = model.h_s(z.double() + model.z_offsets[None, :, None, None].double())
     assert torch.equal(model.hyper(z), whole)

@@ -1,0 +1,250 @@
+"""What every learned codec shares: weights lookup and loading, quality -> rate level, padding to
+the model's stride, the staged entropy-coding loop, the factorized-prior tables, the RGB/alpha
+split of images, and the size caps checked before any network runs.
+
+    stream config "weights" (sha256) ─► MANIFEST.json ─► weights file ─digest check─► artefact
+    artefact ─► Codec.build(art) ─► inference model (cached per file)
+    encode: item ─check caps─► model-specific analysis ─► code_stages / code_factorized ─► DATA
+    decode: meta ─check caps─► (only then) model ─► decode_factorized / decode_stages ─► synthesis
+
+A new learned codec subclasses ``LearnedCodec`` and writes its model-specific parts only:
+``weights_file`` (the default weights for new streams, a MANIFEST entry), ``build(art)`` (the
+inference model from an artefact), ``encode`` and ``decode_checked`` (``decode`` checks the caps
+first).  The inference model exposes ``levels`` when the codec is variable-rate, and for staged
+coding ``masks(h, w)`` and ``stage_params(hyper, y_hat, stage)`` (see ``code_stages``).
+
+Weights: one ``weights/MANIFEST.json`` maps each shipped file to its codec id, sha256 and
+provenance (data, steps, hardware, measured score).  A stream records the sha256 of the weights
+that wrote it; decoding finds the file by that digest among the codec's entries, so retrained
+weights ship as new files and old streams keep decoding.  ``OMNICODEC_WEIGHTS`` points the
+lookup at another folder.  Artefacts load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import limits
+from ..errors import CorruptStreamError, MissingDependencyError
+from .base import Image, LossyCodec, check_image_meta, quality_to_range, section
+
+Y_RANGE = 255  # |q| <= Y_RANGE for Gaussian-coded latents; larger residuals are clipped
+
+
+def weights_dir() -> Path:
+    return Path(os.environ.get("OMNICODEC_WEIGHTS", Path(__file__).resolve().parents[1] / "weights"))
+
+
+def manifest() -> dict[str, dict[str, Any]]:
+    path = weights_dir() / "MANIFEST.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise MissingDependencyError(f"weights manifest {path} is missing or unreadable; "
+                                     "reinstall omnicodec") from None
+
+
+def find_weights(codec_id: str, default: str, sha256: str = "") -> tuple[Path, str]:
+    """(file, sha256) of the weights to use: ``default`` for new encodes, or the codec's file
+    whose manifest digest is ``sha256`` (the one a stream was written with)."""
+    entries = manifest()
+    if not sha256:
+        entry = entries.get(default)
+        if not entry or entry.get("codec", codec_id) != codec_id:
+            raise MissingDependencyError(f"no {codec_id} entry for {default} in {weights_dir() / 'MANIFEST.json'}")
+        return weights_dir() / default, entry["sha256"]
+    for name, entry in entries.items():
+        if entry.get("sha256") == sha256 and entry.get("codec", codec_id) == codec_id:
+            return weights_dir() / name, sha256
+    raise MissingDependencyError(f"this stream needs {codec_id} weights sha256={sha256[:12]}…, "
+                                 "which this installation does not have")
+
+
+def load_artefact(path: Path, sha256: str, codec_id: str) -> dict[str, Any]:
+    """The artefact dict of a weights file whose digest must be ``sha256``."""
+    import torch
+
+    if not path.is_file():
+        raise MissingDependencyError(
+            f"{codec_id} weights not found at {path}; reinstall omnicodec or train them with "
+            f"`codec train {codec_id}` (docs/training.md)")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise CorruptStreamError(f"{codec_id} weights {path} have sha256 {digest[:12]}…, expected "
+                                 f"{sha256[:12]}… (corrupt or different weights)")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged pickle
+        raise CorruptStreamError(f"{codec_id} weights {path} do not load: {exc}") from None
+
+
+@lru_cache(maxsize=4)
+def _inference(cls: type[LearnedCodec], path: str, sha256: str):
+    art = load_artefact(Path(path), sha256, cls.codec_id)
+    try:
+        return cls.build(art)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CorruptStreamError(f"{cls.codec_id} weights {path} do not fit the model: {exc}") from None
+
+
+@dataclass
+class LearnedCodec(LossyCodec):
+    """Base of every learned codec; see the module docstring."""
+
+    requires: ClassVar[tuple[str, ...]] = ("torch",)
+    extra: ClassVar[str] = "neural"
+    weights_file: ClassVar[str] = ""  # the default for new streams; older files stay for old streams
+    stride: ClassVar[int] = 1  # inputs are padded to a multiple of this
+    network: ClassVar[str] = ""  # "module:Class" of its trainable models.base.LearnedModel
+    quality: float = 50.0
+    coder: str = "ans"
+    weights: str = ""  # sha256 of the weights file; filled in at encode time
+
+    @classmethod
+    def build(cls, art: dict[str, Any]):
+        """The inference model of an artefact."""
+        raise NotImplementedError
+
+    def model(self):
+        """(inference model, sha256) for this stream's weights (the default ones for a new
+        stream, whose config then records their digest)."""
+        path, sha = find_weights(self.codec_id, self.weights_file, self.weights)
+        model = _inference(type(self), str(path), sha)
+        self.weights = sha
+        return model
+
+    def level(self, model) -> float:
+        """The model's rate level for this quality: 0..100 maps linearly onto [0, levels - 1]."""
+        return quality_to_range(self.quality, 0, model.levels - 1)
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason is None and item.modality == "image":
+            h, w = item.pixels.shape[:2]
+            if h * w > limits.MAX_LEARNED_PIXELS:
+                return (f"{self.codec_id} decodes at most {limits.MAX_LEARNED_PIXELS} pixels within its memory "
+                        f"cap; this image has {h * w}")
+        return reason
+
+    def decode(self, sections, meta):
+        """Checks the size caps, then (only then) loads the model and decodes."""
+        if self.modality == "image":
+            limits.check_learned_pixels(*check_image_meta(meta))
+        return self.decode_checked(sections, meta)
+
+    def decode_checked(self, sections: dict[str, bytes], meta: dict[str, Any]):
+        raise NotImplementedError
+
+    @classmethod
+    def padded(cls, *sizes: int) -> tuple[int, ...]:
+        """Sizes rounded up to the model's stride (inputs are padded by edge replication)."""
+        return tuple(-(-s // cls.stride) * cls.stride for s in sizes)
+
+
+# ------------------------------------------------------------------------- entropy coding
+@lru_cache(maxsize=1)
+def gaussian_model():
+    from ..entropy import QuantizedGaussian
+
+    return QuantizedGaussian(-Y_RANGE, Y_RANGE)
+
+
+def code_stages(enc, y, model, hyper):
+    """Code the latent ``y`` (float64 tensor) in the model's stages: for each stage mask, its
+    positions are quantized around their exact means and coded with the exact scales, given ŷ
+    of the earlier stages.  Returns ŷ, the decoder's reconstruction of y."""
+    import torch
+
+    y_hat = torch.zeros_like(y)
+    for stage, mask in enumerate(model.masks(*y.shape[2:])):
+        scales, means = model.stage_params(hyper, y_hat, stage)
+        m = mask.expand_as(y)
+        q = torch.clamp(torch.round(y[m] - means[m]), -Y_RANGE, Y_RANGE)
+        enc.encode(q.numpy().astype(np.int32), gaussian_model(), means=np.zeros(q.numel()),
+                   scales=scales[m].numpy())
+        y_hat[m] = q + means[m]
+    return y_hat
+
+
+def decode_stages(dec, shape: tuple[int, ...], model, hyper):
+    """The inverse of ``code_stages``: ŷ of ``shape`` from the decoder."""
+    import torch
+
+    y_hat = torch.zeros(shape, dtype=torch.float64)
+    for stage, mask in enumerate(model.masks(*shape[2:])):
+        scales, means = model.stage_params(hyper, y_hat, stage)
+        m = mask.expand_as(y_hat)
+        q = dec.decode(gaussian_model(), means=np.zeros(int(m.sum())), scales=scales[m].numpy())
+        y_hat[m] = torch.from_numpy(q.astype(np.float64)) + means[m]
+    return y_hat
+
+
+def _categoricals(model, freqs):
+    from ..entropy import Categorical
+
+    cache = getattr(model, "_categoricals", None)
+    if cache is None:
+        cache = model._categoricals = [Categorical(row.numpy()) for row in freqs]
+    return cache
+
+
+def code_factorized(enc, symbols, model, freqs) -> None:
+    """Code (1, C, H, W) symbols channel by channel with one integer table per channel."""
+    for c, cat in enumerate(_categoricals(model, freqs)):
+        enc.encode(symbols[0, c].numpy().ravel().astype(np.int32), cat)
+
+
+def decode_factorized(dec, shape: tuple[int, int, int, int], model, freqs):
+    import torch
+
+    _, n, h, w = shape
+    rows = [dec.decode(cat, h * w) for cat in _categoricals(model, freqs)]
+    return torch.from_numpy(np.stack(rows).reshape(1, n, h, w).astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------- images
+LEARNED_IMAGE_MODES = ("L", "LA", "RGB", "RGBA")
+
+
+def rgb_and_alpha(item: Image) -> tuple[np.ndarray, dict[str, bytes]]:
+    """The RGB array a learned image model codes (grey is repeated to RGB), and the alpha plane
+    as a lossless PNG section ``ALFA`` when there is one."""
+    p = item.pixels
+    rgb = p[:, :, :3] if item.mode in ("RGB", "RGBA") else np.repeat(p[:, :, :1], 3, 2)
+    return rgb, ({"ALFA": _png(p[:, :, -1])} if item.mode in ("RGBA", "LA") else {})
+
+
+def image_from_rgb(rgb: np.ndarray, mode: str, sections, codec_id: str) -> Image:
+    """The decoded item in the stream's mode: grey from RGB, alpha from section ``ALFA``."""
+    from PIL import Image as PILImage
+
+    h, w = rgb.shape[:2]
+    color = np.asarray(PILImage.fromarray(rgb, "RGB").convert("L"))[:, :, None] if mode in ("L", "LA") else rgb
+    if mode in ("RGBA", "LA"):
+        try:
+            with PILImage.open(io.BytesIO(section(sections, "ALFA", codec_id)), formats=["PNG"]) as im:
+                if im.size != (w, h):
+                    raise CorruptStreamError(f"{codec_id}: alpha plane size disagrees with header")
+                alpha = np.asarray(im.convert("L"))[:, :, None]
+        except (OSError, SyntaxError) as exc:
+            raise CorruptStreamError(f"{codec_id}: alpha plane does not decode: {exc}") from None
+        color = np.concatenate([color, alpha], axis=2)
+    return Image(np.ascontiguousarray(color), mode)
+
+
+def _png(plane: np.ndarray) -> bytes:
+    from PIL import Image as PILImage
+
+    out = io.BytesIO()
+    PILImage.fromarray(plane, "L").save(out, "PNG", compress_level=9)
+    return out.getvalue()

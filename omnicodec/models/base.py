@@ -1,0 +1,203 @@
+"""What every learned model shares: the trainable contract, exact integer nets, fixed tiling,
+and the integer tables of a factorized prior.
+
+The contract (``LearnedModel``), which ``omnicodec.models.train`` drives for any model:
+
+    batch (float tensor from a datasets.training source) ─► model.loss(batch) ─► (loss, {name: value})
+    optional auxiliary objective: aux_parameters() + aux_loss()   (e.g. a factorized prior's quantiles)
+    model.validate(batch) ─► {name: value}   on the fixed held-out slice, in eval mode
+    model.export() ─► artefact dict (loadable with torch.load(weights_only=True)); load_artefact()
+                     reads one back, so a run can start from shipped weights
+
+A model declares ``codec_id`` (the codec its weights are for), ``Config`` (a frozen dataclass
+saved with every checkpoint and artefact) and ``source`` (which training data it eats:
+``images``, ``audio``, ``video`` or ``mnist``).
+
+Determinism: the values an entropy decoder depends on must be identical at encode and decode
+time on any machine, thread count or device (CompressAI issues #279, #309, #54).
+``IntegerNet`` runs a conv/deconv/ReLU stack on integer-valued float64 tensors with weights and
+biases rounded to fixed point: every product and partial sum is an integer below 2**53, so the
+result is exact whatever order a convolution sums in, and the flooring between layers is exact
+too.  ``tiled`` runs any fully convolutional net in fixed tiles so that memory follows the tile,
+not the image: exact for integer nets, part of the definition for float ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+ACT_BITS = 8  # fractional bits of integer-net activations
+WEIGHT_BITS = 12  # fractional bits of integer-net weights
+SOURCES = ("images", "audio", "video", "mnist")
+
+
+class LearnedModel(nn.Module):
+    """Base of every trainable model (see the module docstring for the contract)."""
+
+    codec_id: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    source: ClassVar[str] = "images"
+    stride: ClassVar[int] = 1  # training and validation crops are multiples of this
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    @classmethod
+    def config_from(cls, d: dict[str, Any]):
+        return cls.Config(**d)
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def aux_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def aux_loss(self) -> torch.Tensor | None:
+        return None
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        aux = {id(p) for p in self.aux_parameters()}
+        return [p for p in self.parameters() if id(p) not in aux]
+
+    @torch.no_grad()
+    def validate(self, batch: torch.Tensor) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.loss(batch)[1].items()}
+
+    def export(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_artefact(self, art: dict[str, Any], strict: bool = True) -> None:
+        raise NotImplementedError
+
+    def weights_name(self, step: int) -> str:
+        """The default file name of an export: never the name of a shipped file."""
+        return f"{self.codec_id}-{step}.pt"
+
+
+def half_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's weights in fp16, the shipped precision (integer nets derive from these)."""
+    return {k: v.detach().half() for k, v in module.state_dict().items()}
+
+
+def load_half(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    module.load_state_dict({k: v.float() for k, v in state.items()})
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def psnr(mse: float) -> float:
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+# -------------------------------------------------------------------------- integer nets
+class IntegerNet:
+    """A conv/deconv/ReLU stack in exact integer arithmetic on float64 tensors (see the module
+    docstring).
+
+    Built from a float stack; holds integer weights and biases.  ``__call__`` takes a float64
+    tensor of integers, the input in units of 2**-in_bits (ẑ: in_bits=0; ŷ or parameters:
+    in_bits=ACT_BITS), and returns integers in units of 2**-ACT_BITS, identical on every machine.
+    """
+
+    def __init__(self, layers: list[dict]):
+        self.layers = layers  # each: kind, weight (int-valued float64), bias (int-valued), shift
+
+    @classmethod
+    def from_module(cls, net: nn.Module, in_bits: int = 0) -> IntegerNet:
+        layers = []
+        for m in (net if isinstance(net, nn.Sequential) else [net]):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                w = torch.round(m.weight.detach().double() * 2**WEIGHT_BITS)
+                b = torch.round(m.bias.detach().double() * 2 ** (WEIGHT_BITS + in_bits))
+                layers.append({"kind": "deconv" if isinstance(m, nn.ConvTranspose2d) else "conv",
+                               "weight": w, "bias": b, "shift": WEIGHT_BITS + in_bits - ACT_BITS,
+                               "stride": m.stride[0], "padding": m.padding[0],
+                               "output_padding": getattr(m, "output_padding", (0,))[0]})
+                in_bits = ACT_BITS
+            elif isinstance(m, nn.ReLU):
+                layers.append({"kind": "relu"})
+            else:
+                raise TypeError(f"an integer net cannot run {type(m).__name__}")
+        return cls(layers)
+
+    @torch.no_grad()
+    def __call__(self, x_int: torch.Tensor) -> torch.Tensor:
+        x = x_int.double().cpu()
+        for layer in self.layers:
+            if layer["kind"] == "relu":
+                x = x.clamp_min(0)
+                continue
+            if layer["kind"] == "conv":
+                x = torch.nn.functional.conv2d(x, layer["weight"], layer["bias"], layer["stride"], layer["padding"])
+            else:
+                x = torch.nn.functional.conv_transpose2d(x, layer["weight"], layer["bias"], layer["stride"],
+                                                         layer["padding"], layer["output_padding"])
+            x = torch.floor(x / 2 ** layer["shift"])  # exact: power-of-two division of integers
+        return x
+
+
+def tiled(fn, x: torch.Tensor, in_per: int, out_per: int, tile: int, halo: int, finish=None):
+    """``fn`` (fully convolutional) over ``x`` (1, C, H, W) in a fixed tiling, so that memory
+    follows the tile and not the image.  Tiles are ``tile`` grid cells square from the top-left,
+    each computed with up to ``halo`` cells of its neighbours on every side; a cell is
+    ``in_per`` input and ``out_per`` output positions.  ``finish`` maps each kept tile (e.g. to
+    8-bit numpy) before it is stitched.  Exact for the integer nets (any tiling gives the same
+    integers); for float nets the tiling is part of the computation's definition."""
+    _, _, height, width = x.shape
+    h, w = height // in_per, width // in_per
+    out = None
+    for r0 in range(0, h, tile):
+        for c0 in range(0, w, tile):
+            r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
+            a, b = max(0, r0 - halo), max(0, c0 - halo)
+            t = fn(x[:, :, a * in_per: min(h, r1 + halo) * in_per, b * in_per: min(w, c1 + halo) * in_per])
+            t = t[:, :, (r0 - a) * out_per: (r1 - a) * out_per, (c0 - b) * out_per: (c1 - b) * out_per]
+            t = finish(t) if finish else t
+            if out is None:
+                shape = (*t.shape[:2], h * out_per, w * out_per)
+                out = np.empty(shape, t.dtype) if isinstance(t, np.ndarray) else torch.empty(shape, dtype=t.dtype)
+            out[:, :, r0 * out_per: r1 * out_per, c0 * out_per: c1 * out_per] = t
+    return out
+
+
+def factorized_tables(bottleneck) -> dict[str, torch.Tensor]:
+    """Integer frequency tables of a compressai ``EntropyBottleneck`` (a factorized prior), one
+    row per channel, and the integer offsets of their first symbol (value = symbol + offset).
+    Built once, at export; the codec codes with these tables alone."""
+    bottleneck.update(force=True)
+    cdf = bottleneck._quantized_cdf.to(torch.int64)
+    length = bottleneck._cdf_length.to(torch.int64)
+    width = int(length.max()) - 1
+    freqs = torch.zeros(cdf.shape[0], width, dtype=torch.int64)
+    for c in range(cdf.shape[0]):
+        f = cdf[c, 1:length[c]] - cdf[c, :length[c] - 1]
+        freqs[c, :f.numel()] = f
+    medians = torch.round(bottleneck._get_medians().detach().reshape(-1)).to(torch.int64)
+    offsets = bottleneck._offset.to(torch.int64) + medians
+    return {"freqs": freqs[:, :-1].clamp_min(0), "offsets": offsets}  # last bin: compressai's overflow
+
+
+def level_gains(gain: torch.Tensor, inv_gain: torch.Tensor, level) -> tuple[torch.Tensor, torch.Tensor]:
+    """Variable rate by gain units (Cui et al. 2021): ``gain`` and ``inv_gain`` hold one learned
+    per-channel vector per rate level (K, C); a real ``level`` in [0, K-1] interpolates
+    geometrically between neighbours.  Returns (gain, inverse gain) shaped (B or 1, C, 1, 1)."""
+    k = gain.shape[0]
+    level = torch.as_tensor(level, dtype=torch.float32).reshape(-1).to(gain.device)
+    level = level.clamp(0, k - 1)
+    lo = level.floor().long().clamp(max=k - 2)
+    t = (level - lo)[:, None]
+    g = gain.abs()[lo] ** (1 - t) * gain.abs()[lo + 1] ** t
+    ig = inv_gain.abs()[lo] ** (1 - t) * inv_gain.abs()[lo + 1] ** t
+    return g[:, :, None, None], ig[:, :, None, None]
