@@ -239,3 +239,31 @@ def test_pixel_cap_is_checked_before_any_network_runs(monkeypatch):
     monkeypatch.setattr(limits, "MAX_LEARNED_PIXELS", 1000)
     with pytest.raises(UnsupportedInputError, match="memory cap"):
         omnicodec.encode(make_image(40, 40), "hyperprior", 50)
+
+
+def test_weights_of_another_codec_or_shape_are_refused(tmp_path, monkeypatch):
+    """The registry matches digests within the codec's own entries; an artefact that does not fit
+    the model is refused with a one-line error, not a torch traceback."""
+    from omnicodec.codecs import learned
+    from omnicodec.codecs.hyperprior import Hyperprior
+
+    _copy_weights(tmp_path)
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    sha = manifest[DEFAULT]["sha256"]
+    manifest[DEFAULT]["codec"] = "walloc"
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
+    learned._inference.cache_clear()
+    with pytest.raises(MissingDependencyError, match="no hyperprior entry"):
+        Hyperprior().model()
+    with pytest.raises(MissingDependencyError, match="does not have"):
+        Hyperprior(weights=sha).model()
+
+    art = torch.load(SHIPPED / DEFAULT, weights_only=True)
+    art["config"] = {**art["config"], "M": 64}
+    torch.save(art, tmp_path / "bad.pt")
+    manifest["bad.pt"] = {"codec": "hyperprior", "sha256": hashlib.sha256((tmp_path / "bad.pt").read_bytes()).hexdigest()}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(Hyperprior, "weights_file", "bad.pt")
+    with pytest.raises(CorruptStreamError, match="do not fit the model"):
+        Hyperprior().model()
