@@ -9,6 +9,8 @@ published Kodak points as reference lines.
     python benchmarks/image_rd.py [--kodak ../shared/data/images/kodak]
         -> benchmarks/results/image_rd.json, benchmarks/results/image_rd.png
     python benchmarks/image_rd.py --table     # README table from the JSON
+    python benchmarks/image_rd.py --images DIR --name NAME   # another set (photos never trained
+        on, e.g. ../shared/data/images/clic_or_other_test/CBSD68) -> results/image_rd_NAME.json
 """
 
 from __future__ import annotations
@@ -143,6 +145,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "images" / "kodak"))
     ap.add_argument("--codecs", default=",".join(QUALITIES))
+    ap.add_argument("--images", help="another folder of PNGs instead of Kodak (with --name)")
+    ap.add_argument("--name", default="", help="results/image_rd_NAME.json for --images; no plot")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     if args.table:
@@ -152,19 +156,25 @@ def main() -> None:
     from omnicodec.codecs.learned import weights_dir
     from omnicodec.datasets.files import read_item
 
-    images = [read_item(p) for p in sorted(Path(args.kodak).glob("*.png"))]
+    if args.images and not args.name:
+        ap.error("--images needs --name")
+    folder = Path(args.images or args.kodak)
+    target = RESULTS / (f"image_rd_{args.name}.json" if args.images else "image_rd.json")
+    images = [read_item(p) for p in sorted(folder.glob("*.png"))]
     # curves not re-measured (--codecs names a subset) are kept from the last full run
-    old = json.loads((RESULTS / "image_rd.json").read_text()) if (RESULTS / "image_rd.json").exists() else {}
+    old = json.loads(target.read_text()) if target.exists() else {}
     curves = {**old.get("curves", {}), **{c: measure(c, images) for c in args.codecs.split(",")}}
-    published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() else {}
+    published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() and not args.images else {}
     WEIGHTS = Hyperprior.weights_file
     manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())[WEIGHTS]
-    out = {"machine": machine(), "command": "python benchmarks/image_rd.py", "images": len(images),
+    command = "python benchmarks/image_rd.py" + (f" --images {folder} --name {args.name}" if args.images else "")
+    out = {"machine": machine(), "command": command, "images": len(images), "folder": folder.name,
            "hyperprior_weights": {"name": WEIGHTS, **{k: manifest.get(k) for k in
                                                        ("sha256", "steps", "hardware", "date", "config")}},
            "curves": curves, "bd_rate": bd_table(curves, published)}
-    (RESULTS / "image_rd.json").write_text(json.dumps(out, indent=1) + "\n")
-    plot(curves, published, RESULTS / "image_rd.png")
+    target.write_text(json.dumps(out, indent=1) + "\n")
+    if not args.images:
+        plot(curves, published, RESULTS / "image_rd.png")
     print(json.dumps(out["bd_rate"], indent=1))
 
 

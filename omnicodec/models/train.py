@@ -105,7 +105,7 @@ class Run:
         if tc.ema:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema), use_buffers=True)
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema))
         self.step, self.history, self.data = 0, [], ""
         self.rng = np.random.default_rng(tc.seed)
 
