@@ -158,6 +158,25 @@ class Run:
         self.step = int(src.get("step", _manifest_steps(path)))
         self.history = [{**row, "init": str(path)} for row in src.get("history", [])]
 
+    def train_step(self, x: torch.Tensor, lr: float) -> dict[str, float]:
+        """One optimizer step (main, auxiliary, EMA) on batch ``x``; returns loss and metrics."""
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        loss, metrics = self.model.loss(x)
+        self.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.opt.param_groups[0]["params"], self.tc.clip)
+        self.opt.step()
+        aux = self.model.aux_loss()
+        if aux is not None:
+            self.aux_opt.zero_grad()
+            aux.backward()
+            self.aux_opt.step()
+        if self.ema:
+            self.ema.update_parameters(self.model)
+        self.step += 1
+        return {"loss": loss.item(), **metrics}
+
     def exported(self) -> dict[str, Any]:
         model = self.ema.module if self.ema else self.model
         return {**model.cpu().export(), "step": self.step}
@@ -207,23 +226,8 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
     model.train()
     while run.step < tc.steps:
         lr = tc.lr_at(run.step)
-        for group in run.opt.param_groups:
-            group["lr"] = lr
-        x = torch.from_numpy(src.batch(run.rng, tc.batch)).to(device)
-        loss, metrics = model.loss(x)
-        run.opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(run.opt.param_groups[0]["params"], tc.clip)
-        run.opt.step()
-        aux = model.aux_loss()
-        if aux is not None:
-            run.aux_opt.zero_grad()
-            aux.backward()
-            run.aux_opt.step()
-        if run.ema:
-            run.ema.update_parameters(model)
-        run.step += 1
-        for k, v in {"loss": loss.item(), **metrics}.items():
+        metrics = run.train_step(torch.from_numpy(src.batch(run.rng, tc.batch)).to(device), lr)
+        for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + v
         count += 1
         rate = (run.step - first) / max(time.time() - t0, 1e-9)
