@@ -3,7 +3,7 @@
     Image ─pad to ×64─► g_a·gain ─► y ─h_a─► z ─round─► ẑ ─(per-channel integer tables)─► DATA
                                               ẑ ─integer h_s─► μ, σ  (bit-exact anywhere)
                                    q = round(y − μ) ─QuantizedGaussian(σ)─► DATA (after ẑ)
-    decode: DATA ─► ẑ ─► μ, σ ─► q ─► ŷ = q + μ ─/gain─► g_s ─► crop ─► pixels
+    decode: DATA ─► ẑ ─► μ, σ ─► q ─► ŷ = q + μ ─·inv_gain─► g_s ─► crop ─► pixels
 
 Model: ``omnicodec.models.hyperprior``, trained by ``codec train hyperprior`` (docs/training.md).
 Weights lookup, caps, staged coding and the alpha plane are the learned-codec base's
