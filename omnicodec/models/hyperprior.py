@@ -7,7 +7,8 @@ its integer entropy-parameter path for deterministic decoding.
     plain:        μ, σ = p
     checkerboard: anchors (i+j even):  μ, σ = p + E(p, 0)
                   the rest:            μ, σ = p + E(p, C(ŷ at anchors))     (integer C and E too)
-    q = round(y·gain − μ) ─ANS/range, QuantizedGaussian(0, σ)─► ŷ = (q + μ)·inv_gain ─g_s─► x̂   (inv_gain: learned, ≈ 1/gain)
+    q = round(y·gain − μ) ─ANS/range, QuantizedGaussian(0, σ)─► ŷ = (q + μ)·inv_gain ─g_s─► x̂
+    (inv_gain is learned beside gain, about 1/gain)
 
 The checkerboard decodes in two parallel passes (anchors, then the rest), not pixel by pixel.
 C is a 5×5 convolution over the anchors' ŷ and E a stack of 1×1 convolutions whose last layer
