@@ -54,8 +54,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    config = {k: int(v) if v.isdigit() else v for k, _, v in (p.partition("=") for p in args.config.split(",") if p)}
+    from omnicodec.models.train import parse_config, pick_device
+
+    device = pick_device(args.device)
+    config = parse_config(args.config)
     hardware = (torch.cuda.get_device_name() if device.startswith("cuda")
                 else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
     results = json.loads(OUT.read_text()) if OUT.exists() else {"rows": {}}

@@ -171,3 +171,11 @@ def test_gpu_script_dry_run(tmp_path):
     manifest = json.loads((out / "MANIFEST.json").read_text())
     assert sorted(e["steps"] for e in manifest.values()) == [2, 3]  # one export per call
     assert (out / "train.log").exists() and torch.load(state / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_model_config_from_the_command_line():
+    from omnicodec.models.train import parse_config
+
+    assert parse_config("N=128,M=192,context=checkerboard,lambdas=[0.0018,0.18]") == {
+        "N": 128, "M": 192, "context": "checkerboard", "lambdas": [0.0018, 0.18]}
+    assert parse_config("") == {}

@@ -9,7 +9,6 @@ import argparse
 import glob
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -247,21 +246,17 @@ def cmd_train(args) -> int:
     from ..errors import MissingDependencyError
 
     try:
-        from ..models.train import TrainConfig, export, train
+        from ..models.train import TrainConfig, export, parse_config, train
     except ImportError as exc:
         raise MissingDependencyError(f"training needs the neural extra ({exc.name}): "
                                      "pip install 'omnicodec[neural]'") from None
     names = ("lr", "final_lr", "warmup", "decay_from", "batch", "size", "ema", "checkpoint_minutes",
              "val_every", "seed")
     given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    config = {}
-    for pair in filter(None, re.split(r",(?![^\[]*\])", args.config)):  # commas outside [...]
-        key, _, value = pair.partition("=")
-        config[key.strip()] = json.loads(value) if value and value[0] in "0123456789-[" else value
     ckpt = train(args.model, Path(args.data), Path(args.out or f"runs/{args.model}"),
                  TrainConfig(steps=args.steps, **given), resume=Path(args.resume) if args.resume else None,
-                 init=Path(args.init) if args.init else None, model_config=config, device=args.device,
-                 minutes=args.minutes, overrides={"steps": args.steps, **given},
+                 init=Path(args.init) if args.init else None, model_config=parse_config(args.config),
+                 device=args.device, minutes=args.minutes, overrides={"steps": args.steps, **given},
                  log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"checkpoint: {ckpt}")
     if args.export:

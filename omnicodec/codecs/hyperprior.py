@@ -91,7 +91,7 @@ class Hyperprior(LearnedCodec):
         model = self.model()
         ph, pw = self.padded(h, w)
         dec = Decoder(section(sections, "DATA", self.codec_id), self.coder)
-        z_sym = decode_factorized(dec, (1, model.cfg.N, ph // 64, pw // 64), model, model.z_freqs)
+        z_sym = decode_factorized(dec, (1, model.cfg.N, ph // self.stride, pw // self.stride), model, model.z_freqs)
         hyper = model.hyper(z_sym)
         y_hat = decode_stages(dec, (1, model.cfg.M, *hyper.shape[2:]), model, hyper)
         _, ig = model.net.gains(self.level(model))

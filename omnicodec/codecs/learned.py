@@ -116,8 +116,8 @@ class LearnedCodec(LossyCodec):
         raise NotImplementedError
 
     def model(self):
-        """(inference model, sha256) for this stream's weights (the default ones for a new
-        stream, whose config then records their digest)."""
+        """The inference model of this stream's weights: the default ones for a new stream,
+        whose config then records their digest."""
         path, sha = find_weights(self.codec_id, self.weights_file, self.weights)
         model = _inference(type(self), str(path), sha)
         self.weights = sha

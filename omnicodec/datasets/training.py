@@ -41,10 +41,18 @@ def split(folder: Path, exts: set[str]) -> tuple[list[Path], list[Path]]:
     else:
         every = files(folder)
         val = every[HOLDOUT // 2::HOLDOUT] if len(every) > 1 else every
-        train = [p for p in every if p not in set(val)] or every
+        held = set(val)
+        train = [p for p in every if p not in held] or every
     if not train:
         raise UnsupportedInputError(f"no training files ({', '.join(sorted(exts))}) in {folder}")
     return train, val
+
+
+def _rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def _centre(a: np.ndarray, size: int) -> np.ndarray:
@@ -67,16 +75,8 @@ class ImageSource(_Source):
     """Random square crops (with horizontal flips) of RGB images at least ``size`` on a side."""
 
     def __init__(self, folder: Path, size: int):
-        from PIL import Image
-
         def load(paths):
-            out = []
-            for p in paths:
-                with Image.open(p) as im:
-                    a = np.asarray(im.convert("RGB"))
-                if min(a.shape[:2]) >= size:
-                    out.append(a)
-            return out
+            return [a for a in map(_rgb, paths) if min(a.shape[:2]) >= size]
 
         self.size = size
         self._load(folder, IMAGE_EXTS, load, f"image of at least {size}px")
@@ -169,8 +169,12 @@ class VideoSource(_Source):
 
     def validation(self) -> np.ndarray:
         s, k = self.size, self.frames
-        return np.stack([v[:k, :, (v.shape[2] - s) // 2:][:, :, :s, (v.shape[3] - s) // 2:][..., :s]
-                         for v in self.held_out])
+
+        def centre(v: np.ndarray) -> np.ndarray:
+            y, x = (v.shape[2] - s) // 2, (v.shape[3] - s) // 2
+            return v[:k, :, y:y + s, x:x + s]
+
+        return np.stack([centre(v) for v in self.held_out])
 
 
 class MnistSource:
@@ -227,17 +231,14 @@ def pack_images(src: Path, dst: Path, budget: int = PACK_MIB << 20, tile: int = 
         Image.fromarray(a).save(out, "JPEG", quality=quality, subsampling=0)
         return out.getvalue()
 
-    def rgb(p: Path) -> np.ndarray:
-        with Image.open(p) as im:
-            return np.asarray(im.convert("RGB"))
-
-    used = 0
+    used = held = 0
     for i, p in enumerate(val):
-        a = rgb(p)
+        a = _rgb(p)
         if min(a.shape[:2]) >= tile:
             data = jpeg(_centre(a, tile))
             (dst / "val" / f"{i:05d}.jpg").write_bytes(data)
-            used += len(data)
+            used, held = used + len(data), held + 1
+
     def size(p: Path) -> tuple[int, int]:
         with Image.open(p) as im:
             return im.height, im.width
@@ -249,13 +250,13 @@ def pack_images(src: Path, dst: Path, budget: int = PACK_MIB << 20, tile: int = 
     for k in order:
         i, y, x = tiles[k]
         if i not in cache:
-            cache = {i: rgb(train[i])}  # tiles of one image are spread out; keep one decoded
+            cache = {i: _rgb(train[i])}  # tiles of one image are spread out; keep one decoded
         data = jpeg(cache[i][y:y + tile, x:x + tile])
         if used + len(data) > budget:
             break
         (dst / "train" / f"{written:05d}.jpg").write_bytes(data)
         used, written = used + len(data), written + 1
     info = {"source": str(src), "tile": tile, "quality": quality, "seed": seed, "train_tiles": written,
-            "of_tiles": len(tiles), "val_crops": len(list((dst / "val").iterdir())), "bytes": used}
+            "of_tiles": len(tiles), "val_crops": held, "bytes": used}
     (dst / "PACK.json").write_text(json.dumps(info, indent=1) + "\n")
     return info

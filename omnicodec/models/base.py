@@ -93,10 +93,6 @@ def load_half(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
     module.load_state_dict({k: v.float() for k, v in state.items()})
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def psnr(mse: float) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 

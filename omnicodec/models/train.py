@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ class Run:
                 "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
                 "ema": self.ema.state_dict() if self.ema else None, "step": self.step, "rng": rng,
                 "train": dataclasses.asdict(self.tc), "history": self.history, "data": self.data,
-                "device": self.device}
+                "device": self.device, "hardware": hardware(self.device)}
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -190,8 +191,26 @@ def _manifest_steps(path: Path) -> int:
         return 0
 
 
-def _device(device: str) -> str:
+def pick_device(device: str) -> str:
+    """``auto`` is cuda when there is one, else cpu."""
     return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def hardware(device: str) -> str:
+    """What a run trains on, for the MANIFEST's provenance."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device}: {torch.cuda.get_device_name()}"
+    return f"{device}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """A model config from ``KEY=VALUE,...``: numbers and [lists] as JSON, the rest as strings
+    (commas inside [...] belong to the list)."""
+    config = {}
+    for pair in filter(None, re.split(r",(?![^\[]*\])", text)):
+        key, _, value = pair.partition("=")
+        config[key.strip()] = json.loads(value) if value and value[0] in "0123456789-[" else value
+    return config
 
 
 def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | None = None,
@@ -202,7 +221,7 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
     named in ``overrides`` (e.g. a longer ``steps``)."""
     from ..datasets.training import source
 
-    device = _device(device)
+    device = pick_device(device)
     state = _load(resume) if resume else None
     if state:
         tc = TrainConfig(**{**state.get("train", dataclasses.asdict(tc)), **(overrides or {})})
@@ -220,7 +239,7 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
     out.mkdir(parents=True, exist_ok=True)
     path, model = out / "last.pt", run.model
     log(f"training {model_id} {model.cfg} on {data} ({device}), step {run.step} of {tc.steps}, "
-        f"lr {run.tc.lr:g} (now {tc.lr_at(run.step):.3g}), batch {tc.batch}, size {tc.size}")
+        f"lr {tc.lr:g} (now {tc.lr_at(run.step):.3g}), batch {tc.batch}, size {tc.size}")
     t0 = last_save = time.time()
     sums, count, first = {}, 0, run.step
     model.train()
@@ -271,14 +290,13 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") 
     data = buf.getvalue()
     weights_dir.mkdir(parents=True, exist_ok=True)
     (weights_dir / name).write_bytes(data)
-    device = state.get("device", "cpu")
-    hardware = (torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available()
-                else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     entry = {
         "codec": model_id, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
         "dtype": "float16 transforms, integer prior tables", "config": art["config"],
         "data": state.get("data", ""), "steps": run.step, "train": state.get("train"),
-        "hardware": f"{device}: {hardware}", "date": datetime.date.today().isoformat(),
+        # where the run last trained (the first trainer's checkpoints lack it: this machine)
+        "hardware": state.get("hardware") or hardware(state.get("device", "cpu")),
+        "date": datetime.date.today().isoformat(),
         "validation": run.history[-1:] or None, "note": note,
     }
     manifest_path = weights_dir / "MANIFEST.json"
