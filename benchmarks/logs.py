@@ -31,7 +31,7 @@ path, name = sys.argv[1], sys.argv[2]
 data = open(path, "rb").read()
 if name == "logzip":
     import omnicodec
-    from omnicodec.codecs.base import Bytes
+    from omnicodec.items import Bytes
     from omnicodec.codecs.logzip import Logzip
     codec = Logzip()
     enc = lambda d: codec.encode(Bytes(d))

@@ -25,7 +25,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     if name in _ITEMS:
-        from .codecs import base
+        from . import items
 
-        return getattr(base, name)
+        return getattr(items, name)
     raise AttributeError(f"module 'omnicodec' has no attribute {name!r}")

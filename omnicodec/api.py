@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import container, limits, registry
-from .codecs.base import Bytes, Codec, Item, select_lines
+from .codecs.base import Codec
 from .container import Header
 from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
+from .items import Bytes, Item, select_lines
 
 OMC_EXT = ".omc"
 
@@ -94,13 +95,14 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
         codec = get_codec(codec, quality)
     codec.check_supports(item)
     limits.check_item(item.meta(), item.modality)
+    config = codec.get_config()  # fixed before encode: the stream records what was asked for
     sections = codec.encode(item)
     for tag, value in item.extra.items():
         if len(tag.encode("ascii")) != 4 or not tag[0].islower() or tag in sections:
             raise UnsupportedInputError(f"side data tag {tag!r} must be 4 ASCII characters, "
                                         "starting lower-case")
         sections[tag] = bytes(value)
-    header = Header(codec=codec.codec_id, modality="", config=codec.get_config(),
+    header = Header(codec=codec.codec_id, modality="", config=config,
                     meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
                     digest=item.digest() if codec.lossless and not codec.verbatim else None)
     return container.pack(header, sections)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .codecs.base import Audio, Image, Item, Video
+from .items import Audio, Image, Item, Video
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:

@@ -19,7 +19,8 @@ state=${STATE:-/tmp/omnicodec-train/$model}
 out=${OUT:-runs/gpu-out}
 mkdir -p "$state" "$out"
 
-if compgen -G ".whl/*.whl" >/dev/null; then  # compressai and constriction travel as cp312 wheels
+# compressai and pytorch-msssim travel as cp312 wheels to a python that lacks them
+if compgen -G ".whl/*.whl" >/dev/null && ! "$python" -c "import compressai" 2>/dev/null; then
   "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi

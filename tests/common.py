@@ -11,8 +11,8 @@ import pytest
 
 import omnicodec
 from omnicodec import container
-from omnicodec.codecs.base import Audio, Bytes, Image, Video
 from omnicodec.errors import CorruptStreamError
+from omnicodec.items import Audio, Bytes, Image, Video
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -21,7 +21,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def make_image(h: int = 37, w: int = 53, mode: str = "RGB", seed: int = 0) -> Image:
     """A smooth gradient with texture, odd-sized by default."""
     rng = np.random.default_rng(seed)
-    from omnicodec.codecs.base import IMAGE_MODES
+    from omnicodec.items import IMAGE_MODES
 
     channels, dtype = IMAGE_MODES[mode]
     yy, xx = np.mgrid[0:h, 0:w]

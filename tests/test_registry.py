@@ -3,7 +3,8 @@ import pkgutil
 
 import omnicodec.codecs
 from omnicodec import registry
-from omnicodec.codecs.base import MODALITIES, Codec
+from omnicodec.codecs.base import Codec
+from omnicodec.items import MODALITIES
 
 
 def _all_subclasses(cls):

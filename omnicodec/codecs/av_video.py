@@ -11,16 +11,16 @@ container's metadata and the caps before allocating the output.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
 
 from .. import limits
+from ..datasets.media import FFV1_OPTIONS, mkv, read_plane
 from ..errors import CorruptStreamError
-from .base import PIX_FMTS, Codec, LossyCodec, Video, chroma_shape, section
+from ..items import PIX_FMTS, Video, chroma_shape
+from .base import Codec, LossyCodec, section
 
 
 @dataclass
@@ -64,28 +64,8 @@ class _AVCodec(Codec):
         return {}
 
     def encode(self, item):
-        import av
-
-        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config to stderr otherwise
         self.check_supports(item)
-        y, u, v = item.planes
-        t, h, w = y.shape
-        target = self._target(item)
-        out = io.BytesIO()
-        with av.open(out, "w", format="matroska") as box:
-            stream = box.add_stream(self.encoder, rate=Fraction(*item.fps))
-            stream.width, stream.height, stream.pix_fmt = w, h, target
-            stream.codec_context.time_base = Fraction(item.fps[1], item.fps[0])
-            stream.options = self.options()
-            for i in range(t):
-                frame = av.VideoFrame(w, h, item.pix_fmt)
-                for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
-                    _write_plane(plane, data)
-                frame = frame if target == item.pix_fmt else frame.reformat(format=target)
-                frame.pts = i
-                box.mux(stream.encode(frame))
-            box.mux(stream.encode(None))
-        return {"DATA": out.getvalue()}
+        return {"DATA": mkv(item, self.encoder, self._target(item), self.options())}
 
     def decode(self, sections, meta):
         import av
@@ -118,19 +98,6 @@ class _AVCodec(Codec):
         return Video(planes, (int(meta["fps"][0]), int(meta["fps"][1])), pix_fmt)
 
 
-def _write_plane(plane, data: np.ndarray) -> None:
-    h, w = data.shape
-    buf = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w * data.dtype.itemsize]
-    buf[:] = np.ascontiguousarray(data, data.dtype.newbyteorder("<")).view(np.uint8)
-
-
-def read_plane(plane, h: int, w: int, dtype) -> np.ndarray:
-    """An h × w plane of a PyAV frame, in ``dtype`` (16-bit samples are little-endian)."""
-    dt = np.dtype(dtype).newbyteorder("<")
-    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w * dt.itemsize]
-    return np.ascontiguousarray(rows).view(dt).astype(dtype)
-
-
 @dataclass
 class FFV1(_AVCodec):
     codec_id: ClassVar[str] = "ffv1"
@@ -140,7 +107,7 @@ class FFV1(_AVCodec):
     pix_fmts: ClassVar[tuple[str, ...]] = tuple(PIX_FMTS)
 
     def options(self):
-        return {"level": "3", "coder": "1", "context": "1", "g": "1", "slicecrc": "1"}
+        return FFV1_OPTIONS
 
 
 @dataclass

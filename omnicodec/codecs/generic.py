@@ -22,7 +22,8 @@ from typing import ClassVar
 
 from .. import limits
 from ..errors import CorruptStreamError
-from .base import Bytes, Codec, section
+from ..items import Bytes
+from .base import Codec, section
 
 _CHUNK = 1 << 20
 

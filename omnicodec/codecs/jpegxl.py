@@ -15,7 +15,8 @@ from typing import ClassVar
 
 from .. import limits
 from ..errors import CorruptStreamError, UnsupportedInputError
-from .base import Bytes, Codec, section
+from ..items import Bytes
+from .base import Codec, section
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 

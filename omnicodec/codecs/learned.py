@@ -35,7 +35,8 @@ import numpy as np
 
 from .. import limits
 from ..errors import CorruptStreamError, MissingDependencyError
-from .base import Image, LossyCodec, check_image_meta, quality_to_range, section
+from ..items import Image
+from .base import LossyCodec, check_image_meta, quality_to_range, section
 
 Y_RANGE = 255  # |q| <= Y_RANGE for Gaussian-coded latents; larger residuals are clipped
 
@@ -108,7 +109,23 @@ class LearnedCodec(LossyCodec):
     network: ClassVar[str] = ""  # "module:Class" of its trainable models.base.LearnedModel
     quality: float = 50.0
     coder: str = "ans"
-    weights: str = ""  # sha256 of the weights file; filled in at encode time
+    weights: str = ""  # sha256 of the weights file; a new codec takes the default file's
+
+    def __post_init__(self):
+        """The config is complete before anything is encoded: a new codec names the digest of
+        its default weights (left empty only when they are missing, which encode reports)."""
+        if not self.weights:
+            try:
+                self.weights = find_weights(self.codec_id, self.weights_file)[1]
+            except MissingDependencyError:
+                pass
+
+    @classmethod
+    def from_config(cls, config):
+        """A stream's codec: its config must name the weights it was written with."""
+        if not isinstance(config.get("weights"), str) or not config["weights"]:
+            raise CorruptStreamError(f"{cls.codec_id}: the stream does not name its weights")
+        return super().from_config(config)
 
     @classmethod
     def build(cls, art: dict[str, Any]):
@@ -116,12 +133,9 @@ class LearnedCodec(LossyCodec):
         raise NotImplementedError
 
     def model(self):
-        """The inference model of this stream's weights: the default ones for a new stream,
-        whose config then records their digest."""
+        """The inference model of the weights the config names."""
         path, sha = find_weights(self.codec_id, self.weights_file, self.weights)
-        model = _inference(type(self), str(path), sha)
-        self.weights = sha
-        return model
+        return _inference(type(self), str(path), sha)
 
     def level(self, model) -> float:
         """The model's rate level for this quality: 0..100 maps linearly onto [0, levels - 1]."""

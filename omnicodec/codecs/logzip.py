@@ -37,7 +37,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CorruptStreamError
-from .base import Bytes, Codec, section, select_lines
+from ..items import Bytes, select_lines
+from .base import Codec, section
 
 # variables ------------------------------------------------------------------------------------
 DEC, HEX = "\x01", "\x02"

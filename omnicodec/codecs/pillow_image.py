@@ -19,50 +19,10 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image as PILImage
 
-from ..errors import CorruptStreamError, UnsupportedInputError
-from .base import Codec, Image, LossyCodec, check_image_meta, section
-
-
-def to_pil(item: Image) -> PILImage.Image:
-    a = item.pixels
-    if item.mode == "I;16":
-        return PILImage.fromarray(a[:, :, 0].astype("<u2"))  # uint16 -> mode I;16
-    if item.mode == "F":
-        return PILImage.fromarray(a[:, :, 0], "F")
-    if item.mode == "P":  # indices with a grey ramp; the file's own palette is side data
-        im = PILImage.fromarray(a[:, :, 0], "P")
-        im.putpalette(bytes(np.repeat(np.arange(256, dtype=np.uint8), 3)))
-        return im
-    if item.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        raise UnsupportedInputError(f"Pillow cannot hold mode {item.mode}")
-    return PILImage.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, item.mode)
-
-
-_CONVERT = {"P": None, "PA": "RGBA", "1": "L", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB",
-            "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "I;16B": "I;16", "I;16L": "I;16", "I;16N": "I;16"}
-
-
-def from_pil(im: PILImage.Image, allow_loss: bool = True, indices: bool = False) -> Image:
-    """Pillow image -> Image item.  Modes an item holds as they are (L, LA, RGB, RGBA, CMYK,
-    I;16, F, and I within 16 bits) are kept; palette images keep their indices with
-    ``indices`` (mode P); others (palette, 1-bit, YCbCr...) are converted only with
-    ``allow_loss`` (palette -> RGB(A), 1-bit -> L), else refused."""
-    exact_same = {"I;16B", "I;16L", "I;16N"}
-    if im.mode == "P" and indices:
-        return Image(np.ascontiguousarray(np.asarray(im)), "P")
-    if im.mode in _CONVERT:
-        target = _CONVERT[im.mode] or ("RGBA" if "transparency" in im.info else "RGB")
-        if not allow_loss and im.mode not in exact_same:
-            raise UnsupportedInputError(f"image mode {im.mode} would be stored as {target}")
-        im = im.convert(target)
-    elif im.mode == "I":
-        lo, hi = im.getextrema()
-        if not (lo >= 0 and hi < 65536):
-            raise UnsupportedInputError("32-bit integer images outside 0..65535 are not supported")
-        im = PILImage.fromarray(np.asarray(im).astype("<u2"), "I;16")
-    if im.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "I;16", "F"):
-        raise UnsupportedInputError(f"image mode {im.mode} is not supported")
-    return Image(np.ascontiguousarray(np.asarray(im)), im.mode)
+from ..datasets.media import from_pil, to_pil, wide_png
+from ..errors import CorruptStreamError
+from ..items import Image
+from .base import Codec, LossyCodec, check_image_meta, section
 
 
 @dataclass
@@ -129,10 +89,8 @@ class PNG(_PillowCodec):
             return super().encode(Image(item.pixels, "L"))
         if item.mode not in self.wide:
             return super().encode(item)
-        import imagecodecs
-
         self.check_supports(item)
-        return {"DATA": imagecodecs.png_encode(item.pixels, level=self.compress_level)}
+        return {"DATA": wide_png(item, self.compress_level)}
 
     def decode(self, sections, meta):
         if meta.get("mode") == "P":

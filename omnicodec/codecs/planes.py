@@ -16,7 +16,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CorruptStreamError
-from .base import IMAGE_MODES, Codec, Image, check_image_meta, section
+from ..items import IMAGE_MODES, Image
+from .base import Codec, check_image_meta, section
 
 
 @dataclass

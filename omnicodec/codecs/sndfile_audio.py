@@ -20,23 +20,9 @@ import numpy as np
 import soundfile as sf
 
 from .. import limits
-from ..errors import CorruptStreamError, UnsupportedInputError
-from .base import AUDIO_SUBTYPES as _DTYPES
-from .base import Audio, Codec, LossyCodec, audio_from, section
-
-
-def read_audio(data: bytes | str, allow_loss: bool = True) -> Audio:
-    """Decode any libsndfile-readable file (path or bytes) to an Audio item.  Compressed
-    formats (FLAC, Ogg, MP3...) decode to float32 unless their subtype is PCM; without
-    ``allow_loss`` a file with tags (which the item would not keep) is refused."""
-    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    with sf.SoundFile(src) as f:
-        limits.check_samples(f.frames, f.channels)
-        if not allow_loss and f.copy_metadata():
-            raise UnsupportedInputError(f"reading it as samples would lose its tags ({', '.join(f.copy_metadata())})")
-        subtype = f.subtype if f.subtype in _DTYPES else "FLOAT"
-        samples = f.read(dtype=_DTYPES[subtype], always_2d=True)
-        return Audio(samples, f.samplerate, subtype)
+from ..errors import CorruptStreamError
+from ..items import AUDIO_SUBTYPES, Audio, audio_from
+from .base import Codec, LossyCodec, section
 
 
 @dataclass
@@ -79,7 +65,7 @@ class _SndfileCodec(Codec):
                 if f.channels != meta["channels"] or f.samplerate != meta["sample_rate"]:
                     raise CorruptStreamError(f"{self.codec_id}: payload layout disagrees with header")
                 # lossy decoders may add priming/padding frames; never read past the cap
-                samples = f.read(frames=int(meta["frames"]), dtype=_DTYPES.get(meta["subtype"], "int16"),
+                samples = f.read(frames=int(meta["frames"]), dtype=AUDIO_SUBTYPES.get(meta["subtype"], "int16"),
                                  always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
@@ -176,7 +162,7 @@ class Opus(_LossyAudio):
         inner = dict(meta, sample_rate=48000, subtype="PCM_16",
                      frames=-(-frames * 48000 // rate) + 48000)
         samples = resample(super().decode(sections, inner).frames, 48000, rate)[:frames]
-        return audio_from(from_int16(samples, _DTYPES.get(meta["subtype"], "int16")), meta)
+        return audio_from(from_int16(samples, AUDIO_SUBTYPES.get(meta["subtype"], "int16")), meta)
 
 
 @dataclass

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import limits
-from ..codecs.base import Audio, Bytes, Image, Item, Video
 from ..errors import CorruptStreamError, UnsupportedInputError
+from ..items import Audio, Bytes, Image, Item, Video
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm",
               ".pnm", ".tga", ".avif", ".qoi", ".jxl", ".heic"}
@@ -189,7 +189,7 @@ def _read_pillow(data: bytes, allow_loss: bool) -> Image:
 
     from PIL import Image as PILImage
 
-    from ..codecs.pillow_image import from_pil
+    from .media import from_pil
 
     try:
         with warnings.catch_warnings():
@@ -397,7 +397,7 @@ def samples_to_pcm(samples: np.ndarray, subtype: str) -> bytes:
 
 
 def _read_soundfile(data: bytes, allow_loss: bool) -> Audio:
-    from ..codecs.sndfile_audio import read_audio
+    from .media import read_audio
 
     try:
         return read_audio(data, allow_loss)
@@ -437,8 +437,8 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
     when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else converted to 8-bit 4:2:0."""
     import av
 
-    from ..codecs.av_video import read_plane
-    from ..codecs.base import PIX_FMTS, chroma_shape
+    from ..items import PIX_FMTS, chroma_shape
+    from .media import read_plane
 
     try:
         with av.open(io.BytesIO(data)) as box:
@@ -508,13 +508,13 @@ def render(item: Item, ext: str) -> bytes:
         from .y4m import serialize
 
         return serialize(item)
-    from ..codecs.av_video import FFV1
+    from .media import FFV1_OPTIONS, mkv
 
-    return FFV1().encode(item)["DATA"]
+    return mkv(item, "ffv1", item.pix_fmt, FFV1_OPTIONS)
 
 
 def _render_image(item: Image, ext: str) -> bytes:
-    from ..codecs.pillow_image import PNG, to_pil
+    from .media import to_pil, wide_png
 
     if ext == ".bmp" and "bmph" in item.extra:
         side = item.extra["bmph"]
@@ -525,8 +525,8 @@ def _render_image(item: Image, ext: str) -> bytes:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())
     if ext == ".png":
-        if item.mode in PNG.wide:  # what Pillow cannot write
-            png = PNG(compress_level=6).encode(item)["DATA"]
+        if item.mode in ("LA;16", "RGB;16", "RGBA;16"):  # what Pillow cannot write
+            png = wide_png(item, 6)
         else:
             out = io.BytesIO()
             to_pil(item).save(out, "PNG", **_pillow_meta(item, ext))

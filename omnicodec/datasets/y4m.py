@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import limits
-from ..codecs.base import PIX_FMTS, Video, chroma_shape
 from ..errors import CorruptStreamError, UnsupportedInputError
+from ..items import PIX_FMTS, Video, chroma_shape
 
 MAGIC = b"YUV4MPEG2 "
 _CHROMA = {"420": "yuv420p", "420jpeg": "yuv420p", "420mpeg2": "yuv420p", "420paldv": "yuv420p",

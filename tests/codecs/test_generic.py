@@ -3,8 +3,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import omnicodec
-from omnicodec.codecs.base import Bytes
 from omnicodec.errors import CorruptStreamError
+from omnicodec.items import Bytes
 
 from ..common import make_bytes
 from .checklist import check_fixture, run_checklist

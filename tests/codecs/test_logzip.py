@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import omnicodec
-from omnicodec.codecs.base import Bytes
 from omnicodec.codecs.logzip import Logzip, decode_block, encode_block
 from omnicodec.errors import CorruptStreamError
+from omnicodec.items import Bytes
 
 from .checklist import check_fixture, run_checklist
 

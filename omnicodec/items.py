@@ -1,0 +1,218 @@
+"""The typed items codecs take and return, and the dataset and file layers read and write.
+
+An item is one thing a user compresses: an :class:`Image` (pixels), an :class:`Audio` (samples),
+a :class:`Video` (planar YUV frames) or :class:`Bytes`.  Each knows its modality, its
+``meta()`` (what a decoder needs to allocate it: sizes, rates, modes; the container stores it)
+and its ``digest()`` (what a lossless stream is verified against).  ``extra`` holds side data
+(ICC profiles, PNG chunks, the WAV file around its samples), which the container keeps beside
+a codec's payload.
+
+Imports go one way: ``datasets`` -> ``items`` <- ``codecs``; this module imports neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import UnsupportedInputError
+
+MODALITIES = ("image", "audio", "video", "bytes")
+
+
+# Image modes: name -> (channels, dtype).  Pillow's names for 8-bit and for 16-bit/float grey;
+# ";16" and ";F" mark 16-bit and float32 versions of the multi-channel modes.  CMYK is never
+# inferred (a 4-channel array is RGBA unless the mode says otherwise).
+IMAGE_MODES: dict[str, tuple[int, str]] = {
+    "L": (1, "uint8"), "LA": (2, "uint8"), "RGB": (3, "uint8"), "RGBA": (4, "uint8"),
+    "I;16": (1, "uint16"), "LA;16": (2, "uint16"), "RGB;16": (3, "uint16"), "RGBA;16": (4, "uint16"),
+    "F": (1, "float32"), "LA;F": (2, "float32"), "RGB;F": (3, "float32"), "RGBA;F": (4, "float32"),
+    "CMYK": (4, "uint8"), "P": (1, "uint8"),  # P: palette indices (the palette is side data)
+}
+# libsndfile subtype -> the dtype its samples are held in (24-bit: int32 with the low byte 0,
+# 8-bit: int16 with the low byte 0, as soundfile reads them); the first four are inferred.
+AUDIO_SUBTYPES: dict[str, str] = {"DOUBLE": "float64", "FLOAT": "float32", "PCM_16": "int16",
+                                  "PCM_32": "int32", "PCM_24": "int32", "PCM_S8": "int16",
+                                  "PCM_U8": "int16"}
+SHIFTED_SUBTYPES = ("PCM_24", "PCM_S8", "PCM_U8")  # held shifted up 8 bits: the low byte is 0
+
+
+@dataclass
+class Image:
+    """Pixels as an (H, W, C) array; ``mode`` (see IMAGE_MODES) is inferred from the channel
+    count and dtype when left out, and an (H, W) array is grey.  ``extra`` holds named byte
+    strings kept beside the pixels (ICC profile, EXIF, PNG ancillary chunks...)."""
+
+    pixels: np.ndarray
+    mode: str | None = None
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
+    modality: ClassVar[str] = "image"
+
+    def __post_init__(self):
+        a = np.asarray(self.pixels)
+        if a.ndim == 2:
+            a = a[:, :, None]
+        if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+            raise UnsupportedInputError(f"image pixels must be (H, W) or (H, W, 1..4), got shape {a.shape}")
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("="))
+        self.mode = _resolve(self.mode, IMAGE_MODES, (a.shape[2], a.dtype.name), "image mode",
+                             lambda k: f"{k[0]}-channel {k[1]} pixels")
+        self.pixels = a
+
+    def meta(self) -> dict[str, Any]:
+        h, w = self.pixels.shape[:2]
+        return {"width": int(w), "height": int(h), "mode": self.mode}
+
+    def digest(self) -> str:
+        return _digest(self.meta(), self.pixels, extra=self.extra)
+
+
+@dataclass
+class Audio:
+    """Samples as (frames, channels), or (frames,) for mono as ``soundfile.read`` returns it
+    (kept as given).  ``subtype`` is libsndfile's name; left out, it follows the dtype
+    (float64 DOUBLE, float32 FLOAT, int16 PCM_16, int32 PCM_32)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    subtype: str | None = None
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
+    modality: ClassVar[str] = "audio"
+
+    def __post_init__(self):
+        a = np.asarray(self.samples)
+        if a.ndim not in (1, 2):
+            raise UnsupportedInputError(f"audio samples must be (frames,) or (frames, channels), got {a.shape}")
+        if a.dtype.byteorder == ">":
+            a = a.astype(a.dtype.newbyteorder("="))
+        self.subtype = _resolve(self.subtype, AUDIO_SUBTYPES, a.dtype.name, "audio subtype",
+                                lambda k: f"{k} samples")
+        expected = AUDIO_SUBTYPES[self.subtype]
+        if self.subtype in SHIFTED_SUBTYPES and a.size and (a & 0xFF).any():
+            raise UnsupportedInputError(f"{self.subtype} samples are held shifted to the top of {expected}; "
+                                        "these have bits below the format's precision")
+        self.samples = a
+        self.sample_rate = int(self.sample_rate)
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The samples as (frames, channels) whatever shape they were given in."""
+        return self.samples[:, None] if self.samples.ndim == 1 else self.samples
+
+    @property
+    def channels(self) -> int:
+        return self.frames.shape[1]
+
+    def meta(self) -> dict[str, Any]:
+        frames, channels = self.frames.shape
+        meta = {"sample_rate": int(self.sample_rate), "channels": int(channels),
+                "frames": int(frames), "subtype": self.subtype}
+        return {**meta, "flat": True} if self.samples.ndim == 1 else meta
+
+    def digest(self) -> str:
+        return _digest(self.meta(), self.samples, extra=self.extra)
+
+
+def _resolve(name: str | None, table: dict[str, Any], key: Any, what: str, describe) -> str:
+    """``name`` checked against ``table`` (its value must be ``key``), or, when None, the first
+    name whose value is ``key``: how an item's mode or subtype follows its array."""
+    if name is None:
+        found = [n for n, v in table.items() if v == key]
+        if not found:
+            raise UnsupportedInputError(f"no {what} holds {describe(key)} (see {', '.join(table)})")
+        return found[0]
+    if name not in table:
+        raise UnsupportedInputError(f"unknown {what} {name!r} (known: {', '.join(table)})")
+    if table[name] != key:
+        raise UnsupportedInputError(f"{what} {name} holds {describe(table[name])}, got {describe(key)}")
+    return name
+
+
+def audio_from(samples: np.ndarray, meta: dict[str, Any]) -> Audio:
+    """A decoder's (frames, channels) samples as the Audio item the header describes (a lossy
+    decoder's extra precision below a 24- or 8-bit subtype is cleared)."""
+    if meta["subtype"] in SHIFTED_SUBTYPES and samples.dtype.kind == "i":
+        samples = samples & ~np.array(0xFF, samples.dtype)
+    flat = bool(meta.get("flat")) and samples.ndim == 2 and samples.shape[1] == 1
+    return Audio(samples[:, 0] if flat else samples, int(meta["sample_rate"]), meta["subtype"])
+
+
+# FFmpeg pixel formats a Video holds: name -> (chroma x subsampling, y subsampling, dtype);
+# 10/12/16-bit samples are held in uint16, little-endian on disk.
+PIX_FMTS: dict[str, tuple[int, int, str]] = {
+    "yuv420p": (2, 2, "uint8"), "yuv422p": (2, 1, "uint8"), "yuv444p": (1, 1, "uint8"),
+    **{f"yuv{c}p{b}le": (*{"420": (2, 2), "422": (2, 1), "444": (1, 1)}[c], "uint16")
+       for c in ("420", "422", "444") for b in (10, 12, 16)},
+}
+
+
+def chroma_shape(pix_fmt: str, h: int, w: int) -> tuple[int, int]:
+    """The (rows, columns) of a chroma plane of an h × w frame."""
+    sx, sy, _ = PIX_FMTS[pix_fmt]
+    return -(-h // sy), -(-w // sx)
+
+
+@dataclass
+class Video:
+    """Planar YUV frames: ``planes`` = (Y, U, V), each (frames, h, w), uint8 for 8-bit formats
+    and uint16 for 10/12/16-bit ones.
+
+    ``pix_fmt`` is FFmpeg's name (see PIX_FMTS); ``fps`` a (num, den) pair.
+    """
+
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    fps: tuple[int, int]
+    pix_fmt: str = "yuv420p"
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
+    modality: ClassVar[str] = "video"
+
+    def meta(self) -> dict[str, Any]:
+        frames, h, w = self.planes[0].shape
+        return {"width": int(w), "height": int(h), "frames": int(frames),
+                "fps": [int(self.fps[0]), int(self.fps[1])], "pix_fmt": self.pix_fmt}
+
+    def digest(self) -> str:
+        return _digest(self.meta(), *self.planes, extra=self.extra)
+
+
+@dataclass
+class Bytes:
+    """Any byte string (logs, documents, archives)."""
+
+    data: bytes
+    extra: dict[str, bytes] = field(default_factory=dict, compare=False)
+    modality: ClassVar[str] = "bytes"
+
+    def meta(self) -> dict[str, Any]:
+        return {"size": len(self.data)}
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+Item = Image | Audio | Video | Bytes
+
+
+def select_lines(text: bytes, first: int, start: int, stop: int) -> bytes:
+    """Lines ``start`` (inclusive) to ``stop`` (exclusive) of ``text``, whose first line is
+    line number ``first``, each with the newline it had (the last line may have none)."""
+    lines = text.split(b"\n")
+    last = len(lines) - 1  # lines[last] has no newline (empty if the text ended with one)
+    picked = range(max(0, start - first), min(stop - first, len(lines)))
+    return b"".join(lines[i] + (b"\n" if i < last else b"") for i in picked)
+
+
+def _digest(meta: dict[str, Any], *arrays: np.ndarray, extra: dict[str, bytes] | None = None) -> str:
+    """sha256 over the metadata (sorted JSON-ish repr), the arrays' little-endian bytes, then
+    each side-data entry (tag, u64 length, bytes) in tag order."""
+    h = hashlib.sha256(repr(sorted(meta.items())).encode())
+    for a in arrays:
+        h.update(str(a.dtype.newbyteorder("<")).encode())
+        h.update(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes())
+    for tag in sorted(extra or {}):
+        h.update(tag.encode("ascii") + len(extra[tag]).to_bytes(8, "little") + extra[tag])
+    return h.hexdigest()
