@@ -170,6 +170,25 @@ class Video:
     extra: dict[str, bytes] = field(default_factory=dict, compare=False)
     modality: ClassVar[str] = "video"
 
+    def __post_init__(self):
+        if self.pix_fmt not in PIX_FMTS:
+            raise UnsupportedInputError(f"unknown pixel format {self.pix_fmt!r} (known: {', '.join(PIX_FMTS)})")
+        planes = tuple(np.asarray(p) for p in self.planes)
+        if len(planes) != 3 or any(p.ndim != 3 for p in planes):
+            raise UnsupportedInputError("video planes must be three (frames, h, w) arrays: Y, U, V")
+        t, h, w = planes[0].shape
+        dtype = PIX_FMTS[self.pix_fmt][2]
+        expected = [(t, h, w)] + [(t, *chroma_shape(self.pix_fmt, h, w))] * 2
+        if [p.shape for p in planes] != expected or any(p.dtype != dtype for p in planes):
+            raise UnsupportedInputError(
+                f"{self.pix_fmt} frames of {w}x{h} need {dtype} planes shaped {expected}, got "
+                f"{[(p.shape, p.dtype.name) for p in planes]}")
+        self.planes = planes
+        num, den = (int(v) for v in self.fps)
+        if num <= 0 or den <= 0:
+            raise UnsupportedInputError(f"frame rate must be positive, got {num}/{den}")
+        self.fps = (num, den)
+
     def meta(self) -> dict[str, Any]:
         frames, h, w = self.planes[0].shape
         return {"width": int(w), "height": int(h), "frames": int(frames),
@@ -199,7 +218,11 @@ Item = Image | Audio | Video | Bytes
 
 def select_lines(text: bytes, first: int, start: int, stop: int) -> bytes:
     """Lines ``start`` (inclusive) to ``stop`` (exclusive) of ``text``, whose first line is
-    line number ``first``, each with the newline it had (the last line may have none)."""
+    line number ``first``, each with the newline it had (the last line may have none).
+
+    >>> select_lines(b"a\\nb\\nc", 10, 11, 99)
+    b'b\\nc'
+    """
     lines = text.split(b"\n")
     last = len(lines) - 1  # lines[last] has no newline (empty if the text ended with one)
     picked = range(max(0, start - first), min(stop - first, len(lines)))

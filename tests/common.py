@@ -12,8 +12,9 @@ import pytest
 import omnicodec
 from omnicodec import container
 from omnicodec.errors import CorruptStreamError
-from omnicodec.items import Audio, Bytes, Image, Video
+from omnicodec.items import PIX_FMTS, Audio, Bytes, Image, Video, chroma_shape
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -48,9 +49,11 @@ def make_video(frames: int = 3, h: int = 48, w: int = 64, pix_fmt: str = "yuv420
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
     ys = np.stack([(xx * 3 + yy * 2 + 8 * i) % 220 + 16 for i in range(frames)]).astype(np.uint8)
-    ch, cw = (h // 2, w // 2) if pix_fmt == "yuv420p" else (h, w)
+    ch, cw = chroma_shape(pix_fmt, h, w)
     u = np.full((frames, ch, cw), 128, np.uint8) + rng.integers(0, 3, (frames, ch, cw)).astype(np.uint8)
     v = np.full((frames, ch, cw), 100, np.uint8)
+    if PIX_FMTS[pix_fmt][2] == "uint16":  # 10 bits and more: the same picture, two more bits
+        ys, u, v = (p.astype(np.uint16) << 2 | 1 for p in (ys, u, v))
     return Video((ys, u, v), (25, 1), pix_fmt)
 
 
@@ -118,3 +121,14 @@ def check_fixture(codec_id: str, item, version: str = "v1") -> None:
     header, decoded = omnicodec.decode_with_header(blob_path.read_bytes())
     assert header.codec == codec_id and header.format_version == int(version[1:].split("-")[0])
     assert decoded.digest() == expected["decoded_digest"]
+
+
+def write_images(folder: Path, n: int = 3, size=(80, 96)) -> Path:
+    """``n`` random RGB PNGs of ``size`` in ``folder`` (a training folder)."""
+    from PIL import Image as PILImage
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        PILImage.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder

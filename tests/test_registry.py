@@ -42,3 +42,18 @@ def test_unknown_codec_names_the_known_ones():
 
     with pytest.raises(UnknownCodecError, match="known codecs: png"):
         registry.get_codec_class("nope")
+
+
+def test_every_codec_runs_the_shared_checklist():
+    """Each codec id is named in a codec test module that runs the checklist; learned codecs
+    run it through tests/codecs/test_learned.py, which takes every registered one."""
+    from pathlib import Path
+
+    from omnicodec.codecs.learned import LearnedCodec
+
+    modules = [p.read_text() for p in (Path(__file__).parent / "codecs").glob("test_*.py")]
+    checked = [m for m in modules if "run_checklist(" in m]
+    missing = [cid for cid in registry.codec_ids()
+               if not issubclass(registry.get_codec_class(cid), LearnedCodec)
+               and not any(f'"{cid}"' in m for m in checked)]
+    assert not missing, f"codecs that never run the shared checklist: {missing}"

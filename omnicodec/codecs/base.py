@@ -122,7 +122,11 @@ class LossyCodec(Codec):
 
 
 def quality_to_range(quality: float, lo: float, hi: float) -> float:
-    """Linear map of the shared 0..100 quality scale onto [lo, hi] (lo at 0, hi at 100)."""
+    """Linear map of the shared 0..100 quality scale onto [lo, hi] (lo at 0, hi at 100).
+
+    >>> quality_to_range(75, 51, 0)  # x264's CRF for quality 75
+    12.75
+    """
     if not 0 <= quality <= 100:
         raise UnsupportedInputError(f"quality must be between 0 and 100, got {quality}")
     return lo + (hi - lo) * quality / 100.0

@@ -54,7 +54,7 @@ class Hyperprior(LearnedCodec):
     modality: ClassVar[str] = "image"
     requires: ClassVar[tuple[str, ...]] = ("torch", "compressai")
     description: ClassVar[str] = "learned mean-scale hyperprior, one model for all rates"
-    weights_file: ClassVar[str] = "hyperprior-none-64000.pt"
+    weights_file: ClassVar[str] = "hyperprior-none-84000.pt"
     stride: ClassVar[int] = 64
     network: ClassVar[str] = "omnicodec.models.hyperprior:Hyperprior"
 

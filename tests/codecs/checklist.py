@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import omnicodec
@@ -15,7 +17,11 @@ def run_checklist(codec_id: str, item, min_psnr: float | None = None) -> None:
     cls = registry.get_codec_class(codec_id)
     if not cls.available():
         pytest.fail(f"{codec_id} is not available here: {cls.missing()}")
-    blob, decoded = roundtrip(item, codec_id, None if cls.lossless else 90)
+    quality = None if cls.lossless else 90
+    codec = omnicodec.get_codec(codec_id, quality)
+    config = json.loads(json.dumps(codec.get_config()))  # what a header stores
+    assert type(codec).from_config(config) == codec, "config does not round-trip through JSON"
+    blob, decoded = roundtrip(item, codec_id, quality)
     if cls.lossless:
         assert items_equal(decoded, item), f"{codec_id} is not lossless"
     else:
@@ -23,9 +29,9 @@ def run_checklist(codec_id: str, item, min_psnr: float | None = None) -> None:
         assert item_psnr(item, decoded) > min_psnr
     header = omnicodec.decode_with_header(blob)[0]
     assert header.codec == codec_id
-    # config round trip
-    codec = omnicodec.get_codec(codec_id, None if cls.lossless else 90)
-    assert type(codec).from_config(codec.get_config()) == codec
+    assert header.config == config, "the stream's config is not the one the codec was built with"
+    omnicodec.encode(item, codec)
+    assert codec.get_config() == config, "encoding changed the codec's config"
     assert_corruption_detected(blob)
 
 

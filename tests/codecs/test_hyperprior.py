@@ -1,17 +1,16 @@
-"""hyperprior: round trips on odd sizes and modes, deterministic entropy decoding across thread
-counts and batch composition, frozen fixture, weights errors."""
+"""hyperprior: round trips on odd sizes and modes, exact integer nets under batching, tiling and
+threads, the checkerboard context.  The learned-codec kit (test_learned.py) runs its checklist,
+fixtures, weights errors and cross-process decoding."""
 
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import omnicodec
-from omnicodec.errors import CorruptStreamError, MissingDependencyError, UnsupportedInputError
+from omnicodec.errors import CorruptStreamError, UnsupportedInputError
 from omnicodec.metrics import item_psnr
 
 from ..common import FIXTURES, make_image
@@ -43,36 +42,6 @@ def test_sixteen_bit_is_refused_with_advice():
         omnicodec.encode(make_image(mode="I;16"), "hyperprior", 50)
 
 
-@pytest.mark.parametrize("version", sorted(p.name for p in (FIXTURES / "hyperprior").iterdir()))
-def test_fixture(version):
-    """One frozen stream per shipped weights file (v1: hyperprior.pt, the first plain model)."""
-    check_fixture("hyperprior", make_image(40, 56), version)
-
-
-_CHILD = """
-import sys, torch, numpy as np, omnicodec, hashlib
-torch.set_num_threads(int(sys.argv[1]))
-from omnicodec.codecs.hyperprior import Hyperprior
-if sys.argv[2] == "encode":
-    from tests.common import make_image
-    sys.stdout.buffer.write(omnicodec.encode(make_image(300, 560, seed=4), "hyperprior", 37.5))
-else:
-    item = omnicodec.decode(sys.stdin.buffer.read())
-    print(hashlib.sha256(item.pixels.tobytes()).hexdigest())
-"""
-
-
-def test_decode_is_identical_across_thread_counts():
-    """Encode with 1 thread, decode with 1 and with 2: the stream decodes, to the same pixels
-    (560 px wide: two synthesis tiles)."""
-    def child(threads, verb, data=b""):
-        return subprocess.run([sys.executable, "-c", _CHILD, str(threads), verb], input=data,
-                              capture_output=True, check=True).stdout
-
-    blob = child(1, "encode")
-    assert child(1, "decode", blob) == child(2, "decode", blob)
-
-
 def _default_model():
     from omnicodec.codecs.hyperprior import Hyperprior
 
@@ -102,45 +71,6 @@ def _copy_weights(tmp_path):
     for f in SHIPPED.iterdir():
         shutil.copy(f, tmp_path / f.name)
     return tmp_path
-
-
-def test_missing_weights(tmp_path, monkeypatch):
-    from omnicodec.codecs import learned
-
-    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
-    learned._inference.cache_clear()
-    with pytest.raises(MissingDependencyError, match="manifest"):
-        omnicodec.encode(make_image(), "hyperprior", 50)
-    _copy_weights(tmp_path)
-    (tmp_path / DEFAULT).unlink()
-    with pytest.raises(MissingDependencyError, match="not found"):
-        omnicodec.encode(make_image(), "hyperprior", 50)
-
-
-def test_corrupt_weights(tmp_path, monkeypatch):
-    from omnicodec.codecs import learned
-
-    _copy_weights(tmp_path)
-    data = bytearray((tmp_path / DEFAULT).read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (tmp_path / DEFAULT).write_bytes(bytes(data))
-    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
-    learned._inference.cache_clear()
-    with pytest.raises(CorruptStreamError, match="sha256"):
-        omnicodec.encode(make_image(), "hyperprior", 50)
-
-
-def test_stream_names_its_weights(tmp_path, monkeypatch):
-    """A stream written with other weights is refused by name, never decoded with these."""
-    from omnicodec import container
-
-    box = container.unpack(omnicodec.encode(make_image(), "hyperprior", 50))
-    sha = box.header.config["weights"]
-    manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())
-    assert sha == manifest[DEFAULT]["sha256"]
-    box.header.config["weights"] = "0" * 64
-    with pytest.raises(MissingDependencyError, match="000000000000"):
-        omnicodec.decode(container.pack(box.header, box.sections))
 
 
 def _random_checkerboard() -> dict:
@@ -241,29 +171,21 @@ def test_pixel_cap_is_checked_before_any_network_runs(monkeypatch):
         omnicodec.encode(make_image(40, 40), "hyperprior", 50)
 
 
-def test_weights_of_another_codec_or_shape_are_refused(tmp_path, monkeypatch):
-    """The registry matches digests within the codec's own entries; an artefact that does not fit
-    the model is refused with a one-line error, not a torch traceback."""
+def test_weights_that_do_not_fit_the_model_are_refused(tmp_path, monkeypatch):
+    """An artefact whose config does not match its tensors is refused with a one-line error,
+    not a torch traceback (the other weights errors are in learned_kit.py)."""
     from omnicodec.codecs import learned
     from omnicodec.codecs.hyperprior import Hyperprior
 
     _copy_weights(tmp_path)
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
-    sha = manifest[DEFAULT]["sha256"]
-    manifest[DEFAULT]["codec"] = "walloc"
-    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
-    learned._inference.cache_clear()
-    with pytest.raises(MissingDependencyError, match="no hyperprior entry"):
-        Hyperprior().model()
-    with pytest.raises(MissingDependencyError, match="does not have"):
-        Hyperprior(weights=sha).model()
-
     art = torch.load(SHIPPED / DEFAULT, weights_only=True)
     art["config"] = {**art["config"], "M": 64}
     torch.save(art, tmp_path / "bad.pt")
     manifest["bad.pt"] = {"codec": "hyperprior", "sha256": hashlib.sha256((tmp_path / "bad.pt").read_bytes()).hexdigest()}
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
     monkeypatch.setattr(Hyperprior, "weights_file", "bad.pt")
+    learned._inference.cache_clear()
     with pytest.raises(CorruptStreamError, match="do not fit the model"):
         Hyperprior().model()

@@ -1,33 +1,20 @@
 """The trainer (`codec train MODEL`): exact resume, the learning-rate schedule, starting from
 shipped weights, a checkerboard run initialised from a plain one, exports that code an image;
-the training sources and their held-out slice; the packer and the GPU script's CPU dry run."""
+the GPU script's CPU dry run.  (The training sources and the packer: tests/datasets.)"""
 
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 import omnicodec
 
-from .common import make_image
+from ..common import ROOT, make_image, write_images
 
 torch = pytest.importorskip("torch")
-ROOT = Path(__file__).resolve().parents[1]
 TINY = "N=8,M=8"  # a small hyperprior: the machinery, not the model, is under test
-
-
-def _images(folder: Path, n: int = 3, size=(80, 96)) -> Path:
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
 
 
 def _train(data, out, steps, *extra):
@@ -43,7 +30,7 @@ def _train(data, out, steps, *extra):
 def test_resume_is_exact(tmp_path):
     """Two steps, a checkpoint, two more: the same weights, optimizer and history as four in one
     go (same batches, noise, levels and learning rates)."""
-    data = _images(tmp_path / "imgs")
+    data = write_images(tmp_path / "imgs")
     same = ("--config", TINY, "--ema", "0.9", "--decay-from", "100")  # one schedule for 2 or 4 steps
     straight = _train(data, tmp_path / "a", 4, *same)
     _train(data, tmp_path / "b", 2, *same)
@@ -75,7 +62,7 @@ def test_init_checkerboard_export_and_code(tmp_path, monkeypatch):
     from omnicodec.codecs import learned
     from omnicodec.codecs.hyperprior import Hyperprior
 
-    data, weights = _images(tmp_path / "imgs"), tmp_path / "w"
+    data, weights = write_images(tmp_path / "imgs"), tmp_path / "w"
     _train(data, tmp_path / "plain", 3, "--config", TINY, "--export", str(weights))
     cb = _train(data, tmp_path / "cb", 4, "--config", TINY + ",context=checkerboard", "--init",
                 str(tmp_path / "plain" / "last.pt"), "--export", str(weights))
@@ -100,66 +87,12 @@ def test_init_checkerboard_export_and_code(tmp_path, monkeypatch):
         assert omnicodec.decode(blob).pixels.shape == item.pixels.shape
 
 
-def test_sources_hold_out_a_fixed_slice(tmp_path):
-    import soundfile
-
-    from omnicodec.datasets import training
-
-    imgs = _images(tmp_path / "imgs", n=31, size=(70, 90))
-    train, val = training.split(imgs, training.IMAGE_EXTS)
-    assert len(val) == 2 and not set(val) & set(train) and len(train) == 29
-    src = training.source("images", imgs, 64)
-    a = src.batch(np.random.default_rng(1), 5)
-    assert a.shape == (5, 3, 64, 64) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
-    assert np.array_equal(a, src.batch(np.random.default_rng(1), 5))  # the rng alone decides
-    assert src.validation().shape == (2, 3, 64, 64)
-
-    (tmp_path / "snd").mkdir()
-    for i in range(3):
-        soundfile.write(tmp_path / "snd" / f"{i}.wav", np.random.default_rng(i).normal(0, 0.1, (3000, 2)), 8000)
-    sound = training.source("audio", tmp_path / "snd", 1024)
-    assert sound.batch(np.random.default_rng(0), 4).shape == (4, 1, 1024)
-    assert sound.validation().shape == (1, 1, 1024)
-
-    from omnicodec.datasets import y4m
-
-    frames = np.random.default_rng(0).integers(0, 256, (5, 48, 64), dtype=np.uint8)
-    chroma = np.full((5, 24, 32), 128, np.uint8)
-    (tmp_path / "vid").mkdir()
-    (tmp_path / "vid" / "a.y4m").write_bytes(y4m.serialize(omnicodec.Video((frames, chroma, chroma), (25, 1))))
-    clips = training.source("video", tmp_path / "vid", 32, frames=3)
-    c = clips.batch(np.random.default_rng(0), 2)
-    assert c.shape == (2, 3, 3, 32, 32)
-    grey = (frames.astype(float) - 16) / 219  # neutral chroma: R = G = B = luma
-    assert np.allclose(c[0, :, 0], c[0, :, 1], atol=1e-6) and c.max() <= 1
-    assert np.isclose(clips.validation()[0, 0, 0, 0, 0], np.clip(grey[0, 8, 16], 0, 1), atol=1e-6)
-
-    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((10, 28, 28), np.uint8), x_test=np.ones((300, 28, 28), np.uint8))
-    digits = training.source("mnist", tmp_path / "mnist.npz", 28)
-    assert digits.batch(np.random.default_rng(0), 3).shape == (3, 1, 28, 28) and digits.validation().shape[0] == 256
-
-
-def test_pack_images_keeps_the_budget_and_the_split(tmp_path):
-    from omnicodec.datasets import training
-
-    src = _images(tmp_path / "src", n=31, size=(200, 260))
-    info = training.pack_images(src, tmp_path / "pack", budget=300_000, tile=96)
-    files = list((tmp_path / "pack" / "train").iterdir())
-    total = sum(f.stat().st_size for f in (tmp_path / "pack").rglob("*.jpg"))
-    assert total == info["bytes"] <= 300_000 and 0 < len(files) == info["train_tiles"] < info["of_tiles"]
-    assert info["val_crops"] == 2  # one per held-out image, from images never packed for training
-    train, val = training.split(tmp_path / "pack", training.IMAGE_EXTS)
-    assert len(val) == 2 and len(train) == len(files)
-    with pytest.raises(FileExistsError):
-        training.pack_images(src, tmp_path / "pack")
-
-
 @pytest.mark.train
 def test_gpu_script_dry_run(tmp_path):
     """scripts/gpu-train.sh on the CPU, as the device tool runs it: packs nothing (a data folder
     is given), starts from the given weights, stops, exports into $OUT; a second call resumes
     from the state it left."""
-    data = _images(tmp_path / "imgs")
+    data = write_images(tmp_path / "imgs")
     state, out = tmp_path / "state", tmp_path / "out"
     env = {**os.environ, "PYTHON": sys.executable, "STATE": str(state), "OUT": str(out), "DATA": str(data),
            "DEVICE": "cpu", "MINUTES": "5", "INIT": "none", "TRAIN_ARGS": "--size 64 --batch 2 --val-every 2 --config " + TINY}

@@ -1,0 +1,110 @@
+"""The test kit every learned codec runs (on top of the shared checklist).
+
+A learned codec's test module calls:
+
+* :func:`run_learned_checklist` — the shared checklist (round trip, config through JSON and
+  fixed before encode, corruption sweep) plus the learned specifics: the stream names the
+  default weights' digest, a config without weights is refused;
+* :func:`fixture_versions` — one frozen stream per shipped weights file (parametrize
+  ``check_fixture`` over it; tests/test_weights.py fails when a weights file has none);
+* :func:`check_weights_errors` — missing manifest, missing file, corrupt file, another codec's
+  entry, a stream naming weights this installation lacks: each a one-line error;
+* :func:`decode_hashes` — decodes in one child process, with 1 and with 2 torch threads, the
+  streams the parent encoded: the decoder shares no cache with the encoder, and the two thread
+  counts must give the same item.  One child serves every learned codec (torch starts once).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import omnicodec
+from omnicodec import container, registry
+from omnicodec.errors import CorruptStreamError, MissingDependencyError
+
+from ..common import FIXTURES, ROOT
+from .checklist import run_checklist
+
+
+def run_learned_checklist(codec_id: str, item, min_psnr: float) -> None:
+    from omnicodec.codecs import learned
+
+    run_checklist(codec_id, item, min_psnr)
+    cls = registry.get_codec_class(codec_id)
+    codec = cls.from_quality(50)
+    assert codec.weights == learned.manifest()[cls.weights_file]["sha256"]
+    config = {k: v for k, v in codec.get_config().items() if k != "weights"}
+    with pytest.raises(CorruptStreamError, match="weights"):
+        cls.from_config(config)
+
+
+def fixture_versions(codec_id: str) -> list[str]:
+    return sorted(p.name for p in (FIXTURES / codec_id).iterdir())
+
+
+def _use_weights(tmp_path, monkeypatch) -> None:
+    """Point the codecs at a copy of the shipped weights folder in ``tmp_path``."""
+    from omnicodec.codecs import learned
+
+    for f in learned.weights_dir().iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.setenv("OMNICODEC_WEIGHTS", str(tmp_path))
+    learned._inference.cache_clear()
+
+
+def check_weights_errors(codec_id: str, item, tmp_path, monkeypatch) -> None:
+    from omnicodec.codecs import learned
+
+    cls = registry.get_codec_class(codec_id)
+    blob = omnicodec.encode(item, codec_id, 50)
+    default = cls.weights_file
+    _use_weights(tmp_path, monkeypatch)
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    box = container.unpack(blob)
+    box.header.config["weights"] = "0" * 64
+    with pytest.raises(MissingDependencyError, match="000000000000"):
+        omnicodec.decode(container.pack(box.header, box.sections))
+
+    (tmp_path / default).write_bytes(b"\0" + (tmp_path / default).read_bytes()[1:])
+    learned._inference.cache_clear()
+    with pytest.raises(CorruptStreamError, match="sha256"):
+        omnicodec.decode(blob)
+    (tmp_path / default).unlink()
+    with pytest.raises(MissingDependencyError, match="not found"):
+        omnicodec.encode(item, codec_id, 50)
+
+    manifest[default]["codec"] = codec_id + "-other"
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(MissingDependencyError, match=f"no {codec_id} entry"):
+        omnicodec.encode(item, codec_id, 50)
+    with pytest.raises(MissingDependencyError, match="does not have"):
+        omnicodec.decode(blob)
+
+    (tmp_path / "MANIFEST.json").unlink()
+    with pytest.raises(MissingDependencyError, match="manifest"):
+        omnicodec.encode(item, codec_id, 50)
+
+
+_CHILD = """
+import json, sys, torch, omnicodec
+out = {}
+for name, hexblob in json.load(sys.stdin).items():
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        item = omnicodec.decode(bytes.fromhex(hexblob))
+        out.setdefault(name, []).append(item.digest())
+json.dump(out, sys.stdout)
+"""
+
+
+def decode_hashes(blobs: dict[str, bytes]) -> dict[str, list[str]]:
+    """name -> [digest decoded with 1 thread, with 2 threads], in one fresh process."""
+    run = subprocess.run([sys.executable, "-c", _CHILD], cwd=ROOT, capture_output=True, text=True,
+                         input=json.dumps({k: v.hex() for k, v in blobs.items()}))
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout)
