@@ -12,7 +12,11 @@ from .items import Audio, Image, Item, Video
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     """Peak signal-to-noise ratio in dB (inf when identical)."""
     n = min(len(a), len(b))
-    mse = np.mean((a[:n].astype(np.float64) - b[:n].astype(np.float64)) ** 2)
+    return psnr_of_mse(float(np.mean((a[:n].astype(np.float64) - b[:n].astype(np.float64)) ** 2)), peak)
+
+
+def psnr_of_mse(mse: float, peak: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error (inf for 0); ``peak`` 1 for signals in [0, 1]."""
     return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
@@ -28,8 +32,7 @@ def item_psnr(original: Item, decoded: Item) -> float:
         return psnr(a, b, peak)
     if isinstance(original, Video):
         mses = [np.mean((p.astype(np.float64) - q) ** 2) for p, q in zip(original.planes, decoded.planes)]
-        mse = (6 * mses[0] + mses[1] + mses[2]) / 8
-        return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+        return psnr_of_mse((6 * mses[0] + mses[1] + mses[2]) / 8, 255.0)
     return math.inf if original == decoded else 0.0
 
 

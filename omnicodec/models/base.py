@@ -24,7 +24,6 @@ not the image: exact for integer nets, part of the definition for float ones.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -91,10 +90,6 @@ def half_state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def load_half(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
     module.load_state_dict({k: v.float() for k, v in state.items()})
-
-
-def psnr(mse: float) -> float:
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
 # -------------------------------------------------------------------------- integer nets

@@ -42,7 +42,8 @@ from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import nn
 
-from .base import ACT_BITS, IntegerNet, LearnedModel, factorized_tables, half_state, level_gains, load_half, psnr, tiled
+from ..metrics import psnr_of_mse
+from .base import ACT_BITS, IntegerNet, LearnedModel, factorized_tables, half_state, level_gains, load_half, tiled
 
 # λ per level (MSE on [0, 1] pixels scaled by 255², as in CompressAI's training recipe): from
 # about 0.1 bpp to about 1.5 bpp on Kodak.  The default of the config; a config may hold others.
@@ -154,7 +155,7 @@ class Hyperprior(LearnedModel):
         level = torch.randint(0, self.cfg.levels, (batch.shape[0],), device=batch.device)
         x_hat, y_lik, z_lik = self(batch, level.float())
         loss, bpp, mse = rd_loss(batch, x_hat, y_lik, z_lik, self.lambdas[level])
-        return loss, {"bpp": bpp.item(), "psnr": psnr(mse.item())}
+        return loss, {"bpp": bpp.item(), "psnr": psnr_of_mse(mse.item())}
 
     def aux_parameters(self):
         return [p for n, p in self.named_parameters() if n.endswith(".quantiles")]
@@ -170,7 +171,7 @@ class Hyperprior(LearnedModel):
             x_hat, y_lik, z_lik = self(batch, torch.full((batch.shape[0],), float(level), device=batch.device))
             bits = -torch.log2(y_lik).sum() - torch.log2(z_lik).sum()
             out[f"L{level}_bpp"] = round(bits.item() / batch[:, 0].numel(), 4)
-            out[f"L{level}_psnr"] = round(psnr(((batch - x_hat.clamp(0, 1)) ** 2).mean().item()), 3)
+            out[f"L{level}_psnr"] = round(psnr_of_mse(((batch - x_hat.clamp(0, 1)) ** 2).mean().item()), 3)
         return out
 
     def export(self) -> dict[str, Any]:
