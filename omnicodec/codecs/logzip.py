@@ -75,10 +75,40 @@ def _pack(data: bytes) -> bytes:
         if len(data) < 1 << 16:
             candidates += [(ZSTD, zstandard.ZstdCompressor(level=19).compress(data)),
                            (BZ2, bz2.compress(data, 9))]
-        for cand in candidates:
-            if len(cand[1]) < len(best[1]):
-                best = cand
+        for kind, stored in sorted(candidates, key=lambda c: len(c[1])):
+            if len(stored) >= len(data):
+                break
+            if _restore(kind, stored, len(data)) == data:
+                best = (kind, stored)
+                break
     return _STREAM.pack(best[0], len(data), len(best[1])) + best[1]
+
+
+def _restore(kind: int, data: bytes, raw_len: int) -> bytes | None:
+    """The stream decoded, or None where the backend fails on its own output: pyppmd 1.3's
+    PPMd8 writes undecodable streams for some inputs (random bytes once the model memory
+    fills), so the encoder keeps only a candidate it has decoded back."""
+    try:
+        return _decompress(kind, data, raw_len)
+    except Exception:  # each backend raises its own type
+        return None
+
+
+def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
+    import pyppmd
+    import zstandard
+
+    if kind == RAW:
+        return data
+    if kind == ZSTD:
+        return zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
+    if kind == XZ:
+        return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_xz_filters(raw_len)).decompress(data, raw_len)
+    if kind == BZ2:
+        return bz2.BZ2Decompressor().decompress(data, raw_len)
+    if kind == PPMD:
+        return pyppmd.decompress(data, max_order=PPMD_ORDER, mem_size=_ppmd_mem(raw_len))
+    raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
 
 
 def _xz_filters(raw_len: int) -> list[dict]:
@@ -89,29 +119,14 @@ def _xz_filters(raw_len: int) -> list[dict]:
 
 
 def _unpack(buf: memoryview, pos: int, cap: int) -> tuple[bytes, int]:
-    import pyppmd
-    import zstandard
-
     if pos + _STREAM.size > len(buf):
         raise CorruptStreamError("logzip: block is truncated")
     kind, raw_len, stored = _STREAM.unpack_from(buf, pos)
     pos += _STREAM.size
     if raw_len > cap or pos + stored > len(buf):
         raise CorruptStreamError("logzip: stream length exceeds the block")
-    data = bytes(buf[pos:pos + stored])
     try:
-        if kind == RAW:
-            out = data
-        elif kind == ZSTD:
-            out = zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
-        elif kind == XZ:
-            out = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_xz_filters(raw_len)).decompress(data, raw_len)
-        elif kind == BZ2:
-            out = bz2.BZ2Decompressor().decompress(data, raw_len)
-        elif kind == PPMD:
-            out = pyppmd.decompress(data, max_order=PPMD_ORDER, mem_size=_ppmd_mem(raw_len))
-        else:
-            raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
+        out = _decompress(kind, bytes(buf[pos:pos + stored]), raw_len)
     except CorruptStreamError:
         raise
     except Exception as exc:  # each backend raises its own type
