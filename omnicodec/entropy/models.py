@@ -14,10 +14,17 @@ their (scale level, mean fraction) bucket, bucket by bucket, so the number of Py
 is the number of buckets in use (at most 512), not the number of symbols.  The buckets depend
 only on the parameters, so the decoder reproduces them before it decodes a symbol.
 
-Determinism: a bucket index is computed from the parameter arrays with comparisons against
-constants built by correctly rounded float64 products and square roots, and the tables from
-elementary float64 operations; encoder and decoder must be given bit-identical parameter arrays
-(learned codecs quantize them first, see design rule 6).
+Determinism: every probability is built from IEEE-754 operations that are correctly rounded by
+definition (+, -, *, /, sqrt, rint, ldexp, comparisons), in a fixed order, so a table is the
+same on every CPU and numpy build.  Library transcendentals (``np.exp``, ``np.tanh``) are not
+used: their last bit differs between libm and numpy's SIMD kernels, and one flipped bit can
+move a 24-bit quantized probability, hence a bitstream.  ``_exp`` below reduces the argument
+by ln 2 and evaluates a fixed polynomial instead.  constriction quantizes the float tables with
+integer and basic float arithmetic.  ``tests/entropy`` pins the sha256 of every family table and
+of a mixture's rows, so a machine that computes a different bit fails the tests instead of
+writing files that other machines cannot read.  A bucket index is computed from the parameter
+arrays with comparisons against constants built the same way; encoder and decoder must be given
+bit-identical parameter arrays (learned codecs quantize them first, see design rule 6).
 """
 
 from __future__ import annotations
@@ -183,15 +190,35 @@ class AdaptiveCategorical(EntropyModel):
 
 
 # ------------------------------------------------------------------------------------ families
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact for |k| < 2**11
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_EXP_TAYLOR = [1.0 / np.prod(np.arange(1.0, n + 1.0)) for n in range(14)]  # exact factorials
+
+
+def _exp(x: np.ndarray) -> np.ndarray:
+    """e**x from correctly rounded operations only: x = k ln 2 + r with |r| <= ln 2 / 2, then
+    e**r by its Taylor series to degree 13 (truncation < 6e-18) and an exact scaling by 2**k.
+    Within 1 ulp of libm's exp over [-745, 0] (tests/entropy); the callers pass x <= 0, and x
+    is clipped to [-746, 709]."""
+    x = np.clip(np.asarray(x, dtype=np.float64), -746.0, 709.0)
+    k = np.rint(x * _INV_LN2)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    poly = np.full_like(r, _EXP_TAYLOR[13])
+    for c in _EXP_TAYLOR[12::-1]:
+        poly = poly * r + c
+    return np.ldexp(poly, k.astype(np.int64))
+
+
 def _erfc(x: np.ndarray) -> np.ndarray:
     """Complementary error function, relative error < 1.2e-7 everywhere (Chebyshev fit,
-    Numerical Recipes 6.2), from elementary operations only."""
+    Numerical Recipes 6.2)."""
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
     poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
-    r = t * np.exp(-z * z + poly)
+    r = t * _exp(-z * z + poly)
     return np.where(x >= 0, r, 2.0 - r)
 
 
@@ -200,12 +227,13 @@ def _gaussian_cdf(x):
 
 
 def _laplace_cdf(x):
-    e = 0.5 * np.exp(-np.abs(x))
+    e = 0.5 * _exp(-np.abs(x))
     return np.where(x < 0, e, 1.0 - e)
 
 
 def _logistic_cdf(x):
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
+    e = _exp(-np.abs(x))  # 1 / (1 + e**-x), without overflow on either side
+    return np.where(x < 0, e / (1.0 + e), 1.0 / (1.0 + e))
 
 
 def _pmf_from_cdf(cdf: Callable, edges: np.ndarray) -> np.ndarray:
@@ -216,14 +244,17 @@ def _pmf_from_cdf(cdf: Callable, edges: np.ndarray) -> np.ndarray:
     return np.maximum(pmf, 0.0)
 
 
-@lru_cache(maxsize=8 * SCALE_LEVELS * MEAN_STEPS)
-def _bucket_model(kind: str, width: int, bucket: int):
-    """constriction model of residuals r in [-(width-1), width-1] for one (scale, mean) bucket."""
+def bucket_pmf(kind: str, width: int, bucket: int) -> np.ndarray:
+    """Probabilities of the residuals r in [-(width-1), width-1] for one (scale, mean) bucket."""
     scale = SCALES[bucket // MEAN_STEPS]
     center = (bucket % MEAN_STEPS - MEAN_STEPS // 2) / MEAN_STEPS
     r = np.arange(-(width - 1), width, dtype=np.float64)
-    pmf = _pmf_from_cdf(_CDFS[kind], (r[1:] - 0.5 - center) / scale)
-    return constriction.stream.model.Categorical(pmf, perfect=False)
+    return _pmf_from_cdf(_CDFS[kind], (r[1:] - 0.5 - center) / scale)
+
+
+@lru_cache(maxsize=8 * SCALE_LEVELS * MEAN_STEPS)
+def _bucket_model(kind: str, width: int, bucket: int):
+    return constriction.stream.model.Categorical(bucket_pmf(kind, width, bucket), perfect=False)
 
 
 _CDFS = {"gaussian": _gaussian_cdf, "laplace": _laplace_cdf, "logistic": _logistic_cdf}
@@ -304,10 +335,20 @@ class QuantizedLogistic(_QuantizedFamily):
     kind = "logistic"
 
 
+def _sum_in_order(terms: list[np.ndarray]) -> np.ndarray:
+    """terms[0] + terms[1] + ... left to right: numpy's reductions may pair terms differently
+    on another build, and float addition is not associative."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
 class GaussianMixture(EntropyModel):
     """A K-component Gaussian mixture per symbol over [lo, hi]: ``means=``, ``scales=``,
-    ``weights=`` of shape (n, K).  Each row's bin probabilities are evaluated exactly as written
-    (no bucketing), in chunks, and coded with constriction's categorical family."""
+    ``weights=`` of shape (n, K).  Each row's bin probabilities are evaluated without bucketing,
+    in chunks, from the same correctly rounded operations as the family tables and with the
+    components summed in a fixed order, then coded with constriction's categorical family."""
 
     _CHUNK_CELLS = 1 << 22
 
@@ -326,13 +367,14 @@ class GaussianMixture(EntropyModel):
             raise ValueError("GaussianMixture: means, scales, weights must all be (n, K)")
         if np.any(scales <= 0) or np.any(weights < 0):
             raise ValueError("GaussianMixture: scales must be > 0 and weights >= 0")
-        weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
+        weights = weights / np.maximum(_sum_in_order(list(weights.T)), 1e-300)[:, None]
         edges = np.arange(self.lo, self.hi, dtype=np.float64) + 0.5
         step = max(1, self._CHUNK_CELLS // (edges.size * means.shape[1] + 1))
         for a in range(0, len(means), step):
             m, s, w = (x[a:a + step, :, None] for x in (means, scales, weights))
-            cdf = lambda e: (w * _gaussian_cdf((e - m) / s)).sum(axis=1)  # noqa: E731
-            yield a, min(a + step, len(means)), _pmf_from_cdf(cdf, edges[None, None, :])
+            cdf = lambda e: _sum_in_order([w[:, k] * _gaussian_cdf((e - m[:, k]) / s[:, k])  # noqa: E731
+                                           for k in range(w.shape[1])])
+            yield a, min(a + step, len(means)), _pmf_from_cdf(cdf, edges[None, :])
 
     def encode(self, symbols, push, **params):
         symbols = _check_domain(symbols, self.lo, self.hi, "GaussianMixture")

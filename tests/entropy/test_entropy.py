@@ -1,5 +1,7 @@
 """The shared entropy backend: golden bitstreams, round trips, and coding efficiency."""
 
+import hashlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,8 +17,9 @@ from omnicodec.entropy import (
     QuantizedGaussian,
     QuantizedLaplace,
     QuantizedLogistic,
+    models,
 )
-from omnicodec.entropy.models import _gaussian_cdf
+from omnicodec.entropy.models import MEAN_STEPS, SCALE_LEVELS, _exp, _gaussian_cdf, bucket_pmf
 from omnicodec.errors import CorruptStreamError
 
 S = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4])
@@ -167,3 +170,55 @@ def test_out_of_domain_and_bad_params_are_refused():
 def test_garbage_is_refused(coder):
     with pytest.raises(CorruptStreamError):
         Decoder(b"abc", coder)
+
+
+def _digest(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    return h.hexdigest()[:16]
+
+
+# Pinned tables: every file coded with a family depends on these exact float64 values (which
+# constriction quantizes to 24 bits).  A machine or numpy build that computes one bit differently
+# fails here instead of writing streams that other machines decode wrongly.
+TABLE_DIGESTS = {
+    ("gaussian", 511): "d1c33400c0e4004e",  # the learned codecs' latents (Y_RANGE = 255)
+    ("laplace", 511): "08d7326b4697b98b",
+    ("logistic", 511): "220ad3d98ce2f6b1",
+    ("gaussian", 2): "30cf1e351beb1380",
+    ("gaussian", 8192): "d29879b258e44cc9",  # MAX_FAMILY_WIDTH
+}
+
+
+@pytest.mark.parametrize("kind,width", sorted(TABLE_DIGESTS))
+def test_family_tables_are_pinned(kind, width):
+    tables = [bucket_pmf(kind, width, b) for b in range(SCALE_LEVELS * MEAN_STEPS)]
+    assert all(abs(t.sum() - 1.0) < 1e-9 and t.min() >= 0 for t in tables)
+    assert _digest(tables) == TABLE_DIGESTS[kind, width]
+
+
+def test_mixture_rows_are_pinned():
+    rng = np.random.default_rng(7)
+    n, k = 300, 4
+    # uniform draws only: they are exact on every machine, normal ones go through libm
+    params = {"means": rng.uniform(-60, 60, (n, k)), "scales": rng.uniform(0.05, 40, (n, k)) ** 2,
+              "weights": rng.uniform(0, 1, (n, k))}
+    rows = [pmf for _, _, pmf in GaussianMixture(-64, 64)._rows(params, n)]
+    assert _digest(rows) == "7be4b8eee0269f07"
+
+
+def test_exp_is_within_one_ulp_and_uses_no_library_transcendental():
+    import ast
+    import inspect
+    from math import exp
+
+    x = np.concatenate([np.linspace(-745, 0, 20001), np.random.default_rng(0).normal(0, 30, 2000)])
+    x = np.minimum(x, 0)
+    ref = np.array([exp(v) for v in x])
+    normal = ref > 2.3e-308
+    assert np.all(np.abs(_exp(x) - ref)[normal] <= np.spacing(ref[normal]))
+    tree = ast.parse(inspect.getsource(models))
+    calls = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, ast.Name) and n.value.id == "np"}
+    assert not calls & {"exp", "expm1", "log", "log1p", "tanh", "erf", "power", "sin", "cos"}
