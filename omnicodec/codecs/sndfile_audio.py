@@ -24,6 +24,10 @@ from ..errors import CorruptStreamError
 from ..items import AUDIO_SUBTYPES, Audio, audio_from
 from .base import Codec, LossyCodec, section
 
+_READ_FRAMES = 1 << 18
+MAX_PAD_FRAMES = 1 << 16  # zeros a lossy decode may append: more than any codec's delay, and
+# the inner 48 kHz decode of resampled Opus asks for 48000 frames beyond its payload
+
 
 @dataclass
 class _SndfileCodec(Codec):
@@ -58,21 +62,30 @@ class _SndfileCodec(Codec):
         return {"DATA": out.getvalue()}
 
     def decode(self, sections, meta):
-        limits.check_samples(int(meta["frames"]), int(meta["channels"]))
+        frames, channels = int(meta["frames"]), int(meta["channels"])
+        limits.check_samples(frames, channels)
         data = section(sections, "DATA", self.codec_id)
+        dtype = AUDIO_SUBTYPES.get(meta["subtype"], "int16")
+        chunks, got = [], 0
         try:
             with sf.SoundFile(io.BytesIO(data)) as f:
-                if f.channels != meta["channels"] or f.samplerate != meta["sample_rate"]:
+                if f.channels != channels or f.samplerate != meta["sample_rate"]:
                     raise CorruptStreamError(f"{self.codec_id}: payload layout disagrees with header")
-                # lossy decoders may add priming/padding frames; never read past the cap
-                samples = f.read(frames=int(meta["frames"]), dtype=AUDIO_SUBTYPES.get(meta["subtype"], "int16"),
-                                 always_2d=True)
+                # in chunks, so memory follows what the payload holds, not what the header claims;
+                # lossy decoders may add priming/padding frames: never read past the header's count
+                while got < frames:
+                    chunk = f.read(frames=min(_READ_FRAMES, frames - got), dtype=dtype, always_2d=True)
+                    if not len(chunk):
+                        break
+                    chunks.append(chunk)
+                    got += len(chunk)
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
-        if samples.shape[0] < meta["frames"]:
-            if self.lossless:
-                raise CorruptStreamError(f"{self.codec_id}: payload holds fewer frames than the header")
-            samples = np.pad(samples, ((0, int(meta["frames"]) - samples.shape[0]), (0, 0)))
+        if got < frames and (self.lossless or frames - got > MAX_PAD_FRAMES):
+            raise CorruptStreamError(f"{self.codec_id}: payload holds {got} frames, the header says {frames}")
+        samples = np.concatenate(chunks) if chunks else np.zeros((0, channels), dtype)
+        if got < frames:  # a lossy decoder that trims its delay a little short
+            samples = np.pad(samples, ((0, frames - got), (0, 0)))
         return audio_from(samples, meta)
 
 

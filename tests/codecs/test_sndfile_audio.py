@@ -25,3 +25,21 @@ def test_quality_knob(codec_id):
 @pytest.mark.parametrize("codec_id", ["flac", "wav", "opus", "vorbis", "mp3"])
 def test_fixture(codec_id):
     check_fixture(codec_id, make_audio(frames=2400, rate=48000))
+
+
+@pytest.mark.parametrize("codec_id", ["flac", "wav", "opus", "vorbis", "mp3"])
+def test_header_claiming_more_frames_than_the_payload_is_refused_without_allocating(codec_id):
+    """A 2 kB stream whose header claims 2**30 frames (within the caps) was zero-padded to 4 GiB."""
+    import resource
+
+    import omnicodec
+    from omnicodec import container
+    from omnicodec.errors import CorruptStreamError
+
+    channels = 1 if codec_id == "mp3" else 2
+    box = container.unpack(omnicodec.encode(make_audio(frames=2400, rate=48000, channels=channels), codec_id))
+    box.header.meta["frames"] = 1 << 30
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CorruptStreamError, match="frames"):
+        omnicodec.decode(container.pack(box.header, box.sections))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
