@@ -18,7 +18,7 @@ from . import container, limits, registry
 from .codecs.base import Codec
 from .container import Header
 from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
-from .items import Bytes, Item, select_lines
+from .items import Bytes, Item, check_meta, select_lines
 
 OMC_EXT = ".omc"
 
@@ -135,12 +135,13 @@ def _decode_box(box: container.Container) -> Item:
     if cls.lossless and not cls.verbatim and header.digest is None:
         raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
     codec = cls.from_config(header.config)
+    check_meta(header.modality, header.meta)
     payload = {t: v for t, v in box.sections.items() if not t[:1].islower()}
     try:
         item = codec.decode(payload, header.meta)
     except CorruptStreamError:
         raise
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
     item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
     if header.digest is not None and item.digest() != header.digest:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import UnsupportedInputError
+from .errors import CorruptStreamError, UnsupportedInputError
 
 MODALITIES = ("image", "audio", "video", "bytes")
 
@@ -239,3 +239,41 @@ def _digest(meta: dict[str, Any], *arrays: np.ndarray, extra: dict[str, bytes] |
     for tag in sorted(extra or {}):
         h.update(tag.encode("ascii") + len(extra[tag]).to_bytes(8, "little") + extra[tag])
     return h.hexdigest()
+
+
+def _whole(meta: dict[str, Any], key: str, lo: int, hi: int = 1 << 62) -> int:
+    value = meta.get(key)
+    if type(value) is not int or not lo <= value <= hi:  # noqa: E721 - bool is not a size
+        raise CorruptStreamError(f"header field {key}={value!r} is not an integer in {lo}..{hi}")
+    return value
+
+
+def _named(meta: dict[str, Any], key: str, table: dict[str, Any] | None) -> str:
+    value = meta.get(key)
+    if not isinstance(value, str) or (table is not None and value not in table):
+        raise CorruptStreamError(f"header field {key}={value!r} is not a known name")
+    return value
+
+
+def check_meta(modality: str, meta: Any) -> int:
+    """The header's ``meta`` checked against what every item of ``modality`` records (types,
+    ranges, known names), before any decoder reads it; returns the size in bytes of the item it
+    describes, what a decoder must allocate at least.  Codecs may add fields of their own."""
+    if not isinstance(meta, dict):
+        raise CorruptStreamError("header meta is not an object")
+    if modality == "image":
+        channels, dtype = IMAGE_MODES[_named(meta, "mode", IMAGE_MODES)]
+        return _whole(meta, "width", 1) * _whole(meta, "height", 1) * channels * np.dtype(dtype).itemsize
+    if modality == "audio":
+        _whole(meta, "sample_rate", 1, (1 << 31) - 1)
+        itemsize = np.dtype(AUDIO_SUBTYPES.get(_named(meta, "subtype", None), "int16")).itemsize
+        return _whole(meta, "frames", 0) * _whole(meta, "channels", 1, 256) * itemsize
+    if modality == "video":
+        fps = meta.get("fps")
+        if not (isinstance(fps, list) and len(fps) == 2 and all(type(v) is int and v > 0 for v in fps)):  # noqa: E721
+            raise CorruptStreamError(f"header field fps={fps!r} is not two positive integers")
+        pix_fmt = _named(meta, "pix_fmt", PIX_FMTS)
+        w, h, t = _whole(meta, "width", 1), _whole(meta, "height", 1), _whole(meta, "frames", 0)
+        ch, cw = chroma_shape(pix_fmt, h, w)
+        return t * (h * w + 2 * ch * cw) * np.dtype(PIX_FMTS[pix_fmt][2]).itemsize
+    return _whole(meta, "size", 0) if "size" in meta else 0  # store: the payload is the size

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import omnicodec
-from omnicodec import container
+from omnicodec import container, registry
 from omnicodec.errors import CorruptStreamError
 from omnicodec.items import PIX_FMTS, Audio, Bytes, Image, Video, chroma_shape
 
@@ -118,9 +118,20 @@ def check_fixture(codec_id: str, item, version: str = "v1") -> None:
         expect_path.write_text(json.dumps({"decoded_digest": decoded.digest(),
                                            "source_digest": item.digest()}, indent=1) + "\n")
     expected = json.loads(expect_path.read_text())
-    header, decoded = omnicodec.decode_with_header(blob_path.read_bytes())
+    blob = blob_path.read_bytes()
+    header, decoded = omnicodec.decode_with_header(blob)
     assert header.codec == codec_id and header.format_version == int(version[1:].split("-")[0])
     assert decoded.digest() == expected["decoded_digest"]
+    if header.format_version == container.FORMAT_VERSION:
+        # the bitstream-change guard: today's encoder, given the same item and config, writes
+        # the frozen bytes again; a change needs a new fixture folder (and, if old files would
+        # no longer decode, a version bump), never a silent edit of the format
+        assert item.digest() == expected["source_digest"], "the test's item is not the fixture's source"
+        codec = registry.get_codec_class(codec_id).from_config(header.config)
+        assert omnicodec.encode(item, codec) == blob, (
+            f"{codec_id}'s encoder no longer writes {blob_path.relative_to(FIXTURES)}: if its format "
+            "changed, add a fixture folder (and keep this one decoding); if only an external "
+            "library's encoder changed, regenerate the folder and say so in the commit")
 
 
 def write_images(folder: Path, n: int = 3, size=(80, 96)) -> Path:

@@ -82,7 +82,8 @@ class _AVCodec(Codec):
         try:
             with av.open(io.BytesIO(section(sections, "DATA", self.codec_id)), "r") as box:
                 vs = box.streams.video[0]
-                if (vs.codec_context.width, vs.codec_context.height) != (w, h):
+                ctx = vs.codec_context  # None where FFmpeg found no decoder for the stream
+                if ctx is None or (ctx.width, ctx.height) != (w, h):
                     raise CorruptStreamError(f"{self.codec_id}: payload frame size disagrees with header")
                 for frame in box.decode(vs):
                     if count == t:

@@ -13,6 +13,7 @@ resampler (as opusenc does) and back to the original rate on decode.
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -120,6 +121,37 @@ class _LossyAudio(_SndfileCodec, LossyCodec):
 
     def write_args(self, item):
         return {"subtype": self.subtype, "compression_level": 1.0 - self.quality / 100.0}
+
+    def encode(self, item):
+        sections = super().encode(item)
+        if self.format == "OGG":
+            sections["DATA"] = fixed_ogg_serial(sections["DATA"])
+        return sections
+
+
+_REVERSED_BITS = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+OGG_SERIAL = 0x636D6F00  # "\0omc": libsndfile draws a random one, so the same input gave new bytes
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum (CRC-32, polynomial 0x04C11DB7, not reflected, no inversions), via
+    zlib's reflected CRC-32 of the bit-reversed bytes."""
+    raw = zlib.crc32(page.translate(_REVERSED_BITS), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{raw:032b}"[::-1], 2)
+
+
+def fixed_ogg_serial(ogg: bytes) -> bytes:
+    """The Ogg file with every page's stream serial number set to OGG_SERIAL and its checksum
+    recomputed, so that an encode is a function of its input (one logical stream per file)."""
+    out, pos = bytearray(ogg), 0
+    while pos + 27 <= len(out) and out[pos:pos + 4] == b"OggS":
+        segments = out[pos + 26]
+        end = pos + 27 + segments + sum(out[pos + 27:pos + 27 + segments])
+        out[pos + 14:pos + 18] = OGG_SERIAL.to_bytes(4, "little")
+        out[pos + 22:pos + 26] = bytes(4)
+        out[pos + 22:pos + 26] = _ogg_crc(bytes(out[pos:end])).to_bytes(4, "little")
+        pos = end
+    return bytes(out) if pos == len(out) else ogg  # pages we do not follow: keep the file as is
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:

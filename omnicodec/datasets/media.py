@@ -103,7 +103,8 @@ def mkv(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str]) 
     y, u, v = item.planes
     t, h, w = y.shape
     out = io.BytesIO()
-    with av.open(out, "w", format="matroska") as box:
+    # bitexact: no random segment UID, no muxing date: the same input gives the same bytes
+    with av.open(out, "w", format="matroska", options={"fflags": "+bitexact"}) as box:
         stream = box.add_stream(encoder, rate=Fraction(*item.fps))
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.codec_context.time_base = Fraction(item.fps[1], item.fps[0])

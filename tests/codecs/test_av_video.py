@@ -25,7 +25,8 @@ def test_quality_knob(codec_id):
 
 @pytest.mark.parametrize("codec_id", ["ffv1", "x264", "x265", "svtav1"])
 def test_fixture(codec_id):
-    check_fixture(codec_id, make_video(frames=2, h=32, w=32))
+    for version in ("v1", "v2"):  # v1: written by container 1, decoded forever; v2: re-encoded too
+        check_fixture(codec_id, make_video(frames=2, h=32, w=32), version)
 
 
 def test_svtav1_refuses_444():
