@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import container, limits, registry
-from .codecs.base import Codec
+from .codecs.base import Codec, StreamingCodec
 from .container import Header
 from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
 from .items import Bytes, Item, select_lines
@@ -198,7 +198,7 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(probe), quality)
         big = codec is not None or before.st_size >= STREAM_MIN
-        if getattr(chosen, "streaming", False) and big:
+        if isinstance(chosen, StreamingCodec) and big:
             header = _encode_stream(src, dst, chosen, source, progress, before, verify)
         elif chosen.verbatim and big:
             header = _store_stream(src, dst, source, before)
@@ -309,15 +309,11 @@ def _check_unchanged(src: Path, before: os.stat_result, read: int) -> None:
         raise UnsupportedInputError(f"{src}: the file changed while it was being read; nothing was written")
 
 
-def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress, before, verify) -> Header:
-    import hashlib
-
-    digest, done = hashlib.sha256(), [0]
-
-    def read(n: int) -> bytes:
-        chunk = f.read(n)
-        digest.update(chunk)
-        return chunk
+def _encode_stream(src: Path, dst: Path, codec: StreamingCodec, source: dict, progress, before,
+                   verify) -> Header:
+    """A streaming codec's encode: the input read in chunks (and hashed as it goes), the stream
+    section spooled to a temporary file, then copied into the container."""
+    done = [0]
 
     def tick(n: int) -> None:
         done[0] += n
@@ -325,21 +321,37 @@ def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress, b
             progress(done[0])
 
     with src.open("rb") as f, tempfile.TemporaryFile(dir=dst.parent) as spool:
-        index = codec.encode_to(read, spool.write, progress=tick)
+        reader = _HashingReader(f)
+        streamed = codec.encode_to(reader, spool, progress=tick)
         length = spool.tell()
         spool.seek(0)
-        _check_unchanged(src, before, done[0])
+        _check_unchanged(src, before, reader.size)
         header = Header(codec=codec.codec_id, modality="", config=codec.get_config(),
-                        meta={"size": done[0]}, source=source, digest=digest.hexdigest())
+                        meta=streamed.meta, source=source, digest=reader.digest.hexdigest())
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as out:
-                container.write(out, header, {"INDX": index, "BLKS": (spool, length)})
+                container.write(out, header, {**streamed.sections, codec.stream_section: (spool, length)})
             if verify:
                 _verify_stream(tmp, header.digest)
 
         atomic_write(dst, write, like=before)
     return header
+
+
+class _HashingReader:
+    """A binary file's ``read``, counting and hashing what it returns."""
+
+    def __init__(self, f):
+        import hashlib
+
+        self.f, self.size, self.digest = f, 0, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.f.read(n)
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        return chunk
 
 
 def _verify_stream(path: Path, digest: str) -> None:
@@ -386,11 +398,11 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     box = container.unpack(src.read_bytes())
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
-    if header.modality == "bytes" and (lines is not None or getattr(cls, "streaming", False)):
+    if header.modality == "bytes" and (lines is not None or issubclass(cls, StreamingCodec)):
         cls.check_available()
         codec = cls.from_config(header.config)
         if lines is not None:
-            if hasattr(codec, "decode_lines"):
+            if isinstance(codec, StreamingCodec):
                 data = codec.decode_lines(box.sections, header.meta, *lines)
             else:
                 data = select_lines(_decode_box(box).data, 0, *lines)
