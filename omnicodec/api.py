@@ -2,11 +2,13 @@
 
     file -> datasets.files.read_item -> Codec.encode -> container.pack -> .omc bytes
     .omc bytes -> container.unpack -> Codec.decode -> digest check -> item -> write_item
+    big bytes file -> StreamingCodec.encode_to (spool) -> container.write, in chunks
+    .omc file -> container.open_sections (payloads read on demand) -> StreamingCodec
+                 .iter_decode / .decode_lines -> digest check (whole streams) -> file
 """
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import tempfile
@@ -87,6 +89,12 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
            source: dict[str, str] | None = None) -> bytes:
     """Compress an item (or raw bytes) into .omc bytes.  Side data (``item.extra``) is stored
     beside the codec's payload; lossless codecs store the item's digest."""
+    return _encode(item, codec, quality, source)[1]
+
+
+def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
+            source: dict[str, str] | None = None) -> tuple[Header, bytes]:
+    """:func:`encode`, also returning the header it wrote."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         item = Bytes(bytes(item))
     if codec is None:
@@ -105,7 +113,7 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
     header = Header(codec=codec.codec_id, modality="", config=config,
                     meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
                     digest=item.digest() if codec.lossless and not codec.verbatim else None)
-    return container.pack(header, sections)
+    return header, container.pack(header, sections)
 
 
 def decode(data: bytes) -> Item:
@@ -135,9 +143,8 @@ def _decode_box(box: container.Container) -> Item:
     if cls.lossless and not cls.verbatim and header.digest is None:
         raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
     codec = cls.from_config(header.config)
-    payload = {t: v for t, v in box.sections.items() if not t[:1].islower()}
     try:
-        item = codec.decode(payload, header.meta)
+        item = codec.decode(_payload(box.sections), header.meta)
     except CorruptStreamError:
         raise
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
@@ -146,6 +153,11 @@ def _decode_box(box: container.Container) -> Item:
     if header.digest is not None and item.digest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
     return item
+
+
+def _payload(sections: dict[str, Any]) -> dict[str, Any]:
+    """The codec's sections (upper-case tags; lower-case ones are the item's side data)."""
+    return {t: v for t, v in sections.items() if not t[:1].islower()}
 
 
 def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.open
@@ -205,12 +217,11 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     if header is None:
         data = src.read_bytes()
         if codec is not None or quality is not None:
-            blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
+            header, blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
         else:
-            blob = _encode_default(src, data, modality, fmt, source, verify)
+            header, blob = _encode_default(src, data, modality, fmt, source, verify)
         _check_unchanged(src, before, len(data))
         atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
-        header = container.read_header(io.BytesIO(blob), len(blob))[0]
     _codec_class(header)  # fills in the implied modality
     return dst, header
 
@@ -246,18 +257,18 @@ def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) ->
     return header
 
 
-def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> bytes:
+def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> tuple[Header, bytes]:
     from .datasets.files import read_item
 
     lossless = registry.get_codec_class(codec).lossless if codec else quality is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
-    blob = encode(item, codec, quality, source=source)
+    header, blob = _encode(item, codec, quality, source=source)
     if verify and lossless:
         decode(blob)  # raises if the stream does not restore the item
-    return blob
+    return header, blob
 
 
-def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
+def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, bytes]:
     from .datasets.files import ITEM_FORMATS, read_item
 
     limit = size_bound(len(data))
@@ -267,23 +278,23 @@ def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
         except Exception:  # noqa: BLE001 - whatever a reader makes of it, bytes always work
             item = None
         for codec in candidates(item) if item is not None else ():
-            blob = _try(item, codec, source, limit)
-            if blob is not None and (not verify or _restores(blob, item, data, fmt)):
-                return blob
+            done = _try(item, codec, source, limit)
+            if done is not None and (not verify or _restores(done[1], item, data, fmt)):
+                return done
     item = Bytes(data)
     for codec in candidates(item):
-        blob = _try(item, codec, source, limit)
-        if blob is not None and (not verify or codec.verbatim or _restores(blob, item, data, "")):
-            return blob
+        done = _try(item, codec, source, limit)
+        if done is not None and (not verify or codec.verbatim or _restores(done[1], item, data, "")):
+            return done
     raise UnsupportedInputError(f"{src}: no codec could store it within {limit} bytes")  # unreachable: store
 
 
-def _try(item: Item, codec: Codec, source: dict, limit: int) -> bytes | None:
+def _try(item: Item, codec: Codec, source: dict, limit: int) -> tuple[Header, bytes] | None:
     try:
-        blob = encode(item, codec, source=source)
+        header, blob = _encode(item, codec, source=source)
     except Exception:  # noqa: BLE001 - a codec that cannot take this input is skipped
         return None
-    return blob if len(blob) <= limit else None
+    return (header, blob) if len(blob) <= limit else None
 
 
 def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
@@ -357,11 +368,11 @@ class _HashingReader:
 def _verify_stream(path: Path, digest: str) -> None:
     import hashlib
 
-    box = container.unpack(path.read_bytes())
-    codec = _codec_class(box.header).from_config(box.header.config)
-    h = hashlib.sha256()
-    for block in codec.iter_decode(box.sections, box.header.meta):
-        h.update(block)
+    with container.open_sections(path) as box:
+        codec = _codec_class(box.header).from_config(box.header.config)
+        h = hashlib.sha256()
+        for block in codec.iter_decode(_payload(box.sections), box.header.meta):
+            h.update(block)
     if h.hexdigest() != digest:
         raise CorruptStreamError(f"{path.name}: the written stream does not restore the input")
 
@@ -371,59 +382,57 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
     original file's name (restored exactly by a default encode), else the modality default.
     ``lines`` = (start, stop), 0-based and half-open, restores only those lines of a bytes
-    stream (logzip decodes only the blocks that hold them).  The output takes the .omc file's
-    permission bits and modification time (those of the original, for a default encode)."""
-    import hashlib
-
-    from .datasets.files import render
-
+    stream (a streaming codec such as logzip reads and decodes only the blocks that hold
+    them).  Sections are read from the file as they are needed: stored bytes and streaming
+    codecs never hold the file in memory.  The output takes the .omc file's permission bits
+    and modification time (those of the original, for a default encode)."""
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
     st = src.stat()
-    header = container.peek(os.fspath(src))
-    cls = _codec_class(header)
-    dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
-    _check_output(src, dst, force)
-    if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
-        def copy(tmp: Path) -> None:
-            with src.open("rb") as f, tmp.open("wb") as out:
-                _, count = container.read_header(f, st.st_size)
-                if count != 1:
-                    raise CorruptStreamError(f"{header.codec} holds one section, this file {count}")
-                container.copy_sections(f, st.st_size, count, header.format_version, out)
+    with container.open_sections(src) as box:
+        header = box.header
+        cls = _codec_class(header)
+        dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
+        _check_output(src, dst, force)
+        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines), like=st)
+    return dst, header
 
-        atomic_write(dst, copy, like=st)
-        return dst, header
-    box = container.unpack(src.read_bytes())
+
+def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
+               lines: tuple[int, int] | None) -> None:
+    """Write the content of ``box`` (or only ``lines`` of it) to ``tmp``."""
+    import hashlib
+
+    from .datasets.files import render
+
+    header = box.header
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
-    if header.modality == "bytes" and (lines is not None or issubclass(cls, StreamingCodec)):
-        cls.check_available()
-        codec = cls.from_config(header.config)
-        if lines is not None:
-            if isinstance(codec, StreamingCodec):
-                data = codec.decode_lines(box.sections, header.meta, *lines)
-            else:
-                data = select_lines(_decode_box(box).data, 0, *lines)
-            atomic_write(dst, lambda tmp: tmp.write_bytes(data), like=st)
-            return dst, header
-
-        def write(tmp: Path) -> None:
-            digest = hashlib.sha256()
-            with tmp.open("wb") as out:
-                for block in codec.iter_decode(box.sections, header.meta):
-                    digest.update(block)
-                    out.write(block)
-            if header.digest is not None and digest.hexdigest() != header.digest:
-                raise CorruptStreamError("decoded content does not match the stored digest")
-
-        atomic_write(dst, write, like=st)
-        return dst, header
-    item = _decode_box(box)
-    data = render(item, dst.suffix.lower())
-    atomic_write(dst, lambda tmp: tmp.write_bytes(data), like=st)
-    return dst, header
+    if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
+        if len(box.sections) != 1:
+            raise CorruptStreamError(f"{header.codec} holds one section, this file {len(box.sections)}")
+        with tmp.open("wb") as out:
+            for chunk in next(iter(box.sections.values())).chunks():
+                out.write(chunk)
+        return
+    if not issubclass(cls, StreamingCodec):
+        item = _decode_box(box.load())
+        tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None
+                        else render(item, tmp.suffix.lower()))
+        return
+    cls.check_available()
+    codec = cls.from_config(header.config)
+    if lines is not None:
+        tmp.write_bytes(codec.decode_lines(_payload(box.sections), header.meta, *lines))
+        return
+    digest = hashlib.sha256()
+    with tmp.open("wb") as out:
+        for block in codec.iter_decode(_payload(box.sections), header.meta):
+            digest.update(block)
+            out.write(block)
+    if header.digest is not None and digest.hexdigest() != header.digest:
+        raise CorruptStreamError("decoded content does not match the stored digest")
 
 
 def default_output(src: Path, header: Header) -> Path:
