@@ -49,11 +49,16 @@ def list_codecs() -> list[CodecInfo]:
 
 
 def get_codec(codec_id: str, quality: float | None = None, **config: Any) -> Codec:
-    """A configured codec: from ``quality`` (0..100) and/or explicit config fields."""
+    """A configured codec: from ``quality`` (0..100) and/or explicit config fields and
+    settings (such as a streaming codec's ``workers``)."""
+    import dataclasses
+
     cls = registry.get_codec_class(codec_id)
     cls.check_available()
+    settings = {k: config.pop(k) for k in cls.setting_names() & set(config)}
     codec = cls.from_quality(quality)
-    return cls.from_config({**codec.get_config(), **config}) if config else codec
+    codec = cls.from_config({**codec.get_config(), **config}) if config else codec
+    return dataclasses.replace(codec, **settings) if settings else codec
 
 
 def choose_codec(item: Item, quality: float | None = None) -> Codec:
@@ -179,7 +184,7 @@ def size_bound(size: int) -> int:
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 codec: str | None = None, quality: float | None = None, force: bool = False,
                 progress: Callable[[int], None] | None = None, allow_loss: bool = False,
-                verify: bool = True) -> tuple[Path, Header]:
+                verify: bool = True, workers: int | None = None) -> tuple[Path, Header]:
     """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
 
     Without ``codec`` and ``quality`` the output restores the file exactly, and is never
@@ -190,7 +195,10 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     written (``verify``), and whatever fails falls back to bytes, then to ``store``.  With a
     codec or quality, a file that the item would not hold whole is refused unless the codec is
     lossy, ``quality`` is given or ``allow_loss``.  The output keeps the input's permission
-    bits and modification time.  Codecs that stream (logzip) read big inputs in blocks."""
+    bits and modification time.  Streaming codecs (logzip) read big inputs in blocks, encoded
+    by ``workers`` processes (default: every core; the output is the same for any number)."""
+    import dataclasses
+
     from .datasets.files import identify
 
     src = Path(src)
@@ -211,6 +219,8 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(probe), quality)
         big = codec is not None or before.st_size >= STREAM_MIN
         if isinstance(chosen, StreamingCodec) and big:
+            if workers is not None:
+                chosen = dataclasses.replace(chosen, workers=workers)
             header = _encode_stream(src, dst, chosen, source, progress, before, verify)
         elif chosen.verbatim and big:
             header = _store_stream(src, dst, source, before)

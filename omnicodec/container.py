@@ -234,14 +234,14 @@ class LazySection:
     ``s[a:b]`` (bytes, read from the file), ``s.read()`` (all of it) and ``s.chunks()``.
 
     The section's CRC covers the whole payload, so it is checked once reads that went in order
-    from the start reach the end (``read()`` and ``chunks()`` always do); a slice elsewhere is
+    from offset 0 reach the end (``read()`` and ``chunks()`` always do); other slices are
     not checked here (a codec that reads slices carries its own checks, and lossless items
     their digest).  A file cut short after it was opened reads as TruncatedStreamError."""
 
     def __init__(self, stream: BinaryIO, index: int, span: tuple[int, int], offset: int,
-                 length: int, head_crc: int, crc: int):
+                 length: int, head_crc: int):
         self._stream, self.index, self.span = stream, index, span
-        self.offset, self.length, self._crc = offset, length, crc
+        self.offset, self.length, self._head_crc = offset, length, head_crc
         self._next, self._running = 0, head_crc  # in-order reads so far, and their CRC
 
     def __len__(self) -> int:
@@ -266,11 +266,19 @@ class LazySection:
         data = self._stream.read(n)
         if len(data) != n:
             raise TruncatedStreamError(f"file ends inside section {self.index} (truncated)")
+        if start == 0:  # in-order reads start (again) here
+            self._next, self._running = 0, self._head_crc
         if start == self._next:
             self._running, self._next = zlib.crc32(data, self._running), start + n
-            if self._next == self.length and self._running != self._crc:
-                raise CorruptStreamError(f"section {self.index} checksum mismatch: the file is corrupt")
+            if self._next == self.length:
+                self._check_crc()
         return data
+
+    def _check_crc(self) -> None:
+        self._stream.seek(self.offset + self.length)
+        (crc,) = _CRC.unpack(_read(self._stream, 4, f"section {self.index} checksum"))
+        if crc != self._running:
+            raise CorruptStreamError(f"section {self.index} checksum mismatch: the file is corrupt")
 
 
 @dataclass
@@ -310,7 +318,8 @@ def open_sections(path: str | os.PathLike) -> LazyContainer:
 
 def read_lazy(stream: BinaryIO, size: int) -> LazyContainer:
     """The container in a seekable ``stream`` of ``size`` bytes, its framing checked (every
-    section's length against the cap and the file, no trailing bytes), its payloads unread."""
+    section's length against the cap and the file, no trailing bytes), its payloads and their
+    CRCs unread."""
     header, count = read_header(stream, size)
     header_size = stream.tell()
     sections: dict[str, LazySection] = {}
@@ -318,16 +327,14 @@ def read_lazy(stream: BinaryIO, size: int) -> LazyContainer:
         start = stream.tell()
         raw_tag, length, head_crc = _section_head(stream, size, index, header.format_version)
         offset = stream.tell()
-        stream.seek(offset + length)
-        (crc,) = _CRC.unpack(_read(stream, 4, f"section {index} checksum"))
+        stream.seek(offset + length + 4)  # _section_head checked that the file holds it
         try:
             tag = raw_tag.decode("ascii")
         except UnicodeDecodeError:
             raise CorruptStreamError(f"section {index} has a non-ASCII tag") from None
         if tag in sections:
             raise CorruptStreamError(f"section tag {tag!r} appears twice")
-        sections[tag] = LazySection(stream, index, (start, stream.tell()), offset, length,
-                                    head_crc, crc)
+        sections[tag] = LazySection(stream, index, (start, stream.tell()), offset, length, head_crc)
     if stream.tell() != size:
         raise CorruptStreamError(f"{size - stream.tell()} unexpected bytes after the last section")
     return LazyContainer(header, sections, header_size, stream)

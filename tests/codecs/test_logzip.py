@@ -202,3 +202,31 @@ def test_keeps_only_backend_streams_it_can_decode():
     assert omnicodec.decode(omnicodec.encode(data, "logzip")).data == data
     packed = memoryview(compress_stream(data))
     assert decompress_stream(packed, 0, len(data))[0] == data
+
+
+
+def test_a_line_range_reads_a_small_part_of_the_file(tmp_path, monkeypatch):
+    """decode --lines reads the header, the index and the blocks that hold the lines: under a
+    tenth of a file of ~70 blocks (bytes counted under the container's file reads)."""
+    from omnicodec import api
+
+    from ..test_container import counting_open
+
+    data = log_like(40000, seed=11)
+    path = tmp_path / "app.log.omc"
+    path.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.04)))
+    read = counting_open(monkeypatch)
+    out, _ = api.decode_file(path, tmp_path / "part.log", lines=(23456, 23460))
+    assert out.read_bytes() == b"".join(x + b"\n" for x in data.split(b"\n")[23456:23460])
+    assert 0 < read() < path.stat().st_size / 10, (read(), path.stat().st_size)
+    out, _ = api.decode_file(path, tmp_path / "all.log")  # the whole stream, block by block
+    assert out.read_bytes() == data and read() > path.stat().st_size
+
+
+def test_the_stream_does_not_depend_on_the_worker_count():
+    from omnicodec.codecs.logzip.index import unpack_index
+
+    data = log_like(3000, seed=4)
+    one, two = (Logzip(block_mb=0.05, workers=n).encode(Bytes(data)) for n in (1, 2))
+    assert one == two
+    assert len(unpack_index(one["INDX"], len(data), len(one["BLKS"]))) > 2
