@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import container, limits, registry
-from .codecs.base import Codec, StreamingCodec
+from .codecs.base import Codec, StreamingCodec, check_line_range
 from .container import Header
 from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
 from .items import Bytes, Item, select_lines
@@ -143,21 +144,33 @@ def _codec_class(header: Header):
 
 def _decode_box(box: container.Container) -> Item:
     header = box.header
-    cls = _codec_class(header)
-    cls.check_available()
-    if cls.lossless and not cls.verbatim and header.digest is None:
-        raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
-    codec = cls.from_config(header.config)
-    try:
+    codec = _decoder(header)
+    with _invalid_meta(header):
         item = codec.decode(_payload(box.sections), header.meta)
-    except CorruptStreamError:
-        raise
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
     item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
     if header.digest is not None and item.digest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
     return item
+
+
+def _decoder(header: Header) -> Codec:
+    """The codec that decodes ``header``'s stream; a lossless one must have its digest."""
+    cls = _codec_class(header)
+    cls.check_available()
+    if cls.lossless and not cls.verbatim and header.digest is None:
+        raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
+    return cls.from_config(header.config)
+
+
+@contextlib.contextmanager
+def _invalid_meta(header: Header):
+    """A decoder's KeyError, TypeError... on the header's metadata is a CorruptStreamError."""
+    try:
+        yield
+    except CorruptStreamError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
 
 
 def _payload(sections: dict[str, Any]) -> dict[str, Any]:
@@ -379,8 +392,7 @@ def _verify_stream(path: Path, digest: str) -> None:
     import hashlib
 
     with container.open_sections(path) as box:
-        codec = _codec_class(box.header).from_config(box.header.config)
-        h = hashlib.sha256()
+        codec, h = _decoder(box.header), hashlib.sha256()
         for block in codec.iter_decode(_payload(box.sections), box.header.meta):
             h.update(block)
     if h.hexdigest() != digest:
@@ -399,6 +411,8 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
+    if lines is not None:
+        check_line_range(*lines)
     st = src.stat()
     with container.open_sections(src) as box:
         header = box.header
@@ -431,16 +445,16 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
         tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None
                         else render(item, tmp.suffix.lower()))
         return
-    cls.check_available()
-    codec = cls.from_config(header.config)
-    if lines is not None:
-        tmp.write_bytes(codec.decode_lines(_payload(box.sections), header.meta, *lines))
-        return
-    digest = hashlib.sha256()
-    with tmp.open("wb") as out:
-        for block in codec.iter_decode(_payload(box.sections), header.meta):
-            digest.update(block)
-            out.write(block)
+    codec = _decoder(header)
+    with _invalid_meta(header):
+        if lines is not None:
+            tmp.write_bytes(codec.decode_lines(_payload(box.sections), header.meta, *lines))
+            return
+        digest = hashlib.sha256()
+        with tmp.open("wb") as out:
+            for block in codec.iter_decode(_payload(box.sections), header.meta):
+                digest.update(block)
+                out.write(block)
     if header.digest is not None and digest.hexdigest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
 

@@ -230,3 +230,25 @@ def test_the_stream_does_not_depend_on_the_worker_count():
     one, two = (Logzip(block_mb=0.05, workers=n).encode(Bytes(data)) for n in (1, 2))
     assert one == two
     assert len(unpack_index(one["INDX"], len(data), len(one["BLKS"]))) > 2
+
+
+@pytest.mark.parametrize("change", [{"digest": None}, {"meta": {}}, {"meta": {"size": "many"}},
+                                    {"meta": {"size": 1 << 70}}])
+def test_a_damaged_header_is_a_corrupt_stream_in_every_decode(tmp_path, change):
+    """The streaming decode of a file (whole or a line range) refuses what the bytes-level
+    decode refuses: a lossless stream without its digest, metadata that is not what it needs."""
+    import dataclasses
+
+    from omnicodec import api, container
+
+    src = tmp_path / "app.log"
+    src.write_bytes(log_like(200))
+    path, _ = api.encode_file(src, codec="logzip")
+    box = container.unpack(path.read_bytes())
+    path.write_bytes(container.pack(dataclasses.replace(box.header, **change), box.sections))
+    for lines in (None, (2, 5)):
+        with pytest.raises(CorruptStreamError):
+            api.decode_file(path, tmp_path / "out.log", force=True, lines=lines)
+    with pytest.raises(CorruptStreamError):
+        omnicodec.decode(path.read_bytes())
+    assert not (tmp_path / "out.log").exists()
