@@ -164,7 +164,7 @@ class StreamingCodec(Codec):
     workers: int | None = setting(None)
 
     def __post_init__(self) -> None:
-        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+        if self.workers is not None and (type(self.workers) is not int or self.workers < 1):
             raise ValueError(f"workers must be a positive integer or None, got {self.workers!r}")
 
     def encode_to(self, src: BinaryIO, spool: BinaryIO,

@@ -102,7 +102,7 @@ def test_workers_is_a_setting_not_config():
         ToyStream(50, 3)  # keyword-only
     with pytest.raises(CorruptStreamError, match="unknown config keys"):
         ToyStream.from_config({"chunk_bytes": 50, "workers": 2})  # never read from a stream
-    for bad in (0, -1, 1.5, "2"):
+    for bad in (0, -1, 1.5, "2", True):
         with pytest.raises(ValueError, match="workers"):
             ToyStream(workers=bad)
 

@@ -17,7 +17,6 @@ from ...errors import CorruptStreamError
 RAW, ZSTD, XZ, BZ2, PPMD = range(5)
 PPMD_ORDER = 8
 _FRAME = struct.Struct("<BQQ")
-FRAME_SIZE = _FRAME.size
 
 
 def compress_stream(data: bytes, *, zstd_any_size: bool = False) -> bytes:

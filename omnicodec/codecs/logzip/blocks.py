@@ -26,7 +26,6 @@ from .templates import Templates, outliers, tokenize
 _MAGIC = b"LZB1"
 _HEAD = struct.Struct("<4sBQBB")  # magic, kind, line count, final newline, id bytes
 STRUCTURED, GENERIC = 0, 1
-_STREAMS = 8
 
 # A structured block this much smaller than zstd -3 of the same bytes is kept without also
 # trying the (slow) generic coders; otherwise the smallest of all is kept, so a block is never
@@ -53,7 +52,7 @@ class Structured:
 
     def pack(self) -> bytes:
         head = _HEAD.pack(_MAGIC, STRUCTURED, self.lines, self.final_nl, self.id_bytes)
-        return head + b"".join(compress_stream(getattr(self, f.name)) for f in fields(self)[3:])
+        return head + b"".join(compress_stream(getattr(self, name)) for name in _STREAMS)
 
     def render(self) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
@@ -95,6 +94,9 @@ class Structured:
         return b"\n".join(lines.tolist()) + (b"\n" if self.final_nl else b"")
 
 
+_STREAMS = [f.name for f in fields(Structured)][3:]
+
+
 def encode_block(data: bytes) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller)."""
     import zstandard
@@ -118,9 +120,9 @@ def decode_block(block: bytes, cap: int) -> bytes:
         raise CorruptStreamError("logzip: bad block header")
     if kind == STRUCTURED and n > cap + 1:
         raise CorruptStreamError("logzip: line count exceeds the block size")
-    # a generic block's one stream is the content; no structured stream can exceed 8 bytes per
-    # input byte
-    count, stream_cap = (1, cap) if kind == GENERIC else (_STREAMS, 9 * cap + 64)
+    # a generic block holds the content as one stream; a structured block eight, none of which
+    # can exceed 8 bytes per input byte
+    count, stream_cap = (1, cap) if kind == GENERIC else (len(_STREAMS), 9 * cap + 64)
     streams, pos = [], _HEAD.size
     for _ in range(count):
         s, pos = decompress_stream(buf, pos, stream_cap)
