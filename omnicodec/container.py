@@ -306,8 +306,8 @@ class LazyContainer:
 
 
 def open_sections(path: str | os.PathLike) -> LazyContainer:
-    """Open an .omc file reading only its header and the section framing (tags, lengths,
-    CRCs); payloads are read on demand.  Use it as a context manager."""
+    """Open an .omc file reading only its header and the section framing (tags and lengths);
+    payloads and their CRCs are read on demand.  Use it as a context manager."""
     f = open(path, "rb")
     try:
         return read_lazy(f, os.fstat(f.fileno()).st_size)
