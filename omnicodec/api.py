@@ -2,11 +2,14 @@
 
     file -> datasets.files.read_item -> Codec.encode -> container.pack -> .omc bytes
     .omc bytes -> container.unpack -> Codec.decode -> digest check -> item -> write_item
+    big bytes file -> StreamingCodec.encode_to (spool) -> container.write, in chunks
+    .omc file -> container.open_sections (payloads read on demand) -> StreamingCodec
+                 .iter_decode / .decode_lines -> digest check (whole streams) -> file
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
 import stat
 import tempfile
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import container, limits, registry
-from .codecs.base import Codec
+from .codecs.base import Codec, StreamingCodec, check_line_range
 from .container import Header
 from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
 from .items import Bytes, Item, check_meta, select_lines
@@ -47,11 +50,16 @@ def list_codecs() -> list[CodecInfo]:
 
 
 def get_codec(codec_id: str, quality: float | None = None, **config: Any) -> Codec:
-    """A configured codec: from ``quality`` (0..100) and/or explicit config fields."""
+    """A configured codec: from ``quality`` (0..100) and/or explicit config fields and
+    settings (such as a streaming codec's ``workers``)."""
+    import dataclasses
+
     cls = registry.get_codec_class(codec_id)
     cls.check_available()
+    settings = {k: config.pop(k) for k in cls.setting_names() & set(config)}
     codec = cls.from_quality(quality)
-    return cls.from_config({**codec.get_config(), **config}) if config else codec
+    codec = cls.from_config({**codec.get_config(), **config}) if config else codec
+    return dataclasses.replace(codec, **settings) if settings else codec
 
 
 def choose_codec(item: Item, quality: float | None = None) -> Codec:
@@ -87,6 +95,12 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
            source: dict[str, str] | None = None) -> bytes:
     """Compress an item (or raw bytes) into .omc bytes.  Side data (``item.extra``) is stored
     beside the codec's payload; lossless codecs store the item's digest."""
+    return _encode(item, codec, quality, source)[1]
+
+
+def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
+            source: dict[str, str] | None = None) -> tuple[Header, bytes]:
+    """:func:`encode`, also returning the header it wrote."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         item = Bytes(bytes(item))
     if codec is None:
@@ -105,7 +119,7 @@ def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float 
     header = Header(codec=codec.codec_id, modality="", config=config,
                     meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
                     digest=item.digest() if codec.lossless and not codec.verbatim else None)
-    return container.pack(header, sections)
+    return header, container.pack(header, sections)
 
 
 def decode(data: bytes) -> Item:
@@ -130,23 +144,40 @@ def _codec_class(header: Header):
 
 def _decode_box(box: container.Container) -> Item:
     header = box.header
+    codec = _decoder(header)
+    with _invalid_meta(header):
+        item = codec.decode(_payload(box.sections), header.meta)
+    item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
+    if header.digest is not None and item.digest() != header.digest:
+        raise CorruptStreamError("decoded content does not match the stored digest")
+    return item
+
+
+def _decoder(header: Header) -> Codec:
+    """The codec that decodes ``header``'s stream; a lossless one must have its digest."""
     cls = _codec_class(header)
     cls.check_available()
     if cls.lossless and not cls.verbatim and header.digest is None:
         raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
     codec = cls.from_config(header.config)
     check_meta(header.modality, header.meta)
-    payload = {t: v for t, v in box.sections.items() if not t[:1].islower()}
+    return codec
+
+
+@contextlib.contextmanager
+def _invalid_meta(header: Header):
+    """A decoder's KeyError, TypeError... on the header's metadata is a CorruptStreamError."""
     try:
-        item = codec.decode(payload, header.meta)
+        yield
     except CorruptStreamError:
         raise
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise CorruptStreamError(f"{header.codec}: header metadata is invalid ({exc})") from None
-    item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
-    if header.digest is not None and item.digest() != header.digest:
-        raise CorruptStreamError("decoded content does not match the stored digest")
-    return item
+
+
+def _payload(sections: dict[str, Any]) -> dict[str, Any]:
+    """The codec's sections (upper-case tags; lower-case ones are the item's side data)."""
+    return {t: v for t, v in sections.items() if not t[:1].islower()}
 
 
 def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.open
@@ -168,7 +199,7 @@ def size_bound(size: int) -> int:
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 codec: str | None = None, quality: float | None = None, force: bool = False,
                 progress: Callable[[int], None] | None = None, allow_loss: bool = False,
-                verify: bool = True) -> tuple[Path, Header]:
+                verify: bool = True, workers: int | None = None) -> tuple[Path, Header]:
     """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
 
     Without ``codec`` and ``quality`` the output restores the file exactly, and is never
@@ -179,7 +210,10 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     written (``verify``), and whatever fails falls back to bytes, then to ``store``.  With a
     codec or quality, a file that the item would not hold whole is refused unless the codec is
     lossy, ``quality`` is given or ``allow_loss``.  The output keeps the input's permission
-    bits and modification time.  Codecs that stream (logzip) read big inputs in blocks."""
+    bits and modification time.  Streaming codecs (logzip) read big inputs in blocks, encoded
+    by ``workers`` processes (default: every core; the output is the same for any number)."""
+    import dataclasses
+
     from .datasets.files import identify
 
     src = Path(src)
@@ -199,19 +233,20 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(probe), quality)
         big = codec is not None or before.st_size >= STREAM_MIN
-        if getattr(chosen, "streaming", False) and big:
+        if isinstance(chosen, StreamingCodec) and big:
+            if workers is not None:
+                chosen = dataclasses.replace(chosen, workers=workers)
             header = _encode_stream(src, dst, chosen, source, progress, before, verify)
         elif chosen.verbatim and big:
             header = _store_stream(src, dst, source, before)
     if header is None:
         data = src.read_bytes()
         if codec is not None or quality is not None:
-            blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
+            header, blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
         else:
-            blob = _encode_default(src, data, modality, fmt, source, verify)
+            header, blob = _encode_default(src, data, modality, fmt, source, verify)
         _check_unchanged(src, before, len(data))
         atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
-        header = container.read_header(io.BytesIO(blob), len(blob))[0]
     _codec_class(header)  # fills in the implied modality
     return dst, header
 
@@ -247,18 +282,18 @@ def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) ->
     return header
 
 
-def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> bytes:
+def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> tuple[Header, bytes]:
     from .datasets.files import read_item
 
     lossless = registry.get_codec_class(codec).lossless if codec else quality is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
-    blob = encode(item, codec, quality, source=source)
+    header, blob = _encode(item, codec, quality, source=source)
     if verify and lossless:
         decode(blob)  # raises if the stream does not restore the item
-    return blob
+    return header, blob
 
 
-def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
+def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, bytes]:
     from .datasets.files import ITEM_FORMATS, read_item
 
     limit = size_bound(len(data))
@@ -268,23 +303,23 @@ def _encode_default(src, data, modality, fmt, source, verify) -> bytes:
         except Exception:  # noqa: BLE001 - whatever a reader makes of it, bytes always work
             item = None
         for codec in candidates(item) if item is not None else ():
-            blob = _try(item, codec, source, limit)
-            if blob is not None and (not verify or _restores(blob, item, data, fmt)):
-                return blob
+            done = _try(item, codec, source, limit)
+            if done is not None and (not verify or _restores(done[1], item, data, fmt)):
+                return done
     item = Bytes(data)
     for codec in candidates(item):
-        blob = _try(item, codec, source, limit)
-        if blob is not None and (not verify or codec.verbatim or _restores(blob, item, data, "")):
-            return blob
+        done = _try(item, codec, source, limit)
+        if done is not None and (not verify or codec.verbatim or _restores(done[1], item, data, "")):
+            return done
     raise UnsupportedInputError(f"{src}: no codec could store it within {limit} bytes")  # unreachable: store
 
 
-def _try(item: Item, codec: Codec, source: dict, limit: int) -> bytes | None:
+def _try(item: Item, codec: Codec, source: dict, limit: int) -> tuple[Header, bytes] | None:
     try:
-        blob = encode(item, codec, source=source)
+        header, blob = _encode(item, codec, source=source)
     except Exception:  # noqa: BLE001 - a codec that cannot take this input is skipped
         return None
-    return blob if len(blob) <= limit else None
+    return (header, blob) if len(blob) <= limit else None
 
 
 def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
@@ -310,15 +345,11 @@ def _check_unchanged(src: Path, before: os.stat_result, read: int) -> None:
         raise UnsupportedInputError(f"{src}: the file changed while it was being read; nothing was written")
 
 
-def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress, before, verify) -> Header:
-    import hashlib
-
-    digest, done = hashlib.sha256(), [0]
-
-    def read(n: int) -> bytes:
-        chunk = f.read(n)
-        digest.update(chunk)
-        return chunk
+def _encode_stream(src: Path, dst: Path, codec: StreamingCodec, source: dict, progress, before,
+                   verify) -> Header:
+    """A streaming codec's encode: the input read in chunks (and hashed as it goes), the stream
+    section spooled to a temporary file, then copied into the container."""
+    done = [0]
 
     def tick(n: int) -> None:
         done[0] += n
@@ -326,16 +357,17 @@ def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress, b
             progress(done[0])
 
     with src.open("rb") as f, tempfile.TemporaryFile(dir=dst.parent) as spool:
-        index = codec.encode_to(read, spool.write, progress=tick)
+        reader = _HashingReader(f)
+        streamed = codec.encode_to(reader, spool, progress=tick)
         length = spool.tell()
         spool.seek(0)
-        _check_unchanged(src, before, done[0])
+        _check_unchanged(src, before, reader.size)
         header = Header(codec=codec.codec_id, modality="", config=codec.get_config(),
-                        meta={"size": done[0]}, source=source, digest=digest.hexdigest())
+                        meta=streamed.meta, source=source, digest=reader.digest.hexdigest())
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as out:
-                container.write(out, header, {"INDX": index, "BLKS": (spool, length)})
+                container.write(out, header, {**streamed.sections, codec.stream_section: (spool, length)})
             if verify:
                 _verify_stream(tmp, header.digest)
 
@@ -343,14 +375,28 @@ def _encode_stream(src: Path, dst: Path, codec: Codec, source: dict, progress, b
     return header
 
 
+class _HashingReader:
+    """A binary file's ``read``, counting and hashing what it returns."""
+
+    def __init__(self, f):
+        import hashlib
+
+        self.f, self.size, self.digest = f, 0, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.f.read(n)
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        return chunk
+
+
 def _verify_stream(path: Path, digest: str) -> None:
     import hashlib
 
-    box = container.unpack(path.read_bytes())
-    codec = _codec_class(box.header).from_config(box.header.config)
-    h = hashlib.sha256()
-    for block in codec.iter_decode(box.sections, box.header.meta):
-        h.update(block)
+    with container.open_sections(path) as box:
+        codec, h = _decoder(box.header), hashlib.sha256()
+        for block in codec.iter_decode(_payload(box.sections), box.header.meta):
+            h.update(block)
     if h.hexdigest() != digest:
         raise CorruptStreamError(f"{path.name}: the written stream does not restore the input")
 
@@ -360,59 +406,59 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
     original file's name (restored exactly by a default encode), else the modality default.
     ``lines`` = (start, stop), 0-based and half-open, restores only those lines of a bytes
-    stream (logzip decodes only the blocks that hold them).  The output takes the .omc file's
-    permission bits and modification time (those of the original, for a default encode)."""
+    stream (a streaming codec such as logzip reads and decodes only the blocks that hold
+    them).  Sections are read from the file as they are needed: stored bytes and streaming
+    codecs never hold the file in memory.  The output takes the .omc file's permission bits
+    and modification time (those of the original, for a default encode)."""
+    src = Path(src)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: no such file")
+    if lines is not None:
+        check_line_range(*lines)
+    st = src.stat()
+    with container.open_sections(src) as box:
+        header = box.header
+        cls = _codec_class(header)
+        dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
+        _check_output(src, dst, force)
+        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines), like=st)
+    return dst, header
+
+
+def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
+               lines: tuple[int, int] | None) -> None:
+    """Write the content of ``box`` (or only ``lines`` of it) to ``tmp``."""
     import hashlib
 
     from .datasets.files import render
 
-    src = Path(src)
-    if not src.is_file():
-        raise FileNotFoundError(f"{src}: no such file")
-    st = src.stat()
-    header = container.peek(os.fspath(src))
-    cls = _codec_class(header)
-    dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
-    _check_output(src, dst, force)
-    if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
-        def copy(tmp: Path) -> None:
-            with src.open("rb") as f, tmp.open("wb") as out:
-                _, count = container.read_header(f, st.st_size)
-                if count != 1:
-                    raise CorruptStreamError(f"{header.codec} holds one section, this file {count}")
-                container.copy_sections(f, st.st_size, count, header.format_version, out)
-
-        atomic_write(dst, copy, like=st)
-        return dst, header
-    box = container.unpack(src.read_bytes())
+    header = box.header
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
-    if header.modality == "bytes" and (lines is not None or getattr(cls, "streaming", False)):
-        cls.check_available()
-        codec = cls.from_config(header.config)
+    if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
+        if len(box.sections) != 1:
+            raise CorruptStreamError(f"{header.codec} holds one section, this file {len(box.sections)}")
+        with tmp.open("wb") as out:
+            for chunk in next(iter(box.sections.values())).chunks():
+                out.write(chunk)
+        return
+    if not issubclass(cls, StreamingCodec):
+        item = _decode_box(box.load())
+        tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None
+                        else render(item, tmp.suffix.lower()))
+        return
+    codec = _decoder(header)
+    with _invalid_meta(header):
         if lines is not None:
-            if hasattr(codec, "decode_lines"):
-                data = codec.decode_lines(box.sections, header.meta, *lines)
-            else:
-                data = select_lines(_decode_box(box).data, 0, *lines)
-            atomic_write(dst, lambda tmp: tmp.write_bytes(data), like=st)
-            return dst, header
-
-        def write(tmp: Path) -> None:
-            digest = hashlib.sha256()
-            with tmp.open("wb") as out:
-                for block in codec.iter_decode(box.sections, header.meta):
-                    digest.update(block)
-                    out.write(block)
-            if header.digest is not None and digest.hexdigest() != header.digest:
-                raise CorruptStreamError("decoded content does not match the stored digest")
-
-        atomic_write(dst, write, like=st)
-        return dst, header
-    item = _decode_box(box)
-    data = render(item, dst.suffix.lower())
-    atomic_write(dst, lambda tmp: tmp.write_bytes(data), like=st)
-    return dst, header
+            tmp.write_bytes(codec.decode_lines(_payload(box.sections), header.meta, *lines))
+            return
+        digest = hashlib.sha256()
+        with tmp.open("wb") as out:
+            for block in codec.iter_decode(_payload(box.sections), header.meta):
+                digest.update(block)
+                out.write(block)
+    if header.digest is not None and digest.hexdigest() != header.digest:
+        raise CorruptStreamError("decoded content does not match the stored digest")
 
 
 def default_output(src: Path, header: Header) -> Path:

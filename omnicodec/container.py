@@ -29,18 +29,21 @@ given), ``source`` (original file ``name``, only when the .omc's own name does n
 content and is covered by its section CRC).  The header is checked against that schema here,
 once, before any codec sees it.  A reader rejects a version it does not know, a wrong checksum,
 a truncated section, a section longer than the file or than ``limits.MAX_SECTION_BYTES``, and
-trailing bytes.
+trailing bytes.  :func:`open_sections` checks all of that but the payload CRCs from the header
+and the section framing alone, and reads a payload only when it is asked for (a slice of it,
+or all of it with its CRC): a line range of a big log reads a few blocks, not the file.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from . import limits
 from .errors import CorruptStreamError, TruncatedStreamError, UnsupportedInputError
@@ -226,67 +229,130 @@ def _section_head(stream: BinaryIO, size: int, index: int, version: int) -> tupl
     return raw_tag, length, zlib.crc32(bytes(r.seen))
 
 
-def _check_crc(stream: BinaryIO, crc: int, index: int) -> None:
-    if crc != _CRC.unpack(_read(stream, 4, f"section {index} checksum"))[0]:
-        raise CorruptStreamError(f"section {index} checksum mismatch: the file is corrupt")
+class LazySection:
+    """One section's payload in an open .omc file, read on demand: ``len(s)``, slices
+    ``s[a:b]`` (bytes, read from the file), ``s.read()`` (all of it) and ``s.chunks()``.
+
+    The section's CRC covers the whole payload, so it is checked once reads that went in order
+    from offset 0 reach the end (``read()`` and ``chunks()`` always do); other slices are
+    not checked here (a codec that reads slices carries its own checks, and lossless items
+    their digest).  A file cut short after it was opened reads as TruncatedStreamError."""
+
+    def __init__(self, stream: BinaryIO, index: int, span: tuple[int, int], offset: int,
+                 length: int, head_crc: int):
+        self._stream, self.index, self.span = stream, index, span
+        self.offset, self.length, self._head_crc = offset, length, head_crc
+        self._next, self._running = 0, head_crc  # in-order reads so far, and their CRC
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: slice) -> bytes:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("a section is read by contiguous slices")
+        start, stop, _ = key.indices(self.length)
+        return self._read(start, max(stop - start, 0))
+
+    def read(self) -> bytes:
+        return self[:]
+
+    def chunks(self, size: int = 1 << 22) -> Iterator[bytes]:
+        """The payload in order, ``size`` bytes at a time (one empty chunk when it is empty)."""
+        for at in range(0, max(self.length, 1), size):
+            yield self[at:at + size]
+
+    def _read(self, start: int, n: int) -> bytes:
+        self._stream.seek(self.offset + start)
+        data = self._stream.read(n)
+        if len(data) != n:
+            raise TruncatedStreamError(f"file ends inside section {self.index} (truncated)")
+        if start == 0:  # in-order reads start (again) here
+            self._next, self._running = 0, self._head_crc
+        if start == self._next:
+            self._running, self._next = zlib.crc32(data, self._running), start + n
+            if self._next == self.length:
+                self._check_crc()
+        return data
+
+    def _check_crc(self) -> None:
+        self._stream.seek(self.offset + self.length)
+        (crc,) = _CRC.unpack(_read(self._stream, 4, f"section {self.index} checksum"))
+        if crc != self._running:
+            raise CorruptStreamError(f"section {self.index} checksum mismatch: the file is corrupt")
 
 
-def read_sections(stream: BinaryIO, size: int, count: int, version: int) -> dict[str, bytes]:
-    sections: dict[str, bytes] = {}
+@dataclass
+class LazyContainer:
+    """A container whose sections are read from ``stream`` on demand (see :func:`open_sections`);
+    closing it closes the stream."""
+
+    header: Header
+    sections: dict[str, LazySection]
+    header_size: int  # bytes of the fixed part, JSON and CRC
+    stream: BinaryIO
+
+    def load(self) -> Container:
+        """Every section read and checked."""
+        return Container(self.header, {tag: s.read() for tag, s in self.sections.items()})
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> LazyContainer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_sections(path: str | os.PathLike) -> LazyContainer:
+    """Open an .omc file reading only its header and the section framing (tags and lengths);
+    payloads and their CRCs are read on demand.  Use it as a context manager."""
+    f = open(path, "rb")
+    try:
+        return read_lazy(f, os.fstat(f.fileno()).st_size)
+    except BaseException:
+        f.close()
+        raise
+
+
+def read_lazy(stream: BinaryIO, size: int) -> LazyContainer:
+    """The container in a seekable ``stream`` of ``size`` bytes, its framing checked (every
+    section's length against the cap and the file, no trailing bytes), its payloads and their
+    CRCs unread."""
+    header, count = read_header(stream, size)
+    header_size = stream.tell()
+    sections: dict[str, LazySection] = {}
     for index in range(count):
-        raw_tag, length, crc = _section_head(stream, size, index, version)
-        payload = stream.read(length)
-        _check_crc(stream, zlib.crc32(payload, crc), index)
+        start = stream.tell()
+        raw_tag, length, head_crc = _section_head(stream, size, index, header.format_version)
+        offset = stream.tell()
+        stream.seek(offset + length + 4)  # _section_head checked that the file holds it
         try:
             tag = raw_tag.decode("ascii")
         except UnicodeDecodeError:
             raise CorruptStreamError(f"section {index} has a non-ASCII tag") from None
         if tag in sections:
             raise CorruptStreamError(f"section tag {tag!r} appears twice")
-        sections[tag] = payload
-    return sections
-
-
-def copy_sections(stream: BinaryIO, size: int, count: int, version: int, out: BinaryIO) -> None:
-    """Check and copy the payloads of the sections after a header to ``out`` in chunks (for
-    a verbatim codec's single section: a big stored file never sits in memory)."""
-    for index in range(count):
-        _, left, crc = _section_head(stream, size, index, version)
-        while left:
-            chunk = _read(stream, min(left, 1 << 22), f"section {index}")
-            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-            out.write(chunk)
-        _check_crc(stream, crc, index)
+        sections[tag] = LazySection(stream, index, (start, stream.tell()), offset, length, head_crc)
     if stream.tell() != size:
         raise CorruptStreamError(f"{size - stream.tell()} unexpected bytes after the last section")
+    return LazyContainer(header, sections, header_size, stream)
 
 
 def spans(data: bytes) -> list[tuple[int, int]]:
     """Byte spans (start, end) of the header (fixed part + JSON + CRC), then of each section."""
-    stream = io.BytesIO(data)
-    header, count = read_header(stream, len(data))
-    out = [(0, stream.tell())]
-    for index in range(count):
-        start = stream.tell()
-        read_sections(stream, len(data), 1, header.format_version)
-        out.append((start, stream.tell()))
-    return out
+    box = read_lazy(io.BytesIO(data), len(data))
+    return [(0, box.header_size)] + [s.span for s in box.sections.values()]
 
 
 def unpack(data: bytes) -> Container:
     """Parse and verify a whole .omc byte string."""
-    stream = io.BytesIO(data)
-    header, count = read_header(stream, len(data))
-    sections = read_sections(stream, len(data), count, header.format_version)
-    if stream.tell() != len(data):
-        raise CorruptStreamError(f"{len(data) - stream.tell()} unexpected bytes after the last section")
-    return Container(header, sections)
+    return read_lazy(io.BytesIO(data), len(data)).load()
 
 
-def peek(path: str) -> Header:
+def peek(path: str | os.PathLike) -> Header:
     """Read only the header of a file (cheap ``codec info``)."""
-    import os
-
     with open(path, "rb") as f:
         return read_header(f, os.fstat(f.fileno()).st_size)[0]
 

@@ -164,3 +164,20 @@ def test_line_range_from_a_codec_without_block_index(tmp_path):
     out = tmp_path / "part.txt"
     assert run("decode", tmp_path / "a.txt.omc", "--lines", "2:4", "-o", out) == 0
     assert out.read_bytes() == b"two\r\nthree\nfour"
+
+
+def test_workers_changes_nothing_in_the_output(tmp_path, capsys):
+    from omnicodec import api
+
+    src = tmp_path / "app.log"
+    src.write_bytes(make_bytes(lines=3000).data)
+    outs = []
+    for n in ("1", "2"):
+        outs.append(tmp_path / f"w{n}.omc")
+        assert run("encode", src, "-c", "logzip", "--workers", n, "-o", outs[-1]) == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    path, header = api.encode_file(src, tmp_path / "api.omc", codec="logzip", workers=1)
+    assert header.config == {"block_mb": 16.0} and path.read_bytes() == outs[0].read_bytes()
+    with pytest.raises(SystemExit):
+        run("encode", src, "--workers", "0")
+    assert "positive integer" in capsys.readouterr().err

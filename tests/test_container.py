@@ -1,5 +1,7 @@
+import io
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,97 @@ def test_oversized_metadata_is_refused_before_decoding():
     box.header.meta["height"] = 1 << 20
     with pytest.raises(CorruptStreamError, match="pixel count"):
         omnicodec.decode(container.pack(box.header, box.sections))
+
+
+# --------------------------------------------------------------------------- lazy reader
+FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*/*/sample.omc"))
+
+
+class CountingIO(io.FileIO):
+    """A raw file that counts the bytes read from it (the buffered reader reads through it)."""
+
+    total = 0
+
+    def readinto(self, buffer):
+        n = super().readinto(buffer)
+        CountingIO.total += n or 0
+        return n
+
+
+def counting_open(monkeypatch):
+    """Make the container open files through CountingIO; returns a function giving the count."""
+    CountingIO.total = 0
+    monkeypatch.setattr(container, "open", lambda path, mode="rb": io.BufferedReader(CountingIO(path)),
+                        raising=False)
+    return lambda: CountingIO.total
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_lazy_reader_agrees_with_unpack_on_every_fixture(path):
+    blob = path.read_bytes()
+    with container.open_sections(path) as box:
+        assert box.load() == container.unpack(blob)
+        assert [s.span for s in box.sections.values()] == container.spans(blob)[1:]
+
+
+def test_lazy_sections_read_only_what_is_asked(tmp_path, monkeypatch):
+    path = tmp_path / "big.omc"
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    path.write_bytes(container.pack(HEADER, {"INDX": b"index", "BLKS": payload}))
+    read = counting_open(monkeypatch)
+    with container.open_sections(path) as box:
+        assert box.header == HEADER and list(box.sections) == ["INDX", "BLKS"]
+        blks = box.sections["BLKS"]
+        assert len(blks) == len(payload) and read() < 64 << 10  # header and framing only
+        assert blks[300_000:300_010] == payload[300_000:300_010] and blks[-3:] == payload[-3:]
+        assert box.sections["INDX"].read() == b"index"
+        assert read() < 200 << 10
+        assert b"".join(blks.chunks(100_000)) == payload
+
+
+def test_lazy_sections_check_their_crc_when_read_to_the_end(tmp_path):
+    blob = bytearray(container.pack(HEADER, {"DATA": b"abcdefgh" * 1000}))
+    start, end = container.spans(bytes(blob))[1]
+    blob[(start + end) // 2] ^= 1
+    path = tmp_path / "bad.omc"
+    path.write_bytes(bytes(blob))
+    with container.open_sections(path) as box:
+        data = box.sections["DATA"]
+        data[0:10]  # a slice is not checked ...
+        with pytest.raises(CorruptStreamError, match="checksum"):
+            data.read()  # ... the whole payload is
+        with pytest.raises(CorruptStreamError, match="checksum"):
+            list(data.chunks(1000))  # and so are in-order reads reaching its end
+    empty = tmp_path / "empty.omc"
+    blob = bytearray(container.pack(HEADER, {"NONE": b""}))
+    blob[-1] ^= 1
+    empty.write_bytes(bytes(blob))
+    with container.open_sections(empty) as box, pytest.raises(CorruptStreamError, match="checksum"):
+        list(box.sections["NONE"].chunks())
+
+
+def test_lazy_reader_refuses_damaged_files_with_its_own_errors(tmp_path):
+    """Every truncation and every flipped byte of a file with two sections is a
+    CorruptStreamError (or, for the version field, UnsupportedInputError), never a traceback."""
+    blob = container.pack(HEADER, {"INDX": b"ix", "BLKS": b"payload" * 5})
+    path = tmp_path / "x.omc"
+    for cut in range(len(blob)):
+        path.write_bytes(blob[:cut])
+        with pytest.raises(TruncatedStreamError):
+            container.open_sections(path).load()
+    for pos in range(len(blob)):
+        bad = bytearray(blob)
+        bad[pos] ^= 0x5A
+        path.write_bytes(bytes(bad))
+        with pytest.raises((CorruptStreamError, UnsupportedInputError)):
+            container.open_sections(path).load()
+
+
+def test_a_file_cut_short_after_it_was_opened_reads_as_truncated(tmp_path):
+    path = tmp_path / "x.omc"
+    path.write_bytes(container.pack(HEADER, {"DATA": b"x" * 1000}))
+    with container.open_sections(path) as box:
+        with path.open("r+b") as f:
+            f.truncate(100)
+        with pytest.raises(TruncatedStreamError):
+            box.sections["DATA"][500:600]

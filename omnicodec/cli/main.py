@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "cannot keep (frames, tracks, bit depth, palette) instead of refusing")
     e.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip decoding each output to check it before writing it")
+    e.add_argument("--workers", type=positive_int, metavar="N", help="processes that encode a "
+                   "streaming codec's blocks (logzip); default: every core; same output for any N")
 
     d = sub.add_parser("decode", help="restore .omc files")
     d.add_argument("inputs", nargs="+", metavar="IN")
@@ -185,7 +187,8 @@ def cmd_encode(args) -> int:
         else:
             dst = _place(out, src, base) / (src.name + api.OMC_EXT)
         path, header = api.encode_file(src, dst, codec=args.codec, quality=args.quality, force=args.force,
-                                       progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify)
+                                       progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify,
+                                       workers=args.workers)
         size, done = src.stat().st_size, path.stat().st_size
         return (f"{src} -> {path}  [{header.codec}] {size} -> {done} bytes "
                 f"({size / max(done, 1):.2f}x, {time.perf_counter() - t:.2f}s)")
@@ -305,6 +308,17 @@ def parse_lines(spec: str) -> tuple[int, int]:
     if start < 0 or stop <= start:
         raise ValueError(f"--lines {spec}: need 1 <= A <= B")
     return start, stop
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 class Throughput:

@@ -21,18 +21,42 @@ A codec turns one *item* of its modality into named payload *sections* and back.
 * Class attributes declare ``codec_id`` (the registry key), ``modality``, ``lossless`` and
   ``requires`` (importable module names; a missing one raises :class:`MissingDependencyError`
   naming ``extra``).  ``supports(item)`` returns ``None`` or a one-line reason.
+* *Settings* are dataclass fields marked ``metadata={"setting": True}``: how to run (worker
+  processes), never what is written, so they are not config, are not stored, and do not take
+  part in equality.
+
+Streaming codecs
+----------------
+A :class:`StreamingCodec` is a bytes codec that also works on files too big for memory.  It
+declares one ``stream_section`` (the big one) and adds:
+
+* ``encode_to(src, spool, progress=None) -> Streamed``: read ``src`` (``src.read(n)``) to its
+  end, write the stream section's payload to ``spool`` (``spool.write(b)``), and return the
+  other (small) sections, written before the stream section, and the ``meta`` the decoder
+  gets: the same as ``Bytes(data).meta()`` would be, so that ``encode(item)`` and a file
+  encode write the same stream.  ``progress(n)`` is told of ``n`` more input bytes done.
+* ``iter_decode(sections, meta)``: the content in order, one bounded chunk at a time.  The
+  section values may be lazy (read from the file on demand): all a streaming codec asks of one
+  is ``len(s)`` and slices ``s[a:b]``, which are bytes.
+* ``decode_lines(sections, meta, start, stop)``: lines ``start`` to ``stop`` (0-based,
+  half-open), each with its newline; by default read from ``iter_decode`` up to ``stop``; a
+  codec with an index overrides it to decode only what holds them.
+* ``workers``: a setting; how many processes encode (None: every core).  The stream is the
+  same whatever it is.
+
+``encode`` and ``decode`` are derived from those.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
 from .. import limits
 from ..errors import CorruptStreamError, MissingDependencyError, UnsupportedInputError
-from ..items import Item
+from ..items import Bytes, Item, select_lines
 
 
 # --------------------------------------------------------------------------------------- codec
@@ -50,11 +74,17 @@ class Codec:
 
     # ---- config
     def get_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        settings = self.setting_names()
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in settings}
+
+    @classmethod
+    def setting_names(cls) -> set[str]:
+        """The fields that are settings (how to run), not config (what is written)."""
+        return {f.name for f in dataclasses.fields(cls) if f.metadata.get("setting")}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Codec:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} - cls.setting_names()
         unknown = set(config) - names
         if unknown:
             raise CorruptStreamError(f"{cls.codec_id}: unknown config keys {sorted(unknown)}")
@@ -108,6 +138,72 @@ class Codec:
 
     def decode(self, sections: dict[str, bytes], meta: dict[str, Any]) -> Item:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """What :meth:`StreamingCodec.encode_to` returns: the sections other than the stream
+    section (written before it, in this order) and the decoder's ``meta``."""
+
+    sections: dict[str, bytes]
+    meta: dict[str, Any]
+
+
+def setting(default: Any) -> Any:
+    """A dataclass field that is a setting: keyword-only, not stored, not compared."""
+    return field(default=default, kw_only=True, compare=False, metadata={"setting": True})
+
+
+@dataclass
+class StreamingCodec(Codec):
+    """A bytes codec that encodes from a file into a spool and decodes chunk by chunk (see
+    "Streaming codecs" above)."""
+
+    modality: ClassVar[str] = "bytes"
+    stream_section: ClassVar[str] = ""
+    workers: int | None = setting(None)
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and (type(self.workers) is not int or self.workers < 1):
+            raise ValueError(f"workers must be a positive integer or None, got {self.workers!r}")
+
+    def encode_to(self, src: BinaryIO, spool: BinaryIO,
+                  progress: Callable[[int], None] | None = None) -> Streamed:
+        raise NotImplementedError
+
+    def iter_decode(self, sections: dict[str, Any], meta: dict[str, Any]) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def decode_lines(self, sections: dict[str, Any], meta: dict[str, Any], start: int,
+                     stop: int) -> bytes:
+        check_line_range(start, stop)
+        pieces, line, carry = [], 0, b""  # line: the number of the line ``carry`` starts
+        for chunk in self.iter_decode(sections, meta):
+            text = carry + chunk
+            cut = text.rfind(b"\n") + 1
+            newlines = text.count(b"\n", 0, cut)
+            if line < stop and line + newlines > start:
+                pieces.append(select_lines(text[:cut], line, start, stop))
+            line, carry = line + newlines, text[cut:]
+            if line >= stop:
+                return b"".join(pieces)
+        return b"".join(pieces) + select_lines(carry, line, start, stop)
+
+    def encode(self, item: Item) -> dict[str, bytes]:
+        import io
+
+        self.check_supports(item)
+        spool = io.BytesIO()
+        streamed = self.encode_to(io.BytesIO(item.data), spool)
+        return {**streamed.sections, self.stream_section: spool.getvalue()}
+
+    def decode(self, sections: dict[str, Any], meta: dict[str, Any]) -> Bytes:
+        return Bytes(b"".join(self.iter_decode(sections, meta)))
+
+
+def check_line_range(start: int, stop: int) -> None:
+    if start < 0 or stop < start:
+        raise ValueError(f"bad line range {start}:{stop}")
 
 
 @dataclass

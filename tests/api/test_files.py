@@ -440,15 +440,16 @@ def test_big_files_are_stored_or_streamed_without_reading_them_whole(tmp_path, m
     text.write_bytes(b"".join(b"2024-01-01 INFO request %d took %d ms\n" % (i, i % 97) for i in range(5000)))
     real = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read whole")
-                        if self.name in ("noise.bin", "app.log") else real(self))
+                        if self.name.startswith(("noise.bin", "app.log")) else real(self))
+    originals = {}
     for src, codec in ((noise, "store"), (text, "logzip")):
         path, header = api.encode_file(src)
         assert header.codec == codec and path.stat().st_size <= size_bound(src.stat().st_size)
-    monkeypatch.undo()
-    for src in (noise, text):
-        data = src.read_bytes()
+        originals[src] = real(src)
         src.unlink()
-        assert main(["decode", str(src) + ".omc"]) == 0 and src.read_bytes() == data
+    for src, data in originals.items():  # nor are their .omc files read whole to decode them
+        assert main(["decode", str(src) + ".omc"]) == 0 and real(src) == data
+    monkeypatch.undo()
     src.unlink()
     omc = Path(str(noise) + ".omc")
     damaged = bytearray(omc.read_bytes())

@@ -1,0 +1,91 @@
+"""Logzip's block index (section ``INDX``): where each block sits in ``BLKS`` and which lines
+it holds, so that a line range is decoded from the blocks that hold it alone.
+
+Layout: u32 block count, then per block ``u64 first_line, u64 newline_count, u64 raw_size,
+u64 offset_in_BLKS, u64 stored_size, u32 crc32_of_raw_block, u8 ends_with_newline`` (45 bytes).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ...errors import CorruptStreamError
+
+_COUNT = struct.Struct("<I")
+_ENTRY = struct.Struct("<QQQQQIB")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One block: its first line (0-based), newlines, raw and stored sizes, offset in the
+    blocks section, CRC-32 of its raw bytes, and whether it ends in a newline."""
+
+    first_line: int
+    newlines: int
+    raw_size: int
+    offset: int
+    stored: int
+    crc: int
+    ends_nl: int
+
+    @classmethod
+    def after(cls, previous: Entry | None, stored: int, raw: BlockSummary) -> Entry:
+        """The entry of a block of ``stored`` bytes written right after ``previous``."""
+        first = previous.first_line + previous.newlines if previous else 0
+        offset = previous.offset + previous.stored if previous else 0
+        return cls(first, raw.newlines, raw.size, offset, stored, raw.crc, raw.ends_nl)
+
+
+@dataclass(frozen=True)
+class BlockSummary:
+    """What the index records of a block's raw bytes (computed where the block is encoded)."""
+
+    newlines: int
+    size: int
+    crc: int
+    ends_nl: int
+
+    @classmethod
+    def of(cls, data: bytes) -> BlockSummary:
+        import zlib
+
+        return cls(data.count(b"\n"), len(data), zlib.crc32(data), int(data.endswith(b"\n")))
+
+
+def pack_index(entries: list[Entry]) -> bytes:
+    return _COUNT.pack(len(entries)) + b"".join(
+        _ENTRY.pack(e.first_line, e.newlines, e.raw_size, e.offset, e.stored, e.crc, e.ends_nl)
+        for e in entries)
+
+
+def unpack_index(raw: bytes, total_size: int, blocks_size: int) -> list[Entry]:
+    """The entries, checked to tile ``blocks_size`` stored and ``total_size`` raw bytes."""
+    if len(raw) < _COUNT.size:
+        raise CorruptStreamError("logzip: block index is truncated")
+    (count,) = _COUNT.unpack_from(raw)
+    if len(raw) != _COUNT.size + count * _ENTRY.size:
+        raise CorruptStreamError("logzip: block index has the wrong length")
+    entries = [Entry(*_ENTRY.unpack_from(raw, _COUNT.size + i * _ENTRY.size)) for i in range(count)]
+    line = offset = size = 0
+    for e in entries:
+        if (e.first_line, e.offset) != (line, offset) or e.newlines > e.raw_size or e.ends_nl > 1:
+            raise CorruptStreamError("logzip: block index is inconsistent")
+        line, offset, size = line + e.newlines, offset + e.stored, size + e.raw_size
+    if offset != blocks_size or size != total_size:
+        raise CorruptStreamError("logzip: block index disagrees with the payload")
+    return entries
+
+
+def covering(entries: list[Entry], start: int, stop: int) -> list[Entry]:
+    """The run of blocks that holds lines ``start`` to ``stop`` (0-based, half-open), widened
+    over any line that a block boundary cuts (a line longer than a block)."""
+    hits = [i for i, e in enumerate(entries) if e.first_line + e.newlines >= start and e.first_line < stop]
+    if not hits:
+        return []
+    lo, hi = hits[0], hits[-1]
+    while lo > 0 and not entries[lo - 1].ends_nl:
+        lo -= 1
+    while hi + 1 < len(entries) and not entries[hi].ends_nl:
+        hi += 1
+    return entries[lo:hi + 1]

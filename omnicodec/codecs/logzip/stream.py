@@ -1,0 +1,75 @@
+"""Logzip's streaming driver: the input read in blocks of whole lines, each block compressed
+in a worker process, the blocks written in order with at most two per worker in flight, so
+memory is bounded by the block size whatever the input's.
+
+    read(n) ─→ split_blocks ─→ worker processes: encode_block + BlockSummary ─→ write, in order
+                                                                          └─→ index entries
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Iterator
+
+from .blocks import encode_block
+from .index import BlockSummary, Entry
+
+
+def encode_blocks(read: Callable[[int], bytes], write: Callable[[bytes], object], block_bytes: int,
+                  workers: int, progress: Callable[[int], None] | None = None) -> list[Entry]:
+    """Compress everything ``read(n)`` returns into blocks of about ``block_bytes``, written with
+    ``write`` in input order by ``workers`` processes (one: in this process); returns the index
+    entries.  ``progress(n)`` hears of each block's ``n`` input bytes once it is written."""
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = split_blocks(read, block_bytes)
+    entries: list[Entry] = []
+
+    def record(result: tuple[bytes, BlockSummary]) -> None:
+        stored, summary = result
+        entries.append(Entry.after(entries[-1] if entries else None, len(stored), summary))
+        write(stored)
+        if progress:
+            progress(summary.size)
+
+    head = list(itertools.islice(chunks, 2))
+    if len(head) < 2 or workers == 1:  # a single block: no process start-up cost
+        for chunk in itertools.chain(head, chunks):
+            record(_encode_job(chunk))
+        return entries
+    with ProcessPoolExecutor(workers) as pool:
+        pending = deque(pool.submit(_encode_job, chunk) for chunk in head)
+        for chunk in chunks:
+            while len(pending) >= 2 * workers:
+                record(pending.popleft().result())
+            pending.append(pool.submit(_encode_job, chunk))
+        while pending:
+            record(pending.popleft().result())
+    return entries
+
+
+def split_blocks(read: Callable[[int], bytes], block_bytes: int) -> Iterator[bytes]:
+    """Chunks of about ``block_bytes`` that end at a newline where one exists; the last chunk
+    takes whatever remains (so a short input is always one block)."""
+    carry = b""
+    while True:
+        parts, size = [carry], len(carry)
+        while size < block_bytes:
+            chunk = read(block_bytes - size)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        data = b"".join(parts)
+        if size < block_bytes:  # end of input
+            if data:
+                yield data
+            return
+        cut = data.rfind(b"\n") + 1 or len(data)  # no newline: one very long line spans blocks
+        carry = data[cut:]
+        yield data[:cut]
+
+
+def _encode_job(data: bytes) -> tuple[bytes, BlockSummary]:
+    return encode_block(data), BlockSummary.of(data)
