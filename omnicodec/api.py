@@ -144,7 +144,7 @@ def _codec_class(header: Header):
 
 def _decode_box(box: container.Container) -> Item:
     header = box.header
-    codec = _decoder(header)
+    codec = _decoder(header, sum(len(v) for v in box.sections.values()))
     with _invalid_meta(header):
         item = codec.decode(_payload(box.sections), header.meta)
     item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
@@ -153,14 +153,19 @@ def _decode_box(box: container.Container) -> Item:
     return item
 
 
-def _decoder(header: Header) -> Codec:
-    """The codec that decodes ``header``'s stream; a lossless one must have its digest."""
+def _decoder(header: Header, payload_bytes: int | None = None) -> Codec:
+    """The codec that decodes ``header``'s stream; a lossless one must have its digest, and an
+    in-memory decode of ``payload_bytes`` (None: streamed block by block) must fit
+    limits.MAX_MEMORY with the copy of its sections it reads."""
     cls = _codec_class(header)
     cls.check_available()
     if cls.lossless and not cls.verbatim and header.digest is None:
         raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
     codec = cls.from_config(header.config)
-    check_meta(header.modality, header.meta)
+    item_bytes = check_meta(header.modality, header.meta)
+    if payload_bytes is not None:
+        limits.check_memory(payload_bytes + codec.decode_memory(header.meta, item_bytes),
+                            f"this {header.codec} stream")
     return codec
 
 

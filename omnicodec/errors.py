@@ -31,3 +31,8 @@ class UnsupportedInputError(OmnicodecError, ValueError):
 
 class MissingDependencyError(OmnicodecError, ImportError):
     """A codec needs a package that is not installed; the message names the extra."""
+
+
+class ResourceLimitError(OmnicodecError, MemoryError):
+    """A decode that would need more memory than ``omnicodec.limits.MAX_MEMORY`` allows
+    (``codec decode --max-memory``); refused before it allocates."""

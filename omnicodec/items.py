@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import limits
 from .errors import CorruptStreamError, UnsupportedInputError
 
 MODALITIES = ("image", "audio", "video", "bytes")
@@ -235,7 +236,7 @@ def _digest(meta: dict[str, Any], *arrays: np.ndarray, extra: dict[str, bytes] |
     h = hashlib.sha256(repr(sorted(meta.items())).encode())
     for a in arrays:
         h.update(str(a.dtype.newbyteorder("<")).encode())
-        h.update(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes())
+        h.update(np.ascontiguousarray(a, a.dtype.newbyteorder("<")))  # the buffer: no copy
     for tag in sorted(extra or {}):
         h.update(tag.encode("ascii") + len(extra[tag]).to_bytes(8, "little") + extra[tag])
     return h.hexdigest()
@@ -257,23 +258,32 @@ def _named(meta: dict[str, Any], key: str, table: dict[str, Any] | None) -> str:
 
 def check_meta(modality: str, meta: Any) -> int:
     """The header's ``meta`` checked against what every item of ``modality`` records (types,
-    ranges, known names), before any decoder reads it; returns the size in bytes of the item it
-    describes, what a decoder must allocate at least.  Codecs may add fields of their own."""
+    ranges, known names) and against the size caps (``limits``), before any decoder reads it;
+    returns the size in bytes of the item it describes, what a decoder must allocate at least.
+    Codecs may add fields of their own."""
     if not isinstance(meta, dict):
         raise CorruptStreamError("header meta is not an object")
     if modality == "image":
         channels, dtype = IMAGE_MODES[_named(meta, "mode", IMAGE_MODES)]
-        return _whole(meta, "width", 1) * _whole(meta, "height", 1) * channels * np.dtype(dtype).itemsize
+        w, h = _whole(meta, "width", 1), _whole(meta, "height", 1)
+        limits.check_pixels(w, h)
+        return w * h * channels * np.dtype(dtype).itemsize
     if modality == "audio":
         _whole(meta, "sample_rate", 1, (1 << 31) - 1)
         itemsize = np.dtype(AUDIO_SUBTYPES.get(_named(meta, "subtype", None), "int16")).itemsize
-        return _whole(meta, "frames", 0) * _whole(meta, "channels", 1, 256) * itemsize
+        frames, channels = _whole(meta, "frames", 0), _whole(meta, "channels", 1, 256)
+        limits.check_samples(frames, channels)
+        return frames * channels * itemsize
     if modality == "video":
         fps = meta.get("fps")
         if not (isinstance(fps, list) and len(fps) == 2 and all(type(v) is int and v > 0 for v in fps)):  # noqa: E721
             raise CorruptStreamError(f"header field fps={fps!r} is not two positive integers")
         pix_fmt = _named(meta, "pix_fmt", PIX_FMTS)
         w, h, t = _whole(meta, "width", 1), _whole(meta, "height", 1), _whole(meta, "frames", 0)
+        limits.check_video(w, h, t)
         ch, cw = chroma_shape(pix_fmt, h, w)
         return t * (h * w + 2 * ch * cw) * np.dtype(PIX_FMTS[pix_fmt][2]).itemsize
-    return _whole(meta, "size", 0) if "size" in meta else 0  # store: the payload is the size
+    if "size" not in meta:
+        return 0  # store: the payload is the content
+    limits.check_bytes(size := _whole(meta, "size", 0))
+    return size

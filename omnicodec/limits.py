@@ -1,9 +1,15 @@
 """Size caps every decoder checks before allocating (like Pillow's MAX_IMAGE_PIXELS).
 
 Raise them for trusted inputs by assigning new values, e.g. ``omnicodec.limits.MAX_PIXELS = 10**9``.
+
+``MAX_MEMORY`` bounds what one in-memory decode may allocate: before a codec decodes, its
+estimate for the header's item (``Codec.decode_memory``: the item and its working copies, a
+learned codec's networks) is compared with it.  A service lowers it (``codec decode
+--max-memory 2G``); streaming decodes to a file (logzip, stored bytes) hold one block at a time
+and are not counted against it.
 """
 
-from .errors import CorruptStreamError
+from .errors import CorruptStreamError, ResourceLimitError
 
 MAX_PIXELS = 1 << 28            # 268 M pixels per image or frame
 MAX_SAMPLES = 1 << 33           # audio samples (frames x channels)
@@ -12,6 +18,7 @@ MAX_SECTION_BYTES = 1 << 40     # one container section
 MAX_HEADER_BYTES = 1 << 20      # the container's JSON header
 MAX_BYTES = 1 << 40             # decoded size of a bytes item
 MAX_LEARNED_PIXELS = 1 << 25    # 33.5 M pixels per image for learned codecs (memory grows with it)
+MAX_MEMORY = 1 << 34            # bytes one in-memory decode may allocate (its codec's estimate)
 
 
 def _check(value: int, cap: int, what: str) -> None:
@@ -61,3 +68,14 @@ def check_item(meta: dict, modality: str) -> None:
             check_bytes(int(meta["size"]))
     except CorruptStreamError as exc:
         raise UnsupportedInputError(f"too large to be decoded within the caps: {exc}") from None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse a decode whose estimated allocation exceeds MAX_MEMORY."""
+    if nbytes > MAX_MEMORY:
+        raise ResourceLimitError(f"{what} needs about {_mib(nbytes)} to decode, over the memory limit of "
+                                 f"{_mib(MAX_MEMORY)} (--max-memory, omnicodec.limits.MAX_MEMORY)")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB"

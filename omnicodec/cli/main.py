@@ -9,6 +9,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     d.add_argument("--lines", metavar="A:B", help="restore only lines A to B (1-based, inclusive, "
                    "like sed -n A,Bp) of a text/log stream; logzip decodes only the blocks needed")
+    d.add_argument("--max-memory", type=byte_size, metavar="SIZE", help="refuse a file whose decode "
+                   "would need more memory than SIZE (e.g. 2G, 512M; default 16G), before allocating; "
+                   "streamed decodes (logs, stored bytes) hold one block at a time and always run")
 
     i = sub.add_parser("info", help="show an .omc header")
     i.add_argument("file")
@@ -197,7 +201,10 @@ def cmd_encode(args) -> int:
 
 
 def cmd_decode(args) -> int:
-    from .. import api
+    from .. import api, limits
+
+    if args.max_memory is not None:
+        limits.MAX_MEMORY = args.max_memory
 
     files = expand(args.inputs, only_suffix=api.OMC_EXT)
     lines = parse_lines(args.lines) if args.lines else None
@@ -308,6 +315,15 @@ def parse_lines(spec: str) -> tuple[int, int]:
     if start < 0 or stop <= start:
         raise ValueError(f"--lines {spec}: need 1 <= A <= B")
     return start, stop
+
+
+def byte_size(text: str) -> int:
+    """argparse type: a byte count, with an optional K, M, G or T suffix (powers of 1024)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if not match or float(match[1]) * units[match[2]] < 1:
+        raise argparse.ArgumentTypeError(f"expected a size such as 2G, 512M or 1048576, got {text!r}")
+    return int(float(match[1]) * units[match[2]])
 
 
 def positive_int(text: str) -> int:

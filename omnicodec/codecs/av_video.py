@@ -25,6 +25,7 @@ from .base import Codec, LossyCodec, section
 
 @dataclass
 class _AVCodec(Codec):
+    decode_copies: ClassVar[float] = 1.5  # the planes, filled frame by frame, and FFmpeg's frames
     modality: ClassVar[str] = "video"
     encoder: ClassVar[str] = ""
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p", "yuv444p")

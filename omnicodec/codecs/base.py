@@ -133,6 +133,16 @@ class Codec:
             raise UnsupportedInputError(reason)
 
     # ---- work
+    # ---- memory
+    decode_copies: ClassVar[float] = 2.0  # the decoded item and one working copy of it
+    decode_slack: ClassVar[int] = 16 << 20  # a decoder library's own buffers and tables
+
+    def decode_memory(self, meta: dict[str, Any], item_bytes: int) -> int:
+        """Bytes a decode of ``meta``'s item allocates at most, for ``limits.MAX_MEMORY``, the
+        payload aside: ``item_bytes`` (the item's own size) times ``decode_copies``, plus
+        ``decode_slack``, unless overridden (tests/api/test_memory.py measures them)."""
+        return int(item_bytes * self.decode_copies) + self.decode_slack
+
     def encode(self, item: Item) -> dict[str, bytes]:
         raise NotImplementedError
 

@@ -27,6 +27,7 @@ from .base import Codec, LossyCodec, check_image_meta, section
 
 @dataclass
 class _PillowCodec(Codec):
+    decode_copies: ClassVar[float] = 3.0  # Pillow's image, the array, a mode conversion
     modality: ClassVar[str] = "image"
     format: ClassVar[str] = ""
     modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA")
@@ -64,7 +65,8 @@ class _PillowCodec(Codec):
             im.load()
         except CorruptStreamError:
             raise
-        except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
+        except (OSError, SyntaxError, ValueError, RuntimeError, PILImage.DecompressionBombError) as exc:
+            # RuntimeError: the AVIF plugin's word for a corrupt file
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
         if im.mode != meta["mode"]:
             im = im.convert(meta["mode"])

@@ -185,6 +185,7 @@ def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 
 @dataclass
 class Opus(_LossyAudio):
+    decode_copies: ClassVar[float] = 5.0  # other rates: a 48 kHz decode, resampled, converted
     codec_id: ClassVar[str] = "opus"
     format: ClassVar[str] = "OGG"
     subtype: ClassVar[str] = "OPUS"

@@ -63,6 +63,11 @@ class Logzip(StreamingCodec):
         binary = len(head.translate(None, _TEXT_BYTES))
         return b"\n" in head and binary <= 0.05 * len(head)
 
+    def decode_memory(self, meta, item_bytes):
+        """The text and its joined copy, and one block's columns and templates at work, which
+        measured 20-24x the block's text (tests/api/test_memory.py)."""
+        return 2 * item_bytes + 26 * min(item_bytes, self._block_bytes()) + self.decode_slack
+
     def _block_bytes(self) -> int:
         if not 0.0009 < self.block_mb <= 1024:
             raise ValueError("logzip: block_mb must be in (0.001, 1024]")

@@ -1,0 +1,97 @@
+"""limits.MAX_MEMORY: a decode is refused before it allocates when its codec's estimate is over
+the limit, and the estimates hold (measured in a fresh process)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import omnicodec
+from omnicodec import container, limits
+from omnicodec.cli.main import main
+from omnicodec.codecs.pillow_image import PNG
+from omnicodec.errors import ResourceLimitError
+
+from ..common import ROOT, make_audio, make_bytes, make_image, make_video
+
+
+def test_a_header_over_the_limit_is_refused_before_decoding(monkeypatch):
+    box = container.unpack(omnicodec.encode(make_image(40, 56), "hyperprior", 50))
+    box.header.meta.update(width=700_000, height=40)  # 28 MP: within the pixel cap
+    monkeypatch.setattr(limits, "MAX_MEMORY", 1 << 30)
+    with pytest.raises(ResourceLimitError, match="memory limit"):
+        omnicodec.decode(container.pack(box.header, box.sections))
+
+
+def test_the_limit_follows_the_setting(monkeypatch):
+    blob = omnicodec.encode(make_image(200, 300), "png")
+    box = container.unpack(blob)
+    need = len(box.sections["DATA"]) + PNG().decode_memory(box.header.meta, 200 * 300 * 3)
+    assert need == len(box.sections["DATA"]) + 3 * 180_000 + PNG.decode_slack
+    monkeypatch.setattr(limits, "MAX_MEMORY", need - 1)
+    with pytest.raises(ResourceLimitError):
+        omnicodec.decode(blob)
+    monkeypatch.setattr(limits, "MAX_MEMORY", need)
+    assert omnicodec.decode(blob).pixels.shape == (200, 300, 3)
+
+
+def test_cli_max_memory_refuses_in_one_line_and_writes_nothing(tmp_path, capsys):
+    src = tmp_path / "a.omc"
+    src.write_bytes(omnicodec.encode(make_image(200, 300), "png"))
+    saved = limits.MAX_MEMORY
+    try:
+        assert main(["decode", str(src), "-o", str(tmp_path / "a.png"), "--max-memory", "100K"]) == 1
+    finally:
+        limits.MAX_MEMORY = saved
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "memory limit of 0 MiB" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.omc"]
+
+
+_CHILD = """
+import sys, omnicodec
+from omnicodec import api, container
+blob = open(sys.argv[1], "rb").read()
+header = container.unpack(blob).header
+codec = api._decoder(header)  # the check passes: this is its estimate
+omnicodec.decode(open(sys.argv[2], "rb").read())  # load what every decode of the codec shares
+def status(key):  # kB figures of /proc/self/status
+    return int(next(x for x in open("/proc/self/status") if x.startswith(key)).split()[1]) * 1024
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) restarts from the current RSS
+before = status("VmRSS:")
+omnicodec.decode(blob)
+grown = status("VmHWM:") - before
+payload = sum(len(v) for v in container.unpack(blob).sections.values())
+print(grown, payload + codec.decode_memory(header.meta, omnicodec.items.check_meta(header.modality, header.meta)))
+"""
+
+CASES = {
+    "png": lambda: make_image(1200, 1600),
+    "jpeg": lambda: make_image(1200, 1600),
+    "flac": lambda: make_audio(frames=3_000_000, rate=48000, channels=2),
+    "ffv1": lambda: make_video(frames=20, h=360, w=640),
+    "gzip": lambda: make_bytes(lines=150_000),
+    "logzip": lambda: make_bytes(lines=150_000),
+    "hyperprior": lambda: make_image(768, 1024),
+}
+
+
+SMALL = {"pn": lambda: make_image(20, 30), "jp": lambda: make_image(20, 30), "hy": lambda: make_image(64, 64),
+         "fl": lambda: make_audio(frames=100, channels=2), "ff": lambda: make_video(frames=2, h=16, w=16),
+         "gz": lambda: make_bytes(lines=5), "lo": lambda: make_bytes(lines=5)}
+
+
+@pytest.mark.parametrize("codec_id", sorted(CASES))
+def test_decode_memory_estimates_hold(codec_id, tmp_path):
+    """A decode grows the process by no more than its codec's decode_memory says (after what
+    every decode of the codec shares, such as a learned codec's model, is loaded)."""
+    item = CASES[codec_id]()
+    (tmp_path / "big.omc").write_bytes(omnicodec.encode(item, codec_id))
+    small = str(tmp_path / "small.omc")
+    (tmp_path / "small.omc").write_bytes(omnicodec.encode(SMALL[codec_id[:2]](), codec_id))
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "big.omc"), small],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    grown, planned = map(int, out.stdout.split())
+    assert grown <= planned, json.dumps({"grown_mib": grown >> 20, "planned_mib": planned >> 20})
