@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/entropy.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check omnicodec tests benchmarks
+	$(BIN)/ruff check omnicodec tests benchmarks fuzz
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import socket
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -504,18 +506,47 @@ def atomic_write(dst: Path, write: Callable[[Path], None], like: os.stat_result 
     """Let ``write`` fill a temporary file beside ``dst`` (same extension, so format-by-extension
     writers work), then rename it into place: the output is never partial.  The result gets
     ``like``'s permission bits and times, else the usual 0666 less the umask."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}{TMP_MARK}", suffix=dst.suffix, dir=dst.parent)
+    _remove_stale_temporaries(dst)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}{TMP_MARK}{_OWNER}-", suffix=dst.suffix, dir=dst.parent)
+    except OSError as exc:  # a read-only or missing directory: say so of the output asked for
+        raise type(exc)(exc.errno, exc.strerror, str(dst)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
         os.chmod(tmp, stat.S_IMODE(like.st_mode) if like is not None else 0o666 & ~_umask())
         os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename == tmp_name:
+            raise type(exc)(exc.errno, exc.strerror, str(dst)) from None
         raise
     if like is not None:
         os.utime(dst, ns=(like.st_atime_ns, like.st_mtime_ns))
+
+
+_OWNER = f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
+
+
+def _remove_stale_temporaries(dst: Path) -> None:
+    """Delete ``dst``'s temporary files left by a killed writer: those whose name says this
+    host and a process id that no longer runs (another host's, or a live writer's, stay)."""
+    host = socket.gethostname().replace("-", "_")
+    for tmp in dst.parent.glob(f".{glob.escape(dst.name)}{TMP_MARK}{glob.escape(host)}-*"):
+        pid = tmp.name[len(f".{dst.name}{TMP_MARK}{host}-"):].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _umask() -> int:

@@ -181,3 +181,28 @@ def test_workers_changes_nothing_in_the_output(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run("encode", src, "--workers", "0")
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_dash_is_stdin_and_stdout(tmp_path):
+    """`codec encode - < x > x.omc`, `codec decode - -o -` and `-o -` from a file, as zstd and
+    xz take them; stdout carries only the data (reports go to stderr); `-o -` never writes a
+    file named '-'."""
+    write_item(make_image(20, 30), tmp_path / "a.png")
+    src = (tmp_path / "a.png").read_bytes()
+
+    def codec(*argv, data=b""):
+        out = subprocess.run([sys.executable, "-m", "omnicodec", *argv], input=data, capture_output=True,
+                             cwd=tmp_path, timeout=120)
+        assert out.returncode == 0, out.stderr.decode()
+        return out.stdout
+
+    omc = codec("encode", "-", data=src)
+    assert omc[:4] == b"\x89OMC"
+    assert codec("decode", "-", data=omc) == src
+    assert codec("decode", "-", "-o", "-", data=codec("encode", "a.png", "-o", "-")) == src
+    codec("decode", "-", "-o", "b.png", data=omc)
+    assert (tmp_path / "b.png").read_bytes() == src
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    refused = subprocess.run([sys.executable, "-m", "omnicodec", "encode", "-", "a.png"], input=b"x",
+                             capture_output=True, cwd=tmp_path, timeout=60)
+    assert refused.returncode == 1 and b"one input" in refused.stderr

@@ -48,7 +48,6 @@ def test_container_target_accepts_its_seeds():
 def test_atheris_smoke_over_every_decoder(tmp_path):
     """40 s of coverage-guided fuzzing of all decoders in one process: no crash, no hang over
     20 s, no input that grows the process past 3 GB."""
-    pytest.importorskip("atheris")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [sys.executable, str(ROOT / "fuzz" / "run.py"), "all", str(tmp_path / "corpus"),

@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("encode", help="compress files to .omc")
-    e.add_argument("inputs", nargs="+", metavar="IN", help="files, directories or globs")
-    e.add_argument("-o", "--output", help="output file (one input) or directory (several)")
+    e.add_argument("inputs", nargs="+", metavar="IN", help="files, directories or globs; - reads "
+                   "stdin (and writes stdout unless -o is given)")
+    e.add_argument("-o", "--output", help="output file (one input) or directory (several); - is stdout")
     e.add_argument("-c", "--codec", help="codec id (see `codec list`); default: best lossless")
     e.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
     e.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
@@ -41,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "streaming codec's blocks (logzip); default: every core; same output for any N")
 
     d = sub.add_parser("decode", help="restore .omc files")
-    d.add_argument("inputs", nargs="+", metavar="IN")
-    d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory")
+    d.add_argument("inputs", nargs="+", metavar="IN", help=".omc files or directories; - reads stdin "
+                   "(and writes stdout unless -o is given)")
+    d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory; "
+                   "- is stdout (in the original format)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     d.add_argument("--lines", metavar="A:B", help="restore only lines A to B (1-based, inclusive, "
                    "like sed -n A,Bp) of a text/log stream; logzip decodes only the blocks needed")
@@ -178,9 +181,44 @@ def _each(files, work) -> int:
     return 1 if failed else 0
 
 
+def _through_pipes(args, command) -> int | None:
+    """``-`` as the one input (stdin) or as ``-o -`` (stdout), as zstd and xz take them: the
+    work runs on files in a private temporary folder (the file layer identifies, streams and
+    verifies files), which are copied from stdin and to stdout.  None when no pipe is asked."""
+    import shutil
+    import tempfile
+
+    if "-" not in args.inputs and args.output != "-":
+        return None
+    if len(args.inputs) != 1:
+        raise ValueError("- (stdin, or -o - for stdout) works with one input at a time")
+    with tempfile.TemporaryDirectory(prefix="omc-pipe-") as tmp:
+        folder = Path(tmp)
+        if args.inputs == ["-"]:
+            src = folder / ("stdin.omc" if command is cmd_decode else "stdin")
+            with src.open("wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        else:
+            src = Path(args.inputs[0])
+        to_stdout = args.output in (None, "-")
+        (folder / "out").mkdir()
+        piped = argparse.Namespace(**{**vars(args), "inputs": [str(src)],
+                                      "output": str(folder / "out") if to_stdout else args.output})
+        status = command(piped)
+        if to_stdout and status == 0:
+            (result,) = (folder / "out").iterdir()
+            with result.open("rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+        return status
+
+
 def cmd_encode(args) -> int:
     from .. import api
 
+    piped = _through_pipes(args, cmd_encode)
+    if piped is not None:
+        return piped
     files = expand(args.inputs, skip_suffix=api.OMC_EXT)
     out = _out_dir(args, files)
 
@@ -205,7 +243,9 @@ def cmd_decode(args) -> int:
 
     if args.max_memory is not None:
         limits.MAX_MEMORY = args.max_memory
-
+    piped = _through_pipes(args, cmd_decode)
+    if piped is not None:
+        return piped
     files = expand(args.inputs, only_suffix=api.OMC_EXT)
     lines = parse_lines(args.lines) if args.lines else None
     out = _out_dir(args, files)

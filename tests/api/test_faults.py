@@ -1,0 +1,109 @@
+"""Fault injection: a killed encode leaves no worker and no output; a temporary file left by a
+writer killed while renaming it into place is removed by the next write of that output; a full
+disk or a read-only target loses nothing and names the output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from omnicodec import api
+from omnicodec.cli.main import main
+
+from ..common import ROOT, make_bytes
+
+
+def _log(path, mb: float) -> None:
+    block = make_bytes(lines=20_000).data
+    with path.open("wb") as f:
+        for _ in range(int(mb * 2**20 / len(block)) + 1):
+            f.write(block)
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of a process group (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_kill_9_mid_encode_leaves_no_worker_and_no_output(tmp_path):
+    src = tmp_path / "big.log"
+    _log(src, 40)
+    proc = subprocess.Popen([sys.executable, "-m", "omnicodec", "encode", str(src), "-c", "logzip",
+                             "--workers", "2"], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(_group(proc.pid)) < 3:  # the encoder and its two workers
+        assert proc.poll() is None and time.time() < deadline, "no workers started"
+        time.sleep(0.05)
+    time.sleep(0.5)  # both workers are busy with a 16 MB block (seconds of work each)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for _ in range(20):  # at once: the kernel kills the workers (PR_SET_PDEATHSIG); without
+        if not _group(proc.pid):  # it, each went on to the end of its block
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"worker processes outlived the killed encode: {_group(proc.pid)}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.log"]  # the spool is unnamed
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    dst = tmp_path / "a.omc"
+    live = tmp_path / f".a.omc{api.TMP_MARK}{api._OWNER.rsplit('-', 1)[0]}-{os.getppid()}-x.omc"
+    dead = tmp_path / f".a.omc{api.TMP_MARK}{api._OWNER.rsplit('-', 1)[0]}-999999999-x.omc"
+    other = tmp_path / f".a.omc{api.TMP_MARK}otherhost-999999999-x.omc"
+    for p in (live, dead, other):
+        p.write_bytes(b"partial")
+    api.atomic_write(dst, lambda tmp: tmp.write_bytes(b"done"))
+    assert dst.read_bytes() == b"done"
+    assert live.exists() and other.exists() and not dead.exists()
+
+
+def test_disk_full_loses_nothing(tmp_path, monkeypatch, capsys):
+    """ENOSPC in the middle of writing: an error line, the source intact, no output at all."""
+    src = tmp_path / "a.log"
+    _log(src, 0.2)
+    before = src.read_bytes()
+    real_write_bytes = type(src).write_bytes
+
+    def full(self, data):
+        if api.TMP_MARK in self.name:
+            real_write_bytes(self, data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(type(src), "write_bytes", full)
+    assert main(["encode", str(src), "-c", "xz"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log"]
+
+
+def test_read_only_target_names_the_output(tmp_path, monkeypatch, capsys):
+    """The error names the output the user asked for, not our temporary file."""
+    import tempfile
+
+    src = tmp_path / "a.log"
+    _log(src, 0.1)
+
+    def denied(prefix="", suffix="", dir=None):  # what mkstemp does in a read-only directory
+        raise PermissionError(13, "Permission denied", os.path.join(dir, prefix + "abc" + suffix))
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    assert main(["encode", str(src), "-o", str(tmp_path / "out.omc")]) == 1
+    err = capsys.readouterr().err
+    assert "out.omc" in err and api.TMP_MARK not in err, err
