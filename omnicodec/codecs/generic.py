@@ -14,7 +14,6 @@ the size recorded in the header, so a decompression bomb cannot exhaust memory.
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
 import zlib
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import ClassVar
 from .. import limits
 from ..errors import CorruptStreamError
 from ..items import Bytes
-from .base import Codec, section
+from .base import Codec, Streamed, StreamingCodec, section
 
 _CHUNK = 1 << 20
 
@@ -41,46 +40,63 @@ def compressible(data: bytes, gain: float = 0.01) -> bool:
 
 
 @dataclass
-class _ByteCodec(Codec):
-    modality: ClassVar[str] = "bytes"
+class _ByteCodec(StreamingCodec):
+    """A standard compressor as a streaming codec: files are compressed and decompressed in
+    chunks of 1 MiB, with bounded memory (zstd's encoder aside: it reads the whole input, so
+    that its frame records the content size)."""
+
     lossless: ClassVar[bool] = True
+    stream_section: ClassVar[str] = "DATA"
 
     def suits(self, item):
         return compressible(item.data)
 
-    def compress(self, data: bytes) -> bytes:
+    def compressor(self):
+        """An object with ``compress(data)`` and ``flush()`` that writes this codec's stream."""
         raise NotImplementedError
 
-    def decompressor(self):  # Zstd overrides decode() instead
-        """An object with ``decompress(data, max_length)`` and ``eof``/``unused_data``."""
+    def decompressor(self):
+        """An object with ``decompress(data, max_length)``, ``eof``, ``needs_input`` and
+        ``unused_data``."""
         raise NotImplementedError
 
-    def encode(self, item):
-        self.check_supports(item)
-        return {"DATA": self.compress(item.data)}
+    def encode_to(self, src, spool, progress=None):
+        comp, size = self.compressor(), 0
+        while chunk := src.read(_CHUNK):
+            size += len(chunk)
+            spool.write(comp.compress(chunk))
+            if progress:
+                progress(len(chunk))
+        spool.write(comp.flush())
+        return Streamed({}, {"size": size})
 
-    def decode(self, sections, meta):
+    def iter_decode(self, sections, meta):
         size = int(meta["size"])
         limits.check_bytes(size)
         data = section(sections, "DATA", self.codec_id)
-        d, out, total = self.decompressor(), [], 0
+        d, total = self.decompressor(), 0
         try:
-            chunk = d.decompress(data, min(_CHUNK, size + 1))
-            while True:
-                total += len(chunk)
-                if total > size:
-                    raise CorruptStreamError(f"{self.codec_id}: payload expands past the recorded size")
-                out.append(chunk)
-                if d.eof or (not chunk and d.needs_input):
-                    break
-                chunk = d.decompress(b"", min(_CHUNK, size + 1 - total))
+            for start in range(0, len(data), _CHUNK):
+                if d.eof:
+                    raise CorruptStreamError(f"{self.codec_id}: bytes follow the end of the stream")
+                piece = data[start:start + _CHUNK]
+                while True:  # at most _CHUNK bytes out per call: a bomb is caught at the size
+                    out = d.decompress(piece, _CHUNK)
+                    piece, total = b"", total + len(out)
+                    if total > size:
+                        raise CorruptStreamError(f"{self.codec_id}: payload expands past the recorded size")
+                    if out:
+                        yield out
+                    if d.eof or d.needs_input:
+                        break
         except CorruptStreamError:
             raise
         except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
         if not d.eof or total != size:
             raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
-        return Bytes(b"".join(out))
+        if d.unused_data:
+            raise CorruptStreamError(f"{self.codec_id}: bytes follow the end of the stream")
 
 
 @dataclass
@@ -89,8 +105,8 @@ class Gzip(_ByteCodec):
     description: ClassVar[str] = "gzip (DEFLATE), level 9"
     level: int = 9
 
-    def compress(self, data):
-        return gzip.compress(data, self.level, mtime=0)
+    def compressor(self):  # what gzip.compress(data, level, mtime=0) writes, in pieces
+        return zlib.compressobj(self.level, zlib.DEFLATED, 31)
 
     def decompressor(self):
         return _ZlibAdapter()
@@ -107,6 +123,10 @@ class _ZlibAdapter:
     def eof(self):
         return self._obj.eof
 
+    @property
+    def unused_data(self):
+        return self._obj.unused_data
+
     def decompress(self, data: bytes, max_length: int) -> bytes:
         out = self._obj.decompress(data or self._obj.unconsumed_tail, max_length)
         self.needs_input = not self._obj.unconsumed_tail
@@ -119,8 +139,8 @@ class Bz2(_ByteCodec):
     description: ClassVar[str] = "bzip2, level 9"
     level: int = 9
 
-    def compress(self, data):
-        return bz2.compress(data, self.level)
+    def compressor(self):
+        return bz2.BZ2Compressor(self.level)
 
     def decompressor(self):
         return bz2.BZ2Decompressor()
@@ -133,8 +153,8 @@ class Xz(_ByteCodec):
     level: int = 9
     extreme: bool = True
 
-    def compress(self, data):
-        return lzma.compress(data, lzma.FORMAT_XZ, preset=self.level | (lzma.PRESET_EXTREME if self.extreme else 0))
+    def compressor(self):
+        return lzma.LZMACompressor(lzma.FORMAT_XZ, preset=self.level | (lzma.PRESET_EXTREME if self.extreme else 0))
 
     def decompressor(self):
         return lzma.LZMADecompressor(lzma.FORMAT_XZ)
@@ -147,30 +167,54 @@ class Zstd(_ByteCodec):
     level: int = 19
     long: bool = True
 
-    def compress(self, data):
+    def encode_to(self, src, spool, progress=None):
+        """The whole input at once: the parameters follow its size, which the frame records."""
         import zstandard
 
+        chunks = []
+        while chunk := src.read(_CHUNK):
+            chunks.append(chunk)
+            if progress:
+                progress(len(chunk))
+        data = b"".join(chunks)
         params = zstandard.ZstdCompressionParameters.from_level(
             self.level, source_size=len(data), enable_ldm=self.long,
             window_log=min(27, max(10, len(data).bit_length())) if self.long else 0)
-        return zstandard.ZstdCompressor(compression_params=params).compress(data)
+        spool.write(zstandard.ZstdCompressor(compression_params=params).compress(data))
+        return Streamed({}, {"size": len(data)})
 
-    def decode(self, sections, meta):
+    def iter_decode(self, sections, meta):
         import zstandard
 
         size = int(meta["size"])
         limits.check_bytes(size)
         data = section(sections, "DATA", self.codec_id)
+        total = 0
         try:
-            if zstandard.frame_content_size(data) != size:
+            if zstandard.frame_content_size(data[:18]) != size:
                 raise CorruptStreamError(f"{self.codec_id}: frame size disagrees with the header")
-            out = zstandard.ZstdDecompressor(max_window_size=1 << 31).decompress(
-                data, max_output_size=size)
+            dctx = zstandard.ZstdDecompressor(max_window_size=1 << 31)
+            for out in dctx.read_to_iter(_SliceReader(data), read_size=_CHUNK, write_size=_CHUNK):
+                total += len(out)
+                if total > size:
+                    raise CorruptStreamError(f"{self.codec_id}: payload expands past the recorded size")
+                yield out
         except zstandard.ZstdError as exc:
             raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
-        if len(out) != size:
+        if total != size:
             raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
-        return Bytes(out)
+
+
+class _SliceReader:
+    """``read(n)`` over anything with ``len`` and slices (bytes, or a lazy container section)."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.data) if n < 0 else min(len(self.data), self.pos + n)
+        out, self.pos = self.data[self.pos:end], end
+        return bytes(out)
 
 
 @dataclass

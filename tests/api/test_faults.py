@@ -73,24 +73,55 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
     assert live.exists() and other.exists() and not dead.exists()
 
 
-def test_disk_full_loses_nothing(tmp_path, monkeypatch, capsys):
-    """ENOSPC in the middle of writing: an error line, the source intact, no output at all."""
-    src = tmp_path / "a.log"
-    _log(src, 0.2)
-    before = src.read_bytes()
-    real_write_bytes = type(src).write_bytes
+class _FullDisk:
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
 
-    def full(self, data):
-        if api.TMP_MARK in self.name:
-            real_write_bytes(self, data[: len(data) // 2])
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            self.f.write(bytes(data[: self.room]))
+            self.room = 0
             raise OSError(28, "No space left on device")
-        return real_write_bytes(self, data)
+        self.room -= len(data)
+        return self.f.write(data)
 
-    monkeypatch.setattr(type(src), "write_bytes", full)
-    assert main(["encode", str(src), "-c", "xz"]) == 1
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+@pytest.mark.parametrize("codec", ["xz", "png"])  # a streamed bytes encode, an in-memory one
+def test_disk_full_loses_nothing(tmp_path, monkeypatch, capsys, codec):
+    """ENOSPC in the middle of writing the output: an error line, the source intact, no output."""
+    from omnicodec.datasets.files import write_item
+
+    from ..common import make_image
+
+    if codec == "png":
+        src = tmp_path / "a.png"
+        write_item(make_image(200, 300), src)
+    else:
+        src = tmp_path / "a.log"
+        _log(src, 0.2)
+    before = src.read_bytes()
+    real_open = Path.open
+
+    def open_on_a_full_disk(self, mode="r", *args, **kwargs):
+        f = real_open(self, mode, *args, **kwargs)
+        return _FullDisk(f, 1000) if api.TMP_MARK in self.name and "w" in mode else f
+
+    monkeypatch.setattr(Path, "open", open_on_a_full_disk)
+    assert main(["encode", str(src), "-c", codec]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert src.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
 
 
 def test_read_only_target_names_the_output(tmp_path, monkeypatch, capsys):
