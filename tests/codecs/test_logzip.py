@@ -252,3 +252,22 @@ def test_a_damaged_header_is_a_corrupt_stream_in_every_decode(tmp_path, change):
     with pytest.raises(CorruptStreamError):
         omnicodec.decode(path.read_bytes())
     assert not (tmp_path / "out.log").exists()
+
+
+def test_a_stream_never_inflates_past_its_declared_length():
+    """99 KB of PPMd claiming a short stream inflated to 256 MiB before the length check."""
+    import pyppmd
+
+    from omnicodec.codecs.logzip import backends
+
+    bomb = pyppmd.compress(bytes(64 << 20), max_order=backends.PPMD_ORDER, mem_size=backends._ppmd_mem(1000))
+    frame = memoryview(backends._FRAME.pack(backends.PPMD, 1000, len(bomb)) + bomb)
+
+    def status(key):
+        return int(next(x for x in open("/proc/self/status") if x.startswith(key)).split()[1]) * 1024
+
+    open("/proc/self/clear_refs", "w").write("5")
+    before = status("VmRSS:")
+    with pytest.raises(CorruptStreamError, match="wrong length"):
+        decompress_stream(frame, 0, 1 << 20)
+    assert status("VmHWM:") - before < 16 << 20

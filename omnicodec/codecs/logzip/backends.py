@@ -90,7 +90,8 @@ def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
     if kind == BZ2:
         return bz2.BZ2Decompressor().decompress(data, raw_len)
     if kind == PPMD:
-        return pyppmd.decompress(data, max_order=PPMD_ORDER, mem_size=_ppmd_mem(raw_len))
+        # one byte past the declared length at most: a small stream may inflate enormously
+        return pyppmd.Ppmd8Decoder(PPMD_ORDER, _ppmd_mem(raw_len)).decode(data, raw_len + 1)
     raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
 
 
