@@ -20,7 +20,7 @@ from .. import limits
 from ..datasets.media import FFV1_OPTIONS, mkv, read_plane
 from ..errors import CorruptStreamError
 from ..items import PIX_FMTS, Video, chroma_shape
-from .base import Codec, LossyCodec, section
+from .base import Codec, LossyCodec, section, undecodable
 
 
 @dataclass
@@ -94,7 +94,7 @@ class _AVCodec(Codec):
                         dst[count] = read_plane(plane, dst.shape[1], dst.shape[2], dtype)
                     count += 1
         except (av.FFmpegError, IndexError, ValueError) as exc:
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if count != t:
             raise CorruptStreamError(f"{self.codec_id}: payload holds {count} frames, header {t}")
         return Video(planes, (int(meta["fps"][0]), int(meta["fps"][1])), pix_fmt)

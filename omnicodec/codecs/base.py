@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
@@ -236,6 +237,13 @@ def quality_to_range(quality: float, lo: float, hi: float) -> float:
     if not 0 <= quality <= 100:
         raise UnsupportedInputError(f"quality must be between 0 and 100, got {quality}")
     return lo + (hi - lo) * quality / 100.0
+
+
+def undecodable(codec_id: str, exc: BaseException) -> CorruptStreamError:
+    """A decoder library's failure as our error, its message without the in-memory file it was
+    given (``<_io.BytesIO object at 0x...>``, FFmpeg's ``'<none>'``) or an errno prefix."""
+    text = re.sub(r"\[Errno -?\d+\] |:? ?'?<(_io\.BytesIO object at 0x[0-9a-f]+|none)>'?", "", str(exc))
+    return CorruptStreamError(f"{codec_id}: payload does not decode: {text.strip() or type(exc).__name__}")
 
 
 def section(sections: dict[str, bytes], tag: str, codec_id: str) -> bytes:

@@ -22,7 +22,7 @@ from typing import ClassVar
 from .. import limits
 from ..errors import CorruptStreamError
 from ..items import Bytes
-from .base import Codec, Streamed, StreamingCodec, section
+from .base import Codec, Streamed, StreamingCodec, section, undecodable
 
 _CHUNK = 1 << 20
 
@@ -92,7 +92,7 @@ class _ByteCodec(StreamingCodec):
         except CorruptStreamError:
             raise
         except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if not d.eof or total != size:
             raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
         if d.unused_data:
@@ -200,7 +200,7 @@ class Zstd(_ByteCodec):
                     raise CorruptStreamError(f"{self.codec_id}: payload expands past the recorded size")
                 yield out
         except zstandard.ZstdError as exc:
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if total != size:
             raise CorruptStreamError(f"{self.codec_id}: payload is truncated")
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 from .. import limits
 from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import Bytes
-from .base import Codec, section
+from .base import Codec, section, undecodable
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -50,7 +50,7 @@ class JXLJPEG(Codec):
         try:
             data = imagecodecs.jpegxl_decode_jpeg(section(sections, "DATA", self.codec_id))
         except Exception as exc:
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if len(data) != size:
             raise CorruptStreamError(f"{self.codec_id}: payload decodes to {len(data)} bytes, header {size}")
         return Bytes(bytes(data))

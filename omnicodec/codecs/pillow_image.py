@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from ..datasets.media import from_pil, to_pil, wide_png
 from ..errors import CorruptStreamError
 from ..items import Image
-from .base import Codec, LossyCodec, check_image_meta, section
+from .base import Codec, LossyCodec, check_image_meta, section, undecodable
 
 
 @dataclass
@@ -67,7 +67,7 @@ class _PillowCodec(Codec):
             raise
         except (OSError, SyntaxError, ValueError, RuntimeError, PILImage.DecompressionBombError) as exc:
             # RuntimeError: the AVIF plugin's word for a corrupt file
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if im.mode != meta["mode"]:
             im = im.convert(meta["mode"])
         return from_pil(im, indices=meta["mode"] == "P")
@@ -109,7 +109,7 @@ class PNG(_PillowCodec):
         try:
             pixels = imagecodecs.png_decode(data)
         except Exception as exc:  # imagecodecs raises its own PngError (a RuntimeError)
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         image = Image(pixels, None) if pixels.dtype == np.uint16 else None
         if image is None or image.mode != meta["mode"]:
             raise CorruptStreamError(f"{self.codec_id}: payload mode disagrees with header")

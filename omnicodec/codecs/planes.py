@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import CorruptStreamError
 from ..items import IMAGE_MODES, Image
-from .base import Codec, check_image_meta, section
+from .base import Codec, check_image_meta, section, undecodable
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ImageZstd(Codec):
             raw = zstandard.ZstdDecompressor().decompress(section(sections, "DATA", self.codec_id),
                                                           max_output_size=size)
         except zstandard.ZstdError as exc:
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if len(raw) != size:
             raise CorruptStreamError(f"{self.codec_id}: payload holds {len(raw)} bytes, header {size}")
         planes = np.frombuffer(raw, np.uint8).reshape(dt.itemsize, -1).T

@@ -23,7 +23,7 @@ import soundfile as sf
 from .. import limits
 from ..errors import CorruptStreamError
 from ..items import AUDIO_SUBTYPES, Audio, audio_from
-from .base import Codec, LossyCodec, section
+from .base import Codec, LossyCodec, section, undecodable
 
 _READ_FRAMES = 1 << 18
 MAX_PAD_FRAMES = 1 << 16  # zeros a lossy decode may append: more than any codec's delay, and
@@ -81,7 +81,7 @@ class _SndfileCodec(Codec):
                     chunks.append(chunk)
                     got += len(chunk)
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-            raise CorruptStreamError(f"{self.codec_id}: payload does not decode: {exc}") from None
+            raise undecodable(self.codec_id, exc) from None
         if got < frames and (self.lossless or frames - got > MAX_PAD_FRAMES):
             raise CorruptStreamError(f"{self.codec_id}: payload holds {got} frames, the header says {frames}")
         samples = np.concatenate(chunks) if chunks else np.zeros((0, channels), dtype)

@@ -60,3 +60,18 @@ def test_list_codecs_says_what_is_available_and_why_not():
     infos = {c.codec_id: c for c in omnicodec.list_codecs()}
     assert infos["png"].available and infos["png"].lossless and infos["png"].modality == "image"
     assert all(c.available == (not c.missing) for c in infos.values())
+
+
+@pytest.mark.parametrize("codec_id", ["png", "webp", "flac", "ffv1", "gzip", "image-zstd"])
+def test_a_payload_that_does_not_decode_says_so_without_object_reprs(codec_id):
+    """Library errors named '<_io.BytesIO object at 0x...>' (Pillow, libsndfile) or '<none>'
+    (FFmpeg) where the user's file was meant."""
+    from ..common import make_audio, make_video
+
+    item = {"flac": make_audio(), "ffv1": make_video(frames=2, h=16, w=16),
+            "gzip": make_bytes()}.get(codec_id) or make_image(20, 30)
+    box = container.unpack(omnicodec.encode(item, codec_id))
+    box.sections["DATA"] = b"GARBAGE" * 30
+    with pytest.raises(CorruptStreamError, match="payload does not decode") as err:
+        omnicodec.decode(container.pack(box.header, box.sections))
+    assert "<" not in str(err.value) and "0x" not in str(err.value) and "Errno" not in str(err.value)
