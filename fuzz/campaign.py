@@ -5,7 +5,8 @@ another, with the libFuzzer statistics and findings written to fuzz/results/camp
 
 Each target runs in its own process with a 20 s per-input timeout and a 3 GiB RSS limit (decodes
 plan at most targets.MAX_MEMORY = 1 GiB); a crash, hang or out-of-memory input is copied to
-fuzz/findings/ as TARGET-KIND-HASH.bin, where tests/test_fuzz.py replays it forever after.
+fuzz/findings/ as TARGET__KIND-HASH.bin (TARGET: container, all or a codec id), where
+tests/test_fuzz.py replays it forever after.
 """
 
 import json
@@ -34,7 +35,7 @@ def run(name: str, seconds: int) -> dict:
     findings = []
     for art in sorted(work.glob("*-*")):
         if art.is_file() and art.name.split("-")[0] in ("crash", "timeout", "oom", "leak"):
-            dest = HERE / "findings" / f"{name.replace('codec:', '')}-{art.name}.bin"
+            dest = HERE / "findings" / f"{name.replace('codec:', '')}__{art.name}.bin"
             shutil.copy(art, dest)
             findings.append(dest.name)
     shutil.rmtree(work, ignore_errors=True)

@@ -39,6 +39,16 @@ def compressible(data: bytes, gain: float = 0.01) -> bool:
     return len(zstandard.ZstdCompressor(level=1).compress(sample)) < (1 - gain) * len(sample)
 
 
+def zstd_frame(data: bytes, size: int, max_window_size: int = 1 << 27) -> bytes:
+    """One zstd frame that decodes to exactly ``size`` bytes, at most.  zstandard allocates the
+    content size a frame claims before decoding it, so a frame claiming more is refused first."""
+    import zstandard
+
+    if zstandard.frame_content_size(data[:18]) not in (size, -1):
+        raise CorruptStreamError("zstd frame claims a size other than the one recorded")
+    return zstandard.ZstdDecompressor(max_window_size=max_window_size).decompress(data, max_output_size=size)
+
+
 @dataclass
 class _ByteCodec(StreamingCodec):
     """A standard compressor as a streaming codec: files are compressed and decompressed in

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import CorruptStreamError
 from ..items import IMAGE_MODES, Image
 from .base import Codec, check_image_meta, section, undecodable
+from .generic import zstd_frame
 
 
 @dataclass
@@ -46,8 +47,7 @@ class ImageZstd(Codec):
         dt = np.dtype(dtype).newbyteorder("<")
         size = w * h * channels * dt.itemsize
         try:
-            raw = zstandard.ZstdDecompressor().decompress(section(sections, "DATA", self.codec_id),
-                                                          max_output_size=size)
+            raw = zstd_frame(section(sections, "DATA", self.codec_id), size)
         except zstandard.ZstdError as exc:
             raise undecodable(self.codec_id, exc) from None
         if len(raw) != size:

@@ -13,6 +13,7 @@ import lzma
 import struct
 
 from ...errors import CorruptStreamError
+from ..generic import zstd_frame
 
 RAW, ZSTD, XZ, BZ2, PPMD = range(5)
 PPMD_ORDER = 8
@@ -79,12 +80,11 @@ def _restores(kind: int, stored: bytes, data: bytes) -> bool:
 
 def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
     import pyppmd
-    import zstandard
 
     if kind == RAW:
         return data
     if kind == ZSTD:
-        return zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
+        return zstd_frame(data, raw_len)
     if kind == XZ:
         return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_xz_filters(raw_len)).decompress(data, raw_len)
     if kind == BZ2:
