@@ -206,6 +206,8 @@ class StreamingCodec(Codec):
         self.check_supports(item)
         spool = io.BytesIO()
         streamed = self.encode_to(io.BytesIO(item.data), spool)
+        if streamed.meta != item.meta():  # the bytes API stores item.meta(), the file layer this
+            raise AssertionError(f"{self.codec_id}: encode_to's meta {streamed.meta} is not the item's")
         return {**streamed.sections, self.stream_section: spool.getvalue()}
 
     def decode(self, sections: dict[str, Any], meta: dict[str, Any]) -> Bytes:

@@ -271,3 +271,9 @@ def test_a_stream_never_inflates_past_its_declared_length():
     with pytest.raises(CorruptStreamError, match="wrong length"):
         decompress_stream(frame, 0, 1 << 20)
     assert status("VmHWM:") - before < 16 << 20
+
+
+@pytest.mark.parametrize("block_mb", [0, -1, 2000, "16", None])
+def test_a_stream_config_with_a_bad_block_size_is_refused(block_mb):
+    with pytest.raises(CorruptStreamError, match="block_mb"):
+        Logzip.from_config({"block_mb": block_mb})

@@ -68,9 +68,12 @@ class Logzip(StreamingCodec):
         measured 20-24x the block's text (tests/api/test_memory.py)."""
         return 2 * item_bytes + 26 * min(item_bytes, self._block_bytes()) + self.decode_slack
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.block_mb, (int, float)) and 0.0009 < self.block_mb <= 1024):
+            raise ValueError(f"logzip: block_mb must be in (0.001, 1024], got {self.block_mb!r}")
+
     def _block_bytes(self) -> int:
-        if not 0.0009 < self.block_mb <= 1024:
-            raise ValueError("logzip: block_mb must be in (0.001, 1024]")
         return int(self.block_mb * (1 << 20))
 
     def encode_to(self, src, spool, progress=None) -> Streamed:
