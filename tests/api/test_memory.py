@@ -124,3 +124,23 @@ def test_streamed_bytes_decode_holds_a_chunk_not_the_file(codec_id, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout) < (24 << 20) + (128 << 20 if codec_id == "zstd" else 0)
     assert (tmp_path / "back.bin").stat().st_size == 192 << 20
+
+
+@pytest.mark.slow
+def test_a_12000_square_png_decodes_within_its_estimate_and_quietly(tmp_path):
+    """The audit's case: a real 12000 x 12000 PNG (1 MiB, 412 MiB of pixels) grew the process
+    by 1377 MiB; Pillow's DecompressionBombWarning leaked two lines (our caps decide)."""
+    import numpy as np
+
+    from omnicodec.items import Image
+
+    yy, xx = np.mgrid[0:12000, 0:12000]
+    pixels = np.stack([xx % 256, yy % 256, (xx ^ yy) % 256], -1).astype(np.uint8)
+    (tmp_path / "big.omc").write_bytes(omnicodec.encode(Image(pixels), "png"))
+    del yy, xx, pixels
+    (tmp_path / "small.omc").write_bytes(omnicodec.encode(make_image(20, 30), "png"))
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "big.omc"), str(tmp_path / "small.omc")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0 and "Warning" not in out.stderr, out.stderr[-2000:]
+    grown, planned = map(int, out.stdout.split())
+    assert grown <= planned
