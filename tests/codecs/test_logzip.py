@@ -47,7 +47,8 @@ def test_fixture():
     """Frozen file with every stream in use: CRLF, hex ids, repeated ids, outliers, padding."""
     rich = (log_like(150, seed=5).replace(b"\n", b"\r\n", 40) + b"blk_0042 blk_0042 blk_0042\n" * 5
             + b"\x01 outlier line \xff\n" + b"id=deadbeef01 " * 3 + b"tail without newline")
-    check_fixture("logzip", Bytes(rich))
+    for version in ("v1", "v2"):  # v1: written by container 1, decoded forever; v2: re-encoded too
+        check_fixture("logzip", Bytes(rich), version)
 
 
 def test_beats_xz_on_structured_logs():
