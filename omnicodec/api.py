@@ -110,7 +110,10 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     elif isinstance(codec, str):
         codec = get_codec(codec, quality)
     codec.check_supports(item)
-    limits.check_item(item.meta(), item.modality)
+    try:  # the checks a decoder will make, applied at encode: never write what cannot be decoded
+        check_meta(item.modality, item.meta())
+    except CorruptStreamError as exc:
+        raise UnsupportedInputError(f"too large to be decoded within the caps: {exc}") from None
     config = codec.get_config()  # fixed before encode: the stream records what was asked for
     sections = codec.encode(item)
     for tag, value in item.extra.items():
@@ -526,15 +529,16 @@ def atomic_write(dst: Path, write: Callable[[Path], None], like: os.stat_result 
         os.utime(dst, ns=(like.st_atime_ns, like.st_mtime_ns))
 
 
-_OWNER = f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
+_HOST = socket.gethostname().replace("-", "_")  # no "-": it separates host, pid and mkstemp's part
+_OWNER = f"{_HOST}-{os.getpid()}"
 
 
 def _remove_stale_temporaries(dst: Path) -> None:
     """Delete ``dst``'s temporary files left by a killed writer: those whose name says this
     host and a process id that no longer runs (another host's, or a live writer's, stay)."""
-    host = socket.gethostname().replace("-", "_")
-    for tmp in dst.parent.glob(f".{glob.escape(dst.name)}{TMP_MARK}{glob.escape(host)}-*"):
-        pid = tmp.name[len(f".{dst.name}{TMP_MARK}{host}-"):].split("-")[0]
+    mine = f".{dst.name}{TMP_MARK}{_HOST}-"
+    for tmp in dst.parent.glob(f"{glob.escape(mine)}*"):
+        pid = tmp.name[len(mine):].split("-")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
             tmp.unlink(missing_ok=True)
 

@@ -53,23 +53,6 @@ def check_learned_pixels(width: int, height: int) -> None:
     _check(width * height, MAX_LEARNED_PIXELS, "pixel count for a learned codec")
 
 
-def check_item(meta: dict, modality: str) -> None:
-    """The caps a decoder will check, applied at encode: never write what cannot be decoded."""
-    from .errors import UnsupportedInputError
-
-    try:
-        if modality == "image":
-            check_pixels(int(meta["width"]), int(meta["height"]))
-        elif modality == "audio":
-            check_samples(int(meta["frames"]), int(meta["channels"]))
-        elif modality == "video":
-            check_video(int(meta["width"]), int(meta["height"]), int(meta["frames"]))
-        else:
-            check_bytes(int(meta["size"]))
-    except CorruptStreamError as exc:
-        raise UnsupportedInputError(f"too large to be decoded within the caps: {exc}") from None
-
-
 def check_memory(nbytes: int, what: str) -> None:
     """Refuse a decode whose estimated allocation exceeds MAX_MEMORY."""
     if nbytes > MAX_MEMORY:
