@@ -19,6 +19,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def peak_growth(fn) -> int:
+    """Bytes by which the process's peak RSS rises above its RSS at the start while ``fn()``
+    runs (Linux; the peak is reset through /proc/self/clear_refs, so an earlier, higher peak
+    of the test process cannot hide the growth)."""
+    def status(key: str) -> int:
+        with open("/proc/self/status") as f:
+            return int(next(x for x in f if x.startswith(key)).split()[1]) * 1024
+
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status("VmRSS:")
+    fn()
+    return status("VmHWM:") - before
+
+
 def make_image(h: int = 37, w: int = 53, mode: str = "RGB", seed: int = 0) -> Image:
     """A smooth gradient with texture, odd-sized by default."""
     rng = np.random.default_rng(seed)

@@ -56,12 +56,8 @@ blob = open(sys.argv[1], "rb").read()
 header = container.unpack(blob).header
 codec = api._decoder(header)  # the check passes: this is its estimate
 omnicodec.decode(open(sys.argv[2], "rb").read())  # load what every decode of the codec shares
-def status(key):  # kB figures of /proc/self/status
-    return int(next(x for x in open("/proc/self/status") if x.startswith(key)).split()[1]) * 1024
-open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) restarts from the current RSS
-before = status("VmRSS:")
-omnicodec.decode(blob)
-grown = status("VmHWM:") - before
+from tests.common import peak_growth
+grown = peak_growth(lambda: omnicodec.decode(blob))
 payload = sum(len(v) for v in container.unpack(blob).sections.values())
 print(grown, payload + codec.decode_memory(header.meta, omnicodec.items.check_meta(header.modality, header.meta)))
 """
@@ -100,12 +96,8 @@ def test_decode_memory_estimates_hold(codec_id, tmp_path):
 _STREAMED = """
 import sys
 from omnicodec import api
-def status(key):
-    return int(next(x for x in open("/proc/self/status") if x.startswith(key)).split()[1]) * 1024
-open("/proc/self/clear_refs", "w").write("5")
-before = status("VmRSS:")
-api.decode_file(sys.argv[1], sys.argv[2])
-print(status("VmHWM:") - before)
+from tests.common import peak_growth
+print(peak_growth(lambda: api.decode_file(sys.argv[1], sys.argv[2])))
 """
 
 
