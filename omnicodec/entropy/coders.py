@@ -14,6 +14,7 @@ import constriction
 import numpy as np
 
 from ..errors import CorruptStreamError
+from .lanes import LaneDecoder, LaneEncoder
 from .models import EntropyModel
 
 CODERS = ("ans", "range")
@@ -24,18 +25,30 @@ def _check_coder(name: str) -> None:
         raise ValueError(f"unknown entropy coder {name!r}; choose one of {CODERS}")
 
 
-class Encoder:
-    """Collects symbols model by model; ``finish()`` returns the compressed bytes."""
+def _check_lanes(coder: str, lanes: int) -> None:
+    if lanes and coder != "ans":
+        raise ValueError("lanes are an ANS format: use coder 'ans' with lanes > 0")
 
-    def __init__(self, coder: str = "ans"):
+
+class Encoder:
+    """Collects symbols model by model; ``finish()`` returns the compressed bytes.  ``lanes=N``
+    (N >= 1) writes the lane format (``entropy/lanes.py``) instead of constriction's
+    sequential stream."""
+
+    def __init__(self, coder: str = "ans", lanes: int = 0):
         _check_coder(coder)
+        _check_lanes(coder, lanes)
         self.coder = coder
         self._ops: list[tuple[np.ndarray, Any, tuple[np.ndarray, ...]]] = []
         self._range = constriction.stream.queue.RangeEncoder() if coder == "range" else None
+        self._lanes = LaneEncoder(lanes) if lanes else None
 
     def encode(self, symbols: np.ndarray, model: EntropyModel, **params: np.ndarray) -> None:
         symbols = np.asarray(symbols)
-        model.encode(symbols, self._push, **params)
+        if self._lanes is not None:
+            model.lane_encode(symbols, self._lanes, **params)
+        else:
+            model.encode(symbols, self._push, **params)
 
     def _push(self, symbols: np.ndarray, cmodel: Any, *arrays: np.ndarray) -> None:
         if symbols.size == 0:
@@ -47,6 +60,8 @@ class Encoder:
             self._ops.append((symbols, cmodel, arrays))
 
     def finish(self) -> bytes:
+        if self._lanes is not None:
+            return self._lanes.finish()
         if self._range is not None:
             words = self._range.get_compressed()
         else:
@@ -58,10 +73,15 @@ class Encoder:
 
 
 class Decoder:
-    """Pops symbols in the order they were encoded; raises CorruptStreamError on bad data."""
+    """Pops symbols in the order they were encoded; raises CorruptStreamError on bad data.
+    ``lanes`` is the lane count the stream's config declares (0: a sequential stream)."""
 
-    def __init__(self, data: bytes, coder: str = "ans"):
+    def __init__(self, data: bytes, coder: str = "ans", lanes: int = 0):
         _check_coder(coder)
+        _check_lanes(coder, lanes)
+        self._lanes = LaneDecoder(data, lanes) if lanes else None
+        if self._lanes is not None:
+            return
         if len(data) % 4:
             raise CorruptStreamError("entropy-coded data is not a whole number of 32-bit words")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
@@ -74,7 +94,14 @@ class Decoder:
             raise CorruptStreamError(f"entropy-coded data is invalid: {exc}") from None
 
     def decode(self, model: EntropyModel, count: int | None = None, **params: np.ndarray) -> np.ndarray:
+        if self._lanes is not None:
+            return model.lane_decode(self._lanes, count, **params)
         return model.decode(self._pop, count, **params)
+
+    def finish(self) -> None:
+        """Checks that a lane stream ended where its encoder began (sequential streams: no-op)."""
+        if self._lanes is not None:
+            self._lanes.finish()
 
     def _pop(self, cmodel: Any, count: int, *arrays: np.ndarray) -> np.ndarray:
         if count == 0:

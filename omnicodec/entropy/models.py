@@ -36,6 +36,8 @@ import constriction
 import numpy as np
 
 from ..errors import CorruptStreamError
+from ..kernels import kernel
+from .lanes import CdfTable, LaneDecoder, LaneEncoder, quantize_counts, quantize_pmf
 
 Push = Callable[..., None]
 Pop = Callable[..., np.ndarray]
@@ -57,6 +59,13 @@ class EntropyModel:
         raise NotImplementedError
 
     def decode(self, pop: Pop, count: int | None, **params: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def lane_encode(self, symbols: np.ndarray, lanes: LaneEncoder, **params: np.ndarray) -> None:
+        """The lane format's encode (``entropy/lanes.py``): exact integer CDFs to ``lanes``."""
+        raise NotImplementedError
+
+    def lane_decode(self, lanes: LaneDecoder, count: int | None, **params: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -122,6 +131,25 @@ class Categorical(EntropyModel):
             return np.zeros(count, dtype=np.int32)
         return pop(self._cmodel, count)
 
+    @property
+    def _table(self) -> CdfTable:
+        if not hasattr(self, "_cdf_table"):
+            self._cdf_table = CdfTable(quantize_counts(self.frequencies))
+        return self._cdf_table
+
+    def lane_encode(self, symbols, lanes, **params):
+        _no_more(params, "Categorical")
+        symbols = _check_domain(symbols, 0, self.frequencies.size - 1, "Categorical")
+        if self.frequencies.size > 1:
+            lanes.table(self._table, np.zeros(symbols.size, np.int32), symbols)
+
+    def lane_decode(self, lanes, count, **params):
+        _no_more(params, "Categorical")
+        count = _count(count, "Categorical")
+        if self.frequencies.size == 1:
+            return np.zeros(count, dtype=np.int32)
+        return lanes.table(self._table, np.zeros(count, np.int32))
+
 
 class AdaptiveCategorical(EntropyModel):
     """A backward-adaptive categorical over ``0..K-1``, optionally conditioned on a context.
@@ -186,6 +214,36 @@ class AdaptiveCategorical(EntropyModel):
         for a, b in self._blocks(n):
             out[a:b] = pop(self._family, b - a, counts[ctx[a:b]].astype(np.float64))
             self._update(counts, ctx[a:b], out[a:b])
+        return out
+
+    # The lane format adapts between the same blocks, but each block's table holds only the
+    # contexts it uses, and only the rows a block touched are halved (kernels/counts.py).
+    def _lane_blocks(self, ctx: np.ndarray, n: int, code: Callable) -> None:
+        """``code(table, rows, a, b)`` codes block a:b and returns its symbols."""
+        counts = np.ones((self.num_contexts, self.alphabet_size), dtype=np.int64)
+        update = kernel("counts", "update")
+        for a, b in self._blocks(n):
+            used, rows = np.unique(ctx[a:b], return_inverse=True)
+            symbols = code(CdfTable(quantize_counts(counts[used])), rows.astype(np.int32), a, b)
+            update(counts, ctx[a:b], symbols, self.increment, self.limit)
+
+    def lane_encode(self, symbols, lanes, **params):
+        symbols = _check_domain(symbols, 0, self.alphabet_size - 1, "AdaptiveCategorical")
+        ctx = self._contexts(params, symbols.size)
+        if self.alphabet_size > 1:
+            self._lane_blocks(ctx, symbols.size,
+                              lambda table, rows, a, b: lanes.table(table, rows, symbols[a:b]) or symbols[a:b])
+
+    def lane_decode(self, lanes, count, **params):
+        n = _count(count, "AdaptiveCategorical")
+        ctx = self._contexts(params, n)
+        out = np.zeros(n, dtype=np.int32)
+
+        def code(table, rows, a, b):
+            out[a:b] = lanes.table(table, rows)
+            return out[a:b]
+        if self.alphabet_size > 1:
+            self._lane_blocks(ctx, n, code)
         return out
 
 
@@ -257,6 +315,20 @@ def _bucket_model(kind: str, width: int, bucket: int):
     return constriction.stream.model.Categorical(bucket_pmf(kind, width, bucket), perfect=False)
 
 
+@lru_cache(maxsize=8 * SCALE_LEVELS * MEAN_STEPS)
+def _bucket_cdf(kind: str, width: int, bucket: int) -> np.ndarray:
+    return quantize_pmf(bucket_pmf(kind, width, bucket))[0]
+
+
+def _bucket_table(kind: str, width: int, buckets: np.ndarray) -> tuple[CdfTable, np.ndarray]:
+    """The lane table of the buckets in use, and each symbol's row in it."""
+    used = np.flatnonzero(np.bincount(buckets, minlength=SCALE_LEVELS * MEAN_STEPS))
+    row_of = np.zeros(SCALE_LEVELS * MEAN_STEPS, np.int32)
+    row_of[used] = np.arange(used.size, dtype=np.int32)
+    table = CdfTable(np.stack([_bucket_cdf(kind, width, b) for b in used.tolist()]))
+    return table, row_of[buckets]
+
+
 _CDFS = {"gaussian": _gaussian_cdf, "laplace": _laplace_cdf, "logistic": _logistic_cdf}
 
 
@@ -277,11 +349,7 @@ class _QuantizedFamily(EntropyModel):
         _no_more(params, name)
         if means.shape != scales.shape or (n is not None and means.size != n):
             raise ValueError(f"{name}: means and scales need one value per symbol")
-        steps = np.rint(means * MEAN_STEPS).astype(np.int64)
-        center = (steps + MEAN_STEPS // 2) // MEAN_STEPS  # round(mean), ties up
-        frac = steps - center * MEAN_STEPS + MEAN_STEPS // 2  # 0..MEAN_STEPS-1
-        level = np.searchsorted(_SCALE_BOUNDS, scales)
-        return center, (level * MEAN_STEPS + frac).astype(np.int16)  # int16: radix argsort
+        return kernel("buckets", "family")(means, scales, _SCALE_BOUNDS, MEAN_STEPS)  # int16 buckets: radix argsort
 
     def _groups(self, buckets: np.ndarray):
         order = np.argsort(buckets, kind="stable")
@@ -312,9 +380,29 @@ class _QuantizedFamily(EntropyModel):
             return out.astype(np.int32)
         for idx, cmodel in self._groups(buckets):
             out[idx] = pop(cmodel, idx.size) - offset + center[idx]
+        return self._in_domain(out)
+
+    def _in_domain(self, out: np.ndarray) -> np.ndarray:
         if out.size and (out.min() < self.lo or out.max() > self.hi):
             raise CorruptStreamError(f"{type(self).__name__}: decoded symbols leave the domain")
         return out.astype(np.int32)
+
+    def lane_encode(self, symbols, lanes, **params):
+        symbols = _check_domain(symbols, self.lo, self.hi, type(self).__name__)
+        center, buckets = self._buckets(params, symbols.size)
+        offset = self.hi - self.lo
+        if offset and symbols.size:
+            table, rows = _bucket_table(self.kind, offset + 1, buckets)
+            lanes.table(table, rows, symbols - np.clip(center, self.lo, self.hi) + offset)
+
+    def lane_decode(self, lanes, count, **params):
+        center, buckets = self._buckets(params, count)
+        center = np.clip(center, self.lo, self.hi)
+        offset = self.hi - self.lo
+        if not offset or not center.size:
+            return np.full(center.size, self.lo, dtype=np.int32)
+        table, rows = _bucket_table(self.kind, offset + 1, buckets)
+        return self._in_domain(lanes.table(table, rows).astype(np.int64) - offset + center)
 
 
 class QuantizedGaussian(_QuantizedFamily):
@@ -358,7 +446,8 @@ class GaussianMixture(EntropyModel):
         self.lo, self.hi = int(lo), int(hi)
         self._family = constriction.stream.model.Categorical(perfect=False)
 
-    def _rows(self, params: dict[str, Any], n: int | None):
+    def _params(self, params: dict[str, Any], n: int | None):
+        """(means, scales, normalized weights), each (n, K) float64 and C-contiguous."""
         means = np.atleast_2d(_param(params, "means", "GaussianMixture"))
         scales = np.atleast_2d(_param(params, "scales", "GaussianMixture"))
         weights = np.atleast_2d(_param(params, "weights", "GaussianMixture"))
@@ -368,6 +457,10 @@ class GaussianMixture(EntropyModel):
         if np.any(scales <= 0) or np.any(weights < 0):
             raise ValueError("GaussianMixture: scales must be > 0 and weights >= 0")
         weights = weights / np.maximum(_sum_in_order(list(weights.T)), 1e-300)[:, None]
+        return tuple(np.ascontiguousarray(x) for x in (means, scales, weights))
+
+    def _rows(self, params: dict[str, Any], n: int | None):
+        means, scales, weights = self._params(params, n)
         edges = np.arange(self.lo, self.hi, dtype=np.float64) + 0.5
         step = max(1, self._CHUNK_CELLS // (edges.size * means.shape[1] + 1))
         for a in range(0, len(means), step):
@@ -388,3 +481,16 @@ class GaussianMixture(EntropyModel):
             return np.full(_count(count, "GaussianMixture"), self.lo, dtype=np.int32)
         out = [pop(self._family, b - a, pmf) + self.lo for a, b, pmf in self._rows(params, count)]
         return np.concatenate(out).astype(np.int32) if out else np.zeros(0, np.int32)
+
+    def lane_encode(self, symbols, lanes, **params):
+        symbols = _check_domain(symbols, self.lo, self.hi, "GaussianMixture")
+        means, scales, weights = self._params(params, symbols.size)
+        if self.hi > self.lo and symbols.size:
+            k = self.hi - self.lo + 1
+            lanes.push(*kernel("mixture", "bounds")(symbols - self.lo, means, scales, weights, self.lo, k))
+
+    def lane_decode(self, lanes, count, **params):
+        means, scales, weights = self._params(params, count)
+        if self.hi == self.lo or not len(means):
+            return np.full(len(means), self.lo, dtype=np.int32)
+        return lanes.mixture(means, scales, weights, self.lo, self.hi - self.lo + 1) + self.lo

@@ -1,0 +1,129 @@
+"""Numba kernels: one module per job, each job in three twins of one signature.
+
+    twin      what it is                                  where it runs
+    numpy     the reference, vectorized over lanes        anywhere; the tests' yardstick
+    cpu       numba ``njit(parallel=True)``, a lane a     this machine's cores
+              prange iteration
+    cuda      numba ``cuda.jit``, a lane a thread         a GPU (or NUMBA_ENABLE_CUDASIM=1)
+
+Jobs: ``rans`` (lane-interleaved rANS encode and table decode), ``mixture`` (Gaussian-mixture
+integer CDFs evaluated at the two edges a symbol needs, and the mixture decode that bisects
+them), ``counts`` (the adaptive categorical's count updates).  The twins give the same bytes
+and the same symbols: the CPU and CUDA twins run one Python source each (compiled twice), the
+NumPy twin is written independently, and ``tests/kernels`` compares all three bit for bit.
+
+``twin()`` picks the twin a caller gets: ``OMNICODEC_KERNELS`` (numpy, cpu, cuda), else cpu.
+Nothing here imports numba until a kernel runs, and ``numba.cuda`` only for the CUDA twin
+(design rule 7).  CPU kernels are cached on disk (numba ``cache=True``, beside each module):
+a process pays the compilation once per machine, not per call.  numba invalidates a cache by
+the mtime of the file that defines the function only, so a helper shared across modules (the
+rANS ``_renorm`` in the mixture decoder) needs its users' caches cleared when it changes.
+
+Float arithmetic that a decoder must reproduce (the mixture's CDF) uses only correctly
+rounded operations.  The CUDA twin writes its products with ``dmul_rn`` so that the compiler
+cannot fuse a multiply and an add into an FMA (a different rounding); the CPU twin is compiled
+without fastmath, so LLVM does not contract either.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from typing import Callable
+
+TWINS = ("numpy", "cpu", "cuda")
+
+
+def twin() -> str:
+    """The twin kernels run as: ``OMNICODEC_KERNELS`` if set, else ``cpu``."""
+    name = os.environ.get("OMNICODEC_KERNELS", "cpu")
+    if name not in TWINS:
+        raise ValueError(f"OMNICODEC_KERNELS={name!r}: choose one of {TWINS}")
+    return name
+
+
+def kernel(job: str, name: str, which: str | None = None) -> Callable:
+    """The ``which`` twin (default ``twin()``) of ``omnicodec.kernels.<job>.<name>``."""
+    which = which or twin()
+    if which not in TWINS:
+        raise ValueError(f"unknown kernel twin {which!r}; choose one of {TWINS}")
+    return getattr(import_module(f"{__name__}.{job}"), name)[which]
+
+
+class Twins:
+    """A job's three twins: the NumPy function, and builders that compile the CPU and CUDA
+    twins on first use (so importing a kernel module compiles nothing)."""
+
+    def __init__(self, numpy: Callable, cpu: Callable[[], Callable], cuda: Callable[[], Callable]):
+        self._built = {"numpy": numpy}
+        self._builders = {"cpu": cpu, "cuda": cuda}
+
+    def __getitem__(self, which: str) -> Callable:
+        if which not in self._built:
+            self._built[which] = self._builders[which]()
+        return self._built[which]
+
+
+def rebind(fn: Callable, **names) -> Callable:
+    """``fn`` with some of its globals replaced: the one Python source of a lane body is
+    compiled once with the CPU helpers and once with the CUDA device helpers."""
+    from types import FunctionType
+
+    return FunctionType(fn.__code__, {**fn.__globals__, **names}, fn.__name__, fn.__defaults__,
+                        fn.__closure__)
+
+
+def _prange_loop(n, *args):
+    for j in prange(n):  # noqa: F821 (bound by cpu_parallel)
+        body(j, *args)  # noqa: F821
+
+
+def _grid_loop(n, *args):
+    j = cuda.grid(1)  # noqa: F821 (bound by cuda_parallel)
+    if j < n:
+        body(j, *args)  # noqa: F821
+
+
+def cpu_parallel(body: Callable, **helpers) -> Callable:
+    """``run(n, *args)``: ``body(j, *args)`` for j in 0..n-1 over the CPU's threads, with
+    ``helpers`` (numba-compiled) bound as ``body``'s globals."""
+    from numba import njit, prange
+
+    loop = rebind(_prange_loop, prange=prange, body=cpu_device(body, **helpers))
+    # numba caches a function beside its source file and invalidates it by that file's mtime:
+    # file the loop under its body's module and name, so editing a body recompiles its loop
+    loop.__code__ = loop.__code__.replace(co_filename=body.__code__.co_filename)
+    loop.__qualname__ = f"{body.__qualname__}__prange"
+    return njit(parallel=True, cache=True)(loop)
+
+
+def cuda_parallel(body: Callable, **helpers) -> Callable:
+    """``run(n, *args)``: ``body(j, *args)`` in thread j of a CUDA grid, the arrays copied to
+    the device and back (the bodies write their results into their arguments)."""
+    import numpy as np
+    from numba import cuda
+
+    kernel_fn = cuda.jit(rebind(_grid_loop, cuda=cuda, body=cuda_device(body, **helpers)))
+
+    def run(n, *args):
+        dev = [cuda.to_device(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in args]
+        block = 128
+        kernel_fn[max(1, -(-n // block)), block](n, *dev)
+        for host, d in zip(args, dev):
+            if isinstance(host, np.ndarray) and host.flags.writeable:
+                host[...] = d.copy_to_host()
+    return run
+
+
+def cpu_device(fn: Callable, **helpers) -> Callable:
+    """``fn`` (with ``helpers`` bound as its globals) compiled for calls from CPU kernels."""
+    from numba import njit
+
+    return njit(cache=True)(rebind(fn, **helpers) if helpers else fn)
+
+
+def cuda_device(fn: Callable, **helpers) -> Callable:
+    """``fn`` (with ``helpers`` bound as its globals) compiled as a CUDA device function."""
+    from numba import cuda
+
+    return cuda.jit(device=True)(rebind(fn, **helpers) if helpers else fn)
