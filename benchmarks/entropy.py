@@ -76,46 +76,61 @@ def direct(symbols, cmodel, *arrays):
     return t_enc, t_dec, 4 * len(words)
 
 
-def main() -> None:
-    rng = np.random.default_rng(0)
-    n = 1_000_000
-    rows = []
+def workloads(rng, n: int):
+    """(name, symbols, model, count for decode, params, constriction args or None) per model:
+    the last is a thunk giving ``direct``'s arguments (the mixture's and adaptive model's
+    probability rows are built only when called)."""
     means = rng.normal(0, 8, n)
     scales = np.exp(rng.uniform(-1, 3, n))
     latent = np.clip(np.rint(rng.normal(means, scales)), LO, HI).astype(np.int32)
 
     cat = rng.choice(64, size=n, p=rng.dirichlet(np.ones(64) * 0.5)).astype(np.int32)
     model = Categorical.from_symbols(cat, 64)
-    rows.append(("categorical", n, ours(cat, model, n, {}),
-                 direct(cat, constriction.stream.model.Categorical(
-                     model.frequencies.astype(np.float64), perfect=False))))
+    yield "categorical", cat, model, n, {}, lambda: (cat, constriction.stream.model.Categorical(
+        model.frequencies.astype(np.float64), perfect=False))
 
     for name, fam, cfam in (("gaussian", QuantizedGaussian, constriction.stream.model.QuantizedGaussian),
                             ("laplace", QuantizedLaplace, constriction.stream.model.QuantizedLaplace),
                             ("logistic", QuantizedLogistic, None)):
-        params = {"means": means, "scales": scales}
-        mine = ours(latent, fam(LO, HI), None, params)
-        theirs = direct(latent - LO, cfam(0, HI - LO), means - LO, scales) if cfam else None
-        rows.append((name, n, mine, theirs))
+        theirs = (lambda c=cfam: (latent - LO, c(0, HI - LO), means - LO, scales)) if cfam else None
+        yield name, latent, fam(LO, HI), None, {"means": means, "scales": scales}, theirs
 
-    m = 200_000
-    mm = np.stack([means[:m], means[:m] + 4], 1)
-    ss = np.stack([scales[:m], scales[:m] * 2], 1)
-    ww = np.stack([np.ones(m), np.full(m, 0.5)], 1)
+    mm = np.stack([means, means + 4], 1)
+    ss = np.stack([scales, scales * 2], 1)
+    ww = np.stack([np.ones(n), np.full(n, 0.5)], 1)
     gm = GaussianMixture(LO, HI)
     mix_params = {"means": mm, "scales": ss, "weights": ww}
-    pmf = np.concatenate([p for _, _, p in gm._rows(dict(mix_params), m)])
-    rows.append(("mixture", m, ours(latent[:m], gm, None, mix_params),
-                 direct(latent[:m] - LO, constriction.stream.model.Categorical(perfect=False), pmf)))
+
+    def mix_rows():
+        pmf = np.concatenate([p for _, _, p in gm._rows(dict(mix_params), n)])
+        return latent - LO, constriction.stream.model.Categorical(perfect=False), pmf
+    yield "mixture", latent, gm, None, mix_params, mix_rows
 
     ctx = rng.integers(0, 8, n)
     tables = rng.dirichlet(np.ones(32) * 0.3, size=8)
     ad = (tables[ctx].cumsum(1) > rng.random((n, 1))).argmax(1).astype(np.int32)
     am = AdaptiveCategorical(32, 8)
-    probs = []
-    am.encode(ad, lambda s, cm, p: probs.append(p), contexts=ctx)
-    rows.append(("adaptive", n, ours(ad, am, n, {"contexts": ctx}),
-                 direct(ad, constriction.stream.model.Categorical(perfect=False), np.concatenate(probs))))
+
+    def adaptive_rows():
+        probs = []
+        am.encode(ad, lambda s, cm, p: probs.append(p), contexts=ctx)
+        return ad, constriction.stream.model.Categorical(perfect=False), np.concatenate(probs)
+    yield "adaptive", ad, am, n, {"contexts": ctx}, adaptive_rows
+
+
+def main() -> None:
+    rows = []
+    for name, symbols, model, count, params, theirs in workloads(np.random.default_rng(0), 1_000_000):
+        if name == "mixture":  # our sequential mixture is slow: 2e5 symbols
+            m = 200_000
+            params = {k: v[:m] for k, v in params.items()}
+            gm, sym = model, symbols[:m]
+            pmf = np.concatenate([p for _, _, p in gm._rows(dict(params), m)])
+            rows.append((name, m, ours(sym, gm, None, params),
+                         direct(sym - LO, constriction.stream.model.Categorical(perfect=False), pmf)))
+            continue
+        rows.append((name, len(symbols), ours(symbols, model, count, params),
+                     direct(*theirs()) if theirs else None))
 
     results = []
     for name, count, (e, d, size), theirs in rows:

@@ -114,12 +114,12 @@ def assert_corruption_detected(blob: bytes) -> None:
                     omnicodec.decode(blob[:start])
 
 
-def check_fixture(codec_id: str, item, version: str = "v1") -> None:
+def check_fixture(codec_id: str, item, version: str = "v1", codec=None) -> None:
     """Decode the frozen fixture for ``codec_id`` and compare with the recorded digest.
 
     ``version`` names the fixture folder; a codec may keep several (streams written by older
     weights must go on decoding).  A missing fixture fails unless REGEN_FIXTURES=1, which writes
-    it from ``item``.
+    it from ``item`` (with ``codec``, a configured codec, if given; else the default).
     """
     folder = FIXTURES / codec_id / version
     blob_path, expect_path = folder / "sample.omc", folder / "expected.json"
@@ -127,7 +127,7 @@ def check_fixture(codec_id: str, item, version: str = "v1") -> None:
         if os.environ.get("REGEN_FIXTURES") != "1":
             pytest.fail(f"missing fixture {blob_path}; run with REGEN_FIXTURES=1 to create it")
         folder.mkdir(parents=True, exist_ok=True)
-        blob = omnicodec.encode(item, codec_id)
+        blob = omnicodec.encode(item, codec or codec_id)
         decoded = omnicodec.decode(blob)
         blob_path.write_bytes(blob)
         expect_path.write_text(json.dumps({"decoded_digest": decoded.digest(),

@@ -75,8 +75,13 @@ class Codec:
 
     # ---- config
     def get_config(self) -> dict[str, Any]:
+        """The config written to the header.  A field added to a codec after streams were
+        written is declared with ``metadata={"omit_default": True}`` and written only when it
+        departs from its default, so the encoder keeps writing the old bytes by default."""
         settings = self.setting_names()
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in settings}
+        omit = {f.name for f in dataclasses.fields(self)
+                if f.metadata.get("omit_default") and getattr(self, f.name) == f.default}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in settings | omit}
 
     @classmethod
     def setting_names(cls) -> set[str]:

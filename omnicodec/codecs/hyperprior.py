@@ -77,7 +77,7 @@ class Hyperprior(LearnedCodec):
         model = self.model()
         rgb, sections = rgb_and_alpha(item)
         y, z_sym = analyse(model, rgb, self.level(model))
-        enc = Encoder(self.coder)
+        enc = Encoder(self.coder, self.lanes)
         code_factorized(enc, z_sym, model, model.z_freqs)
         code_stages(enc, y, model, model.hyper(z_sym))
         return {"DATA": enc.finish(), **sections}
@@ -90,10 +90,11 @@ class Hyperprior(LearnedCodec):
             raise CorruptStreamError(f"hyperprior: bad mode {mode!r} in header")
         model = self.model()
         ph, pw = self.padded(h, w)
-        dec = Decoder(section(sections, "DATA", self.codec_id), self.coder)
+        dec = Decoder(section(sections, "DATA", self.codec_id), self.coder, self.lanes)
         z_sym = decode_factorized(dec, (1, model.cfg.N, ph // self.stride, pw // self.stride), model, model.z_freqs)
         hyper = model.hyper(z_sym)
         y_hat = decode_stages(dec, (1, model.cfg.M, *hyper.shape[2:]), model, hyper)
+        dec.finish()
         _, ig = model.net.gains(self.level(model))
         rgb = synthesize(model, y_hat * ig.double())[:h, :w]
         return image_from_rgb(rgb, mode, sections, self.codec_id)

@@ -26,7 +26,7 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -109,6 +109,8 @@ class LearnedCodec(LossyCodec):
     network: ClassVar[str] = ""  # "module:Class" of its trainable models.base.LearnedModel
     quality: float = 50.0
     coder: str = "ans"
+    # 0: constriction's sequential stream; N: the lane format (entropy/lanes.py)
+    lanes: int = field(default=0, metadata={"omit_default": True})
     weights: str = ""  # sha256 of the weights file; a new codec takes the default file's
     # decode memory = a fixed part (tile buffers, the networks' activations) + a part per pixel
     # (latents, parameters, the output); the hyperprior's measured RSS growth: 315 MiB at
@@ -122,6 +124,14 @@ class LearnedCodec(LossyCodec):
     def __post_init__(self):
         """The config is complete before anything is encoded: a new codec names the digest of
         its default weights (left empty only when they are missing, which encode reports)."""
+        from ..entropy import CODERS
+        from ..entropy.lanes import MAX_LANES
+
+        if self.coder not in CODERS:
+            raise ValueError(f"coder must be one of {CODERS}, got {self.coder!r}")
+        if type(self.lanes) is not int or not 0 <= self.lanes <= MAX_LANES or (self.lanes and self.coder != "ans"):
+            raise ValueError(f"lanes must be an integer in 0..{MAX_LANES} (lanes > 0 with coder 'ans'), "
+                             f"got {self.lanes!r}")
         if not self.weights:
             try:
                 self.weights = find_weights(self.codec_id, self.weights_file)[1]

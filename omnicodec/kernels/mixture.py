@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from . import Twins, cpu_device, cpu_parallel, cuda_device, cuda_parallel
-from .rans import LOWER, PREC, TOTAL, _renorm
+from .rans import PREC, TOTAL, _renorm, renorm_lanes
 
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -215,13 +215,7 @@ def _decode_numpy(means, scales, weights, lo, K, words, state, ptr, stop, first)
             a, ca = np.where(le, mid, a), np.where(le, cm, ca)
             b, cb = np.where(gt, mid, b), np.where(gt, cm, cb)
         x = (cb - ca).astype(np.uint64) * (x >> np.uint64(PREC)) + slot - ca.astype(np.uint64)
-        refill = x < np.uint64(LOWER)
-        ok = refill & (ptr[j] < stop[j])
-        bad |= bool(np.any(refill & ~ok))
-        x[ok] = (x[ok] << np.uint64(32)) | words[np.minimum(ptr[j][ok], words.size - 1)].astype(np.uint64)
-        x[refill & ~ok] = LOWER
-        ptr[j] += ok
-        state[j] = x
+        bad |= renorm_lanes(x, j, words, state, ptr, stop)
         out[k] = a
     return out, bad
 

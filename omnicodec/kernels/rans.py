@@ -156,6 +156,18 @@ def _decode_tables_lane(j, lanes, first, rows, cdf, starts, sizes, words, state,
         ptr[j] = p
 
 
+def renorm_lanes(x, j, words, state, ptr, stop) -> bool:
+    """NumPy twin of ``_renorm`` for lanes ``j`` side by side: refill, store; True if a lane
+    ran out of words."""
+    refill = x < np.uint64(LOWER)
+    ok = refill & (ptr[j] < stop[j])
+    x[ok] = (x[ok] << np.uint64(32)) | words[np.minimum(ptr[j][ok], words.size - 1)].astype(np.uint64)
+    x[refill & ~ok] = LOWER
+    ptr[j] += ok
+    state[j] = x
+    return bool(np.any(refill & ~ok))
+
+
 def _decode_tables_numpy(rows, cdf, starts, sizes, words, state, ptr, stop, first):
     lanes, m = state.size, rows.size
     out = np.zeros(m, np.int32)
@@ -173,13 +185,7 @@ def _decode_tables_numpy(rows, cdf, starts, sizes, words, state, ptr, stop, firs
             lo, hi = np.where(le, mid, lo), np.where(le, hi, mid)
         c = cdf[starts[r] + lo].astype(np.uint64)
         x = (cdf[starts[r] + lo + 1].astype(np.uint64) - c) * (x >> np.uint64(PREC)) + slot - c
-        refill = x < np.uint64(LOWER)
-        ok = refill & (ptr[j] < stop[j])
-        bad |= bool(np.any(refill & ~ok))
-        x[ok] = (x[ok] << np.uint64(32)) | words[np.minimum(ptr[j][ok], words.size - 1)].astype(np.uint64)
-        x[refill & ~ok] = LOWER
-        ptr[j] += ok
-        state[j] = x
+        bad |= renorm_lanes(x, j, words, state, ptr, stop)
         out[k] = lo
     return out, bad
 

@@ -2,6 +2,7 @@
 threads, the checkerboard context.  The learned-codec kit (test_learned.py) runs its checklist,
 fixtures, weights errors and cross-process decoding."""
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -189,3 +190,25 @@ def test_weights_that_do_not_fit_the_model_are_refused(tmp_path, monkeypatch):
     learned._inference.cache_clear()
     with pytest.raises(CorruptStreamError, match="do not fit the model"):
         Hyperprior().model()
+
+
+def test_lane_streams_decode_to_the_same_pixels_and_check_their_config():
+    """The lane entropy format behind the config (lanes=N): same latents, so the same pixels as
+    the sequential stream; its fixture keeps decoding; a header whose lane count disagrees
+    with the payload, or an impossible lane setting, is refused."""
+    from omnicodec import container
+    from omnicodec.codecs.hyperprior import Hyperprior
+
+    item = make_image(40, 56)
+    check_fixture("hyperprior", item, "v2-hyperprior-none-84000-lanes4", Hyperprior(lanes=4))
+    lanes, plain = (omnicodec.encode(item, Hyperprior(lanes=n)) for n in (4, 0))
+    assert lanes != plain
+    assert np.array_equal(omnicodec.decode(lanes).pixels, omnicodec.decode(plain).pixels)
+    box = container.unpack(lanes)
+    for bad in (3, -1, "4", 1 << 20):
+        blob = container.pack(dataclasses.replace(box.header, config={**box.header.config, "lanes": bad}),
+                              box.sections)
+        with pytest.raises(CorruptStreamError):
+            omnicodec.decode(blob)
+    with pytest.raises(ValueError):
+        Hyperprior(coder="range", lanes=2)
