@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import CorruptStreamError
 from ..kernels import kernel
-from ..kernels.rans import LOWER, TOTAL
+from ..kernels.rans import LOWER, TOTAL, lane_sizes, lookup_rows
 
 MAX_LANES = 1 << 16
 
@@ -59,41 +59,53 @@ def _cdf_rows(freq: np.ndarray, top: np.ndarray) -> np.ndarray:
 
 
 class CdfTable:
-    """Integer CDF rows of equal length, flattened for the kernels."""
+    """Integer CDF rows of equal length, flattened for the kernels, with their decode lookup
+    tables (built on first use)."""
 
     def __init__(self, rows: np.ndarray):
         rows = np.atleast_2d(rows)
         self.cdf = np.ascontiguousarray(rows, np.uint32).ravel()
-        k = rows.shape[1] - 1
-        self.starts = np.arange(rows.shape[0], dtype=np.int64) * (k + 1)
-        self.sizes = np.full(rows.shape[0], k, np.int32)
+        self.starts = np.arange(rows.shape[0], dtype=np.int64) * rows.shape[1]
+        self._lut: np.ndarray | None = None
 
-    def bounds(self, rows: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b = self.starts[rows] + symbols
-        start = self.cdf[b]
-        return start, self.cdf[b + 1] - start
+    @property
+    def lut(self) -> np.ndarray:
+        if self._lut is None:
+            self._lut = lookup_rows(self.cdf.reshape(self.starts.size, -1))
+        return self._lut
 
 
 class LaneEncoder:
-    """Collects (start, freq) per symbol; ``finish()`` codes them on ``lanes`` lanes."""
+    """Collects the calls; ``finish()`` codes them on ``lanes`` lanes, last call first."""
 
     def __init__(self, lanes: int):
         if not 1 <= lanes <= MAX_LANES:
             raise ValueError(f"lanes must be in 1..{MAX_LANES}")
         self.lanes = lanes
-        self._start: list[np.ndarray] = []
-        self._freq: list[np.ndarray] = []
+        self._calls: list[tuple[int, str, tuple[np.ndarray, ...]]] = []
 
     def push(self, start: np.ndarray, freq: np.ndarray) -> None:
-        self._start.append(np.asarray(start, np.uint32))
-        self._freq.append(np.asarray(freq, np.uint32))
+        """Symbols given by their CDF interval: ``start`` and ``freq`` (uint32) each."""
+        start = np.ascontiguousarray(start, np.uint32)
+        self._calls.append((start.size, "encode_bounds", (start, np.ascontiguousarray(freq, np.uint32))))
 
     def table(self, table: CdfTable, rows: np.ndarray, symbols: np.ndarray) -> None:
-        self.push(*table.bounds(rows, symbols))
+        """Symbols ``symbols`` of the rows ``rows`` of ``table``."""
+        self._calls.append((symbols.size, "encode_tables", (np.ascontiguousarray(rows, np.int32),
+                            np.ascontiguousarray(symbols, np.int32), table.cdf, table.starts)))
 
     def finish(self) -> bytes:
-        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.uint32))  # noqa: E731
-        words, counts = kernel("rans", "encode")(cat(self._start), cat(self._freq), self.lanes)
+        n = sum(size for size, _, _ in self._calls)
+        ends = np.cumsum(lane_sizes(n, self.lanes) + 2)  # a symbol sheds <= 1 word; the state 2
+        out = np.zeros(int(ends[-1]), np.uint32)
+        pos, state = ends.copy(), np.full(self.lanes, LOWER, np.uint64)
+        for size, job, data in reversed(self._calls):
+            n -= size
+            kernel("rans", job)(*data, n % self.lanes, state, pos, out)
+        out[pos - 1] = (state & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        out[pos - 2] = (state >> np.uint64(32)).astype(np.uint32)
+        counts = ends - (pos - 2)
+        words = out[np.concatenate([np.arange(e - c, e) for e, c in zip(ends.tolist(), counts.tolist())])]
         head = np.concatenate([[self.lanes], counts]).astype("<u4")
         return head.tobytes() + words.astype("<u4").tobytes()
 
@@ -132,7 +144,7 @@ class LaneDecoder:
     def table(self, table: CdfTable, rows: np.ndarray) -> np.ndarray:
         """Symbols (row indexes into each row of ``table``), one per entry of ``rows``."""
         run = kernel("rans", "decode_tables")
-        return self._advance(run(rows, table.cdf, table.starts, table.sizes, self.words,
+        return self._advance(run(rows, table.cdf, table.starts, table.lut, self.words,
                                  self.state, self.ptr, self.stop, self.pos))
 
     def mixture(self, means, scales, weights, lo: int, k: int) -> np.ndarray:

@@ -223,8 +223,8 @@ class AdaptiveCategorical(EntropyModel):
         counts = np.ones((self.num_contexts, self.alphabet_size), dtype=np.int64)
         update = kernel("counts", "update")
         for a, b in self._blocks(n):
-            used, rows = np.unique(ctx[a:b], return_inverse=True)
-            symbols = code(CdfTable(quantize_counts(counts[used])), rows.astype(np.int32), a, b)
+            used, rows = _compact(ctx[a:b], self.num_contexts)
+            symbols = code(CdfTable(quantize_counts(counts[used])), rows, a, b)
             update(counts, ctx[a:b], symbols, self.increment, self.limit)
 
     def lane_encode(self, symbols, lanes, **params):
@@ -322,11 +322,20 @@ def _bucket_cdf(kind: str, width: int, bucket: int) -> np.ndarray:
 
 def _bucket_table(kind: str, width: int, buckets: np.ndarray) -> tuple[CdfTable, np.ndarray]:
     """The lane table of the buckets in use, and each symbol's row in it."""
-    used = np.flatnonzero(np.bincount(buckets, minlength=SCALE_LEVELS * MEAN_STEPS))
-    row_of = np.zeros(SCALE_LEVELS * MEAN_STEPS, np.int32)
-    row_of[used] = np.arange(used.size, dtype=np.int32)
-    table = CdfTable(np.stack([_bucket_cdf(kind, width, b) for b in used.tolist()]))
-    return table, row_of[buckets]
+    used, rows = _compact(buckets, SCALE_LEVELS * MEAN_STEPS)
+    return CdfTable(np.stack([_bucket_cdf(kind, width, b) for b in used.tolist()])), rows
+
+
+def _compact(ids: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct ids in 0..space-1, each id's index among them): np.unique's answer in
+    O(len + space) instead of a sort (a sort where the space is much larger than the ids)."""
+    if space > 4 * ids.size + 4096:
+        used, index = np.unique(ids, return_inverse=True)
+        return used, index.astype(np.int32)
+    used = np.flatnonzero(np.bincount(ids, minlength=space))
+    index = np.zeros(space, np.int32)
+    index[used] = np.arange(used.size, dtype=np.int32)
+    return used, index[ids]
 
 
 _CDFS = {"gaussian": _gaussian_cdf, "laplace": _laplace_cdf, "logistic": _logistic_cdf}

@@ -9,18 +9,28 @@ parallelises over CPU threads and GPU threads.
                                   x = f * (x >> PREC) + slot - start; if x < LOWER: read a word
 
 A lane's words come out in decode order: its final state (high word, low word), then the words
-shed while encoding, last shed first.  ``encode`` returns the lanes' words concatenated and the
-word count of each lane; the entropy backend (``entropy/lanes.py``) frames them.  A decode runs
-call by call (a codec's later parameters depend on earlier symbols); the lane states and read
+shed while encoding, last shed first.  The entropy backend (``entropy/lanes.py``) frames them.
+Encoding and decoding run call by call (one call per model call of the codec: a decoder's later
+parameters depend on earlier symbols): lane ``state`` and the write (``pos``) or read (``ptr``)
 positions carry over between calls, and ``first`` is the global index of a call's first symbol
-modulo ``lanes``.
+modulo ``lanes``.  The encoder visits the calls last to first.
 
-Twins (see ``kernels``): ``encode[twin](start, freq, lanes) -> (words, counts)`` with
-``start``/``freq`` uint32 per symbol; ``decode_tables[twin](rows, cdf, starts, sizes, words,
-state, ptr, stop, first) -> (symbols, bad)`` where row ``r`` of the flat integer CDF table is
-``cdf[starts[r] : starts[r] + sizes[r] + 1]`` (0 first, 2**PREC last, strictly increasing), and
-``bad`` says a lane ran out of words (a corrupt stream).  A decoder never reads outside
-``words``: a lane whose words run out is flagged and goes on with a fixed state.
+On the CPU a prange iteration runs a *group* of ``GROUP`` lanes step by step, so the lanes'
+independent dependency chains (a 64-bit division per encoded symbol) overlap in the pipeline;
+a CUDA thread runs one lane (a group of 1).  Decoding finds a symbol with a lookup table per row
+(``LUT_BITS`` of the slot give the range of symbols to bisect, usually one), built by
+``lookup_rows``.
+
+Twins (see ``kernels``), all in place on ``state``/``pos``/``out`` or ``state``/``ptr``:
+
+    encode_tables[twin](rows, symbols, cdf, starts, first, state, pos, out)
+    encode_bounds[twin](start, freq, first, state, pos, out)
+    decode_tables[twin](rows, cdf, starts, lut, words, state, ptr, stop, first) -> (symbols, bad)
+
+Row ``r`` of the flat integer CDF table is ``cdf[starts[r] : starts[r] + K_r + 1]`` (0 first,
+2**PREC last, strictly increasing) and ``lut[r * LUT_SIZE : (r + 1) * LUT_SIZE]`` its lookup
+table.  ``bad`` says a lane ran out of words (a corrupt stream): a decoder never reads outside
+``words``; such a lane is flagged and goes on with a fixed state.
 """
 
 from __future__ import annotations
@@ -34,6 +44,10 @@ TOTAL = 1 << PREC
 LOWER = 1 << 31
 RENORM = LOWER >> PREC << 32  # x >= RENORM * freq sheds a word before encoding
 MASK32 = 0xFFFFFFFF
+GROUP = 16  # lanes interleaved by one CPU iteration (a cache line of int32 symbols)
+LUT_BITS = 10
+LUT_SHIFT = PREC - LUT_BITS
+LUT_SIZE = (1 << LUT_BITS) + 1
 
 
 def lane_sizes(n: int, lanes: int) -> np.ndarray:
@@ -42,79 +56,97 @@ def lane_sizes(n: int, lanes: int) -> np.ndarray:
     return np.maximum(0, (n - j + lanes - 1) // lanes)
 
 
-def _capacity_ends(n: int, lanes: int) -> np.ndarray:
-    """End of each lane's region of the encode buffer: a symbol sheds at most one word, and
-    the final state takes two."""
-    return np.cumsum(lane_sizes(n, lanes) + 2)
+def lookup_rows(cdf: np.ndarray) -> np.ndarray:
+    """The decode lookup tables of CDF rows (R, K+1): entry b of a row is the symbol whose
+    interval holds slot ``b << LUT_SHIFT``, and the last entry is K-1; flattened (R * LUT_SIZE)."""
+    cdf = np.atleast_2d(cdf).astype(np.int64)
+    rows, k = cdf.shape[0], cdf.shape[1] - 1
+    starts = -(-cdf // (1 << LUT_SHIFT))  # first bucket at or after each edge
+    lut = np.repeat(np.tile(np.arange(k, dtype=np.int32), rows), np.diff(starts, axis=1).ravel())
+    return np.concatenate([lut.reshape(rows, -1), np.full((rows, 1), k - 1, np.int32)], axis=1).ravel()
 
 
-def _gather_lanes(out: np.ndarray, ends: np.ndarray, used: np.ndarray) -> np.ndarray:
-    if not used.size:
-        return np.zeros(0, np.uint32)
-    idx = np.concatenate([np.arange(e - u, e) for e, u in zip(ends.tolist(), used.tolist())])
-    return out[idx]
+def _first_index(j, lanes, first):
+    """Index of lane j's first symbol in a call whose first symbol is on lane ``first``."""
+    k0 = j - first
+    return k0 + lanes if k0 < 0 else k0
 
 
 # ------------------------------------------------------------------------------------- encode
-def _encode_lane(j, lanes, start, freq, out, ends, used):
-    """Encode lane ``j``'s symbols (in reverse) into ``out[..ends[j]]``; ``used[j]`` words."""
-    n = start.size
-    x = np.uint64(LOWER)
-    pos = ends[j]
-    if j < n:
-        i = j + ((n - 1 - j) // lanes) * lanes
-        while i >= 0:
-            f = np.uint64(freq[i])
-            if x >= np.uint64(RENORM) * f:
-                pos -= 1
-                out[pos] = np.uint32(x & np.uint64(MASK32))
-                x = x >> np.uint64(32)
-            x = ((x // f) << np.uint64(PREC)) + (x % f) + np.uint64(start[i])
-            i -= lanes
-    out[pos - 1] = np.uint32(x & np.uint64(MASK32))
-    out[pos - 2] = np.uint32(x >> np.uint64(32))
-    used[j] = ends[j] - (pos - 2)
+def _put(x, start, f, out, p):
+    """Push one symbol onto state x; returns (x, p)."""
+    if x >= np.uint64(RENORM) * f:
+        p -= 1
+        out[p] = np.uint32(x & np.uint64(MASK32))
+        x = x >> np.uint64(32)
+    return ((x // f) << np.uint64(PREC)) + (x % f) + start, p
 
 
-def _encode_numpy(start, freq, lanes):
-    n = start.size
-    ends = _capacity_ends(n, lanes)
-    out = np.zeros(int(ends[-1]), np.uint32)
-    pos = ends.copy()
-    x = np.full(lanes, LOWER, np.uint64)
-    lane = np.arange(lanes)
-    for t in range(int(lane_sizes(n, lanes)[0]) - 1, -1, -1):
-        i = t * lanes + lane
-        act = i < n
-        a, i = lane[act], i[act]
-        f = freq[i].astype(np.uint64)
-        shed = x[a] >= np.uint64(RENORM) * f
-        s = a[shed]
+def _encode_tables_group(g, group, lanes, first, rows, symbols, cdf, starts, state, pos, out):
+    m = symbols.size
+    steps = (m + lanes - 1) // lanes
+    for t in range(steps - 1, -1, -1):
+        for j in range(g * group, min(lanes, g * group + group)):
+            k = _first_index(j, lanes, first) + t * lanes
+            if k < m:
+                b = starts[rows[k]] + symbols[k]
+                c = np.uint64(cdf[b])
+                state[j], pos[j] = _put(state[j], c, np.uint64(cdf[b + 1]) - c, out, pos[j])
+
+
+def _encode_bounds_group(g, group, lanes, first, start, freq, state, pos, out):
+    m = start.size
+    steps = (m + lanes - 1) // lanes
+    for t in range(steps - 1, -1, -1):
+        for j in range(g * group, min(lanes, g * group + group)):
+            k = _first_index(j, lanes, first) + t * lanes
+            if k < m:
+                state[j], pos[j] = _put(state[j], np.uint64(start[k]), np.uint64(freq[k]), out, pos[j])
+
+
+def _encode_numpy(start, freq, first, state, pos, out):
+    """Reference: all lanes side by side, one step at a time, last step first."""
+    lanes, m = state.size, start.size
+    for t in range((m + lanes - 1) // lanes - 1, -1, -1):
+        k = t * lanes + (np.arange(lanes) + lanes - first) % lanes
+        j = np.flatnonzero(k < m)
+        k = k[j]
+        f = freq[k].astype(np.uint64)
+        x = state[j]
+        shed = x >= np.uint64(RENORM) * f
+        s = j[shed]
         pos[s] -= 1
-        out[pos[s]] = (x[s] & np.uint64(MASK32)).astype(np.uint32)
-        x[s] >>= np.uint64(32)
-        xa = x[a]
-        x[a] = ((xa // f) << np.uint64(PREC)) + xa % f + start[i].astype(np.uint64)
-    out[pos - 1] = (x & np.uint64(MASK32)).astype(np.uint32)
-    out[pos - 2] = (x >> np.uint64(32)).astype(np.uint32)
-    used = ends - (pos - 2)
-    return _gather_lanes(out, ends, used), used
+        out[pos[s]] = (x[shed] & np.uint64(MASK32)).astype(np.uint32)
+        x[shed] >>= np.uint64(32)
+        state[j] = ((x // f) << np.uint64(PREC)) + x % f + start[k].astype(np.uint64)
 
 
-def _encode_entry(run):
-    def encode(start, freq, lanes):
-        start = np.ascontiguousarray(start, np.uint32)
-        freq = np.ascontiguousarray(freq, np.uint32)
-        ends = _capacity_ends(start.size, lanes)
-        out = np.zeros(int(ends[-1]), np.uint32)
-        used = np.zeros(lanes, np.int64)
-        run(lanes, lanes, start, freq, out, ends, used)
-        return _gather_lanes(out, ends, used), used
-    return encode
+def _encode_tables_numpy(rows, symbols, cdf, starts, first, state, pos, out):
+    b = starts[rows] + symbols
+    _encode_numpy(cdf[b], cdf[b + 1] - cdf[b], first, state, pos, out)
 
 
-encode = Twins(_encode_numpy, lambda: _encode_entry(cpu_parallel(_encode_lane)),
-               lambda: _encode_entry(cuda_parallel(_encode_lane)))
+def _grouped(run, group):
+    """Call a group body over all lanes: ``run(groups, group, lanes, first, ...)``."""
+    def call(*args):
+        *data, first, state, pos, out = args
+        lanes = state.size
+        run(-(-lanes // group), group, lanes, int(first), *data, state, pos, out)
+    return call
+
+
+encode_tables = Twins(
+    _encode_tables_numpy,
+    lambda: _grouped(cpu_parallel(_encode_tables_group, _put=cpu_device(_put), _first_index=cpu_device(_first_index)),
+                     GROUP),
+    lambda: _grouped(cuda_parallel(_encode_tables_group, _put=cuda_device(_put),
+                                   _first_index=cuda_device(_first_index)), 1))
+encode_bounds = Twins(
+    _encode_numpy,
+    lambda: _grouped(cpu_parallel(_encode_bounds_group, _put=cpu_device(_put), _first_index=cpu_device(_first_index)),
+                     GROUP),
+    lambda: _grouped(cuda_parallel(_encode_bounds_group, _put=cuda_device(_put),
+                                   _first_index=cuda_device(_first_index)), 1))
 
 
 # ------------------------------------------------------------------------------------- decode
@@ -127,33 +159,31 @@ def _renorm(x, words, p, stop):
     return x, p, 0
 
 
-def _decode_tables_lane(j, lanes, first, rows, cdf, starts, sizes, words, state, ptr, stop, out, bad):
+def _decode_tables_group(g, group, lanes, first, rows, cdf, starts, lut, words, state, ptr, stop, out, bad):
     m = rows.size
-    k = (j + lanes - first) % lanes
-    if k < m:
-        x = state[j]
-        p = ptr[j]
-        e = stop[j]
-        while k < m:
-            r = rows[k]
-            b = starts[r]
-            slot = x & np.uint64(TOTAL - 1)
-            lo = 0
-            hi = sizes[r]
-            while hi - lo > 1:
-                mid = (lo + hi) >> 1
-                if np.uint64(cdf[b + mid]) <= slot:
-                    lo = mid
-                else:
-                    hi = mid
-            c = np.uint64(cdf[b + lo])
-            x = (np.uint64(cdf[b + lo + 1]) - c) * (x >> np.uint64(PREC)) + slot - c
-            x, p, flag = _renorm(x, words, p, e)
-            bad[j] |= flag
-            out[k] = lo
-            k += lanes
-        state[j] = x
-        ptr[j] = p
+    steps = (m + lanes - 1) // lanes
+    for t in range(steps):
+        for j in range(g * group, min(lanes, g * group + group)):
+            k = _first_index(j, lanes, first) + t * lanes
+            if k < m:
+                r = rows[k]
+                b = starts[r]
+                x = state[j]
+                slot = x & np.uint64(TOTAL - 1)
+                i = r * LUT_SIZE + np.int64(slot >> np.uint64(LUT_SHIFT))
+                lo = lut[i]
+                hi = lut[i + 1] + 1
+                while hi - lo > 1:
+                    mid = (lo + hi) >> 1
+                    if np.uint64(cdf[b + mid]) <= slot:
+                        lo = mid
+                    else:
+                        hi = mid
+                c = np.uint64(cdf[b + lo])
+                x = (np.uint64(cdf[b + lo + 1]) - c) * (x >> np.uint64(PREC)) + slot - c
+                state[j], ptr[j], flag = _renorm(x, words, ptr[j], stop[j])
+                bad[j] |= flag
+                out[k] = lo
 
 
 def renorm_lanes(x, j, words, state, ptr, stop) -> bool:
@@ -168,8 +198,10 @@ def renorm_lanes(x, j, words, state, ptr, stop) -> bool:
     return bool(np.any(refill & ~ok))
 
 
-def _decode_tables_numpy(rows, cdf, starts, sizes, words, state, ptr, stop, first):
+def _decode_tables_numpy(rows, cdf, starts, lut, words, state, ptr, stop, first):
+    """Reference: plain bisection over each row (the lookup table is not used)."""
     lanes, m = state.size, rows.size
+    sizes = np.diff(starts, append=cdf.size) - 1
     out = np.zeros(m, np.int32)
     bad = False
     for k0 in range(0, m, lanes):  # one symbol per lane at a time, the lanes side by side
@@ -190,18 +222,20 @@ def _decode_tables_numpy(rows, cdf, starts, sizes, words, state, ptr, stop, firs
     return out, bad
 
 
-def _decode_entry(run):
-    def decode(rows, cdf, starts, sizes, words, state, ptr, stop, first):
+def _decode_entry(run, group):
+    def decode(rows, cdf, starts, lut, words, state, ptr, stop, first):
         out = np.zeros(rows.size, np.int32)
         bad = np.zeros(state.size, np.int32)
-        run(state.size, state.size, int(first), np.ascontiguousarray(rows, np.int32), cdf, starts,
-            sizes, words, state, ptr, stop, out, bad)
+        lanes = state.size
+        run(-(-lanes // group), group, lanes, int(first), np.ascontiguousarray(rows, np.int32), cdf, starts,
+            lut, words, state, ptr, stop, out, bad)
         return out, bool(bad.any())
     return decode
 
 
 decode_tables = Twins(
     _decode_tables_numpy,
-    lambda: _decode_entry(cpu_parallel(_decode_tables_lane, _renorm=cpu_device(_renorm))),
-    lambda: _decode_entry(cuda_parallel(_decode_tables_lane, _renorm=cuda_device(_renorm))))
-
+    lambda: _decode_entry(cpu_parallel(_decode_tables_group, _renorm=cpu_device(_renorm),
+                                       _first_index=cpu_device(_first_index)), GROUP),
+    lambda: _decode_entry(cuda_parallel(_decode_tables_group, _renorm=cuda_device(_renorm),
+                                        _first_index=cuda_device(_first_index)), 1))

@@ -119,3 +119,15 @@ def test_quantized_tables_keep_every_symbol_codable():
 def test_lanes_need_ans():
     with pytest.raises(ValueError, match="ANS"):
         Encoder("range", lanes=2)
+
+
+def test_adaptive_with_a_large_context_space():
+    """Many more contexts than symbols in a block (the table keeps only those in use)."""
+    rng = np.random.default_rng(5)
+    model, ctx = AdaptiveCategorical(4, num_contexts=200_000), rng.integers(0, 200_000, 3000)
+    sym = rng.integers(0, 4, 3000)
+    enc = Encoder("ans", lanes=8)
+    enc.encode(sym, model, contexts=ctx)
+    dec = Decoder(enc.finish(), "ans", lanes=8)
+    assert np.array_equal(dec.decode(model, 3000, contexts=ctx), sym)
+    dec.finish()

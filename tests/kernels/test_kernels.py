@@ -12,63 +12,64 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from omnicodec.entropy.lanes import CdfTable, LaneDecoder, LaneEncoder
 from omnicodec.kernels import kernel, twin
-from omnicodec.kernels.rans import LOWER, TOTAL
+from omnicodec.kernels.rans import TOTAL, lookup_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def random_tables(rng, rows: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat integer CDF rows of k symbols, each frequency >= 1, some rows very skewed."""
+def random_tables(rng, rows: int, k: int) -> CdfTable:
+    """Integer CDF rows of k symbols, each frequency >= 1, some rows very skewed."""
     freq = rng.integers(1, 1 << rng.integers(1, 20), (rows, k))
     freq[:, 0] += rng.integers(0, 1 << 22, rows)
     freq = np.maximum(1, freq * (TOTAL - k) // freq.sum(1, keepdims=True))
     freq[:, 0] += TOTAL - freq.sum(1)
-    cdf = np.concatenate([np.zeros((rows, 1), np.int64), np.cumsum(freq, 1)], 1)
-    return cdf.astype(np.uint32).ravel(), np.arange(rows, dtype=np.int64) * (k + 1), np.full(rows, k, np.int32)
-
-
-def lane_state(words: np.ndarray, counts: np.ndarray):
-    stop = np.cumsum(counts)
-    ptr = stop - counts
-    state = (words[ptr].astype(np.uint64) << np.uint64(32)) | words[ptr + 1].astype(np.uint64)
-    return state, ptr + 2, stop
+    return CdfTable(np.concatenate([np.zeros((rows, 1), np.int64), np.cumsum(freq, 1)], 1))
 
 
 def run_all(which: list[str], n: int, lanes: int, seed: int) -> dict[str, list[np.ndarray]]:
-    """Every job on the same random inputs with each twin in ``which``: their outputs."""
+    """Every job on the same random inputs with each twin in ``which``: their outputs.  The
+    coder runs through the lane framing (entropy/lanes.py) with three calls, so lane states
+    carry across calls in both directions."""
     rng = np.random.default_rng(seed)
-    cdf, starts, sizes = random_tables(rng, 5, 37)
+    table = random_tables(rng, 5, 37)
     rows = rng.integers(0, 5, n).astype(np.int32)
     symbols = rng.integers(0, 37, n)
-    b = starts[rows] + symbols
-    start, freq = cdf[b], cdf[b + 1] - cdf[b]
     lo, k, comps = -20, 41, 3
     means = rng.normal(0, 8, (n, comps))
     scales = np.exp(rng.uniform(-2.5, 4, (n, comps)))
     weights = rng.uniform(0, 1, (n, comps))
     weights /= weights.sum(1, keepdims=True)
     mix_symbols = rng.integers(0, k, n).astype(np.int32)
+    cut = n // 3
     out: dict[str, list[np.ndarray]] = {}
-    for w in which:
-        words, counts = kernel("rans", "encode", w)(start, freq, lanes)
-        state, ptr, stop = lane_state(words, counts)
-        half = n // 3  # two calls: lane states carry over
-        d1, bad1 = kernel("rans", "decode_tables", w)(rows[:half], cdf, starts, sizes, words, state, ptr, stop, 0)
-        d2, bad2 = kernel("rans", "decode_tables", w)(rows[half:], cdf, starts, sizes, words, state, ptr, stop,
-                                                       half % lanes)
-        end_ok = bool(np.all(state == LOWER) and np.all(ptr == stop))
-        mstart, mfreq = kernel("mixture", "bounds", w)(mix_symbols, means, scales, weights, lo, k)
-        mwords, mcounts = kernel("rans", "encode", w)(mstart, mfreq, lanes)
-        mstate, mptr, mstop = lane_state(mwords, mcounts)
-        mdec, mbad = kernel("mixture", "decode", w)(means, scales, weights, lo, k, mwords, mstate, mptr, mstop, 0)
-        center, bucket = kernel("buckets", "family", w)(means[:, 0] / 3, scales[:, 0], np.geomspace(0.11, 256, 63), 8)
-        counts_table = np.ones((4, 37), np.int64)
-        kernel("counts", "update", w)(counts_table, rows % 4, symbols, 24, 400)
-        out[w] = [words, counts, np.r_[d1, d2], np.array([bad1, bad2, end_ok]), mstart, mfreq, mwords, mdec,
-                  np.array([mbad]), center, bucket, counts_table]
-        assert (np.r_[d1, d2] == symbols).all() and end_ok and not bad1 and not bad2
-        assert (mdec == mix_symbols).all() and not mbad
+    old = os.environ.get("OMNICODEC_KERNELS")
+    try:
+        for w in which:
+            os.environ["OMNICODEC_KERNELS"] = w
+            bounds = kernel("mixture", "bounds")(mix_symbols, means, scales, weights, lo, k)
+            enc = LaneEncoder(lanes)
+            enc.table(table, rows[:cut], symbols[:cut])
+            enc.push(*bounds)
+            enc.table(table, rows[cut:], symbols[cut:])
+            data = enc.finish()
+            dec = LaneDecoder(data, lanes)
+            got = [dec.table(table, rows[:cut]), dec.mixture(means, scales, weights, lo, k), dec.table(table, rows[cut:])]
+            dec.finish()
+            assert np.array_equal(np.r_[got[0], got[2]], symbols) and np.array_equal(got[1], mix_symbols)
+            bounds = np.geomspace(0.11, 256, 63)
+            edge = np.r_[bounds, np.nextafter(bounds, 0), 0.0, -1.0, 1e300, 5e-324][: n]  # ties, extremes
+            sc = np.r_[edge, scales[edge.size:, 0]]
+            center, bucket = kernel("buckets", "family")(means[:, 0] / 3, sc, bounds, 8)
+            counts_table = np.ones((4, 37), np.int64)
+            kernel("counts", "update")(counts_table, rows % 4, symbols, 24, 400)
+            out[w] = [np.frombuffer(data, np.uint8), *bounds, *got, center, bucket, counts_table]
+    finally:
+        if old is None:
+            os.environ.pop("OMNICODEC_KERNELS", None)
+        else:
+            os.environ["OMNICODEC_KERNELS"] = old
     return out
 
 
@@ -121,3 +122,17 @@ def test_twin_choice_is_checked(monkeypatch):
         twin()
     with pytest.raises(ValueError, match="unknown kernel twin"):
         kernel("rans", "encode", "fpga")
+
+
+def test_lookup_tables_bracket_every_slot():
+    """lut[slot >> LUT_SHIFT] and the next entry bracket the symbol that holds any slot."""
+    from omnicodec.kernels.rans import LUT_SHIFT, LUT_SIZE
+
+    table = random_tables(np.random.default_rng(10), 6, 300)
+    cdf = table.cdf.reshape(6, -1).astype(np.int64)
+    lut = lookup_rows(cdf).reshape(6, LUT_SIZE)
+    slots = np.random.default_rng(11).integers(0, TOTAL, 20000)
+    for r in range(6):
+        sym = np.searchsorted(cdf[r], slots, side="right") - 1
+        b = slots >> LUT_SHIFT
+        assert (lut[r, b] <= sym).all() and (sym <= lut[r, b + 1]).all()
