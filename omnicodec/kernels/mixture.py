@@ -93,6 +93,32 @@ def _cdf(means, scales, weights, i, s, lo, K):
     return s + int(math.floor(f * float(TOTAL - K)))
 
 
+def _rough_cdf(means, scales, weights, i, s, lo, K):
+    """C(s) from the library's erfc: within a few units of the exact C, only ever a guess."""
+    if s <= 0:
+        return 0
+    if s >= K:
+        return TOTAL
+    e = float(lo + s) - 0.5
+    f = 0.0
+    for k in range(means.shape[1]):
+        f += weights[i, k] * 0.5 * math.erfc((means[i, k] - e) / scales[i, k] * 0.7071067811865476)
+    f = min(max(f, 0.0), 1.0)
+    return s + int(math.floor(f * float(TOTAL - K)))
+
+
+def _bracket(means, scales, i, lo, K):
+    """Symbols (offsets from lo) within 9 scales of some component: where a guess searches
+    (beyond, a component's CDF is within 1e-19 of 0 or 1)."""
+    a, b = K, 0
+    for k in range(means.shape[1]):
+        a = min(a, int(max(means[i, k] - 9.0 * scales[i, k] - lo, 0.0)))
+        b = max(b, int(min(means[i, k] + 9.0 * scales[i, k] - lo, K - 1.0)) + 1)
+    if b <= a:
+        return 0, K
+    return a, b
+
+
 # ------------------------------------------------------------------------------------- bounds
 def _bounds_numpy(symbols, means, scales, weights, lo, K):
     from ..entropy.models import _gaussian_cdf
@@ -172,7 +198,24 @@ def _decode_lane(j, lanes, first, means, scales, weights, lo, K, words, state, p
         e = stop[j]
         while k < m:
             slot = x & np.uint64(TOTAL - 1)
-            a, b, ca, cb = 0, K, 0, TOTAL
+            # guess with the library's erfc (fast, its last bits machine-dependent), then
+            # confirm with the exact C; a wrong guess (a slot within ~2 of an edge) only
+            # narrows the exact bisection to one side of it
+            a, b = _bracket(means, scales, k, lo, K)
+            while b - a > 1:
+                mid = (a + b) >> 1
+                if np.uint64(_rough_cdf(means, scales, weights, k, mid, lo, K)) <= slot:
+                    a = mid
+                else:
+                    b = mid
+            ca = _cdf(means, scales, weights, k, a, lo, K)
+            cb = _cdf(means, scales, weights, k, a + 1, lo, K)
+            if np.uint64(ca) <= slot < np.uint64(cb):
+                b = a + 1
+            elif np.uint64(ca) > slot:
+                b, cb, a, ca = a, ca, 0, 0
+            else:
+                a, ca, b, cb = a + 1, cb, K, TOTAL
             while b - a > 1:
                 mid = (a + b) >> 1
                 c = _cdf(means, scales, weights, k, mid, lo, K)
@@ -232,5 +275,9 @@ def _decode_entry(run):
 
 decode = Twins(
     _decode_numpy,
-    lambda: _decode_entry(cpu_parallel(_decode_lane, _cdf=_cpu_cdf(), _renorm=cpu_device(_renorm))),
-    lambda: _decode_entry(cuda_parallel(_decode_lane, _cdf=_cuda_cdf(), _renorm=cuda_device(_renorm))))
+    lambda: _decode_entry(cpu_parallel(_decode_lane, _cdf=_cpu_cdf(), _rough_cdf=cpu_device(_rough_cdf),
+                                       _bracket=cpu_device(_bracket),
+                                       _renorm=cpu_device(_renorm))),
+    lambda: _decode_entry(cuda_parallel(_decode_lane, _cdf=_cuda_cdf(), _rough_cdf=cuda_device(_rough_cdf),
+                                        _bracket=cuda_device(_bracket),
+                                        _renorm=cuda_device(_renorm))))
