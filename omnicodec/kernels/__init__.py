@@ -27,6 +27,7 @@ without fastmath, so LLVM does not contract either.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from importlib import import_module
 from typing import Callable
@@ -69,8 +70,13 @@ def rebind(fn: Callable, **names) -> Callable:
     compiled once with the CPU helpers and once with the CUDA device helpers."""
     from types import FunctionType
 
-    return FunctionType(fn.__code__, {**fn.__globals__, **names}, fn.__name__, fn.__defaults__,
-                        fn.__closure__)
+    out = FunctionType(fn.__code__, {**fn.__globals__, **names}, fn.__name__, fn.__defaults__,
+                       fn.__closure__)
+    # numba's disk cache keys a function by file and qualified name: one name per binding
+    if names:
+        bound = ",".join(f"{k}={getattr(v, '__qualname__', type(v).__name__)}" for k, v in sorted(names.items()))
+        out.__qualname__ = f"{fn.__qualname__}_{hashlib.sha1(bound.encode()).hexdigest()[:10]}"
+    return out
 
 
 def _prange_loop(n, *args):
@@ -93,7 +99,7 @@ def cpu_parallel(body: Callable, **helpers) -> Callable:
     # numba caches a function beside its source file and invalidates it by that file's mtime:
     # file the loop under its body's module and name, so editing a body recompiles its loop
     loop.__code__ = loop.__code__.replace(co_filename=body.__code__.co_filename)
-    loop.__qualname__ = f"{body.__qualname__}__prange"
+    loop.__qualname__ = f"{loop.__globals__['body'].__qualname__}__prange"
     return njit(parallel=True, cache=True)(loop)
 
 
@@ -115,15 +121,16 @@ def cuda_parallel(body: Callable, **helpers) -> Callable:
     return run
 
 
-def cpu_device(fn: Callable, **helpers) -> Callable:
-    """``fn`` (with ``helpers`` bound as its globals) compiled for calls from CPU kernels."""
+def cpu_device(fn: Callable, inline: bool = False, **helpers) -> Callable:
+    """``fn`` (with ``helpers`` bound as its globals) compiled for calls from CPU kernels;
+    ``inline``: into its callers' numba IR (for the few-line steps of an inner loop)."""
     from numba import njit
 
-    return njit(cache=True)(rebind(fn, **helpers) if helpers else fn)
+    return njit(cache=True, inline="always" if inline else "never")(rebind(fn, **helpers) if helpers else fn)
 
 
-def cuda_device(fn: Callable, **helpers) -> Callable:
+def cuda_device(fn: Callable, inline: bool = False, **helpers) -> Callable:
     """``fn`` (with ``helpers`` bound as its globals) compiled as a CUDA device function."""
     from numba import cuda
 
-    return cuda.jit(device=True)(rebind(fn, **helpers) if helpers else fn)
+    return cuda.jit(device=True, inline=inline)(rebind(fn, **helpers) if helpers else fn)

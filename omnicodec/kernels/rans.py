@@ -15,9 +15,10 @@ parameters depend on earlier symbols): lane ``state`` and the write (``pos``) or
 positions carry over between calls, and ``first`` is the global index of a call's first symbol
 modulo ``lanes``.  The encoder visits the calls last to first.
 
-On the CPU a prange iteration runs a *group* of ``GROUP`` lanes step by step, so the lanes'
-independent dependency chains (a 64-bit division per encoded symbol) overlap in the pipeline;
-a CUDA thread runs one lane (a group of 1).  Decoding finds a symbol with a lookup table per row
+On the CPU a prange iteration runs several lanes step by step, so their independent
+dependency chains overlap in the pipeline: the encoder four lanes with their states in
+registers (``_encode_four``), the decoder a group of ``GROUP`` lanes (a cache line of symbols);
+a CUDA thread runs one lane.  Decoding finds a symbol with a lookup table per row
 (``LUT_BITS`` of the slot give the range of symbols to bisect, usually one), built by
 ``lookup_rows``.
 
@@ -82,26 +83,61 @@ def _put(x, start, f, out, p):
     return ((x // f) << np.uint64(PREC)) + (x % f) + start, p
 
 
-def _encode_tables_group(g, group, lanes, first, rows, symbols, cdf, starts, state, pos, out):
-    m = symbols.size
-    steps = (m + lanes - 1) // lanes
-    for t in range(steps - 1, -1, -1):
-        for j in range(g * group, min(lanes, g * group + group)):
-            k = _first_index(j, lanes, first) + t * lanes
-            if k < m:
-                b = starts[rows[k]] + symbols[k]
-                c = np.uint64(cdf[b])
-                state[j], pos[j] = _put(state[j], c, np.uint64(cdf[b + 1]) - c, out, pos[j])
+def _interval_tables(k, rows, symbols, cdf, starts):
+    """Symbol k's (start, freq) from its row of the table."""
+    b = starts[rows[k]] + symbols[k]
+    c = np.uint64(cdf[b])
+    return c, np.uint64(cdf[b + 1]) - c
 
 
-def _encode_bounds_group(g, group, lanes, first, start, freq, state, pos, out):
-    m = start.size
-    steps = (m + lanes - 1) // lanes
-    for t in range(steps - 1, -1, -1):
-        for j in range(g * group, min(lanes, g * group + group)):
-            k = _first_index(j, lanes, first) + t * lanes
-            if k < m:
-                state[j], pos[j] = _put(state[j], np.uint64(start[k]), np.uint64(freq[k]), out, pos[j])
+def _interval_bounds(k, start, freq, unused0, unused1):
+    """Symbol k's (start, freq) as given."""
+    return np.uint64(start[k]), np.uint64(freq[k])
+
+
+def _step(k, m, d0, d1, d2, d3, x, p, out):
+    """Encode symbol k onto (x, p) if the call has it."""
+    if k < m:
+        c, f = _interval(k, d0, d1, d2, d3)  # noqa: F821 (bound: _interval_tables or _bounds)
+        return _put(x, c, f, out, p)
+    return x, p
+
+
+def _encode_lane(j, lanes, first, d0, d1, d2, d3, state, pos, out):
+    """One lane's symbols of a call, last first (the CUDA twin: a lane per thread)."""
+    m = d1.size
+    k0 = _first_index(j, lanes, first)
+    x, p = state[j], pos[j]
+    for t in range((m + lanes - 1) // lanes - 1, -1, -1):
+        x, p = _step(k0 + t * lanes, m, d0, d1, d2, d3, x, p, out)
+    state[j], pos[j] = x, p
+
+
+def _encode_four(g, lanes, first, d0, d1, d2, d3, state, pos, out):
+    """Lanes 4g..4g+3 step by step with their states in registers, so the four dependency
+    chains overlap (the CPU twin; a missing lane gets an index past the call's end)."""
+    m = d1.size
+    j = 4 * g
+    a0 = _first_index(j, lanes, first)
+    a1 = _first_index(j + 1, lanes, first) if j + 1 < lanes else m
+    a2 = _first_index(j + 2, lanes, first) if j + 2 < lanes else m
+    a3 = _first_index(j + 3, lanes, first) if j + 3 < lanes else m
+    i1, i2, i3 = min(j + 1, lanes - 1), min(j + 2, lanes - 1), min(j + 3, lanes - 1)
+    x0, x1, x2, x3 = state[j], state[i1], state[i2], state[i3]
+    p0, p1, p2, p3 = pos[j], pos[i1], pos[i2], pos[i3]
+    for t in range((m + lanes - 1) // lanes - 1, -1, -1):
+        o = t * lanes
+        x0, p0 = _step(a0 + o, m, d0, d1, d2, d3, x0, p0, out)
+        x1, p1 = _step(a1 + o, m, d0, d1, d2, d3, x1, p1, out)
+        x2, p2 = _step(a2 + o, m, d0, d1, d2, d3, x2, p2, out)
+        x3, p3 = _step(a3 + o, m, d0, d1, d2, d3, x3, p3, out)
+    state[j], pos[j] = x0, p0
+    if j + 1 < lanes:
+        state[i1], pos[i1] = x1, p1
+    if j + 2 < lanes:
+        state[i2], pos[i2] = x2, p2
+    if j + 3 < lanes:
+        state[i3], pos[i3] = x3, p3
 
 
 def _encode_numpy(start, freq, first, state, pos, out):
@@ -126,27 +162,27 @@ def _encode_tables_numpy(rows, symbols, cdf, starts, first, state, pos, out):
     _encode_numpy(cdf[b], cdf[b + 1] - cdf[b], first, state, pos, out)
 
 
-def _grouped(run, group):
-    """Call a group body over all lanes: ``run(groups, group, lanes, first, ...)``."""
+_NO_TABLE = (np.zeros(1, np.uint32), np.zeros(1, np.int64))
+
+
+def _encoder(parallel, device, body, interval, group, pad):
+    step = device(_step, inline=True, _interval=device(interval, inline=True), _put=device(_put, inline=True))
+    run = parallel(body, _step=step, _first_index=device(_first_index))
+
     def call(*args):
         *data, first, state, pos, out = args
-        lanes = state.size
-        run(-(-lanes // group), group, lanes, int(first), *data, state, pos, out)
+        run(-(-state.size // group), state.size, int(first), *data, *pad, state, pos, out)
     return call
 
 
 encode_tables = Twins(
     _encode_tables_numpy,
-    lambda: _grouped(cpu_parallel(_encode_tables_group, _put=cpu_device(_put), _first_index=cpu_device(_first_index)),
-                     GROUP),
-    lambda: _grouped(cuda_parallel(_encode_tables_group, _put=cuda_device(_put),
-                                   _first_index=cuda_device(_first_index)), 1))
+    lambda: _encoder(cpu_parallel, cpu_device, _encode_four, _interval_tables, 4, ()),
+    lambda: _encoder(cuda_parallel, cuda_device, _encode_lane, _interval_tables, 1, ()))
 encode_bounds = Twins(
     _encode_numpy,
-    lambda: _grouped(cpu_parallel(_encode_bounds_group, _put=cpu_device(_put), _first_index=cpu_device(_first_index)),
-                     GROUP),
-    lambda: _grouped(cuda_parallel(_encode_bounds_group, _put=cuda_device(_put),
-                                   _first_index=cuda_device(_first_index)), 1))
+    lambda: _encoder(cpu_parallel, cpu_device, _encode_four, _interval_bounds, 4, _NO_TABLE),
+    lambda: _encoder(cuda_parallel, cuda_device, _encode_lane, _interval_bounds, 1, _NO_TABLE))
 
 
 # ------------------------------------------------------------------------------------- decode
