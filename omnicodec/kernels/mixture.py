@@ -93,18 +93,10 @@ def _cdf(means, scales, weights, i, s, lo, K):
     return s + int(math.floor(f * float(TOTAL - K)))
 
 
-def _rough_cdf(means, scales, weights, i, s, lo, K):
-    """C(s) from the library's erfc: within a few units of the exact C, only ever a guess."""
-    if s <= 0:
-        return 0
-    if s >= K:
-        return TOTAL
-    e = float(lo + s) - 0.5
-    f = 0.0
-    for k in range(means.shape[1]):
-        f += weights[i, k] * 0.5 * math.erfc((means[i, k] - e) / scales[i, k] * 0.7071067811865476)
-    f = min(max(f, 0.0), 1.0)
-    return s + int(math.floor(f * float(TOTAL - K)))
+def _rough_phi(x):
+    """Phi from the library's erfc: its last bits differ between machines, so it only ever
+    guesses (``_cdf`` bound to it is the decoder's rough C)."""
+    return 0.5 * math.erfc(-x * 0.7071067811865476)
 
 
 def _bracket(means, scales, i, lo, K):
@@ -204,7 +196,7 @@ def _decode_lane(j, lanes, first, means, scales, weights, lo, K, words, state, p
             a, b = _bracket(means, scales, k, lo, K)
             while b - a > 1:
                 mid = (a + b) >> 1
-                if np.uint64(_rough_cdf(means, scales, weights, k, mid, lo, K)) <= slot:
+                if np.uint64(_rough_cdf(means, scales, weights, k, mid, lo, K)) <= slot:  # noqa: F821 (bound below)
                     a = mid
                 else:
                     b = mid
@@ -276,9 +268,12 @@ def _decode_entry(run):
 
 decode = Twins(
     _decode_numpy,
-    lambda: _decode_entry(cpu_parallel(_decode_lane, _cdf=_cpu_cdf(), _rough_cdf=cpu_device(_rough_cdf),
+    lambda: _decode_entry(cpu_parallel(_decode_lane, _cdf=_cpu_cdf(),
+                                       _rough_cdf=cpu_device(_cdf, _phi=cpu_device(_rough_phi), _mul=cpu_device(_mul)),
                                        _bracket=cpu_device(_bracket),
                                        _renorm=cpu_device(_renorm))),
-    lambda: _decode_entry(cuda_parallel(_decode_lane, _cdf=_cuda_cdf(), _rough_cdf=cuda_device(_rough_cdf),
+    lambda: _decode_entry(cuda_parallel(_decode_lane, _cdf=_cuda_cdf(),
+                                        _rough_cdf=cuda_device(_cdf, _phi=cuda_device(_rough_phi),
+                                                               _mul=cuda_device(_mul)),
                                         _bracket=cuda_device(_bracket),
                                         _renorm=cuda_device(_renorm))))
