@@ -358,7 +358,8 @@ class _QuantizedFamily(EntropyModel):
         _no_more(params, name)
         if means.shape != scales.shape or (n is not None and means.size != n):
             raise ValueError(f"{name}: means and scales need one value per symbol")
-        return kernel("buckets", "family")(means, scales, _SCALE_BOUNDS, MEAN_STEPS)  # int16 buckets: radix argsort
+        # int16 buckets: a radix argsort
+        return kernel("buckets", "family", size=means.size)(means, scales, _SCALE_BOUNDS, MEAN_STEPS)
 
     def _groups(self, buckets: np.ndarray):
         order = np.argsort(buckets, kind="stable")

@@ -43,8 +43,19 @@ def twin() -> str:
     return name
 
 
-def kernel(job: str, name: str, which: str | None = None) -> Callable:
-    """The ``which`` twin (default ``twin()``) of ``omnicodec.kernels.<job>.<name>``."""
+SMALL_JOB = 1 << 22  # items below which a fresh process is better off without numba
+
+
+def kernel(job: str, name: str, which: str | None = None, size: int | None = None) -> Callable:
+    """The ``which`` twin (default ``twin()``) of ``omnicodec.kernels.<job>.<name>``.  A job of
+    ``size`` < SMALL_JOB items whose NumPy twin is fast runs that twin when no twin was asked
+    for and numba is not loaded yet: numba's start-up (about 0.5 s) would cost more than it
+    saves.  The twins give the same results, so this never changes an output."""
+    import sys
+
+    if which is None and size is not None and size < SMALL_JOB and "OMNICODEC_KERNELS" not in os.environ \
+            and "numba" not in sys.modules:
+        which = "numpy"
     which = which or twin()
     if which not in TWINS:
         raise ValueError(f"unknown kernel twin {which!r}; choose one of {TWINS}")

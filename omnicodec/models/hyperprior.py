@@ -37,13 +37,24 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-from compressai.layers import GDN
-from compressai.models.utils import conv, deconv
 from torch import nn
 
 from ..metrics import psnr_of_mse
-from .base import ACT_BITS, IntegerNet, LearnedModel, factorized_tables, half_state, level_gains, load_half, tiled
+from .base import (
+    ACT_BITS,
+    IntegerNet,
+    LearnedModel,
+    factorized_tables,
+    half_state,
+    import_parts,
+    level_gains,
+    load_half,
+    tiled,
+)
+
+import_parts("compressai.layers", "compressai.models.utils")  # not compressai's __init__ (4 s)
+from compressai.layers import GDN  # noqa: E402
+from compressai.models.utils import conv, deconv  # noqa: E402
 
 # λ per level (MSE on [0, 1] pixels scaled by 255², as in CompressAI's training recipe): from
 # about 0.1 bpp to about 1.5 bpp on Kodak.  The default of the config; a config may hold others.
@@ -84,7 +95,10 @@ class Hyperprior(LearnedModel):
     source = "images"
     stride = 64
 
-    def __init__(self, cfg: HyperpriorConfig = HyperpriorConfig()):
+    def __init__(self, cfg: HyperpriorConfig = HyperpriorConfig(), priors: bool = True):
+        """``priors=False`` leaves out the float entropy models, which coding never uses (it
+        codes with integer tables) and whose import and construction pull in scipy and all of
+        compressai (5 s of a CLI call)."""
         super().__init__(cfg)
         N, M = cfg.N, cfg.M
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
@@ -94,8 +108,12 @@ class Hyperprior(LearnedModel):
                                  conv(N, N))
         self.h_s = nn.Sequential(deconv(N, M), nn.ReLU(inplace=True), deconv(M, M * 3 // 2), nn.ReLU(inplace=True),
                                  conv(M * 3 // 2, M * 2, 3, 1))
-        self.entropy_bottleneck = EntropyBottleneck(N)
-        self.gaussian_conditional = GaussianConditional(None, scale_bound=SCALE_BOUND)
+        self.entropy_bottleneck = self.gaussian_conditional = None
+        if priors:
+            from compressai.entropy_models import EntropyBottleneck, GaussianConditional  # scipy: 1 s
+
+            self.entropy_bottleneck = EntropyBottleneck(N)
+            self.gaussian_conditional = GaussianConditional(None, scale_bound=SCALE_BOUND)
         if cfg.context == "checkerboard":
             self.context = nn.Conv2d(M, 2 * M, 5, padding=2)
             self.entropy_parameters = nn.Sequential(
@@ -196,7 +214,7 @@ class Hyperprior(LearnedModel):
                 raise KeyError(f"the artefact lacks {name}")
         self.gain.data.copy_(art["gain"])
         self.inv_gain.data.copy_(art["inv_gain"])
-        if "entropy_bottleneck" in art:
+        if "entropy_bottleneck" in art and self.entropy_bottleneck is not None:
             self.entropy_bottleneck.load_state_dict(art["entropy_bottleneck"], strict=False)
 
 
@@ -225,7 +243,7 @@ class InferenceModel:
 
     def __init__(self, art: dict):
         cfg = HyperpriorConfig.from_dict(art["config"])
-        net = Hyperprior(cfg)
+        net = Hyperprior(cfg, priors=False)
         net.load_artefact(art)
         # synthesis in float64: a float32 convolution sums in an order that depends on the thread
         # count, which moved some pixels by one level; in float64 such a flip needs an output

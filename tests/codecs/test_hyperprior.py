@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,3 +213,20 @@ def test_lane_streams_decode_to_the_same_pixels_and_check_their_config():
             omnicodec.decode(blob)
     with pytest.raises(ValueError):
         Hyperprior(coder="range", lanes=2)
+
+
+def test_coding_loads_neither_compressai_init_nor_scipy_nor_numba(tmp_path):
+    """A hyperprior encode and decode in a fresh process import only compressai's layers: its
+    package __init__ (datasets, zoo: 4 s), scipy (1 s, for its float entropy models) and, for
+    an image this small, numba (0.5 s of start-up) stay out."""
+    import subprocess
+    import sys
+
+    code = ("import sys, omnicodec\n"
+            "from tests.common import make_image\n"
+            "omnicodec.decode(omnicodec.encode(make_image(32, 48), 'hyperprior', 50))\n"
+            "print(' '.join(m for m in ('compressai', 'compressai.datasets', 'scipy', 'numba') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == []
