@@ -131,3 +131,33 @@ def test_adaptive_with_a_large_context_space():
     dec = Decoder(enc.finish(), "ans", lanes=8)
     assert np.array_equal(dec.decode(model, 3000, contexts=ctx), sym)
     dec.finish()
+
+
+def test_random_payloads_are_refused_or_decoded_never_crash():
+    """The compiled decoders do no bounds checks of their own: any payload with a plausible
+    frame (random words, random lane lengths) must end in CorruptStreamError or in symbols
+    of the models' domains, never in a read outside the words."""
+    rng = np.random.default_rng(6)
+    cs = list(cases(200, seed=7))
+    for trial in range(150):
+        lanes = int(rng.integers(1, 9))
+        counts = rng.integers(2, 40, lanes)
+        words = rng.integers(0, 1 << 32, int(counts.sum()), dtype=np.uint64)
+        if trial % 3 == 0:  # states in range, so decoding goes on
+            first = np.cumsum(counts) - counts
+            words[first] = rng.integers(1 << 31, 1 << 32, lanes)
+        data = np.concatenate([[lanes], counts, words]).astype("<u4").tobytes()
+        try:
+            out = decode_all(data, lanes, cs)
+        except CorruptStreamError:
+            continue
+        for o, (model, _, _) in zip(out, cs):
+            assert domain(model)[0] <= o.min() and o.max() <= domain(model)[1]
+
+
+def domain(model) -> tuple[int, int]:
+    if isinstance(model, Categorical):
+        return 0, model.frequencies.size - 1
+    if isinstance(model, AdaptiveCategorical):
+        return 0, model.alphabet_size - 1
+    return model.lo, model.hi
