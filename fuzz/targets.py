@@ -41,7 +41,8 @@ _HEAD = 10
 
 @lru_cache(maxsize=None)
 def fixture(codec_id: str) -> tuple[container.Header, dict[str, bytes]]:
-    """The codec's newest frozen fixture (the last folder in sorted order)."""
+    """The codec's newest frozen fixture (the last folder in sorted order; a folder of a
+    non-default variant, such as a lane-coded hyperprior, is named to sort before it)."""
     folder = sorted(p for p in (FIXTURES / codec_id).iterdir() if (p / "sample.omc").exists())[-1]
     box = container.unpack((folder / "sample.omc").read_bytes())
     return box.header, dict(box.sections)

@@ -201,7 +201,7 @@ def test_lane_streams_decode_to_the_same_pixels_and_check_their_config():
     from omnicodec.codecs.hyperprior import Hyperprior
 
     item = make_image(40, 56)
-    check_fixture("hyperprior", item, "v2-hyperprior-none-84000-lanes4", Hyperprior(lanes=4))
+    check_fixture("hyperprior", item, "v2-hyperprior-lanes4-none-84000", Hyperprior(lanes=4))
     lanes, plain = (omnicodec.encode(item, Hyperprior(lanes=n)) for n in (4, 0))
     assert lanes != plain
     assert np.array_equal(omnicodec.decode(lanes).pixels, omnicodec.decode(plain).pixels)
