@@ -2,13 +2,14 @@
 
     twin      what it is                                  where it runs
     numpy     the reference, vectorized over lanes        anywhere; the tests' yardstick
-    cpu       numba ``njit(parallel=True)``, a lane a     this machine's cores
-              prange iteration
+    cpu       numba ``njit(parallel=True)``, a few lanes  this machine's cores
+              a prange iteration
     cuda      numba ``cuda.jit``, a lane a thread         a GPU (or NUMBA_ENABLE_CUDASIM=1)
 
 Jobs: ``rans`` (lane-interleaved rANS encode and table decode), ``mixture`` (Gaussian-mixture
 integer CDFs evaluated at the two edges a symbol needs, and the mixture decode that bisects
-them), ``counts`` (the adaptive categorical's count updates).  The twins give the same bytes
+them), ``buckets`` (the quantized families' parameter buckets), ``counts`` (the adaptive
+categorical's count updates).  The twins give the same bytes
 and the same symbols: the CPU and CUDA twins run one Python source each (compiled twice), the
 NumPy twin is written independently, and ``tests/kernels`` compares all three bit for bit.
 
@@ -103,31 +104,33 @@ def _sources() -> str:
     return h.hexdigest()
 
 
-def _grid_loop(n, *args):
-    j = cuda.grid(1)  # noqa: F821 (bound by cuda_parallel)
-    if j < n:
-        body(j, *args)  # noqa: F821
+def _loop(body: Callable, device: Callable, **namespace) -> Callable:
+    """The loop ``loop(n, a0, a1, ...)`` over ``body(j, a0, a1, ...)``, written out for the body's
+    arity (numba inlines no call with ``*args``) and filed under the body's module (for numba's
+    cache); ``namespace`` holds what the loop's source names (``prange`` or ``cuda``)."""
+    import inspect
+
+    params = ", ".join(f"a{i}" for i in range(len(inspect.signature(body).parameters) - 1))
+    if "prange" in namespace:
+        source = f"def loop(n, {params}):\n    for j in prange(n):\n        body(j, {params})\n"
+    else:
+        source = f"def loop(n, {params}):\n    j = cuda.grid(1)\n    if j < n:\n        body(j, {params})\n"
+    namespace["body"] = device
+    exec(compile(source, body.__code__.co_filename, "exec"), namespace)
+    loop = namespace["loop"]
+    loop.__qualname__ = f"{device.__qualname__}__loop_{_sources()[:10]}"
+    loop.__module__ = body.__module__
+    return loop
 
 
 def cpu_parallel(body: Callable, **helpers) -> Callable:
     """``run(n, *args)``: ``body(j, *args)`` for j in 0..n-1 over the CPU's threads, with
     ``helpers`` (numba-compiled) bound as ``body``'s globals.  The body is inlined into the
     parallel loop: compiled there, its array arguments are known not to alias, which lets the
-    four-lane encoder keep its states in registers (7.3 -> 5.5 ms per 10**6 symbols).  numba
-    inlines no call with ``*args``, so the loop is written out for the body's arity."""
-    import inspect
-
+    four-lane encoder keep its states in registers (7.3 -> 5.5 ms per 10**6 symbols)."""
     from numba import njit, prange
 
-    params = ", ".join(f"a{i}" for i in range(len(inspect.signature(body).parameters) - 1))
-    code = compile(f"def loop(n, {params}):\n    for j in prange(n):\n        body(j, {params})\n",
-                   body.__code__.co_filename, "exec")  # filed under the body's module, for the cache
-    namespace = {"prange": prange, "body": cpu_device(body, inline=True, **helpers)}
-    exec(code, namespace)
-    loop = namespace["loop"]
-    loop.__qualname__ = f"{namespace['body'].__qualname__}__prange_{_sources()[:10]}"
-    loop.__module__ = body.__module__
-    return njit(parallel=True, cache=True)(loop)
+    return njit(parallel=True, cache=True)(_loop(body, cpu_device(body, inline=True, **helpers), prange=prange))
 
 
 def cuda_parallel(body: Callable, **helpers) -> Callable:
@@ -136,7 +139,7 @@ def cuda_parallel(body: Callable, **helpers) -> Callable:
     import numpy as np
     from numba import cuda
 
-    kernel_fn = cuda.jit(rebind(_grid_loop, cuda=cuda, body=cuda_device(body, **helpers)))
+    kernel_fn = cuda.jit(_loop(body, cuda_device(body, **helpers), cuda=cuda))
 
     def run(n, *args):
         dev = [cuda.to_device(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in args]
