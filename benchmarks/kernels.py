@@ -18,7 +18,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -26,20 +25,9 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from entropy import direct, workloads  # noqa: E402
+from entropy import REPEATS, best, direct, workloads  # noqa: E402
 
 from omnicodec.entropy import Decoder, Encoder  # noqa: E402
-
-REPEATS = 3
-
-
-def best(fn):
-    times, out = [], None
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def ours(symbols, model, count, params, lanes):

@@ -124,14 +124,9 @@ class LearnedCodec(LossyCodec):
     def __post_init__(self):
         """The config is complete before anything is encoded: a new codec names the digest of
         its default weights (left empty only when they are missing, which encode reports)."""
-        from ..entropy import CODERS
-        from ..entropy.lanes import MAX_LANES
+        from ..entropy import check_coder
 
-        if self.coder not in CODERS:
-            raise ValueError(f"coder must be one of {CODERS}, got {self.coder!r}")
-        if type(self.lanes) is not int or not 0 <= self.lanes <= MAX_LANES or (self.lanes and self.coder != "ans"):
-            raise ValueError(f"lanes must be an integer in 0..{MAX_LANES} (lanes > 0 with coder 'ans'), "
-                             f"got {self.lanes!r}")
+        check_coder(self.coder, self.lanes)
         if not self.weights:
             try:
                 self.weights = find_weights(self.codec_id, self.weights_file)[1]

@@ -14,7 +14,7 @@ decoded lane-parallel on CPU threads or a GPU; ``Decoder.finish()`` checks its e
 codec that entropy-codes goes through this package.
 """
 
-from .coders import CODERS, Decoder, Encoder
+from .coders import CODERS, Decoder, Encoder, check_coder
 from .models import (
     AdaptiveCategorical,
     Categorical,
@@ -26,6 +26,6 @@ from .models import (
 )
 
 __all__ = [
-    "CODERS", "Encoder", "Decoder", "EntropyModel", "Categorical", "AdaptiveCategorical",
+    "CODERS", "check_coder", "Encoder", "Decoder", "EntropyModel", "Categorical", "AdaptiveCategorical",
     "QuantizedGaussian", "QuantizedLaplace", "QuantizedLogistic", "GaussianMixture",
 ]

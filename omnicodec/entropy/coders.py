@@ -14,20 +14,20 @@ import constriction
 import numpy as np
 
 from ..errors import CorruptStreamError
-from .lanes import LaneDecoder, LaneEncoder
+from .lanes import MAX_LANES, LaneDecoder, LaneEncoder
 from .models import EntropyModel
 
 CODERS = ("ans", "range")
 
 
-def _check_coder(name: str) -> None:
-    if name not in CODERS:
-        raise ValueError(f"unknown entropy coder {name!r}; choose one of {CODERS}")
-
-
-def _check_lanes(coder: str, lanes: int) -> None:
-    if lanes and coder != "ans":
-        raise ValueError("lanes are an ANS format: use coder 'ans' with lanes > 0")
+def check_coder(coder: str, lanes: int = 0) -> None:
+    """ValueError unless ``coder`` names a coder and ``lanes`` is 0 (sequential) or a lane
+    count (1..MAX_LANES, with ``ans``): what a codec config may hold."""
+    if coder not in CODERS:
+        raise ValueError(f"unknown entropy coder {coder!r}; choose one of {CODERS}")
+    if type(lanes) is not int or not 0 <= lanes <= MAX_LANES or (lanes and coder != "ans"):
+        raise ValueError(f"lanes must be an integer in 0..{MAX_LANES}, and lanes > 0 is an ANS format (coder "
+                         f"'ans'); got lanes={lanes!r} with coder {coder!r}")
 
 
 class Encoder:
@@ -36,8 +36,7 @@ class Encoder:
     sequential stream."""
 
     def __init__(self, coder: str = "ans", lanes: int = 0):
-        _check_coder(coder)
-        _check_lanes(coder, lanes)
+        check_coder(coder, lanes)
         self.coder = coder
         self._ops: list[tuple[np.ndarray, Any, tuple[np.ndarray, ...]]] = []
         self._range = constriction.stream.queue.RangeEncoder() if coder == "range" else None
@@ -77,8 +76,7 @@ class Decoder:
     ``lanes`` is the lane count the stream's config declares (0: a sequential stream)."""
 
     def __init__(self, data: bytes, coder: str = "ans", lanes: int = 0):
-        _check_coder(coder)
-        _check_lanes(coder, lanes)
+        check_coder(coder, lanes)
         self._lanes = LaneDecoder(data, lanes) if lanes else None
         if self._lanes is not None:
             return

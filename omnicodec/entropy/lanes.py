@@ -22,11 +22,13 @@ Overhead: 12 bytes per lane.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from ..errors import CorruptStreamError
 from ..kernels import kernel
-from ..kernels.rans import LOWER, TOTAL, lane_sizes, lookup_rows
+from ..kernels.rans import LOWER, MASK32, TOTAL, lane_sizes, lookup_rows
 
 MAX_LANES = 1 << 16
 
@@ -66,13 +68,10 @@ class CdfTable:
         rows = np.atleast_2d(rows)
         self.cdf = np.ascontiguousarray(rows, np.uint32).ravel()
         self.starts = np.arange(rows.shape[0], dtype=np.int64) * rows.shape[1]
-        self._lut: np.ndarray | None = None
 
-    @property
+    @cached_property
     def lut(self) -> np.ndarray:
-        if self._lut is None:
-            self._lut = lookup_rows(self.cdf.reshape(self.starts.size, -1))
-        return self._lut
+        return lookup_rows(self.cdf.reshape(self.starts.size, -1))
 
 
 class LaneEncoder:
@@ -102,7 +101,7 @@ class LaneEncoder:
         for size, job, data in reversed(self._calls):
             n -= size
             kernel("rans", job)(*data, n % self.lanes, state, pos, out)
-        out[pos - 1] = (state & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        out[pos - 1] = (state & np.uint64(MASK32)).astype(np.uint32)
         out[pos - 2] = (state >> np.uint64(32)).astype(np.uint32)
         counts = ends - (pos - 2)
         words = out[np.concatenate([np.arange(e - c, e) for e, c in zip(ends.tolist(), counts.tolist())])]

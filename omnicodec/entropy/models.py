@@ -29,7 +29,7 @@ bit-identical parameter arrays (learned codecs quantize them first, see design r
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 import constriction
@@ -131,11 +131,9 @@ class Categorical(EntropyModel):
             return np.zeros(count, dtype=np.int32)
         return pop(self._cmodel, count)
 
-    @property
+    @cached_property
     def _table(self) -> CdfTable:
-        if not hasattr(self, "_cdf_table"):
-            self._cdf_table = CdfTable(quantize_counts(self.frequencies))
-        return self._cdf_table
+        return CdfTable(quantize_counts(self.frequencies))
 
     def lane_encode(self, symbols, lanes, **params):
         _no_more(params, "Categorical")

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from . import Twins, cpu_device, cpu_parallel, cuda_device, cuda_parallel
-from .rans import PREC, TOTAL, _renorm, renorm_lanes
+from .rans import PREC, TOTAL, _first_index, _renorm, renorm_lanes
 
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -111,21 +111,23 @@ def _bracket(means, scales, i, lo, K):
     return a, b
 
 
-# ------------------------------------------------------------------------------------- bounds
-def _bounds_numpy(symbols, means, scales, weights, lo, K):
+def _cdf_numpy(means, scales, weights, i, s, lo, K):
+    """NumPy twin of ``_cdf``: C(s) of symbols ``i`` (an index array), vectorized."""
     from ..entropy.models import _gaussian_cdf
 
-    def cdf(s):
-        e = (lo + s).astype(np.float64) - 0.5
-        f = weights[:, 0] * _gaussian_cdf((e - means[:, 0]) / scales[:, 0])
-        for k in range(1, means.shape[1]):
-            f = f + weights[:, k] * _gaussian_cdf((e - means[:, k]) / scales[:, k])
-        c = s + np.floor(np.clip(f, 0.0, 1.0) * float(TOTAL - K)).astype(np.int64)
-        return np.where(s <= 0, 0, np.where(s >= K, TOTAL, c))
+    e = (lo + s).astype(np.float64) - 0.5
+    f = weights[i, 0] * _gaussian_cdf((e - means[i, 0]) / scales[i, 0])
+    for k in range(1, means.shape[1]):
+        f = f + weights[i, k] * _gaussian_cdf((e - means[i, k]) / scales[i, k])
+    c = s + np.floor(np.clip(f, 0.0, 1.0) * float(TOTAL - K)).astype(np.int64)
+    return np.where(s <= 0, 0, np.where(s >= K, TOTAL, c))
 
-    s = np.asarray(symbols, np.int64)
-    c0, c1 = cdf(s), cdf(s + 1)
-    return _checked(c0, c1 - c0)
+
+# ------------------------------------------------------------------------------------- bounds
+def _bounds_numpy(symbols, means, scales, weights, lo, K):
+    s, i = np.asarray(symbols, np.int64), np.arange(means.shape[0])
+    c0 = _cdf_numpy(means, scales, weights, i, s, lo, K)
+    return _checked(c0, _cdf_numpy(means, scales, weights, i, s + 1, lo, K) - c0)
 
 
 def _checked(start, freq):
@@ -183,7 +185,7 @@ bounds = Twins(_bounds_numpy, lambda: _bounds_entry(cpu_parallel(_bounds_body, _
 # ------------------------------------------------------------------------------------- decode
 def _decode_lane(j, lanes, first, means, scales, weights, lo, K, words, state, ptr, stop, out, bad):
     m = means.shape[0]
-    k = (j + lanes - first) % lanes
+    k = _first_index(j, lanes, first)
     if k < m:
         x = state[j]
         p = ptr[j]
@@ -225,8 +227,6 @@ def _decode_lane(j, lanes, first, means, scales, weights, lo, K, words, state, p
 
 
 def _decode_numpy(means, scales, weights, lo, K, words, state, ptr, stop, first):
-    from ..entropy.models import _gaussian_cdf
-
     lanes, m = state.size, means.shape[0]
     out = np.zeros(m, np.int32)
     bad = False
@@ -239,11 +239,7 @@ def _decode_numpy(means, scales, weights, lo, K, words, state, ptr, stop, first)
         ca, cb = np.zeros(k.size, np.int64), np.full(k.size, TOTAL, np.int64)
         while np.any(b - a > 1):
             mid = (a + b) >> 1
-            e = (lo + mid).astype(np.float64) - 0.5
-            f = weights[k, 0] * _gaussian_cdf((e - means[k, 0]) / scales[k, 0])
-            for c in range(1, means.shape[1]):
-                f = f + weights[k, c] * _gaussian_cdf((e - means[k, c]) / scales[k, c])
-            cm = mid + np.floor(np.clip(f, 0.0, 1.0) * float(TOTAL - K)).astype(np.int64)
+            cm = _cdf_numpy(means, scales, weights, k, mid, lo, K)
             live = b - a > 1
             le = live & (cm.astype(np.uint64) <= slot)
             gt = live & ~le
@@ -270,10 +266,10 @@ decode = Twins(
     _decode_numpy,
     lambda: _decode_entry(cpu_parallel(_decode_lane, _cdf=_cpu_cdf(),
                                        _rough_cdf=cpu_device(_cdf, _phi=cpu_device(_rough_phi), _mul=cpu_device(_mul)),
-                                       _bracket=cpu_device(_bracket),
+                                       _bracket=cpu_device(_bracket), _first_index=cpu_device(_first_index),
                                        _renorm=cpu_device(_renorm))),
     lambda: _decode_entry(cuda_parallel(_decode_lane, _cdf=_cuda_cdf(),
                                         _rough_cdf=cuda_device(_cdf, _phi=cuda_device(_rough_phi),
                                                                _mul=cuda_device(_mul)),
-                                        _bracket=cuda_device(_bracket),
+                                        _bracket=cuda_device(_bracket), _first_index=cuda_device(_first_index),
                                         _renorm=cuda_device(_renorm))))
