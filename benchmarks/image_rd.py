@@ -1,8 +1,9 @@
-"""Rate-distortion on the 24 Kodak images: hyperprior vs JPEG (4:2:0, 4:4:4), WebP and AVIF.
+"""Rate-distortion on the 24 Kodak images: the learned codecs (hyperprior, walloc) vs JPEG (4:2:0,
+4:4:4), WebP and AVIF.
 
 For every codec and quality: mean bpp of the actual .omc files (all header bytes included),
 mean RGB PSNR, mean MS-SSIM, mean encode/decode seconds per image.  Then BD-rate (PSNR) of
-hyperprior against each classical codec (omnicodec.metrics.bd_rate), the same for CompressAI's
+each learned codec against each classical codec (omnicodec.metrics.bd_rate), the same for CompressAI's
 published curves against published WebP as a sanity check, and an RD plot with CompressAI's
 published Kodak points as reference lines.
 
@@ -31,11 +32,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "kodak_published_rd.json"
 QUALITIES = {
     "hyperprior": [0, 17, 33, 50, 67, 83, 100],
+    "walloc": [0, 12.5, 25, 37.5, 49.9, 50, 62.5, 75, 87.5, 100],  # 16x model below 50, 4x from 50
     "jpeg": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "jpeg444": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "webp": [5, 15, 30, 45, 60, 75, 85, 95],
     "avif": [10, 25, 40, 55, 70, 80, 90],
 }
+LEARNED = ("hyperprior", "walloc")
 PUBLISHED = ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM", "WebP", "JPEG"]
 
 
@@ -75,6 +78,13 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
 
 
+def envelope(points: list[dict]) -> list[dict]:
+    """The points no other point beats (lower rate and higher PSNR), by rate: a codec with
+    several models (walloc) is judged by the best of them at each rate."""
+    kept = [p for p in points if not any(o["bpp"] <= p["bpp"] and o["psnr"] > p["psnr"] for o in points)]
+    return sorted(kept, key=lambda p: p["bpp"])
+
+
 def bd_table(curves: dict, published: dict) -> dict:
     from omnicodec.metrics import bd_rate
 
@@ -82,14 +92,16 @@ def bd_table(curves: dict, published: dict) -> dict:
         return [p["bpp"] for p in pts], [p["psnr"] for p in pts]
 
     out = {}
-    if "hyperprior" in curves:
-        hr, hp = curve(curves["hyperprior"])
+    for learned in LEARNED:
+        if learned not in curves:
+            continue
+        hr, hp = curve(envelope(curves[learned]))
         for anchor in ("webp", "jpeg", "jpeg444", "avif"):
             if anchor in curves:
                 try:
-                    out[f"hyperprior vs {anchor}"] = bd_rate(*curve(curves[anchor]), hr, hp)
+                    out[f"{learned} vs {anchor}"] = bd_rate(*curve(curves[anchor]), hr, hp)
                 except ValueError as exc:
-                    out[f"hyperprior vs {anchor}"] = f"n/a: {exc}"
+                    out[f"{learned} vs {anchor}"] = f"n/a: {exc}"
     if published:
         webp = np.array(published["WebP"])
         webp = webp[(webp[:, 0] > 0.05) & (webp[:, 0] < 2.0)]
@@ -115,8 +127,8 @@ def plot(curves: dict, published: dict, path: Path) -> None:
             pts = pts[pts[:, 0] < 1.8]
             ax.plot(pts[:, 0], pts[:, 1], "--", lw=1, alpha=0.7, label=f"{name} (published)")
     for name, pts in curves.items():
-        ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], "o-" if name == "hyperprior" else ".-",
-                lw=2.5 if name == "hyperprior" else 1.5, label=f"{name} (omnicodec, .omc bytes)")
+        ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], "o-" if name in LEARNED else ".-",
+                lw=2.5 if name in LEARNED else 1.5, label=f"{name} (omnicodec, .omc bytes)")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR RGB (dB)")
     ax.set_xlim(0, 1.8)
@@ -152,6 +164,7 @@ def main() -> None:
     if args.table:
         print(table())
         return
+    from omnicodec.codecs import walloc
     from omnicodec.codecs.hyperprior import Hyperprior
     from omnicodec.codecs.learned import weights_dir
     from omnicodec.datasets.files import read_item
@@ -165,12 +178,12 @@ def main() -> None:
     old = json.loads(target.read_text()) if target.exists() else {}
     curves = {**old.get("curves", {}), **{c: measure(c, images) for c in args.codecs.split(",")}}
     published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() and not args.images else {}
-    WEIGHTS = Hyperprior.weights_file
-    manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())[WEIGHTS]
+    manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())
+    weights = {name: {k: manifest[name].get(k) for k in ("sha256", "steps", "hardware", "date", "config")}
+               for name in (Hyperprior.weights_file, walloc.WEIGHTS_16X, walloc.WEIGHTS_4X)}
     command = "python benchmarks/image_rd.py" + (f" --images {folder} --name {args.name}" if args.images else "")
     out = {"machine": machine(), "command": command, "images": len(images), "folder": folder.name,
-           "hyperprior_weights": {"name": WEIGHTS, **{k: manifest.get(k) for k in
-                                                       ("sha256", "steps", "hardware", "date", "config")}},
+           "weights": weights,
            "curves": curves, "bd_rate": bd_table(curves, published)}
     target.write_text(json.dumps(out, indent=1) + "\n")
     if not args.images:

@@ -46,7 +46,7 @@ def list_codecs() -> list[CodecInfo]:
     for cid in registry.codec_ids():
         cls = registry.get_codec_class(cid)
         missing = tuple(cls.missing())
-        out.append(CodecInfo(cid, cls.modality, cls.lossless, not missing, missing, cls.extra,
+        out.append(CodecInfo(cid, "/".join(cls.modalities()), cls.lossless, not missing, missing, cls.extra,
                              cls.description))
     return out
 
@@ -109,6 +109,7 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
         codec = choose_codec(item, quality)
     elif isinstance(codec, str):
         codec = get_codec(codec, quality)
+    codec = codec.for_item(item)
     codec.check_supports(item)
     try:  # the checks a decoder will make, applied at encode: never write what cannot be decoded
         check_meta(item.modality, item.meta())
@@ -121,8 +122,8 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
             raise UnsupportedInputError(f"side data tag {tag!r} must be 4 ASCII characters, "
                                         "starting lower-case")
         sections[tag] = bytes(value)
-    header = Header(codec=codec.codec_id, modality="", config=config,
-                    meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
+    header = Header(codec=codec.codec_id, modality="" if item.modality == codec.modality else item.modality,
+                    config=config, meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
                     digest=item.digest() if codec.lossless and not codec.verbatim else None)
     return header, container.pack(header, sections)
 
@@ -139,11 +140,12 @@ def decode_with_header(data: bytes) -> tuple[Header, Item]:
 
 
 def _codec_class(header: Header):
-    """The header's codec class; fills in a modality the header left implied."""
+    """The header's codec class; fills in a modality the header left implied (the codec's
+    first; a codec of several modalities names the others in the header)."""
     cls = registry.get_codec_class(header.codec)
-    if header.modality and cls.modality != header.modality:
+    if header.modality and header.modality not in cls.modalities():
         raise CorruptStreamError(f"codec {header.codec} does not produce {header.modality}")
-    header.modality = cls.modality
+    header.modality = header.modality or cls.modality
     return cls
 
 
@@ -236,7 +238,7 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     with src.open("rb") as f:
         head = f.read(1 << 16)
     modality, fmt = identify(head[:64], src.suffix.lower())
-    if codec is not None:
+    if codec is not None and modality not in registry.get_codec_class(codec).modalities():
         modality = registry.get_codec_class(codec).modality
     header = None
     if modality == "bytes":

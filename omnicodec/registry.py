@@ -46,6 +46,7 @@ _CODECS: dict[str, str] = {
     "image-zstd": "omnicodec.codecs.planes:ImageZstd",
     # learned
     "hyperprior": "omnicodec.codecs.hyperprior:Hyperprior",
+    "walloc": "omnicodec.codecs.walloc:Walloc",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.

@@ -11,7 +11,7 @@ import time
 from importlib import resources
 
 DEMO_QUALITY = 75.0
-LEARNED = {"image": ("hyperprior",)}  # shown beside the classical default while they mature
+LEARNED = {"image": ("hyperprior", "walloc"), "audio": ("walloc",)}  # beside the classical default
 
 
 def sample_paths() -> list:

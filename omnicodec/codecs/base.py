@@ -67,6 +67,7 @@ class Codec:
 
     codec_id: ClassVar[str] = ""
     modality: ClassVar[str] = ""
+    also: ClassVar[tuple[str, ...]] = ()  # further modalities it encodes (headers then name theirs)
     lossless: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str] = ""  # the pip extra that provides ``requires``
@@ -122,10 +123,19 @@ class Codec:
             raise MissingDependencyError(
                 f"codec {cls.codec_id!r} needs {', '.join(missing)}: {hint}")
 
+    @classmethod
+    def modalities(cls) -> tuple[str, ...]:
+        return (cls.modality, *cls.also)
+
+    def for_item(self, item: Item) -> Codec:
+        """This codec configured for ``item``, before its config is fixed: a codec of several
+        modalities picks the model of the item's (the default is the codec itself)."""
+        return self
+
     def supports(self, item: Item) -> str | None:
         """None if this codec can encode ``item``, else a one-line reason."""
-        if item.modality != self.modality:
-            return f"{self.codec_id} encodes {self.modality}, not {item.modality}"
+        if item.modality not in self.modalities():
+            return f"{self.codec_id} encodes {' or '.join(self.modalities())}, not {item.modality}"
         return None
 
     def suits(self, item: Item) -> bool:

@@ -129,7 +129,7 @@ class LearnedCodec(LossyCodec):
         check_coder(self.coder, self.lanes)
         if not self.weights:
             try:
-                self.weights = find_weights(self.codec_id, self.weights_file)[1]
+                self.weights = find_weights(self.codec_id, self.default_weights())[1]
             except MissingDependencyError:
                 pass
 
@@ -140,6 +140,11 @@ class LearnedCodec(LossyCodec):
             raise CorruptStreamError(f"{cls.codec_id}: the stream does not name its weights")
         return super().from_config(config)
 
+    def default_weights(self) -> str:
+        """The weights file new streams of this config use (a codec with several models, e.g.
+        one per rate range, chooses by its config)."""
+        return self.weights_file
+
     @classmethod
     def build(cls, art: dict[str, Any]):
         """The inference model of an artefact."""
@@ -147,7 +152,7 @@ class LearnedCodec(LossyCodec):
 
     def model(self):
         """The inference model of the weights the config names."""
-        path, sha = find_weights(self.codec_id, self.weights_file, self.weights)
+        path, sha = find_weights(self.codec_id, self.default_weights(), self.weights)
         return _inference(type(self), str(path), sha)
 
     def level(self, model) -> float:

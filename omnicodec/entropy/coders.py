@@ -97,9 +97,13 @@ class Decoder:
         return model.decode(self._pop, count, **params)
 
     def finish(self) -> None:
-        """Checks that a lane stream ended where its encoder began (sequential streams: no-op)."""
+        """Checks that the stream ended where its encoder began: a lane stream's every lane, an
+        ANS stream's state with all words read (a range stream cannot tell; no-op)."""
         if self._lanes is not None:
             self._lanes.finish()
+        elif isinstance(self._coder, constriction.stream.stack.AnsCoder) and not self._coder.is_empty():
+            raise CorruptStreamError("entropy-coded data does not end where its encoder began "
+                                     "(truncated, extended or damaged)")
 
     def _pop(self, cmodel: Any, count: int, *arrays: np.ndarray) -> np.ndarray:
         if count == 0:

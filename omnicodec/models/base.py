@@ -6,6 +6,7 @@ The contract (``LearnedModel``), which ``omnicodec.models.train`` drives for any
     batch (float tensor from a datasets.training source) ─► model.loss(batch) ─► (loss, {name: value})
     optional auxiliary objective: aux_parameters() + aux_loss()   (e.g. a factorized prior's quantiles)
     model.validate(batch) ─► {name: value}   on the fixed held-out slice, in eval mode
+    optional model.prepare(batch): a fresh run's data-dependent init (e.g. a PCA of the input)
     model.export() ─► artefact dict (loadable with torch.load(weights_only=True)); load_artefact()
                      reads one back, so a run can start from shipped weights
 
@@ -90,6 +91,10 @@ class LearnedModel(nn.Module):
 
     def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
+
+    def prepare(self, batch: torch.Tensor) -> None:
+        """Data-dependent initialisation of a fresh run from a batch of training items (not
+        called on resume or ``--init``); the default is none."""
 
     def aux_parameters(self) -> list[nn.Parameter]:
         return []

@@ -36,6 +36,8 @@ import torch
 
 from .base import LearnedModel
 
+PREPARE_ITEMS = 64  # training items a fresh model's data-dependent init sees
+
 
 @dataclass
 class TrainConfig:
@@ -236,6 +238,8 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
     run.data = str(data)
     src = source(run.model.source, data, tc.size, tc.frames)
     val = torch.from_numpy(src.validation()).to(device)
+    if not state and not init:  # a fresh model: its data-dependent init, from its own draw
+        run.model.prepare(torch.from_numpy(src.batch(np.random.default_rng(tc.seed + 1), PREPARE_ITEMS)).to(device))
     out.mkdir(parents=True, exist_ok=True)
     path, model = out / "last.pt", run.model
     log(f"training {model_id} {model.cfg} on {data} ({device}), step {run.step} of {tc.steps}, "

@@ -36,8 +36,8 @@ def run_learned_checklist(codec_id: str, item, min_psnr: float) -> None:
 
     run_checklist(codec_id, item, min_psnr)
     cls = registry.get_codec_class(codec_id)
-    codec = cls.from_quality(50)
-    assert codec.weights == learned.manifest()[cls.weights_file]["sha256"]
+    codec = cls.from_quality(50).for_item(item)
+    assert codec.weights == learned.manifest()[codec.default_weights()]["sha256"]
     config = {k: v for k, v in codec.get_config().items() if k != "weights"}
     with pytest.raises(CorruptStreamError, match="weights"):
         cls.from_config(config)
@@ -60,9 +60,8 @@ def _use_weights(tmp_path, monkeypatch) -> None:
 def check_weights_errors(codec_id: str, item, tmp_path, monkeypatch) -> None:
     from omnicodec.codecs import learned
 
-    cls = registry.get_codec_class(codec_id)
     blob = omnicodec.encode(item, codec_id, 50)
-    default = cls.weights_file
+    default = omnicodec.get_codec(codec_id, 50).for_item(item).default_weights()
     _use_weights(tmp_path, monkeypatch)
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
     box = container.unpack(blob)

@@ -5,8 +5,9 @@ import pytest
 
 import omnicodec
 from omnicodec import registry
+from omnicodec.metrics import item_psnr
 
-from ..common import ITEMS
+from ..common import ITEMS, make_image
 from .checklist import check_fixture
 from .learned_kit import check_weights_errors, decode_hashes, fixture_versions, run_learned_checklist
 
@@ -20,46 +21,79 @@ def _learned() -> list[str]:
 
 
 LEARNED = _learned()
-# small items for the checklist, and one big enough for several synthesis tiles
+# (codec, modality) for every modality of every learned codec
+CASES = [(c, m) for c in LEARNED for m in registry.get_codec_class(c).modalities()]
+# small items for the checklist, and one big enough for several synthesis tiles or chunks
 SMALL = {"image": dict(h=40, w=56), "audio": dict(frames=8000)}
-LARGE = {"image": dict(h=300, w=560, seed=4), "audio": dict(frames=96000, seed=4)}
+LARGE = {"image": dict(h=300, w=560, seed=4), "audio": dict(frames=150000, channels=2, seed=4)}
 
 
-def _item(codec_id: str, sizes: dict):
-    modality = registry.get_codec_class(codec_id).modality
+def _item(modality: str, sizes: dict):
     return ITEMS[modality](**sizes[modality])
+
+
+def _fixture_modality(codec_id: str, version: str) -> str:
+    from omnicodec import container
+
+    from ..common import FIXTURES
+
+    header = container.unpack((FIXTURES / codec_id / version / "sample.omc").read_bytes()).header
+    return header.modality or registry.get_codec_class(codec_id).modality
 
 
 def test_there_are_learned_codecs():
     assert "hyperprior" in LEARNED
 
 
-@pytest.mark.parametrize("codec_id", LEARNED)
-def test_checklist(codec_id):
-    run_learned_checklist(codec_id, _item(codec_id, SMALL), min_psnr=30)
+@pytest.mark.parametrize("codec_id", [c for c, m in CASES if m == "image"])
+@pytest.mark.parametrize("h,w,mode", [(37, 53, "RGB"), (1, 1, "RGB"), (64, 64, "L"), (30, 70, "RGBA"),
+                                      (65, 17, "LA"), (9, 17, "LA")])
+def test_image_sizes_and_modes(codec_id, h, w, mode):
+    """Odd sizes down to one pixel, grey and alpha: the mode and size come back, alpha exactly."""
+    item = make_image(h, w, mode)
+    decoded = omnicodec.decode(omnicodec.encode(item, codec_id, 80))
+    assert decoded.mode == mode and decoded.pixels.shape == item.pixels.shape
+    if mode in ("RGBA", "LA"):  # alpha is lossless
+        assert (decoded.pixels[:, :, -1] == item.pixels[:, :, -1]).all()
+    if h * w > 1000:
+        assert item_psnr(item, decoded) > 20
+
+
+@pytest.mark.parametrize("codec_id", [c for c, m in CASES if m == "image"])
+def test_sixteen_bit_is_refused_with_advice(codec_id):
+    from omnicodec.errors import UnsupportedInputError
+
+    with pytest.raises(UnsupportedInputError, match="8-bit"):
+        omnicodec.encode(make_image(mode="I;16"), codec_id, 50)
+
+
+@pytest.mark.parametrize("codec_id, modality", CASES)
+def test_checklist(codec_id, modality):
+    run_learned_checklist(codec_id, _item(modality, SMALL), min_psnr=30)
 
 
 @pytest.mark.parametrize("codec_id, version", [(c, v) for c in LEARNED for v in fixture_versions(c)])
 def test_fixture(codec_id, version):
     """One frozen stream per shipped weights file decodes to its recorded digest."""
-    check_fixture(codec_id, _item(codec_id, SMALL), version)
+    check_fixture(codec_id, _item(_fixture_modality(codec_id, version), SMALL), version)
 
 
-@pytest.mark.parametrize("codec_id", LEARNED)
-def test_weights_errors(codec_id, tmp_path, monkeypatch):
-    check_weights_errors(codec_id, _item(codec_id, SMALL), tmp_path, monkeypatch)
+@pytest.mark.parametrize("codec_id, modality", CASES)
+def test_weights_errors(codec_id, modality, tmp_path, monkeypatch):
+    check_weights_errors(codec_id, _item(modality, SMALL), tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def streams():
     """Every learned codec's stream of a large item, and its digests decoded in one child."""
-    blobs = {c: omnicodec.encode(_item(c, LARGE), c, 37.5) for c in LEARNED}
+    blobs = {f"{c} {m}": omnicodec.encode(_item(m, LARGE), c, 37.5) for c, m in CASES}
     return blobs, decode_hashes(blobs)
 
 
-@pytest.mark.parametrize("codec_id", LEARNED)
-def test_decode_is_identical_across_processes_and_threads(codec_id, streams):
+@pytest.mark.parametrize("codec_id, modality", CASES)
+def test_decode_is_identical_across_processes_and_threads(codec_id, modality, streams):
     """Decoded here (the encoder's process, its caches warm) and in a fresh process with 1 and
     2 threads: the same item."""
     blobs, hashes = streams
-    assert hashes[codec_id] == [omnicodec.decode(blobs[codec_id]).digest()] * 2
+    key = f"{codec_id} {modality}"
+    assert hashes[key] == [omnicodec.decode(blobs[key]).digest()] * 2

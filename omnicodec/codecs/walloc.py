@@ -1,0 +1,513 @@
+"""walloc: the wavelet-autoencoder codec (WaLLoC, Jacobellis & Yadwadkar, DCC 2025) for images
+and audio, its latent entropy-coded with a spatial context model instead of the paper's
+lossless WebP.
+
+    Image ─pad to ×8─► WPT ─► 1×1 conv ·gain ─bound─► q (latent, 1/8 size, symbols 0..254)
+      q's coarse grid (every 8th latent): per channel, the learned level table that codes it
+        in the fewest bits; the rest in interlaced passes, each latent a discretized Laplace
+        around a per-channel fraction of the mean of 4 decoded neighbours, scaled by their
+        spread and size and by the residuals of earlier channel groups (``code_block``) ─► DATA
+    decode: DATA ─► q ─► (q·inv_gain) ─linear + residual decoder (tiles)─► bands ─► iWPT
+
+    Audio (mono model, 2^J samples per latent frame): stereo as mid/side, every channel alone,
+      in chunks of CHUNK samples, each computed with the model's reach (decoder and inverse
+      WPT) of its neighbours on both sides (zeros beyond the ends): the same samples as a
+      whole-signal decode up to float rounding, so chunk boundaries cannot click, and memory
+      follows the chunk
+
+Images: two models, one per rate range: quality 0..50 runs the 16× model (192 wavelet bands ->
+12 latent channels), 50..100 the 4× one (-> 48), each over its learned gain levels, so any real
+quality is valid (``level``).  Audio: one model over the whole quality range.  The config's
+``kind`` (written when it is not "image") says which; ``for_item`` sets it from the item.  The
+stream's config names the weights (sha256), so a file is decoded by the model that wrote it
+whatever the defaults become.  Model: ``omnicodec.models.walloc``, trained by ``codec train
+walloc`` (docs/training.md).
+
+DATA: one entropy stream of blocks (the image; per audio chunk, each channel in turn); a block
+is laid out in ``code_block``'s docstring and docs/format.md.
+
+Determinism: the entropy decoder depends on integer tables only; the decoder network runs in
+float64 in a fixed tiling (``TILE`` latents with the decoder's reach of context, part of the
+decoder's definition), and the inverse WPT is element-wise arithmetic, the same on any thread count.
+Grey is coded as RGB, alpha stored losslessly (``codecs.learned``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import CorruptStreamError
+from ..items import Audio, audio_from
+from .base import quality_to_range, section
+from .learned import LEARNED_IMAGE_MODES, LearnedCodec, image_from_rgb, rgb_and_alpha
+
+TILE = 64  # image decoder tiles, in latents (8 px each), computed with the decoder's reach around
+SPLIT = 50.0  # image qualities below use the 16x model, the rest the 4x model
+CHUNK = 1 << 16  # audio samples per chunk (a multiple of the model's stride)
+WEIGHTS_16X = "walloc-image-16x-28000.pt"
+WEIGHTS_4X = "walloc-image-4x-28000.pt"
+WEIGHTS_AUDIO = "walloc-audio-1x-20000.pt"
+KINDS = ("image", "audio")
+
+
+@dataclass
+class Walloc(LearnedCodec):
+    codec_id: ClassVar[str] = "walloc"
+    modality: ClassVar[str] = "image"
+    also: ClassVar[tuple[str, ...]] = ("audio",)
+    requires: ClassVar[tuple[str, ...]] = ("torch", "compressai")
+    description: ClassVar[str] = "learned wavelet autoencoder (WaLLoC): light encoder, images and audio"
+    weights_file: ClassVar[str] = WEIGHTS_4X  # quality 50's image model; see default_weights
+    stride: ClassVar[int] = 8  # images
+    network: ClassVar[str] = "omnicodec.models.walloc:Walloc"
+    decode_fixed_bytes: ClassVar[int] = 300 << 20
+    decode_pixel_bytes: ClassVar[int] = 80  # measured: 64 B/px of RSS growth at 4.2 MP
+    decode_audio_factor: ClassVar[int] = 24  # audio: bytes per byte of the decoded item (int16: 48/sample)
+    kind: str = field(default="image", metadata={"omit_default": True})
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"walloc kind must be one of {KINDS}, got {self.kind!r}")
+        super().__post_init__()
+
+    def default_weights(self) -> str:
+        if self.kind == "audio":
+            return WEIGHTS_AUDIO
+        return WEIGHTS_16X if self.quality < SPLIT else WEIGHTS_4X
+
+    def for_item(self, item):
+        if item.modality in KINDS and item.modality != self.kind:
+            return dataclasses.replace(self, kind=item.modality, weights="")
+        return self
+
+    @classmethod
+    def build(cls, art):
+        from ..models.walloc import InferenceModel
+
+        return InferenceModel(art)
+
+    def model(self):
+        model = super().model()
+        if (model.cfg.dims == 1) != (self.kind == "audio"):
+            raise CorruptStreamError(f"walloc: the weights {self.weights[:12]}… are not a {self.kind} model")
+        return model
+
+    def level(self, model) -> float:
+        """Images: quality 0..SPLIT spans the 16x model's levels, SPLIT..100 the 4x model's;
+        audio: 0..100 spans its model's levels."""
+        if self.kind == "audio":
+            lo, hi = 0.0, 100.0
+        else:
+            lo, hi = (0.0, SPLIT) if self.quality < SPLIT else (SPLIT, 100.0)
+        return quality_to_range(100 * (self.quality - lo) / (hi - lo), 0, model.levels - 1)
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason is None and item.modality == "image" and item.mode not in LEARNED_IMAGE_MODES:
+            return f"walloc codes 8-bit images; convert {item.mode} to 8-bit RGB first"
+        if reason is None and item.modality != self.kind:
+            return f"this walloc config codes {self.kind}, not {item.modality} (see for_item)"
+        return reason
+
+    def decode_memory(self, meta, item_bytes):
+        if self.kind == "audio" or "frames" in meta:  # (decode refuses a kind the header does not describe)
+            return self.decode_fixed_bytes + self.decode_audio_factor * item_bytes
+        return super().decode_memory(meta, item_bytes)
+
+    def decode(self, sections, meta):
+        if ("frames" in meta) != (self.kind == "audio"):
+            raise CorruptStreamError(f"walloc: the header describes no {self.kind}, which its config says it holds")
+        if self.kind == "audio":  # no pixel caps; the API checked the sample caps
+            return self.decode_checked(sections, meta)
+        return super().decode(sections, meta)
+
+    def encode(self, item):
+        from ..entropy import Encoder
+
+        self.check_supports(item)
+        model = self.model()
+        enc = Encoder(self.coder, self.lanes)
+        if self.kind == "audio":
+            for block in audio_latents(model, item, self.level(model)):
+                code_block(enc, model, block)
+            return {"DATA": enc.finish()}
+        rgb, sections = rgb_and_alpha(item)
+        code_block(enc, model, analyse(model, rgb, self.level(model)))
+        return {"DATA": enc.finish(), **sections}
+
+    def decode_checked(self, sections, meta):
+        from ..entropy import Decoder
+
+        model = self.model()
+        dec = Decoder(section(sections, "DATA", self.codec_id), self.coder, self.lanes)
+        if self.kind == "audio":
+            return decode_audio(dec, model, meta, self.level(model))
+        w, h, mode = int(meta["width"]), int(meta["height"]), meta["mode"]
+        if mode not in LEARNED_IMAGE_MODES:
+            raise CorruptStreamError(f"walloc: bad mode {mode!r} in header")
+        ph, pw = self.padded(h, w)
+        q = decode_block(dec, model, (ph // self.stride, pw // self.stride))
+        dec.finish()
+        rgb = synthesize_image(model, q, self.level(model))[:h, :w]
+        return image_from_rgb(np.ascontiguousarray(rgb), mode, sections, self.codec_id)
+
+
+# ---------------------------------------------------------------------------- entropy coding
+def best_tables(tables: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per channel of ``symbols`` (C, n), the level whose table codes it in the fewest bits,
+    and the bits that takes in all."""
+    counts = np.stack([np.bincount(row, minlength=tables.shape[2]) for row in symbols])  # (C, S)
+    bits = np.einsum("cs,kcs->kc", counts, -np.log2(tables / tables.sum(axis=2, keepdims=True)))
+    return bits.argmin(axis=0), float(bits.min(axis=0).sum())
+
+
+def code_block(enc, model, q: np.ndarray) -> None:
+    """One block of latent symbols (C, h, w) or (C, n), 0..2·BOUND: a flag (equal frequencies)
+    saying which of two layouts follows, the one the encoder estimates to be smaller:
+
+    0. every latent by ``_code_factorized``: per channel the index of its level table (equal
+       frequencies over the levels), then the channels with their tables;
+    1. context coding: the coarse grid (every 2^CONTEXT_LEVELS-th latent each way) by
+       ``_code_factorized``; per channel its SHRINK index, then the scale parameters' grid
+       indices (all channels' a, then b, g, d; equal frequencies over each list); then each
+       interlaced pass, one call per channel group, symbols in (channel, position) order."""
+    from ..models.walloc import BOUND
+
+    c, h, w = _as_planes(q.shape)
+    r = q.reshape(c, h * w).astype(np.int64) - BOUND
+    coarse, passes = _interlace(h, w)
+    groups = _groups(c)
+    stats = [_neighbours(r[:, nb], ok, count) for _, nb, ok, count in passes]
+    shrink = _fit_shrink(r, passes, stats)
+    features = []  # per pass: μ, activity, mean |neighbour|, cross-group mean |residual|, residual
+    for (idx, _, _, count), (total, act, mag) in zip(passes, stats):
+        mu = _mean(total, count, shrink)
+        res = np.abs(r[:, idx] - mu)
+        features.append((mu, act, mag, _cross(res, groups), res))
+    params, passes_bits = _fit_scales(features, c)
+    context_bits = best_tables(model.tables, r[:, coarse] + BOUND)[1] + passes_bits
+    plain = best_tables(model.tables, r + BOUND)[1] <= context_bits
+    enc.encode(np.array([0 if plain else 1], np.int32), _categorical(model, ("uniform", 2)))
+    if plain:
+        _code_factorized(enc, model, r + BOUND)
+        return
+    _code_factorized(enc, model, r[:, coarse] + BOUND)
+    enc.encode(shrink.astype(np.int32), _categorical(model, ("uniform", len(SHRINK))))
+    for grid, column in zip(SCALE_GRIDS, params.T):
+        enc.encode(column.astype(np.int32), _categorical(model, ("uniform", len(grid))))
+    laplace = _laplace()
+    for (idx, _, _, _), (mu, act, mag, cross, _) in zip(passes, features):
+        for g in groups:
+            enc.encode(r[g][:, idx].ravel().astype(np.int32), laplace, means=mu[g].ravel().astype(np.float64),
+                       scales=_scales(params[g], act[g], mag[g], cross[g]).ravel())
+
+
+def decode_block(dec, model, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of ``code_block``: symbols (C, *shape)."""
+    from ..models.walloc import BOUND
+
+    c, h, w = _as_planes((model.cfg.latent, *shape))
+    if dec.decode(_categorical(model, ("uniform", 2)), 1)[0] == 0:
+        return _decode_factorized(dec, model, h * w).reshape(c, *shape)
+    coarse, passes = _interlace(h, w)
+    r = np.zeros((c, h * w), np.int64)
+    r[:, coarse] = _decode_factorized(dec, model, len(coarse)) - BOUND
+    shrink = dec.decode(_categorical(model, ("uniform", len(SHRINK))), c)
+    params = np.stack([dec.decode(_categorical(model, ("uniform", len(grid))), c) for grid in SCALE_GRIDS], 1)
+    laplace = _laplace()
+    groups = _groups(c)
+    for idx, nb, ok, count in passes:
+        total, act, mag = _neighbours(r[:, nb], ok, count)
+        mu = _mean(total, count, shrink)
+        res = np.zeros((c, len(idx)), np.int64)
+        for g in groups:  # each group's scales see the residuals of the groups before it
+            cross = _cross(res, groups)[g]
+            block = dec.decode(laplace, means=mu[g].ravel().astype(np.float64),
+                               scales=_scales(params[g], act[g], mag[g], cross).ravel())
+            r[g[:, None], idx] = block.reshape(len(g), -1)
+            res[g] = np.abs(r[g][:, idx] - mu[g])
+    return (r + BOUND).reshape(c, *shape)
+
+
+# Context coding of the latent: an interlaced order (a coarse grid every 2^CONTEXT_LEVELS
+# latents, then per finer level the centres of its squares, then their edges' midpoints), each
+# latent predicted from its 4 already decoded neighbours of the pass: μ their mean times the
+# channel's SHRINK factor, rounded half up (0 for channels whose neighbours do not predict
+# them), and a discretized Laplace around μ whose scale is a·(their max - min) + b + g·(mean
+# |residual| of the latent channels of the earlier channel groups at the same place) +
+# d·(their mean |value|), (a, b, g, d) per channel chosen by the encoder from fixed grids
+# (literals, so every machine reads the same floats).  A pass is coded one call per channel
+# group (CHANNEL_GROUPS of them).
+CONTEXT_LEVELS = 3
+CHANNEL_GROUPS = 4
+FIT_SAMPLES = 2048  # latents per channel the encoder's fits look at
+SHRINK = (0, 1, 2, 3, 4)  # μ = SHRINK/4 · the neighbours' mean
+SCALE_GRIDS = ((0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.1, 1.4, 1.8, 2.4),
+               (0.1, 0.15, 0.2, 0.3, 0.45, 0.65, 0.9, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0, 10.0, 14.0, 20.0),
+               (0.0, 0.1, 0.2, 0.3, 0.4, 0.55, 0.75, 1.0),
+               (0.0, 0.1, 0.2, 0.3, 0.45, 0.65, 0.9, 1.25))
+
+
+def _as_planes(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (shape[0], 1, shape[1]) if len(shape) == 2 else tuple(shape)
+
+
+@lru_cache(maxsize=8)
+def _interlace(h: int, w: int):
+    """(flat indices of the coarse grid, passes), each pass (indices, its 4 neighbours' flat
+    indices (4, n), which of them are inside the plane, how many are)."""
+    def grid(i0, j0, step):
+        i, j = np.meshgrid(np.arange(i0, h, step), np.arange(j0, w, step), indexing="ij")
+        return i.ravel(), j.ravel()
+
+    top = 1 << CONTEXT_LEVELS
+    ci, cj = grid(0, 0, top)
+    passes = []
+    for level in range(CONTEXT_LEVELS - 1, -1, -1):
+        st = 1 << level
+        centres = grid(st, st, 2 * st)
+        edges = [np.concatenate(v) for v in zip(grid(0, st, 2 * st), grid(st, 0, 2 * st))]
+        for (i, j), offsets in ((centres, ((-st, -st), (-st, st), (st, -st), (st, st))),
+                                (edges, ((-st, 0), (st, 0), (0, -st), (0, st)))):
+            if i.size == 0:
+                continue
+            y = np.stack([i + di for di, _ in offsets])
+            x = np.stack([j + dj for _, dj in offsets])
+            ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+            nb = np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)
+            passes.append((i * w + j, nb, ok, ok.sum(axis=0)))
+    return ci * w + cj, passes
+
+
+def _neighbours(values: np.ndarray, ok: np.ndarray, count: np.ndarray):
+    """(sum, activity, mean |value|) per channel of the neighbours' values (C, 4, n) inside
+    the plane (every latent of a pass has one): activity is max - min; the mean a float
+    quotient of integers, the same on every machine."""
+    inside = np.where(ok, values, 0)
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    act = np.where(ok, values, small).max(axis=1) - np.where(ok, values, big).min(axis=1)
+    return inside.sum(axis=1), act, np.abs(inside).sum(axis=1) / count
+
+
+def _mean(total: np.ndarray, count: np.ndarray, shrink: np.ndarray) -> np.ndarray:
+    """μ per channel (C, n): SHRINK[k]/4 · total/count rounded half up, in integers."""
+    k = np.asarray(SHRINK)[shrink][:, None]
+    return (2 * k * total + 4 * count) // (8 * count)
+
+
+def _fit_shrink(r: np.ndarray, passes, stats) -> np.ndarray:
+    """Per channel of ``r`` (C, n), the SHRINK index whose μ leaves the smallest mean |residual|
+    (the Laplace's code length grows with it) over a sample of the latents.  Encoder only."""
+    if not passes:
+        return np.zeros(len(r), np.int64)
+    x = np.concatenate([r[:, idx] for idx, *_ in passes], axis=1)
+    total = np.concatenate([t for t, _, _ in stats], axis=1)
+    count = np.concatenate([p[3] for p in passes])
+    step = max(1, x.shape[1] // FIT_SAMPLES)
+    x, total, count = x[:, ::step], total[:, ::step], count[::step]
+    cost = [np.abs(x - (2 * k * total + 4 * count) // (8 * count)).sum(axis=1) for k in SHRINK]
+    return np.argmin(np.stack(cost), axis=0)
+
+
+def _groups(channels: int) -> list[np.ndarray]:
+    """The latent channels in CHANNEL_GROUPS consecutive groups, coded one call per group."""
+    return [g for g in np.array_split(np.arange(channels), min(channels, CHANNEL_GROUPS)) if g.size]
+
+
+def _cross(res: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Per channel, the mean |residual| of the groups before its own at the same place (C, n);
+    0 for the first group.  A float quotient of integers: the same on every machine."""
+    out = np.zeros(res.shape)
+    total, count = np.zeros(res.shape[1], np.int64), 0
+    for g in groups:
+        if count:
+            out[g] = total / count
+        total, count = total + res[g].sum(axis=0), count + len(g)
+    return out
+
+
+def _scales(index: np.ndarray, act: np.ndarray, mag: np.ndarray, cross: np.ndarray) -> np.ndarray:
+    """σ per latent (channels of ``index`` rows, n): a·activity + b + g·cross + d·mean
+    |neighbour|, per channel."""
+    a, b, g, d = (np.asarray(grid)[index[:, k]][:, None] for k, grid in enumerate(SCALE_GRIDS))
+    return a * act + b + g * cross + d * mag
+
+
+def _fit_scales(features, channels: int) -> np.ndarray:
+    """Per channel, grid indices of (a, b, g, d): least squares of |residual| on (activity, 1,
+    cross, mean |neighbour|) over a sample of the latents (a Laplace's maximum-likelihood
+    scale is the mean absolute deviation), snapped to the grids, then one sweep of moves to a
+    neighbouring grid value where it shortens the sample's code length.  Only the encoder runs
+    this: the indices are in the stream.  Returns them and the code length they give all the
+    latents, estimated from the sample's."""
+    import torch
+
+    if not features:
+        return np.zeros((channels, len(SCALE_GRIDS)), np.int64), 0.0
+    act, mag, cross, res = (np.concatenate([f[i] for f in features], axis=1) for i in (1, 2, 3, 4))
+    step = max(1, res.shape[1] // FIT_SAMPLES)
+    act, mag, cross, res = (v[:, ::step].astype(np.float64) for v in (act, mag, cross, res))
+    # the normal equations by element-wise products and torch's solver: NumPy's BLAS/LAPACK
+    # threads stall for ~100 ms on these small systems when the machine's cores are busy
+    x = [act, np.ones_like(act), cross, mag]
+    gram = np.array([[(u * v).sum(axis=1) for v in x] for u in x]).transpose(2, 0, 1) + 1e-6 * np.eye(4)
+    rhs = np.stack([(u * res).sum(axis=1) for u in x], axis=1)[..., None]
+    coef = np.maximum(torch.linalg.solve(torch.from_numpy(gram), torch.from_numpy(rhs)).numpy()[..., 0], 0.0)
+    out = np.stack([np.abs(np.log(np.asarray(grid) + 0.05)[None] - np.log(coef[:, [k]] + 0.05)).argmin(axis=1)
+                    for k, grid in enumerate(SCALE_GRIDS)], axis=1)
+    best = _laplace_bits(res, _scales(out, act, mag, cross), axis=1)
+    for k, grid in enumerate(SCALE_GRIDS):
+        for move in (-1, 1):
+            trial = out.copy()
+            trial[:, k] = np.clip(trial[:, k] + move, 0, len(grid) - 1)
+            bits = _laplace_bits(res, _scales(trial, act, mag, cross), axis=1)
+            better = bits < best
+            out[better], best[better] = trial[better], bits[better]
+    return out, float(best.sum() * step)
+
+
+def _laplace_bits(res: np.ndarray, scale: np.ndarray, axis=None):
+    """Code length (bits) of |residuals| under discretized Laplace densities: the encoder's
+    estimate (the coder's tables differ only by their quantization); summed over ``axis``."""
+    scale = np.maximum(scale, 0.05)
+    p = np.where(res == 0, 1 - np.exp(-0.5 / scale),
+                 0.5 * (np.exp(-(res - 0.5) / scale) - np.exp(-(res + 0.5) / scale)))
+    return -np.log2(np.maximum(p, 1e-12)).sum(axis=axis)
+
+
+def _laplace():
+    from ..entropy import QuantizedLaplace
+    from ..models.walloc import BOUND
+
+    return QuantizedLaplace(-BOUND, BOUND)
+
+
+def _code_factorized(enc, model, symbols: np.ndarray) -> None:
+    """(C, n) symbols with the level table each channel codes in the fewest bits."""
+    choice = best_tables(model.tables, symbols)[0]
+    enc.encode(choice.astype(np.int32), _categorical(model, ("uniform", model.levels)))
+    for c, row in enumerate(symbols):
+        enc.encode(row.astype(np.int32), _categorical(model, (int(choice[c]), c)))
+
+
+def _decode_factorized(dec, model, n: int) -> np.ndarray:
+    choice = dec.decode(_categorical(model, ("uniform", model.levels)), model.cfg.latent)
+    return np.stack([dec.decode(_categorical(model, (int(choice[c]), c)), n) for c in range(model.cfg.latent)])
+
+
+def _categorical(model, key):
+    """The model's Categorical for a (level, channel) table, or ("uniform", k)."""
+    from ..entropy import Categorical
+
+    cache = model.__dict__.setdefault("_categoricals", {})
+    if key not in cache:
+        cache[key] = Categorical(np.ones(key[1], np.int64) if key[0] == "uniform" else model.tables[key])
+    return cache[key]
+
+
+# ---------------------------------------------------------------------------------- images
+def analyse(model, rgb: np.ndarray, level: float) -> np.ndarray:
+    """The latent symbols (latent, h/8, w/8), int64 in 0..2·BOUND, of an 8-bit RGB array."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models.walloc import BOUND
+
+    h, w = rgb.shape[:2]
+    ph, pw = Walloc.padded(h, w)
+    with torch.no_grad():
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+        x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        u = model.net.analyse(x, level)
+    return (torch.round(u[0]).long() + BOUND).numpy()
+
+
+def synthesize_image(model, q: np.ndarray, level: float) -> np.ndarray:
+    """8-bit RGB (H, W, 3) at the padded size from latent symbols (C, h, w): the decoder in
+    float64 tiles, the inverse WPT on the whole image."""
+    import torch
+
+    from ..models.base import tiled
+    from ..models.walloc import BOUND
+
+    net = model.synthesis
+    y = torch.from_numpy(q[None] - BOUND).double()
+    with torch.no_grad():
+        bands = tiled(lambda v: net.bands_of(v, level), y, 1, 1, TILE, model.decoder_reach, lambda t: t.float())
+        x = net.synthesize(bands)[0]
+    return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------- audio
+def to_float(item: Audio) -> np.ndarray:
+    """(frames, channels) in [-1, 1], stereo as (mid, side)."""
+    a = item.frames
+    x = a.astype(np.float64) / 2.0 ** (8 * a.dtype.itemsize - 1) if a.dtype.kind == "i" else a.astype(np.float64)
+    if x.shape[1] == 2:
+        x = np.stack([(x[:, 0] + x[:, 1]) / 2, (x[:, 0] - x[:, 1]) / 2], 1)
+    return x
+
+
+def from_float(x: np.ndarray, meta: dict) -> Audio:
+    """The inverse of ``to_float``, rounded to the header's subtype."""
+    from ..items import AUDIO_SUBTYPES
+
+    if x.shape[1] == 2:
+        x = np.stack([x[:, 0] + x[:, 1], x[:, 0] - x[:, 1]], 1)
+    dtype = np.dtype(AUDIO_SUBTYPES.get(meta["subtype"], "int16"))
+    if dtype.kind == "f":
+        return audio_from(np.clip(x, -1, 1).astype(dtype), meta)
+    full = 2.0 ** (8 * dtype.itemsize - 1)
+    return audio_from(np.clip(np.rint(x * full), -full, full - 1).astype(dtype), meta)
+
+
+def _windows(n: int):
+    """(start, stop) of each chunk of a signal of n samples."""
+    return [(a, min(n, a + CHUNK)) for a in range(0, max(n, 1), CHUNK)]
+
+
+def audio_latents(model, item: Audio, level: float):
+    """The latent symbols (latent, frames of the chunk) of each chunk, channel after channel."""
+    import torch
+
+    from ..models.walloc import BOUND
+
+    x = to_float(item)
+    stride, halo = model.stride, model.reach * model.stride
+    n = -(-len(x) // stride) * stride
+    padded = np.zeros((n + 2 * halo, x.shape[1]))
+    padded[halo:halo + len(x)] = x
+    for a, b in _windows(n):
+        window = torch.from_numpy(padded[a:b + 2 * halo].T[:, None].astype(np.float32))
+        with torch.no_grad():
+            u = model.net.analyse(window, level)[:, :, model.reach:(halo + b - a) // stride]
+        yield from (torch.round(u).long() + BOUND).numpy()  # per channel: (latent, frames)
+
+
+def decode_audio(dec, model, meta: dict, level: float) -> Audio:
+    import torch
+
+    from ..models.walloc import BOUND
+
+    frames, channels = int(meta["frames"]), int(meta["channels"])
+    stride, latent, halo = model.stride, model.cfg.latent, model.reach
+    n = -(-frames // stride) * stride
+    # all latents first (they are small: latent/stride symbols per sample), zeros beyond the ends
+    q = np.zeros((channels, latent, n // stride + 2 * halo))
+    for a, b in _windows(n):
+        for c in range(channels):
+            q[c, :, halo + a // stride: halo + b // stride] = decode_block(dec, model, ((b - a) // stride,)) - BOUND
+    dec.finish()  # before any synthesis: a damaged stream costs no network time
+    out = np.empty((n, channels))
+    net = model.synthesis
+    for a, b in _windows(n):
+        y = torch.from_numpy(q[:, :, a // stride: b // stride + 2 * halo])
+        with torch.no_grad():
+            x = net.synthesize(net.bands_of(y, level).float())
+        out[a:b] = x[:, 0, halo * stride:halo * stride + b - a].double().numpy().T
+    return from_float(out[:frames], meta)

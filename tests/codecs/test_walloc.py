@@ -1,0 +1,234 @@
+"""walloc: image round trips on odd sizes and modes, the two image models and their quality
+ranges, the per-channel table choice, the tiled decoder; audio in mono, stereo and other
+subtypes, seamless chunks, the header naming the modality, weights of the wrong kind.  The
+learned-codec kit (test_learned.py) runs its checklist, fixtures, weights errors and
+cross-process decoding for both modalities."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec.errors import CorruptStreamError
+from omnicodec.metrics import item_psnr
+
+from ..common import make_audio, make_image
+
+torch = pytest.importorskip("torch")  # the neural extra; `make test` installs it
+
+
+def test_two_models_split_the_quality_range_and_rate_grows_with_quality():
+    from omnicodec.codecs import walloc
+
+    item = make_image(96, 128, seed=3)
+    low, high = walloc.Walloc(quality=10), walloc.Walloc(quality=90)
+    assert low.default_weights() == walloc.WEIGHTS_16X and high.default_weights() == walloc.WEIGHTS_4X
+    assert low.weights != high.weights and low.model().cfg.latent < high.model().cfg.latent
+    qualities = (0, 25, walloc.SPLIT - 1e-3, walloc.SPLIT, 75, 100)
+    sizes = [len(omnicodec.encode(item, "walloc", q)) for q in qualities]
+    assert sizes[0] < sizes[2] and sizes[3] < sizes[5], sizes
+    psnr = [item_psnr(item, omnicodec.decode(omnicodec.encode(item, "walloc", q))) for q in (0, 100)]
+    assert psnr[0] < psnr[1]
+
+
+def test_each_channel_gets_its_cheapest_table():
+    from omnicodec.codecs.walloc import Walloc, best_tables
+
+    model = Walloc(quality=60).model()
+    rng = np.random.default_rng(0)
+    symbols = np.clip(rng.laplace(127, rng.uniform(0.5, 30, (model.cfg.latent, 1)),
+                                  (model.cfg.latent, 500)).round(), 0, 254).astype(np.int64)
+    choice, bits = best_tables(model.tables, symbols)
+    cost = np.array([[-np.log2(model.tables[k, c, symbols[c]] / 2**16).sum() for c in range(len(symbols))]
+                     for k in range(model.levels)])
+    assert np.allclose(cost[choice, np.arange(len(symbols))], cost.min(axis=0))
+    assert np.isclose(bits, cost.min(axis=0).sum())
+
+
+def test_damaged_data_behind_a_valid_container_fails_cleanly():
+    """DATA cut or flipped and the container's checksums recomputed (what the checksums cannot
+    catch): the decoder raises CorruptStreamError or returns an item of the header's size,
+    never another error."""
+    from omnicodec import container
+
+    item = make_image(40, 48)
+    box = container.unpack(omnicodec.encode(item, "walloc", 60))
+    data = box.sections["DATA"]
+    damaged = [data[:cut] for cut in (0, 4, len(data) // 8 * 4, len(data) - 4)]
+    damaged += [data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:] for i in (0, len(data) // 2, len(data) - 1)]
+    for bad in damaged:
+        try:
+            out = omnicodec.decode(container.pack(box.header, {**box.sections, "DATA": bad}))
+        except CorruptStreamError:
+            continue
+        assert out.pixels.shape == item.pixels.shape
+
+
+def test_tiled_decoder_matches_the_whole_image():
+    """The decoder runs in fixed tiles (bounded memory); the float64 sums differ by ~1e-15, so
+    after rounding to 8 bits the pixels equal the untiled decoder's."""
+    from omnicodec.codecs import walloc
+
+    codec = walloc.Walloc(quality=70)
+    model = codec.model()
+    item = make_image(8 * walloc.TILE + 24, 8 * walloc.TILE // 2 + 8, seed=5)
+    q = walloc.analyse(model, item.pixels, codec.level(model))
+    y = torch.from_numpy(q[None] - 127).double()  # BOUND
+    with torch.no_grad():
+        whole = model.synthesis.synthesize(model.synthesis.bands_of(y, codec.level(model)).float())[0]
+    whole = (whole.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    tiled = omnicodec.decode(omnicodec.encode(item, codec)).pixels
+    assert (tiled == whole).mean() > 0.9999 and np.abs(tiled.astype(int) - whole).max() <= 1
+
+
+# ------------------------------------------------------------------------------------ audio
+def _snr(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """SNR in dB per channel."""
+    ref, dec = reference.astype(np.float64), decoded.astype(np.float64)
+    return 10 * np.log10((ref**2).sum(0) / np.maximum(((ref - dec) ** 2).sum(0), 1e-9))
+
+
+@pytest.mark.parametrize("channels,subtype,rate", [(1, "PCM_16", 44100), (2, "PCM_16", 48000),
+                                                   (2, "PCM_24", 8000), (1, "FLOAT", 16000)])
+def test_audio_roundtrip_per_channel(channels, subtype, rate):
+    from omnicodec.items import Audio
+
+    item = make_audio(20000, rate, channels, "PCM_24" if subtype == "PCM_24" else "PCM_16", seed=1)
+    if subtype == "FLOAT":
+        item = Audio((item.frames / 32768.0).astype(np.float32), rate)
+    header, decoded = omnicodec.decode_with_header(omnicodec.encode(item, "walloc", 90))
+    assert header.modality == "audio" and header.config["kind"] == "audio"
+    assert decoded.meta() == item.meta()
+    assert (_snr(item.frames, decoded.frames) > 20).all()
+
+
+@pytest.mark.parametrize("frames", [0, 1, 127, 129])
+def test_audio_of_any_length(frames):
+    item = make_audio(frames, channels=2)
+    decoded = omnicodec.decode(omnicodec.encode(item, "walloc", 50))
+    assert decoded.meta() == item.meta()
+
+
+def test_audio_rate_grows_with_quality():
+    item = make_audio(30000, 44100, seed=2)
+    sizes = [len(omnicodec.encode(item, "walloc", q)) for q in (0, 50, 100)]
+    assert sizes[0] < sizes[1] < sizes[2], sizes
+
+
+def test_audio_chunks_are_seamless(monkeypatch):
+    """Chunks are computed with their neighbours' context: chunked in 2048-sample pieces, the
+    decoded signal equals the one-chunk decode up to float rounding, at the boundaries too."""
+    from omnicodec.codecs import walloc
+
+    rng = np.random.default_rng(3)
+    t = np.arange(12000) / 44100
+    x = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)) + 0.02 * rng.standard_normal(len(t))
+    item = omnicodec.items.Audio(np.round(x * 32767).astype(np.int16), 44100)
+    whole = omnicodec.decode(omnicodec.encode(item, "walloc", 70)).frames[:, 0].astype(np.float64)
+    monkeypatch.setattr(walloc, "CHUNK", 2048)
+    chunked_blob = omnicodec.encode(item, "walloc", 70)
+    chunked = omnicodec.decode(chunked_blob).frames[:, 0].astype(np.float64)
+    assert _snr(whole[:, None], chunked[:, None])[0] > 60
+    jumps = np.abs(np.diff(chunked - whole))
+    assert jumps[2040:2056].max() <= max(2.0, 3 * jumps.max() / 2)  # no step at a boundary
+
+
+def test_a_config_or_weights_of_the_wrong_kind_are_refused():
+    from omnicodec.codecs.walloc import Walloc
+
+    image_weights = Walloc(quality=60).weights
+    with pytest.raises(CorruptStreamError, match="not a audio model"):
+        omnicodec.encode(make_audio(4000), Walloc(kind="audio", weights=image_weights))
+    with pytest.raises(ValueError, match="kind"):
+        Walloc(kind="video")
+    assert Walloc().for_item(make_audio(10)).kind == "audio"
+    assert Walloc().for_item(make_image()).kind == "image"
+    info = {c.codec_id: c for c in omnicodec.list_codecs()}["walloc"]
+    assert info.modality == "image/audio"
+
+
+def test_cli_encodes_a_wav_with_walloc(tmp_path):
+    import soundfile
+
+    from omnicodec.cli.main import main
+
+    item = make_audio(9000, 22050, 2)
+    soundfile.write(tmp_path / "song.wav", item.frames, 22050, subtype="PCM_16")
+    assert main(["encode", str(tmp_path / "song.wav"), "--codec", "walloc", "--quality", "60"]) == 0
+    assert main(["decode", str(tmp_path / "song.wav.omc"), "-o", str(tmp_path / "back.wav")]) == 0
+    back, rate = soundfile.read(tmp_path / "back.wav", dtype="int16")
+    assert rate == 22050 and back.shape == item.frames.shape
+
+
+def test_a_header_whose_modality_and_kind_disagree_is_refused():
+    from omnicodec import container
+
+    for item, other in ((make_audio(3000), {"kind": "image"}), (make_image(), {"kind": "audio"})):
+        box = container.unpack(omnicodec.encode(item, "walloc", 50))
+        config = {k: v for k, v in box.header.config.items() if k != "kind"}
+        config.update(other if other["kind"] == "audio" else {})
+        header = dataclasses.replace(box.header, config=config)
+        with pytest.raises(CorruptStreamError):
+            omnicodec.decode(container.pack(header, box.sections))
+
+
+def _block_sizes(model, q: np.ndarray) -> dict[str, int]:
+    """Bytes of a latent block as ``code_block`` writes it and in the factorized layout alone."""
+    from omnicodec.codecs import walloc
+    from omnicodec.entropy import Encoder
+
+    sizes = {}
+    for name, code in (("block", walloc.code_block),
+                       ("factorized", lambda e, m, s: walloc._code_factorized(e, m, s.reshape(len(s), -1)))):
+        enc = Encoder()
+        code(enc, model, q)
+        sizes[name] = len(enc.finish())
+    return sizes
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 37), (5, 3), (16, 16), (13, 29)])
+def test_interlaced_order_covers_every_latent_once_after_its_neighbours(h, w):
+    from omnicodec.codecs.walloc import _interlace
+
+    coarse, passes = _interlace(h, w)
+    seen = np.zeros(h * w, int)
+    seen[coarse] += 1
+    for idx, nb, ok, count in passes:
+        assert (count >= 1).all() and (seen[nb[ok]] == 1).all()  # neighbours decoded in earlier passes
+        seen[idx] += 1
+    assert (seen == 1).all()
+
+
+def test_context_coding_beats_the_factorized_tables_on_a_photo_like_latent():
+    """The interlaced context model against the per-channel tables alone, on the same symbols."""
+    from omnicodec.codecs import walloc
+    from omnicodec.entropy import Decoder, Encoder
+
+    codec = walloc.Walloc(quality=60)
+    model = codec.model()
+    q = walloc.analyse(model, make_image(160, 224, seed=7).pixels, codec.level(model))
+    sizes = _block_sizes(model, q)
+    assert sizes["block"] < 0.9 * sizes["factorized"], sizes
+    enc = Encoder()
+    walloc.code_block(enc, model, q)
+    dec = Decoder(enc.finish())
+    assert np.array_equal(walloc.decode_block(dec, model, q.shape[1:]), q)
+    dec.finish()
+
+
+def test_a_block_never_costs_much_more_than_its_factorized_layout():
+    """On latents without spatial structure (drawn from the tables themselves) the encoder
+    keeps the factorized layout: a flag more, not a context model that does not fit."""
+    from omnicodec.codecs import walloc
+    from omnicodec.entropy import Decoder, Encoder
+
+    model = walloc.Walloc(quality=60).model()
+    rng = np.random.default_rng(4)
+    t = model.tables[2] / model.tables[2].sum(axis=1, keepdims=True)
+    q = np.stack([rng.choice(t.shape[1], size=(24, 40), p=row) for row in t])
+    sizes = _block_sizes(model, q)
+    assert sizes["block"] <= sizes["factorized"] + 4, sizes
+    enc = Encoder()
+    walloc.code_block(enc, model, q)
+    assert np.array_equal(walloc.decode_block(Decoder(enc.finish()), model, q.shape[1:]), q)
