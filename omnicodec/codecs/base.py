@@ -73,6 +73,9 @@ class Codec:
     extra: ClassVar[str] = ""  # the pip extra that provides ``requires``
     description: ClassVar[str] = ""
     verbatim: ClassVar[bool] = False  # the payload is the content (no digest: its CRC covers it)
+    # its encoder's bytes depend on the CPU (a library's run-time SIMD dispatch): the same on
+    # one machine, not between machines; decoding is unaffected
+    cpu_dependent_encode: ClassVar[bool] = False
 
     # ---- config
     def get_config(self) -> dict[str, Any]:

@@ -187,6 +187,7 @@ def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 class Opus(_LossyAudio):
     decode_copies: ClassVar[float] = 5.0  # other rates: a 48 kHz decode, resampled, converted
     codec_id: ClassVar[str] = "opus"
+    cpu_dependent_encode: ClassVar[bool] = True  # libopus picks its x86 SIMD kernels at run time
     format: ClassVar[str] = "OGG"
     subtype: ClassVar[str] = "OPUS"
     max_channels: ClassVar[int] = 2
