@@ -81,6 +81,25 @@ def test_fifo_across_models(coder):
         assert (dec.decode(model, count, **params) == symbols).all(), name
 
 
+def test_ans_finish_refuses_a_stream_that_does_not_end_where_it_began():
+    """``Decoder.finish``: an ANS stream read to its end passes; one with symbols left unread,
+    or with words appended, is refused (the range coder cannot tell; sequential no-op)."""
+    enc = Encoder("ans")
+    enc.encode(S, Categorical(np.arange(1, 11)))
+    data = enc.finish()
+    dec = Decoder(data, "ans")
+    dec.decode(Categorical(np.arange(1, 11)), len(S))
+    dec.finish()
+    short = Decoder(data, "ans")
+    short.decode(Categorical(np.arange(1, 11)), len(S) - 3)
+    with pytest.raises(CorruptStreamError, match="does not end"):
+        short.finish()
+    longer = Decoder(data + bytes([7, 0, 0, 0]), "ans")
+    longer.decode(Categorical(np.arange(1, 11)), len(S))
+    with pytest.raises(CorruptStreamError, match="does not end"):
+        longer.finish()
+
+
 @settings(max_examples=40, deadline=None)
 @given(coder=st.sampled_from(CODERS), kind=st.sampled_from(sorted(FAMILIES)),
        data=st.lists(st.tuples(st.integers(-40, 40), st.floats(-60, 60), st.floats(0.01, 500)),
