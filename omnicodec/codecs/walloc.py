@@ -190,13 +190,14 @@ def code_block(enc, model, q: np.ndarray) -> None:
         res = np.abs(r[:, idx] - mu)
         features.append((mu, act, mag, _cross(res, groups), res))
     params, passes_bits = _fit_scales(features, c)
-    context_bits = best_tables(model.tables, r[:, coarse] + BOUND)[1] + passes_bits
-    plain = best_tables(model.tables, r + BOUND)[1] <= context_bits
+    coarse_choice, coarse_bits = best_tables(model.tables, r[:, coarse] + BOUND)
+    plain_choice, plain_bits = best_tables(model.tables, r + BOUND)
+    plain = plain_bits <= coarse_bits + passes_bits
     enc.encode(np.array([0 if plain else 1], np.int32), _categorical(model, ("uniform", 2)))
     if plain:
-        _code_factorized(enc, model, r + BOUND)
+        _code_factorized(enc, model, r + BOUND, plain_choice)
         return
-    _code_factorized(enc, model, r[:, coarse] + BOUND)
+    _code_factorized(enc, model, r[:, coarse] + BOUND, coarse_choice)
     enc.encode(shrink.astype(np.int32), _categorical(model, ("uniform", len(SHRINK))))
     for grid, column in zip(SCALE_GRIDS, params.T):
         enc.encode(column.astype(np.int32), _categorical(model, ("uniform", len(grid))))
@@ -310,7 +311,7 @@ def _fit_shrink(r: np.ndarray, passes, stats) -> np.ndarray:
     count = np.concatenate([p[3] for p in passes])
     step = max(1, x.shape[1] // FIT_SAMPLES)
     x, total, count = x[:, ::step], total[:, ::step], count[::step]
-    cost = [np.abs(x - (2 * k * total + 4 * count) // (8 * count)).sum(axis=1) for k in SHRINK]
+    cost = [np.abs(x - _mean(total, count, np.full(len(x), i))).sum(axis=1) for i in range(len(SHRINK))]
     return np.argmin(np.stack(cost), axis=0)
 
 
@@ -387,9 +388,8 @@ def _laplace():
     return QuantizedLaplace(-BOUND, BOUND)
 
 
-def _code_factorized(enc, model, symbols: np.ndarray) -> None:
-    """(C, n) symbols with the level table each channel codes in the fewest bits."""
-    choice = best_tables(model.tables, symbols)[0]
+def _code_factorized(enc, model, symbols: np.ndarray, choice: np.ndarray) -> None:
+    """(C, n) symbols, each channel with its level table ``choice`` (``best_tables``'s)."""
     enc.encode(choice.astype(np.int32), _categorical(model, ("uniform", model.levels)))
     for c, row in enumerate(symbols):
         enc.encode(row.astype(np.int32), _categorical(model, (int(choice[c]), c)))

@@ -78,6 +78,11 @@ class WallocConfig:
         return cls(**{**d, "lambdas": tuple(d.get("lambdas", LAMBDAS_16X))})
 
     @property
+    def centre(self) -> float:
+        """The input's mid-value, removed before the transform: images in [0, 1], audio in [-1, 1]."""
+        return 0.5 if self.dims == 2 else 0.0
+
+    @property
     def peak(self) -> float:
         return 255.0 if self.dims == 2 else 32768.0
 
@@ -151,9 +156,8 @@ class Walloc(LearnedModel):
     # ---- the transforms (shared by training and inference)
     def analyse(self, x: torch.Tensor, level) -> torch.Tensor:
         """u: the bounded latent (before rounding) of x (images in [0, 1], audio in [-1, 1])."""
-        centre = 0.5 if self.cfg.dims == 2 else 0.0
         g, _ = self.gains(level)
-        v = self.encoder(self.wpt.analysis(x - centre)) * (g * self.cfg.scale)
+        v = self.encoder(self.wpt.analysis(x - self.cfg.centre)) * (g * self.cfg.scale)
         if self.cfg.compand == "asinh":
             return torch.clamp(ASINH_K * torch.asinh(v / ASINH_K), -BOUND, BOUND)
         return BOUND * torch.tanh(v / BOUND)
@@ -167,7 +171,7 @@ class Walloc(LearnedModel):
         return self.linear(v) + self.decoder(v)
 
     def synthesize(self, bands: torch.Tensor) -> torch.Tensor:
-        return self.wpt.synthesis(bands) + (0.5 if self.cfg.dims == 2 else 0.0)
+        return self.wpt.synthesis(bands) + self.cfg.centre
 
     # ---- the trainer's contract
     @torch.no_grad()
@@ -176,7 +180,7 @@ class Walloc(LearnedModel):
         top principal components (mean removed) with one quantization step ``cfg.step`` for
         all of them (transform coding's uniform step in an orthonormal basis), the linear
         decoder maps back; the residual decoder starts at zero."""
-        bands = self.wpt.analysis(batch - (0.5 if self.cfg.dims == 2 else 0.0))
+        bands = self.wpt.analysis(batch - self.cfg.centre)
         v = bands.transpose(0, 1).reshape(bands.shape[1], -1).double()
         mean = v.mean(1)
         basis = torch.linalg.eigh(torch.cov(v))[1].flip(1)[:, :self.cfg.latent]  # (bands, latent)

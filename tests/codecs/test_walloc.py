@@ -180,7 +180,8 @@ def _block_sizes(model, q: np.ndarray) -> dict[str, int]:
 
     sizes = {}
     for name, code in (("block", walloc.code_block),
-                       ("factorized", lambda e, m, s: walloc._code_factorized(e, m, s.reshape(len(s), -1)))):
+                       ("factorized", lambda e, m, s: walloc._code_factorized(
+                           e, m, s.reshape(len(s), -1), walloc.best_tables(m.tables, s.reshape(len(s), -1))[0]))):
         enc = Encoder()
         code(enc, model, q)
         sizes[name] = len(enc.finish())
