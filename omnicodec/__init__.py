@@ -13,7 +13,7 @@ compressai, no numba.cuda).
 __version__ = "0.1.0"
 
 _API = {"encode", "decode", "decode_with_header", "open", "get_codec", "list_codecs",
-        "choose_codec", "encode_file", "decode_file", "CodecInfo"}
+        "choose_codec", "encode_file", "decode_file", "decode_latent", "CodecInfo"}
 _ITEMS = {"Image", "Audio", "Video", "Bytes"}
 
 __all__ = sorted(_API | _ITEMS) + ["__version__"]

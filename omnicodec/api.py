@@ -139,6 +139,24 @@ def decode_with_header(data: bytes) -> tuple[Header, Item]:
     return box.header, _decode_box(box)
 
 
+def decode_latent(data: bytes):
+    """(header, latent) of a learned codec's .omc bytes: the dequantized latent, float32,
+    entropy-decoded only (no synthesis; ``LearnedCodec.decode_latent``)."""
+    box = container.unpack(data)
+    codec = latent_codec(box.header, sum(len(v) for v in box.sections.values()))
+    with _invalid_meta(box.header):
+        return box.header, codec.decode_latent(_payload(box.sections), box.header.meta)
+
+
+def latent_codec(header: Header, payload_bytes: int | None = None):
+    """The learned codec that wrote ``header``'s stream (refusing any other: no latent there)."""
+    from .codecs.learned import LearnedCodec
+
+    if not issubclass(_codec_class(header), LearnedCodec):
+        raise UnsupportedInputError(f"{header.codec} is not a learned codec: its streams hold no latent")
+    return _decoder(header, payload_bytes)
+
+
 def _codec_class(header: Header):
     """The header's codec class; fills in a modality the header left implied (the codec's
     first; a codec of several modalities names the others in the header)."""

@@ -56,6 +56,7 @@ class Hyperprior(LearnedCodec):
     description: ClassVar[str] = "learned mean-scale hyperprior, one model for all rates"
     weights_file: ClassVar[str] = "hyperprior-none-84000.pt"
     stride: ClassVar[int] = 64
+    latent_stride: ClassVar[int] = 16
     network: ClassVar[str] = "omnicodec.models.hyperprior:Hyperprior"
 
     @classmethod
@@ -82,25 +83,60 @@ class Hyperprior(LearnedCodec):
         code_stages(enc, y, model, model.hyper(z_sym))
         return {"DATA": enc.finish(), **sections}
 
+    def check_stream(self, meta):
+        super().check_stream(meta)
+        if meta["mode"] not in LEARNED_IMAGE_MODES:
+            raise CorruptStreamError(f"hyperprior: bad mode {meta['mode']!r} in header")
+
     def decode_checked(self, sections, meta):
+        model = self.model()
+        rgb = synthesize(model, self._y_hat(model, sections, meta))[:int(meta["height"]), :int(meta["width"])]
+        return image_from_rgb(rgb, meta["mode"], sections, self.codec_id)
+
+    def _y_hat(self, model, sections, meta):
+        """ŷ·inverse gain (float64, (1, M, h, w) at the padded size): the synthesis' input."""
         from ..entropy import Decoder
 
-        w, h, mode = int(meta["width"]), int(meta["height"]), meta["mode"]
-        if mode not in LEARNED_IMAGE_MODES:
-            raise CorruptStreamError(f"hyperprior: bad mode {mode!r} in header")
-        model = self.model()
-        ph, pw = self.padded(h, w)
+        ph, pw = self.padded(int(meta["height"]), int(meta["width"]))
         dec = Decoder(section(sections, "DATA", self.codec_id), self.coder, self.lanes)
         z_sym = decode_factorized(dec, (1, model.cfg.N, ph // self.stride, pw // self.stride), model, model.z_freqs)
         hyper = model.hyper(z_sym)
         y_hat = decode_stages(dec, (1, model.cfg.M, *hyper.shape[2:]), model, hyper)
         dec.finish()
-        _, ig = model.net.gains(self.level(model))
-        rgb = synthesize(model, y_hat * ig.double())[:h, :w]
-        return image_from_rgb(rgb, mode, sections, self.codec_id)
+        return y_hat * model.net.gains(self.level(model))[1].double()
+
+    # ---- the latent: ŷ·inverse gain, g_s's input (M channels at 1/16 of the image)
+    def encode_latent(self, item):
+        self.check_supports(item)
+        model = self.model()
+        rgb = rgb_and_alpha(item)[0]
+        y, z_sym = analyse(model, rgb, self.level(model))
+        y_hat = code_stages(_Discard(), y, model, model.hyper(z_sym))
+        return self._crop(y_hat * model.net.gains(self.level(model))[1].double(), *rgb.shape[:2])
+
+    def decode_latent(self, sections, meta):
+        self.check_stream(meta)
+        return self._crop(self._y_hat(self.model(), sections, meta), int(meta["height"]), int(meta["width"]))
+
+    def _crop(self, y_hat, h: int, w: int) -> np.ndarray:
+        s = self.latent_stride
+        return y_hat[0, :, :-(-h // s), :-(-w // s)].detach().float().numpy()
+
+    def synthesize(self, latents):
+        import torch
+
+        with torch.no_grad():
+            return self.model().net.g_s(torch.as_tensor(latents, dtype=torch.float32)).clamp(0, 1)
 
 
 # ---------------------------------------------------------------------------- helpers
+class _Discard:
+    """An entropy encoder that keeps nothing: ``code_stages`` through it gives ŷ alone."""
+
+    def encode(self, *args, **kwargs) -> None:
+        pass
+
+
 def synthesize(model, y_hat):
     """g_s in the fixed tiling, straight to 8-bit RGB (H, W, 3) at the padded size."""
     import torch

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import limits
-from ..errors import CorruptStreamError, MissingDependencyError
+from ..errors import CorruptStreamError, MissingDependencyError, UnsupportedInputError
 from ..items import Image
 from .base import LossyCodec, check_image_meta, quality_to_range, section
 
@@ -48,10 +48,17 @@ def weights_dir() -> Path:
 def manifest() -> dict[str, dict[str, Any]]:
     path = weights_dir() / "MANIFEST.json"
     try:
-        return json.loads(path.read_text())
+        st = path.stat()
+        return _read_manifest(str(path), st.st_mtime_ns, st.st_size)
     except (OSError, ValueError):
         raise MissingDependencyError(f"weights manifest {path} is missing or unreadable; "
                                      "reinstall omnicodec") from None
+
+
+@lru_cache(maxsize=4)
+def _read_manifest(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Any]]:
+    """The parsed manifest, read again when the file changes (callers must not modify it)."""
+    return json.loads(Path(path).read_text())
 
 
 def find_weights(codec_id: str, default: str, sha256: str = "") -> tuple[Path, str]:
@@ -106,6 +113,7 @@ class LearnedCodec(LossyCodec):
     extra: ClassVar[str] = "neural"
     weights_file: ClassVar[str] = ""  # the default for new streams; older files stay for old streams
     stride: ClassVar[int] = 1  # inputs are padded to a multiple of this
+    latent_stride: ClassVar[int] = 1  # input samples per latent, each way
     network: ClassVar[str] = ""  # "module:Class" of its trainable models.base.LearnedModel
     quality: float = 50.0
     coder: str = "ans"
@@ -170,12 +178,49 @@ class LearnedCodec(LossyCodec):
 
     def decode(self, sections, meta):
         """Checks the size caps, then (only then) loads the model and decodes."""
+        self.check_stream(meta)
+        return self.decode_checked(sections, meta)
+
+    def check_stream(self, meta: dict[str, Any]) -> None:
+        """Refuses a header that this codec must not decode (the size caps), before any model
+        loads; ``decode`` and ``decode_latent`` call it first."""
         if self.modality == "image":
             limits.check_learned_pixels(*check_image_meta(meta))
-        return self.decode_checked(sections, meta)
 
     def decode_checked(self, sections: dict[str, bytes], meta: dict[str, Any]):
         raise NotImplementedError
+
+    # ---- the latent, for compressed-domain learning (omnicodec.datasets.latents)
+    def encode_latent(self, item) -> np.ndarray:
+        """The dequantized latent that encoding ``item`` stores, computed without entropy
+        coding: the same array ``decode_latent`` reads back from that stream.  float32; an
+        image's is (C, ceil(H / latent_stride), ceil(W / latent_stride)): the latents that
+        cover the image (those covering only the padding are left out)."""
+        raise NotImplementedError(f"{self.codec_id} does not expose its latent")
+
+    def decode_latent(self, sections: dict[str, bytes], meta: dict[str, Any]) -> np.ndarray:
+        """The dequantized latent a stream holds, entropy-decoded only: no synthesis runs."""
+        raise NotImplementedError(f"{self.codec_id} does not expose its latent")
+
+    def with_tiles(self, height: int, width: int) -> LearnedCodec:
+        """This codec for images that are grids of independent tiles of height × width (dataset
+        shards), if the codec can code them so."""
+        raise UnsupportedInputError(f"{self.codec_id} does not code grids of independent tiles")
+
+    def tiles(self, meta: dict[str, Any]) -> int:
+        """How many tiles a stream of this header holds (``with_tiles``); 1 when untiled."""
+        return 1
+
+    def latent_tiles(self, latent: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+        """A stream's latent as one latent per tile (tiles, ...), row by row: one tile unless
+        the stream is a grid of tiles (``with_tiles``)."""
+        return latent[None]
+
+    def synthesize(self, latents):
+        """A batch of latents (N, C, h, w) as ``decode_latent`` gives them (a torch tensor or
+        array) -> float32 torch images (N, 3, h·latent_stride, w·latent_stride) in [0, 1], by
+        the model's synthesis in float32: the path for learning, not the bit-exact decoder."""
+        raise NotImplementedError(f"{self.codec_id} does not expose its latent")
 
     @classmethod
     def padded(cls, *sizes: int) -> tuple[int, ...]:

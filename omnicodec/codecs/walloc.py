@@ -30,6 +30,14 @@ Determinism: the entropy decoder depends on integer tables only; the decoder net
 float64 in a fixed tiling (``TILE`` latents with the decoder's reach of context, part of the
 decoder's definition), and the inverse WPT is element-wise arithmetic, the same on any thread count.
 Grey is coded as RGB, alpha stored losslessly (``codecs.learned``).
+
+Tiled images (``with_tiles``: config ``tile_height``/``tile_width``): a grid of independent
+tiles, e.g. a dataset shard of a thousand 28×28 digits: each tile analysed and synthesized
+alone, so a tile's latent and pixels are those it has alone, and the latents of all tiles coded
+as one plane, laid out like the tiles: one header and one fitted context model for the grid.
+
+Latent (``encode_latent``/``decode_latent``): the dequantized symbols v̂ (``Walloc.dequantize``),
+the decoder's input; ``synthesize`` runs the decoder and inverse WPT on a batch of them.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import limits
 from ..errors import CorruptStreamError
 from ..items import Audio, audio_from
 from .base import quality_to_range, section
@@ -64,16 +73,49 @@ class Walloc(LearnedCodec):
     description: ClassVar[str] = "learned wavelet autoencoder (WaLLoC): light encoder, images and audio"
     weights_file: ClassVar[str] = WEIGHTS_4X  # quality 50's image model; see default_weights
     stride: ClassVar[int] = 8  # images
+    latent_stride: ClassVar[int] = 8
     network: ClassVar[str] = "omnicodec.models.walloc:Walloc"
     decode_fixed_bytes: ClassVar[int] = 300 << 20
     decode_pixel_bytes: ClassVar[int] = 80  # measured: 64 B/px of RSS growth at 4.2 MP
     decode_audio_factor: ClassVar[int] = 24  # audio: bytes per byte of the decoded item (int16: 48/sample)
     kind: str = field(default="image", metadata={"omit_default": True})
+    # a tiled image: a grid of independent tiles of this size (a dataset shard, a sprite sheet),
+    # each analysed and synthesized alone (padded to ×8), so a tile's latent is the one it has
+    # alone; the latents of all tiles are coded as one plane, laid out like the tiles
+    tile_height: int = field(default=0, metadata={"omit_default": True})
+    tile_width: int = field(default=0, metadata={"omit_default": True})
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"walloc kind must be one of {KINDS}, got {self.kind!r}")
+        tile = (self.tile_height, self.tile_width)
+        if (any(type(t) is not int or t < 0 for t in tile) or (min(tile) == 0) != (max(tile) == 0)
+                or (self.kind == "audio" and max(tile) > 0)):
+            raise ValueError(f"walloc tiles need two positive sizes (images only), got {tile}")
         super().__post_init__()
+
+    def with_tiles(self, height, width):
+        return dataclasses.replace(self, tile_height=height, tile_width=width)
+
+    def grid(self, h: int, w: int) -> tuple[int, int, int, int] | None:
+        """(rows, columns, tile height, tile width) of a tiled h × w image; None when untiled."""
+        if not self.tile_height:
+            return None
+        return h // self.tile_height, w // self.tile_width, self.tile_height, self.tile_width
+
+    def _grid_of(self, meta) -> tuple[int, int, int, int] | None:
+        return self.grid(int(meta["height"]), int(meta["width"])) if self.kind == "image" else None
+
+    def _tiling_problem(self, h: int, w: int) -> str | None:
+        grid = self.grid(h, w)
+        if grid is None:
+            return None
+        rows, cols, th, tw = grid
+        if rows * th != h or cols * tw != w:
+            return f"a {w}x{h} image is not a grid of {tw}x{th} tiles"
+        if rows * cols * np.prod(self.padded(th, tw)) > limits.MAX_LEARNED_PIXELS:
+            return f"{rows * cols} tiles padded to x{self.stride} exceed {limits.MAX_LEARNED_PIXELS} pixels"
+        return None
 
     def default_weights(self) -> str:
         if self.kind == "audio":
@@ -112,6 +154,8 @@ class Walloc(LearnedCodec):
             return f"walloc codes 8-bit images; convert {item.mode} to 8-bit RGB first"
         if reason is None and item.modality != self.kind:
             return f"this walloc config codes {self.kind}, not {item.modality} (see for_item)"
+        if reason is None and item.modality == "image":
+            return self._tiling_problem(*item.pixels.shape[:2])
         return reason
 
     def decode_memory(self, meta, item_bytes):
@@ -119,12 +163,16 @@ class Walloc(LearnedCodec):
             return self.decode_fixed_bytes + self.decode_audio_factor * item_bytes
         return super().decode_memory(meta, item_bytes)
 
-    def decode(self, sections, meta):
+    def check_stream(self, meta):
         if ("frames" in meta) != (self.kind == "audio"):
             raise CorruptStreamError(f"walloc: the header describes no {self.kind}, which its config says it holds")
-        if self.kind == "audio":  # no pixel caps; the API checked the sample caps
-            return self.decode_checked(sections, meta)
-        return super().decode(sections, meta)
+        if self.kind == "image":  # audio: no pixel caps; the API checked the sample caps
+            super().check_stream(meta)
+            if meta["mode"] not in LEARNED_IMAGE_MODES:
+                raise CorruptStreamError(f"walloc: bad mode {meta['mode']!r} in header")
+            problem = self._tiling_problem(int(meta["height"]), int(meta["width"]))
+            if problem:
+                raise CorruptStreamError(f"walloc: {problem}")
 
     def encode(self, item):
         from ..entropy import Encoder
@@ -137,24 +185,96 @@ class Walloc(LearnedCodec):
                 code_block(enc, model, block)
             return {"DATA": enc.finish()}
         rgb, sections = rgb_and_alpha(item)
-        code_block(enc, model, analyse(model, rgb, self.level(model)))
+        code_block(enc, model, self._analyse(model, rgb))
         return {"DATA": enc.finish(), **sections}
 
-    def decode_checked(self, sections, meta):
-        from ..entropy import Decoder
+    def _analyse(self, model, rgb: np.ndarray) -> np.ndarray:
+        """The latent symbols (C, h, w) of an image, tile by tile when tiled."""
+        grid = self.grid(*rgb.shape[:2])
+        if grid is None:
+            return analyse(model, rgb, self.level(model))
+        rows, cols, th, tw = grid
+        tiles = rgb.reshape(rows, th, cols, tw, 3).transpose(0, 2, 1, 3, 4).reshape(-1, th, tw, 3)
+        per = max(1, TILE * TILE * self.stride**2 // int(np.prod(self.padded(th, tw))))  # tiles per batch
+        q = np.concatenate([analyse(model, tiles[i:i + per], self.level(model)) for i in range(0, len(tiles), per)])
+        _, c, lh, lw = q.shape
+        return q.reshape(rows, cols, c, lh, lw).transpose(2, 0, 3, 1, 4).reshape(c, rows * lh, cols * lw)
 
+    def decode_checked(self, sections, meta):
         model = self.model()
+        q = self._symbols(model, sections, meta)
+        if self.kind == "audio":
+            return decode_audio(q, model, meta, self.level(model))
+        w, h = int(meta["width"]), int(meta["height"])
+        grid = self._grid_of(meta)
+        if grid is None:
+            rgb = synthesize_image(model, q, self.level(model))[:h, :w]
+        else:
+            rows, cols, th, tw = grid
+            tiles = synthesize_tiles(model, self.latent_tiles(q, meta), self.level(model))[:, :th, :tw]
+            rgb = tiles.reshape(rows, cols, th, tw, 3).transpose(0, 2, 1, 3, 4).reshape(h, w, 3)
+        return image_from_rgb(np.ascontiguousarray(rgb), meta["mode"], sections, self.codec_id)
+
+    def tiles(self, meta) -> int:
+        grid = self._grid_of(meta)
+        return 1 if grid is None else grid[0] * grid[1]
+
+    def latent_tiles(self, latent: np.ndarray, meta) -> np.ndarray:
+        """The latent plane of a tiled image as one latent per tile (tiles, C, h, w), row by row."""
+        grid = self._grid_of(meta)
+        if grid is None:
+            return latent[None]
+        rows, cols, th, tw = grid
+        c, lh, lw = latent.shape[0], -(-th // self.stride), -(-tw // self.stride)
+        return latent.reshape(c, rows, lh, cols, lw).transpose(1, 3, 0, 2, 4).reshape(rows * cols, c, lh, lw)
+
+    def _symbols(self, model, sections, meta) -> np.ndarray:
+        """The stream's centred latent symbols (-BOUND..BOUND): an image's (C, h, w) at the
+        padded size, audio's (channels, C, frames / stride)."""
+        from ..entropy import Decoder
+        from ..models.walloc import BOUND
+
         dec = Decoder(section(sections, "DATA", self.codec_id), self.coder, self.lanes)
         if self.kind == "audio":
-            return decode_audio(dec, model, meta, self.level(model))
-        w, h, mode = int(meta["width"]), int(meta["height"]), meta["mode"]
-        if mode not in LEARNED_IMAGE_MODES:
-            raise CorruptStreamError(f"walloc: bad mode {mode!r} in header")
-        ph, pw = self.padded(h, w)
-        q = decode_block(dec, model, (ph // self.stride, pw // self.stride))
-        dec.finish()
-        rgb = synthesize_image(model, q, self.level(model))[:h, :w]
-        return image_from_rgb(np.ascontiguousarray(rgb), mode, sections, self.codec_id)
+            q = audio_symbols(dec, model, meta)
+        else:
+            h, w = int(meta["height"]), int(meta["width"])
+            rows, cols, th, tw = self.grid(h, w) or (1, 1, h, w)
+            ph, pw = self.padded(th, tw)
+            q = decode_block(dec, model, (rows * ph // self.stride, cols * pw // self.stride)) - BOUND
+        dec.finish()  # before any synthesis: a damaged stream costs no network time
+        return q
+
+    # ---- the latent: v̂ = the dequantized symbols (Walloc.dequantize), the decoder's input
+    def encode_latent(self, item):
+        """Images (latent, H/8, W/8) rounded up; audio (channels, latent, frames / 2^J) rounded
+        up, stereo as mid/side (see ``to_float``)."""
+        from ..models.walloc import BOUND
+
+        self.check_supports(item)
+        model = self.model()
+        if self.kind == "audio":
+            blocks = list(audio_latents(model, item, self.level(model)))
+            n = to_float(item).shape[1]  # channels: the blocks come chunk by chunk, channel by channel
+            q = np.stack([np.concatenate(blocks[c::n], axis=1) for c in range(n)])
+        else:
+            q = self._analyse(model, rgb_and_alpha(item)[0])
+        return _dequantize(model, q - BOUND, self.level(model))
+
+    def decode_latent(self, sections, meta):
+        self.check_stream(meta)
+        model = self.model()
+        return _dequantize(model, self._symbols(model, sections, meta), self.level(model))
+
+    def synthesize(self, latents):
+        """Images in [0, 1] (N, 3, 8h, 8w); audio in [-1, 1] (N, 1, 2^J·frames) per channel
+        (mid/side for stereo)."""
+        import torch
+
+        net = self.model().net
+        with torch.no_grad():
+            x = net.synthesize(net.decode_bands(torch.as_tensor(latents, dtype=torch.float32)))
+        return x.clamp(0.0 if self.kind == "image" else -1.0, 1.0)
 
 
 # ---------------------------------------------------------------------------- entropy coding
@@ -412,35 +532,57 @@ def _categorical(model, key):
 
 # ---------------------------------------------------------------------------------- images
 def analyse(model, rgb: np.ndarray, level: float) -> np.ndarray:
-    """The latent symbols (latent, h/8, w/8), int64 in 0..2·BOUND, of an 8-bit RGB array."""
+    """The latent symbols (latent, h/8, w/8), int64 in 0..2·BOUND, of an 8-bit RGB array (H, W,
+    3), or of each of a batch of them (N, H, W, 3) -> (N, latent, h/8, w/8)."""
     import torch
     import torch.nn.functional as F
 
     from ..models.walloc import BOUND
 
-    h, w = rgb.shape[:2]
+    batch = rgb if rgb.ndim == 4 else rgb[None]
+    h, w = batch.shape[1:3]
     ph, pw = Walloc.padded(h, w)
     with torch.no_grad():
-        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.from_numpy(np.array(batch, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
         x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
-        u = model.net.analyse(x, level)
-    return (torch.round(u[0]).long() + BOUND).numpy()
+        q = (torch.round(model.net.analyse(x, level)).long() + BOUND).numpy()
+    return q if rgb.ndim == 4 else q[0]
 
 
 def synthesize_image(model, q: np.ndarray, level: float) -> np.ndarray:
-    """8-bit RGB (H, W, 3) at the padded size from latent symbols (C, h, w): the decoder in
-    float64 tiles, the inverse WPT on the whole image."""
+    """8-bit RGB (H, W, 3) at the padded size from centred latent symbols (C, h, w): the
+    decoder in float64 tiles, the inverse WPT on the whole image."""
     import torch
 
     from ..models.base import tiled
-    from ..models.walloc import BOUND
 
     net = model.synthesis
-    y = torch.from_numpy(q[None] - BOUND).double()
+    y = torch.from_numpy(q[None]).double()
     with torch.no_grad():
         bands = tiled(lambda v: net.bands_of(v, level), y, 1, 1, TILE, model.decoder_reach, lambda t: t.float())
-        x = net.synthesize(bands)[0]
-    return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+        return _to8(net.synthesize(bands))[0]
+
+
+def synthesize_tiles(model, q: np.ndarray, level: float) -> np.ndarray:
+    """8-bit RGB (N, H, W, 3) at the padded size of each tile's centred latent symbols (N, C, h,
+    w): a batch of small tiles at a time (their latents within TILE²), a large tile alone."""
+    import torch
+
+    n, _, lh, lw = q.shape
+    if lh * lw > TILE * TILE:
+        return np.stack([synthesize_image(model, t, level) for t in q])
+    net, per = model.synthesis, TILE * TILE // (lh * lw)
+    out = []
+    with torch.no_grad():
+        for i in range(0, n, per):
+            y = torch.from_numpy(np.asarray(q[i:i + per], np.float64))
+            out.append(_to8(net.synthesize(net.bands_of(y, level).float())))
+    return np.concatenate(out)
+
+
+def _to8(x) -> np.ndarray:
+    """8-bit (N, H, W, 3) of synthesized images (N, 3, H, W) in [0, 1]."""
+    return (x.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------------- audio
@@ -489,20 +631,28 @@ def audio_latents(model, item: Audio, level: float):
         yield from (torch.round(u).long() + BOUND).numpy()  # per channel: (latent, frames)
 
 
-def decode_audio(dec, model, meta: dict, level: float) -> Audio:
-    import torch
-
+def audio_symbols(dec, model, meta: dict) -> np.ndarray:
+    """The centred latent symbols (channels, latent, frames / stride) of an audio stream."""
     from ..models.walloc import BOUND
 
-    frames, channels = int(meta["frames"]), int(meta["channels"])
-    stride, latent, halo = model.stride, model.cfg.latent, model.reach
+    frames, channels, stride = int(meta["frames"]), int(meta["channels"]), model.stride
     n = -(-frames // stride) * stride
-    # all latents first (they are small: latent/stride symbols per sample), zeros beyond the ends
-    q = np.zeros((channels, latent, n // stride + 2 * halo))
+    q = np.zeros((channels, model.cfg.latent, n // stride), np.int64)
     for a, b in _windows(n):
         for c in range(channels):
-            q[c, :, halo + a // stride: halo + b // stride] = decode_block(dec, model, ((b - a) // stride,)) - BOUND
-    dec.finish()  # before any synthesis: a damaged stream costs no network time
+            q[c, :, a // stride: b // stride] = decode_block(dec, model, ((b - a) // stride,)) - BOUND
+    return q
+
+
+def decode_audio(q: np.ndarray, model, meta: dict, level: float) -> Audio:
+    """Audio from its centred latent symbols: each chunk with the model's reach of latents on
+    both sides (zeros beyond the ends)."""
+    import torch
+
+    frames, channels = int(meta["frames"]), int(meta["channels"])
+    stride, halo = model.stride, model.reach
+    n = q.shape[2] * stride
+    q = np.pad(q.astype(np.float64), ((0, 0), (0, 0), (halo, halo)))
     out = np.empty((n, channels))
     net = model.synthesis
     for a, b in _windows(n):
@@ -511,3 +661,13 @@ def decode_audio(dec, model, meta: dict, level: float) -> Audio:
             x = net.synthesize(net.bands_of(y, level).float())
         out[a:b] = x[:, 0, halo * stride:halo * stride + b - a].double().numpy().T
     return from_float(out[:frames], meta)
+
+
+def _dequantize(model, q: np.ndarray, level: float) -> np.ndarray:
+    """float32 v̂ of centred symbols (an image's (C, h, w) or audio's (channels, C, frames)),
+    computed in float64 (the same on every machine) and rounded once."""
+    import torch
+
+    with torch.no_grad():
+        v = model.synthesis.dequantize(torch.from_numpy(np.asarray(q, np.float64)), level)
+    return v.reshape(q.shape).float().numpy()

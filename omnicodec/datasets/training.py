@@ -181,9 +181,9 @@ class MnistSource:
     """MNIST digits from an .npz with x_train/x_test (28x28 uint8); validation is x_test[:256]."""
 
     def __init__(self, folder: Path, size: int = 28):
-        path = folder if folder.suffix == ".npz" else folder / "mnist.npz"
-        with np.load(path) as d:
-            self.train, self.test = d["x_train"], d["x_test"][:256]
+        from .mnist import load
+
+        self.train, self.test = load(folder, "train")[0], load(folder, "test")[0][:256]
 
     def batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return self.train[rng.integers(0, len(self.train), n)][:, None].astype(np.float32) / 255.0

@@ -48,6 +48,22 @@ def twin() -> str:
 
 SMALL_JOB = 1 << 22  # items below which a fresh process is better off without numba
 
+# A child forked from a process that had numba loaded (a DataLoader worker, a multiprocessing
+# pool) runs the NumPy twins unless told otherwise: numba's OpenMP thread pool aborts a forked
+# child that enters it ("fork() called from a process already using GNU OpenMP").  The twins
+# give the same results, so only the speed differs.
+_FORKED_FROM_NUMBA = False
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_FROM_NUMBA
+    import sys
+
+    _FORKED_FROM_NUMBA = _FORKED_FROM_NUMBA or "numba" in sys.modules
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def kernel(job: str, name: str, which: str | None = None, size: int | None = None) -> Callable:
     """The ``which`` twin (default ``twin()``) of ``omnicodec.kernels.<job>.<name>``.  A job of
@@ -58,6 +74,8 @@ def kernel(job: str, name: str, which: str | None = None, size: int | None = Non
 
     if which is None and size is not None and size < SMALL_JOB and "OMNICODEC_KERNELS" not in os.environ \
             and "numba" not in sys.modules:
+        which = "numpy"
+    if which is None and _FORKED_FROM_NUMBA and "OMNICODEC_KERNELS" not in os.environ:
         which = "numpy"
     which = which or twin()
     if which not in TWINS:

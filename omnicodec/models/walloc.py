@@ -162,13 +162,21 @@ class Walloc(LearnedModel):
             return torch.clamp(ASINH_K * torch.asinh(v / ASINH_K), -BOUND, BOUND)
         return BOUND * torch.tanh(v / BOUND)
 
-    def bands_of(self, q: torch.Tensor, level) -> torch.Tensor:
-        """X̂, the decoded wavelet bands of the (rounded) latent."""
+    def dequantize(self, q: torch.Tensor, level) -> torch.Tensor:
+        """v̂, the latent in the decoder's units, of the (rounded) latent at a gain level: the
+        same scale at every level, so it is what compressed-domain learning reads."""
         _, ig = self.gains(level)
         if self.cfg.compand == "asinh":
             q = ASINH_K * torch.sinh(q / ASINH_K)
-        v = q * (ig / self.cfg.scale)
+        return q * (ig / self.cfg.scale)
+
+    def decode_bands(self, v: torch.Tensor) -> torch.Tensor:
+        """X̂, the decoded wavelet bands of a dequantized latent."""
         return self.linear(v) + self.decoder(v)
+
+    def bands_of(self, q: torch.Tensor, level) -> torch.Tensor:
+        """X̂, the decoded wavelet bands of the (rounded) latent."""
+        return self.decode_bands(self.dequantize(q, level))
 
     def synthesize(self, bands: torch.Tensor) -> torch.Tensor:
         return self.wpt.synthesis(bands) + self.cfg.centre

@@ -233,3 +233,52 @@ def test_a_block_never_costs_much_more_than_its_factorized_layout():
     enc = Encoder()
     walloc.code_block(enc, model, q)
     assert np.array_equal(walloc.decode_block(Decoder(enc.finish()), model, q.shape[1:]), q)
+
+
+def test_tiled_images_decode_tile_by_tile_as_alone():
+    """A grid of tiles (odd sizes, RGBA): every tile of the decoded grid is that tile's own
+    decode, its latent that tile's own latent, and the grid costs fewer bytes than the tiles."""
+    from omnicodec.codecs.walloc import Walloc
+
+    rows, cols, th, tw = 2, 3, 13, 21
+    grid = make_image(rows * th, cols * tw, "RGBA", seed=6)
+    codec = Walloc(quality=30).with_tiles(th, tw)
+    blob = omnicodec.encode(grid, codec)
+    header, latent = omnicodec.decode_latent(blob)
+    assert header.config["tile_height"] == th and codec.tiles(header.meta) == rows * cols
+    decoded = omnicodec.decode(blob)
+    assert (decoded.pixels[:, :, 3] == grid.pixels[:, :, 3]).all()
+    tiles = codec.latent_tiles(latent, header.meta)
+    singles = 0
+    for k in range(rows * cols):
+        r, c = divmod(k, cols)
+        tile = omnicodec.Image(np.ascontiguousarray(grid.pixels[r * th:(r + 1) * th, c * tw:(c + 1) * tw]))
+        alone = omnicodec.encode(tile, Walloc(quality=30))
+        singles += len(alone)
+        assert np.array_equal(omnicodec.decode(alone).pixels, decoded.pixels[r * th:(r + 1) * th, c * tw:(c + 1) * tw])
+        assert np.array_equal(tiles[k], Walloc(quality=30).encode_latent(tile))
+    assert len(blob) < singles
+
+
+def test_tile_config_and_sizes_are_checked():
+    from omnicodec import container, limits
+    from omnicodec.codecs.walloc import Walloc
+    from omnicodec.errors import UnsupportedInputError
+
+    for bad in ((0, 5), (-1, -1), (2.0, 2.0), (True, True)):
+        with pytest.raises(ValueError):
+            Walloc(tile_height=bad[0], tile_width=bad[1])
+    with pytest.raises(ValueError):
+        Walloc(kind="audio", tile_height=4, tile_width=4)
+    with pytest.raises(UnsupportedInputError, match="grid"):
+        omnicodec.encode(make_image(30, 40), Walloc(quality=10).with_tiles(7, 7))
+    side = int(limits.MAX_LEARNED_PIXELS ** 0.5) // 8 + 8
+    with pytest.raises(UnsupportedInputError, match="tiles"):
+        omnicodec.encode(make_image(side, side), Walloc(quality=10).with_tiles(1, 1))
+    box = container.unpack(omnicodec.encode(make_image(28, 28), Walloc(quality=10).with_tiles(14, 14)))
+    box.header.meta["width"] = 27
+    with pytest.raises(CorruptStreamError, match="grid"):
+        omnicodec.decode(container.pack(box.header, box.sections))
+    box.header.config["tile_width"] = "14"
+    with pytest.raises(CorruptStreamError):
+        omnicodec.decode(container.pack(box.header, box.sections))

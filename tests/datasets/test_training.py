@@ -43,7 +43,8 @@ def test_sources_hold_out_a_fixed_slice(tmp_path):
     assert np.allclose(c[0, :, 0], c[0, :, 1], atol=1e-6) and c.max() <= 1
     assert np.isclose(clips.validation()[0, 0, 0, 0, 0], np.clip(grey[0, 8, 16], 0, 1), atol=1e-6)
 
-    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((10, 28, 28), np.uint8), x_test=np.ones((300, 28, 28), np.uint8))
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((10, 28, 28), np.uint8), x_test=np.ones((300, 28, 28), np.uint8),
+             y_train=np.zeros(10, np.uint8), y_test=np.zeros(300, np.uint8))
     digits = training.source("mnist", tmp_path / "mnist.npz", 28)
     assert digits.batch(np.random.default_rng(0), 3).shape == (3, 1, 28, 28) and digits.validation().shape[0] == 256
 

@@ -124,6 +124,27 @@ def test_twin_choice_is_checked(monkeypatch):
         kernel("rans", "encode", "fpga")
 
 
+def _buckets_in_child(queue) -> None:
+    means, scales = np.linspace(-9, 9, 5000), np.geomspace(0.05, 50, 5000)
+    queue.put([a.tolist() for a in kernel("buckets", "family")(means, scales, np.geomspace(0.1, 60, 64), 16)])
+
+
+def test_a_child_forked_after_numba_ran_is_not_aborted():
+    """numba's OpenMP pool kills a forked child that enters it; such children (DataLoader
+    workers) get the NumPy twins, which give the same results."""
+    import multiprocessing
+
+    means, scales = np.linspace(-9, 9, 5000), np.geomspace(0.05, 50, 5000)
+    here = kernel("buckets", "family", "cpu")(means, scales, np.geomspace(0.1, 60, 64), 16)  # the pool runs
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_buckets_in_child, args=(queue,))
+    child.start()
+    got = queue.get(timeout=30)
+    child.join(60)
+    assert child.exitcode == 0 and [a.tolist() for a in here] == got
+
+
 def test_lookup_tables_bracket_every_slot():
     """lut[slot >> LUT_SHIFT] and the next entry bracket the symbol that holds any slot."""
     from omnicodec.kernels.rans import LUT_SHIFT, LUT_SIZE
