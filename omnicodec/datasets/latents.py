@@ -27,7 +27,8 @@ ceil(H/8), ceil(W/8)), walloc audio (channels, 128, ceil(frames/128)) with stere
 mid/side, hyperprior images (128, ceil(H/16), ceil(W/16)).  ``target`` is an int64 tensor: the
 item's label (``labl``, or the class index of the first folder level under the root:
 ``classes[target]``), or -1 when there is none.  ``synthesize(latents)`` turns a batch of
-latents back into pixels.
+latents back into pixels.  Items of different sizes (audio clips, images of several sizes)
+have latents of different shapes: batch them with ``batch_size=1`` or a collate that pads.
 
 Deterministic: an item's tensors depend only on the bytes of its file (the entropy decoder and
 the dequantization are exact), so every worker count and epoch gives the same tensors; a cache
@@ -101,6 +102,8 @@ class LatentDataset(Dataset):
             labels, tiles = _index(path) if path.suffix == ".omc" and self._sources[j] is None else (None, 1)
             entries += [(j, t) for t in range(tiles if labels is None else len(labels))]
             targets += [cls] * tiles if labels is None else list(labels)
+        if not self.classes and max(targets) >= 0:  # labels from shards: classes by number
+            self.classes = [str(i) for i in range(max(targets) + 1)]
         self._setup(codec, quality, entries, targets, memory)
 
     @classmethod
@@ -115,6 +118,8 @@ class LatentDataset(Dataset):
             raise UnsupportedInputError("from_arrays takes uint8 images (N, H, W) or (N, H, W, 3) and N labels")
         if labels.min() < 0 or labels.max() > np.iinfo(np.int32).max:
             raise UnsupportedInputError("labels must be non-negative int32 values")
+        if shard is not None and (type(shard) is not int or shard < 0):
+            raise UnsupportedInputError(f"shard must be a count of items (0: one file per item), got {shard!r}")
         self = cls.__new__(cls)
         self.classes = [str(i) for i in range(int(labels.max()) + 1)]
         codec = _learned(codec, quality)

@@ -125,7 +125,7 @@ def test_shards_hold_tiles_whose_latents_are_the_items_own(tmp_path):
     # the folder of shards alone: the same items, labels from the shards
     assert ds.prepare(workers=2) == 2
     again = LatentDataset(tmp_path / "s")
-    assert len(again) == 30 and list(again.targets) == list(labels)
+    assert len(again) == 30 and list(again.targets) == list(labels) and again.classes == ds.classes
     latents, targets = again.tensors(workers=2)
     assert torch.equal(latents, ds.tensors()[0]) and torch.equal(targets, torch.from_numpy(labels))
     # workers and the shard-by-shard shuffle give the same items
@@ -169,6 +169,8 @@ def test_a_cache_of_another_quality_or_codec_is_refused(tmp_path):
         LatentDataset.from_arrays(digits.astype(np.float32), labels, "walloc", 20, cache=tmp_path)
     with pytest.raises(UnsupportedInputError):
         LatentDataset.from_arrays(digits, np.array([0, -1]), "walloc", 20, cache=tmp_path)
+    with pytest.raises(UnsupportedInputError, match="shard"):
+        LatentDataset.from_arrays(digits, labels, "walloc", 20, cache=tmp_path, shard=-2)
 
 
 def test_dataset_over_an_image_folder(tmp_path):
