@@ -33,8 +33,11 @@ Grey is coded as RGB, alpha stored losslessly (``codecs.learned``).
 
 Tiled images (``with_tiles``: config ``tile_height``/``tile_width``): a grid of independent
 tiles, e.g. a dataset shard of a thousand 28×28 digits: each tile analysed and synthesized
-alone, so a tile's latent and pixels are those it has alone, and the latents of all tiles coded
-as one plane, laid out like the tiles: one header and one fitted context model for the grid.
+alone, with no context from its neighbours, so a tile's latent and pixels are those it has
+alone (tiles run in batches: the same arithmetic, bit-identical in the tests here, though a
+float32 analysis may round its last bit differently by batch size on another machine), and the
+latents of all tiles coded as one plane, laid out like the tiles: one header and one fitted
+context model for the grid.
 
 Latent (``encode_latent``/``decode_latent``): the dequantized symbols v̂ (``Walloc.dequantize``),
 the decoder's input; ``synthesize`` runs the decoder and inverse WPT on a batch of them.
