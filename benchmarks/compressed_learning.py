@@ -17,11 +17,10 @@ encode into the .omc cache (per item) and the decode of every .omc file (``tenso
 streaming loader would pay on every epoch.
 
 Bytes: per item, as read per epoch by a loader that streams from disk: raw uint8 pixels
-(784 / 196 / 49 B), or the .omc files' bytes per digit (walloc: shards of 1024 digits, one
-header each; hyperprior, which cannot code grids of tiles: one file per digit, whose header
-with the codec's config and the weights' sha256, framing and checksums take ~210 B), of which
-the entropy-coded latent alone ("payload"); walloc rows also give, measured on a sample, what
-one file per digit would take.
+(784 / 196 / 49 B), or the .omc files' bytes per digit (shards of 1024 digits, one header
+each), of which the entropy-coded latent alone ("payload"); latent rows also give, measured on
+a sample, what one file per digit would take (its header with the codec's config and the
+weights' sha256, framing and checksums: about 205 B).
 For scale, per digit: MNIST's .npz (deflate over the whole array) and one PNG per digit.
 
     python benchmarks/compressed_learning.py [--seconds 60] [--seeds 0,1] [--arms ...]
@@ -62,7 +61,8 @@ def pixels(images: np.ndarray, side: int) -> np.ndarray:
 
 def latents(codec: str, quality: float, split: str, images, labels, cache: Path, workers: int) -> dict:
     """The latents of a split (encoded into the cache where missing: shards of 1024 digits
-    where the codec codes grids of tiles, else one file per digit) and what they cost."""
+    where the codec codes grids of tiles, else one file per digit) and what they cost, with
+    what one file per digit costs, measured on a sample."""
     import tempfile
 
     from omnicodec.datasets.latents import LatentDataset

@@ -20,6 +20,11 @@ bits).  The integer nets run in tiles too, which is exact.  The pixel count is c
 (``limits.MAX_LEARNED_PIXELS``) before any network runs, at encode and at decode, so a stream
 is never written that its decoder could not decode within the stated memory (see README).
 
+Grids of tiles (``with_tiles``, models without a spatial context): each tile analysed alone
+(one at a time, so its latent is exactly the one it has alone), the ẑ and ŷ of all tiles laid
+out as planes and coded as one image's, the hyper-parameters of each tile from its own ẑ, each
+tile synthesized alone (docs/format.md, "Grids of tiles").
+
 Quality 0..100 maps linearly onto the model's gain levels (0 = lowest rate); any real value is
 valid.  Grayscale is coded as RGB and converted back; alpha (RGBA, LA) is stored losslessly as a
 PNG in section ALFA; 16-bit images are refused (convert to 8-bit first).
@@ -32,7 +37,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import CorruptStreamError
+from ..errors import CorruptStreamError, UnsupportedInputError
 from .base import section
 from .learned import (
     LEARNED_IMAGE_MODES,
@@ -42,7 +47,11 @@ from .learned import (
     decode_factorized,
     decode_stages,
     image_from_rgb,
+    image_tiles,
+    plane_tiles,
     rgb_and_alpha,
+    tiles_image,
+    tiles_plane,
 )
 
 TILE, HALO = 24, 3  # synthesis/analysis tiles and their context, in latents (16 px each)
@@ -58,6 +67,7 @@ class Hyperprior(LearnedCodec):
     stride: ClassVar[int] = 64
     latent_stride: ClassVar[int] = 16
     network: ClassVar[str] = "omnicodec.models.hyperprior:Hyperprior"
+    tileable: ClassVar[bool] = True  # for models without a spatial context (``_grid``)
 
     @classmethod
     def build(cls, art):
@@ -77,11 +87,34 @@ class Hyperprior(LearnedCodec):
         self.check_supports(item)
         model = self.model()
         rgb, sections = rgb_and_alpha(item)
-        y, z_sym = analyse(model, rgb, self.level(model))
+        y, z_sym, hyper = self._analyse(model, rgb)
         enc = Encoder(self.coder, self.lanes)
         code_factorized(enc, z_sym, model, model.z_freqs)
-        code_stages(enc, y, model, model.hyper(z_sym))
+        code_stages(enc, y, model, hyper)
         return {"DATA": enc.finish(), **sections}
+
+    def _analyse(self, model, rgb: np.ndarray):
+        """(y float64 (1, M, h, w), ẑ symbols, the hyper-parameters) of an image; of a grid, each
+        tile analysed alone (one at a time: exactly as alone) and the three laid out as planes."""
+        h, w = rgb.shape[:2]
+        rows, cols, th, tw = self._grid(model, {"height": h, "width": w}, UnsupportedInputError)
+        if rows * cols == 1:
+            y, z_sym = analyse(model, rgb, self.level(model))
+            return y, z_sym, model.hyper(z_sym)
+        import torch
+
+        ys, zs = zip(*(analyse(model, t, self.level(model)) for t in image_tiles(rgb, (rows, cols, th, tw))))
+        z_sym = torch.cat(zs)
+        return (tiles_plane(torch.cat(ys), rows, cols)[None], tiles_plane(z_sym, rows, cols)[None],
+                tiles_plane(model.hyper(z_sym), rows, cols)[None])
+
+    def _grid(self, model, meta, error) -> tuple[int, int, int, int]:
+        """The grid of tiles (1, 1, H, W when untiled); a model with a spatial context codes no
+        tiles (its context would reach across them)."""
+        grid = self.grid(meta)
+        if grid is not None and model.cfg.context != "none":
+            raise error(f"hyperprior: a {model.cfg.context} model codes no grids of tiles")
+        return grid or (1, 1, int(meta["height"]), int(meta["width"]))
 
     def check_stream(self, meta):
         super().check_stream(meta)
@@ -90,17 +123,24 @@ class Hyperprior(LearnedCodec):
 
     def decode_checked(self, sections, meta):
         model = self.model()
-        rgb = synthesize(model, self._y_hat(model, sections, meta))[:int(meta["height"]), :int(meta["width"])]
-        return image_from_rgb(rgb, meta["mode"], sections, self.codec_id)
+        y_hat = self._y_hat(model, sections, meta)
+        rows, cols, th, tw = self._grid(model, meta, CorruptStreamError)
+        tiles = plane_tiles(y_hat[0], rows, cols)
+        per = max(1, TILE * TILE // (tiles.shape[2] * tiles.shape[3]))  # tiles per synthesis batch
+        rgb = np.concatenate([synthesize(model, tiles[i:i + per])[:, :th, :tw] for i in range(0, len(tiles), per)])
+        return image_from_rgb(tiles_image(rgb, rows, cols), meta["mode"], sections, self.codec_id)
 
     def _y_hat(self, model, sections, meta):
-        """ŷ·inverse gain (float64, (1, M, h, w) at the padded size): the synthesis' input."""
+        """ŷ·inverse gain (float64, (1, M, h, w) at the padded size; a grid's tiles laid out as
+        a plane): the synthesis' input."""
         from ..entropy import Decoder
 
-        ph, pw = self.padded(int(meta["height"]), int(meta["width"]))
+        rows, cols, th, tw = self._grid(model, meta, CorruptStreamError)
+        ph, pw = self.padded(th, tw)
         dec = Decoder(section(sections, "DATA", self.codec_id), self.coder, self.lanes)
-        z_sym = decode_factorized(dec, (1, model.cfg.N, ph // self.stride, pw // self.stride), model, model.z_freqs)
-        hyper = model.hyper(z_sym)
+        z_sym = decode_factorized(dec, (1, model.cfg.N, rows * ph // self.stride, cols * pw // self.stride), model,
+                                  model.z_freqs)
+        hyper = tiles_plane(model.hyper(plane_tiles(z_sym[0], rows, cols)), rows, cols)[None]  # each tile alone
         y_hat = decode_stages(dec, (1, model.cfg.M, *hyper.shape[2:]), model, hyper)
         dec.finish()
         return y_hat * model.net.gains(self.level(model))[1].double()
@@ -109,18 +149,21 @@ class Hyperprior(LearnedCodec):
     def encode_latent(self, item):
         self.check_supports(item)
         model = self.model()
-        rgb = rgb_and_alpha(item)[0]
-        y, z_sym = analyse(model, rgb, self.level(model))
-        y_hat = code_stages(_Discard(), y, model, model.hyper(z_sym))
-        return self._crop(y_hat * model.net.gains(self.level(model))[1].double(), *rgb.shape[:2])
+        y, _, hyper = self._analyse(model, rgb_and_alpha(item)[0])
+        y_hat = code_stages(_Discard(), y, model, hyper)
+        return self._crop(y_hat * model.net.gains(self.level(model))[1].double(), item.meta())
 
     def decode_latent(self, sections, meta):
         self.check_stream(meta)
-        return self._crop(self._y_hat(self.model(), sections, meta), int(meta["height"]), int(meta["width"]))
+        return self._crop(self._y_hat(self.model(), sections, meta), meta)
 
-    def _crop(self, y_hat, h: int, w: int) -> np.ndarray:
+    def _crop(self, y_hat, meta) -> np.ndarray:
+        """The latents that cover the image; a grid's whole plane (``latent_tiles`` crops each tile)."""
+        y = y_hat[0].detach().float().numpy()
+        if self.grid(meta) is not None:
+            return y
         s = self.latent_stride
-        return y_hat[0, :, :-(-h // s), :-(-w // s)].detach().float().numpy()
+        return np.ascontiguousarray(y[:, :-(-int(meta["height"]) // s), :-(-int(meta["width"]) // s)])
 
     def synthesize(self, latents):
         import torch
@@ -138,7 +181,7 @@ class _Discard:
 
 
 def synthesize(model, y_hat):
-    """g_s in the fixed tiling, straight to 8-bit RGB (H, W, 3) at the padded size."""
+    """g_s in the fixed tiling, straight to 8-bit RGB (N, H, W, 3) at the padded size."""
     import torch
 
     from ..models.base import tiled
@@ -147,7 +190,7 @@ def synthesize(model, y_hat):
         return (t.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
     with torch.no_grad():
-        return tiled(model.g_s, y_hat, 1, 16, TILE, HALO, to8)[0].transpose(1, 2, 0)
+        return tiled(model.g_s, y_hat, 1, 16, TILE, HALO, to8).transpose(0, 2, 3, 1)
 
 
 def analyse(model, rgb: np.ndarray, level: float):

@@ -22,6 +22,7 @@ lookup at another folder.  Artefacts load with ``torch.load(weights_only=True)``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -115,11 +116,17 @@ class LearnedCodec(LossyCodec):
     stride: ClassVar[int] = 1  # inputs are padded to a multiple of this
     latent_stride: ClassVar[int] = 1  # input samples per latent, each way
     network: ClassVar[str] = ""  # "module:Class" of its trainable models.base.LearnedModel
+    tileable: ClassVar[bool] = False  # codes grids of independent tiles (``with_tiles``)
     quality: float = 50.0
     coder: str = "ans"
     # 0: constriction's sequential stream; N: the lane format (entropy/lanes.py)
     lanes: int = field(default=0, metadata={"omit_default": True})
     weights: str = ""  # sha256 of the weights file; a new codec takes the default file's
+    # a tiled image: a grid of independent tiles of this size (a dataset shard, a sprite sheet),
+    # each analysed and synthesized alone (its own padding, no context from its neighbours),
+    # the latents of all tiles coded as one plane laid out like the tiles
+    tile_height: int = field(default=0, metadata={"omit_default": True})
+    tile_width: int = field(default=0, metadata={"omit_default": True})
     # decode memory = a fixed part (tile buffers, the networks' activations) + a part per pixel
     # (latents, parameters, the output); the hyperprior's measured RSS growth: 315 MiB at
     # 0.39 MP, 472 MiB at 3.1 MP, 594 MiB at 12 MP.  A new codec measures its own.
@@ -135,6 +142,11 @@ class LearnedCodec(LossyCodec):
         from ..entropy import check_coder
 
         check_coder(self.coder, self.lanes)
+        tile = (self.tile_height, self.tile_width)
+        if any(type(t) is not int or t < 0 for t in tile) or (min(tile) == 0) != (max(tile) == 0):
+            raise ValueError(f"tiles need two positive sizes, got {tile}")
+        if max(tile) and not self.tileable:
+            raise ValueError(f"{self.codec_id} does not code grids of tiles")
         if not self.weights:
             try:
                 self.weights = find_weights(self.codec_id, self.default_weights())[1]
@@ -174,6 +186,7 @@ class LearnedCodec(LossyCodec):
             if h * w > limits.MAX_LEARNED_PIXELS:
                 return (f"{self.codec_id} decodes at most {limits.MAX_LEARNED_PIXELS} pixels within its memory "
                         f"cap; this image has {h * w}")
+            return self.tiling_problem(item.meta())
         return reason
 
     def decode(self, sections, meta):
@@ -182,10 +195,13 @@ class LearnedCodec(LossyCodec):
         return self.decode_checked(sections, meta)
 
     def check_stream(self, meta: dict[str, Any]) -> None:
-        """Refuses a header that this codec must not decode (the size caps), before any model
-        loads; ``decode`` and ``decode_latent`` call it first."""
+        """Refuses a header that this codec must not decode (the size caps, a broken grid of
+        tiles), before any model loads; ``decode`` and ``decode_latent`` call it first."""
         if self.modality == "image":
             limits.check_learned_pixels(*check_image_meta(meta))
+            problem = self.tiling_problem(meta)
+            if problem:
+                raise CorruptStreamError(f"{self.codec_id}: {problem}")
 
     def decode_checked(self, sections: dict[str, bytes], meta: dict[str, Any]):
         raise NotImplementedError
@@ -202,19 +218,48 @@ class LearnedCodec(LossyCodec):
         """The dequantized latent a stream holds, entropy-decoded only: no synthesis runs."""
         raise NotImplementedError(f"{self.codec_id} does not expose its latent")
 
+    # ---- grids of tiles
     def with_tiles(self, height: int, width: int) -> LearnedCodec:
         """This codec for images that are grids of independent tiles of height × width (dataset
         shards), if the codec can code them so."""
-        raise UnsupportedInputError(f"{self.codec_id} does not code grids of independent tiles")
+        if not self.tileable:
+            raise UnsupportedInputError(f"{self.codec_id} does not code grids of independent tiles")
+        return dataclasses.replace(self, tile_height=height, tile_width=width)
+
+    def grid(self, meta: dict[str, Any]) -> tuple[int, int, int, int] | None:
+        """(rows, columns, tile height, tile width) of a tiled image's header; None when untiled."""
+        if not self.tile_height or "width" not in meta:
+            return None
+        h, w = int(meta["height"]), int(meta["width"])
+        return h // self.tile_height, w // self.tile_width, self.tile_height, self.tile_width
+
+    def tiling_problem(self, meta: dict[str, Any]) -> str | None:
+        """Why a tiled image of this header cannot be coded: not a whole grid, or padded tiles
+        beyond the pixel cap; None when fine (or untiled)."""
+        grid = self.grid(meta)
+        if grid is None:
+            return None
+        rows, cols, th, tw = grid
+        if rows * th != int(meta["height"]) or cols * tw != int(meta["width"]):
+            return f"a {meta['width']}x{meta['height']} image is not a grid of {tw}x{th} tiles"
+        if rows * cols * int(np.prod(self.padded(th, tw))) > limits.MAX_LEARNED_PIXELS:
+            return f"{rows * cols} tiles padded to x{self.stride} exceed {limits.MAX_LEARNED_PIXELS} pixels"
+        return None
 
     def tiles(self, meta: dict[str, Any]) -> int:
-        """How many tiles a stream of this header holds (``with_tiles``); 1 when untiled."""
-        return 1
+        """How many tiles a stream of this header holds; 1 when untiled."""
+        grid = self.grid(meta)
+        return 1 if grid is None else grid[0] * grid[1]
 
     def latent_tiles(self, latent: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-        """A stream's latent as one latent per tile (tiles, ...), row by row: one tile unless
-        the stream is a grid of tiles (``with_tiles``)."""
-        return latent[None]
+        """A stream's latent as one latent per tile (tiles, C, h, w), row by row, each the
+        latent ``decode_latent`` gives for that tile alone: one tile unless the stream is a grid."""
+        grid = self.grid(meta)
+        if grid is None:
+            return latent[None]
+        rows, cols, th, tw = grid
+        s = self.latent_stride  # each tile's latent at its padded size, cropped like decode_latent's
+        return np.ascontiguousarray(plane_tiles(latent, rows, cols)[:, :, :-(-th // s), :-(-tw // s)])
 
     def synthesize(self, latents):
         """A batch of latents (N, C, h, w) as ``decode_latent`` gives them (a torch tensor or
@@ -287,6 +332,37 @@ def decode_factorized(dec, shape: tuple[int, int, int, int], model, freqs):
     _, n, h, w = shape
     rows = [dec.decode(cat, h * w) for cat in _categoricals(model, freqs)]
     return torch.from_numpy(np.stack(rows).reshape(1, n, h, w).astype(np.int64))
+
+
+# ----------------------------------------------------------------------------------- tiles
+def image_tiles(a: np.ndarray, grid: tuple[int, int, int, int]) -> np.ndarray:
+    """An image (H, W, C) that is a grid of tiles -> the tiles (rows·cols, th, tw, C), row by row."""
+    rows, cols, th, tw = grid
+    return a.reshape(rows, th, cols, tw, -1).transpose(0, 2, 1, 3, 4).reshape(rows * cols, th, tw, -1)
+
+
+def tiles_image(t: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The inverse of ``image_tiles``: tiles (n, th, tw, C) -> the image (rows·th, cols·tw, C)."""
+    _, th, tw, c = t.shape
+    return t.reshape(rows, cols, th, tw, c).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, c)
+
+
+def tiles_plane(t, rows: int, cols: int):
+    """Per-tile latents (n, C, h, w) -> one plane (C, rows·h, cols·w) laid out like the tiles
+    (numpy arrays or torch tensors)."""
+    _, c, h, w = t.shape
+    return _permute(t.reshape(rows, cols, c, h, w), (2, 0, 3, 1, 4)).reshape(c, rows * h, cols * w)
+
+
+def plane_tiles(plane, rows: int, cols: int):
+    """The inverse of ``tiles_plane``: (C, rows·h, cols·w) -> (rows·cols, C, h, w)."""
+    c, hh, ww = plane.shape
+    h, w = hh // rows, ww // cols
+    return _permute(plane.reshape(c, rows, h, cols, w), (1, 3, 0, 2, 4)).reshape(rows * cols, c, h, w)
+
+
+def _permute(t, order):
+    return t.permute(*order) if hasattr(t, "permute") else t.transpose(order)
 
 
 # ---------------------------------------------------------------------------------- images

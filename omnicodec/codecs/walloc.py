@@ -52,11 +52,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import limits
 from ..errors import CorruptStreamError
 from ..items import Audio, audio_from
 from .base import quality_to_range, section
-from .learned import LEARNED_IMAGE_MODES, LearnedCodec, image_from_rgb, rgb_and_alpha
+from .learned import (
+    LEARNED_IMAGE_MODES,
+    LearnedCodec,
+    image_from_rgb,
+    image_tiles,
+    plane_tiles,
+    rgb_and_alpha,
+    tiles_image,
+    tiles_plane,
+)
 
 TILE = 64  # image decoder tiles, in latents (8 px each), computed with the decoder's reach around
 SPLIT = 50.0  # image qualities below use the 16x model, the rest the 4x model
@@ -78,47 +86,18 @@ class Walloc(LearnedCodec):
     stride: ClassVar[int] = 8  # images
     latent_stride: ClassVar[int] = 8
     network: ClassVar[str] = "omnicodec.models.walloc:Walloc"
+    tileable: ClassVar[bool] = True
     decode_fixed_bytes: ClassVar[int] = 300 << 20
     decode_pixel_bytes: ClassVar[int] = 80  # measured: 64 B/px of RSS growth at 4.2 MP
     decode_audio_factor: ClassVar[int] = 24  # audio: bytes per byte of the decoded item (int16: 48/sample)
     kind: str = field(default="image", metadata={"omit_default": True})
-    # a tiled image: a grid of independent tiles of this size (a dataset shard, a sprite sheet),
-    # each analysed and synthesized alone (padded to ×8), so a tile's latent is the one it has
-    # alone; the latents of all tiles are coded as one plane, laid out like the tiles
-    tile_height: int = field(default=0, metadata={"omit_default": True})
-    tile_width: int = field(default=0, metadata={"omit_default": True})
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"walloc kind must be one of {KINDS}, got {self.kind!r}")
-        tile = (self.tile_height, self.tile_width)
-        if (any(type(t) is not int or t < 0 for t in tile) or (min(tile) == 0) != (max(tile) == 0)
-                or (self.kind == "audio" and max(tile) > 0)):
-            raise ValueError(f"walloc tiles need two positive sizes (images only), got {tile}")
+        if self.kind == "audio" and (self.tile_height or self.tile_width):
+            raise ValueError("walloc tiles are for images")
         super().__post_init__()
-
-    def with_tiles(self, height, width):
-        return dataclasses.replace(self, tile_height=height, tile_width=width)
-
-    def grid(self, h: int, w: int) -> tuple[int, int, int, int] | None:
-        """(rows, columns, tile height, tile width) of a tiled h × w image; None when untiled."""
-        if not self.tile_height:
-            return None
-        return h // self.tile_height, w // self.tile_width, self.tile_height, self.tile_width
-
-    def _grid_of(self, meta) -> tuple[int, int, int, int] | None:
-        return self.grid(int(meta["height"]), int(meta["width"])) if self.kind == "image" else None
-
-    def _tiling_problem(self, h: int, w: int) -> str | None:
-        grid = self.grid(h, w)
-        if grid is None:
-            return None
-        rows, cols, th, tw = grid
-        if rows * th != h or cols * tw != w:
-            return f"a {w}x{h} image is not a grid of {tw}x{th} tiles"
-        if rows * cols * np.prod(self.padded(th, tw)) > limits.MAX_LEARNED_PIXELS:
-            return f"{rows * cols} tiles padded to x{self.stride} exceed {limits.MAX_LEARNED_PIXELS} pixels"
-        return None
 
     def default_weights(self) -> str:
         if self.kind == "audio":
@@ -157,8 +136,6 @@ class Walloc(LearnedCodec):
             return f"walloc codes 8-bit images; convert {item.mode} to 8-bit RGB first"
         if reason is None and item.modality != self.kind:
             return f"this walloc config codes {self.kind}, not {item.modality} (see for_item)"
-        if reason is None and item.modality == "image":
-            return self._tiling_problem(*item.pixels.shape[:2])
         return reason
 
     def decode_memory(self, meta, item_bytes):
@@ -173,9 +150,6 @@ class Walloc(LearnedCodec):
             super().check_stream(meta)
             if meta["mode"] not in LEARNED_IMAGE_MODES:
                 raise CorruptStreamError(f"walloc: bad mode {meta['mode']!r} in header")
-            problem = self._tiling_problem(int(meta["height"]), int(meta["width"]))
-            if problem:
-                raise CorruptStreamError(f"walloc: {problem}")
 
     def encode(self, item):
         from ..entropy import Encoder
@@ -193,15 +167,14 @@ class Walloc(LearnedCodec):
 
     def _analyse(self, model, rgb: np.ndarray) -> np.ndarray:
         """The latent symbols (C, h, w) of an image, tile by tile when tiled."""
-        grid = self.grid(*rgb.shape[:2])
+        h, w = rgb.shape[:2]
+        grid = self.grid({"height": h, "width": w})
         if grid is None:
             return analyse(model, rgb, self.level(model))
-        rows, cols, th, tw = grid
-        tiles = rgb.reshape(rows, th, cols, tw, 3).transpose(0, 2, 1, 3, 4).reshape(-1, th, tw, 3)
-        per = max(1, TILE * TILE * self.stride**2 // int(np.prod(self.padded(th, tw))))  # tiles per batch
+        tiles = image_tiles(rgb, grid)
+        per = max(1, TILE * TILE * self.stride**2 // int(np.prod(self.padded(*grid[2:]))))  # tiles per batch
         q = np.concatenate([analyse(model, tiles[i:i + per], self.level(model)) for i in range(0, len(tiles), per)])
-        _, c, lh, lw = q.shape
-        return q.reshape(rows, cols, c, lh, lw).transpose(2, 0, 3, 1, 4).reshape(c, rows * lh, cols * lw)
+        return tiles_plane(q, *grid[:2])
 
     def decode_checked(self, sections, meta):
         model = self.model()
@@ -209,27 +182,14 @@ class Walloc(LearnedCodec):
         if self.kind == "audio":
             return decode_audio(q, model, meta, self.level(model))
         w, h = int(meta["width"]), int(meta["height"])
-        grid = self._grid_of(meta)
+        grid = self.grid(meta)
         if grid is None:
             rgb = synthesize_image(model, q, self.level(model))[:h, :w]
         else:
             rows, cols, th, tw = grid
-            tiles = synthesize_tiles(model, self.latent_tiles(q, meta), self.level(model))[:, :th, :tw]
-            rgb = tiles.reshape(rows, cols, th, tw, 3).transpose(0, 2, 1, 3, 4).reshape(h, w, 3)
+            rgb = tiles_image(synthesize_tiles(model, plane_tiles(q, rows, cols), self.level(model))[:, :th, :tw],
+                              rows, cols)
         return image_from_rgb(np.ascontiguousarray(rgb), meta["mode"], sections, self.codec_id)
-
-    def tiles(self, meta) -> int:
-        grid = self._grid_of(meta)
-        return 1 if grid is None else grid[0] * grid[1]
-
-    def latent_tiles(self, latent: np.ndarray, meta) -> np.ndarray:
-        """The latent plane of a tiled image as one latent per tile (tiles, C, h, w), row by row."""
-        grid = self._grid_of(meta)
-        if grid is None:
-            return latent[None]
-        rows, cols, th, tw = grid
-        c, lh, lw = latent.shape[0], -(-th // self.stride), -(-tw // self.stride)
-        return latent.reshape(c, rows, lh, cols, lw).transpose(1, 3, 0, 2, 4).reshape(rows * cols, c, lh, lw)
 
     def _symbols(self, model, sections, meta) -> np.ndarray:
         """The stream's centred latent symbols (-BOUND..BOUND): an image's (C, h, w) at the
@@ -242,7 +202,7 @@ class Walloc(LearnedCodec):
             q = audio_symbols(dec, model, meta)
         else:
             h, w = int(meta["height"]), int(meta["width"])
-            rows, cols, th, tw = self.grid(h, w) or (1, 1, h, w)
+            rows, cols, th, tw = self.grid(meta) or (1, 1, h, w)
             ph, pw = self.padded(th, tw)
             q = decode_block(dec, model, (rows * ph // self.stride, cols * pw // self.stride)) - BOUND
         dec.finish()  # before any synthesis: a damaged stream costs no network time

@@ -12,12 +12,13 @@ The cache is itself the compressed archive: every file is an ordinary stream (``
 restores the image) and a ``LatentDataset`` over the cache folder alone reads it back.
 
 Shards: small images of one size (MNIST, CIFAR, thumbnails) are stored ``shard`` to a file, as
-one image that is a grid of independent tiles (walloc's ``with_tiles``: each tile's latent is
-the one it has alone, all of them coded as one plane), with the labels in a side section
-``labl`` (zlib of int32 little-endian, one per item; tiles past them are blank).  One header
-per shard instead of one per item, and a context model fitted to a thousand items: on MNIST
-with walloc at quality 0, 42 bytes a digit instead of 280 (benchmarks/compressed_learning.py),
-and the latents of a whole shard decode in one pass.  Decoded shards are kept per process up to
+one image that is a grid of independent tiles (``LearnedCodec.with_tiles``: each tile's latent
+is the one it has alone, all of them coded as one plane; walloc, and hyperprior models without
+a spatial context), with the labels in a side section ``labl`` (zlib of int32 little-endian,
+one per item; tiles past them are blank).  One header per shard instead of one per item (and
+for walloc a context model fitted to a thousand items): on MNIST with walloc at quality 0, 43
+bytes a digit instead of 281 (benchmarks/compressed_learning.py), and the latents of a whole
+shard decode in one pass.  Decoded shards are kept per process up to
 ``memory`` bytes; ``sampler()`` shuffles shard by shard so that a loader touches each shard
 once per epoch when they do not all fit.
 

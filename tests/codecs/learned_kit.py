@@ -9,6 +9,8 @@ A learned codec's test module calls:
   ``check_fixture`` over it; tests/test_weights.py fails when a weights file has none);
 * :func:`check_weights_errors` — missing manifest, missing file, corrupt file, another codec's
   entry, a stream naming weights this installation lacks: each a one-line error;
+* :func:`check_grid_as_alone` — a grid of tiles (``with_tiles``): each tile decodes, and has
+  the latent, it has alone, and the grid costs fewer bytes than its tiles in files of their own;
 * :func:`decode_hashes` — decodes in one child process, with 1 and with 2 torch threads, the
   streams the parent encoded: the decoder shares no cache with the encoder, and the two thread
   counts must give the same item.  One child serves every learned codec (torch starts once).
@@ -107,3 +109,29 @@ def decode_hashes(blobs: dict[str, bytes]) -> dict[str, list[str]]:
                          input=json.dumps({k: v.hex() for k, v in blobs.items()}))
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout)
+
+
+def check_grid_as_alone(codec, grid, rows: int, cols: int):
+    """Encode the image ``grid`` (rows × cols tiles) with ``codec`` (a ``with_tiles`` config) and
+    check every tile against its own stream; returns (header, decoded item, tile latents)."""
+    import dataclasses
+
+    import numpy as np
+
+    th, tw = codec.tile_height, codec.tile_width
+    alone = dataclasses.replace(codec, tile_height=0, tile_width=0)
+    blob = omnicodec.encode(grid, codec)
+    header, latent = omnicodec.decode_latent(blob)
+    decoded = omnicodec.decode(blob)
+    tiles = codec.latent_tiles(latent, header.meta)
+    assert codec.tiles(header.meta) == len(tiles) == rows * cols
+    singles = 0
+    for k in range(rows * cols):
+        rs, cs = slice(k // cols * th, (k // cols + 1) * th), slice(k % cols * tw, (k % cols + 1) * tw)
+        tile = omnicodec.Image(np.ascontiguousarray(grid.pixels[rs, cs]))
+        own = omnicodec.encode(tile, alone)
+        singles += len(own)
+        assert np.array_equal(omnicodec.decode(own).pixels, decoded.pixels[rs, cs])
+        assert np.array_equal(tiles[k], alone.encode_latent(tile))
+    assert len(blob) < singles
+    return header, decoded, tiles

@@ -124,7 +124,7 @@ def test_tiled_synthesis_matches_the_whole_image():
 
     model = _default_model()
     y = torch.randn(1, model.cfg.M, TILE + 9, 2 * TILE + 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
-    tiled = synthesize(model, y)
+    tiled = synthesize(model, y)[0]
     with torch.no_grad():
         whole = (model.g_s(y)[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
     assert tiled.shape == whole.shape and (tiled == whole).mean() > 0.9999
@@ -212,3 +212,21 @@ def test_coding_loads_neither_compressai_init_nor_scipy_nor_numba(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == []
+
+
+def test_tiled_images_decode_tile_by_tile_as_alone():
+    """A grid of tiles that pad to 64 unevenly: each tile decodes as alone (learned_kit); a
+    model with a spatial context refuses grids (its context would cross the tiles)."""
+    from types import SimpleNamespace
+
+    from omnicodec.codecs.hyperprior import Hyperprior
+    from omnicodec.errors import UnsupportedInputError
+
+    from ..common import make_image
+    from .learned_kit import check_grid_as_alone
+
+    codec = Hyperprior(quality=40).with_tiles(20, 70)
+    header, _, tiles = check_grid_as_alone(codec, make_image(40, 140, seed=8), 2, 2)
+    assert tiles.shape == (4, 128, 2, 5)
+    with pytest.raises(UnsupportedInputError, match="checkerboard"):
+        codec._grid(SimpleNamespace(cfg=SimpleNamespace(context="checkerboard")), header.meta, UnsupportedInputError)

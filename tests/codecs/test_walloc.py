@@ -236,28 +236,14 @@ def test_a_block_never_costs_much_more_than_its_factorized_layout():
 
 
 def test_tiled_images_decode_tile_by_tile_as_alone():
-    """A grid of tiles (odd sizes, RGBA): every tile of the decoded grid is that tile's own
-    decode, its latent that tile's own latent, and the grid costs fewer bytes than the tiles."""
+    """A grid of odd-sized RGBA tiles: each tile decodes as alone (learned_kit), alpha exactly."""
     from omnicodec.codecs.walloc import Walloc
 
-    rows, cols, th, tw = 2, 3, 13, 21
-    grid = make_image(rows * th, cols * tw, "RGBA", seed=6)
-    codec = Walloc(quality=30).with_tiles(th, tw)
-    blob = omnicodec.encode(grid, codec)
-    header, latent = omnicodec.decode_latent(blob)
-    assert header.config["tile_height"] == th and codec.tiles(header.meta) == rows * cols
-    decoded = omnicodec.decode(blob)
-    assert (decoded.pixels[:, :, 3] == grid.pixels[:, :, 3]).all()
-    tiles = codec.latent_tiles(latent, header.meta)
-    singles = 0
-    for k in range(rows * cols):
-        r, c = divmod(k, cols)
-        tile = omnicodec.Image(np.ascontiguousarray(grid.pixels[r * th:(r + 1) * th, c * tw:(c + 1) * tw]))
-        alone = omnicodec.encode(tile, Walloc(quality=30))
-        singles += len(alone)
-        assert np.array_equal(omnicodec.decode(alone).pixels, decoded.pixels[r * th:(r + 1) * th, c * tw:(c + 1) * tw])
-        assert np.array_equal(tiles[k], Walloc(quality=30).encode_latent(tile))
-    assert len(blob) < singles
+    from .learned_kit import check_grid_as_alone
+
+    grid = make_image(2 * 13, 3 * 21, "RGBA", seed=6)
+    header, decoded, _ = check_grid_as_alone(Walloc(quality=30).with_tiles(13, 21), grid, 2, 3)
+    assert header.config["tile_height"] == 13 and (decoded.pixels[:, :, 3] == grid.pixels[:, :, 3]).all()
 
 
 def test_tile_config_and_sizes_are_checked():

@@ -162,7 +162,9 @@ def test_a_cache_of_another_quality_or_codec_is_refused(tmp_path):
     LatentDataset.from_arrays(digits, labels, "walloc", 20, cache=tmp_path).prepare()
     with pytest.raises(UnsupportedInputError, match="another cache"):
         LatentDataset.from_arrays(digits, labels, "walloc", 30, cache=tmp_path)[0]
-    assert not LatentDataset.from_arrays(digits, labels, "hyperprior", 0, cache=tmp_path / "h").files[0].match("shard*")
+    hyper = LatentDataset.from_arrays(digits, labels, "hyperprior", 0, cache=tmp_path / "h")  # shards too
+    assert hyper.files[0].name == "shard-000000.omc" and hyper[1][0].shape == (128, 2, 2)
+    assert np.array_equal(hyper[1][0].numpy(), hyper.codec.encode_latent(omnicodec.Image(digits[1])))
     with pytest.raises(UnsupportedInputError, match="not a learned codec"):
         LatentDataset.from_arrays(digits, labels, "png", cache=tmp_path / "png")
     with pytest.raises(UnsupportedInputError):
