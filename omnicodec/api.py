@@ -139,13 +139,15 @@ def decode_with_header(data: bytes) -> tuple[Header, Item]:
     return box.header, _decode_box(box)
 
 
-def decode_latent(data: bytes):
+def decode_latent(data: bytes, tiles: bool = False):
     """(header, latent) of a learned codec's .omc bytes: the dequantized latent, float32,
-    entropy-decoded only (no synthesis; ``LearnedCodec.decode_latent``)."""
+    entropy-decoded only (no synthesis; ``LearnedCodec.decode_latent``); with ``tiles``, one
+    latent per tile of a grid (tiles, C, h, w) (``LearnedCodec.latent_tiles``; one if untiled)."""
     box = container.unpack(data)
     codec = latent_codec(box.header, sum(len(v) for v in box.sections.values()))
     with _invalid_meta(box.header):
-        return box.header, codec.decode_latent(_payload(box.sections), box.header.meta)
+        latent = codec.decode_latent(_payload(box.sections), box.header.meta)
+        return box.header, codec.latent_tiles(latent, box.header.meta) if tiles else latent
 
 
 def latent_codec(header: Header, payload_bytes: int | None = None):

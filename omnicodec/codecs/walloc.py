@@ -217,9 +217,8 @@ class Walloc(LearnedCodec):
         self.check_supports(item)
         model = self.model()
         if self.kind == "audio":
-            blocks = list(audio_latents(model, item, self.level(model)))
-            n = to_float(item).shape[1]  # channels: the blocks come chunk by chunk, channel by channel
-            q = np.stack([np.concatenate(blocks[c::n], axis=1) for c in range(n)])
+            blocks = list(audio_latents(model, item, self.level(model)))  # chunk by chunk, channel by channel
+            q = np.stack([np.concatenate(blocks[c::item.channels], axis=1) for c in range(item.channels)])
         else:
             q = self._analyse(model, rgb_and_alpha(item)[0])
         return _dequantize(model, q - BOUND, self.level(model))

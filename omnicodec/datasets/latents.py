@@ -125,11 +125,7 @@ class LatentDataset(Dataset):
         self.classes = [str(i) for i in range(int(labels.max()) + 1)]
         codec = _learned(codec, quality)
         if shard is None:
-            try:
-                codec.with_tiles(*arrays.shape[1:3])
-                shard = SHARD
-            except UnsupportedInputError:
-                shard = 0
+            shard = SHARD if codec.tileable else 0
         if shard:
             codec.with_tiles(*arrays.shape[1:3])  # refuses a codec that cannot
             groups = [np.arange(a, min(a + shard, len(arrays))) for a in range(0, len(arrays), shard)]
@@ -185,13 +181,13 @@ class LatentDataset(Dataset):
             if self._sources[j] is None:
                 raise
             data = self._encode(j)
-        header, latent = api.decode_latent(data)
+        header, latents = api.decode_latent(data, tiles=True)
         quality = header.config.get("quality")
         if self.codec is not None and (header.codec, quality) != (self.codec.codec_id, self.codec.quality):
             raise UnsupportedInputError(
                 f"{path} holds a {header.codec} stream of quality {quality}, not {self.codec.codec_id} at "
                 f"{self.codec.quality}: use another cache folder")
-        return api.latent_codec(header).latent_tiles(latent, header.meta)
+        return latents
 
     def _encode(self, j: int) -> bytes:
         from .. import api

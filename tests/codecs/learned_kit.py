@@ -125,6 +125,7 @@ def check_grid_as_alone(codec, grid, rows: int, cols: int):
     decoded = omnicodec.decode(blob)
     tiles = codec.latent_tiles(latent, header.meta)
     assert codec.tiles(header.meta) == len(tiles) == rows * cols
+    assert np.array_equal(omnicodec.decode_latent(blob, tiles=True)[1], tiles)
     singles = 0
     for k in range(rows * cols):
         rs, cs = slice(k // cols * th, (k // cols + 1) * th), slice(k % cols * tw, (k % cols + 1) * tw)
