@@ -229,7 +229,7 @@ def size_bound(size: int) -> int:
 
 
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
-                codec: str | None = None, quality: float | None = None, force: bool = False,
+                codec: str | Codec | None = None, quality: float | None = None, force: bool = False,
                 progress: Callable[[int], None] | None = None, allow_loss: bool = False,
                 verify: bool = True, workers: int | None = None) -> tuple[Path, Header]:
     """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
@@ -243,7 +243,9 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     codec or quality, a file that the item would not hold whole is refused unless the codec is
     lossy, ``quality`` is given or ``allow_loss``.  The output keeps the input's permission
     bits and modification time.  Streaming codecs (logzip) read big inputs in blocks, encoded
-    by ``workers`` processes (default: every core; the output is the same for any number)."""
+    by ``workers`` processes (default: every core; the output is the same for any number).
+    ``codec`` is an id or a configured codec (``get_codec("zstd", level=3)``; ``quality``
+    then plays no part)."""
     import dataclasses
 
     from .datasets.files import identify
@@ -258,12 +260,14 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     with src.open("rb") as f:
         head = f.read(1 << 16)
     modality, fmt = identify(head[:64], src.suffix.lower())
-    if codec is not None and modality not in registry.get_codec_class(codec).modalities():
-        modality = registry.get_codec_class(codec).modality
+    cls = _class_of(codec)
+    if cls is not None and modality not in cls.modalities():
+        modality = cls.modality
     header = None
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
-        chosen = get_codec(codec, quality) if codec else choose_codec(Bytes(probe), quality)
+        chosen = (codec if isinstance(codec, Codec) else get_codec(codec, quality) if codec
+                  else choose_codec(Bytes(probe), quality))
         big = codec is not None or before.st_size >= STREAM_MIN
         if isinstance(chosen, StreamingCodec) and big:
             if workers is not None:
@@ -281,6 +285,10 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
     _codec_class(header)  # fills in the implied modality
     return dst, header
+
+
+def _class_of(codec: str | Codec | None) -> type[Codec] | None:
+    return None if codec is None else type(codec) if isinstance(codec, Codec) else registry.get_codec_class(codec)
 
 
 STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip, store) from this size on
@@ -317,7 +325,7 @@ def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) ->
 def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> tuple[Header, bytes]:
     from .datasets.files import read_item
 
-    lossless = registry.get_codec_class(codec).lossless if codec else quality is None
+    lossless = _class_of(codec).lossless if codec else quality is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
     header, blob = _encode(item, codec, quality, source=source)
     if verify and lossless:

@@ -1,4 +1,4 @@
-"""``codec`` / ``python -m omnicodec``: encode, decode, info, list, demo.
+"""``codec`` / ``python -m omnicodec``: encode, decode, info, archive, verify, restore, list, demo.
 
 Errors print one line on stderr and exit 1 (2 for usage errors); ``--debug`` shows tracebacks.
 """
@@ -57,6 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.add_argument("--json", action="store_true", help="machine-readable output")
 
+    a = sub.add_parser("archive", help="compress a directory tree into .omc files and a manifest, "
+                       "on a Dask cluster (resumable)", description="Compress every file under SRC into "
+                       "DEST/PATH.omc on a dask.distributed cluster (a local one by default), with a manifest "
+                       "(DEST/omnicodec-manifest.sqlite); run it again to finish an interrupted archive.")
+    a.add_argument("src", help="the directory tree to archive")
+    a.add_argument("dest", help="the archive directory (created if needed)")
+    a.add_argument("-c", "--codec", help="codec id for the files of its modality (the others are coded "
+                   "losslessly); default: best lossless for each file")
+    a.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
+    _cluster_args(a)
+    v = sub.add_parser("verify", help="check every file of an archive (digests and a full decode)")
+    v.add_argument("dest", help="the archive directory")
+    _cluster_args(v)
+    r = sub.add_parser("restore", help="write the files of an archive back, each checked")
+    r.add_argument("dest", help="the archive directory")
+    r.add_argument("out", help="where the tree is restored (created if needed)")
+    r.add_argument("-f", "--force", action="store_true", help="overwrite existing files under OUT")
+    _cluster_args(r)
+
     t = sub.add_parser("train", help="train a learned codec's model (resumable) and export its weights",
                        description="Train any learned codec's model; see docs/training.md for the queue.")
     t.add_argument("model", help="learned codec id, e.g. hyperprior")
@@ -98,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list codecs and whether they are available here")
     sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
     return p
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, metavar="N", help="processes of the local cluster "
+                       "(default: one per core)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler, e.g. "
+                       "tcp://10.0.0.5:8786 (its workers must see the same paths)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +307,42 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_archive(args) -> int:
+    from .. import archive
+
+    report = archive.archive(args.src, args.dest, codec=args.codec, quality=args.quality, workers=args.workers,
+                             scheduler=args.scheduler, progress=TreeProgress("archived"))
+    return _summary(report, f"{report.done} archived, {report.skipped} already done and unchanged, "
+                    f"{report.failed} failed; {report.bytes_in / 2**20:.1f} MB -> {report.bytes_out / 2**20:.1f} MB")
+
+
+def cmd_verify(args) -> int:
+    from .. import archive
+
+    report = archive.verify(args.dest, workers=args.workers, scheduler=args.scheduler,
+                            progress=TreeProgress("verified"))
+    return _summary(report, f"{report.done} of {report.files} files verified, {report.failed} problems")
+
+
+def cmd_restore(args) -> int:
+    from .. import archive
+
+    report = archive.restore(args.dest, args.out, force=args.force, workers=args.workers,
+                             scheduler=args.scheduler, progress=TreeProgress("restored"))
+    return _summary(report, f"{report.done} of {report.files} files restored to {args.out}, "
+                    f"{report.failed} problems")
+
+
+def _summary(report, line: str) -> int:
+    """Problems one per line (the first 20), then the totals; 1 if there was any problem."""
+    for path, problem in report.problems[:20]:
+        print(f"codec: error: {path}: {problem}", file=sys.stderr)
+    if len(report.problems) > 20:
+        print(f"codec: ... and {len(report.problems) - 20} more problems", file=sys.stderr)
+    print(f"{line} ({report.seconds:.1f}s on {report.workers} workers)", file=sys.stderr)
+    return 1 if report.problems else 0
+
+
 def cmd_list(args) -> int:
     from .. import api
 
@@ -331,7 +394,8 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "list": cmd_list,
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "archive": cmd_archive,
+            "verify": cmd_verify, "restore": cmd_restore, "list": cmd_list,
             "demo": cmd_demo, "train": cmd_train, "pack-data": cmd_pack_data}
 
 
@@ -392,6 +456,27 @@ class Throughput:
         print(f"\r  {done / 2**20:9.1f} / {self.total / 2**20:.1f} MB  "
               f"{done / 2**20 / seconds:7.1f} MB/s", end="" if done < self.total else "\n",
               file=sys.stderr, flush=True)
+
+
+class TreeProgress:
+    """Files, MB and MB/s done and to go of a tree job, on stderr: a live line on a terminal,
+    else a line every 10 seconds and at the end."""
+
+    def __init__(self, verb: str):
+        self.verb, self.last = verb, 0.0
+
+    def __call__(self, s) -> None:
+        finished = s.files_done == s.files_total
+        if not (sys.stderr.isatty() or finished or s.seconds - self.last >= 10):
+            return
+        self.last = s.seconds
+        rate = s.bytes_done / 2**20 / max(s.seconds, 1e-9)
+        left = (s.bytes_total - s.bytes_done) / 2**20 / rate if rate > 0 else 0.0
+        line = (f"  {self.verb} {s.files_done}/{s.files_total} files, {s.bytes_done / 2**20:.1f}/"
+                f"{s.bytes_total / 2**20:.1f} MB, {rate:.1f} MB/s, {left:.0f}s to go"
+                + (f", {s.failed} failed" if s.failed else ""))
+        end = "\n" if finished or not sys.stderr.isatty() else ""
+        print(("\r" if sys.stderr.isatty() else "") + line, end=end, file=sys.stderr, flush=True)
 
 
 class Progress:

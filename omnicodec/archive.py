@@ -1,0 +1,542 @@
+"""Archive, verify and restore whole trees of files on a Dask cluster, or on one machine.
+
+``codec archive SRC DEST`` compresses every file under SRC into ``DEST/<path>.omc`` (the tree
+mirrored) through :func:`omnicodec.encode_file`, spread over the workers of a
+``dask.distributed`` cluster: a ``LocalCluster`` of one process per core by default, or the
+scheduler at ``--scheduler ADDRESS`` (whose workers must see SRC and DEST at the same paths and
+run the same omnicodec).  ``codec verify DEST`` and ``codec restore DEST OUT`` run the same way.
+
+::
+
+    client (this process)                         workers (one process, one thread each)
+    walk SRC, read the manifest ──batches of jobs──▶ encode_file ─▶ fsync ─▶ restore check
+    manifest rows ◀────────────── rows ────────────── (sha256 of source, .omc, restored file)
+
+The manifest (``DEST/omnicodec-manifest.sqlite``, written by the client alone, one transaction
+per finished batch) has a row per file: path, status (done / failed), codec, original and
+compressed bytes, the sha256 of the source, of the .omc and of what a restore writes, seconds,
+worker, error.  A row says done only after its .omc was written whole (temporary file, rename),
+synced to disk and decoded again, so a killed client or worker never leaves a half-written .omc
+that the manifest calls done; a re-run skips files whose row is done, whose source has the same
+size and mtime and whose .omc still has the recorded sha256 (the workers check), and redoes
+everything else.  A worker that dies mid-batch has its batch rerun on another worker (Dask
+reschedules it); a file that fails is recorded with its error and the run goes on.
+
+What a restore gives is what ``codec decode`` gives, checked: the original bytes for files
+coded losslessly (the default: every format but PNG byte for byte, PNG with the same pixels
+and chunks in a recompressed file; every bytes codec byte for byte), and for a lossy codec the
+decoded item in the original format.  The manifest keeps the sha256 of the source and of that
+restored file (decoding is deterministic), so ``verify`` proves that a restore still gives
+exactly what was checked at archive time, and the two digests say which files restore byte
+for byte.  ``--codec`` applies to the files of its
+modality; the others are coded losslessly by the default choice.  Symbolic links to files are
+archived as the file they point to; links to directories are not followed; empty directories
+are recorded and restored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, api, registry
+from .codecs.base import Codec
+from .errors import MissingDependencyError, UnsupportedInputError
+
+MANIFEST = "omnicodec-manifest.sqlite"
+BATCH_FILES = 32          # at most, files per task: amortizes the scheduler's ~2 ms per task
+BATCH_BYTES = 32 << 20    # ... and bounds the work lost when a worker dies
+SHARE = 8                 # at least this many tasks per worker thread, so the tail is short
+WINDOW = 4                # tasks in flight per worker thread (the rest wait in the client)
+
+_COLUMNS = ("path", "status", "asked", "codec", "bytes", "mtime_ns", "omc_bytes", "sha256", "omc_sha256",
+            "restored_path", "restored_sha256", "seconds", "worker", "error")
+
+
+@dataclass
+class Row:
+    """One file of the manifest (``path`` relative to SRC, with ``/``)."""
+
+    path: str
+    status: str                  # "done", "failed" (or "skipped" on the way back from a worker)
+    asked: str = ""              # the run's codec and quality, e.g. "zstd q=None"
+    codec: str = ""
+    bytes: int = 0
+    mtime_ns: int = 0
+    omc_bytes: int = 0
+    sha256: str = ""
+    omc_sha256: str = ""
+    restored_path: str = ""      # where ``restore`` writes it, relative to OUT
+    restored_sha256: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A source file for a worker; ``expect`` is the .omc sha256 of a done row to re-check."""
+
+    path: str
+    bytes: int
+    expect: str | None = None
+
+
+@dataclass
+class Report:
+    """What a run did, for the CLI and the benchmark."""
+
+    files: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0         # wall time, the cluster's start included
+    startup: float = 0.0         # of which starting (or connecting to) the cluster,
+    working: float = 0.0         # from then to the last file's result (the rest: shutting down)
+    task_seconds: float = 0.0    # time the workers spent on files
+    workers: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Status:
+    """Progress of a run, passed to the ``progress`` callback after every batch."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    failed: int
+    seconds: float
+
+
+# ------------------------------------------------------------------------------ the manifest
+class Manifest:
+    """The SQLite manifest of an archive; only the client process writes it."""
+
+    def __init__(self, dest: Path, create: bool = False):
+        path = dest / MANIFEST
+        if not create and not path.is_file():
+            raise FileNotFoundError(f"{dest}: not an archive (no {MANIFEST})")
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA synchronous=FULL")
+        with self.db:
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({_COLUMNS[0]} TEXT PRIMARY KEY, "
+                            + ", ".join(_COLUMNS[1:]) + ")")
+            self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS runs (started REAL, seconds REAL, command TEXT, "
+                            "src TEXT, settings TEXT, version TEXT, workers INTEGER, files INTEGER, "
+                            "done INTEGER, skipped INTEGER, failed INTEGER)")
+
+    def rows(self) -> dict[str, Row]:
+        cursor = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM files ORDER BY path")
+        return {r[0]: Row(*r) for r in cursor}
+
+    def done(self) -> dict[str, tuple[int, int, str, str]]:
+        """path -> (bytes, mtime_ns, asked, omc_sha256) of the done rows (small: a resumed run
+        of millions of files holds this, not whole rows)."""
+        cursor = self.db.execute("SELECT path, bytes, mtime_ns, asked, omc_sha256 FROM files WHERE status = 'done'")
+        return {r[0]: r[1:] for r in cursor}
+
+    def forget_failed(self, keep: set[str]) -> None:
+        """Drop the failed rows of files that are gone from the source tree."""
+        gone = [(p,) for (p,) in self.db.execute("SELECT path FROM files WHERE status = 'failed'") if p not in keep]
+        with self.db:
+            self.db.executemany("DELETE FROM files WHERE path = ?", gone)
+
+    def dirs(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM dirs ORDER BY path")]
+
+    def put(self, rows: Iterable[Row]) -> None:
+        with self.db:
+            self.db.executemany(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})",
+                                [dataclasses.astuple(r) for r in rows])
+
+    def put_dirs(self, paths: Iterable[str]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO dirs VALUES (?)", [(p,) for p in paths])
+
+    def log_run(self, command: str, src: str, settings: str, report: Report, started: float) -> None:
+        with self.db:
+            self.db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (started, report.seconds, command, src, settings, __version__, report.workers,
+                             report.files, report.done, report.skipped, report.failed))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# ------------------------------------------------------------------------------- the runs
+def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec | None = None,
+            quality: float | None = None, workers: int | None = None, scheduler: str | None = None,
+            progress: Callable[[Status], None] | None = None) -> Report:
+    """Compress every file under ``src`` into ``dest`` (see the module docstring); resumable.
+    ``codec``: an id, or a configured codec (``get_codec("zstd", level=3)``), for the files of
+    its modality; None: the default lossless choice for every file."""
+    src, dest = Path(src).resolve(), Path(dest).resolve()
+    if not src.is_dir():
+        raise NotADirectoryError(f"{src}: not a directory")
+    if dest == src or dest.is_relative_to(src) or src.is_relative_to(dest):
+        raise UnsupportedInputError(f"{dest}: the archive and the source tree must not contain each other")
+    if isinstance(codec, str):
+        api.get_codec(codec, quality)  # an unknown codec or a bad quality fails here, once
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(dest, create=True)
+    asked = _asked(codec, quality)
+    try:
+        files, dirs, problems = _walk(src)
+        manifest.put_dirs(dirs)
+        manifest.forget_failed({rel for rel, _, _ in files} | {rel for rel, _ in problems})
+        done = manifest.done()
+        jobs = [Job(rel, size, done[rel][3] if done.get(rel, ())[:3] == (size, mtime, asked) else None)
+                for rel, size, mtime in files]
+        report = Report(files=len(jobs) + len(problems), bytes_in=sum(j.bytes for j in jobs))
+        failed_early = [Row(rel, "failed", asked, error=msg) for rel, msg in problems]
+        manifest.put(failed_early)
+        report.failed, report.problems = len(failed_early), list(problems)
+
+        def batch(client, group: list[Job]):
+            return client.submit(_archive_batch, str(src), str(dest), group, codec, quality, pure=False)
+
+        def done(group: list[Job], rows: list[Row]) -> None:
+            manifest.put([r for r in rows if r.status != "skipped"])
+            for r in rows:
+                report.task_seconds += r.seconds
+                report.bytes_out += r.omc_bytes if r.status != "failed" else 0
+                if r.status == "failed":
+                    report.failed += 1
+                    report.problems.append((r.path, r.error))
+                else:
+                    setattr(report, r.status, getattr(report, r.status) + 1)
+
+        def lost(group: list[Job], exc: BaseException) -> list[Row]:
+            return [Row(j.path, "failed", asked, bytes=j.bytes, error=_message(exc)) for j in group]
+
+        _run(report, jobs, batch, done, lost, workers, scheduler, progress)
+        manifest.log_run("archive", str(src), asked, report, time.time() - report.seconds)
+    finally:
+        manifest.close()
+    return report
+
+
+def verify(dest: str | os.PathLike, workers: int | None = None, scheduler: str | None = None,
+           progress: Callable[[Status], None] | None = None) -> Report:
+    """Re-read every file of an archive: the .omc's sha256, a full decode, and the sha256 of
+    what a restore would write; every failed row and unreadable file is a problem."""
+    return _check(Path(dest).resolve(), None, False, workers, scheduler, progress)
+
+
+def restore(dest: str | os.PathLike, out: str | os.PathLike, force: bool = False, workers: int | None = None,
+            scheduler: str | None = None, progress: Callable[[Status], None] | None = None) -> Report:
+    """Write every archived file back under ``out``, each checked against the manifest."""
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return _check(Path(dest).resolve(), out, force, workers, scheduler, progress)
+
+
+def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progress) -> Report:
+    manifest = Manifest(dest)
+    try:
+        rows = manifest.rows()
+        if out is not None:
+            for d in manifest.dirs():
+                (out / d).mkdir(parents=True, exist_ok=True)
+        good = [r for r in rows.values() if r.status == "done"]
+        report = Report(files=len(rows), bytes_in=sum(r.omc_bytes for r in good))
+        report.problems = [(r.path, f"not archived: {r.error}") for r in rows.values() if r.status != "done"]
+        report.problems += [(p, "not in the manifest") for p in _untracked(dest, rows)]
+        report.failed = len(report.problems)
+        jobs = [Job(r.path, r.omc_bytes) for r in good]
+
+        def batch(client, group: list[Job]):
+            return client.submit(_check_batch, str(dest), None if out is None else str(out),
+                                 [rows[j.path] for j in group], force, pure=False)
+
+        def done(group: list[Job], results: list[tuple[str, str, float]]) -> None:
+            for path, problem, seconds in results:
+                report.task_seconds += seconds
+                if problem:
+                    report.failed += 1
+                    report.problems.append((path, problem))
+                else:
+                    report.done += 1
+                    report.bytes_out += rows[path].bytes
+
+        def lost(group: list[Job], exc: BaseException) -> list[tuple[str, str, float]]:
+            return [(j.path, _message(exc), 0.0) for j in group]
+
+        _run(report, jobs, batch, done, lost, workers, scheduler, progress)
+        manifest.log_run("restore" if out else "verify", str(out or ""), "", report, time.time() - report.seconds)
+    finally:
+        manifest.close()
+    return report
+
+
+def _run(report: Report, jobs: list[Job], submit, done, lost, workers, scheduler, progress) -> None:
+    """Run ``jobs`` in batches on the cluster, at most WINDOW per worker thread in flight;
+    ``done`` records each batch's results as it finishes (``lost`` makes them for a batch
+    that raised)."""
+    start = time.perf_counter()
+    total, total_bytes = len(jobs), sum(j.bytes for j in jobs)
+    files_done = bytes_done = 0
+    with cluster(workers, scheduler) as client:
+        from distributed import as_completed
+
+        report.startup = time.perf_counter() - start
+        report.workers = len(client.scheduler_info()["workers"])
+        threads = max(1, sum(client.nthreads().values()))
+        pending = iter(_batches(jobs, SHARE * threads))
+        in_flight = {}
+        flow = as_completed()
+
+        def feed(n: int) -> None:
+            for group in (g for _, g in zip(range(n), pending)):
+                future = submit(client, group)
+                in_flight[future.key] = group
+                flow.add(future)
+
+        feed(WINDOW * threads)
+        for future in flow:
+            group = in_flight.pop(future.key)
+            try:
+                results = future.result()
+            except Exception as exc:  # noqa: BLE001 - a batch that killed its workers: its files fail
+                results = lost(group, exc)
+            future.release()
+            done(group, results)
+            files_done += len(group)
+            bytes_done += sum(j.bytes for j in group)
+            feed(1)
+            if progress is not None:
+                progress(Status(files_done, total, bytes_done, total_bytes, report.failed, time.perf_counter() - start))
+        report.working = time.perf_counter() - start - report.startup
+    report.seconds = time.perf_counter() - start
+
+
+@contextmanager
+def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterator:
+    """A ``distributed.Client``: on the scheduler at ``scheduler``, or on a LocalCluster of
+    ``workers`` processes (default: one per core) with one thread each."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise MissingDependencyError("archive, verify and restore need dask.distributed: "
+                                     "pip install 'omnicodec[scale]'") from None
+    if scheduler is not None:
+        with Client(scheduler, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=120)
+            yield client
+        return
+    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR) as local, Client(local) as client:
+        yield client
+
+
+# ------------------------------------------------------------------------ client helpers
+def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str]]]:
+    """(files as (path, size, mtime_ns), directories, (path, problem) for what cannot be
+    archived), paths relative to ``src`` with "/"; links to files count as their target."""
+    files, dirs, problems = [], [], []
+    for root, subdirs, names in os.walk(src):
+        here = Path(root)
+        subdirs.sort()
+        rel_root = here.relative_to(src).as_posix()
+        if rel_root != ".":
+            dirs.append(rel_root)
+        for name in sorted(names):
+            path = here / name
+            rel = path.relative_to(src).as_posix()
+            if api.TMP_MARK in name:
+                problems.append((rel, "an omnicodec temporary file (being written, or left by a killed writer)"))
+                continue
+            try:
+                st = path.stat()
+            except OSError as exc:
+                problems.append((rel, _message(exc)))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append((rel, "not a regular file"))
+            else:
+                files.append((rel, st.st_size, st.st_mtime_ns))
+        for name in subdirs:
+            if (here / name).is_symlink():
+                problems.append(((here / name).relative_to(src).as_posix(), "link to a directory (not followed)"))
+    return files, dirs, problems
+
+
+def _batches(jobs: list[Job], parts: int) -> list[list[Job]]:
+    """Groups of files of one extension (a learned codec's batch stays on one model), at
+    least ``parts`` of them where there are enough files, of at most BATCH_FILES files and
+    BATCH_BYTES bytes (a bigger file alone); biggest first, so that the last are short."""
+    most_files = max(1, min(BATCH_FILES, -(-len(jobs) // parts)))
+    most_bytes = max(1, min(BATCH_BYTES, sum(j.bytes for j in jobs) // parts))
+    out: list[list[Job]] = []
+    group: list[Job] = []
+    for job in sorted(jobs, key=lambda j: (Path(j.path).suffix.lower(), j.path)):
+        if group and (len(group) == most_files or sum(j.bytes for j in group) + job.bytes > most_bytes):
+            out.append(group)
+            group = []
+        group.append(job)
+    if group:
+        out.append(group)
+    return sorted(out, key=lambda g: -sum(j.bytes for j in g))
+
+
+def _untracked(dest: Path, rows: dict[str, Row]) -> list[str]:
+    found = []
+    for path in dest.rglob(f"*{api.OMC_EXT}"):
+        rel = path.relative_to(dest).as_posix()[: -len(api.OMC_EXT)]
+        if rel not in rows and api.TMP_MARK not in path.name:
+            found.append(rel + api.OMC_EXT)
+    return sorted(found)
+
+
+def _asked(codec: str | Codec | None, quality: float | None) -> str:
+    """The run's codec settings as the manifest records them: a file coded with other
+    settings is coded again."""
+    if isinstance(codec, Codec):
+        return f"{codec.codec_id} {json.dumps(codec.get_config(), sort_keys=True)}"
+    return f"{codec} q={quality}"
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------------ worker functions
+def _archive_batch(src: str, dest: str, jobs: list[Job], codec: str | Codec | None,
+                   quality: float | None) -> list[Row]:
+    """Encode a batch of files on a worker; a failure is the file's row, never the batch's."""
+    rows = []
+    for job in jobs:
+        start = time.perf_counter()
+        try:
+            row = _archive_one(Path(src), Path(dest), job, codec, quality)
+        except Exception as exc:  # noqa: BLE001 - recorded in the manifest, the run goes on
+            row = Row(job.path, "failed", _asked(codec, quality), bytes=job.bytes, error=_message(exc))
+        row.seconds, row.worker = time.perf_counter() - start, _worker_name()
+        rows.append(row)
+    return rows
+
+
+def _archive_one(src_root: Path, dest_root: Path, job: Job, codec: str | Codec | None,
+                 quality: float | None) -> Row:
+    src = src_root / job.path
+    dst = dest_root / (job.path + api.OMC_EXT)
+    asked = _asked(codec, quality)
+    if job.expect is not None and dst.is_file() and sha256_file(dst) == job.expect:
+        return Row(job.path, "skipped", asked, omc_bytes=dst.stat().st_size)
+    before = src.stat()
+    if codec is not None and not _codec_takes(codec, src):
+        codec_used, quality_used = None, None  # another modality: the default lossless choice
+    else:
+        codec_used, quality_used = codec, quality
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    _, header = api.encode_file(src, dst, codec=codec_used, quality=quality_used, force=True, workers=1)
+    _sync(dst)
+    digest = sha256_file(src)
+    if (src.stat().st_mtime_ns, src.stat().st_size) != (before.st_mtime_ns, before.st_size):
+        raise UnsupportedInputError(f"{job.path} changed while it was archived")
+    restored = Path(job.path).parent / api.default_output(dst, header).name
+    # encode_file verified a bytes stream against the source (and its decode checks the stored
+    # digest): the restore is the source.  Anything else is decoded here as a restore writes it
+    # (PNG: the same pixels and chunks, recompressed), and that file's digest is what verify
+    # and restore check later.
+    restored_digest = digest if header.modality == "bytes" else _restored_digest(dst, restored.name)
+    return Row(job.path, "done", asked, header.codec, before.st_size, before.st_mtime_ns, dst.stat().st_size,
+               digest, sha256_file(dst), restored.as_posix(), restored_digest)
+
+
+def _check_batch(dest: str, out: str | None, rows: list[Row], force: bool) -> list[tuple[str, str, float]]:
+    """Verify (``out`` None) or restore a batch: (path, problem or "", seconds) per file."""
+    results = []
+    for row in rows:
+        start = time.perf_counter()
+        try:
+            problem = _check_one(Path(dest), None if out is None else Path(out), row, force)
+        except Exception as exc:  # noqa: BLE001 - reported per file
+            problem = _message(exc)
+        results.append((row.path, problem, time.perf_counter() - start))
+    return results
+
+
+def _check_one(dest: Path, out: Path | None, row: Row, force: bool) -> str:
+    omc = dest / (row.path + api.OMC_EXT)
+    if not omc.is_file():
+        return "the .omc file is missing"
+    if sha256_file(omc) != row.omc_sha256:
+        return "the .omc file changed since it was archived (sha256 differs)"
+    if out is None:
+        digest = _restored_digest(omc, Path(row.restored_path).name)
+    else:
+        target = out / row.restored_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        api.decode_file(omc, target, force=force)
+        digest = sha256_file(target)
+        if digest != row.restored_sha256:
+            target.unlink()
+    if digest != row.restored_sha256:
+        return "decodes to different content than at archive time"
+    return ""
+
+
+def _codec_takes(codec: str | Codec, path: Path) -> bool:
+    from .datasets.files import identify
+
+    with path.open("rb") as f:
+        modality, _ = identify(f.read(64), path.suffix.lower())
+    cls = type(codec) if isinstance(codec, Codec) else registry.get_codec_class(codec)
+    return modality in cls.modalities()
+
+
+def _restored_digest(omc: Path, name: str) -> str:
+    """The sha256 of what decoding ``omc`` to a file called ``name`` writes."""
+    with tempfile.TemporaryDirectory(prefix="omc-check-") as tmp:
+        target = Path(tmp) / name
+        api.decode_file(omc, target)
+        return sha256_file(target)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sync(path: Path) -> None:
+    """Put ``path`` and its directory entry on disk before the manifest calls it done."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"pid {os.getpid()}"

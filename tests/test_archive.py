@@ -1,0 +1,273 @@
+"""codec archive / verify / restore on real dask.distributed clusters: a scheduler and two
+workers as separate processes (one killed mid-run), a client killed and the run resumed,
+lossy codecs, corruption and per-file failures."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec import api, archive
+from omnicodec.cli.main import main
+from omnicodec.datasets.files import read_item
+
+from .common import make_audio, make_bytes, make_image
+
+
+def make_tree(root: Path, n: int) -> Path:
+    """``n`` small files of mixed kinds (PNG, WAV, logs, random bytes, BMP) in nested folders,
+    plus an empty folder."""
+    import soundfile as sf
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        folder = root / f"d{i % 3}" / f"e{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        kind = i % 5
+        if kind == 0:
+            PILImage.fromarray(make_image(20 + i % 9, 28, seed=i).pixels).save(folder / f"{i}.png")
+        elif kind == 1:
+            audio = make_audio(frames=800 + 16 * i, seed=i)
+            sf.write(folder / f"{i}.wav", audio.samples, audio.sample_rate, subtype="PCM_16")
+        elif kind == 2:
+            (folder / f"{i}.log").write_bytes(make_bytes(lines=30 + i % 20, seed=i).data)
+        elif kind == 3:
+            (folder / f"{i}.bin").write_bytes(rng.integers(0, 256, 500 + i, dtype=np.uint8).tobytes())
+        else:
+            PILImage.fromarray(make_image(12, 17, seed=i).pixels).save(folder / f"{i}.bmp")
+    (root / "empty" / "inner").mkdir(parents=True)
+    return root
+
+
+def source_files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
+def assert_restored(src: Path, out: Path) -> None:
+    """Every file back: byte for byte, PNGs with the same pixels; the empty folders too."""
+    assert source_files(out) == source_files(src)
+    for rel in source_files(src):
+        a, b = src / rel, out / rel
+        if rel.suffix == ".png":
+            assert read_item(a).digest() == read_item(b).digest(), rel
+        else:
+            assert a.read_bytes() == b.read_bytes(), rel
+        assert a.stat().st_mtime_ns == b.stat().st_mtime_ns, rel
+    assert (out / "empty" / "inner").is_dir()
+
+
+def leftovers(dest: Path) -> list[Path]:
+    return [p for p in dest.rglob("*") if api.TMP_MARK in p.name]
+
+
+# ------------------------------------------------------------------ a real cluster, killed worker
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A scheduler and two single-thread workers, each its own process on the loopback."""
+    file = tmp_path / "scheduler.json"
+    logs = (tmp_path / "dask.log").open("wb")
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
+                              stdout=logs, stderr=logs)]
+    deadline = time.monotonic() + 60
+    while not file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(file),
+                                 "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
+                                 "--name", f"w{i}"], stdout=logs, stderr=logs) for i in range(2)]
+    procs += workers
+    try:
+        address = json.loads(file.read_text())["address"]
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        logs.close()
+
+
+def test_worker_killed_mid_run_loses_nothing(tmp_path, dask_cluster):
+    address, workers = dask_cluster
+    src = make_tree(tmp_path / "src", 300)
+    dest, out = tmp_path / "archive", tmp_path / "restored"
+    killed_at = []
+
+    def kill_one(status: archive.Status) -> None:
+        if not killed_at:
+            workers[0].send_signal(signal.SIGKILL)
+            killed_at.append(status.files_done)
+
+    report = archive.archive(src, dest, scheduler=address, progress=kill_one)
+    assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    assert killed_at[0] < 300  # killed with most of the tree still to do
+    assert (report.files, report.done, report.failed, report.problems) == (300, 300, 0, [])
+    rows = archive.Manifest(dest).rows()
+    assert len({r.worker for r in rows.values()}) == 2  # both workers coded files
+    assert not leftovers(dest)
+
+    checked = archive.verify(dest, scheduler=address)
+    assert (checked.done, checked.problems) == (300, [])
+    restored = archive.restore(dest, out, scheduler=address)
+    assert (restored.done, restored.problems) == (300, [])
+    assert_restored(src, out)
+    # byte for byte (PNG may be recompressed: the same pixels), as the manifest's digests say
+    exact = {r.path for r in rows.values() if r.sha256 == r.restored_sha256}
+    assert exact >= {r.path for r in rows.values() if not r.path.endswith(".png")}
+
+
+# --------------------------------------------------------------------- a client killed, resumed
+def test_client_killed_then_rerun_finishes_and_skips_done_files(tmp_path):
+    src = make_tree(tmp_path / "src", 160)
+    dest = tmp_path / "archive"
+    proc = subprocess.Popen([sys.executable, "-m", "omnicodec", "archive", str(src), str(dest), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done_before, deadline = 0, time.monotonic() + 120
+    while done_before == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        done_before = _done_rows(dest)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < done_before < 160, "the client should have been killed mid-run"
+
+    report = archive.archive(src, dest, workers=1)
+    assert report.skipped >= done_before and report.skipped + report.done == 160 and not report.problems
+    assert not leftovers(dest)
+    assert not archive.verify(dest, workers=1).problems
+
+    # a changed source is archived again, the rest skipped
+    changed = next(p for p in sorted(src.rglob("*.log")))
+    changed.write_bytes(changed.read_bytes() + b"one more line\n")
+    again = archive.archive(src, dest, workers=1)
+    assert (again.done, again.skipped) == (1, 159)
+    archive.restore(dest, tmp_path / "out", workers=1)
+    assert_restored(src, tmp_path / "out")
+
+
+def _done_rows(dest: Path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{dest / archive.MANIFEST}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT COUNT(*) FROM files WHERE status = 'done'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0  # not created yet, or busy
+
+
+# ----------------------------------------------------------------------------- one local cluster
+@pytest.fixture(scope="module")
+def small_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tree")
+    return make_tree(root / "src", 12)
+
+
+def test_lossy_codec_takes_its_modality_and_restores_what_was_checked(tmp_path, small_tree):
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    report = archive.archive(small_tree, dest, codec="webp", quality=40, workers=1)
+    assert (report.done, report.problems) == (12, [])
+    rows = archive.Manifest(dest).rows()
+    images = [r for r in rows.values() if r.path.endswith((".png", ".bmp"))]
+    assert images and {r.codec for r in images} == {"webp"}
+    assert all(r.codec != "webp" for r in rows.values() if r not in images)  # the rest: lossless default
+    assert not archive.restore(dest, out, workers=1).problems
+    for r in images:  # exactly what encode + decode give for the same image
+        expected = omnicodec.decode(omnicodec.encode(read_item(small_tree / r.path), "webp", 40))
+        assert read_item(out / r.restored_path).digest() == expected.digest()
+    for r in rows.values():
+        if r not in images:
+            assert (out / r.path).read_bytes() == (small_tree / r.path).read_bytes()
+
+
+def test_verify_reports_every_damaged_file(tmp_path, small_tree):
+    dest = tmp_path / "archive"
+    assert not archive.archive(small_tree, dest, workers=1).problems
+    omcs = sorted(dest.rglob("*.omc"))
+    flipped, truncated, missing = omcs[0], omcs[1], omcs[2]
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    flipped.write_bytes(bytes(data))
+    truncated.write_bytes(truncated.read_bytes()[:-7])
+    missing.unlink()
+    (dest / "stray.omc").write_bytes(omnicodec.encode(b"stray", "zstd"))
+    report = archive.verify(dest, workers=1)
+    named = {path for path, _ in report.problems}
+    rel = [p.relative_to(dest).as_posix()[:-4] for p in (flipped, truncated, missing)]
+    assert named == set(rel) | {"stray.omc"}
+    assert report.done == 9
+    assert main(["verify", str(dest), "--workers", "1"]) == 1
+
+
+def test_restore_never_overwrites_without_force(tmp_path, small_tree):
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    archive.archive(small_tree, dest, workers=1)
+    victim = out / source_files(small_tree)[0]
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"mine")
+    report = archive.restore(dest, out, workers=1)
+    assert [p for p, _ in report.problems] == [source_files(small_tree)[0].as_posix()]
+    assert victim.read_bytes() == b"mine"
+    assert not archive.restore(dest, out, force=True, workers=1).problems
+    assert_restored(small_tree, out)
+
+
+def test_a_failing_file_is_recorded_and_the_run_goes_on(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "fine.log").write_bytes(make_bytes(lines=20).data)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG that does not read
+    (src / "dir-link").symlink_to(tmp_path, target_is_directory=True)
+    dest = tmp_path / "archive"
+    assert main(["archive", str(src), str(dest), "-c", "webp", "-q", "50", "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "dir-link" in err and "Traceback" not in err
+    rows = archive.Manifest(dest).rows()
+    assert rows["fine.log"].status == "done" and rows["broken.png"].status == "failed" and rows["broken.png"].error
+    assert {p for p, _ in archive.verify(dest, workers=1).problems} == {"broken.png", "dir-link"}
+    (src / "broken.png").unlink()  # gone from the source: its failed row goes too, done rows stay
+    (src / "fine.log").unlink()
+    again = archive.archive(src, dest, workers=1)
+    assert (again.files, again.failed) == (1, 1)
+    assert set(archive.Manifest(dest).rows()) == {"fine.log", "dir-link"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["archive", "{tmp}/nope", "{tmp}/a"], "not a directory"),
+    (["archive", "{tmp}", "{tmp}/inside"], "must not contain each other"),
+    (["archive", "{tmp}/src", "{tmp}/a", "-c", "nosuchcodec"], "nosuchcodec"),
+    (["verify", "{tmp}/src"], "not an archive"),
+])
+def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "src").mkdir()
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_configured_codec_is_recorded_and_other_settings_recode(tmp_path, small_tree):
+    dest = tmp_path / "archive"
+    fast = omnicodec.get_codec("zstd", level=1, long=False)
+    assert not archive.archive(small_tree, dest, codec=fast, workers=1).problems
+    rows = archive.Manifest(dest).rows()
+    logs = [r for r in rows.values() if r.path.endswith((".log", ".bin"))]
+    assert logs and {r.codec for r in logs} == {"zstd"}
+    assert {json.dumps(api.open(dest / (r.path + ".omc")).config) for r in logs} == {'{"level": 1, "long": false}'}
+    same = archive.archive(small_tree, dest, codec=omnicodec.get_codec("zstd", level=1, long=False), workers=1)
+    assert (same.skipped, same.done) == (12, 0)
+    other = archive.archive(small_tree, dest, codec="zstd", workers=1)  # level 19: every file again
+    assert (other.skipped, other.done) == (0, 12)
+    assert {json.dumps(api.open(dest / (r.path + ".omc")).config) for r in logs} == {'{"level": 19, "long": true}'}
