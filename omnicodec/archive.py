@@ -338,11 +338,32 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
     if scheduler is not None:
         with Client(scheduler, timeout="30s") as client:
             client.wait_for_workers(1, timeout=120)
+            _check_workers(client)
             yield client
         return
     with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                       dashboard_address=None, silence_logs=logging.ERROR) as local, Client(local) as client:
         yield client
+
+
+def _check_workers(client) -> None:
+    """Every worker of a cluster we did not start must run this omnicodec version: a stream
+    written by another version is not what this manifest describes."""
+    try:
+        versions = client.run(_version)
+    except Exception as exc:  # noqa: BLE001 - e.g. omnicodec not installed on a worker
+        raise MissingDependencyError(f"the cluster's workers cannot run omnicodec ({_message(exc)}): install "
+                                     f"omnicodec {__version__} on every worker") from None
+    for worker, version in sorted(versions.items()):
+        if version != __version__:
+            raise UnsupportedInputError(f"worker {worker} runs omnicodec {version}, this client {__version__}: "
+                                        "install the same version everywhere")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
 
 
 # ------------------------------------------------------------------------ client helpers

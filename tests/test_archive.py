@@ -5,6 +5,7 @@ lossy codecs, corruption and per-file failures."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ import omnicodec
 from omnicodec import api, archive
 from omnicodec.cli.main import main
 from omnicodec.datasets.files import read_item
+from omnicodec.errors import UnsupportedInputError
 
 from .common import make_audio, make_bytes, make_image
 
@@ -101,22 +103,28 @@ def dask_cluster(tmp_path):
 
 
 def test_worker_killed_mid_run_loses_nothing(tmp_path, dask_cluster):
+    from distributed import Client
+
     address, workers = dask_cluster
     src = make_tree(tmp_path / "src", 300)
     dest, out = tmp_path / "archive", tmp_path / "restored"
-    killed_at = []
+    killed = []
 
-    def kill_one(status: archive.Status) -> None:
-        if not killed_at:
-            workers[0].send_signal(signal.SIGKILL)
-            killed_at.append(status.files_done)
+    with Client(address) as observer:
+        w0 = next(a for a, w in observer.scheduler_info()["workers"].items() if w["name"] == "w0")
 
-    report = archive.archive(src, dest, scheduler=address, progress=kill_one)
+        def kill_one(status: archive.Status) -> None:
+            if not killed:  # at the first finished batch, w0 is coding files
+                busy = len(observer.processing(workers=[w0])[w0])
+                workers[0].send_signal(signal.SIGKILL)
+                killed.append((status.files_done, busy))
+
+        report = archive.archive(src, dest, scheduler=address, progress=kill_one)
     assert workers[0].wait(timeout=10) == -signal.SIGKILL
-    assert killed_at[0] < 300  # killed with most of the tree still to do
+    files_done, busy = killed[0]
+    assert files_done < 300 and busy > 0  # killed with batches in hand and most of the tree to do
     assert (report.files, report.done, report.failed, report.problems) == (300, 300, 0, [])
     rows = archive.Manifest(dest).rows()
-    assert len({r.worker for r in rows.values()}) == 2  # both workers coded files
     assert not leftovers(dest)
 
     checked = archive.verify(dest, scheduler=address)
@@ -271,3 +279,37 @@ def test_configured_codec_is_recorded_and_other_settings_recode(tmp_path, small_
     other = archive.archive(small_tree, dest, codec="zstd", workers=1)  # level 19: every file again
     assert (other.skipped, other.done) == (0, 12)
     assert {json.dumps(api.open(dest / (r.path + ".omc")).config) for r in logs} == {'{"level": 19, "long": true}'}
+
+
+def test_learned_codec_loads_its_model_once_per_worker(tmp_path):
+    from distributed import Client, LocalCluster
+    from PIL import Image as PILImage
+
+    src, dest, out = tmp_path / "src", tmp_path / "archive", tmp_path / "out"
+    src.mkdir()
+    for i in range(5):
+        PILImage.fromarray(make_image(40, 56, seed=i).pixels).save(src / f"{i}.png")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as local, Client(local) as client:
+        report = archive.archive(src, dest, codec="walloc", quality=30, scheduler=local.scheduler_address)
+        assert (report.done, report.problems) == (5, [])
+
+        def loaded() -> int:
+            from omnicodec.codecs import learned
+
+            return learned._inference.cache_info().misses
+
+        assert list(client.run(loaded).values()) == [1]  # 5 encodes and 5 decodes, one model load
+        assert not archive.restore(dest, out, scheduler=local.scheduler_address).problems
+    for i in range(5):
+        expected = omnicodec.decode(omnicodec.encode(read_item(src / f"{i}.png"), "walloc", 30))
+        assert read_item(out / f"{i}.png").digest() == expected.digest()
+
+
+def test_workers_of_another_version_are_refused(tmp_path, small_tree, monkeypatch):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as local:
+        monkeypatch.setattr(archive, "__version__", "0.0.0")  # this client, as if older than its workers
+        with pytest.raises(UnsupportedInputError, match=f"runs omnicodec {re.escape(omnicodec.__version__)}, this "
+                           "client 0.0.0"):
+            archive.archive(small_tree, tmp_path / "a", scheduler=local.scheduler_address)

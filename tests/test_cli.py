@@ -119,10 +119,10 @@ def test_demo_table_is_exact_for_lossless_rows(capsys):
 
 
 def test_python_dash_m_and_help_are_light():
-    """`codec --help` and `import omnicodec` import neither torch, compressai nor numba.cuda."""
+    """`codec --help` and `import omnicodec` import neither torch, compressai, numba nor dask."""
     code = ("import sys, omnicodec, omnicodec.cli.main as m\n"
             "try:\n    m.main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "bad = [k for k in ('torch', 'compressai', 'numba.cuda', 'numba') if k in sys.modules]\n"
+            "bad = [k for k in ('torch', 'compressai', 'numba.cuda', 'numba', 'dask', 'distributed') if k in sys.modules]\n"
             "sys.exit(repr(bad) if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
