@@ -12,11 +12,15 @@ compressai, no numba.cuda).
 
 __version__ = "0.1.0"
 
-_API = {"encode", "decode", "decode_with_header", "open", "get_codec", "list_codecs",
-        "choose_codec", "encode_file", "decode_file", "decode_latent", "CodecInfo"}
+_API = {"encode", "decode", "decode_with_header", "open", "read", "write", "test_file", "describe", "get_codec",
+        "list_codecs", "choose_codec", "parse_options", "encode_file", "decode_file", "decode_latent", "CodecInfo"}
 _ITEMS = {"Image", "Audio", "Video", "Bytes"}
 
 __all__ = sorted(_API | _ITEMS) + ["__version__"]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):

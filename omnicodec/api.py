@@ -17,13 +17,15 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Iterator
+
+import numpy as np
 
 from . import container, limits, registry
 from .codecs.base import Codec, StreamingCodec, check_line_range
 from .container import Header
-from .errors import CorruptStreamError, UnknownCodecError, UnsupportedInputError
-from .items import Bytes, Item, check_meta, select_lines
+from .errors import CorruptStreamError, OmnicodecError, UnknownCodecError, UnsupportedInputError
+from .items import Audio, Bytes, Image, Item, Video, check_meta, select_lines
 
 OMC_EXT = ".omc"
 
@@ -38,16 +40,17 @@ class CodecInfo:
     missing: tuple[str, ...]
     extra: str
     description: str
+    options: tuple[str, ...] = ()  # "name=default (values)" for each option (``-O``)
 
 
 def list_codecs() -> list[CodecInfo]:
-    """Every registered codec with its modality, losslessness and availability here."""
+    """Every registered codec with its modality, losslessness, availability here and options."""
     out = []
     for cid in registry.codec_ids():
         cls = registry.get_codec_class(cid)
         missing = tuple(cls.missing())
         out.append(CodecInfo(cid, "/".join(cls.modalities()), cls.lossless, not missing, missing, cls.extra,
-                             cls.description))
+                             cls.description, tuple(cls.option_help())))
     return out
 
 
@@ -58,10 +61,17 @@ def get_codec(codec_id: str, quality: float | None = None, **config: Any) -> Cod
 
     cls = registry.get_codec_class(codec_id)
     cls.check_available()
+    cls.check_options(config)
     settings = {k: config.pop(k) for k in cls.setting_names() & set(config)}
     codec = cls.from_quality(quality)
     codec = cls.from_config({**codec.get_config(), **config}) if config else codec
     return dataclasses.replace(codec, **settings) if settings else codec
+
+
+def parse_options(codec_id: str, pairs: list[str]) -> dict[str, Any]:
+    """Options as a command line gives them (``["level=3", "long=false"]``), read as the
+    codec's field types and checked: ``get_codec(codec_id, **parse_options(codec_id, pairs))``."""
+    return registry.get_codec_class(codec_id).parse_options(pairs)
 
 
 def choose_codec(item: Item, quality: float | None = None) -> Codec:
@@ -93,10 +103,12 @@ def candidates(item: Item, quality: float | None = None, reasons: list[str] | No
 
 
 # ----------------------------------------------------------------------------- bytes level
-def encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
+def encode(item: Item | bytes | np.ndarray, codec: str | Codec | None = None, quality: float | None = None,
            source: dict[str, str] | None = None) -> bytes:
-    """Compress an item (or raw bytes) into .omc bytes.  Side data (``item.extra``) is stored
-    beside the codec's payload; lossless codecs store the item's digest."""
+    """Compress an item, raw bytes or an image array ((H, W) grey or (H, W, C), its mode
+    following its dtype: see :class:`omnicodec.Image`) into .omc bytes.  Side data
+    (``item.extra``) is stored beside the codec's payload; lossless codecs store the item's
+    digest."""
     return _encode(item, codec, quality, source)[1]
 
 
@@ -105,6 +117,14 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     """:func:`encode`, also returning the header it wrote."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         item = Bytes(bytes(item))
+    elif isinstance(item, np.ndarray):
+        if item.ndim not in (2, 3):
+            raise UnsupportedInputError(f"an array of shape {item.shape} is not an image (H, W) or (H, W, C); "
+                                        "wrap audio as omnicodec.Audio(samples, rate), video as omnicodec.Video")
+        item = Image(item)
+    elif not isinstance(item, (Image, Audio, Video, Bytes)):
+        raise TypeError(f"encode takes an Image, Audio, Video or Bytes item, bytes or an image array, "
+                        f"not {type(item).__name__}")
     if codec is None:
         codec = choose_codec(item, quality)
     elif isinstance(codec, str):
@@ -128,22 +148,39 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     return header, container.pack(header, sections)
 
 
-def decode(data: bytes) -> Item:
-    """Decompress .omc bytes to an item; lossless streams are verified against their digest."""
+Source = bytes | bytearray | memoryview | os.PathLike | BinaryIO
+
+
+def decode(data: Source) -> Item:
+    """Decompress .omc data to an item: bytes, a path (``pathlib.Path``; a ``str`` is taken
+    for bytes' sake as an error) or a binary file object.  Lossless streams are verified
+    against their digest."""
     return decode_with_header(data)[1]
 
 
-def decode_with_header(data: bytes) -> tuple[Header, Item]:
-    """Decompress .omc bytes; returns the header (modality filled in) and the item."""
-    box = container.unpack(data)
+def decode_with_header(data: Source) -> tuple[Header, Item]:
+    """Decompress .omc data (as :func:`decode` takes it); returns the header (modality filled
+    in) and the item."""
+    box = container.unpack(_read_source(data))
     return box.header, _decode_box(box)
 
 
-def decode_latent(data: bytes, tiles: bool = False):
-    """(header, latent) of a learned codec's .omc bytes: the dequantized latent, float32,
-    entropy-decoded only (no synthesis; ``LearnedCodec.decode_latent``); with ``tiles``, one
-    latent per tile of a grid (tiles, C, h, w) (``LearnedCodec.latent_tiles``; one if untiled)."""
-    box = container.unpack(data)
+def _read_source(data: Source) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, os.PathLike):
+        return Path(data).read_bytes()
+    if hasattr(data, "read"):
+        return data.read()
+    raise TypeError(f"expected .omc bytes, a path or a binary file object, got {type(data).__name__}")
+
+
+def decode_latent(data: Source, tiles: bool = False):
+    """(header, latent) of a learned codec's .omc data (as :func:`decode` takes it): the
+    dequantized latent, float32, entropy-decoded only (no synthesis;
+    ``LearnedCodec.decode_latent``); with ``tiles``, one latent per tile of a grid
+    (tiles, C, h, w) (``LearnedCodec.latent_tiles``; one if untiled)."""
+    box = container.unpack(_read_source(data))
     codec = latent_codec(box.header, sum(len(v) for v in box.sections.values()))
     with _invalid_meta(box.header):
         latent = codec.decode_latent(_payload(box.sections), box.header.meta)
@@ -212,14 +249,66 @@ def _payload(sections: dict[str, Any]) -> dict[str, Any]:
     return {t: v for t, v in sections.items() if not t[:1].islower()}
 
 
+def read(path: str | os.PathLike, modality: str | None = None, allow_loss: bool = False) -> Item:
+    """A media file as an item, as ``codec encode`` reads it: PNG, JPEG, WebP, AVIF, BMP, PNM,
+    TIFF... as an Image; WAV, FLAC, AIFF, Opus, MP3... as Audio; y4m, MP4, MKV as Video;
+    anything else as Bytes (``modality`` forces one).  What the item would not hold whole
+    (a second frame, another track) is refused unless ``allow_loss``."""
+    from .datasets.files import read_item
+
+    with naming(path):
+        return read_item(path, modality, allow_loss=allow_loss)
+
+
+def write(item: Item, path: str | os.PathLike) -> None:
+    """Write an item to ``path`` in the format its extension names (.png, .wav, .y4m, .npy...),
+    atomically: a temporary file renamed into place."""
+    from .datasets.files import render
+
+    path = Path(path)
+    data = render(item, path.suffix.lower())
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
 def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.open
-    """Read only the header of an .omc file."""
-    header = container.peek(os.fspath(path))
+    """Read the header of an .omc file, after checking its framing (the section lengths
+    against the file's size, no trailing bytes: a truncated file is refused); payloads are
+    not read (:func:`test_file` checks them)."""
+    with naming(path):
+        with container.open_sections(os.fspath(path)) as box:
+            header = box.header
     try:
         _codec_class(header)
     except UnknownCodecError:
         pass  # a codec from a newer omnicodec: the header is still worth showing
     return header
+
+
+def describe(path: str | os.PathLike, header: Header | None = None) -> dict[str, Any]:
+    """What ``codec info`` shows of an .omc file: its size, the header, whether the codec is
+    lossless, and what the header implies (:func:`omnicodec.items.stream_facts`: the raw
+    size and ratio, bpp, duration and kbit/s)."""
+    from .items import stream_facts
+
+    header = header or open(path)
+    size = os.path.getsize(path)
+    try:
+        lossless: bool | None = _codec_class(header).lossless  # also fills in an implied modality
+    except UnknownCodecError:
+        lossless = None
+    return {"file": os.fspath(path), "bytes": size, "format_version": header.format_version,
+            **header.to_json(), "lossless": lossless, **stream_facts(header.modality, header.meta, size)}
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+    """Errors of ours raised inside name ``path`` (unless their message already does)."""
+    try:
+        yield
+    except OmnicodecError as exc:
+        if os.fspath(path) in str(exc) or f"{Path(path).name}:" in str(exc):
+            raise
+        raise type(exc)(f"{os.fspath(path)}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------ file level
@@ -246,13 +335,20 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     by ``workers`` processes (default: every core; the output is the same for any number).
     ``codec`` is an id or a configured codec (``get_codec("zstd", level=3)``; ``quality``
     then plays no part)."""
+    with naming(src):
+        return _encode_file(Path(src), dst, codec, quality, force, progress, allow_loss, verify, workers)
+
+
+def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, verify, workers) -> tuple[Path, Header]:
     import dataclasses
 
     from .datasets.files import identify
 
-    src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
+    cls = _class_of(codec)
+    if isinstance(codec, str):
+        get_codec(codec, quality)  # an unknown codec or a bad setting, before the output is looked at
     dst = _output_path(Path(dst) if dst is not None else src.with_name(src.name + OMC_EXT))
     _check_output(src, dst, force)
     before = src.stat()
@@ -260,7 +356,6 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     with src.open("rb") as f:
         head = f.read(1 << 16)
     modality, fmt = identify(head[:64], src.suffix.lower())
-    cls = _class_of(codec)
     if cls is not None and modality not in cls.modalities():
         modality = cls.modality
     header = None
@@ -456,7 +551,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     if lines is not None:
         check_line_range(*lines)
     st = src.stat()
-    with container.open_sections(src) as box:
+    with naming(src), container.open_sections(src) as box:
         header = box.header
         cls = _codec_class(header)
         dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
@@ -468,8 +563,6 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
 def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
                lines: tuple[int, int] | None) -> None:
     """Write the content of ``box`` (or only ``lines`` of it) to ``tmp``."""
-    import hashlib
-
     from .datasets.files import render
 
     header = box.header
@@ -487,18 +580,52 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
         tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None
                         else render(item, tmp.suffix.lower()))
         return
-    codec = _decoder(header)
+    if lines is not None:
+        with _invalid_meta(header):
+            tmp.write_bytes(_decoder(header).decode_lines(_payload(box.sections), header.meta, *lines))
+        return
+    with tmp.open("wb") as out:
+        for block in _streamed(box):
+            out.write(block)
+
+
+def _streamed(box: container.LazyContainer) -> Iterator[bytes]:
+    """A streaming codec's decoded blocks, the stored digest checked after the last."""
+    import hashlib
+
+    header, digest = box.header, hashlib.sha256()
     with _invalid_meta(header):
-        if lines is not None:
-            tmp.write_bytes(codec.decode_lines(_payload(box.sections), header.meta, *lines))
-            return
-        digest = hashlib.sha256()
-        with tmp.open("wb") as out:
-            for block in codec.iter_decode(_payload(box.sections), header.meta):
-                digest.update(block)
-                out.write(block)
+        for block in _decoder(header).iter_decode(_payload(box.sections), header.meta):
+            digest.update(block)
+            yield block
     if header.digest is not None and digest.hexdigest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
+
+
+def test_file(path: str | os.PathLike) -> Header:
+    """Check an .omc file without writing anything (``codec test``, like ``xz -t``): the
+    framing, every section's CRC, a full decode and, for lossless codecs, the stored digest
+    of the content.  Returns the header; raises CorruptStreamError / TruncatedStreamError (or
+    MissingDependencyError, UnknownCodecError) naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with naming(path), container.open_sections(path) as box:
+        for section in box.sections.values():
+            for _ in section.chunks():  # each CRC, whatever the codec reads later
+                pass
+        cls = _codec_class(box.header)
+        if cls.verbatim:
+            pass  # the content is the section, covered by its CRC
+        elif issubclass(cls, StreamingCodec):
+            for _ in _streamed(box):
+                pass
+        else:
+            _decode_box(box.load())
+        return box.header
+
+
+test_file.__test__ = False  # not a pytest test, whatever its name
 
 
 def default_output(src: Path, header: Header) -> Path:

@@ -225,7 +225,7 @@ def _section_head(stream: BinaryIO, size: int, index: int, version: int) -> tupl
         raise CorruptStreamError(f"section {index} length {length} exceeds the cap")
     if length + 4 > left:
         raise TruncatedStreamError(
-            f"section {index} declares {length} bytes but only {max(left - 4, 0)} remain")
+            f"section {index} declares {length} bytes but only {max(left - 4, 0)} remain (truncated)")
     return raw_tag, length, zlib.crc32(bytes(r.seen))
 
 

@@ -216,6 +216,37 @@ class Bytes:
 
 Item = Image | Audio | Video | Bytes
 
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def stream_facts(modality: str, meta: dict[str, Any], stored: int) -> dict[str, Any]:
+    """What a stream's header implies, given ``stored`` bytes of file: the item's raw size
+    (``raw_bytes``: pixels, samples or frames at their bit depth), ``ratio`` (raw / stored),
+    and ``bpp`` (images), ``duration_s`` and ``kbit_s`` (audio, video), ``bits_per_byte``
+    (bytes).  Facts a header does not hold are left out (``store`` keeps no meta)."""
+    try:
+        if modality == "image":
+            channels, dtype = IMAGE_MODES[meta["mode"]]
+            pixels = int(meta["width"]) * int(meta["height"])
+            raw, facts = pixels * channels * np.dtype(dtype).itemsize, {"bpp": 8 * stored / max(pixels, 1)}
+        elif modality == "audio":
+            seconds = int(meta["frames"]) / int(meta["sample_rate"])
+            raw = int(meta["frames"]) * int(meta["channels"]) * _SAMPLE_BYTES.get(meta["subtype"], 4)
+            facts = {"duration_s": seconds, "kbit_s": 8 * stored / 1000 / seconds if seconds else None}
+        elif modality == "video":
+            h, w, frames = int(meta["height"]), int(meta["width"]), int(meta["frames"])
+            ch, cw = chroma_shape(meta["pix_fmt"], h, w)
+            raw = frames * (h * w + 2 * ch * cw) * np.dtype(PIX_FMTS[meta["pix_fmt"]][2]).itemsize
+            seconds = frames * int(meta["fps"][1]) / int(meta["fps"][0])
+            facts = {"duration_s": seconds, "kbit_s": 8 * stored / 1000 / seconds if seconds else None,
+                     "bpp": 8 * stored / max(frames * h * w, 1)}
+        else:
+            raw = int(meta["size"])
+            facts = {"bits_per_byte": 8 * stored / raw if raw else None}
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return {}
+    return {"raw_bytes": raw, "ratio": raw / stored if stored else None, **facts}
+
 
 def select_lines(text: bytes, first: int, start: int, stop: int) -> bytes:
     """Lines ``start`` (inclusive) to ``stop`` (exclusive) of ``text``, whose first line is

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from omnicodec.cli.main import main
@@ -206,3 +207,98 @@ def test_dash_is_stdin_and_stdout(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "omnicodec", "encode", "-", "a.png"], input=b"x",
                              capture_output=True, cwd=tmp_path, timeout=60)
     assert refused.returncode == 1 and b"one input" in refused.stderr
+
+
+def test_info_shows_rates_and_ratios_for_several_files_and_fails_on_truncation(tmp_path, capsys):
+    write_item(make_audio(frames=16000, rate=16000, channels=2), tmp_path / "a.wav")
+    write_item(make_image(32, 48), tmp_path / "p.png")
+    assert run("encode", tmp_path / "a.wav", "-c", "flac") == 0
+    assert run("encode", tmp_path / "p.png", "-c", "webp", "-q", "50") == 0
+    a, p = tmp_path / "a.wav.omc", tmp_path / "p.png.omc"
+    capsys.readouterr()
+    assert run("info", a, p, "--json") == 0
+    audio, image = json.loads(capsys.readouterr().out)
+    assert audio["duration_s"] == 1.0 and audio["raw_bytes"] == 16000 * 2 * 2 and audio["lossless"] is True
+    assert audio["kbit_s"] == pytest.approx(8 * a.stat().st_size / 1000)
+    assert image["bpp"] == pytest.approx(8 * p.stat().st_size / (32 * 48)) and image["ratio"] == pytest.approx(
+        32 * 48 * 3 / p.stat().st_size) and image["lossless"] is False
+    assert run("info", a, p) == 0
+    text = capsys.readouterr().out
+    assert "duration_s" in text and "bpp" in text and text.count("file ") == 2
+    cut = tmp_path / "cut.omc"
+    cut.write_bytes(a.read_bytes()[:-10])
+    assert run("info", a, cut) == 1
+    out = capsys.readouterr()
+    assert "truncated" in out.err and str(cut) in out.err and str(a) in out.out
+
+
+def test_codec_test_catches_every_truncation_and_bit_flip_of_the_fixtures(tmp_path, capsys):
+    """Every frozen fixture passes; each cut at every section boundary and at a few more
+    places, and each with a bit flipped in every section and a few more places, fails."""
+    from omnicodec import api, container
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").rglob("*.omc"))
+    assert len(fixtures) > 40
+    assert run("test", *fixtures) == 0
+    rng = np.random.default_rng(0)
+    for fixture in fixtures:
+        data = fixture.read_bytes()
+        spans = container.spans(data)
+        cuts = {end for _, end in spans[:-1]} | {start + 1 for start, _ in spans} | set(rng.integers(1, len(data), 4))
+        flips = {(start + end) // 2 for start, end in spans} | {start for start, _ in spans} | set(
+            rng.integers(0, len(data), 4))
+        bad = tmp_path / "bad.omc"
+        for n in sorted(cuts):
+            bad.write_bytes(data[:n])
+            with pytest.raises((ValueError, OSError)):
+                api.test_file(bad)
+        for at in sorted(flips):
+            broken = bytearray(data)
+            broken[at] ^= 1 << int(rng.integers(0, 8))
+            bad.write_bytes(bytes(broken))
+            with pytest.raises((ValueError, OSError)):
+                api.test_file(bad)
+    bad.write_bytes(fixtures[0].read_bytes()[:-1])
+    capsys.readouterr()
+    assert run("test", fixtures[0], bad) == 1
+    assert str(bad) in capsys.readouterr().err
+
+
+def test_codec_options_from_the_command_line(tmp_path, capsys):
+    from omnicodec import api
+
+    src = tmp_path / "x.log"
+    src.write_bytes(make_bytes(lines=200).data)
+    assert run("encode", src, "-c", "zstd", "-O", "level=3", "-O", "long=false", "-T", "1") == 0
+    assert api.open(tmp_path / "x.log.omc").config == {"level": 3, "long": False}
+    capsys.readouterr()
+    assert run("encode", src, "-o", tmp_path / "y.omc", "-c", "zstd", "-O", "speed=3") == 1
+    assert "zstd has no option 'speed'" in capsys.readouterr().err and not (tmp_path / "y.omc").exists()
+    assert run("encode", src, "-o", tmp_path / "y.omc", "-O", "level=3") == 1
+    assert "name the codec" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    omc = tmp_path / "x.omc"
+    (tmp_path / "x").write_bytes(b"x" * 100)
+    assert run("encode", tmp_path / "x", "-o", omc) == 0
+    code = "import sys; from omnicodec.cli.main import main; sys.exit(main(['info'] + sys.argv[1:] * 3000))"
+    proc = subprocess.run(f"{sys.executable} -c \"{code}\" {omc} | head -1", shell=True, capture_output=True,
+                          text=True)
+    assert proc.stdout.startswith("file") and proc.stderr == ""
+
+
+def test_an_unknown_codec_is_named_before_the_output_is_looked_at(tmp_path, capsys):
+    src = tmp_path / "x.log"
+    src.write_bytes(b"hello\n")
+    (tmp_path / "x.log.omc").write_bytes(b"mine")
+    assert run("encode", src, "-c", "nosuch") == 1
+    err = capsys.readouterr().err
+    assert "unknown codec 'nosuch'" in err and str(src) in err
+    assert (tmp_path / "x.log.omc").read_bytes() == b"mine"
+
+
+def test_list_options_shows_what_minus_o_takes(capsys):
+    assert run("list", "--options") == 0
+    out = capsys.readouterr().out
+    assert "-O level=19 (-131072..22)" in out and "-O preset=medium (ultrafast|" in out and "-O speed=6 (0..10)" in out

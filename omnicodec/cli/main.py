@@ -1,4 +1,5 @@
-"""``codec`` / ``python -m omnicodec``: encode, decode, info, archive, verify, restore, list, demo.
+"""``codec`` / ``python -m omnicodec``: encode, decode, info, test, archive, verify, restore, list,
+demo.
 
 Errors print one line on stderr and exit 1 (2 for usage errors); ``--debug`` shows tracebacks.
 """
@@ -38,8 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "cannot keep (frames, tracks, bit depth, palette) instead of refusing")
     e.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip decoding each output to check it before writing it")
-    e.add_argument("--workers", type=positive_int, metavar="N", help="processes that encode a "
-                   "streaming codec's blocks (logzip); default: every core; same output for any N")
+    e.add_argument("-O", "--option", action="append", default=[], metavar="NAME=VALUE", help="a setting of "
+                   "the codec given with -c, checked against what it takes (e.g. -O level=3 for zstd, -O "
+                   "preset=slow for x265, -O speed=4 for avif; `codec list --options` shows them); repeatable")
+    e.add_argument("-T", "--threads", "--workers", dest="workers", type=positive_int, metavar="N",
+                   help="processes that encode a streaming codec's blocks (logzip); default: every core; "
+                   "same output for any N")
 
     d = sub.add_parser("decode", help="restore .omc files")
     d.add_argument("inputs", nargs="+", metavar="IN", help=".omc files or directories; - reads stdin "
@@ -53,9 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "would need more memory than SIZE (e.g. 2G, 512M; default 16G), before allocating; "
                    "streamed decodes (logs, stored bytes) hold one block at a time and always run")
 
-    i = sub.add_parser("info", help="show an .omc header")
-    i.add_argument("file")
-    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i = sub.add_parser("info", help="show .omc headers, with rate, duration and ratio")
+    i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument("--json", action="store_true", help="machine-readable output (an object for one "
+                   "file, a list for several)")
+
+    c = sub.add_parser("test", help="check .omc files without writing anything (checksums, a full "
+                       "decode, lossless digests); exit 1 on any problem, like xz -t")
+    c.add_argument("inputs", nargs="+", metavar="FILE", help=".omc files or directories")
 
     a = sub.add_parser("archive", help="compress a directory tree into .omc files and a manifest, "
                        "on a Dask cluster (resumable)", description="Compress every file under SRC into "
@@ -66,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-c", "--codec", help="codec id for the files of its modality (the others are coded "
                    "losslessly); default: best lossless for each file")
     a.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
+    a.add_argument("-O", "--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting of the codec given with -c (see encode -O); repeatable")
     _cluster_args(a)
     v = sub.add_parser("verify", help="check every file of an archive (digests and a full decode)")
     v.add_argument("dest", help="the archive directory")
@@ -114,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--mib", type=float, default=24, help="byte budget in MiB (default 24)")
     k.add_argument("--tile", type=int, default=320, help="crop side in pixels (default 320)")
 
-    sub.add_parser("list", help="list codecs and whether they are available here")
+    li = sub.add_parser("list", help="list codecs and whether they are available here")
+    li.add_argument("--options", action="store_true", help="also each codec's options (-O NAME=VALUE)")
     sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
     return p
 
@@ -134,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("codec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `codec info ... | head`: the reader left; so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # one line for users; the traceback with --debug
         if args.debug:
             raise
@@ -246,6 +262,7 @@ def cmd_encode(args) -> int:
     piped = _through_pipes(args, cmd_encode)
     if piped is not None:
         return piped
+    codec = _configured(args)
     files = expand(args.inputs, skip_suffix=api.OMC_EXT)
     out = _out_dir(args, files)
 
@@ -255,7 +272,7 @@ def cmd_encode(args) -> int:
             dst = Path(args.output) if args.output else None
         else:
             dst = _place(out, src, base) / (src.name + api.OMC_EXT)
-        path, header = api.encode_file(src, dst, codec=args.codec, quality=args.quality, force=args.force,
+        path, header = api.encode_file(src, dst, codec=codec, quality=args.quality, force=args.force,
                                        progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify,
                                        workers=args.workers)
         size, done = src.stat().st_size, path.stat().st_size
@@ -289,28 +306,60 @@ def cmd_decode(args) -> int:
     return _each(files, work)
 
 
+def _configured(args):
+    """The codec asked for: its id, or a configured codec when -O options are given."""
+    from .. import api
+
+    if not args.option:
+        return args.codec
+    if not args.codec:
+        raise ValueError("-O sets an option of the codec given with -c; name the codec")
+    return api.get_codec(args.codec, args.quality, **api.parse_options(args.codec, args.option))
+
+
 def cmd_info(args) -> int:
     from .. import api
 
-    header = api.open(args.file)
-    size = os.path.getsize(args.file)
-    info = {"file": args.file, "bytes": size, "format_version": header.format_version,
-            **header.to_json()}
+    infos, failed = [], 0
+    for name in args.files:
+        try:
+            header = api.open(name)
+        except (OSError, ValueError) as exc:  # the file is named in the message
+            failed += 1
+            print(f"codec: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            continue
+        infos.append(api.describe(name, header))
     if args.json:
-        print(json.dumps(info, indent=2, sort_keys=True))
-        return 0
-    width = max(len(k) for k in info)
-    for key, value in info.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
-        print(f"{key:<{width}}  {value if value is not None else '-'}")
-    return 0
+        print(json.dumps(infos[0] if len(args.files) == 1 and infos else infos, indent=2, sort_keys=True))
+    for n, info in enumerate(infos if not args.json else ()):
+        if n:
+            print()
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+            elif isinstance(value, float):
+                value = f"{value:.4g}"
+            print(f"{key:<{width}}  {value if value is not None else '-'}")
+    return 1 if failed else 0
+
+
+def cmd_test(args) -> int:
+    from .. import api
+
+    files = expand(args.inputs, only_suffix=api.OMC_EXT)
+
+    def work(src: Path, base: Path | None) -> str:
+        header = api.test_file(src)
+        return f"{src}: OK [{header.codec}]"
+
+    return _each(files, work)
 
 
 def cmd_archive(args) -> int:
     from .. import archive
 
-    report = archive.archive(args.src, args.dest, codec=args.codec, quality=args.quality, workers=args.workers,
+    report = archive.archive(args.src, args.dest, codec=_configured(args), quality=args.quality, workers=args.workers,
                              scheduler=args.scheduler, progress=TreeProgress("archived"))
     return _summary(report, f"{report.done} archived, {report.skipped} already done and unchanged, "
                     f"{report.failed} failed; {report.bytes_in / 2**20:.1f} MB -> {report.bytes_out / 2**20:.1f} MB")
@@ -351,6 +400,8 @@ def cmd_list(args) -> int:
         avail = "yes" if c.available else f"no: needs {', '.join(c.missing)}" + (
             f" (pip install 'omnicodec[{c.extra}]')" if c.extra else "")
         rows.append((c.codec_id, c.modality, "yes" if c.lossless else "no", avail, c.description))
+        if args.options:
+            rows += [("", "", "", "", f"-O {o}") for o in c.options]
     print_table(rows)
     return 0
 
@@ -394,7 +445,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "archive": cmd_archive,
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "test": cmd_test, "archive": cmd_archive,
             "verify": cmd_verify, "restore": cmd_restore, "list": cmd_list,
             "demo": cmd_demo, "train": cmd_train, "pack-data": cmd_pack_data}
 

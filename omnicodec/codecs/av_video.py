@@ -20,7 +20,10 @@ from .. import limits
 from ..datasets.media import FFV1_OPTIONS, mkv, read_plane
 from ..errors import CorruptStreamError
 from ..items import PIX_FMTS, Video, chroma_shape
-from .base import Codec, LossyCodec, section, undecodable
+from .base import Codec, LossyCodec, option, section, undecodable
+
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 
 
 @dataclass
@@ -115,8 +118,8 @@ class FFV1(_AVCodec):
 @dataclass
 class _CRFCodec(_AVCodec, LossyCodec):
     crf_worst: ClassVar[float] = 51.0
-    quality: float = 50.0
-    preset: str = "medium"
+    quality: float = option(50.0, 0, 100)
+    preset: str = option("medium", choices=X26X_PRESETS)
 
     def crf(self) -> float:
         return round(self.crf_worst * (1.0 - self.quality / 100.0), 2)
@@ -149,7 +152,7 @@ class SVTAV1(_CRFCodec):
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p",)
     crf_worst: ClassVar[float] = 63.0
     description: ClassVar[str] = "AV1 (SVT-AV1); quality -> CRF 63..0"
-    preset: str = "8"
+    preset: str = option("8", choices=tuple(str(p) for p in range(14)))
 
     def crf(self):
         return float(round(super().crf()))  # SVT-AV1 takes integer CRF

@@ -52,6 +52,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
@@ -61,6 +63,47 @@ from ..items import Bytes, Item, select_lines
 
 
 # --------------------------------------------------------------------------------------- codec
+def option(default: Any, lo: float | None = None, hi: float | None = None, choices: tuple = (),
+           **metadata: Any) -> Any:
+    """A config field with the values a user may give it (checked by ``check_options``)."""
+    if lo is not None or hi is not None:
+        metadata["range"] = (lo, hi)
+    if choices:
+        metadata["choices"] = tuple(choices)
+    return field(default=default, metadata=metadata)
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    if kind is type(None):
+        return value is None
+    if kind is float:
+        return type(value) in (int, float)
+    return type(value) is kind
+
+
+def _kind_name(kind: Any) -> str:
+    return {type(None): "none", bool: "true/false", int: "an integer", float: "a number", str: "text"}.get(
+        kind, getattr(kind, "__name__", str(kind)))
+
+
+def _parse(text: str, kinds: tuple) -> Any:
+    """``text`` as the first of ``kinds`` it reads as (left as text when none does: the check
+    that follows then names the type expected)."""
+    for kind in kinds:
+        if kind is type(None) and text.lower() in ("none", "null", ""):
+            return None
+        if kind is bool and text.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return text.lower() in ("true", "yes", "on", "1")
+        if kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                continue
+        if kind is str:
+            return text
+    return text
+
+
 @dataclass
 class Codec:
     """Base class: subclasses are dataclasses whose fields are the config."""
@@ -91,6 +134,65 @@ class Codec:
     def setting_names(cls) -> set[str]:
         """The fields that are settings (how to run), not config (what is written)."""
         return {f.name for f in dataclasses.fields(cls) if f.metadata.get("setting")}
+
+    @classmethod
+    def check_options(cls, values: dict[str, Any]) -> None:
+        """Config fields and settings as a user passes them (``get_codec(id, level=3)``,
+        ``-O level=3``): each must be a field of the codec, of its type (an int does for a
+        float) and within the range or choices its :func:`option` declares; else one
+        UnsupportedInputError line naming what the codec takes."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            f = fields.get(name)
+            if f is None:
+                raise UnsupportedInputError(f"{cls.codec_id} has no option {name!r} (its options: "
+                                            f"{', '.join(sorted(fields)) or 'none'})")
+            kinds = typing.get_args(hints[name]) if isinstance(hints[name], types.UnionType) else (hints[name],)
+            if not any(_fits(value, kind) for kind in kinds):
+                raise UnsupportedInputError(f"{cls.codec_id} option {name}: expected "
+                                            f"{' or '.join(_kind_name(k) for k in kinds)}, got {value!r}")
+            lo, hi = f.metadata.get("range", (None, None))
+            if value is not None and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+                raise UnsupportedInputError(f"{cls.codec_id} option {name}: {value!r} is outside {lo}..{hi}")
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise UnsupportedInputError(f"{cls.codec_id} option {name}: {value!r} is not one of "
+                                            f"{', '.join(map(str, choices))}")
+
+    @classmethod
+    def option_help(cls) -> list[str]:
+        """Each option as ``name=default`` with the values it takes, e.g. ``level=19 (-131072..22)``."""
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            lo, hi = f.metadata.get("range", (None, None))
+            kinds = typing.get_args(hints[f.name]) if isinstance(hints[f.name], types.UnionType) else (hints[f.name],)
+            values = ("|".join(map(str, f.metadata["choices"])) if f.metadata.get("choices")
+                      else f"{lo}..{hi}" if lo is not None or hi is not None
+                      else " or ".join(_kind_name(k) for k in kinds))
+            default = f.default if f.default is not dataclasses.MISSING else "-"
+            out.append(f"{f.name}={str(default).lower() if isinstance(default, bool) else default} ({values})")
+        return out
+
+    @classmethod
+    def parse_options(cls, pairs: list[str]) -> dict[str, Any]:
+        """``["level=3", "long=false"]`` -> ``{"level": 3, "long": False}``, each value read as
+        its field's type (booleans as true/false, yes/no, 1/0) and then checked."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for pair in pairs:
+            name, sep, text = pair.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or not name:
+                raise UnsupportedInputError(f"expected an option as NAME=VALUE, got {pair!r}")
+            if name not in fields:
+                cls.check_options({name: text})  # names what the codec takes
+            kinds = typing.get_args(hints[name]) if isinstance(hints[name], types.UnionType) else (hints[name],)
+            values[name] = _parse(text.strip(), kinds)
+        cls.check_options(values)
+        return values
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Codec:
@@ -241,7 +343,7 @@ def check_line_range(start: int, stop: int) -> None:
 class LossyCodec(Codec):
     """A lossy codec whose config carries the shared 0..100 quality (higher is better)."""
 
-    quality: float = 75.0
+    quality: float = option(75.0, 0, 100)
 
     @classmethod
     def from_quality(cls, quality):

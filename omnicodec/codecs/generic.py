@@ -22,7 +22,7 @@ from typing import ClassVar
 from .. import limits
 from ..errors import CorruptStreamError
 from ..items import Bytes
-from .base import Codec, Streamed, StreamingCodec, section, undecodable
+from .base import Codec, Streamed, StreamingCodec, option, section, undecodable
 
 _CHUNK = 1 << 20
 
@@ -113,7 +113,7 @@ class _ByteCodec(StreamingCodec):
 class Gzip(_ByteCodec):
     codec_id: ClassVar[str] = "gzip"
     description: ClassVar[str] = "gzip (DEFLATE), level 9"
-    level: int = 9
+    level: int = option(9, 0, 9)
 
     def compressor(self):  # what gzip.compress(data, level, mtime=0) writes, in pieces
         return zlib.compressobj(self.level, zlib.DEFLATED, 31)
@@ -147,7 +147,7 @@ class _ZlibAdapter:
 class Bz2(_ByteCodec):
     codec_id: ClassVar[str] = "bz2"
     description: ClassVar[str] = "bzip2, level 9"
-    level: int = 9
+    level: int = option(9, 1, 9)
 
     def compressor(self):
         return bz2.BZ2Compressor(self.level)
@@ -160,7 +160,7 @@ class Bz2(_ByteCodec):
 class Xz(_ByteCodec):
     codec_id: ClassVar[str] = "xz"
     description: ClassVar[str] = "xz (LZMA2), preset 9 extreme"
-    level: int = 9
+    level: int = option(9, 0, 9)
     extreme: bool = True
 
     def compressor(self):
@@ -174,7 +174,7 @@ class Xz(_ByteCodec):
 class Zstd(_ByteCodec):
     codec_id: ClassVar[str] = "zstd"
     description: ClassVar[str] = "Zstandard, level 19 with long-distance matching"
-    level: int = 19
+    level: int = option(19, -(1 << 17), 22)  # zstd's fast levels are negative
     long: bool = True
 
     def encode_to(self, src, spool, progress=None):

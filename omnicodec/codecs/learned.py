@@ -37,7 +37,7 @@ import numpy as np
 from .. import limits
 from ..errors import CorruptStreamError, MissingDependencyError, UnsupportedInputError
 from ..items import Image
-from .base import LossyCodec, check_image_meta, quality_to_range, section
+from .base import LossyCodec, check_image_meta, option, quality_to_range, section
 
 Y_RANGE = 255  # |q| <= Y_RANGE for Gaussian-coded latents; larger residuals are clipped
 
@@ -117,7 +117,7 @@ class LearnedCodec(LossyCodec):
     latent_stride: ClassVar[int] = 1  # input samples per latent, each way
     network: ClassVar[str] = ""  # "module:Class" of its trainable models.base.LearnedModel
     tileable: ClassVar[bool] = False  # codes grids of independent tiles (``with_tiles``)
-    quality: float = 50.0
+    quality: float = option(50.0, 0, 100)
     coder: str = "ans"
     # 0: constriction's sequential stream; N: the lane format (entropy/lanes.py)
     lanes: int = field(default=0, metadata={"omit_default": True})

@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 from ..datasets.media import from_pil, to_pil, wide_png
 from ..errors import CorruptStreamError
 from ..items import Image
-from .base import Codec, LossyCodec, check_image_meta, section, undecodable
+from .base import Codec, LossyCodec, check_image_meta, option, section, undecodable
 
 
 @dataclass
@@ -86,7 +86,7 @@ class PNG(_PillowCodec):
     modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "P")
     description: ClassVar[str] = "PNG, lossless (zlib level 9), 8 and 16 bits per sample, palette indices"
     wide: ClassVar[tuple[str, ...]] = ("LA;16", "RGB;16", "RGBA;16")  # through imagecodecs
-    compress_level: int = 9
+    compress_level: int = option(9, 0, 9)
 
     def save_args(self):
         return {"compress_level": self.compress_level, "optimize": False}
@@ -128,8 +128,8 @@ class WebPLossless(_PillowCodec):
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
     description: ClassVar[str] = "WebP lossless (method 5, effort 90)"
-    method: int = 5  # method 6 / effort 100 is ~25x slower for ~0.2% smaller files
-    effort: int = 90
+    method: int = option(5, 0, 6)  # method 6 / effort 100 is ~25x slower for ~0.2% smaller files
+    effort: int = option(90, 0, 100)
 
     def supports(self, item):
         # WebP stores RGB(A); grayscale would come back as RGB, so it is refused (PNG takes it).
@@ -187,7 +187,7 @@ class AVIF(_LossyPillow):
     max_side: ClassVar[int] = 65536
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")
     description: ClassVar[str] = "AVIF (libavif/AV1, 4:4:4, speed 6); quality -> quality"
-    speed: int = 6
+    speed: int = option(6, 0, 10)
 
     def save_args(self):
         return {"quality": int(round(self.quality)), "speed": self.speed, "subsampling": "4:4:4"}

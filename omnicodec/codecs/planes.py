@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import CorruptStreamError
 from ..items import IMAGE_MODES, Image
-from .base import Codec, check_image_meta, section, undecodable
+from .base import Codec, check_image_meta, option, section, undecodable
 from .generic import zstd_frame
 
 
@@ -27,7 +27,7 @@ class ImageZstd(Codec):
     modality: ClassVar[str] = "image"
     lossless: ClassVar[bool] = True
     description: ClassVar[str] = "any image mode (16-bit, float, CMYK) as zstd-compressed byte planes"
-    level: int = 19
+    level: int = option(19, -(1 << 17), 22)
 
     def encode(self, item):
         import zstandard

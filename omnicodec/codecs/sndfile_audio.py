@@ -23,7 +23,7 @@ import soundfile as sf
 from .. import limits
 from ..errors import CorruptStreamError
 from ..items import AUDIO_SUBTYPES, Audio, audio_from
-from .base import Codec, LossyCodec, section, undecodable
+from .base import Codec, LossyCodec, option, section, undecodable
 
 _READ_FRAMES = 1 << 18
 MAX_PAD_FRAMES = 1 << 16  # zeros a lossy decode may append: more than any codec's delay, and
@@ -117,7 +117,7 @@ class WAV(_SndfileCodec):
 
 @dataclass
 class _LossyAudio(_SndfileCodec, LossyCodec):
-    quality: float = 50.0
+    quality: float = option(50.0, 0, 100)
 
     def write_args(self, item):
         return {"subtype": self.subtype, "compression_level": 1.0 - self.quality / 100.0}
