@@ -334,7 +334,12 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     bits and modification time.  Streaming codecs (logzip) read big inputs in blocks, encoded
     by ``workers`` processes (default: every core; the output is the same for any number).
     ``codec`` is an id or a configured codec (``get_codec("zstd", level=3)``; ``quality``
-    then plays no part)."""
+    then plays no part).  A ``dst`` whose extension is a standard format some codec writes
+    (.webp .png .jpg .avif .flac .wav .opus .ogg .mp3 .mkv .mp4: ``Codec.standard``) gets
+    that file, not an .omc: the codec asked for (which must write that format) or the
+    modality's first that does, lossless unless ``quality`` is given; side data the format
+    cannot carry (PNG chunks, the WAV wrapper) is refused for a lossless encode unless
+    ``allow_loss``."""
     with naming(src):
         return _encode_file(Path(src), dst, codec, quality, force, progress, allow_loss, verify, workers)
 
@@ -358,6 +363,11 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     modality, fmt = identify(head[:64], src.suffix.lower())
     if cls is not None and modality not in cls.modalities():
         modality = cls.modality
+    if dst.suffix.lower() in standard_extensions():
+        data = src.read_bytes()
+        header = _encode_standard(src, dst, data, modality, codec, quality, allow_loss, verify)
+        _check_unchanged(src, before, len(data))
+        return dst, header
     header = None
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
@@ -414,6 +424,31 @@ def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) ->
             _check_unchanged(src, before, f.tell())
 
     atomic_write(dst, write, like=before)
+    return header
+
+
+def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, quality, allow_loss,
+                     verify) -> Header:
+    """Write ``src`` to ``dst`` as the standard file its extension names (see encode_file)."""
+    from .datasets.files import read_item
+
+    ext = dst.suffix.lower()
+    if modality == "bytes":
+        raise UnsupportedInputError(f"{src.name} is not an image, sound or video: it cannot be written as {ext} "
+                                    "(write .omc)")
+    lossless = _class_of(codec).lossless if codec else quality is None
+    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
+    chosen = _standard_codec(ext, modality, item, codec, quality)
+    header, blob = _encode(item, chosen, quality)
+    sections = container.unpack(blob).sections
+    side = _lost(sections, ext)
+    if side and lossless and not allow_loss:
+        raise UnsupportedInputError(f"a {ext} file cannot carry the side data of {src.name} ({', '.join(side)}): "
+                                    "write .omc, or pass --allow-loss")
+    if verify and chosen.lossless:
+        decode(blob)  # raises if the stream does not restore the item
+    out = standard_file(type(chosen), sections, ext)
+    atomic_write(dst, lambda tmp: tmp.write_bytes(out), like=os.stat(src))
     return header
 
 
@@ -537,9 +572,15 @@ def _verify_stream(path: Path, digest: str) -> None:
 
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
-                force: bool = False, lines: tuple[int, int] | None = None) -> tuple[Path, Header]:
+                force: bool = False, lines: tuple[int, int] | None = None,
+                allow_loss: bool = False) -> tuple[Path, Header]:
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
     original file's name (restored exactly by a default encode), else the modality default.
+    An extension that is the stored stream's own format (a WebP stream to .webp, x265 to .mkv
+    or .mp4: ``Codec.standard``) gets the stored stream itself, not decoded and re-encoded
+    (ffmpeg's ``-c copy``); side data the format cannot carry (PNG chunks in a WebP, the WAV
+    wrapper in an Opus file) is refused unless ``allow_loss`` lets it go, and side data that
+    a rendering of the item keeps (EXIF in a PNG, the WAV wrapper in a WAV) has it rendered.
     ``lines`` = (start, stop), 0-based and half-open, restores only those lines of a bytes
     stream (a streaming codec such as logzip reads and decodes only the blocks that hold
     them).  Sections are read from the file as they are needed: stored bytes and streaming
@@ -556,12 +597,12 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         cls = _codec_class(header)
         dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
         _check_output(src, dst, force)
-        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines), like=st)
+        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss), like=st)
     return dst, header
 
 
 def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
-               lines: tuple[int, int] | None) -> None:
+               lines: tuple[int, int] | None, allow_loss: bool = False) -> None:
     """Write the content of ``box`` (or only ``lines`` of it) to ``tmp``."""
     from .datasets.files import render
 
@@ -576,9 +617,12 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
                 out.write(chunk)
         return
     if not issubclass(cls, StreamingCodec):
+        ext = tmp.suffix.lower()
+        if lines is None and _copies(header, box.sections, ext, allow_loss):
+            tmp.write_bytes(standard_file(cls, box.sections, ext))
+            return
         item = _decode_box(box.load())
-        tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None
-                        else render(item, tmp.suffix.lower()))
+        tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None else render(item, ext))
         return
     if lines is not None:
         with _invalid_meta(header):
@@ -626,6 +670,77 @@ def test_file(path: str | os.PathLike) -> Header:
 
 
 test_file.__test__ = False  # not a pytest test, whatever its name
+
+
+# ----------------------------------------------------------------------- standard files
+CARRIED = {".png": {"pngc"}}  # side data a standard file takes in verbatim (PNG's own chunks)
+
+
+def standard_file(cls: type[Codec], sections: dict[str, Any], ext: str) -> bytes:
+    """The DATA section of a ``cls`` stream as the standard file of extension ``ext`` (one of
+    ``cls.standard``): the section itself, or remuxed (packets copied) into another container;
+    a PNG gets its ancillary chunks back (side data ``pngc``)."""
+    from .datasets.files import splice_png
+    from .datasets.media import remux
+
+    def read(tag: str) -> bytes:
+        data = sections[tag]
+        return data.read() if isinstance(data, container.LazySection) else bytes(data)
+
+    data = read("DATA")
+    if ext == ".png" and "pngc" in sections:
+        return splice_png(data, read("pngc"))
+    return remux(data, cls.standard[ext]) if cls.standard[ext] else data
+
+
+def _lost(sections: dict[str, Any], ext: str) -> list[str]:
+    """The side data a standard ``ext`` file would leave out."""
+    return sorted(t for t in sections if t[:1].islower() and t not in CARRIED.get(ext, ()))
+
+
+def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool) -> bool:
+    """Whether a decode to ``ext`` writes the stored stream itself (see :func:`decode_file`)."""
+    from .datasets.files import DEFAULT_EXT, RENDER_KEEPS
+
+    cls = _codec_class(header)
+    if ext not in cls.standard or header.modality == "bytes" or "DATA" not in sections:
+        return False
+    side = _lost(sections, ext)
+    if side and set(side) <= RENDER_KEEPS.get(ext, set()):
+        return False  # rendered, with that side data (a PNG with its EXIF, a WAV in its wrapper)
+    if side and not allow_loss:
+        raise UnsupportedInputError(f"the file holds side data ({', '.join(side)}) that a {ext} file cannot carry: "
+                                    f"decode without -o or to {DEFAULT_EXT[header.modality]}, or pass --allow-loss "
+                                    f"to write the stored {ext} without it")
+    return True
+
+
+def _standard_codec(ext: str, modality: str, item: Item, codec: str | Codec | None,
+                    quality: float | None) -> Codec:
+    """The codec that writes a standard ``ext`` file of ``item``: the one asked for (which must
+    write that format), else the first candidate of the modality's default order that does
+    (lossless unless a ``quality`` is given)."""
+    if codec is not None:
+        chosen = codec if isinstance(codec, Codec) else get_codec(codec, quality)
+        if ext not in chosen.standard:
+            raise UnsupportedInputError(f"{chosen.codec_id} writes .omc files"
+                                        + (f" or {' '.join(chosen.standard)}" if chosen.standard else "")
+                                        + f", not {ext}")
+        return chosen
+    found = [c for c in candidates(item, quality) if ext in c.standard]
+    if found:
+        return found[0]
+    lossy = [cls.codec_id for cid in registry.codec_ids() if ext in (cls := registry.get_codec_class(cid)).standard
+             and modality in cls.modalities()]
+    if quality is None and lossy:
+        raise UnsupportedInputError(f"a {ext} file cannot hold it exactly: ask for a quality (-q) to write "
+                                    f"{' or '.join(lossy)}, or write .omc")
+    raise UnsupportedInputError(f"no codec writes {modality} as {ext}")
+
+
+def standard_extensions() -> set[str]:
+    """Every extension some codec writes as a standard file (``-o NAME.EXT``)."""
+    return {ext for cid in registry.codec_ids() for ext in registry.get_codec_class(cid).standard}
 
 
 def default_output(src: Path, header: Header) -> Path:

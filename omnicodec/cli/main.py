@@ -52,11 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory; "
                    "- is stdout (in the original format)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    d.add_argument("--allow-loss", action="store_true", help="with -o NAME.EXT in the stored stream's own "
+                   "format (.webp, .opus, .mkv, .mp4...), write it even if side data (PNG chunks, the WAV "
+                   "wrapper) is left out")
     d.add_argument("--lines", metavar="A:B", help="restore only lines A to B (1-based, inclusive, "
                    "like sed -n A,Bp) of a text/log stream; logzip decodes only the blocks needed")
     d.add_argument("--max-memory", type=byte_size, metavar="SIZE", help="refuse a file whose decode "
                    "would need more memory than SIZE (e.g. 2G, 512M; default 16G), before allocating; "
-                   "streamed decodes (logs, stored bytes) hold one block at a time and always run")
+                   "streamed decodes (logs, stored bytes) hold one block at a time and always run, as do copies "
+                   "of a stored stream to its own format")
 
     i = sub.add_parser("info", help="show .omc headers, with rate, duration and ratio")
     i.add_argument("files", nargs="+", metavar="FILE")
@@ -300,7 +304,7 @@ def cmd_decode(args) -> int:
             dst = Path(args.output) if args.output else None
         else:
             dst = api.default_output(_place(out, src, base) / src.name, api.open(src))
-        path, _ = api.decode_file(src, dst, force=args.force, lines=lines)
+        path, _ = api.decode_file(src, dst, force=args.force, lines=lines, allow_loss=args.allow_loss)
         return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"
 
     return _each(files, work)

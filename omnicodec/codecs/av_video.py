@@ -28,6 +28,9 @@ X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 
 @dataclass
 class _AVCodec(Codec):
+    # FFV1 and AV1: Matroska only (PyAV templates an AV1 stream on its libdav1d decoder, which no
+    # muxer takes)
+    standard: ClassVar[dict[str, str]] = {".mkv": ""}
     decode_copies: ClassVar[float] = 1.5  # the planes, filled frame by frame, and FFmpeg's frames
     modality: ClassVar[str] = "video"
     encoder: ClassVar[str] = ""
@@ -131,6 +134,7 @@ class _CRFCodec(_AVCodec, LossyCodec):
 @dataclass
 class X264(_CRFCodec):
     codec_id: ClassVar[str] = "x264"
+    standard: ClassVar[dict[str, str]] = {".mkv": "", ".mp4": "mp4"}
     encoder: ClassVar[str] = "libx264"
     description: ClassVar[str] = "H.264 (x264); quality -> CRF 51..0"
 
@@ -138,6 +142,7 @@ class X264(_CRFCodec):
 @dataclass
 class X265(_CRFCodec):
     codec_id: ClassVar[str] = "x265"
+    standard: ClassVar[dict[str, str]] = {".mkv": "", ".mp4": "mp4"}
     encoder: ClassVar[str] = "libx265"
     description: ClassVar[str] = "HEVC (x265); quality -> CRF 51..0"
 

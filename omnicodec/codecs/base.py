@@ -119,6 +119,9 @@ class Codec:
     # its encoder's bytes depend on the CPU (a library's run-time SIMD dispatch): the same on
     # one machine, not between machines; decoding is unaffected
     cpu_dependent_encode: ClassVar[bool] = False
+    # standard files its DATA section is: extension -> "" (the section as it is) or the FFmpeg
+    # container it is remuxed into (``codec encode/decode -o NAME.EXT`` writes that file)
+    standard: ClassVar[dict[str, str]] = {}
 
     # ---- config
     def get_config(self) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class _PillowCodec(Codec):
 @dataclass
 class PNG(_PillowCodec):
     codec_id: ClassVar[str] = "png"
+    standard: ClassVar[dict[str, str]] = {".png": ""}
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "PNG"
     modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "P")
@@ -124,6 +125,7 @@ class PNG(_PillowCodec):
 @dataclass
 class WebPLossless(_PillowCodec):
     codec_id: ClassVar[str] = "webp-lossless"
+    standard: ClassVar[dict[str, str]] = {".webp": ""}
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
@@ -150,6 +152,7 @@ class _LossyPillow(_PillowCodec, LossyCodec):
 @dataclass
 class WebP(_LossyPillow):
     codec_id: ClassVar[str] = "webp"
+    standard: ClassVar[dict[str, str]] = {".webp": ""}
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")
@@ -162,6 +165,7 @@ class WebP(_LossyPillow):
 @dataclass
 class JPEG(_LossyPillow):
     codec_id: ClassVar[str] = "jpeg"
+    standard: ClassVar[dict[str, str]] = {".jpg": "", ".jpeg": ""}
     format: ClassVar[str] = "JPEG"
     max_side: ClassVar[int] = 65500
     modes: ClassVar[tuple[str, ...]] = ("L", "RGB")
@@ -183,6 +187,7 @@ class JPEG444(JPEG):
 @dataclass
 class AVIF(_LossyPillow):
     codec_id: ClassVar[str] = "avif"
+    standard: ClassVar[dict[str, str]] = {".avif": ""}
     format: ClassVar[str] = "AVIF"
     max_side: ClassVar[int] = 65536
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")

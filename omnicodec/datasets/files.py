@@ -43,6 +43,11 @@ DEFAULT_EXT = {"image": ".png", "audio": ".wav", "video": ".y4m"}
 # image modes no PNG holds, and the file they decode to by default (.npy: numpy's own format)
 MODE_EXT = {"F": ".tif", "CMYK": ".tif", "LA;F": ".npy", "RGB;F": ".npy", "RGBA;F": ".npy"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# side data (item.extra tags) that render() writes into a file of each extension
+_PILLOW_META = {"iccp", "exif", "xmp_"}
+RENDER_KEEPS = {".png": {"pngc"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": {"iccp", "exif"},
+                ".tiff": {"iccp", "exif"}, ".bmp": {"bmph"}, ".ppm": {"pnmh"}, ".pgm": {"pnmh"}, ".pnm": {"pnmh"},
+                ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}}
 
 
 # ------------------------------------------------------------------------ identification
@@ -532,7 +537,7 @@ def _render_image(item: Image, ext: str) -> bytes:
             to_pil(item).save(out, "PNG", **_pillow_meta(item, ext))
             png = out.getvalue()
         side = item.extra.get("pngc")
-        return _splice_png(png, side) if side is not None else png
+        return splice_png(png, side) if side is not None else png
     tiff_only = item.mode in ("F", "CMYK") and ext not in (".tif", ".tiff")
     if item.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "F", "CMYK") or tiff_only:
         raise UnsupportedInputError(f"cannot write mode {item.mode} as {ext}; use "
@@ -560,7 +565,7 @@ def _pillow_meta(item: Image, ext: str) -> dict:
     return args
 
 
-def _splice_png(png: bytes, side: bytes) -> bytes:
+def splice_png(png: bytes, side: bytes) -> bytes:
     """A PNG whose IHDR and IDAT come from ``png`` and whose other chunks are ``side``'s."""
     chunks = png_chunks(png)
     idat = b"".join(raw for kind, raw in chunks if kind == b"IDAT")

@@ -120,6 +120,30 @@ def mkv(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str]) 
     return out.getvalue()
 
 
+def remux(data: bytes, fmt: str) -> bytes:
+    """The video stream of a Matroska file in another container (``fmt``: FFmpeg's name, e.g.
+    "mp4"), packets copied, not re-encoded (ffmpeg's ``-c copy``).  Matroska keeps no decode
+    timestamps, so they are rebuilt: the presentation times in order, shifted back by the
+    stream's reordering delay."""
+    import av
+
+    with av.open(io.BytesIO(data)) as src:
+        stream = src.streams.video[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        if any(p.pts is None for p in packets):
+            raise UnsupportedInputError("the stored video has packets without timestamps; it cannot be remuxed")
+        order = sorted(p.pts for p in packets)
+        delay = max(0, max(t - p.pts for t, p in zip(order, packets)))
+        out = io.BytesIO()
+        with av.open(out, "w", format=fmt, options={"fflags": "+bitexact"}) as box:
+            copy = box.add_stream_from_template(stream)
+            for t, packet in zip(order, packets):
+                packet.dts = t - delay
+                packet.stream = copy
+                box.mux(packet)
+    return out.getvalue()
+
+
 def write_plane(plane, data: np.ndarray) -> None:
     """Fill a PyAV frame plane with an h × w array (16-bit samples little-endian)."""
     h, w = data.shape

@@ -41,12 +41,14 @@ def test_cli_max_memory_refuses_in_one_line_and_writes_nothing(tmp_path, capsys)
     src.write_bytes(omnicodec.encode(make_image(200, 300), "png"))
     saved = limits.MAX_MEMORY
     try:
-        assert main(["decode", str(src), "-o", str(tmp_path / "a.png"), "--max-memory", "100K"]) == 1
+        assert main(["decode", str(src), "-o", str(tmp_path / "a.bmp"), "--max-memory", "100K"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "memory limit of 0 MiB" in err[0]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.omc"]
+        # to its own format the stored PNG is copied, never decoded: no pixels, nothing to refuse
+        assert main(["decode", str(src), "-o", str(tmp_path / "a.png"), "--max-memory", "100K"]) == 0
     finally:
         limits.MAX_MEMORY = saved
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "memory limit of 0 MiB" in err[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.omc"]
 
 
 _CHILD = """
