@@ -447,7 +447,7 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
                                     "write .omc, or pass --allow-loss")
     if verify and chosen.lossless:
         decode(blob)  # raises if the stream does not restore the item
-    out = standard_file(type(chosen), sections, ext)
+    out = standard_file(chosen, sections, header.meta, ext)
     atomic_write(dst, lambda tmp: tmp.write_bytes(out), like=os.stat(src))
     return header
 
@@ -619,7 +619,7 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
     if not issubclass(cls, StreamingCodec):
         ext = tmp.suffix.lower()
         if lines is None and _copies(header, box.sections, ext, allow_loss):
-            tmp.write_bytes(standard_file(cls, box.sections, ext))
+            tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
         item = _decode_box(box.load())
         tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None else render(item, ext))
@@ -676,12 +676,11 @@ test_file.__test__ = False  # not a pytest test, whatever its name
 CARRIED = {".png": {"pngc"}}  # side data a standard file takes in verbatim (PNG's own chunks)
 
 
-def standard_file(cls: type[Codec], sections: dict[str, Any], ext: str) -> bytes:
-    """The DATA section of a ``cls`` stream as the standard file of extension ``ext`` (one of
-    ``cls.standard``): the section itself, or remuxed (packets copied) into another container;
-    a PNG gets its ancillary chunks back (side data ``pngc``)."""
+def standard_file(codec: Codec, sections: dict[str, Any], meta: dict[str, Any], ext: str) -> bytes:
+    """The DATA section of a ``codec`` stream as the standard file of extension ``ext`` (one
+    of ``codec.standard``; ``Codec.standard_file``: the section itself, or its packets in a
+    rebuilt container); a PNG gets its ancillary chunks back (side data ``pngc``)."""
     from .datasets.files import splice_png
-    from .datasets.media import remux
 
     def read(tag: str) -> bytes:
         data = sections[tag]
@@ -690,7 +689,7 @@ def standard_file(cls: type[Codec], sections: dict[str, Any], ext: str) -> bytes
     data = read("DATA")
     if ext == ".png" and "pngc" in sections:
         return splice_png(data, read("pngc"))
-    return remux(data, cls.standard[ext]) if cls.standard[ext] else data
+    return codec.standard_file(data, ext, meta)
 
 
 def _lost(sections: dict[str, Any], ext: str) -> list[str]:

@@ -10,15 +10,25 @@ container's metadata and the caps before allocating the output.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Iterator
 
 import numpy as np
 
 from .. import limits
-from ..datasets.media import FFV1_OPTIONS, mkv, read_plane
-from ..errors import CorruptStreamError
+from ..datasets.media import (
+    FFV1_OPTIONS,
+    access_units,
+    elementary,
+    elementary_container,
+    elementary_decoder,
+    mkv,
+    read_plane,
+    remux,
+)
+from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import PIX_FMTS, Video, chroma_shape
 from .base import Codec, LossyCodec, option, section, undecodable
 
@@ -28,9 +38,7 @@ X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 
 @dataclass
 class _AVCodec(Codec):
-    # FFV1 and AV1: Matroska only (PyAV templates an AV1 stream on its libdav1d decoder, which no
-    # muxer takes)
-    standard: ClassVar[dict[str, str]] = {".mkv": ""}
+    standard: ClassVar[tuple[str, ...]] = (".mkv",)
     decode_copies: ClassVar[float] = 1.5  # the planes, filled frame by frame, and FFmpeg's frames
     modality: ClassVar[str] = "video"
     encoder: ClassVar[str] = ""
@@ -74,6 +82,17 @@ class _AVCodec(Codec):
         self.check_supports(item)
         return {"DATA": mkv(item, self.encoder, self._target(item), self.options())}
 
+    def _frames(self, data: bytes, w: int, h: int) -> Iterator:
+        """The decoded frames of a stored stream (Matroska here), in presentation order."""
+        import av
+
+        with av.open(io.BytesIO(data), "r") as box:
+            vs = box.streams.video[0]
+            ctx = vs.codec_context  # None where FFmpeg found no decoder for the stream
+            if ctx is None or (ctx.width, ctx.height) != (w, h):
+                raise CorruptStreamError(f"{self.codec_id}: payload frame size disagrees with header")
+            yield from box.decode(vs)
+
     def decode(self, sections, meta):
         import av
 
@@ -87,18 +106,13 @@ class _AVCodec(Codec):
         planes = (np.zeros((t, h, w), dtype), np.zeros((t, ch, cw), dtype), np.zeros((t, ch, cw), dtype))
         count = 0
         try:
-            with av.open(io.BytesIO(section(sections, "DATA", self.codec_id)), "r") as box:
-                vs = box.streams.video[0]
-                ctx = vs.codec_context  # None where FFmpeg found no decoder for the stream
-                if ctx is None or (ctx.width, ctx.height) != (w, h):
-                    raise CorruptStreamError(f"{self.codec_id}: payload frame size disagrees with header")
-                for frame in box.decode(vs):
-                    if count == t:
-                        raise CorruptStreamError(f"{self.codec_id}: payload holds more frames than the header")
-                    frame = frame.reformat(format=pix_fmt) if frame.format.name != pix_fmt else frame
-                    for plane, dst in zip(frame.planes, planes):
-                        dst[count] = read_plane(plane, dst.shape[1], dst.shape[2], dtype)
-                    count += 1
+            for frame in self._frames(section(sections, "DATA", self.codec_id), w, h):
+                if count == t:
+                    raise CorruptStreamError(f"{self.codec_id}: payload holds more frames than the header")
+                frame = frame.reformat(format=pix_fmt) if frame.format.name != pix_fmt else frame
+                for plane, dst in zip(frame.planes, planes):
+                    dst[count] = read_plane(plane, dst.shape[1], dst.shape[2], dtype)
+                count += 1
         except (av.FFmpegError, IndexError, ValueError) as exc:
             raise undecodable(self.codec_id, exc) from None
         if count != t:
@@ -120,9 +134,21 @@ class FFV1(_AVCodec):
 
 @dataclass
 class _CRFCodec(_AVCodec, LossyCodec):
+    """x264, x265 and SVT-AV1: new streams store the encoder's elementary stream (a raw .264,
+    .265 or .obu file, SEI left out: x264's settings string, x265's info), rebuilt into
+    Matroska or MP4 on request; streams written before December 2026 hold a Matroska file
+    (``stream`` "mkv", what a config without the field reads as)."""
+
     crf_worst: ClassVar[float] = 51.0
+    kind: ClassVar[str] = ""  # the elementary stream: h264, hevc, av1 (media.ELEMENTARY)
+    raw: ClassVar[tuple[str, ...]] = ()  # its own file extensions
     quality: float = option(50.0, 0, 100)
     preset: str = option("medium", choices=X26X_PRESETS)
+    stream: str = option("mkv", choices=("mkv", "elementary"), omit_default=True)
+
+    @classmethod
+    def from_quality(cls, quality):
+        return dataclasses.replace(super().from_quality(quality), stream="elementary")
 
     def crf(self) -> float:
         return round(self.crf_worst * (1.0 - self.quality / 100.0), 2)
@@ -130,11 +156,42 @@ class _CRFCodec(_AVCodec, LossyCodec):
     def options(self):
         return {"crf": f"{self.crf():g}", "preset": self.preset}
 
+    def encode(self, item):
+        if self.stream == "mkv":
+            return super().encode(item)
+        self.check_supports(item)
+        return {"DATA": elementary(item, self.encoder, self._target(item), self.options(), self.kind)}
+
+    def _frames(self, data, w, h):
+        if self.stream == "mkv":
+            yield from super()._frames(data, w, h)
+            return
+        ctx = elementary_decoder(self.kind, w, h)
+        for packet in access_units(data, self.kind) + [None]:
+            for frame in ctx.decode(packet):
+                if (frame.width, frame.height) != (w, h):
+                    raise CorruptStreamError(f"{self.codec_id}: payload frame size disagrees with header")
+                yield frame
+
+    def standard_file(self, data, ext, meta):
+        if ext in self.raw:
+            if self.stream == "mkv":
+                raise UnsupportedInputError(f"this {self.codec_id} stream (written before December 2026) is "
+                                            "stored in Matroska: decode it to .mkv or .mp4")
+            return data
+        fmt = {".mkv": "matroska", ".mp4": "mp4", ".webm": "webm"}[ext]
+        if self.stream == "mkv":
+            return data if ext == ".mkv" else remux(data, fmt)
+        return elementary_container(data, self.kind, (int(meta["width"]), int(meta["height"])),
+                                    (int(meta["fps"][0]), int(meta["fps"][1])), fmt)
+
 
 @dataclass
 class X264(_CRFCodec):
     codec_id: ClassVar[str] = "x264"
-    standard: ClassVar[dict[str, str]] = {".mkv": "", ".mp4": "mp4"}
+    kind: ClassVar[str] = "h264"
+    raw: ClassVar[tuple[str, ...]] = (".264", ".h264")
+    standard: ClassVar[tuple[str, ...]] = (".mkv", ".mp4") + raw
     encoder: ClassVar[str] = "libx264"
     description: ClassVar[str] = "H.264 (x264); quality -> CRF 51..0"
 
@@ -142,17 +199,22 @@ class X264(_CRFCodec):
 @dataclass
 class X265(_CRFCodec):
     codec_id: ClassVar[str] = "x265"
-    standard: ClassVar[dict[str, str]] = {".mkv": "", ".mp4": "mp4"}
+    kind: ClassVar[str] = "hevc"
+    raw: ClassVar[tuple[str, ...]] = (".265", ".hevc")
+    standard: ClassVar[tuple[str, ...]] = (".mkv", ".mp4") + raw
     encoder: ClassVar[str] = "libx265"
     description: ClassVar[str] = "HEVC (x265); quality -> CRF 51..0"
 
     def options(self):
-        return {**super().options(), "x265-params": "log-level=error"}
+        return {**super().options(), "x265-params": "log-level=error" + (":info=0" if self.stream != "mkv" else "")}
 
 
 @dataclass
 class SVTAV1(_CRFCodec):
     codec_id: ClassVar[str] = "svtav1"
+    kind: ClassVar[str] = "av1"
+    raw: ClassVar[tuple[str, ...]] = (".obu",)
+    standard: ClassVar[tuple[str, ...]] = (".mkv", ".webm") + raw  # MP4: FFmpeg decodes one frame fewer
     encoder: ClassVar[str] = "libsvtav1"
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p",)
     crf_worst: ClassVar[float] = 63.0

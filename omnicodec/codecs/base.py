@@ -119,9 +119,9 @@ class Codec:
     # its encoder's bytes depend on the CPU (a library's run-time SIMD dispatch): the same on
     # one machine, not between machines; decoding is unaffected
     cpu_dependent_encode: ClassVar[bool] = False
-    # standard files its DATA section is: extension -> "" (the section as it is) or the FFmpeg
-    # container it is remuxed into (``codec encode/decode -o NAME.EXT`` writes that file)
-    standard: ClassVar[dict[str, str]] = {}
+    # extensions of the standard files its DATA section gives (``standard_file``): what
+    # ``codec encode/decode -o NAME.EXT`` writes instead of an .omc or a re-encode
+    standard: ClassVar[tuple[str, ...]] = ()
 
     # ---- config
     def get_config(self) -> dict[str, Any]:
@@ -239,6 +239,11 @@ class Codec:
         """This codec configured for ``item``, before its config is fixed: a codec of several
         modalities picks the model of the item's (the default is the codec itself)."""
         return self
+
+    def standard_file(self, data: bytes, ext: str, meta: dict[str, Any]) -> bytes:
+        """The DATA section of a stream as the standard file of extension ``ext`` (one of
+        ``standard``): the section itself unless a codec knows better (a container rebuilt)."""
+        return data
 
     def supports(self, item: Item) -> str | None:
         """None if this codec can encode ``item``, else a one-line reason."""

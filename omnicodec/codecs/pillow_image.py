@@ -81,7 +81,7 @@ class _PillowCodec(Codec):
 @dataclass
 class PNG(_PillowCodec):
     codec_id: ClassVar[str] = "png"
-    standard: ClassVar[dict[str, str]] = {".png": ""}
+    standard: ClassVar[tuple[str, ...]] = (".png",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "PNG"
     modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "P")
@@ -125,7 +125,7 @@ class PNG(_PillowCodec):
 @dataclass
 class WebPLossless(_PillowCodec):
     codec_id: ClassVar[str] = "webp-lossless"
-    standard: ClassVar[dict[str, str]] = {".webp": ""}
+    standard: ClassVar[tuple[str, ...]] = (".webp",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
@@ -152,7 +152,7 @@ class _LossyPillow(_PillowCodec, LossyCodec):
 @dataclass
 class WebP(_LossyPillow):
     codec_id: ClassVar[str] = "webp"
-    standard: ClassVar[dict[str, str]] = {".webp": ""}
+    standard: ClassVar[tuple[str, ...]] = (".webp",)
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")
@@ -165,7 +165,7 @@ class WebP(_LossyPillow):
 @dataclass
 class JPEG(_LossyPillow):
     codec_id: ClassVar[str] = "jpeg"
-    standard: ClassVar[dict[str, str]] = {".jpg": "", ".jpeg": ""}
+    standard: ClassVar[tuple[str, ...]] = (".jpg", ".jpeg")
     format: ClassVar[str] = "JPEG"
     max_side: ClassVar[int] = 65500
     modes: ClassVar[tuple[str, ...]] = ("L", "RGB")
@@ -187,7 +187,7 @@ class JPEG444(JPEG):
 @dataclass
 class AVIF(_LossyPillow):
     codec_id: ClassVar[str] = "avif"
-    standard: ClassVar[dict[str, str]] = {".avif": ""}
+    standard: ClassVar[tuple[str, ...]] = (".avif",)
     format: ClassVar[str] = "AVIF"
     max_side: ClassVar[int] = 65536
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")

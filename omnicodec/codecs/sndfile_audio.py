@@ -93,7 +93,7 @@ class _SndfileCodec(Codec):
 @dataclass
 class FLAC(_SndfileCodec):
     codec_id: ClassVar[str] = "flac"
-    standard: ClassVar[dict[str, str]] = {".flac": ""}
+    standard: ClassVar[tuple[str, ...]] = (".flac",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "FLAC"
     subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24")
@@ -108,7 +108,7 @@ class FLAC(_SndfileCodec):
 @dataclass
 class WAV(_SndfileCodec):
     codec_id: ClassVar[str] = "wav"
-    standard: ClassVar[dict[str, str]] = {".wav": ""}
+    standard: ClassVar[tuple[str, ...]] = (".wav",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "WAV"
     description: ClassVar[str] = "WAV passthrough (PCM or float, uncompressed)"
@@ -189,7 +189,7 @@ def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
 class Opus(_LossyAudio):
     decode_copies: ClassVar[float] = 5.0  # other rates: a 48 kHz decode, resampled, converted
     codec_id: ClassVar[str] = "opus"
-    standard: ClassVar[dict[str, str]] = {".opus": "", ".ogg": ""}
+    standard: ClassVar[tuple[str, ...]] = (".opus", ".ogg")
     cpu_dependent_encode: ClassVar[bool] = True  # libopus picks its x86 SIMD kernels at run time
     format: ClassVar[str] = "OGG"
     subtype: ClassVar[str] = "OPUS"
@@ -218,7 +218,7 @@ class Opus(_LossyAudio):
 @dataclass
 class Vorbis(_LossyAudio):
     codec_id: ClassVar[str] = "vorbis"
-    standard: ClassVar[dict[str, str]] = {".ogg": "", ".oga": ""}
+    standard: ClassVar[tuple[str, ...]] = (".ogg", ".oga")
     format: ClassVar[str] = "OGG"
     subtype: ClassVar[str] = "VORBIS"
     description: ClassVar[str] = "Vorbis in Ogg (libvorbis); quality -> compression level"
@@ -227,7 +227,7 @@ class Vorbis(_LossyAudio):
 @dataclass
 class MP3(_LossyAudio):
     codec_id: ClassVar[str] = "mp3"
-    standard: ClassVar[dict[str, str]] = {".mp3": ""}
+    standard: ClassVar[tuple[str, ...]] = (".mp3",)
     format: ClassVar[str] = "MP3"
     subtype: ClassVar[str] = "MPEG_LAYER_III"
     rates: ClassVar[tuple[int, ...]] = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)

@@ -136,11 +136,134 @@ def remux(data: bytes, fmt: str) -> bytes:
         delay = max(0, max(t - p.pts for t, p in zip(order, packets)))
         out = io.BytesIO()
         with av.open(out, "w", format=fmt, options={"fflags": "+bitexact"}) as box:
-            copy = box.add_stream_from_template(stream)
+            copy = box.add_stream_from_template(stream, opaque=True)
             for t, packet in zip(order, packets):
                 packet.dts = t - delay
                 packet.stream = copy
                 box.mux(packet)
+    return out.getvalue()
+
+
+# elementary streams: kind -> (FFmpeg's decoder, FFmpeg's raw demuxer)
+ELEMENTARY = {"h264": ("h264", "h264"), "hevc": ("hevc", "hevc"), "av1": ("libdav1d", "obu")}
+
+
+def elementary(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str], kind: str) -> bytes:
+    """``item`` encoded by FFmpeg's ``encoder`` into an elementary stream of ``kind`` (a raw
+    .264/.265 Annex B or .obu file: parameter sets in-band, no container), SEI units left out
+    (x264 writes its settings there; no decoder needs them)."""
+    import os
+
+    import av
+
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config to stderr otherwise
+    y, u, v = item.planes
+    t, h, w = y.shape
+    ctx = av.CodecContext.create(encoder, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = w, h, pix_fmt
+    ctx.time_base, ctx.framerate = Fraction(item.fps[1], item.fps[0]), Fraction(*item.fps)
+    ctx.options = options
+    out = []
+    for i in range(t + 1):
+        frame = None
+        if i < t:
+            frame = av.VideoFrame(w, h, item.pix_fmt)
+            for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
+                write_plane(plane, data)
+            frame = frame if pix_fmt == item.pix_fmt else frame.reformat(format=pix_fmt)
+            frame.pts = i
+        out += [bytes(p) if kind == "av1" else _without_sei(bytes(p), kind) for p in ctx.encode(frame)]
+    return b"".join(out)
+
+
+def _without_sei(data: bytes, kind: str) -> bytes:
+    """An Annex B access unit with its SEI NAL units (H.264 type 6, HEVC 39 and 40) left out,
+    each remaining unit behind a 4-byte start code."""
+    units = data.split(b"\x00\x00\x01")[1:]  # a unit never holds 00 00 01 (emulation prevention)
+    kept = []
+    for n, unit in enumerate(units):
+        unit = unit[:-1] if n + 1 < len(units) and unit.endswith(b"\x00") else unit  # 4-byte code
+        kind_of = unit[0] & 0x1F if kind == "h264" else (unit[0] >> 1) & 0x3F
+        if not ((kind == "h264" and kind_of == 6) or (kind == "hevc" and kind_of in (39, 40))):
+            kept.append(b"\x00\x00\x00\x01" + unit)
+    return b"".join(kept)
+
+
+def elementary_decoder(kind: str, width: int, height: int):
+    """A decoder for an elementary stream of ``kind`` that refuses frames much larger than
+    ``width`` x ``height`` before allocating them (FFmpeg's max_pixels, which dav1d takes as
+    its frame size limit): a forged sequence header cannot make it decode a giant frame."""
+    import av
+
+    ctx = av.CodecContext.create(ELEMENTARY[kind][0], "r")
+    ctx.options = {"max_pixels": str((width + 128) * (height + 128))}  # coded sizes pad to 64-px blocks
+    if kind == "av1":  # one thread: dav1d's thread pool, freed after a decode error, could wait forever
+        ctx.options = {**ctx.options, "threads": "1"}
+    return ctx
+
+
+def access_units(data: bytes, kind: str) -> list:
+    """The packets (access units, AV1 temporal units) of an elementary stream, in decode
+    order, as PyAV packets: H.264/HEVC split by FFmpeg's parser, AV1 at its temporal
+    delimiters (each OBU has its size field, as encoders write them)."""
+    import av
+
+    if kind != "av1":
+        ctx = av.CodecContext.create(ELEMENTARY[kind][0], "r")
+        return ctx.parse(data) + ctx.parse(None)
+    starts, at = [], 0
+    while at < len(data):
+        header = data[at]
+        if not header & 0x02:
+            raise UnsupportedInputError("an AV1 OBU without a size field")
+        if (header >> 3) & 0xF == 2:  # temporal delimiter
+            starts.append(at)
+        at += 1 + ((header >> 2) & 1)  # the header, and its extension byte
+        size = shift = 0
+        while True:  # leb128
+            byte = data[at]
+            size, at, shift = size | (byte & 0x7F) << shift, at + 1, shift + 7
+            if not byte & 0x80:
+                break
+        at += size
+    if not starts or starts[0] != 0:
+        raise UnsupportedInputError("an AV1 stream that does not start with a temporal delimiter")
+    return [av.Packet(data[a:b]) for a, b in zip(starts, starts[1:] + [len(data)])]
+
+
+def elementary_container(data: bytes, kind: str, size: tuple[int, int], fps: tuple[int, int], fmt: str) -> bytes:
+    """An elementary stream in a container (``fmt``: "matroska", "mp4"), its packets copied.
+    The stream holds no timestamps: a decode of it gives the presentation order and the key
+    frames, and the decode timestamps are the presentation times in order, shifted back by
+    the reordering delay."""
+    import av
+
+    packets = access_units(data, kind)
+    ctx = elementary_decoder(kind, *size)
+    shown, keys = [], set()  # decode index of each frame in presentation order; key frames
+    for n, packet in enumerate(packets + [None]):
+        if packet is not None:
+            packet.pts = n
+        for frame in ctx.decode(packet):
+            shown.append(frame.pts)
+            if frame.key_frame:
+                keys.add(frame.pts)
+    if sorted(shown) != list(range(len(packets))):
+        raise UnsupportedInputError("the stored stream does not decode one frame per access unit")
+    pts = [0] * len(packets)
+    for at, n in enumerate(shown):
+        pts[n] = at
+    delay = max(0, max(n - p for n, p in enumerate(pts)))
+    rate = Fraction(fps[1], fps[0])
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data), format=ELEMENTARY[kind][1]) as src, \
+            av.open(out, "w", format=fmt, options={"fflags": "+bitexact"}) as box:
+        stream = box.add_stream_from_template(src.streams.video[0], opaque=True)
+        stream.time_base = rate
+        for n, packet in enumerate(access_units(data, kind)):
+            packet.pts, packet.dts, packet.time_base, packet.stream = pts[n], n - delay, rate, stream
+            packet.is_keyframe = n in keys
+            box.mux(packet)
     return out.getvalue()
 
 

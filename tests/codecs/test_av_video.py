@@ -25,10 +25,49 @@ def test_quality_knob(codec_id):
 
 @pytest.mark.parametrize("codec_id", ["ffv1", "x264", "x265", "svtav1"])
 def test_fixture(codec_id):
-    for version in ("v1", "v2"):  # v1: written by container 1, decoded forever; v2: re-encoded too
+    # v1: written by container 1, decoded forever; v2: re-encoded too (the lossy ones: Matroska,
+    # and v2-elementary: the elementary stream that new streams hold)
+    versions = ("v1", "v2") if codec_id == "ffv1" else ("v1", "v2", "v2-elementary")
+    for version in versions:
         check_fixture(codec_id, make_video(frames=2, h=32, w=32), version)
 
 
 def test_svtav1_refuses_444():
     with pytest.raises(UnsupportedInputError, match="yuv444p"):
         omnicodec.encode(make_video(pix_fmt="yuv444p"), "svtav1", 50)
+
+
+@pytest.mark.parametrize("codec_id, banner, start", [("x264", b"x264 - core", b"\x00\x00\x00\x01"),
+                                                      ("x265", b"x265 (build", b"\x00\x00\x00\x01"),
+                                                      ("svtav1", None, b"\x12\x00")])
+def test_new_streams_hold_the_elementary_stream_without_the_encoder_banner(codec_id, banner, start):
+    """The same pixels as the Matroska layout of older streams, a fraction of the bytes, and
+    Matroska/MP4/raw files back out that FFmpeg decodes to those pixels."""
+    import io
+
+    import av
+
+    from omnicodec import container, registry
+
+    video = make_video(frames=6, h=48, w=64)
+    new = omnicodec.get_codec(codec_id, 50)
+    assert new.stream == "elementary"
+    old = registry.get_codec_class(codec_id).from_config({**new.get_config(), "stream": "mkv"})
+    a, b = omnicodec.encode(video, old), omnicodec.encode(video, new)
+    assert omnicodec.decode(b).digest() == omnicodec.decode(a).digest()
+    assert len(b) < len(a) - 400
+    data_a, data_b = container.unpack(a).sections["DATA"], container.unpack(b).sections["DATA"]
+    assert data_b.startswith(start)  # an Annex B start code; AV1's temporal delimiter OBU
+    assert banner is None or (banner in data_a and banner not in data_b)
+    meta = container.unpack(b).header.meta
+    frames = [f.to_ndarray().tobytes() for f in av.open(io.BytesIO(data_a)).decode(video=0)]
+    for ext in new.standard:
+        out = new.standard_file(data_b, ext, meta)
+        box = av.open(io.BytesIO(out), format={"h264": "h264", "hevc": "hevc", "av1": "obu"}[new.kind]
+                      if ext in new.raw else None)
+        assert [f.to_ndarray().tobytes() for f in box.decode(video=0)] == frames, ext
+    for ext in set(new.standard) - set(new.raw):  # older Matroska streams: copied or remuxed
+        box = av.open(io.BytesIO(old.standard_file(data_a, ext, meta)))
+        assert [f.to_ndarray().tobytes() for f in box.decode(video=0)] == frames, ext
+    with pytest.raises(UnsupportedInputError, match="stored in Matroska"):
+        old.standard_file(data_a, new.raw[0], meta)
