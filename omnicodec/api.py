@@ -286,18 +286,24 @@ def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.o
 
 def describe(path: str | os.PathLike, header: Header | None = None) -> dict[str, Any]:
     """What ``codec info`` shows of an .omc file: its size, the header, whether the codec is
-    lossless, and what the header implies (:func:`omnicodec.items.stream_facts`: the raw
+    lossless, the encoder settings its config stands for (``Codec.effective``: x265's CRF for
+    its quality), and what the header implies (:func:`omnicodec.items.stream_facts`: the raw
     size and ratio, bpp, duration and kbit/s)."""
     from .items import stream_facts
 
     header = header or open(path)
     size = os.path.getsize(path)
+    lossless: bool | None = None
+    effective: dict[str, Any] = {}
     try:
-        lossless: bool | None = _codec_class(header).lossless  # also fills in an implied modality
-    except UnknownCodecError:
-        lossless = None
-    return {"file": os.fspath(path), "bytes": size, "format_version": header.format_version,
-            **header.to_json(), "lossless": lossless, **stream_facts(header.modality, header.meta, size)}
+        cls = _codec_class(header)  # also fills in an implied modality
+        lossless = cls.lossless
+        effective = cls.from_config(header.config).effective()
+    except (UnknownCodecError, CorruptStreamError):
+        pass  # a codec from a newer omnicodec, or a config this one cannot read: the header alone
+    info = {"file": os.fspath(path), "bytes": size, "format_version": header.format_version,
+            **header.to_json(), "lossless": lossless, **({"effective": effective} if effective else {})}
+    return {**info, **stream_facts(header.modality, header.meta, size)}
 
 
 @contextlib.contextmanager

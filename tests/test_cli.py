@@ -302,3 +302,27 @@ def test_list_options_shows_what_minus_o_takes(capsys):
     assert run("list", "--options") == 0
     out = capsys.readouterr().out
     assert "-O level=19 (-131072..22)" in out and "-O preset=medium (ultrafast|" in out and "-O speed=6 (0..10)" in out
+
+
+def test_zstd_and_xz_habits_work_or_fail_harmlessly(tmp_path, capsys):
+    src = tmp_path / "a.log"
+    src.write_bytes(b"hello\n" * 100)
+    assert run("encode", src, "-k") == 0 and src.exists()  # -k: inputs are always kept
+    omc = tmp_path / "a.log.omc"
+    assert run("-t", omc) == 0 and run("-l", omc) == 0
+    assert run("-d", omc, "-n") == 1 and "output exists" in capsys.readouterr().err  # -n: never overwrite
+    assert run("-d", omc, "-f") == 0 and src.read_bytes() == b"hello\n" * 100
+    for argv in (["encode", str(src), "-c"], ["encode", str(src), "-q", "high"], ["encode", str(src), "-f", "-n"]):
+        with pytest.raises(SystemExit) as stop:  # a usage error: nothing written, nothing removed
+            main(argv)
+        assert stop.value.code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log", "a.log.omc"]
+
+
+def test_info_shows_the_encoder_settings_a_quality_stands_for(tmp_path, capsys):
+    write_item(make_video(frames=2, h=32, w=32), tmp_path / "v.y4m")
+    assert run("encode", tmp_path / "v.y4m", "-c", "svtav1", "-q", "60") == 0
+    capsys.readouterr()
+    assert run("info", tmp_path / "v.y4m.omc", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["quality"] == 60.0 and info["effective"] == {"crf": 25.0}  # round(63 * 0.4)

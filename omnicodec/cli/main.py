@@ -23,7 +23,9 @@ QUALITY_HELP = ("lossy quality 0..100 (higher is better, like cjpeg/cwebp); alon
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codec", description="Neural and classical compression "
-                                "into self-describing .omc files.")
+                                "into self-describing .omc files.", epilog="As zstd and xz take them: "
+                                "codec -d FILE.omc decodes, -t tests, -l shows the header; -c is the codec "
+                                "and -q the quality (as in ffmpeg; -o - writes to stdout).")
     p.add_argument("--version", action="version", version=f"omnicodec {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", help="output file (one input) or directory (several); - is stdout")
     e.add_argument("-c", "--codec", help="codec id (see `codec list`); default: best lossless")
     e.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
-    e.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    _overwrite_args(e)
     e.add_argument("--allow-loss", action="store_true", help="let an explicit codec drop what it "
                    "cannot keep (frames, tracks, bit depth, palette) instead of refusing")
     e.add_argument("--no-verify", dest="verify", action="store_false",
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(and writes stdout unless -o is given)")
     d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory; "
                    "- is stdout (in the original format)")
-    d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    _overwrite_args(d)
     d.add_argument("--allow-loss", action="store_true", help="with -o NAME.EXT in the stored stream's own "
                    "format (.webp, .opus, .mkv, .mp4...), write it even if side data (PNG chunks, the WAV "
                    "wrapper) is left out")
@@ -136,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _overwrite_args(p: argparse.ArgumentParser) -> None:
+    """-f, and the flags zstd/xz/gzip users type out of habit: -k and -n ask for what codec
+    always does (inputs are never deleted, outputs never overwritten without -f)."""
+    clobber = p.add_mutually_exclusive_group()
+    clobber.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    clobber.add_argument("-n", "--no-clobber", action="store_true", help="never overwrite an output (the default)")
+    p.add_argument("-k", "--keep", action="store_true", help="keep the inputs (always: codec never deletes one)")
+
+
+ALIASES = {"-d": "decode", "--decompress": "decode", "-t": "test", "--test": "test", "-l": "info",
+           "--list": "info"}  # zstd/xz habits as the first argument: codec -d FILE.omc, codec -t FILE.omc
+
+
 def _cluster_args(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, metavar="N", help="processes of the local cluster "
@@ -145,6 +160,9 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ALIASES:
+        argv[0] = ALIASES[argv[0]]
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -153,6 +153,9 @@ class _CRFCodec(_AVCodec, LossyCodec):
     def crf(self) -> float:
         return round(self.crf_worst * (1.0 - self.quality / 100.0), 2)
 
+    def effective(self):
+        return {"crf": self.crf()}
+
     def options(self):
         return {"crf": f"{self.crf():g}", "preset": self.preset}
 

@@ -240,6 +240,11 @@ class Codec:
         modalities picks the model of the item's (the default is the codec itself)."""
         return self
 
+    def effective(self) -> dict[str, Any]:
+        """The settings the encoder was given that the config does not show as such (the CRF a
+        video codec's quality maps to, a compression level); ``codec info`` shows them."""
+        return {}
+
     def standard_file(self, data: bytes, ext: str, meta: dict[str, Any]) -> bytes:
         """The DATA section of a stream as the standard file of extension ``ext`` (one of
         ``standard``): the section itself unless a codec knows better (a container rebuilt)."""

@@ -124,6 +124,9 @@ class _LossyAudio(_SndfileCodec, LossyCodec):
     def write_args(self, item):
         return {"subtype": self.subtype, "compression_level": 1.0 - self.quality / 100.0}
 
+    def effective(self):
+        return {"compression_level": 1.0 - self.quality / 100.0}
+
     def encode(self, item):
         sections = super().encode(item)
         if self.format == "OGG":
