@@ -242,9 +242,11 @@ def verify(dest: str | os.PathLike, workers: int | None = None, scheduler: str |
 def restore(dest: str | os.PathLike, out: str | os.PathLike, force: bool = False, workers: int | None = None,
             scheduler: str | None = None, progress: Callable[[Status], None] | None = None) -> Report:
     """Write every archived file back under ``out``, each checked against the manifest."""
-    out = Path(out).resolve()
+    out, dest = Path(out).resolve(), Path(dest).resolve()
+    if out == dest or out.is_relative_to(dest):
+        raise UnsupportedInputError(f"{out}: restore into a folder outside the archive {dest}")
     out.mkdir(parents=True, exist_ok=True)
-    return _check(Path(dest).resolve(), out, force, workers, scheduler, progress)
+    return _check(dest, out, force, workers, scheduler, progress)
 
 
 def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progress) -> Report:

@@ -257,6 +257,7 @@ def test_a_failing_file_is_recorded_and_the_run_goes_on(tmp_path, capsys):
     (["archive", "{tmp}", "{tmp}/inside"], "must not contain each other"),
     (["archive", "{tmp}/src", "{tmp}/a", "-c", "nosuchcodec"], "nosuchcodec"),
     (["verify", "{tmp}/src"], "not an archive"),
+    (["restore", "{tmp}/src", "{tmp}/src/back"], "outside the archive"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
     (tmp_path / "src").mkdir()
