@@ -116,7 +116,9 @@ def test_demo_table_is_exact_for_lossless_rows(capsys):
     rows = [r for r in capsys.readouterr().out.splitlines()[2:] if r.strip()]
     assert len(rows) >= 4
     assert "MISMATCH" not in "\n".join(rows)
-    assert sum("exact" in r for r in rows) == 4
+    assert sum("exact" in r for r in rows) == 5  # four samples' defaults, and the FLAC's samples as FLAC
+    opus = next(r.split() for r in rows if "opus 32k" in r)
+    assert abs(float(opus[opus.index("kbit/s") - 1]) / 32 - 1) < 0.05  # the whole .omc file's rate
 
 
 def test_python_dash_m_and_help_are_light():
@@ -326,3 +328,13 @@ def test_info_shows_the_encoder_settings_a_quality_stands_for(tmp_path, capsys):
     assert run("info", tmp_path / "v.y4m.omc", "--json") == 0
     info = json.loads(capsys.readouterr().out)
     assert info["config"]["quality"] == 60.0 and info["effective"] == {"crf": 25.0}  # round(63 * 0.4)
+
+
+def test_bitrate_flag_reaches_the_codec(tmp_path, capsys):
+    from omnicodec import api
+
+    write_item(make_audio(frames=48000, rate=48000), tmp_path / "a.wav")
+    assert run("encode", tmp_path / "a.wav", "-c", "opus", "-b", "24k") == 0
+    assert api.open(tmp_path / "a.wav.omc").config["bitrate"] == 24000
+    assert run("encode", tmp_path / "a.wav", "-c", "vorbis", "-b", "24k", "-o", tmp_path / "v.omc") == 1
+    assert "vorbis has no option 'bitrate'" in capsys.readouterr().err and not (tmp_path / "v.omc").exists()

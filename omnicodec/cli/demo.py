@@ -1,8 +1,9 @@
 """``codec demo``: the main job on the bundled samples.
 
 Each sample goes through the default file encode and decode (what ``codec encode FILE`` does:
-the FLAC sample is kept as its own bytes) and is verified exact; then, where the modality has
-one, through the default lossy codec at quality 75, and the learned codecs.
+the FLAC sample is kept as its own bytes, so its samples also go through the default lossless
+codec) and is verified exact; then, where the modality has one, through the default lossy codec
+at quality 75, Opus at 32 kbit/s for audio, and the learned codecs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from importlib import resources
 
 DEMO_QUALITY = 75.0
 LEARNED = {"image": ("hyperprior", "walloc"), "audio": ("walloc",)}  # beside the classical default
+BITRATES = {"audio": ("opus", 32000)}  # a lossy row at a rate users ask for by name
 
 
 def sample_paths() -> list:
@@ -22,6 +24,7 @@ def sample_paths() -> list:
 def run_demo() -> list[tuple]:
     from .. import api
     from ..datasets.files import read_item
+    from ..items import stream_facts
     from ..metrics import item_psnr, rate
 
     rows = [("input", "codec", "original B", "compressed B", "ratio", "rate", "quality",
@@ -31,9 +34,14 @@ def run_demo() -> list[tuple]:
         size = path.stat().st_size
         rows.append(_default_row(path, item, size))
         codecs = []
+        if api.registry.get_codec_class(rows[-1][1]).modality == "bytes" and item.modality != "bytes":
+            codecs.append((api.choose_codec(item), None))  # kept as its bytes (FLAC): the samples, losslessly
         codec = api.choose_codec(item, DEMO_QUALITY)
         if not codec.lossless:  # skip when the modality has no lossy codec
             codecs.append((codec, DEMO_QUALITY))
+        if item.modality in BITRATES:
+            cid, bits = BITRATES[item.modality]
+            codecs.append((api.get_codec(cid, bitrate=bits), f"{bits // 1000}k"))
         codecs += [(api.get_codec(cid, DEMO_QUALITY), DEMO_QUALITY) for cid in LEARNED.get(item.modality, ())
                    if api.registry.get_codec_class(cid).available()]
         for codec, quality in codecs:
@@ -47,8 +55,12 @@ def run_demo() -> list[tuple]:
                 verdict = "exact" if decoded.digest() == item.digest() else "MISMATCH"
             else:
                 verdict = f"{item_psnr(item, decoded):.2f} dB"
-            label = codec.codec_id + ("" if quality is None else f" q{quality:g}")
-            rows.append((path.name, label, size, len(blob), f"{size / len(blob):.2f}",
+            label = codec.codec_id + ("" if quality is None else f" {quality}" if isinstance(quality, str)
+                                      else f" q{quality:g}")
+            name, original = path.name, size
+            if quality is None:  # the samples of a file kept as bytes: against their raw size
+                name, original = f"{path.name} as PCM", stream_facts(item.modality, item.meta(), 1)["raw_bytes"]
+            rows.append((name, label, original, len(blob), f"{original / len(blob):.2f}",
                          f"{value:.3f} {unit}", verdict, f"{t1 - t0:.2f}", f"{t2 - t1:.2f}"))
     return rows
 

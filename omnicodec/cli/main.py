@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-O", "--option", action="append", default=[], metavar="NAME=VALUE", help="a setting of "
                    "the codec given with -c, checked against what it takes (e.g. -O level=3 for zstd, -O "
                    "preset=slow for x265, -O speed=4 for avif; `codec list --options` shows them); repeatable")
+    e.add_argument("-b", "--bitrate", type=bit_rate, metavar="RATE", help="bits per second for the codec "
+                   "given with -c, e.g. 32k (opus today); it overrides -q")
     e.add_argument("-T", "--threads", "--workers", dest="workers", type=positive_int, metavar="N",
                    help="processes that encode a streaming codec's blocks (logzip); default: every core; "
                    "same output for any N")
@@ -84,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-q", "--quality", type=float, help=QUALITY_HELP)
     a.add_argument("-O", "--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting of the codec given with -c (see encode -O); repeatable")
+    a.add_argument("-b", "--bitrate", type=bit_rate, metavar="RATE", help="bits per second for the codec "
+                   "given with -c (see encode -b)")
     _cluster_args(a)
     v = sub.add_parser("verify", help="check every file of an archive (digests and a full decode)")
     v.add_argument("dest", help="the archive directory")
@@ -332,11 +336,15 @@ def _configured(args):
     """The codec asked for: its id, or a configured codec when -O options are given."""
     from .. import api
 
-    if not args.option:
+    if not args.option and args.bitrate is None:
         return args.codec
     if not args.codec:
-        raise ValueError("-O sets an option of the codec given with -c; name the codec")
-    return api.get_codec(args.codec, args.quality, **api.parse_options(args.codec, args.option))
+        raise ValueError(f"{'-O' if args.option else '-b'} sets an option of the codec given with -c; "
+                         "name the codec (e.g. -c opus -b 32k)")
+    options = api.parse_options(args.codec, args.option)
+    if args.bitrate is not None:
+        options["bitrate"] = args.bitrate
+    return api.get_codec(args.codec, args.quality, **options)
 
 
 def cmd_info(args) -> int:
@@ -501,6 +509,15 @@ def byte_size(text: str) -> int:
     if not match or float(match[1]) * units[match[2]] < 1:
         raise argparse.ArgumentTypeError(f"expected a size such as 2G, 512M or 1048576, got {text!r}")
     return int(float(match[1]) * units[match[2]])
+
+
+def bit_rate(text: str) -> int:
+    """argparse type: bits per second, with an optional k or M suffix (powers of 1000, as
+    ffmpeg's -b:a 32k)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:b(?:it)?(?:/s|ps)?)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a bitrate such as 32k, 1.5M or 64000, got {text!r}")
+    return int(round(float(match[1]) * {"": 1, "k": 1000, "m": 1_000_000}[match[2].lower()]))
 
 
 def positive_int(text: str) -> int:

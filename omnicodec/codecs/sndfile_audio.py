@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from .. import limits
-from ..errors import CorruptStreamError
+from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import AUDIO_SUBTYPES, Audio, audio_from
 from .base import Codec, LossyCodec, option, section, undecodable
 
@@ -159,6 +159,26 @@ def fixed_ogg_serial(ogg: bytes) -> bytes:
     return bytes(out) if pos == len(out) else ogg  # pages we do not follow: keep the file as is
 
 
+def _libopus(item: Audio, bitrate: int) -> bytes:
+    """An Ogg Opus file of ``item`` (at one of Opus's rates) from FFmpeg's libopus encoder at
+    ``bitrate`` bits/s (constrained VBR, as opusenc --cvbr)."""
+    import av
+
+    layout = {1: "mono", 2: "stereo"}[item.frames.shape[1]]
+    out = io.BytesIO()
+    # pages of up to 255 packets (FFmpeg closes one each second by default: 0.3 kbit/s more)
+    with av.open(out, "w", format="ogg", options={"fflags": "+bitexact", "page_duration": "20000000"}) as box:
+        stream = box.add_stream("libopus", rate=item.sample_rate)
+        stream.bit_rate, stream.layout, stream.format = bitrate, layout, "s16"
+        stream.options = {"vbr": "constrained"}  # variable, kept near the average asked for
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(to_int16(item.frames).reshape(1, -1)),
+                                           format="s16", layout=layout)
+        frame.sample_rate, frame.pts = item.sample_rate, 0
+        box.mux(stream.encode(frame))
+        box.mux(stream.encode(None))
+    return out.getvalue()
+
+
 def to_int16(samples: np.ndarray) -> np.ndarray:
     """Any soundfile dtype (full-scale ints or [-1, 1] floats) -> int16."""
     if samples.dtype.kind == "f":
@@ -199,13 +219,23 @@ class Opus(_LossyAudio):
     max_channels: ClassVar[int] = 2
     native_rates: ClassVar[tuple[int, ...]] = (8000, 12000, 16000, 24000, 48000)
     description: ClassVar[str] = ("Opus in Ogg (libopus; other rates resampled to 48 kHz and "
-                                  "back); quality -> compression level")
+                                  "back); quality -> compression level, or a bitrate")
+    # bits per second asked of libopus (through FFmpeg; its average over the file), which then
+    # overrides quality; 0: quality sets libsndfile's compression level, as before the option
+    bitrate: int = option(0, 0, 512_000, omit_default=True)
+
+    def effective(self):
+        return {"bitrate": self.bitrate} if self.bitrate else super().effective()
 
     def encode(self, item):
         self.check_supports(item)
         if item.sample_rate not in self.native_rates:
             item = Audio(resample(item.frames, item.sample_rate, 48000), 48000, "PCM_16")
-        return super().encode(item)
+        if not self.bitrate:
+            return super().encode(item)
+        if not 6000 <= self.bitrate:
+            raise UnsupportedInputError(f"opus takes a bitrate of at least 6000 bits/s, got {self.bitrate}")
+        return {"DATA": fixed_ogg_serial(_libopus(item, self.bitrate))}
 
     def decode(self, sections, meta):
         rate = int(meta["sample_rate"])

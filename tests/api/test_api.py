@@ -40,7 +40,7 @@ def test_get_codec_merges_quality_and_config_and_refuses_unknown_keys():
     ("zstd", {"long": 1}, "expected true/false"),
     ("x265", {"preset": "fastest"}, "'fastest' is not one of ultrafast"),
     ("svtav1", {"preset": 8}, "expected text"),
-    ("opus", {"bitrate": 64000}, "opus has no option 'bitrate'"),
+    ("vorbis", {"bitrate": 64000}, "vorbis has no option 'bitrate'"),
     ("webp-lossless", {"method": 7}, "webp-lossless option method: 7 is outside 0..6"),
 ])
 def test_get_codec_checks_each_option_in_one_line(codec_id, options, message):
