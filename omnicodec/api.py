@@ -628,6 +628,8 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
         item = _decode_box(box.load())
+        if lines is None:
+            _refuse_lost_side_data(item, ext, allow_loss)
         tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None else render(item, ext))
         return
     if lines is not None:
@@ -746,6 +748,18 @@ def _standard_codec(ext: str, modality: str, item: Item, codec: str | Codec | No
 def standard_extensions() -> set[str]:
     """Every extension some codec writes as a standard file (``-o NAME.EXT``)."""
     return {ext for cid in registry.codec_ids() for ext in registry.get_codec_class(cid).standard}
+
+
+def _refuse_lost_side_data(item: Item, ext: str, allow_loss: bool) -> None:
+    """A file of ``ext`` that would leave out some of the item's side data (PNG chunks in a
+    WebP, EXIF in a BMP, the WAV wrapper in a FLAC) is refused unless ``allow_loss``."""
+    from .datasets.files import DEFAULT_EXT, RENDER_KEEPS, WRITABLE
+
+    lost = sorted(set(item.extra) - RENDER_KEEPS.get(ext, set()))
+    if lost and not allow_loss and ext in WRITABLE.get(item.modality, ()):  # (a format it cannot write: render says)
+        raise UnsupportedInputError(f"the file holds side data ({', '.join(lost)}) that a {ext} file cannot carry: "
+                                    f"decode without -o or to {DEFAULT_EXT.get(item.modality, 'its original format')}, "
+                                    "or pass --allow-loss")
 
 
 def default_output(src: Path, header: Header) -> Path:

@@ -47,7 +47,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PILLOW_META = {"iccp", "exif", "xmp_"}
 RENDER_KEEPS = {".png": {"pngc"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": {"iccp", "exif"},
                 ".tiff": {"iccp", "exif"}, ".bmp": {"bmph"}, ".ppm": {"pnmh"}, ".pgm": {"pnmh"}, ".pnm": {"pnmh"},
-                ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}}
+                ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}, ".y4m": {"y4mh"}}
 
 
 # ------------------------------------------------------------------------ identification

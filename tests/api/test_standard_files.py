@@ -114,3 +114,16 @@ def test_decode_never_drops_side_data_silently(tmp_path, photo, capsys):
     assert (tmp_path / "p.webp").read_bytes() == stored((tmp_path / "p.omc").read_bytes())
     assert main(["decode", str(tmp_path / "p.omc"), "-o", str(tmp_path / "p.png")]) == 0  # the chunk kept
     assert PILImage.open(tmp_path / "p.png").text == {"Comment": "kept"}
+
+
+def test_a_render_to_another_format_never_drops_side_data_silently(tmp_path, photo, capsys):
+    """A PNG's text chunk cannot go into a BMP or a WebP rendered from the pixels: refused in
+    one line unless --allow-loss; decoded to its own name or to .png, it is kept."""
+    assert main(["encode", str(photo), "-c", "png", "-o", str(tmp_path / "p.omc")]) == 0
+    for ext in (".bmp", ".webp", ".npy"):
+        assert main(["decode", str(tmp_path / "p.omc"), "-o", str(tmp_path / f"p{ext}")]) == 1
+        assert "side data (pngc)" in capsys.readouterr().err and not (tmp_path / f"p{ext}").exists()
+    assert main(["decode", str(tmp_path / "p.omc"), "-o", str(tmp_path / "p.bmp"), "--allow-loss"]) == 0
+    assert np.array_equal(np.asarray(PILImage.open(tmp_path / "p.bmp")), read_item(photo).pixels)
+    assert main(["decode", str(tmp_path / "p.omc"), "-o", str(tmp_path / "q.png")]) == 0
+    assert PILImage.open(tmp_path / "q.png").text == {"Comment": "kept"}
