@@ -701,8 +701,15 @@ def standard_file(codec: Codec, sections: dict[str, Any], meta: dict[str, Any], 
 
 
 def _lost(sections: dict[str, Any], ext: str) -> list[str]:
-    """The side data a standard ``ext`` file would leave out."""
-    return sorted(t for t in sections if t[:1].islower() and t not in CARRIED.get(ext, ()))
+    """The side data a standard ``ext`` file would leave out (a plain WAV's wrapper, which holds
+    nothing the file does not, aside)."""
+    from .datasets.files import informative
+
+    def value(tag: str) -> bytes:
+        data = sections[tag]
+        return data.read() if isinstance(data, container.LazySection) else bytes(data)
+
+    return sorted(t for t in sections if t[:1].islower() and t not in CARRIED.get(ext, ()) and informative(t, value(t)))
 
 
 def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool) -> bool:
@@ -753,9 +760,9 @@ def standard_extensions() -> set[str]:
 def _refuse_lost_side_data(item: Item, ext: str, allow_loss: bool) -> None:
     """A file of ``ext`` that would leave out some of the item's side data (PNG chunks in a
     WebP, EXIF in a BMP, the WAV wrapper in a FLAC) is refused unless ``allow_loss``."""
-    from .datasets.files import DEFAULT_EXT, RENDER_KEEPS, WRITABLE
+    from .datasets.files import DEFAULT_EXT, RENDER_KEEPS, WRITABLE, informative
 
-    lost = sorted(set(item.extra) - RENDER_KEEPS.get(ext, set()))
+    lost = sorted(t for t in set(item.extra) - RENDER_KEEPS.get(ext, set()) if informative(t, item.extra[t]))
     if lost and not allow_loss and ext in WRITABLE.get(item.modality, ()):  # (a format it cannot write: render says)
         raise UnsupportedInputError(f"the file holds side data ({', '.join(lost)}) that a {ext} file cannot carry: "
                                     f"decode without -o or to {DEFAULT_EXT.get(item.modality, 'its original format')}, "

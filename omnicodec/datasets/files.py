@@ -50,6 +50,31 @@ RENDER_KEEPS = {".png": {"pngc"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": 
                 ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}, ".y4m": {"y4mh"}}
 
 
+def informative(tag: str, value: bytes) -> bool:
+    """Whether side data holds anything a file of another format would lose: a WAV or AIFF
+    wrapper made only of the chunks every such file has (RIFF/FORM, fmt/COMM, the data
+    header, a FLAC-describable layout) holds nothing beyond rate, channels and sample format;
+    every other side data does."""
+    if tag not in ("wave", "aiff") or len(value) < 8:
+        return True
+    offset = struct.unpack_from("<Q", value)[0]
+    head, tail = value[8:8 + offset], value[8 + offset:]
+    little = tag == "wave"
+    plain = {b"fmt ", b"data"} if little else {b"COMM", b"SSND", b"FVER"}
+    pos = 12
+    while pos + 8 <= len(head):
+        kind = head[pos:pos + 4]
+        size = struct.unpack_from("<I" if little else ">I", head, pos + 4)[0]
+        if kind not in plain:
+            return True
+        if kind == b"fmt " and size >= 40 and struct.unpack_from("<H", head, pos + 10)[0] > 2:
+            return True  # a channel mask beyond stereo
+        if kind in (b"data", b"SSND"):
+            break
+        pos += 8 + size + (size & 1)
+    return len(tail) > 1  # chunks after the samples (a pad byte aside)
+
+
 # ------------------------------------------------------------------------ identification
 def identify(head: bytes, ext: str) -> tuple[str, str]:
     """(modality, format) of a file from its first bytes and its extension; format is a short

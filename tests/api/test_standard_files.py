@@ -127,3 +127,26 @@ def test_a_render_to_another_format_never_drops_side_data_silently(tmp_path, pho
     assert np.array_equal(np.asarray(PILImage.open(tmp_path / "p.bmp")), read_item(photo).pixels)
     assert main(["decode", str(tmp_path / "p.omc"), "-o", str(tmp_path / "q.png")]) == 0
     assert PILImage.open(tmp_path / "q.png").text == {"Comment": "kept"}
+
+
+def test_a_plain_wav_wrapper_is_no_loss_but_its_tags_are(tmp_path, capsys):
+    """A WAV of only fmt and data chunks loses nothing in a FLAC or Opus file; one with a LIST
+    chunk does, and is refused unless --allow-loss."""
+    import soundfile as sf
+
+    audio = make_audio(frames=8000, rate=16000)
+    sf.write(tmp_path / "plain.wav", audio.samples, 16000, subtype="PCM_16")
+    plain = (tmp_path / "plain.wav").read_bytes()
+    info = b"INFOISFT\\x04\\x00\\x00\\x00abc\\x00"
+    tagged = b"RIFF" + (len(plain) - 8 + 8 + len(info)).to_bytes(4, "little") + plain[8:] + b"LIST" + len(
+        info).to_bytes(4, "little") + info
+    (tmp_path / "tagged.wav").write_bytes(tagged)
+    for name in ("plain", "tagged"):
+        assert main(["encode", str(tmp_path / f"{name}.wav"), "-c", "flac"]) == 0
+    assert main(["encode", str(tmp_path / "plain.wav"), "-o", str(tmp_path / "p.flac")]) == 0  # a real FLAC
+    assert main(["decode", str(tmp_path / "plain.wav.omc"), "-o", str(tmp_path / "p2.flac")]) == 0
+    assert main(["decode", str(tmp_path / "tagged.wav.omc"), "-o", str(tmp_path / "t.flac")]) == 1
+    assert "side data (wave)" in capsys.readouterr().err
+    assert main(["decode", str(tmp_path / "tagged.wav.omc"), "-o", str(tmp_path / "t.flac"), "--allow-loss"]) == 0
+    assert main(["decode", str(tmp_path / "tagged.wav.omc"), "-o", str(tmp_path / "t.wav")]) == 0
+    assert (tmp_path / "t.wav").read_bytes() == tagged  # its own format: byte for byte, the tag kept
