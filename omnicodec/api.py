@@ -357,9 +357,8 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
 
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
-    cls = _class_of(codec)
-    if isinstance(codec, str):
-        get_codec(codec, quality)  # an unknown codec or a bad setting, before the output is looked at
+    if isinstance(codec, str):  # configured once: an unknown codec or a bad setting fails before the output check
+        codec = get_codec(codec, quality)
     dst = _output_path(Path(dst) if dst is not None else src.with_name(src.name + OMC_EXT))
     _check_output(src, dst, force)
     before = src.stat()
@@ -367,8 +366,8 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     with src.open("rb") as f:
         head = f.read(1 << 16)
     modality, fmt = identify(head[:64], src.suffix.lower())
-    if cls is not None and modality not in cls.modalities():
-        modality = cls.modality
+    if codec is not None and modality not in codec.modalities():
+        modality = codec.modality
     if dst.suffix.lower() in standard_extensions():
         data = src.read_bytes()
         header = _encode_standard(src, dst, data, modality, codec, quality, allow_loss, verify)
@@ -377,8 +376,7 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     header = None
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
-        chosen = (codec if isinstance(codec, Codec) else get_codec(codec, quality) if codec
-                  else choose_codec(Bytes(probe), quality))
+        chosen = codec if codec is not None else choose_codec(Bytes(probe), quality)
         big = codec is not None or before.st_size >= STREAM_MIN
         if isinstance(chosen, StreamingCodec) and big:
             if workers is not None:
@@ -396,10 +394,6 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
         atomic_write(dst, lambda tmp: tmp.write_bytes(blob), like=before)
     _codec_class(header)  # fills in the implied modality
     return dst, header
-
-
-def _class_of(codec: str | Codec | None) -> type[Codec] | None:
-    return None if codec is None else type(codec) if isinstance(codec, Codec) else registry.get_codec_class(codec)
 
 
 STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip, store) from this size on
@@ -442,7 +436,7 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
     if modality == "bytes":
         raise UnsupportedInputError(f"{src.name} is not an image, sound or video: it cannot be written as {ext} "
                                     "(write .omc)")
-    lossless = _class_of(codec).lossless if codec else quality is None
+    lossless = codec.lossless if codec is not None else quality is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
     chosen = _standard_codec(ext, modality, item, codec, quality)
     header, blob = _encode(item, chosen, quality)
@@ -461,7 +455,7 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
 def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> tuple[Header, bytes]:
     from .datasets.files import read_item
 
-    lossless = _class_of(codec).lossless if codec else quality is None
+    lossless = codec.lossless if codec is not None else quality is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
     header, blob = _encode(item, codec, quality, source=source)
     if verify and lossless:
@@ -663,17 +657,16 @@ def test_file(path: str | os.PathLike) -> Header:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     with naming(path), container.open_sections(path) as box:
-        for section in box.sections.values():
-            for _ in section.chunks():  # each CRC, whatever the codec reads later
-                pass
         cls = _codec_class(box.header)
-        if cls.verbatim:
-            pass  # the content is the section, covered by its CRC
-        elif issubclass(cls, StreamingCodec):
-            for _ in _streamed(box):
-                pass
+        if cls.verbatim or issubclass(cls, StreamingCodec):
+            for section in box.sections.values():  # each CRC: these read slices, or nothing
+                for _ in section.chunks():
+                    pass
+            if not cls.verbatim:
+                for _ in _streamed(box):
+                    pass
         else:
-            _decode_box(box.load())
+            _decode_box(box.load())  # every section read whole: each CRC
         return box.header
 
 
@@ -690,13 +683,9 @@ def standard_file(codec: Codec, sections: dict[str, Any], meta: dict[str, Any], 
     rebuilt container); a PNG gets its ancillary chunks back (side data ``pngc``)."""
     from .datasets.files import splice_png
 
-    def read(tag: str) -> bytes:
-        data = sections[tag]
-        return data.read() if isinstance(data, container.LazySection) else bytes(data)
-
-    data = read("DATA")
+    data = _section_bytes(sections, "DATA")
     if ext == ".png" and "pngc" in sections:
-        return splice_png(data, read("pngc"))
+        return splice_png(data, _section_bytes(sections, "pngc"))
     return codec.standard_file(data, ext, meta)
 
 
@@ -705,16 +694,19 @@ def _lost(sections: dict[str, Any], ext: str) -> list[str]:
     nothing the file does not, aside)."""
     from .datasets.files import informative
 
-    def value(tag: str) -> bytes:
-        data = sections[tag]
-        return data.read() if isinstance(data, container.LazySection) else bytes(data)
+    return sorted(t for t in sections if t[:1].islower() and t not in CARRIED.get(ext, ())
+                  and informative(t, _section_bytes(sections, t)))
 
-    return sorted(t for t in sections if t[:1].islower() and t not in CARRIED.get(ext, ()) and informative(t, value(t)))
+
+def _section_bytes(sections: dict[str, Any], tag: str) -> bytes:
+    """A section's payload, whether read already or still in the file (its CRC checked)."""
+    data = sections[tag]
+    return data.read() if isinstance(data, container.LazySection) else bytes(data)
 
 
 def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool) -> bool:
     """Whether a decode to ``ext`` writes the stored stream itself (see :func:`decode_file`)."""
-    from .datasets.files import DEFAULT_EXT, RENDER_KEEPS
+    from .datasets.files import RENDER_KEEPS
 
     cls = _codec_class(header)
     if ext not in cls.standard or header.modality == "bytes" or "DATA" not in sections:
@@ -723,24 +715,20 @@ def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool
     if side and set(side) <= RENDER_KEEPS.get(ext, set()):
         return False  # rendered, with that side data (a PNG with its EXIF, a WAV in its wrapper)
     if side and not allow_loss:
-        raise UnsupportedInputError(f"the file holds side data ({', '.join(side)}) that a {ext} file cannot carry: "
-                                    f"decode without -o or to {DEFAULT_EXT[header.modality]}, or pass --allow-loss "
-                                    f"to write the stored {ext} without it")
+        raise _cannot_carry(side, ext, header.modality, f" to write the stored {ext} without it")
     return True
 
 
-def _standard_codec(ext: str, modality: str, item: Item, codec: str | Codec | None,
-                    quality: float | None) -> Codec:
+def _standard_codec(ext: str, modality: str, item: Item, codec: Codec | None, quality: float | None) -> Codec:
     """The codec that writes a standard ``ext`` file of ``item``: the one asked for (which must
     write that format), else the first candidate of the modality's default order that does
     (lossless unless a ``quality`` is given)."""
     if codec is not None:
-        chosen = codec if isinstance(codec, Codec) else get_codec(codec, quality)
-        if ext not in chosen.standard:
-            raise UnsupportedInputError(f"{chosen.codec_id} writes .omc files"
-                                        + (f" or {' '.join(chosen.standard)}" if chosen.standard else "")
+        if ext not in codec.standard:
+            raise UnsupportedInputError(f"{codec.codec_id} writes .omc files"
+                                        + (f" or {' '.join(codec.standard)}" if codec.standard else "")
                                         + f", not {ext}")
-        return chosen
+        return codec
     found = [c for c in candidates(item, quality) if ext in c.standard]
     if found:
         return found[0]
@@ -760,13 +748,20 @@ def standard_extensions() -> set[str]:
 def _refuse_lost_side_data(item: Item, ext: str, allow_loss: bool) -> None:
     """A file of ``ext`` that would leave out some of the item's side data (PNG chunks in a
     WebP, EXIF in a BMP, the WAV wrapper in a FLAC) is refused unless ``allow_loss``."""
-    from .datasets.files import DEFAULT_EXT, RENDER_KEEPS, WRITABLE, informative
+    from .datasets.files import RENDER_KEEPS, WRITABLE, informative
 
     lost = sorted(t for t in set(item.extra) - RENDER_KEEPS.get(ext, set()) if informative(t, item.extra[t]))
     if lost and not allow_loss and ext in WRITABLE.get(item.modality, ()):  # (a format it cannot write: render says)
-        raise UnsupportedInputError(f"the file holds side data ({', '.join(lost)}) that a {ext} file cannot carry: "
-                                    f"decode without -o or to {DEFAULT_EXT.get(item.modality, 'its original format')}, "
-                                    "or pass --allow-loss")
+        raise _cannot_carry(lost, ext, item.modality)
+
+
+def _cannot_carry(lost: list[str], ext: str, modality: str, what: str = "") -> UnsupportedInputError:
+    """The one-line refusal of a decode to ``ext`` that would leave out side data ``lost``."""
+    from .datasets.files import DEFAULT_EXT
+
+    return UnsupportedInputError(f"the file holds side data ({', '.join(lost)}) that a {ext} file cannot carry: "
+                                 f"decode without -o or to {DEFAULT_EXT.get(modality, 'its original format')}, "
+                                 f"or pass --allow-loss{what}")
 
 
 def default_output(src: Path, header: Header) -> Path:
