@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from typing import Iterator
 
 import numpy as np
 
@@ -100,8 +101,7 @@ def mkv(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str]) 
     import av
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config to stderr otherwise
-    y, u, v = item.planes
-    t, h, w = y.shape
+    _, h, w = item.planes[0].shape
     out = io.BytesIO()
     # bitexact: no random segment UID, no muxing date: the same input gives the same bytes
     with av.open(out, "w", format="matroska", options={"fflags": "+bitexact"}) as box:
@@ -109,15 +109,35 @@ def mkv(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str]) 
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.codec_context.time_base = Fraction(item.fps[1], item.fps[0])
         stream.options = options
-        for i in range(t):
-            frame = av.VideoFrame(w, h, item.pix_fmt)
-            for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
-                write_plane(plane, data)
-            frame = frame if pix_fmt == item.pix_fmt else frame.reformat(format=pix_fmt)
-            frame.pts = i
+        for frame in _av_frames(item, pix_fmt):
             box.mux(stream.encode(frame))
-        box.mux(stream.encode(None))
     return out.getvalue()
+
+
+def _av_frames(item: items.Video, pix_fmt: str) -> Iterator:
+    """The item's frames as PyAV frames in ``pix_fmt`` (pts = frame index), then None (an
+    encoder's flush)."""
+    import av
+
+    y, u, v = item.planes
+    t, h, w = y.shape
+    for i in range(t):
+        frame = av.VideoFrame(w, h, item.pix_fmt)
+        for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
+            write_plane(plane, data)
+        frame = frame if pix_fmt == item.pix_fmt else frame.reformat(format=pix_fmt)
+        frame.pts = i
+        yield frame
+    yield None
+
+
+def _decode_times(pts: list[int]) -> list[int]:
+    """Decode timestamps for packets of presentation times ``pts`` (in decode order), which a
+    container such as Matroska does not keep: the presentation times in order, shifted back by
+    the reordering delay so that none comes after its packet's presentation time."""
+    order = sorted(pts)
+    delay = max(0, max((t - p for t, p in zip(order, pts)), default=0))
+    return [t - delay for t in order]
 
 
 def remux(data: bytes, fmt: str) -> bytes:
@@ -132,14 +152,11 @@ def remux(data: bytes, fmt: str) -> bytes:
         packets = [p for p in src.demux(stream) if p.size]
         if any(p.pts is None for p in packets):
             raise UnsupportedInputError("the stored video has packets without timestamps; it cannot be remuxed")
-        order = sorted(p.pts for p in packets)
-        delay = max(0, max(t - p.pts for t, p in zip(order, packets)))
         out = io.BytesIO()
         with av.open(out, "w", format=fmt, options={"fflags": "+bitexact"}) as box:
             copy = box.add_stream_from_template(stream, opaque=True)
-            for t, packet in zip(order, packets):
-                packet.dts = t - delay
-                packet.stream = copy
+            for dts, packet in zip(_decode_times([p.pts for p in packets]), packets):
+                packet.dts, packet.stream = dts, copy
                 box.mux(packet)
     return out.getvalue()
 
@@ -157,21 +174,13 @@ def elementary(item: items.Video, encoder: str, pix_fmt: str, options: dict[str,
     import av
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config to stderr otherwise
-    y, u, v = item.planes
-    t, h, w = y.shape
+    _, h, w = item.planes[0].shape
     ctx = av.CodecContext.create(encoder, "w")
     ctx.width, ctx.height, ctx.pix_fmt = w, h, pix_fmt
     ctx.time_base, ctx.framerate = Fraction(item.fps[1], item.fps[0]), Fraction(*item.fps)
     ctx.options = options
     out = []
-    for i in range(t + 1):
-        frame = None
-        if i < t:
-            frame = av.VideoFrame(w, h, item.pix_fmt)
-            for plane, data in zip(frame.planes, (y[i], u[i], v[i])):
-                write_plane(plane, data)
-            frame = frame if pix_fmt == item.pix_fmt else frame.reformat(format=pix_fmt)
-            frame.pts = i
+    for frame in _av_frames(item, pix_fmt):
         out += [bytes(p) if kind == "av1" else _without_sei(bytes(p), kind) for p in ctx.encode(frame)]
     return b"".join(out)
 
@@ -253,15 +262,14 @@ def elementary_container(data: bytes, kind: str, size: tuple[int, int], fps: tup
     pts = [0] * len(packets)
     for at, n in enumerate(shown):
         pts[n] = at
-    delay = max(0, max(n - p for n, p in enumerate(pts)))
     rate = Fraction(fps[1], fps[0])
     out = io.BytesIO()
     with av.open(io.BytesIO(data), format=ELEMENTARY[kind][1]) as src, \
             av.open(out, "w", format=fmt, options={"fflags": "+bitexact"}) as box:
         stream = box.add_stream_from_template(src.streams.video[0], opaque=True)
         stream.time_base = rate
-        for n, packet in enumerate(access_units(data, kind)):
-            packet.pts, packet.dts, packet.time_base, packet.stream = pts[n], n - delay, rate, stream
+        for n, (packet, dts) in enumerate(zip(packets, _decode_times(pts))):  # the packets decoded above
+            packet.pts, packet.dts, packet.time_base, packet.stream = pts[n], dts, rate, stream
             packet.is_keyframe = n in keys
             box.mux(packet)
     return out.getvalue()
