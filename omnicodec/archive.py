@@ -544,16 +544,12 @@ def sha256_file(path: Path) -> str:
 
 def _sync(path: Path) -> None:
     """Put ``path`` and its directory entry on disk before the manifest calls it done."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    for node in (path, path.parent):
+        fd = os.open(node, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _worker_name() -> str:

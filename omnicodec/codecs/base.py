@@ -55,6 +55,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, BinaryIO, Callable, ClassVar, Iterator
 
 from .. import limits
@@ -71,6 +72,15 @@ def option(default: Any, lo: float | None = None, hi: float | None = None, choic
     if choices:
         metadata["choices"] = tuple(choices)
     return field(default=default, metadata=metadata)
+
+
+@lru_cache(maxsize=None)
+def _option_kinds(cls: type) -> dict[str, tuple]:
+    """Each field of a codec class -> the types its annotation allows (``int | None``: both),
+    resolved once per class."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: typing.get_args(hints[f.name]) if isinstance(hints[f.name], types.UnionType) else (hints[f.name],)
+            for f in dataclasses.fields(cls)}
 
 
 def _fits(value: Any, kind: Any) -> bool:
@@ -145,13 +155,12 @@ class Codec:
         float) and within the range or choices its :func:`option` declares; else one
         UnsupportedInputError line naming what the codec takes."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls)
         for name, value in values.items():
             f = fields.get(name)
             if f is None:
                 raise UnsupportedInputError(f"{cls.codec_id} has no option {name!r} (its options: "
                                             f"{', '.join(sorted(fields)) or 'none'})")
-            kinds = typing.get_args(hints[name]) if isinstance(hints[name], types.UnionType) else (hints[name],)
+            kinds = _option_kinds(cls)[name]
             if not any(_fits(value, kind) for kind in kinds):
                 raise UnsupportedInputError(f"{cls.codec_id} option {name}: expected "
                                             f"{' or '.join(_kind_name(k) for k in kinds)}, got {value!r}")
@@ -166,11 +175,10 @@ class Codec:
     @classmethod
     def option_help(cls) -> list[str]:
         """Each option as ``name=default`` with the values it takes, e.g. ``level=19 (-131072..22)``."""
-        hints = typing.get_type_hints(cls)
         out = []
         for f in dataclasses.fields(cls):
             lo, hi = f.metadata.get("range", (None, None))
-            kinds = typing.get_args(hints[f.name]) if isinstance(hints[f.name], types.UnionType) else (hints[f.name],)
+            kinds = _option_kinds(cls)[f.name]
             values = ("|".join(map(str, f.metadata["choices"])) if f.metadata.get("choices")
                       else f"{lo}..{hi}" if lo is not None or hi is not None
                       else " or ".join(_kind_name(k) for k in kinds))
@@ -183,7 +191,6 @@ class Codec:
         """``["level=3", "long=false"]`` -> ``{"level": 3, "long": False}``, each value read as
         its field's type (booleans as true/false, yes/no, 1/0) and then checked."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for pair in pairs:
             name, sep, text = pair.partition("=")
@@ -192,8 +199,7 @@ class Codec:
                 raise UnsupportedInputError(f"expected an option as NAME=VALUE, got {pair!r}")
             if name not in fields:
                 cls.check_options({name: text})  # names what the codec takes
-            kinds = typing.get_args(hints[name]) if isinstance(hints[name], types.UnionType) else (hints[name],)
-            values[name] = _parse(text.strip(), kinds)
+            values[name] = _parse(text.strip(), _option_kinds(cls)[name])
         cls.check_options(values)
         return values
 

@@ -164,19 +164,30 @@ def _libopus(item: Audio, bitrate: int) -> bytes:
     ``bitrate`` bits/s (constrained VBR, as opusenc --cvbr)."""
     import av
 
-    layout = {1: "mono", 2: "stereo"}[item.frames.shape[1]]
     out = io.BytesIO()
     # pages of up to 255 packets (FFmpeg closes one each second by default: 0.3 kbit/s more)
     with av.open(out, "w", format="ogg", options={"fflags": "+bitexact", "page_duration": "20000000"}) as box:
         stream = box.add_stream("libopus", rate=item.sample_rate)
-        stream.bit_rate, stream.layout, stream.format = bitrate, layout, "s16"
+        stream.bit_rate, stream.layout, stream.format = bitrate, _LAYOUTS[item.frames.shape[1]], "s16"
         stream.options = {"vbr": "constrained"}  # variable, kept near the average asked for
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(to_int16(item.frames).reshape(1, -1)),
-                                           format="s16", layout=layout)
-        frame.sample_rate, frame.pts = item.sample_rate, 0
+        frame = _s16_frame(item.frames, item.sample_rate)
+        frame.pts = 0
         box.mux(stream.encode(frame))
         box.mux(stream.encode(None))
     return out.getvalue()
+
+
+_LAYOUTS = {1: "mono", 2: "stereo"}
+
+
+def _s16_frame(samples: np.ndarray, rate: int):
+    """(frames, channels) samples as one interleaved 16-bit PyAV audio frame."""
+    import av
+
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(to_int16(samples).reshape(1, -1)), format="s16",
+                                       layout=_LAYOUTS[samples.shape[1]])
+    frame.sample_rate = rate
+    return frame
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:
@@ -198,11 +209,8 @@ def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
     """(frames, channels) at ``rate`` -> int16 at ``new_rate`` (FFmpeg swresample)."""
     import av
 
-    layout = {1: "mono", 2: "stereo"}[samples.shape[1]]
-    resampler = av.AudioResampler(format="s16", layout=layout, rate=new_rate)
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(to_int16(samples).reshape(1, -1)),
-                                       format="s16", layout=layout)
-    frame.sample_rate = rate
+    resampler = av.AudioResampler(format="s16", layout=_LAYOUTS[samples.shape[1]], rate=new_rate)
+    frame = _s16_frame(samples, rate)
     chunks = [f.to_ndarray().reshape(-1, samples.shape[1]) for f in resampler.resample(frame)]
     chunks += [f.to_ndarray().reshape(-1, samples.shape[1]) for f in resampler.resample(None)]
     return np.concatenate(chunks) if chunks else np.zeros((0, samples.shape[1]), np.int16)
