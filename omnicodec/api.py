@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import glob
 import os
@@ -837,13 +838,19 @@ def _remove_stale_temporaries(dst: Path) -> None:
 
 
 def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs here: a killed one that its parent has not yet
+    reaped (a zombie, e.g. a dask worker killed mid-write) writes nothing more."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # another user's process
-    return True
+    try:
+        with builtins.open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal test alone
 
 
 def _umask() -> int:

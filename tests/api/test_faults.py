@@ -73,6 +73,25 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
     assert live.exists() and other.exists() and not dead.exists()
 
 
+def test_a_killed_writer_not_yet_reaped_is_dead(tmp_path):
+    """A writer killed mid-write stays a zombie until its parent waits for it (a dask worker
+    killed under the test's own process): its temporary file is stale all the same."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        child.send_signal(signal.SIGKILL)
+        for _ in range(100):  # until the kernel has made it a zombie
+            with open(f"/proc/{child.pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.02)
+        stale = tmp_path / f".a.omc{api.TMP_MARK}{api._OWNER.rsplit('-', 1)[0]}-{child.pid}-x.omc"
+        stale.write_bytes(b"partial")
+        api.atomic_write(tmp_path / "a.omc", lambda tmp: tmp.write_bytes(b"done"))
+        assert not stale.exists() and (tmp_path / "a.omc").read_bytes() == b"done"
+    finally:
+        child.wait()
+
+
 class _FullDisk:
     """A file that takes ``room`` bytes, then fails as a full disk does."""
 
