@@ -6,7 +6,7 @@ Decodes run with ``limits.MAX_MEMORY`` at 1 GiB, so a finding of memory means a 
 ``decode_memory`` estimate was wrong (or missing), not that a large header was accepted.
 
 * ``container``: the bytes are a whole .omc file given to ``omnicodec.decode``; mutations
-  mostly test the container's own checks (magic, varints, JSON schema, CRCs).
+  mostly test the container's own checks (magic, varints, the header and its schema, CRCs).
 * ``codec:ID``: the bytes replace one section of ID's frozen fixture (tests/fixtures/ID), and
   may overwrite one integer field of its header's ``meta``; the file is then re-packed with
   valid checksums, so the mutation reaches the codec's decoder (and the size caps and digest

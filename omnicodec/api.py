@@ -145,7 +145,8 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
         sections[tag] = bytes(value)
     header = Header(codec=codec.codec_id, modality="" if item.modality == codec.modality else item.modality,
                     config=config, meta={} if codec.verbatim else item.meta(), source=dict(source or {}),
-                    digest=item.digest() if codec.lossless and not codec.verbatim else None)
+                    digest=item.digest() if codec.lossless and not codec.verbatim else None,
+                    encoder=codec.encoder_version())
     return header, container.pack(header, sections)
 
 
@@ -534,7 +535,8 @@ def _encode_stream(src: Path, dst: Path, codec: StreamingCodec, source: dict, pr
         spool.seek(0)
         _check_unchanged(src, before, reader.size)
         header = Header(codec=codec.codec_id, modality="", config=codec.get_config(),
-                        meta=streamed.meta, source=source, digest=reader.digest.hexdigest())
+                        meta=streamed.meta, source=source, digest=reader.digest.hexdigest(),
+                        encoder=codec.encoder_version())
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as out:

@@ -1,15 +1,16 @@
 """The .omc container: the only module that knows the byte layout (docs/format.md).
 
-Version 2 (written), all fixed integers little-endian, ``uvar`` = unsigned LEB128 (at most 10
+Version 3 (written), all fixed integers little-endian, ``uvar`` = unsigned LEB128 (at most 10
 bytes, minimal form)::
 
     offset  size  field
     0       8     magic            89 4F 4D 43 0D 0A 1A 0A   ("\\x89OMC\\r\\n\\x1a\\n")
-    8       2     format_version   u16, 2
+    8       2     format_version   u16, 3
     10      2     flags            u16, must be 0
     12      uvar  section_count    S
             uvar  header_length    N (at most limits.MAX_HEADER_BYTES)
-            N     header           UTF-8 JSON object (see Header); empty fields are left out
+            N     header           one packed value, an object (see Header and _pack_value);
+                                   empty fields are left out
             4     header_crc32     CRC-32 (zlib) of every byte before it
     then S sections, each:
             4     tag              4 ASCII bytes: upper-case first letter = codec payload
@@ -18,15 +19,19 @@ bytes, minimal form)::
             L     payload
             4     crc32            CRC-32 of tag + length + payload
 
-Version 1 (read forever): u32 header_length and u32 section_count at offsets 12 and 16, u64
-section lengths, and every header key present.  A tiny file costs about 45 bytes of container in
-version 2 (about 300 in version 1).
+Version 2 (read forever) is the same with a UTF-8 JSON header and no ``encoder``; version 1
+(read forever) has u32 header_length and u32 section_count at offsets 12 and 16, u64 section
+lengths, a JSON header with every key present.  The packed header is JSON's value model in
+bytes, with the names every header repeats (keys, codec ids, modes) as one byte from a frozen
+table and hex digests as raw bytes: a tiny video costs about 60 bytes of container in version 3
+(190 in version 2, 300 in version 1).
 
-The JSON header holds ``codec`` (id string), ``config`` (the codec's JSON config), ``modality``
+The header holds ``codec`` (id string), ``config`` (the codec's JSON config), ``modality``
 (left out when the codec implies it), ``meta`` (sizes, rates, modes: what the codec's decoder is
-given), ``source`` (original file ``name``, only when the .omc's own name does not imply it) and
+given), ``source`` (original file ``name``, only when the .omc's own name does not imply it),
 ``digest`` (sha256 of the decoded item: every lossless codec but ``store``, whose payload is the
-content and is covered by its section CRC).  The header is checked against that schema here,
+content and is covered by its section CRC) and ``encoder`` (the library that wrote the payload
+and its version, where known).  The header is checked against that schema here,
 once, before any codec sees it.  A reader rejects a version it does not know, a wrong checksum,
 a truncated section, a section longer than the file or than ``limits.MAX_SECTION_BYTES``, and
 trailing bytes.  :func:`open_sections` checks all of that but the payload CRCs from the header
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import struct
@@ -49,8 +55,8 @@ from . import limits
 from .errors import CorruptStreamError, TruncatedStreamError, UnsupportedInputError
 
 MAGIC = b"\x89OMC\r\n\x1a\n"
-FORMAT_VERSION = 2  # what this version writes
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # what this version writes
+READ_VERSIONS = (1, 2, 3)
 MODALITIES = ("image", "audio", "video", "bytes")
 _PREFIX = struct.Struct("<8sHH")  # magic, version, flags
 _V1_COUNTS = struct.Struct("<II")  # header_length, section_count
@@ -58,6 +64,37 @@ _V1_SECTION = struct.Struct("<4sQ")
 _CRC = struct.Struct("<I")
 _CODEC_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+KEYS = ("codec", "modality", "config", "meta", "source", "digest")
+KEYS_V3 = KEYS + ("encoder",)
+
+# The strings a version-3 header writes as one byte (0x10 + index).  Frozen with the version:
+# a string added here would make today's readers misread tomorrow's files, so a longer table is
+# a new format version.
+STRINGS = (
+    # header keys, modalities
+    "codec", "modality", "config", "meta", "source", "digest", "encoder", "name",
+    "image", "audio", "video", "bytes",
+    # codec ids
+    "png", "webp", "webp-lossless", "jpeg", "jpeg444", "avif", "flac", "wav", "opus", "vorbis",
+    "mp3", "ffv1", "x264", "x265", "svtav1", "gzip", "bz2", "xz", "zstd", "logzip", "jxl-jpeg",
+    "store", "image-zstd", "hyperprior", "walloc",
+    # meta keys and values
+    "width", "height", "mode", "sample_rate", "channels", "frames", "subtype", "flat", "fps",
+    "pix_fmt", "size",
+    "L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "F", "LA;F", "RGB;F",
+    "RGBA;F", "CMYK", "P",
+    "PCM_16", "PCM_24", "PCM_32", "PCM_S8", "PCM_U8", "FLOAT", "DOUBLE",
+    "yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le", "yuv420p12le",
+    "yuv422p12le", "yuv444p12le", "yuv420p16le", "yuv422p16le", "yuv444p16le",
+    # config keys and values
+    "quality", "level", "compress_level", "method", "effort", "speed", "bitrate", "preset",
+    "stream", "extreme", "long", "workers", "block_mb", "coder", "lanes", "weights",
+    "tile_height", "tile_width", "kind", "ans", "range", "mkv", "elementary",
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+    "veryslow", "placebo", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
+)
+_STRING_INDEX = {s: i for i, s in enumerate(STRINGS)}
 
 
 @dataclass
@@ -72,9 +109,12 @@ class Header:
     digest: str | None = None
     format_version: int = FORMAT_VERSION
 
+    encoder: str = ""  # the library and version that wrote the payload ("x264 164"), if known
+
     def to_json(self) -> dict[str, Any]:
         return {"codec": self.codec, "modality": self.modality, "config": self.config,
-                "meta": self.meta, "source": self.source, "digest": self.digest}
+                "meta": self.meta, "source": self.source, "digest": self.digest,
+                "encoder": self.encoder}
 
 
 @dataclass
@@ -100,11 +140,119 @@ def uvar(n: int) -> bytes:
             return bytes(out)
 
 
+# ---- the version-3 header: one packed value (docs/format.md "The packed header")
+# lead byte: 0 null, 1 false, 2 true, 3 uvar n -> int n, 4 uvar n -> int -1-n, 5 float64 LE,
+# 6 uvar n -> float n, 7 uvar n -> float -n, 8 uvar L + L bytes of UTF-8, 9 uvar L + L bytes ->
+# their lower-case hex, 10 uvar n + n values (array), 11 uvar n + n key/value pairs (object, keys
+# strings), 12-15 not defined, 16-255 string STRINGS[lead - 16]
+_MAX_DEPTH = 32
+_FLOAT = struct.Struct("<d")
+
+
+def _pack_value(v: Any, out: bytearray) -> None:
+    if v is None or isinstance(v, bool):
+        out.append({None: 0, False: 1, True: 2}[v])
+    elif isinstance(v, int):
+        if v >= 1 << 70 or v < -(1 << 70):
+            raise UnsupportedInputError(f"header integer {v} is too large")
+        out += bytes([3]) + uvar(v) if v >= 0 else bytes([4]) + uvar(-1 - v)
+    elif isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise UnsupportedInputError("NaN and infinity are not allowed in a header")
+        if v.is_integer() and abs(v) < 1 << 53 and math.copysign(1, v) > 0:
+            out += bytes([6]) + uvar(int(v))
+        elif v.is_integer() and -(1 << 53) < v < 0:
+            out += bytes([7]) + uvar(int(-v))
+        else:  # fractions, -0.0, and integers a float64 cannot hold exactly
+            out += bytes([5]) + _FLOAT.pack(v)
+    elif isinstance(v, str):
+        if v in _STRING_INDEX:
+            out.append(16 + _STRING_INDEX[v])
+        elif _HEX.fullmatch(v):
+            out += bytes([9]) + uvar(len(v) // 2) + bytes.fromhex(v)
+        else:
+            raw = v.encode("utf-8")
+            out += bytes([8]) + uvar(len(raw)) + raw
+    elif isinstance(v, (list, tuple)):
+        out += bytes([10]) + uvar(len(v))
+        for x in v:
+            _pack_value(x, out)
+    elif isinstance(v, dict):
+        out += bytes([11]) + uvar(len(v))
+        for k in sorted(v):
+            if not isinstance(k, str):
+                raise UnsupportedInputError(f"header key {k!r} is not a string")
+            _pack_value(k, out)
+            _pack_value(v[k], out)
+    else:
+        raise UnsupportedInputError(f"a {type(v).__name__} cannot go into a header")
+
+
+def _unpack_header(body: bytes) -> Any:
+    """The value a packed header holds; CorruptStreamError on anything malformed."""
+    r = _Reader(io.BytesIO(body))
+
+    def value(depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise CorruptStreamError(f"header nests deeper than {_MAX_DEPTH}")
+        lead = r.read(1, "header")[0]
+        if lead >= 16:
+            if lead - 16 >= len(STRINGS):
+                raise CorruptStreamError(f"header names string {lead - 16}, which is not defined")
+            return STRINGS[lead - 16]
+        if lead < 3:
+            return (None, False, True)[lead]
+        if lead == 5:
+            v = _FLOAT.unpack(r.read(8, "header"))[0]
+            if v != v or v in (float("inf"), float("-inf")):
+                raise CorruptStreamError("header holds NaN or infinity")
+            return v
+        if lead > 11:
+            raise CorruptStreamError(f"header value type {lead} is not defined")
+        n = r.uvar("header")
+        if lead in (3, 4):
+            return n if lead == 3 else -1 - n
+        if lead in (6, 7):
+            return float(n) if lead == 6 else -float(n)
+        if n > len(body):  # every byte or value takes at least one byte
+            raise CorruptStreamError("header count exceeds the header")
+        if lead == 8:
+            try:
+                return r.read(n, "header").decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorruptStreamError("header string is not UTF-8") from None
+        if lead == 9:
+            return r.read(n, "header").hex()
+        if lead == 10:
+            return [value(depth + 1) for _ in range(n)]
+        obj: dict[str, Any] = {}
+        for _ in range(n):
+            key = value(depth + 1)
+            if not isinstance(key, str) or key in obj:
+                raise CorruptStreamError("header object key is not a string, or repeats")
+            obj[key] = value(depth + 1)
+        return obj
+
+    try:
+        obj = value(0)
+    except TruncatedStreamError:
+        raise CorruptStreamError("header ends inside a value") from None
+    if len(r.seen) != len(body):
+        raise CorruptStreamError("header has bytes after its value")
+    return obj
+
+
+def _packed(header: Header) -> bytes:
+    """The version-3 header body: the header's non-empty fields, packed."""
+    body = bytearray()
+    _pack_value({k: v for k, v in header.to_json().items() if v not in ("", {}, None)}, body)
+    return bytes(body)
+
+
 def write(out: BinaryIO, header: Header, sections: dict[str, bytes | tuple[BinaryIO, int]]) -> None:
     """Write a version-2 container to ``out``.  A section is bytes, or (readable file, length)
     to be copied in chunks, so that large payloads never need to be in memory at once."""
-    obj = {k: v for k, v in header.to_json().items() if v not in ("", {}, None)}
-    body = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    body = _packed(header)
     if len(body) > limits.MAX_HEADER_BYTES:
         raise UnsupportedInputError(f"container header of {len(body)} bytes is too large")
     head = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0) + uvar(len(sections)) + uvar(len(body)) + body
@@ -185,16 +333,20 @@ def _no_constant(name: str):
 
 
 def _parse_header(body: bytes, version: int) -> Header:
-    """The JSON header, checked against the schema (the one place that does it)."""
-    try:
-        obj = json.loads(body, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise CorruptStreamError(f"header is not valid JSON: {str(exc)[:80]}") from None
+    """The header (JSON before version 3, packed since), checked against the schema (the one
+    place that does it)."""
+    if version >= 3:
+        obj = _unpack_header(body)
+    else:
+        try:
+            obj = json.loads(body, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            raise CorruptStreamError(f"header is not valid JSON: {str(exc)[:80]}") from None
     if not isinstance(obj, dict):
         raise CorruptStreamError("header is not a JSON object")
     codec, modality = obj.get("codec"), obj.get("modality", "")
     config, meta, source = obj.get("config", {}), obj.get("meta", {}), obj.get("source") or {}
-    digest = obj.get("digest")
+    digest, encoder = obj.get("digest"), obj.get("encoder", "")
     problems = [
         not (isinstance(codec, str) and _CODEC_ID.fullmatch(codec)) and "codec",
         not (modality == "" or modality in MODALITIES) and "modality",
@@ -202,13 +354,14 @@ def _parse_header(body: bytes, version: int) -> Header:
         not isinstance(meta, dict) and "meta",
         not (isinstance(source, dict) and all(isinstance(v, str) for v in source.values())) and "source",
         not (digest is None or (isinstance(digest, str) and _DIGEST.fullmatch(digest))) and "digest",
-        bool(set(obj) - {"codec", "modality", "config", "meta", "source", "digest"}) and "unknown keys",
+        not isinstance(encoder, str) and "encoder",
+        bool(set(obj) - set(KEYS_V3 if version >= 3 else KEYS)) and "unknown keys",
     ]
     bad = [p for p in problems if p]
     if bad:
         raise CorruptStreamError(f"header is not valid: bad {', '.join(bad)}")
     return Header(codec=codec, modality=modality, config=config, meta=meta, source=source,
-                  digest=digest, format_version=version)
+                  digest=digest, format_version=version, encoder=encoder)
 
 
 def _section_head(stream: BinaryIO, size: int, index: int, version: int) -> tuple[bytes, int, int]:

@@ -224,9 +224,10 @@ def test_info_shows_rates_and_ratios_for_several_files_and_fails_on_truncation(t
     assert audio["kbit_s"] == pytest.approx(8 * a.stat().st_size / 1000)
     assert image["bpp"] == pytest.approx(8 * p.stat().st_size / (32 * 48)) and image["ratio"] == pytest.approx(
         32 * 48 * 3 / p.stat().st_size) and image["lossless"] is False
+    assert audio["encoder"].startswith("libsndfile 1.") and image["encoder"].startswith("libwebp 1.")
     assert run("info", a, p) == 0
     text = capsys.readouterr().out
-    assert "duration_s" in text and "bpp" in text and text.count("file ") == 2
+    assert "duration_s" in text and "bpp" in text and text.count("\nfile ") == 1 and text.startswith("file ")
     cut = tmp_path / "cut.omc"
     cut.write_bytes(a.read_bytes()[:-10])
     assert run("info", a, cut) == 1

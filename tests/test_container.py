@@ -1,9 +1,12 @@
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import omnicodec
 from omnicodec import container, limits
@@ -26,12 +29,55 @@ def test_pack_unpack_roundtrip():
 def test_layout_is_documented_bytes():
     blob = container.pack(Header("store", "", {}, {}), {"DATA": b"xyz"})
     magic, version, flags, count, n = struct.unpack_from("<8sHHBB", blob)
-    assert blob[14:14 + n] == b'{"codec":"store"}'
-    assert (magic, version, flags, count) == (b"\x89OMC\r\n\x1a\n", 2, 0, 1)
+    assert blob[14:14 + n] == bytes([11, 1, 16 + 0, 16 + 33])  # {"codec": "store"}, both from the table
+    assert (magic, version, flags, count) == (b"\x89OMC\r\n\x1a\n", 3, 0, 1)
     assert zlib.crc32(blob[:14 + n]) == struct.unpack_from("<I", blob, 14 + n)[0]
     assert blob[14 + n + 4:14 + n + 9] == b"DATA\x03" and blob[14 + n + 9:14 + n + 12] == b"xyz"
     assert zlib.crc32(blob[14 + n + 4:14 + n + 12]) == struct.unpack_from("<I", blob, 14 + n + 12)[0]
     assert len(blob) == 14 + n + 4 + 5 + 3 + 4
+
+
+def test_packed_header_is_documented_bytes():
+    """Every value type of the packed header, byte for byte (docs/format.md)."""
+    header = Header("x264", "", {"preset": "medium", "quality": 50.0, "tune": "film", "crf": 23.5},
+                    {"fps": [30000, 1001], "frames": 2, "lag": -3, "ok": True, "none": None, "neg": -2.0},
+                    digest="ab" * 32, encoder="x264 164")
+    obj = container._unpack_header(container._packed(header))
+    assert obj == {k: v for k, v in header.to_json().items() if v not in ("", {}, None)}
+    body = container._packed(Header("zstd", "", {"long": False, "x": -0.0}, {"size": 300}))
+    t = container.STRINGS.index
+    assert body == bytes([11, 3, 16 + t("codec"), 16 + t("zstd"), 16 + t("config"), 11, 2,
+                          16 + t("long"), 1, 8, 1, ord("x"), 5]) + struct.pack("<d", -0.0) + bytes(
+        [16 + t("meta"), 11, 1, 16 + t("size"), 3, 0xAC, 0x02])
+    assert container._packed(Header("zstd", "", {}, {}, digest="ab" * 32))[4:] == bytes(
+        [16 + t("digest"), 9, 32]) + b"\xab" * 32
+
+
+def test_string_table_is_frozen_and_documented():
+    """The table is part of format version 3: changing it would misread every version-3 file."""
+    import hashlib
+
+    assert len(container.STRINGS) <= 240 and len(set(container.STRINGS)) == len(container.STRINGS)
+    assert hashlib.sha256("\n".join(container.STRINGS).encode()).hexdigest() == TABLE_SHA256
+    doc = (Path(__file__).parents[1] / "docs" / "format.md").read_text()
+    listed = doc.split("<!-- strings -->")[1].split("<!-- /strings -->")[0]
+    assert [s.strip("`") for s in listed.split()] == [f"{i}:{s}" for i, s in enumerate(container.STRINGS)]
+
+
+TABLE_SHA256 = "a9b6aa9a39e10de31115705e8a5bbccd3be56980af4b985ef4a511028b58b897"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(1 << 70), (1 << 70) - 1)
+                    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+                    | st.sampled_from(list(container.STRINGS) + ["00", "ab" * 32]),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20))
+def test_packed_values_round_trip(value):
+    body = bytearray()
+    container._pack_value({"v": value}, body)
+    back = container._unpack_header(bytes(body))["v"]
+    assert json.dumps(back, sort_keys=True) == json.dumps(value, sort_keys=True)  # 1 != 1.0 != true
 
 
 def test_uvar_is_leb128_and_minimal():
@@ -57,9 +103,21 @@ def test_version_1_files_still_read():
     assert (header.format_version, header.modality, item.data) == (1, "bytes", b"hi")
 
 
+@pytest.mark.parametrize("body", [bytes([12]), bytes([16 + 239]), bytes([11, 1, 16, 16 + 33, 0]),
+                                  bytes([10, 1]) * 40 + bytes([10, 0]), bytes([10, 0xFF, 0xFF, 0x03]),
+                                  bytes([8, 2, 0xC3, 0x28]), bytes([11, 2, 16, 16, 16, 16]),
+                                  bytes([11, 1, 3, 1, 0]), bytes([5, 0, 0]), bytes([5]) + struct.pack("<d", float("nan")),
+                                  bytes([11, 2, 16, 16 + 33, 16 + 6, 3, 1])])
+def test_packed_header_is_checked(body):
+    head = struct.pack("<8sHH", container.MAGIC, 3, 0) + container.uvar(0) + container.uvar(len(body)) + body
+    with pytest.raises(CorruptStreamError, match="header"):
+        container.unpack(head + struct.pack("<I", zlib.crc32(head)))
+
+
 @pytest.mark.parametrize("body", [b'{"codec":"../x"}', b'{"codec":"zstd","meta":[]}', b'{"codec":"zstd","digest":"xyz"}',
                                   b'{"codec":"zstd","size":NaN}', b'[' * 100000 + b']' * 100000,
-                                  b'{"codec":"zstd","source":{"name":3}}', b'{"codec":"zstd","surprise":1}'])
+                                  b'{"codec":"zstd","source":{"name":3}}', b'{"codec":"zstd","surprise":1}',
+                                  b'{"codec":"zstd","encoder":"zstd 1.5"}'])
 def test_header_schema_is_checked_in_one_place(body):
     head = struct.pack("<8sHH", container.MAGIC, 2, 0) + container.uvar(0) + container.uvar(len(body)) + body
     with pytest.raises(CorruptStreamError, match="header is not valid"):
@@ -79,8 +137,8 @@ def test_every_corruption_is_detected():
 
 def test_unknown_version_is_refused():
     blob = bytearray(container.pack(HEADER, {}))
-    blob[8] = 3
-    with pytest.raises(UnsupportedInputError, match="version 3"):
+    blob[8] = 4
+    with pytest.raises(UnsupportedInputError, match="version 4"):
         container.unpack(bytes(blob))
 
 

@@ -370,7 +370,7 @@ def cmd_info(args) -> int:
                 value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
             elif isinstance(value, float):
                 value = f"{value:.4g}"
-            print(f"{key:<{width}}  {value if value is not None else '-'}")
+            print(f"{key:<{width}}  {value if value not in (None, '') else '-'}")
     return 1 if failed else 0
 
 

@@ -24,6 +24,7 @@ from ..datasets.media import (
     elementary,
     elementary_container,
     elementary_decoder,
+    ffmpeg_version,
     mkv,
     read_plane,
     remux,
@@ -44,6 +45,9 @@ class _AVCodec(Codec):
     encoder: ClassVar[str] = ""
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p", "yuv444p")
     requires: ClassVar[tuple[str, ...]] = ("av",)
+
+    def encoder_version(self):
+        return ffmpeg_version()
 
     @classmethod
     def missing(cls):
@@ -163,7 +167,11 @@ class _CRFCodec(_AVCodec, LossyCodec):
         if self.stream == "mkv":
             return super().encode(item)
         self.check_supports(item)
-        return {"DATA": elementary(item, self.encoder, self._target(item), self.options(), self.kind)}
+        data, self._version = elementary(item, self.encoder, self._target(item), self.options(), self.kind)
+        return {"DATA": data}
+
+    def encoder_version(self):
+        return getattr(self, "_version", "") if self.stream == "elementary" else ""
 
     def _frames(self, data, w, h):
         if self.stream == "mkv":
@@ -209,7 +217,7 @@ class X265(_CRFCodec):
     description: ClassVar[str] = "HEVC (x265); quality -> CRF 51..0"
 
     def options(self):
-        return {**super().options(), "x265-params": "log-level=error" + (":info=0" if self.stream != "mkv" else "")}
+        return {**super().options(), "x265-params": "log-level=error"}
 
 
 @dataclass
@@ -217,7 +225,7 @@ class SVTAV1(_CRFCodec):
     codec_id: ClassVar[str] = "svtav1"
     kind: ClassVar[str] = "av1"
     raw: ClassVar[tuple[str, ...]] = (".obu",)
-    standard: ClassVar[tuple[str, ...]] = (".mkv", ".webm") + raw  # MP4: FFmpeg decodes one frame fewer
+    standard: ClassVar[tuple[str, ...]] = (".mkv", ".webm", ".mp4") + raw
     encoder: ClassVar[str] = "libsvtav1"
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p",)
     crf_worst: ClassVar[float] = 63.0

@@ -251,6 +251,12 @@ class Codec:
         video codec's quality maps to, a compression level); ``codec info`` shows them."""
         return {}
 
+    def encoder_version(self) -> str:
+        """The library that writes this codec's payload and its version ("libwebp 1.6.0"), for
+        the header's ``encoder`` (provenance; ``codec info`` shows it); "" where not known.
+        Called after an encode (some encoders name their version only in their output)."""
+        return ""
+
     def standard_file(self, data: bytes, ext: str, meta: dict[str, Any]) -> bytes:
         """The DATA section of a stream as the standard file of extension ``ext`` (one of
         ``standard``): the section itself unless a codec knows better (a container rebuilt)."""

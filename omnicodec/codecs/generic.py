@@ -39,6 +39,12 @@ def compressible(data: bytes, gain: float = 0.01) -> bool:
     return len(zstandard.ZstdCompressor(level=1).compress(sample)) < (1 - gain) * len(sample)
 
 
+def zstd_version() -> str:
+    import zstandard
+
+    return "zstd " + ".".join(map(str, zstandard.ZSTD_VERSION))
+
+
 def zstd_frame(data: bytes, size: int, max_window_size: int = 1 << 27) -> bytes:
     """One zstd frame that decodes to exactly ``size`` bytes, at most.  zstandard allocates the
     content size a frame claims before decoding it, so a frame claiming more is refused first."""
@@ -115,6 +121,9 @@ class Gzip(_ByteCodec):
     description: ClassVar[str] = "gzip (DEFLATE), level 9"
     level: int = option(9, 0, 9)
 
+    def encoder_version(self):
+        return f"zlib {zlib.ZLIB_RUNTIME_VERSION}"
+
     def compressor(self):  # what gzip.compress(data, level, mtime=0) writes, in pieces
         return zlib.compressobj(self.level, zlib.DEFLATED, 31)
 
@@ -176,6 +185,9 @@ class Zstd(_ByteCodec):
     description: ClassVar[str] = "Zstandard, level 19 with long-distance matching"
     level: int = option(19, -(1 << 17), 22)  # zstd's fast levels are negative
     long: bool = True
+
+    def encoder_version(self):
+        return zstd_version()
 
     def encode_to(self, src, spool, progress=None):
         """The whole input at once: the parameters follow its size, which the frame records."""

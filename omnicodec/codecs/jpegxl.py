@@ -29,6 +29,11 @@ class JXLJPEG(Codec):
     requires: ClassVar[tuple[str, ...]] = ("imagecodecs",)
     description: ClassVar[str] = "JPEG files recompressed losslessly by JPEG XL (byte-exact JPEG back)"
 
+    def encoder_version(self):
+        import imagecodecs
+
+        return imagecodecs.jpegxl_version()
+
     def supports(self, item):
         reason = super().supports(item)
         return reason or (None if item.data.startswith(JPEG_MAGIC) else "jxl-jpeg takes JPEG files only")

@@ -133,6 +133,11 @@ class LearnedCodec(LossyCodec):
     decode_fixed_bytes: ClassVar[int] = 400 << 20
     decode_pixel_bytes: ClassVar[int] = 64
 
+    def encoder_version(self):
+        from .. import __version__
+
+        return f"omnicodec {__version__}"
+
     def decode_memory(self, meta, item_bytes):
         return self.decode_fixed_bytes + self.decode_pixel_bytes * int(meta["width"]) * int(meta["height"])
 

@@ -35,6 +35,15 @@ class _PillowCodec(Codec):
     format: ClassVar[str] = ""
     modes: ClassVar[tuple[str, ...]] = ("L", "LA", "RGB", "RGBA")
     max_side: ClassVar[int] = 1 << 20
+    library: ClassVar[tuple[str, str]] = ("", "")  # (name, Pillow's feature) of its encoder library
+
+    def encoder_version(self):
+        from PIL import __version__, features
+
+        if not self.library[0]:
+            return f"Pillow {__version__}"
+        version = features.version(self.library[1])
+        return f"{self.library[0]} {version}" if version else ""
 
     def supports(self, item):
         reason = super().supports(item)
@@ -129,6 +138,7 @@ class WebPLossless(_PillowCodec):
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
+    library: ClassVar[tuple[str, str]] = ("libwebp", "webp")
     description: ClassVar[str] = "WebP lossless (method 5, effort 90)"
     method: int = option(5, 0, 6)  # method 6 / effort 100 is ~25x slower for ~0.2% smaller files
     effort: int = option(90, 0, 100)
@@ -156,6 +166,7 @@ class WebP(_LossyPillow):
     format: ClassVar[str] = "WEBP"
     max_side: ClassVar[int] = 16383
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")
+    library: ClassVar[tuple[str, str]] = ("libwebp", "webp")
     description: ClassVar[str] = "WebP lossy (libwebp, method 6); quality -> -q"
 
     def save_args(self):
@@ -169,6 +180,7 @@ class JPEG(_LossyPillow):
     format: ClassVar[str] = "JPEG"
     max_side: ClassVar[int] = 65500
     modes: ClassVar[tuple[str, ...]] = ("L", "RGB")
+    library: ClassVar[tuple[str, str]] = ("libjpeg-turbo", "libjpeg_turbo")
     description: ClassVar[str] = "JPEG baseline, 4:2:0 chroma, optimized Huffman; quality -> -quality"
     subsampling: ClassVar[int] = 2
 
@@ -191,6 +203,7 @@ class AVIF(_LossyPillow):
     format: ClassVar[str] = "AVIF"
     max_side: ClassVar[int] = 65536
     modes: ClassVar[tuple[str, ...]] = ("RGB", "RGBA")
+    library: ClassVar[tuple[str, str]] = ("libavif", "avif")
     description: ClassVar[str] = "AVIF (libavif/AV1, 4:4:4, speed 6); quality -> quality"
     speed: int = option(6, 0, 10)
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import CorruptStreamError
 from ..items import IMAGE_MODES, Image
 from .base import Codec, check_image_meta, option, section, undecodable
-from .generic import zstd_frame
+from .generic import zstd_frame, zstd_version
 
 
 @dataclass
@@ -28,6 +28,9 @@ class ImageZstd(Codec):
     lossless: ClassVar[bool] = True
     description: ClassVar[str] = "any image mode (16-bit, float, CMYK) as zstd-compressed byte planes"
     level: int = option(19, -(1 << 17), 22)
+
+    def encoder_version(self):
+        return zstd_version()
 
     def encode(self, item):
         import zstandard

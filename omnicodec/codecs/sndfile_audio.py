@@ -39,6 +39,9 @@ class _SndfileCodec(Codec):
     rates: ClassVar[tuple[int, ...]] = ()
     max_channels: ClassVar[int] = 255
 
+    def encoder_version(self):
+        return f"libsndfile {sf.__libsndfile_version__}"
+
     def supports(self, item):
         reason = super().supports(item)
         if reason:
@@ -234,6 +237,11 @@ class Opus(_LossyAudio):
 
     def effective(self):
         return {"bitrate": self.bitrate} if self.bitrate else super().effective()
+
+    def encoder_version(self):
+        from ..datasets.media import ffmpeg_version
+
+        return ffmpeg_version() if self.bitrate else super().encoder_version()
 
     def encode(self, item):
         self.check_supports(item)

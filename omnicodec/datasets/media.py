@@ -6,6 +6,7 @@ imported where it is first needed.
 from __future__ import annotations
 
 import io
+import re
 from fractions import Fraction
 from typing import Iterator
 
@@ -161,14 +162,29 @@ def remux(data: bytes, fmt: str) -> bytes:
     return out.getvalue()
 
 
+def ffmpeg_version() -> str:
+    """FFmpeg's codec library and its version ("libavcodec 62.28.102")."""
+    import av
+
+    return "libavcodec " + ".".join(map(str, av.library_versions["libavcodec"]))
+
+
+# the version x264 and x265 state in an SEI unit of their first access unit, which
+# ``elementary`` leaves out of the stream: kind -> (name, the pattern of its version)
+_BANNERS = {"h264": ("x264", re.compile(rb"x264 - (core \d+(?: r\d+)?)")),
+            "hevc": ("x265", re.compile(rb"x265 \(build \d+\) - ([\w.+-]+)"))}
+
+
 # elementary streams: kind -> (FFmpeg's decoder, FFmpeg's raw demuxer)
 ELEMENTARY = {"h264": ("h264", "h264"), "hevc": ("hevc", "hevc"), "av1": ("libdav1d", "obu")}
 
 
-def elementary(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str], kind: str) -> bytes:
+def elementary(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str],
+               kind: str) -> tuple[bytes, str]:
     """``item`` encoded by FFmpeg's ``encoder`` into an elementary stream of ``kind`` (a raw
     .264/.265 Annex B or .obu file: parameter sets in-band, no container), SEI units left out
-    (x264 writes its settings there; no decoder needs them)."""
+    (x264 writes its settings there, x265 its build; no decoder needs them), and the encoder's
+    version as its SEI states it ("" if none does)."""
     import os
 
     import av
@@ -179,23 +195,30 @@ def elementary(item: items.Video, encoder: str, pix_fmt: str, options: dict[str,
     ctx.width, ctx.height, ctx.pix_fmt = w, h, pix_fmt
     ctx.time_base, ctx.framerate = Fraction(item.fps[1], item.fps[0]), Fraction(*item.fps)
     ctx.options = options
-    out = []
+    out, version = [], ""
     for frame in _av_frames(item, pix_fmt):
-        out += [bytes(p) if kind == "av1" else _without_sei(bytes(p), kind) for p in ctx.encode(frame)]
-    return b"".join(out)
+        for packet in ctx.encode(frame):
+            data, sei = (bytes(packet), []) if kind == "av1" else _without_sei(bytes(packet), kind)
+            out.append(data)
+            for unit in sei:
+                found = _BANNERS[kind][1].search(unit)
+                version = version or (found and f"{_BANNERS[kind][0]} {found[1].decode()}")
+    return b"".join(out), version or ""
 
 
-def _without_sei(data: bytes, kind: str) -> bytes:
+def _without_sei(data: bytes, kind: str) -> tuple[bytes, list[bytes]]:
     """An Annex B access unit with its SEI NAL units (H.264 type 6, HEVC 39 and 40) left out,
-    each remaining unit behind a 4-byte start code."""
+    each remaining unit behind a 4-byte start code; and the SEI units left out."""
     units = data.split(b"\x00\x00\x01")[1:]  # a unit never holds 00 00 01 (emulation prevention)
-    kept = []
+    kept, sei = [], []
     for n, unit in enumerate(units):
         unit = unit[:-1] if n + 1 < len(units) and unit.endswith(b"\x00") else unit  # 4-byte code
         kind_of = unit[0] & 0x1F if kind == "h264" else (unit[0] >> 1) & 0x3F
-        if not ((kind == "h264" and kind_of == 6) or (kind == "hevc" and kind_of in (39, 40))):
+        if (kind == "h264" and kind_of == 6) or (kind == "hevc" and kind_of in (39, 40)):
+            sei.append(unit)
+        else:
             kept.append(b"\x00\x00\x00\x01" + unit)
-    return b"".join(kept)
+    return b"".join(kept), sei
 
 
 def elementary_decoder(kind: str, width: int, height: int):
@@ -270,6 +293,7 @@ def elementary_container(data: bytes, kind: str, size: tuple[int, int], fps: tup
         stream.time_base = rate
         for n, (packet, dts) in enumerate(zip(packets, _decode_times(pts))):  # the packets decoded above
             packet.pts, packet.dts, packet.time_base, packet.stream = pts[n], dts, rate, stream
+            packet.duration = 1  # one frame: the last one too (MP4 edit lists end where durations do)
             packet.is_keyframe = n in keys
             box.mux(packet)
     return out.getvalue()

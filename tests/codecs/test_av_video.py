@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 import omnicodec
@@ -25,11 +27,21 @@ def test_quality_knob(codec_id):
 
 @pytest.mark.parametrize("codec_id", ["ffv1", "x264", "x265", "svtav1"])
 def test_fixture(codec_id):
-    # v1: written by container 1, decoded forever; v2: re-encoded too (the lossy ones: Matroska,
-    # and v2-elementary: the elementary stream that new streams hold)
-    versions = ("v1", "v2") if codec_id == "ffv1" else ("v1", "v2", "v2-elementary")
+    # v1: written by container 1, decoded forever; v2: its payload re-encoded too (the lossy
+    # ones: Matroska, and v2-elementary: the elementary stream that new streams hold); v3: the
+    # default stream in today's container, re-encoded byte for byte
+    versions = ("v1", "v2", "v3") if codec_id == "ffv1" else ("v1", "v2", "v2-elementary", "v3")
     for version in versions:
         check_fixture(codec_id, make_video(frames=2, h=32, w=32), version)
+
+
+@pytest.mark.parametrize("codec_id, version", [("x264", r"x264 core \d+( r\d+)?"), ("x265", r"x265 \d+\.\d+\S*"),
+                                               ("ffv1", r"libavcodec \d+\.\d+\.\d+"), ("svtav1", "")])
+def test_the_header_names_the_encoder_version(codec_id, version):
+    """x264 and x265 state their version in an SEI unit the stream leaves out: it goes to the
+    header (SVT-AV1 states none, so none is claimed)."""
+    header = omnicodec.decode_with_header(omnicodec.encode(make_video(frames=2, h=32, w=32), codec_id, 50))[0]
+    assert re.fullmatch(version, header.encoder)
 
 
 def test_svtav1_refuses_444():

@@ -3,7 +3,7 @@ import pytest
 import omnicodec
 from omnicodec.errors import UnsupportedInputError
 
-from ..common import make_image
+from ..common import VERSIONS, make_image
 from .checklist import check_fixture, check_quality_monotone, run_checklist
 
 LOSSLESS_MODES = {"png": ["L", "LA", "RGB", "RGBA", "I;16", "LA;16", "RGB;16", "RGBA;16", "P"],
@@ -28,8 +28,8 @@ def test_quality_knob(codec_id):
 
 @pytest.mark.parametrize("codec_id", [*LOSSLESS_MODES, *LOSSY])
 def test_fixture(codec_id):
-    versions = {"image-zstd": ("v2",), "png": ("v1", "v2-rgb")}.get(codec_id, ("v1", "v2"))
-    for version in versions:  # v1: written by container 1, decoded forever; v2: re-encoded too
+    versions = {"image-zstd": ("v2", "v3"), "png": ("v1", "v2-rgb", "v3")}.get(codec_id, VERSIONS)
+    for version in versions:
         check_fixture(codec_id, make_image(h=24, w=31, mode="RGB"), version)
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ..common import make_audio, peak_growth
+from ..common import VERSIONS, make_audio, peak_growth
 from .checklist import check_fixture, check_quality_monotone, run_checklist
 
 
@@ -24,7 +24,7 @@ def test_quality_knob(codec_id):
 
 @pytest.mark.parametrize("codec_id", ["flac", "wav", "opus", "vorbis", "mp3"])
 def test_fixture(codec_id):
-    for version in ("v1", "v2"):  # v1: written by container 1, decoded forever; v2: re-encoded too
+    for version in VERSIONS:
         check_fixture(codec_id, make_audio(frames=2400, rate=48000), version)
 
 

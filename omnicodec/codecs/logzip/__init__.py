@@ -57,6 +57,11 @@ class Logzip(StreamingCodec):
     stream_section: ClassVar[str] = "BLKS"
     block_mb: float = 16.0
 
+    def encoder_version(self):
+        from ... import __version__
+
+        return f"omnicodec {__version__}"
+
     def suits(self, item):
         """Text-like input (mostly printable, has line breaks): the default codec for it."""
         head = item.data[: 1 << 16]
