@@ -13,7 +13,8 @@ compressai, no numba.cuda).
 __version__ = "0.1.0"
 
 _API = {"encode", "decode", "decode_with_header", "open", "read", "write", "test_file", "describe", "get_codec",
-        "list_codecs", "choose_codec", "parse_options", "encode_file", "decode_file", "decode_latent", "CodecInfo"}
+        "list_codecs", "choose_codec", "parse_options", "encode_file", "decode_file", "decode_latent", "CodecInfo",
+        "Target"}
 _ITEMS = {"Image", "Audio", "Video", "Bytes"}
 
 __all__ = sorted(_API | _ITEMS) + ["__version__"]

@@ -105,16 +105,72 @@ def candidates(item: Item, quality: float | None = None, reasons: list[str] | No
 
 # ----------------------------------------------------------------------------- bytes level
 def encode(item: Item | bytes | np.ndarray, codec: str | Codec | None = None, quality: float | None = None,
-           source: dict[str, str] | None = None) -> bytes:
+           source: dict[str, str] | None = None, target: Target | None = None) -> bytes:
     """Compress an item, raw bytes or an image array ((H, W) grey or (H, W, C), its mode
     following its dtype: see :class:`omnicodec.Image`) into .omc bytes.  Side data
     (``item.extra``) is stored beside the codec's payload; lossless codecs store the item's
-    digest."""
-    return _encode(item, codec, quality, source)[1]
+    digest.  With a ``target`` (bits per pixel, bits per second or bytes), a lossy ``codec``'s
+    quality is searched for the largest file within it (see :class:`Target`)."""
+    return _encode(item, codec, quality, source, target)[1]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A size for a lossy encode to meet (``codec encode --bpp / -b / --size``): bits per pixel
+    (images; video: per pixel of every frame), bits per second (sound, video) or bytes, of the
+    whole .omc file.  The codec's quality is searched by bisection (about 8 encodes) for the
+    largest file within the target; a codec whose steps are coarse (JPEG's integer quality)
+    lands a step below it."""
+
+    bpp: float | None = None
+    bitrate: float | None = None
+    size: int | None = None
+
+    def bytes_for(self, item: Item) -> int:
+        if self.size is not None:
+            return int(self.size)
+        if self.bpp is not None:
+            if not isinstance(item, (Image, Video)):
+                raise UnsupportedInputError("bits per pixel are for images and video: give a sound a bitrate "
+                                            "or a size")
+            pixels = item.pixels.shape[0] * item.pixels.shape[1] if isinstance(item, Image) else item.planes[0].size
+            return int(self.bpp * pixels / 8)
+        if isinstance(item, Audio):
+            seconds = item.frames.shape[0] / item.sample_rate
+        elif isinstance(item, Video):
+            seconds = item.planes[0].shape[0] * item.fps[1] / item.fps[0]
+        else:
+            raise UnsupportedInputError("a bitrate is for sound and video: give an image bits per pixel or a size")
+        return int((self.bitrate or 0) * seconds / 8)
+
+
+def _fit(item: Item, codec: Codec | None, target: Target, source) -> tuple[Header, bytes]:
+    """The encode of ``item`` by ``codec`` at the highest quality whose file is within ``target``."""
+    import dataclasses
+
+    if codec is None or codec.lossless or not any(f.name == "quality" for f in dataclasses.fields(codec)):
+        raise UnsupportedInputError("a size target needs a lossy codec with a quality: name one with -c")
+    if getattr(codec, "bitrate", 0):
+        raise UnsupportedInputError(f"{codec.codec_id} is already given a bitrate: drop the size target")
+    goal = target.bytes_for(item)
+    lo, hi, best = 0.0, 100.0, None
+    for q in [0.0] + [None] * 14:
+        q = (lo + hi) / 2 if q is None else q
+        header, blob = _encode(item, dataclasses.replace(codec, quality=q), None, source)
+        if len(blob) <= goal:
+            lo, best = q, (header, blob)
+        elif q == 0.0:
+            raise UnsupportedInputError(f"{codec.codec_id} cannot make it as small as {goal} bytes: "
+                                        f"{len(blob)} at quality 0")
+        else:
+            hi = q
+        if len(best[1]) >= 0.99 * goal or hi - lo < 0.05:
+            break
+    return best
 
 
 def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
-            source: dict[str, str] | None = None) -> tuple[Header, bytes]:
+            source: dict[str, str] | None = None, target: Target | None = None) -> tuple[Header, bytes]:
     """:func:`encode`, also returning the header it wrote."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         item = Bytes(bytes(item))
@@ -126,10 +182,12 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     elif not isinstance(item, (Image, Audio, Video, Bytes)):
         raise TypeError(f"encode takes an Image, Audio, Video or Bytes item, bytes or an image array, "
                         f"not {type(item).__name__}")
-    if codec is None:
+    if codec is None and target is None:
         codec = choose_codec(item, quality)
     elif isinstance(codec, str):
         codec = get_codec(codec, quality)
+    if target is not None:
+        return _fit(item, codec, target, source)
     codec = codec.for_item(item)
     codec.check_supports(item)
     try:  # the checks a decoder will make, applied at encode: never write what cannot be decoded
@@ -328,7 +386,7 @@ def size_bound(size: int) -> int:
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 codec: str | Codec | None = None, quality: float | None = None, force: bool = False,
                 progress: Callable[[int], None] | None = None, allow_loss: bool = False,
-                verify: bool = True, workers: int | None = None) -> tuple[Path, Header]:
+                verify: bool = True, workers: int | None = None, target: Target | None = None) -> tuple[Path, Header]:
     """Compress a file to ``dst`` (default: ``src`` + .omc); returns (path, header).
 
     Without ``codec`` and ``quality`` the output restores the file exactly, and is never
@@ -349,10 +407,11 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     cannot carry (PNG chunks, the WAV wrapper) is refused for a lossless encode unless
     ``allow_loss``."""
     with naming(src):
-        return _encode_file(Path(src), dst, codec, quality, force, progress, allow_loss, verify, workers)
+        return _encode_file(Path(src), dst, codec, quality, force, progress, allow_loss, verify, workers, target)
 
 
-def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, verify, workers) -> tuple[Path, Header]:
+def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, verify, workers,
+                 target=None) -> tuple[Path, Header]:
     import dataclasses
 
     from .datasets.files import identify
@@ -372,7 +431,7 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
         modality = codec.modality
     if dst.suffix.lower() in standard_extensions():
         data = src.read_bytes()
-        header = _encode_standard(src, dst, data, modality, codec, quality, allow_loss, verify)
+        header = _encode_standard(src, dst, data, modality, codec, quality, allow_loss, verify, target)
         _check_unchanged(src, before, len(data))
         return dst, header
     header = None
@@ -388,8 +447,8 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
             header = _store_stream(src, dst, source, before)
     if header is None:
         data = src.read_bytes()
-        if codec is not None or quality is not None:
-            header, blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify)
+        if codec is not None or quality is not None or target is not None:
+            header, blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify, target)
         else:
             header, blob = _encode_default(src, data, modality, fmt, source, verify)
         _check_unchanged(src, before, len(data))
@@ -430,7 +489,7 @@ def _store_stream(src: Path, dst: Path, source: dict, before: os.stat_result) ->
 
 
 def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, quality, allow_loss,
-                     verify) -> Header:
+                     verify, target=None) -> Header:
     """Write ``src`` to ``dst`` as the standard file its extension names (see encode_file)."""
     from .datasets.files import read_item
 
@@ -438,10 +497,10 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
     if modality == "bytes":
         raise UnsupportedInputError(f"{src.name} is not an image, sound or video: it cannot be written as {ext} "
                                     "(write .omc)")
-    lossless = codec.lossless if codec is not None else quality is None
+    lossless = codec.lossless if codec is not None else quality is None and target is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
     chosen = _standard_codec(ext, modality, item, codec, quality)
-    header, blob = _encode(item, chosen, quality)
+    header, blob = _encode(item, chosen, quality, target=target)
     sections = container.unpack(blob).sections
     side = _lost(sections, ext)
     if side and lossless and not allow_loss:
@@ -454,12 +513,13 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
     return header
 
 
-def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify) -> tuple[Header, bytes]:
+def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify,
+                  target=None) -> tuple[Header, bytes]:
     from .datasets.files import read_item
 
-    lossless = codec.lossless if codec is not None else quality is None
+    lossless = codec.lossless if codec is not None else quality is None and target is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
-    header, blob = _encode(item, codec, quality, source=source)
+    header, blob = _encode(item, codec, quality, source=source, target=target)
     if verify and lossless:
         decode(blob)  # raises if the stream does not restore the item
     return header, blob

@@ -45,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "the codec given with -c, checked against what it takes (e.g. -O level=3 for zstd, -O "
                    "preset=slow for x265, -O speed=4 for avif; `codec list --options` shows them); repeatable")
     e.add_argument("-b", "--bitrate", type=bit_rate, metavar="RATE", help="bits per second for the codec "
-                   "given with -c, e.g. 32k (opus today); it overrides -q")
+                   "given with -c, e.g. 32k: opus's own rate control, a search of the quality for the others "
+                   "(sound and video); it overrides -q")
+    e.add_argument("--bpp", type=float, help="bits per pixel for the lossy codec given with -c (images; video: "
+                   "per pixel of every frame): the highest quality whose file is within it (about 8 encodes)")
+    e.add_argument("--size", type=byte_size, metavar="SIZE", help="the most bytes each output may take "
+                   "(e.g. 20K), for the lossy codec given with -c: the highest quality within it")
+    e.add_argument("--crf", type=float, help="the CRF of x264, x265 (0..51) or svtav1 (0..63), as "
+                   "ffmpeg takes it: sets the quality that maps to it (instead of -q)")
     e.add_argument("-T", "--threads", "--workers", dest="workers", type=positive_int, metavar="N",
                    help="processes that encode a streaming codec's blocks (logzip); default: every core; "
                    "same output for any N")
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a setting of the codec given with -c (see encode -O); repeatable")
     a.add_argument("-b", "--bitrate", type=bit_rate, metavar="RATE", help="bits per second for the codec "
                    "given with -c (see encode -b)")
+    a.add_argument("--crf", type=float, help="the CRF of the video codec given with -c (see encode --crf)")
     _cluster_args(a)
     v = sub.add_parser("verify", help="check every file of an archive (digests and a full decode)")
     v.add_argument("dest", help="the archive directory")
@@ -288,7 +296,7 @@ def cmd_encode(args) -> int:
     piped = _through_pipes(args, cmd_encode)
     if piped is not None:
         return piped
-    codec = _configured(args)
+    codec, target = _configured(args), _target(args)
     files = expand(args.inputs, skip_suffix=api.OMC_EXT)
     out = _out_dir(args, files)
 
@@ -300,7 +308,7 @@ def cmd_encode(args) -> int:
             dst = _place(out, src, base) / (src.name + api.OMC_EXT)
         path, header = api.encode_file(src, dst, codec=codec, quality=args.quality, force=args.force,
                                        progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify,
-                                       workers=args.workers)
+                                       workers=args.workers, target=target)
         size, done = src.stat().st_size, path.stat().st_size
         return (f"{src} -> {path}  [{header.codec}] {size} -> {done} bytes "
                 f"({size / max(done, 1):.2f}x, {time.perf_counter() - t:.2f}s)")
@@ -333,18 +341,53 @@ def cmd_decode(args) -> int:
 
 
 def _configured(args):
-    """The codec asked for: its id, or a configured codec when -O options are given."""
-    from .. import api
+    """The codec asked for: its id, or a configured codec when -O options are given (``--crf``
+    becomes the quality that maps to it)."""
+    from .. import api, registry
 
-    if not args.option and args.bitrate is None:
+    if args.crf is not None:
+        quality_for_crf = getattr(registry.get_codec_class(args.codec), "quality_for_crf", None) if args.codec else None
+        if quality_for_crf is None:
+            raise ValueError("--crf is for the CRF video codecs: name one with -c (x264, x265, svtav1)")
+        if args.quality is not None:
+            raise ValueError("--crf and -q both set the quality: give one of them")
+        args.quality = quality_for_crf(args.crf)
+
+    native = args.bitrate is not None and _takes_bitrate(args.codec)
+    if not args.option and not native:
         return args.codec
-    if not args.codec:
-        raise ValueError(f"{'-O' if args.option else '-b'} sets an option of the codec given with -c; "
-                         "name the codec (e.g. -c opus -b 32k)")
     options = api.parse_options(args.codec, args.option)
-    if args.bitrate is not None:
+    if native:
         options["bitrate"] = args.bitrate
     return api.get_codec(args.codec, args.quality, **options)
+
+
+def _takes_bitrate(codec_id: str | None) -> bool:
+    """Whether the codec has its own rate control (a ``bitrate`` option: opus)."""
+    import dataclasses
+
+    from .. import registry
+
+    if not codec_id:
+        raise ValueError("-b and -O set the codec given with -c: name the codec (e.g. -c opus -b 32k)")
+    return any(f.name == "bitrate" for f in dataclasses.fields(registry.get_codec_class(codec_id)))
+
+
+def _target(args):
+    """The size target of --bpp, --size or a -b for a codec without its own rate control."""
+    from .. import api
+
+    asked = {k: v for k, v in (("bpp", args.bpp), ("size", args.size)) if v is not None}
+    if args.bitrate is not None and not _takes_bitrate(args.codec):
+        asked["bitrate"] = args.bitrate
+    if not asked:
+        return None
+    if len(asked) > 1 or args.quality is not None:
+        raise ValueError(f"{', '.join(asked)}{' and -q' if args.quality is not None else ''} all set the "
+                         "quality: give one of them")
+    if not args.codec:
+        raise ValueError("a size target is met by searching a lossy codec's quality: name the codec with -c")
+    return api.Target(**asked)
 
 
 def cmd_info(args) -> int:
@@ -389,6 +432,9 @@ def cmd_test(args) -> int:
 def cmd_archive(args) -> int:
     from .. import archive
 
+    if args.bitrate is not None and not _takes_bitrate(args.codec):
+        raise ValueError(f"archive takes -b for codecs with their own rate control (opus), not {args.codec}: "
+                         "use -q or --crf")
     report = archive.archive(args.src, args.dest, codec=_configured(args), quality=args.quality, workers=args.workers,
                              scheduler=args.scheduler, progress=TreeProgress("archived"))
     return _summary(report, f"{report.done} archived, {report.skipped} already done and unchanged, "

@@ -154,6 +154,13 @@ class _CRFCodec(_AVCodec, LossyCodec):
     def from_quality(cls, quality):
         return dataclasses.replace(super().from_quality(quality), stream="elementary")
 
+    @classmethod
+    def quality_for_crf(cls, crf: float) -> float:
+        """The quality whose CRF is ``crf`` (x265's CRF 28 is quality 45.098...)."""
+        if not 0 <= crf <= cls.crf_worst:
+            raise UnsupportedInputError(f"{cls.codec_id} takes a CRF from 0 to {cls.crf_worst:g}, got {crf:g}")
+        return 100.0 * (1.0 - crf / cls.crf_worst)
+
     def crf(self) -> float:
         return round(self.crf_worst * (1.0 - self.quality / 100.0), 2)
 
@@ -231,6 +238,12 @@ class SVTAV1(_CRFCodec):
     crf_worst: ClassVar[float] = 63.0
     description: ClassVar[str] = "AV1 (SVT-AV1); quality -> CRF 63..0"
     preset: str = option("8", choices=tuple(str(p) for p in range(14)))
+
+    @classmethod
+    def quality_for_crf(cls, crf):
+        if crf != int(crf):
+            raise UnsupportedInputError(f"svtav1 takes an integer CRF, got {crf:g}")
+        return super().quality_for_crf(crf)
 
     def crf(self):
         return float(round(super().crf()))  # SVT-AV1 takes integer CRF

@@ -124,11 +124,14 @@ class WAV(_SndfileCodec):
 class _LossyAudio(_SndfileCodec, LossyCodec):
     quality: float = option(50.0, 0, 100)
 
+    def compression_level(self) -> float:
+        return 1.0 - self.quality / 100.0
+
     def write_args(self, item):
-        return {"subtype": self.subtype, "compression_level": 1.0 - self.quality / 100.0}
+        return {"subtype": self.subtype, "compression_level": self.compression_level()}
 
     def effective(self):
-        return {"compression_level": 1.0 - self.quality / 100.0}
+        return {"compression_level": self.compression_level()}
 
     def encode(self, item):
         sections = super().encode(item)
@@ -284,3 +287,6 @@ class MP3(_LossyAudio):
     # clipped (measured: 12 dB PSNR at any quality), so only mono is offered until that is fixed.
     max_channels: ClassVar[int] = 1
     description: ClassVar[str] = "MP3 (LAME, mono); quality -> compression level"
+
+    def compression_level(self):
+        return min(super().compression_level(), 0.999)  # libsndfile refuses MP3 at 1.0, at every rate

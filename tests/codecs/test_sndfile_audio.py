@@ -1,5 +1,7 @@
 import pytest
 
+import omnicodec
+
 from ..common import VERSIONS, make_audio, peak_growth
 from .checklist import check_fixture, check_quality_monotone, run_checklist
 
@@ -78,3 +80,12 @@ def test_opus_meets_the_bitrate_asked_for(channels, rate, target):
     assert codec.effective() == {"bitrate": target}
     with pytest.raises(ValueError, match="at least 6000"):
         omnicodec.encode(audio, omnicodec.get_codec("opus", bitrate=5000))
+
+
+@pytest.mark.parametrize("codec_id", ["opus", "vorbis", "mp3"])
+def test_the_whole_quality_range_encodes(codec_id):
+    """Quality 0 and 100 are valid settings (libsndfile refuses MP3 at compression level 1.0,
+    which quality 0 once asked for)."""
+    item = make_audio(frames=8000, rate=16000)
+    sizes = [len(omnicodec.encode(item, codec_id, q)) for q in (0, 100)]
+    assert sizes[0] < sizes[1]
