@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,35 +41,22 @@ LEARNED = ("hyperprior", "walloc")
 PUBLISHED = ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM", "WebP", "JPEG"]
 
 
-def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    import torch
-    from pytorch_msssim import ms_ssim as f
-
-    ta = torch.from_numpy(a).permute(2, 0, 1)[None].float()
-    tb = torch.from_numpy(b).permute(2, 0, 1)[None].float()
-    return float(f(ta, tb, data_range=255.0))
-
-
 def measure(codec_id: str, images: list) -> list[dict]:
-    import omnicodec
-    from omnicodec.metrics import psnr
+    """The codec's mean point over the images at each of its qualities (omnicodec.bench's
+    measure: the codec bench command's own numbers)."""
+    from omnicodec import bench
 
     points = []
     for q in QUALITIES[codec_id]:
-        rows = []
-        for item in images:
-            t0 = time.perf_counter()
-            blob = omnicodec.encode(item, codec_id, q)
-            t1 = time.perf_counter()
-            out = omnicodec.decode(blob)
-            t2 = time.perf_counter()
-            h, w = item.pixels.shape[:2]
-            rows.append((8 * len(blob) / (h * w), psnr(item.pixels, out.pixels, 255.0),
-                         ms_ssim(item.pixels, out.pixels), t1 - t0, t2 - t1))
-        m = np.mean(rows, axis=0)
-        points.append({"quality": q, "bpp": m[0], "psnr": m[1], "ms_ssim": m[2], "enc_s": m[3], "dec_s": m[4]})
-        print(f"{codec_id:<10} q={q:<5} bpp={m[0]:.3f} psnr={m[1]:.2f} ms-ssim={m[2]:.4f} "
-              f"enc={m[3]:.2f}s dec={m[4]:.2f}s", flush=True)
+        rows = [bench.measure(str(n), item, codec_id, q) for n, item in enumerate(images)]
+        failed = [r["error"] for r in rows if "error" in r]
+        if failed:
+            raise RuntimeError(f"{codec_id} at quality {q}: {failed[0]}")
+        m = {k: float(np.mean([r[k] for r in rows])) for k in ("rate", "psnr", "ms_ssim", "enc_s", "dec_s")}
+        points.append({"quality": q, "bpp": m["rate"], "psnr": m["psnr"], "ms_ssim": m["ms_ssim"],
+                       "enc_s": m["enc_s"], "dec_s": m["dec_s"]})
+        print(f"{codec_id:<10} q={q:<5} bpp={m['rate']:.3f} psnr={m['psnr']:.2f} ms-ssim={m['ms_ssim']:.4f} "
+              f"enc={m['enc_s']:.2f}s dec={m['dec_s']:.2f}s", flush=True)
     return points
 
 

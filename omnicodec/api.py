@@ -120,7 +120,7 @@ class Target:
     (images; video: per pixel of every frame), bits per second (sound, video) or bytes, of the
     whole .omc file.  The codec's quality is searched by bisection (about 8 encodes) for the
     largest file within the target; a codec whose steps are coarse (JPEG's integer quality)
-    lands a step below it."""
+    lands a step below it, and a target above the codec's largest output gets quality 100."""
 
     bpp: float | None = None
     bitrate: float | None = None
@@ -154,7 +154,7 @@ def _fit(item: Item, codec: Codec | None, target: Target, source) -> tuple[Heade
         raise UnsupportedInputError(f"{codec.codec_id} is already given a bitrate: drop the size target")
     goal = target.bytes_for(item)
     lo, hi, best = 0.0, 100.0, None
-    for q in [0.0] + [None] * 14:
+    for q in [0.0, 100.0] + [None] * 14:  # the ends first: a target beyond either needs no search
         q = (lo + hi) / 2 if q is None else q
         header, blob = _encode(item, dataclasses.replace(codec, quality=q), None, source)
         if len(blob) <= goal:

@@ -51,10 +51,11 @@ def imports_of(source: str, package: str) -> set[str]:
 
 
 # modules that sit on top of the public API, as the CLI does (only the CLI imports them): the
-# latent datasets and the tree archiver encode and decode through omnicodec.api
-ON_TOP = {"datasets/latents.py": "latents", "archive.py": "archive"}
+# latent datasets, the tree archiver and codec bench encode and decode through omnicodec.api
+ON_TOP = {"datasets/latents.py": "latents", "archive.py": "archive", "bench.py": "bench"}
 FORBIDDEN["latents"] = {"cli"}
 FORBIDDEN["archive"] = {"cli"}
+FORBIDDEN["bench"] = {"cli"}
 
 
 def layer_of(path: Path) -> str:

@@ -144,6 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--mib", type=float, default=24, help="byte budget in MiB (default 24)")
     k.add_argument("--tile", type=int, default=320, help="crop side in pixels (default 320)")
 
+    b = sub.add_parser("bench", help="rate-distortion of codecs on your own files: a table, BD-rates "
+                       "and a plot", description="Encode each file with each codec at each quality, decode it, "
+                       "and report bytes, rate (bpp or kbit/s of the whole .omc), PSNR (SNR for sound), "
+                       "MS-SSIM for images, encode and decode times, the BD-rate of each codec against the "
+                       "reference, and an RD plot.")
+    b.add_argument("files", nargs="+", metavar="FILE", help="images, sounds or videos")
+    b.add_argument("--codecs", help="comma-separated codec ids (default: jpeg,webp,avif for images, "
+                   "mp3,vorbis,opus for sound, x264,x265,svtav1 for video)")
+    b.add_argument("--qualities", default="10,30,50,70,90", help="comma-separated qualities 0..100 "
+                   "(4 or more for a BD-rate; default 10,30,50,70,90)")
+    b.add_argument("--reference", help="the codec the BD-rates are against (default: the first)")
+    b.add_argument("--plot", default="codec-bench.png", metavar="PNG", help="where the RD plot goes "
+                   "(default codec-bench.png; - for none)")
+    b.add_argument("--json", metavar="OUT", help="also write every point and the BD-rates as JSON")
+
     li = sub.add_parser("list", help="list codecs and whether they are available here")
     li.add_argument("--options", action="store_true", help="also each codec's options (-O NAME=VALUE)")
     sub.add_parser("demo", help="encode and decode the bundled samples and print a table")
@@ -521,9 +536,52 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .. import api, bench
+
+    items = []
+    for name in args.files:
+        with api.naming(name):
+            items.append((name, api.read(name, allow_loss=True)))  # measured, never written
+    modalities = {item.modality for _, item in items}
+    if args.codecs:
+        codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    elif len(modalities) == 1 and next(iter(modalities)) in bench.DEFAULT_CODECS:
+        codecs = list(bench.DEFAULT_CODECS[next(iter(modalities))])
+    else:
+        raise ValueError("these files are of several kinds (or bytes): name the codecs with --codecs")
+    for codec_id in codecs:
+        api.get_codec(codec_id)  # an unknown codec fails before any work
+    try:
+        qualities = [float(q) for q in args.qualities.split(",")]
+    except ValueError:
+        raise ValueError(f"--qualities takes numbers separated by commas, got {args.qualities!r}") from None
+    reference = args.reference or codecs[0]
+    if reference not in codecs:
+        raise ValueError(f"the reference {reference} is not one of --codecs")
+    rows = []
+    print("\n".join(bench.table([])), flush=True)
+    for name, item in items:
+        for codec_id in codecs:
+            for q in qualities:
+                rows.append(bench.measure(name, item, codec_id, q))
+                print(bench.table(rows[-1:])[1], flush=True)
+    bds = bench.bd_rates(rows, reference)
+    for name, per_codec in bds.items():
+        print(f"BD-rate against {reference} on {name}: " + ", ".join(
+            f"{c} {v:+.1f}%" if isinstance(v, float) else f"{c} {v}" for c, v in per_codec.items()))
+    if args.plot != "-":
+        bench.plot(rows, Path(args.plot))
+        print(f"plot: {args.plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "bd_rate": bds, "reference": reference},
+                                              indent=1, default=str) + "\n")
+    return 1 if any("error" in r for r in rows) else 0
+
+
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "test": cmd_test, "archive": cmd_archive,
             "verify": cmd_verify, "restore": cmd_restore, "list": cmd_list,
-            "demo": cmd_demo, "train": cmd_train, "pack-data": cmd_pack_data}
+            "demo": cmd_demo, "train": cmd_train, "pack-data": cmd_pack_data, "bench": cmd_bench}
 
 
 # -------------------------------------------------------------------------------- helpers

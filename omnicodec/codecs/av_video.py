@@ -241,12 +241,14 @@ class SVTAV1(_CRFCodec):
 
     @classmethod
     def quality_for_crf(cls, crf):
-        if crf != int(crf):
-            raise UnsupportedInputError(f"svtav1 takes an integer CRF, got {crf:g}")
+        if crf != int(crf) or crf < 1:
+            raise UnsupportedInputError(f"svtav1 takes an integer CRF from 1 to 63, got {crf:g}")
         return super().quality_for_crf(crf)
 
     def crf(self):
-        return float(round(super().crf()))  # SVT-AV1 takes integer CRF
+        # an integer; FFmpeg reads CRF 0 as "not set" and encodes at its default (35): quality
+        # 100 gave a tenth of quality 98's bytes at 36 dB instead of 55, so 1 is the best
+        return max(1.0, float(round(super().crf())))
 
     def options(self):
         return {"crf": f"{self.crf():g}", "preset": self.preset, "svtav1-params": "verbosity=0"}

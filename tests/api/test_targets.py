@@ -72,3 +72,8 @@ def test_cli_targets_and_crf(tmp_path, capsys, photo):
     for bad in (["-c", "svtav1", "--crf", "30.5"], ["-c", "ffv1", "--crf", "20"], ["-c", "x264", "--crf", "52"]):
         assert main(["encode", str(tmp_path / "v.y4m"), *bad, "-o", str(tmp_path / "w.omc")]) == 1
         assert "CRF" in capsys.readouterr().err and not (tmp_path / "w.omc").exists()
+
+
+def test_a_target_above_the_largest_output_gets_the_top_quality():
+    header = omnicodec.decode_with_header(omnicodec.encode(make_image(), "webp", target=Target(size=10**6)))[0]
+    assert header.config["quality"] == 100.0

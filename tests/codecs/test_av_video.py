@@ -44,6 +44,16 @@ def test_the_header_names_the_encoder_version(codec_id, version):
     assert re.fullmatch(version, header.encoder)
 
 
+@pytest.mark.parametrize("codec_id", ["x264", "x265", "svtav1"])
+def test_the_top_quality_is_the_best(codec_id):
+    """Quality 100 is the best the encoder does (SVT-AV1's CRF 0 once meant FFmpeg's default)."""
+    from omnicodec.metrics import item_psnr
+
+    clip = make_video(frames=3, h=64, w=64)
+    top, next_best = (item_psnr(clip, omnicodec.decode(omnicodec.encode(clip, codec_id, q))) for q in (100, 95))
+    assert top > next_best
+
+
 def test_svtav1_refuses_444():
     with pytest.raises(UnsupportedInputError, match="yuv444p"):
         omnicodec.encode(make_video(pix_fmt="yuv444p"), "svtav1", 50)
