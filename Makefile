@@ -10,10 +10,12 @@ PYTEST_ARGS ?= -m "not slow"
 
 install: $(STAMP)
 
+# (PYTHONWARNINGS: setuptools warns on every editable install that a folder named like the
+# package could shadow it)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -c constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

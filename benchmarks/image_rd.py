@@ -1,5 +1,5 @@
 """Rate-distortion on the 24 Kodak images: the learned codecs (hyperprior, walloc) vs JPEG (4:2:0,
-4:4:4), WebP and AVIF.
+4:4:4), WebP, AVIF and JPEG XL.
 
 For every codec and quality: mean bpp of the actual .omc files (all header bytes included),
 mean RGB PSNR, mean MS-SSIM, mean encode/decode seconds per image.  Then BD-rate (PSNR) of
@@ -36,6 +36,7 @@ QUALITIES = {
     "jpeg444": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "webp": [5, 15, 30, 45, 60, 75, 85, 95],
     "avif": [10, 25, 40, 55, 70, 80, 90],
+    "jxl": [10, 25, 40, 55, 70, 80, 90, 95],
 }
 LEARNED = ("hyperprior", "walloc")
 PUBLISHED = ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM", "WebP", "JPEG"]
@@ -82,7 +83,7 @@ def bd_table(curves: dict, published: dict) -> dict:
         if learned not in curves:
             continue
         hr, hp = curve(envelope(curves[learned]))
-        for anchor in ("webp", "jpeg", "jpeg444", "avif"):
+        for anchor in ("webp", "jpeg", "jpeg444", "avif", "jxl"):
             if anchor in curves:
                 try:
                     out[f"{learned} vs {anchor}"] = bd_rate(*curve(curves[anchor]), hr, hp)

@@ -784,15 +784,21 @@ def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool
 
 def _standard_codec(ext: str, modality: str, item: Item, codec: Codec | None, quality: float | None) -> Codec:
     """The codec that writes a standard ``ext`` file of ``item``: the one asked for (which must
-    write that format), else the first candidate of the modality's default order that does
-    (lossless unless a ``quality`` is given)."""
+    write that format), else the first candidate of the modality's default order that does, else
+    the first registered codec that does: lossless unless a ``quality`` is given (then a lossy
+    one, or a lossless one where no lossy codec writes that format: -q 50 -o x.png)."""
     if codec is not None:
         if ext not in codec.standard:
             raise UnsupportedInputError(f"{codec.codec_id} writes .omc files"
                                         + (f" or {' '.join(codec.standard)}" if codec.standard else "")
                                         + f", not {ext}")
         return codec
-    found = [c for c in candidates(item, quality) if ext in c.standard]
+    usual = [c for c in candidates(item, quality) if ext in c.standard]
+    found = [c for c in usual if c.lossless == (quality is None)] or [
+        codec for cid in registry.codec_ids()  # a codec outside the default order (jxl)
+        if ext in (cls := registry.get_codec_class(cid)).standard and modality in cls.modalities()
+        and cls.lossless == (quality is None) and cls.available()
+        and (codec := get_codec(cid, quality)).supports(item) is None] or usual
     if found:
         return found[0]
     lossy = [cls.codec_id for cid in registry.codec_ids() if ext in (cls := registry.get_codec_class(cid)).standard

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import api
-from .errors import OmnicodecError
+from .errors import MissingDependencyError, OmnicodecError
 from .items import Audio, Image, Item
 from .metrics import bd_rate, item_psnr, rate
 
@@ -92,7 +92,11 @@ def bd_rates(rows: list[dict[str, Any]], reference: str) -> dict[str, dict[str, 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """The rate-distortion curves, one panel per file, as a PNG."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependencyError("the RD plot needs matplotlib: pip install 'omnicodec[bench]', "
+                                     "or --plot - for none") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

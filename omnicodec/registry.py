@@ -42,6 +42,8 @@ _CODECS: dict[str, str] = {
     "zstd": "omnicodec.codecs.generic:Zstd",
     "logzip": "omnicodec.codecs.logzip:Logzip",
     "jxl-jpeg": "omnicodec.codecs.jpegxl:JXLJPEG",
+    "jxl": "omnicodec.codecs.jpegxl:JXL",
+    "jxl-lossless": "omnicodec.codecs.jpegxl:JXLLossless",
     "store": "omnicodec.codecs.generic:Store",
     "image-zstd": "omnicodec.codecs.planes:ImageZstd",
     # learned
@@ -51,7 +53,7 @@ _CODECS: dict[str, str] = {
 
 # Preference order per modality: the first codec that is available and supports the input wins.
 LOSSLESS_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "image": ("webp-lossless", "png", "image-zstd"),
+    "image": ("jxl-lossless", "webp-lossless", "png", "image-zstd"),
     "audio": ("flac", "wav"),
     "video": ("ffv1",),
     "bytes": ("jxl-jpeg", "logzip", "xz", "zstd", "bz2", "gzip", "store"),

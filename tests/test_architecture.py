@@ -51,11 +51,13 @@ def imports_of(source: str, package: str) -> set[str]:
 
 
 # modules that sit on top of the public API, as the CLI does (only the CLI imports them): the
-# latent datasets, the tree archiver and codec bench encode and decode through omnicodec.api
-ON_TOP = {"datasets/latents.py": "latents", "archive.py": "archive", "bench.py": "bench"}
+# latent datasets, the tree archiver, codec bench and the zarr codecs encode and decode through
+# omnicodec.api
+ON_TOP = {"datasets/latents.py": "latents", "archive.py": "archive", "bench.py": "bench", "arrays.py": "arrays"}
 FORBIDDEN["latents"] = {"cli"}
 FORBIDDEN["archive"] = {"cli"}
 FORBIDDEN["bench"] = {"cli"}
+FORBIDDEN["arrays"] = {"cli"}
 
 
 def layer_of(path: Path) -> str:

@@ -26,7 +26,7 @@ def test_image_encode_info_decode(tmp_path, capsys):
     omc = tmp_path / "pic.png.omc"
     assert run("info", omc, "--json") == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["codec"] == "webp-lossless" and info["meta"]["width"] == 53
+    assert info["codec"] == "jxl-lossless" and info["meta"]["width"] == 53
     out = tmp_path / "back.png"
     assert run("decode", omc, "-o", out) == 0
     from omnicodec.datasets.files import read_item
@@ -337,5 +337,34 @@ def test_bitrate_flag_reaches_the_codec(tmp_path, capsys):
     write_item(make_audio(frames=48000, rate=48000), tmp_path / "a.wav")
     assert run("encode", tmp_path / "a.wav", "-c", "opus", "-b", "24k") == 0
     assert api.open(tmp_path / "a.wav.omc").config["bitrate"] == 24000
+    # vorbis has no rate control of its own: -b searches its quality, and refuses a rate below its floor
     assert run("encode", tmp_path / "a.wav", "-c", "vorbis", "-b", "24k", "-o", tmp_path / "v.omc") == 1
-    assert "vorbis has no option 'bitrate'" in capsys.readouterr().err and not (tmp_path / "v.omc").exists()
+    assert "vorbis cannot make it as small as 3000 bytes" in capsys.readouterr().err
+    assert not (tmp_path / "v.omc").exists()
+    assert run("encode", tmp_path / "a.wav", "-c", "vorbis", "-b", "160k", "-o", tmp_path / "v.omc") == 0
+    assert 0.95 * 20000 <= (tmp_path / "v.omc").stat().st_size <= 20000
+
+
+def test_quiet_verbose_and_a_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
+    import io
+
+    for n in range(3):
+        write_item(make_image(64 + n, 96), tmp_path / f"p{n}.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    files = [tmp_path / f"p{n}.png" for n in range(3)]
+    assert run("encode", *files, "-o", tmp_path / "q", "--quiet") == 0
+    assert capsys.readouterr().err == ""  # nothing but errors
+    assert run("encode", *files, tmp_path / "bad.png", "-o", tmp_path / "r", "--quiet", "-c", "png") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "bad.png" in err[0] and "1 of 4 files failed" in err[1]
+    assert run("encode", files[0], "-o", tmp_path / "v.omc", "-v") == 0
+    assert " bpp " in capsys.readouterr().err
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert run("encode", *files, "-o", tmp_path / "t") == 0
+    shown = sys.stderr.getvalue()
+    assert "files: 100%" in shown and "[3/3]" in shown  # the bar over the files' bytes, and the lines

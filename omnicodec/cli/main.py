@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from . import progress
 
 QUALITY_HELP = ("lossy quality 0..100 (higher is better, like cjpeg/cwebp); alone, picks the "
                 "best lossy codec for the input")
@@ -29,8 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"omnicodec {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    talk = argparse.ArgumentParser(add_help=False)  # what the file commands show
+    shown = talk.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="show nothing but errors (no per-file lines, "
+                       "no progress bar)")
+    shown.add_argument("-v", "--verbose", action="store_true", help="each file's line also gives the "
+                       "rate (bpp or kbit/s) and the ratio")
 
-    e = sub.add_parser("encode", help="compress files to .omc")
+    e = sub.add_parser("encode", help="compress files to .omc", parents=[talk])
     e.add_argument("inputs", nargs="+", metavar="IN", help="files, directories or globs; - reads "
                    "stdin (and writes stdout unless -o is given)")
     e.add_argument("-o", "--output", help="output file (one input) or directory (several); - is stdout")
@@ -57,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes that encode a streaming codec's blocks (logzip); default: every core; "
                    "same output for any N")
 
-    d = sub.add_parser("decode", help="restore .omc files")
+    d = sub.add_parser("decode", help="restore .omc files", parents=[talk])
     d.add_argument("inputs", nargs="+", metavar="IN", help=".omc files or directories; - reads stdin "
                    "(and writes stdout unless -o is given)")
     d.add_argument("-o", "--output", help="output file (its extension picks the format) or directory; "
@@ -78,11 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="machine-readable output (an object for one "
                    "file, a list for several)")
 
-    c = sub.add_parser("test", help="check .omc files without writing anything (checksums, a full "
+    c = sub.add_parser("test", parents=[talk], help="check .omc files without writing anything (checksums, a full "
                        "decode, lossless digests); exit 1 on any problem, like xz -t")
     c.add_argument("inputs", nargs="+", metavar="FILE", help=".omc files or directories")
 
-    a = sub.add_parser("archive", help="compress a directory tree into .omc files and a manifest, "
+    a = sub.add_parser("archive", parents=[talk], help="compress a directory tree into .omc files and a manifest, "
                        "on a Dask cluster (resumable)", description="Compress every file under SRC into "
                        "DEST/PATH.omc on a dask.distributed cluster (a local one by default), with a manifest "
                        "(DEST/omnicodec-manifest.sqlite); run it again to finish an interrupted archive.")
@@ -97,10 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "given with -c (see encode -b)")
     a.add_argument("--crf", type=float, help="the CRF of the video codec given with -c (see encode --crf)")
     _cluster_args(a)
-    v = sub.add_parser("verify", help="check every file of an archive (digests and a full decode)")
+    v = sub.add_parser("verify", parents=[talk], help="check every file of an archive (digests and a full decode)")
     v.add_argument("dest", help="the archive directory")
     _cluster_args(v)
-    r = sub.add_parser("restore", help="write the files of an archive back, each checked")
+    r = sub.add_parser("restore", parents=[talk], help="write the files of an archive back, each checked")
     r.add_argument("dest", help="the archive directory")
     r.add_argument("out", help="where the tree is restored (created if needed)")
     r.add_argument("-f", "--force", action="store_true", help="overwrite existing files under OUT")
@@ -144,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--mib", type=float, default=24, help="byte budget in MiB (default 24)")
     k.add_argument("--tile", type=int, default=320, help="crop side in pixels (default 320)")
 
-    b = sub.add_parser("bench", help="rate-distortion of codecs on your own files: a table, BD-rates "
+    b = sub.add_parser("bench", parents=[talk], help="rate-distortion of codecs on your own files: a table, BD-rates "
                        "and a plot", description="Encode each file with each codec at each quality, decode it, "
                        "and report bytes, rate (bpp or kbit/s of the whole .omc), PSNR (SNR for sound), "
                        "MS-SSIM for images, encode and decode times, the BD-rate of each codec against the "
@@ -191,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ALIASES:
         argv[0] = ALIASES[argv[0]]
     args = build_parser().parse_args(argv)
+    progress.QUIET = getattr(args, "quiet", False)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -257,17 +265,20 @@ def _place(out: Path, src: Path, base: Path | None) -> Path:
 def _each(files, work) -> int:
     """Run ``work(src, base)`` on every file; a failure is reported with its path and the
     batch goes on (exit status 1 at the end, as xz and zstd do)."""
-    progress, failed = Progress(len(files)), 0
-    for src, base in files:
-        try:
-            progress.step(work(src, base))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
-            if len(files) == 1:
+    shown, failed = progress.Files([src for src, _ in files]), 0
+    try:
+        for src, base in files:
+            try:
+                shown.step(src, work(src, base))
+            except (KeyboardInterrupt, SystemExit):
                 raise
-            failed += 1
-            progress.fail(src, exc)
+            except Exception as exc:  # noqa: BLE001 - reported per file, the batch goes on
+                if len(files) == 1:
+                    raise
+                failed += 1
+                shown.fail(src, exc)
+    finally:
+        shown.close()
     if failed:
         print(f"codec: {failed} of {len(files)} files failed", file=sys.stderr)
     return 1 if failed else 0
@@ -322,11 +333,18 @@ def cmd_encode(args) -> int:
         else:
             dst = _place(out, src, base) / (src.name + api.OMC_EXT)
         path, header = api.encode_file(src, dst, codec=codec, quality=args.quality, force=args.force,
-                                       progress=Throughput(src), allow_loss=args.allow_loss, verify=args.verify,
-                                       workers=args.workers, target=target)
+                                       progress=progress.Throughput(src), allow_loss=args.allow_loss,
+                                       verify=args.verify, workers=args.workers, target=target)
         size, done = src.stat().st_size, path.stat().st_size
-        return (f"{src} -> {path}  [{header.codec}] {size} -> {done} bytes "
+        line = (f"{src} -> {path}  [{header.codec}] {size} -> {done} bytes "
                 f"({size / max(done, 1):.2f}x, {time.perf_counter() - t:.2f}s)")
+        if args.verbose:
+            from ..items import stream_facts
+
+            facts = stream_facts(header.modality, header.meta, done)
+            line += "".join(f"  {k} {facts[k]:.4g}" for k in ("bpp", "kbit_s", "duration_s", "bits_per_byte")
+                            if facts.get(k) is not None)
+        return line
 
     return _each(files, work)
 
@@ -368,6 +386,9 @@ def _configured(args):
             raise ValueError("--crf and -q both set the quality: give one of them")
         args.quality = quality_for_crf(args.crf)
 
+    if (args.option or args.bitrate is not None) and not args.codec:
+        raise ValueError(f"{'-O' if args.option else '-b'} sets an option of the codec given with -c; "
+                         "name the codec (e.g. -c opus -b 32k)")
     native = args.bitrate is not None and _takes_bitrate(args.codec)
     if not args.option and not native:
         return args.codec
@@ -451,7 +472,7 @@ def cmd_archive(args) -> int:
         raise ValueError(f"archive takes -b for codecs with their own rate control (opus), not {args.codec}: "
                          "use -q or --crf")
     report = archive.archive(args.src, args.dest, codec=_configured(args), quality=args.quality, workers=args.workers,
-                             scheduler=args.scheduler, progress=TreeProgress("archived"))
+                             scheduler=args.scheduler, progress=progress.Tree("archived"))
     return _summary(report, f"{report.done} archived, {report.skipped} already done and unchanged, "
                     f"{report.failed} failed; {report.bytes_in / 2**20:.1f} MB -> {report.bytes_out / 2**20:.1f} MB")
 
@@ -460,7 +481,7 @@ def cmd_verify(args) -> int:
     from .. import archive
 
     report = archive.verify(args.dest, workers=args.workers, scheduler=args.scheduler,
-                            progress=TreeProgress("verified"))
+                            progress=progress.Tree("verified"))
     return _summary(report, f"{report.done} of {report.files} files verified, {report.failed} problems")
 
 
@@ -468,7 +489,7 @@ def cmd_restore(args) -> int:
     from .. import archive
 
     report = archive.restore(args.dest, args.out, force=args.force, workers=args.workers,
-                             scheduler=args.scheduler, progress=TreeProgress("restored"))
+                             scheduler=args.scheduler, progress=progress.Tree("restored"))
     return _summary(report, f"{report.done} of {report.files} files restored to {args.out}, "
                     f"{report.failed} problems")
 
@@ -561,11 +582,16 @@ def cmd_bench(args) -> int:
         raise ValueError(f"the reference {reference} is not one of --codecs")
     rows = []
     print("\n".join(bench.table([])), flush=True)
+    shown = progress.bar(len(items) * len(codecs) * len(qualities), "point", "bench")
     for name, item in items:
         for codec_id in codecs:
             for q in qualities:
                 rows.append(bench.measure(name, item, codec_id, q))
-                print(bench.table(rows[-1:])[1], flush=True)
+                progress.say(bench.table(rows[-1:])[1], shown, sys.stdout)
+                if shown is not None:
+                    shown.update(1)
+    if shown is not None:
+        shown.close()
     bds = bench.bd_rates(rows, reference)
     for name, per_codec in bds.items():
         print(f"BD-rate against {reference} on {name}: " + ", ".join(
@@ -633,63 +659,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
-
-
-class Throughput:
-    """A live 'MB done, MB/s' line on stderr for long inputs (streaming codecs call it)."""
-
-    def __init__(self, src: Path):
-        self.total = src.stat().st_size
-        self.start = time.perf_counter()
-        self.shown = self.total >= 64 << 20 or sys.stderr.isatty()
-
-    def __call__(self, done: int) -> None:
-        if not self.shown:
-            return
-        seconds = max(time.perf_counter() - self.start, 1e-9)
-        print(f"\r  {done / 2**20:9.1f} / {self.total / 2**20:.1f} MB  "
-              f"{done / 2**20 / seconds:7.1f} MB/s", end="" if done < self.total else "\n",
-              file=sys.stderr, flush=True)
-
-
-class TreeProgress:
-    """Files, MB and MB/s done and to go of a tree job, on stderr: a live line on a terminal,
-    else a line every 10 seconds and at the end."""
-
-    def __init__(self, verb: str):
-        self.verb, self.last = verb, 0.0
-
-    def __call__(self, s) -> None:
-        finished = s.files_done == s.files_total
-        if not (sys.stderr.isatty() or finished or s.seconds - self.last >= 10):
-            return
-        self.last = s.seconds
-        rate = s.bytes_done / 2**20 / max(s.seconds, 1e-9)
-        left = (s.bytes_total - s.bytes_done) / 2**20 / rate if rate > 0 else 0.0
-        line = (f"  {self.verb} {s.files_done}/{s.files_total} files, {s.bytes_done / 2**20:.1f}/"
-                f"{s.bytes_total / 2**20:.1f} MB, {rate:.1f} MB/s, {left:.0f}s to go"
-                + (f", {s.failed} failed" if s.failed else ""))
-        end = "\n" if finished or not sys.stderr.isatty() else ""
-        print(("\r" if sys.stderr.isatty() else "") + line, end=end, file=sys.stderr, flush=True)
-
-
-class Progress:
-    """A one-line-per-file report on stderr, with a count when there are several files."""
-
-    def __init__(self, total: int):
-        self.total, self.done = total, 0
-
-    def step(self, message: str) -> None:
-        self.done += 1
-        print(self._prefix() + message, file=sys.stderr)
-
-    def fail(self, src: Path, exc: Exception) -> None:
-        self.done += 1
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"{self._prefix()}codec: error: {msg if str(src) in msg else f'{src}: {msg}'}", file=sys.stderr)
-
-    def _prefix(self) -> str:
-        return f"[{self.done}/{self.total}] " if self.total > 1 else ""
 
 
 if __name__ == "__main__":

@@ -183,6 +183,25 @@ def _libopus(item: Audio, bitrate: int) -> bytes:
     return out.getvalue()
 
 
+def _lame(item: Audio, vbr_quality: float) -> bytes:
+    """An MP3 file of ``item`` (mono or stereo) from FFmpeg's libmp3lame in VBR mode at LAME's
+    ``vbr_quality`` (0 best .. 10), with the LAME/Xing frame that gapless decoders (libsndfile's
+    mpg123 among them) use to trim the encoder's delay and padding; no ID3 tag."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp3", options={"fflags": "+bitexact", "id3v2_version": "0"}) as box:
+        stream = box.add_stream("libmp3lame", rate=item.sample_rate)
+        stream.layout, stream.format = _LAYOUTS[item.frames.shape[1]], "s16p"
+        # FFmpeg's libmp3lame: VBR when qscale is set, at global_quality / FF_LAMBDA_SCALE (128)
+        stream.options = {"flags": "+qscale", "global_quality": str(round(vbr_quality * 128))}
+        frame = _s16_frame(item.frames, item.sample_rate)
+        frame.pts = 0
+        box.mux(stream.encode(frame))
+        box.mux(stream.encode(None))
+    return out.getvalue()
+
+
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
 
@@ -283,10 +302,23 @@ class MP3(_LossyAudio):
     format: ClassVar[str] = "MP3"
     subtype: ClassVar[str] = "MPEG_LAYER_III"
     rates: ClassVar[tuple[int, ...]] = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-    # libsndfile 1.2.2 returns stereo MP3 with one channel shifted by the encoder delay and
-    # clipped (measured: 12 dB PSNR at any quality), so only mono is offered until that is fixed.
-    max_channels: ClassVar[int] = 1
-    description: ClassVar[str] = "MP3 (LAME, mono); quality -> compression level"
+    max_channels: ClassVar[int] = 2
+    description: ClassVar[str] = ("MP3 (LAME); quality -> compression level (mono, through libsndfile), "
+                                  "or LAME's VBR quality 10 (1 - q/100) (stereo, through FFmpeg)")
 
     def compression_level(self):
         return min(super().compression_level(), 0.999)  # libsndfile refuses MP3 at 1.0, at every rate
+
+    def encode(self, item):
+        # libsndfile 1.2.2's encoder mixes up stereo (each channel at about 0 dB SNR, measured),
+        # so a stereo sound goes through FFmpeg's libmp3lame; libsndfile decodes both
+        self.check_supports(item)
+        self._stereo = item.frames.shape[1] > 1
+        if not self._stereo:
+            return super().encode(item)
+        return {"DATA": _lame(item, 10 * self.compression_level())}
+
+    def encoder_version(self):
+        from ..datasets.media import ffmpeg_version
+
+        return ffmpeg_version() if getattr(self, "_stereo", False) else super().encoder_version()

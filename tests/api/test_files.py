@@ -262,11 +262,11 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     codecs = {str(rel): omnicodec.open(archive / (str(rel) + ".omc")).codec for rel in files}
     print(codecs)
     assert codecs["img/photo.jpg"] == "jxl-jpeg" and codecs["snd/s24.wav"] == "flac"
-    assert codecs["img/png16_rgb.png"] == "png" and codecs["vid/odd.y4m"] == codecs["vid/deep422.y4m"] == "ffv1"
-    assert codecs["img/photo.ppm"] == "webp-lossless" and codecs["img/deep.pgm"] == "png"
-    assert codecs["img/shot.bmp"] == codecs["img/alpha.bmp"] == "webp-lossless"
+    assert codecs["img/png16_rgb.png"] == "jxl-lossless" and codecs["vid/odd.y4m"] == codecs["vid/deep422.y4m"] == "ffv1"
+    assert codecs["img/photo.ppm"] == codecs["img/deep.pgm"] == "jxl-lossless"
+    assert codecs["img/shot.bmp"] == codecs["img/alpha.bmp"] == "jxl-lossless"
     assert codecs["snd/s24.aiff"] == codecs["snd/s8.aiff"] == "flac"
-    assert codecs["img/meta.png"] == "webp-lossless" and codecs["img/png16_grey.png"] == codecs["img/palette.png"] == "png"
+    assert codecs["img/meta.png"] == codecs["img/png16_grey.png"] == "jxl-lossless" and codecs["img/palette.png"] == "png"
     assert codecs["misc/tiny.txt"] == "store", err
 
 
@@ -473,7 +473,7 @@ def test_a_failing_or_lying_codec_falls_back_to_bytes(corpus, tmp_path, monkeypa
     """Verification is what makes the default safe: a codec that raises, or whose stream does
     not restore the input, is skipped and the file is kept as bytes."""
     from omnicodec import api
-    from omnicodec.codecs import pillow_image, sndfile_audio
+    from omnicodec.codecs import jpegxl, pillow_image, sndfile_audio
 
     def boom(self, item):
         raise RuntimeError("encoder crashed")
@@ -485,6 +485,7 @@ def test_a_failing_or_lying_codec_falls_back_to_bytes(corpus, tmp_path, monkeypa
         item.frames[0, 0] ^= 1 << 8  # one sample off
         return item
 
+    monkeypatch.setattr(jpegxl.JXLLossless, "encode", boom)
     monkeypatch.setattr(pillow_image.WebPLossless, "encode", boom)
     monkeypatch.setattr(pillow_image.PNG, "encode", boom)
     monkeypatch.setattr(sndfile_audio.FLAC, "decode", lie)
@@ -494,7 +495,7 @@ def test_a_failing_or_lying_codec_falls_back_to_bytes(corpus, tmp_path, monkeypa
         originals[src] = (corpus / name).read_bytes()
         src.write_bytes(originals[src])
         path, header = api.encode_file(src)
-        assert header.codec not in ("webp-lossless", "png", "flac"), header.codec
+        assert header.codec not in ("jxl-lossless", "webp-lossless", "png", "flac"), header.codec
         src.unlink()
     monkeypatch.undo()
     for src, data in originals.items():

@@ -39,8 +39,9 @@ def test_unsupported_mode_is_refused():
 
 
 def test_default_choice_follows_mode():
-    assert omnicodec.choose_codec(make_image(mode="L")).codec_id == "png"
-    assert omnicodec.choose_codec(make_image(mode="RGB")).codec_id == "webp-lossless"
+    assert omnicodec.choose_codec(make_image(mode="L")).codec_id == "jxl-lossless"
+    assert omnicodec.choose_codec(make_image(mode="RGB")).codec_id == "jxl-lossless"
+    assert omnicodec.choose_codec(make_image(mode="P")).codec_id == "png"
     assert omnicodec.choose_codec(make_image(mode="L"), 50).codec_id == "jpeg444"
 
 
