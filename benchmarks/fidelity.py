@@ -174,11 +174,14 @@ def table(result: dict) -> str:
 
 
 def write(result: dict) -> None:
-    """The summary indented, the per-file rows one compact line each."""
-    rows = [{k: v for k, v in r.items() if v != ""} for r in result["files"]]
+    """The summary indented; the per-file rows as a table ("columns", then one compact line of
+    values per file; the group is the file's folder and an empty error is left out)."""
+    columns = [k for k in result["files"][0] if k not in ("group", "errors")] + ["errors"]
+    rows = [[r.get(k) if k != "errors" else (r.get(k) or None) for k in columns] for r in result["files"]]
     head = json.dumps({k: v for k, v in result.items() if k != "files"}, indent=1)
     body = ",\n".join("  " + json.dumps(r, separators=(",", ":")) for r in rows)
-    OUT.write_text(head[:-2] + ',\n "files": [\n' + body + "\n ]\n}\n")
+    OUT.write_text(head[:-2] + ',\n "files": {"columns": ' + json.dumps(columns) + ', "rows": [\n' + body
+                   + "\n ]}\n}\n")
 
 
 def main() -> None:

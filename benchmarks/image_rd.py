@@ -124,7 +124,7 @@ def plot(curves: dict, published: dict, path: Path) -> None:
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("Kodak (24 images)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
 
 
 def table() -> str:
