@@ -347,7 +347,7 @@ def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.o
 def describe(path: str | os.PathLike, header: Header | None = None) -> dict[str, Any]:
     """What ``codec info`` shows of an .omc file: its size, the header, whether the codec is
     lossless, the encoder settings its config stands for (``Codec.effective``: x265's CRF for
-    its quality), and what the header implies (:func:`omnicodec.items.stream_facts`: the raw
+    its quality), the side data kept beside the essence (tag: bytes), and what the header implies (:func:`omnicodec.items.stream_facts`: the raw
     size and ratio, bpp, duration and kbit/s)."""
     from .items import stream_facts
 
@@ -363,7 +363,12 @@ def describe(path: str | os.PathLike, header: Header | None = None) -> dict[str,
         pass  # a codec from a newer omnicodec, or a config this one cannot read: the header alone
     info = {"file": os.fspath(path), "bytes": size, "format_version": header.format_version,
             **header.to_json(), "lossless": lossless, **({"effective": effective} if effective else {})}
-    return {**info, **stream_facts(header.modality, header.meta, size)}
+    try:  # the side data kept beside the essence (EXIF, ICC, XMP, PNG chunks, the WAV wrapper)
+        with container.open_sections(path) as box:
+            side = {tag: len(s) for tag, s in box.sections.items() if tag[0].islower()}
+    except OmnicodecError:
+        side = {}  # a damaged file: the header alone (``codec test`` says what is wrong)
+    return {**info, **({"side_data": side} if side else {}), **stream_facts(header.modality, header.meta, size)}
 
 
 @contextlib.contextmanager

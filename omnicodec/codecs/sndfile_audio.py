@@ -12,6 +12,7 @@ resampler (as opusenc does) and back to the original rate on decode.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zlib
 from dataclasses import dataclass
@@ -293,6 +294,33 @@ class Vorbis(_LossyAudio):
     format: ClassVar[str] = "OGG"
     subtype: ClassVar[str] = "VORBIS"
     description: ClassVar[str] = "Vorbis in Ogg (libvorbis); quality -> compression level"
+    # "wav": 3 to 8 channels are in WAV/FLAC order (FL FR FC LFE BL BR...), as files give them,
+    # and are put in Vorbis's order (FL FC FR BL BR... LFE) for the encoder and back after the
+    # decode.  libsndfile passes them unordered, so libvorbis took a 5.1 file's last channel (BR)
+    # for the LFE and low-passed it away (0 dB SNR); streams written so ("") decode as before.
+    channel_order: str = option("", choices=("", "wav"), omit_default=True)
+
+    def for_item(self, item):
+        wants = "wav" if 3 <= item.frames.shape[1] <= 8 else ""
+        return dataclasses.replace(self, channel_order=wants) if wants != self.channel_order else self
+
+    def encode(self, item):
+        if self.channel_order and item.frames.shape[1] in VORBIS_ORDER:
+            item = Audio(item.frames[:, VORBIS_ORDER[item.frames.shape[1]]], item.sample_rate, item.subtype)
+        return super().encode(item)
+
+    def decode(self, sections, meta):
+        audio = super().decode(sections, meta)
+        order = VORBIS_ORDER.get(audio.frames.shape[1]) if self.channel_order else None
+        if order is None:
+            return audio
+        return audio_from(np.ascontiguousarray(audio.frames[:, np.argsort(order)]), meta)
+
+
+# Vorbis I's channel order (spec 4.3.9) from WAV's default one: the WAV channel each Vorbis
+# position takes, for 3 to 8 channels
+VORBIS_ORDER = {3: [0, 2, 1], 4: [0, 1, 2, 3], 5: [0, 2, 1, 3, 4], 6: [0, 2, 1, 4, 5, 3],
+                7: [0, 2, 1, 5, 6, 4, 3], 8: [0, 2, 1, 6, 7, 4, 5, 3]}
 
 
 @dataclass

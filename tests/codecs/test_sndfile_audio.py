@@ -113,3 +113,23 @@ def test_stereo_keeps_each_channel(codec_id):
 
 def test_stereo_mp3_fixture():
     check_fixture("mp3", make_audio(frames=4800, rate=48000, channels=2), "v3-stereo")
+
+
+def test_surround_vorbis_keeps_every_channel():
+    """A 5.1 sound in WAV order (FL FR FC LFE BL BR) comes back with each channel in place: the
+    LFE (low frequencies) coarser, the others at full quality (libvorbis once took BR for the LFE)."""
+    import numpy as np
+
+    from omnicodec.items import Audio
+
+    t = np.arange(48000) / 48000
+    waves = [np.sin(2 * np.pi * (50 if c == 3 else 300 + 150 * c) * t) * 5000 for c in range(6)]
+    item = Audio(np.stack(waves, 1).astype(np.int16), 48000)
+    header, back = omnicodec.decode_with_header(omnicodec.encode(item, "vorbis", 60))
+    got = back.samples.astype(float)
+    snr = [10 * np.log10(np.sum(w ** 2) / np.sum((w - got[:, c]) ** 2)) for c, w in enumerate(waves)]
+    assert header.config["channel_order"] == "wav" and min(snr[:3] + snr[4:]) > 30 and snr[3] > 10, snr
+
+
+def test_surround_vorbis_fixture():
+    check_fixture("vorbis", make_audio(frames=480, rate=48000, channels=6), "v3-51")
