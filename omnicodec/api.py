@@ -347,8 +347,9 @@ def open(path: str | os.PathLike) -> Header:  # noqa: A001 - mirrors PIL.Image.o
 def describe(path: str | os.PathLike, header: Header | None = None) -> dict[str, Any]:
     """What ``codec info`` shows of an .omc file: its size, the header, whether the codec is
     lossless, the encoder settings its config stands for (``Codec.effective``: x265's CRF for
-    its quality), the side data kept beside the essence (tag: bytes), and what the header implies (:func:`omnicodec.items.stream_facts`: the raw
-    size and ratio, bpp, duration and kbit/s)."""
+    its quality), the side data kept beside the essence (tag: bytes), and what the header
+    implies (:func:`omnicodec.items.stream_facts`: the raw size and ratio, bpp, duration and
+    kbit/s)."""
     from .items import stream_facts
 
     header = header or open(path)
