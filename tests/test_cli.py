@@ -368,3 +368,17 @@ def test_quiet_verbose_and_a_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
     assert run("encode", *files, "-o", tmp_path / "t") == 0
     shown = sys.stderr.getvalue()
     assert "files: 100%" in shown and "[3/3]" in shown  # the bar over the files' bytes, and the lines
+
+
+def test_info_lists_the_side_data_kept(tmp_path, capsys):
+    from PIL import Image as PILImage
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "x" * 100)
+    PILImage.fromarray(make_image(24, 32).pixels).save(tmp_path / "p.png", pnginfo=text)
+    assert run("encode", tmp_path / "p.png") == 0
+    capsys.readouterr()
+    assert run("info", tmp_path / "p.png.omc", "--json") == 0
+    side = json.loads(capsys.readouterr().out)["side_data"]
+    assert list(side) == ["pngc"] and side["pngc"] > 100  # the text chunk, kept
