@@ -4,9 +4,18 @@ Every (file, compressor) pair runs in a fresh Python process that reads the file
 compression and decompression in-process (best of 3 for inputs under 1 MB, else 1), checks the
 round trip, and reports its own peak RSS.  Baselines use the standard libraries (zlib/gzip, bz2,
 lzma, zstandard) at the settings named; logzip runs through omnicodec's codec API (payload
-sections only: the .omc header adds ~250 bytes, included in `omc_bytes`).
+sections only: the .omc header adds ~100 bytes, included in `omc_bytes`).  ``logzip`` decodes
+with the kernel twins a fresh process picks (NumPy below 4 MiB blocks: numba's start-up would
+cost more), ``logzip-compiled`` with the compiled twins, warmed by one decode first.
+
+The scale rows (``--scale``) use a generated log (benchmarks/loggen.py, 1 GB by default) through
+the CLI: encode and decode time and peak RSS against zstd -19 --long (zstd's own CLI, 2
+threads) and xz -9e (2 threads), 1,000-line ranges (``--lines``, in a warm process through the
+API and as CLI calls), and ``codec grep -c`` against ``zstdcat | grep -c`` for a rare and a
+common pattern.
 
     python benchmarks/logs.py [--data ../shared/data/logs]   # writes benchmarks/results/logs.json
+    python benchmarks/logs.py --scale [--big /tmp/gen1g.log]  # adds the scale rows (~25 min)
     python benchmarks/logs.py --table                         # README table from that file
 """
 
@@ -21,7 +30,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODECS = ["logzip", "gzip-9", "bzip2-9", "xz-9e", "zstd-19-long"]
+CODECS = ["logzip", "logzip-compiled", "gzip-9", "bzip2-9", "xz-9e", "zstd-19-long"]
 PUBLISHED = ROOT.parent / "shared" / "data" / "reference" / "loghub_published_ratios.json"
 
 CHILD = r"""
@@ -29,7 +38,7 @@ import sys, time, resource, json
 sys.path.insert(0, sys.argv[3])
 path, name = sys.argv[1], sys.argv[2]
 data = open(path, "rb").read()
-if name == "logzip":
+if name.startswith("logzip"):
     import omnicodec
     from omnicodec.items import Bytes
     from omnicodec.codecs.logzip import Logzip
@@ -58,6 +67,8 @@ def best(fn, arg):
         t = time.perf_counter(); out = fn(arg); times.append(time.perf_counter() - t)
     return min(times), out
 t_enc, packed = best(enc, data)
+if name == "logzip-compiled":
+    dec(packed)  # loads (or compiles) the kernels
 t_dec, back = best(dec, packed)
 assert back == data, "round trip failed"
 print(json.dumps({"bytes": size(packed), "enc_s": t_enc, "dec_s": t_dec,
@@ -67,8 +78,9 @@ print(json.dumps({"bytes": size(packed), "enc_s": t_enc, "dec_s": t_dec,
 
 
 def run(path: Path, name: str) -> dict:
+    env = {**os.environ, **({"OMNICODEC_KERNELS": "cpu"} if name == "logzip-compiled" else {})}
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), name, str(ROOT)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -89,13 +101,96 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _timed(cmd: str) -> tuple[float, str, float]:
+    """(seconds, stdout, peak RSS MB of the command's processes) of a shell command."""
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+    took = time.perf_counter() - t
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"{cmd}: {out.stderr.strip()[-300:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return took, out.stdout, (peak if peak > before else float("nan")) / 1024
+
+
+def scale(big: Path, mb: float) -> dict:
+    """The scale rows on a generated log (see the module docstring)."""
+    import random
+    import statistics
+
+    sys.path.insert(0, str(ROOT))
+    from loggen import RARE, generate
+
+    if not big.exists():
+        generate(str(big), mb)
+    codec = str(Path(sys.executable).with_name("codec"))
+    size, omc, zst, xz = big.stat().st_size, Path(f"{big}.omc"), Path(f"{big}.zst"), Path(f"{big}.xz")
+    lines = int(subprocess.run(["wc", "-l", str(big)], capture_output=True, text=True).stdout.split()[0])
+    row: dict = {"file": big.name, "bytes": size, "lines": lines}
+    for name, cmd, out in (("logzip", f"{codec} encode {big} -o {omc} -f --quiet", omc),
+                           ("zstd-19-long", f"zstd -q -19 --long=27 -T2 -f {big} -o {zst}", zst),
+                           ("xz-9e", f"xz -9e -T2 -k -c {big} > {xz}", xz)):
+        t, _, rss = _timed(cmd)
+        row[name] = {"ratio": size / out.stat().st_size, "bytes": out.stat().st_size, "enc_s": t,
+                     "enc_mb_s": size / t / 1e6, "enc_peak_rss_mb": rss}
+        print(name, row[name], flush=True)
+    for name, cmd in (("logzip", f"{codec} decode {omc} -o {big}.back -f --quiet && cmp {big} {big}.back"),
+                      ("zstd-19-long", f"zstd -q -d --long=27 -c {zst} | cmp - {big}"),
+                      ("xz-9e", f"xz -d -T2 -c {xz} | cmp - {big}")):
+        t, _, rss = _timed(cmd)
+        row[name].update(dec_s=t, dec_mb_s=size / t / 1e6, dec_peak_rss_mb=rss)
+    Path(f"{big}.back").unlink(missing_ok=True)
+    rng = random.Random(0)
+    starts = [rng.randrange(1, lines - 1000) for _ in range(20)]
+    probe = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from omnicodec import api\n"
+             "from omnicodec.container import open_sections\n"
+             "out = []\n"
+             "with open_sections(sys.argv[2]) as box:\n"
+             "    h = box.header; api._codec_class(h); dec = api._decoder(h)\n"
+             "    for a in json.loads(sys.argv[3]):\n"
+             "        t = time.perf_counter()\n"
+             "        text = dec.decode_lines(api._payload(box.sections), h.meta, a, a + 1000)\n"
+             "        out.append(time.perf_counter() - t); assert text.count(b'\\n') == 1000\n"
+             "print(json.dumps(out))")
+    warm = json.loads(subprocess.run([sys.executable, "-c", probe, str(ROOT), str(omc), json.dumps(starts)],
+                                     capture_output=True, text=True, check=True).stdout)
+    cli = [_timed(f"{codec} decode {omc} --lines {a + 1}:{a + 1000} -o {big}.part -f --quiet")[0]
+           for a in starts[:5]]
+    Path(f"{big}.part").unlink(missing_ok=True)
+    row["lines_1000"] = {"api_first_ms": warm[0] * 1e3, "api_median_ms": statistics.median(warm[1:]) * 1e3,
+                         "api_max_ms": max(warm[1:]) * 1e3, "cli_median_ms": statistics.median(cli) * 1e3}
+    row["grep"] = {}
+    for label, pattern in (("rare", RARE.split(": ")[-1]), ("common", "ERROR")):
+        ours = [_timed(f"{codec} grep -F -c '{pattern}' {omc}") for _ in range(3)]
+        theirs = [_timed(f"zstd -q -d --long=27 -c {zst} | LC_ALL=C grep -F -c '{pattern}'") for _ in range(3)]
+        assert ours[0][1] == theirs[0][1], (pattern, ours[0][1], theirs[0][1])
+        row["grep"][label] = {"pattern": pattern, "count": int(ours[0][1]),
+                              "codec_grep_s": statistics.median(o[0] for o in ours),
+                              "zstdcat_grep_s": statistics.median(o[0] for o in theirs)}
+    print(json.dumps(row, indent=1), flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "logs"))
     ap.add_argument("--table", action="store_true", help="print the README table and exit")
+    ap.add_argument("--scale", action="store_true", help="only the scale rows, added to the results file")
+    ap.add_argument("--big", default="/tmp/omnicodec-gen1g.log", help="the generated log (made if missing)")
+    ap.add_argument("--mb", type=float, default=1024, help="its size when it is made")
     args = ap.parse_args()
     if args.table:
         print(table())
+        return
+    if args.scale:
+        path = ROOT / "benchmarks" / "results" / "logs.json"
+        results = json.loads(path.read_text())
+        results["scale"] = scale(Path(args.big), args.mb)
+        results["scale_command"] = "python benchmarks/logs.py --scale"
+        path.write_text(json.dumps(results, indent=1) + "\n")
         return
     data = Path(args.data)
     files = sorted(data.glob("loghub/*/*_2k.log")) + sorted(data.glob("large/*.log"))

@@ -704,6 +704,26 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
             out.write(block)
 
 
+def text_blocks(src: str | os.PathLike, start: int = 0, stop: int | None = None,
+                keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes]]:
+    """The text of a bytes stream as (number of its first line, 0-based; whole lines), covering
+    at least lines ``start`` to ``stop`` (half-open; None: to the end).  ``keep(dictionary)``
+    lets a codec with a template dictionary (logzip) leave out blocks none of whose templates
+    ``keep`` accepts, without decoding them: ``codec grep``'s filter."""
+    src = Path(src)
+    with naming(src), container.open_sections(src) as box:
+        header = box.header
+        cls = _codec_class(header)  # also fills in an implied modality
+        if header.modality != "bytes":
+            raise UnsupportedInputError(f"{src.name}: holds {header.modality}, not text")
+        if issubclass(cls, StreamingCodec) and not cls.verbatim:
+            with _invalid_meta(header):
+                yield from _decoder(header).iter_blocks(_payload(box.sections), header.meta, start, stop, keep)
+            return
+        data = _decode_box(box.load()).data
+    yield 0, data
+
+
 def _streamed(box: container.LazyContainer) -> Iterator[bytes]:
     """A streaming codec's decoded blocks, the stored digest checked after the last."""
     import hashlib

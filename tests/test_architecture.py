@@ -51,13 +51,15 @@ def imports_of(source: str, package: str) -> set[str]:
 
 
 # modules that sit on top of the public API, as the CLI does (only the CLI imports them): the
-# latent datasets, the tree archiver, codec bench and the zarr codecs encode and decode through
+# latent datasets, the tree archiver, codec bench, codec grep and the zarr codecs encode and decode through
 # omnicodec.api
-ON_TOP = {"datasets/latents.py": "latents", "archive.py": "archive", "bench.py": "bench", "arrays.py": "arrays"}
+ON_TOP = {"datasets/latents.py": "latents", "archive.py": "archive", "bench.py": "bench", "arrays.py": "arrays",
+          "grep.py": "grep"}
 FORBIDDEN["latents"] = {"cli"}
 FORBIDDEN["archive"] = {"cli"}
 FORBIDDEN["bench"] = {"cli"}
 FORBIDDEN["arrays"] = {"cli"}
+FORBIDDEN["grep"] = {"cli"}
 
 
 def layer_of(path: Path) -> str:

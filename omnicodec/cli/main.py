@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "streamed decodes (logs, stored bytes) hold one block at a time and always run, as do copies "
                    "of a stored stream to its own format")
 
+    g = sub.add_parser("grep", help="print the lines of .omc text and log files that match a pattern, as grep "
+                       "would on the decoded text (logzip files are filtered in compressed form)")
+    g.add_argument("pattern", help="a regular expression (Python's syntax, like grep -E) or, with -F, a string")
+    g.add_argument("inputs", nargs="+", metavar="FILE.omc")
+    g.add_argument("-F", "--fixed-strings", action="store_true", help="the pattern is a plain string")
+    g.add_argument("-i", "--ignore-case", action="store_true", help="ignore case")
+    g.add_argument("-c", "--count", action="store_true", help="print only the number of matching lines")
+    g.add_argument("-n", "--line-number", action="store_true", help="prefix each line with its number (1-based)")
+    g.add_argument("--lines", metavar="A:B", help="search only lines A to B (1-based, inclusive)")
     i = sub.add_parser("info", help="show .omc headers, with rate, duration and ratio")
     i.add_argument("files", nargs="+", metavar="FILE")
     i.add_argument("--json", action="store_true", help="machine-readable output (an object for one "
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = isinstance(exc, (OmnicodecError, OSError, ValueError))
         msg = str(exc) if expected else f"internal error: {type(exc).__name__}: {exc}"
         print(f"codec: error: {msg}".splitlines()[0], file=sys.stderr)
-        return 1
+        return 2 if args.command == "grep" else 1  # grep's status for an error
 
 
 # ------------------------------------------------------------------------------- commands
@@ -426,6 +435,29 @@ def _target(args):
     return api.Target(**asked)
 
 
+def cmd_grep(args) -> int:
+    """grep's output and exit status: 0 if a line matched, 1 if none (2 for an error)."""
+    from .. import grep
+
+    pattern = grep.Pattern.of(args.pattern, args.fixed_strings, args.ignore_case)
+    start, stop = parse_lines(args.lines) if args.lines else (0, None)
+    out, matched = sys.stdout.buffer, False
+    for path in args.inputs:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        prefix = os.fsencode(path) + b":" if len(args.inputs) > 1 else b""
+        count = 0
+        for number, line in grep.grep(path, pattern, start, stop):
+            count += 1
+            if not args.count:
+                out.write(prefix + (b"%d:" % (number + 1) if args.line_number else b"") + line + b"\n")
+        if args.count:
+            out.write(prefix + b"%d\n" % count)
+        matched = matched or count > 0
+    out.flush()
+    return 0 if matched else 1
+
+
 def cmd_info(args) -> int:
     from .. import api
 
@@ -605,7 +637,8 @@ def cmd_bench(args) -> int:
     return 1 if any("error" in r for r in rows) else 0
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "test": cmd_test, "archive": cmd_archive,
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "grep": cmd_grep, "info": cmd_info, "test": cmd_test,
+            "archive": cmd_archive,
             "verify": cmd_verify, "restore": cmd_restore, "list": cmd_list,
             "demo": cmd_demo, "train": cmd_train, "pack-data": cmd_pack_data, "bench": cmd_bench}
 

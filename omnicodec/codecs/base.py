@@ -330,6 +330,21 @@ class StreamingCodec(Codec):
     def iter_decode(self, sections: dict[str, Any], meta: dict[str, Any]) -> Iterator[bytes]:
         raise NotImplementedError
 
+    def iter_blocks(self, sections: dict[str, Any], meta: dict[str, Any], start: int = 0,
+                    stop: int | None = None, keep=None) -> Iterator[tuple[int, bytes]]:
+        """(number of its first line, text of whole lines) covering at least lines ``start``
+        to ``stop``; the last text may end without a newline.  ``keep`` (a filter on a block's
+        template dictionary) is for codecs that have one; here every block is decoded."""
+        line, carry = 0, b""
+        for chunk in self.iter_decode(sections, meta):
+            text = carry + chunk
+            cut = text.rfind(b"\n") + 1
+            if cut and (stop is None or line < stop):
+                yield line, text[:cut]
+            line, carry = line + text.count(b"\n", 0, cut), text[cut:]
+        if carry:
+            yield line, carry
+
     def decode_lines(self, sections: dict[str, Any], meta: dict[str, Any], start: int,
                      stop: int) -> bytes:
         check_line_range(start, stop)

@@ -26,7 +26,7 @@ Payload: section ``INDX`` (the block index) and section ``BLKS`` (the blocks bac
     blocks.py     one block <-> its eight streams (block layout)
     templates.py  skeletons, templates and their slots
     columns.py    number columns as byte planes
-    backends.py   each stream through its smallest backend (stream framing)
+    backends.py   each stream through its smallest backend, or zstd where it is nearly as small
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ from typing import ClassVar
 from ...errors import CorruptStreamError
 from ...items import select_lines
 from ..base import Streamed, StreamingCodec, check_line_range, section
-from .blocks import decode_block, encode_block
+from .blocks import block_dictionary, decode_block, encode_block
 from .index import Entry, covering, pack_index, unpack_index
 from .stream import encode_blocks
 
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
+_BEFORE = {"fast_slack": 0.0, "block_layout": 1}  # what a config without these fields means
 
 
 @dataclass
@@ -55,7 +56,11 @@ class Logzip(StreamingCodec):
     requires: ClassVar[tuple[str, ...]] = ("pyppmd", "zstandard")
     description: ClassVar[str] = "log structure (templates + typed columns), any bytes, lossless"
     stream_section: ClassVar[str] = "BLKS"
-    block_mb: float = 16.0
+    block_mb: float = 4.0
+    # a stream may be this much larger to decode through zstd instead of PPMd or LZMA2
+    # (backends.compress_stream)
+    fast_slack: float = 0.03
+    block_layout: int = 2  # blocks.py, index.py: 2 has LEB128 lengths
 
     def encoder_version(self):
         from ... import __version__
@@ -69,14 +74,32 @@ class Logzip(StreamingCodec):
         return b"\n" in head and binary <= 0.05 * len(head)
 
     def decode_memory(self, meta, item_bytes):
-        """The text and its joined copy, and one block's columns and templates at work, which
-        measured 20-24x the block's text (tests/api/test_memory.py)."""
-        return 2 * item_bytes + 26 * min(item_bytes, self._block_bytes()) + self.decode_slack
+        """The text and its joined copy, one block's columns and templates at work, which
+        measured 20-24x the block's text (tests/api/test_memory.py), and numba with its compiled
+        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load."""
+        from ...kernels import SMALL_JOB
+
+        block = min(item_bytes, self._block_bytes())
+        kernels = 80 << 20 if block >= SMALL_JOB else 0
+        return 2 * item_bytes + 26 * block + kernels + self.decode_slack
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not (isinstance(self.block_mb, (int, float)) and 0.0009 < self.block_mb <= 1024):
             raise ValueError(f"logzip: block_mb must be in (0.001, 1024], got {self.block_mb!r}")
+        if not (isinstance(self.fast_slack, (int, float)) and 0 <= self.fast_slack <= 1):
+            raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
+        if self.block_layout not in (1, 2):
+            raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
+
+    def get_config(self):
+        """Fields added after streams were written are left out where they have the value
+        those streams were written with (so the encoder can rewrite them byte for byte)."""
+        return {k: v for k, v in super().get_config().items() if _BEFORE.get(k, ...) != v}
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config({**_BEFORE, **config})
 
     def _block_bytes(self) -> int:
         return int(self.block_mb * (1 << 20))
@@ -87,8 +110,8 @@ class Logzip(StreamingCodec):
         import os
 
         entries = encode_blocks(src.read, spool.write, self._block_bytes(),
-                                self.workers or os.cpu_count() or 1, progress)
-        return Streamed({"INDX": pack_index(entries)}, {"size": sum(e.raw_size for e in entries)})
+                                self.workers or os.cpu_count() or 1, progress, self.fast_slack, self.block_layout)
+        return Streamed({"INDX": pack_index(entries, self.block_layout)}, {"size": sum(e.raw_size for e in entries)})
 
     def iter_decode(self, sections, meta):
         """Decoded blocks in order (one block in memory at a time)."""
@@ -107,6 +130,29 @@ class Logzip(StreamingCodec):
         text = b"".join(_decode_entry(e, blocks) for e in run)
         return select_lines(text, run[0].first_line, start, stop)
 
+    def iter_blocks(self, sections, meta, start=0, stop=None, keep=None):
+        """Blocks decoded in order from the one holding line ``start``; with ``keep``, a block
+        whose template dictionary ``keep`` refuses and that has no outlier lines is left out
+        undecoded (its skeletons are the only stream read).  A line cut by a block boundary is
+        decoded with both blocks."""
+        entries, blocks = self._index(sections, meta)
+        run: list[Entry] = []
+        for e in entries:
+            if e.first_line + e.newlines < start:
+                continue
+            if stop is not None and e.first_line >= stop and not run:
+                return
+            run.append(e)
+            if not e.ends_nl and e is not entries[-1]:
+                continue  # a line goes on into the next block
+            if keep is not None and len(run) == 1:
+                found = block_dictionary(blocks[e.offset:e.offset + e.stored], e.raw_size)
+                if found is not None and not found[1] and not keep(found[0]):
+                    run = []
+                    continue
+            yield run[0].first_line, b"".join(_decode_entry(r, blocks) for r in run)
+            run = []
+
     def _index(self, sections, meta):
         """(index entries, the blocks section) checked against each other and ``meta``."""
         from ... import limits
@@ -115,7 +161,7 @@ class Logzip(StreamingCodec):
         limits.check_bytes(size)
         blocks = section(sections, "BLKS", self.codec_id)
         index = section(sections, "INDX", self.codec_id)[:]
-        return unpack_index(index, size, len(blocks)), blocks
+        return unpack_index(index, size, len(blocks), self.block_layout), blocks
 
 
 def _decode_entry(e: Entry, blocks) -> bytes:

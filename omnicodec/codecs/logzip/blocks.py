@@ -6,9 +6,12 @@
            └─ hex tokens ─→ grouped by column
     eight streams ─→ each through its smallest backend                   (backends.py)
 
-Block layout: magic ``LZB1``, u8 kind (0 structured, 1 generic), u64 line count, u8 final
-newline, u8 template id bytes; a generic block then holds one backend stream (the bytes as
-they are), a structured block the eight streams of :class:`Structured` in field order.
+Block layout 1: magic ``LZB1``, u8 kind (0 structured, 1 generic), u64 line count, u8 final
+newline, u8 template id bytes; layout 2 (compact, for small blocks and files): magic ``LZB2``,
+u8 kind, the line count in unsigned LEB128, u8 final newline | template id bytes << 1, and
+LEB128 lengths in its stream frames (backends.py).  A generic block then holds one backend
+stream (the bytes as they are), a structured block the eight streams of :class:`Structured`
+in field order.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ...container import uvar
 from ...errors import CorruptStreamError
-from .backends import compress_stream, decompress_stream
-from .columns import META, column_segments, decode_numbers, encode_numbers
+from ...kernels import kernel
+from ...kernels.logs import META, column_segments
+from .backends import compress_stream, decompress_stream, read_uvar, stream_length
+from .columns import encode_numbers
 from .templates import Templates, outliers, tokenize
 
-_MAGIC = b"LZB1"
-_HEAD = struct.Struct("<4sBQBB")  # magic, kind, line count, final newline, id bytes
+_MAGICS = {b"LZB1": 1, b"LZB2": 2}
+_HEAD = struct.Struct("<4sBQBB")  # layout 1: magic, kind, line count, final newline, id bytes
 STRUCTURED, GENERIC = 0, 1
 
 # A structured block this much smaller than zstd -3 of the same bytes is kept without also
@@ -50,11 +56,11 @@ class Structured:
     outliers: bytes  # outlier lines, joined by \n
     cr: bytes  # one bit per line: it ended in \r (empty: none did)
 
-    def pack(self) -> bytes:
-        head = _HEAD.pack(_MAGIC, STRUCTURED, self.lines, self.final_nl, self.id_bytes)
-        return head + b"".join(compress_stream(getattr(self, name)) for name in _STREAMS)
+    def pack(self, slack: float = 0.0, layout: int = 1) -> bytes:
+        head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes)
+        return head + b"".join(compress_stream(getattr(self, name), slack, layout) for name in _STREAMS)
 
-    def render(self) -> bytes:
+    def render(self, cap: int) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
         n = self.lines
         if len(self.ids) != n * self.id_bytes:
@@ -62,83 +68,129 @@ class Structured:
         full = np.zeros((n, 8), dtype=np.uint8)
         full[:, :self.id_bytes] = np.frombuffer(self.ids, np.uint8).reshape(self.id_bytes, n).T
         line_ids = full.view(np.int64).ravel()
-        skeletons = self.skeletons.split(b"\n") if self.skeletons or line_ids.any() else []
-        if line_ids.size and (line_ids.min() < 0 or line_ids.max() > len(skeletons)):
+        templates = self.skeletons.count(b"\n") + 1 if self.skeletons or line_ids.any() else 0
+        if line_ids.size and (line_ids.min() < 0 or line_ids.max() > templates):
             raise CorruptStreamError("logzip: template id out of range")
-        tpl = Templates.build(skeletons)
+        tpl = Templates.build(self.skeletons, templates)
         if len(self.columns) != META * tpl.num_cols:
             raise CorruptStreamError("logzip: column metadata has the wrong length")
         normal = line_ids > 0
         tids = line_ids[normal] - 1
         slots = tpl.slots(tids)
-        values, widths = decode_numbers(self.columns, self.planes, self.pads, slots.num_cols, tpl.num_cols)
-        cells = np.empty(slots.is_num.size, dtype=object)
-        cells[slots.is_num] = [b"%0*d" % (w, v) for w, v in zip(widths.tolist(), values.tolist())]
-        hex_list = self.hexes.split(b"\n") if slots.hex_cols.size else []
-        if len(hex_list) != slots.hex_cols.size:
-            raise CorruptStreamError("logzip: hex stream has the wrong length")
-        horder, _, _ = column_segments(slots.hex_cols, tpl.num_cols)
-        hex_arr = np.empty(slots.hex_cols.size, dtype=object)
-        hex_arr[horder] = hex_list
-        cells[~slots.is_num] = hex_arr
+        values, widths = kernel("logs", "numbers", size=cap)(self.columns, self.planes, self.pads,
+                                                              slots.num_cols, tpl.num_cols)
+        hex_at, hex_len = _tokens(self.hexes, slots.hex_cols.size, "hex")
+        order, _, _ = column_segments(slots.hex_cols, tpl.num_cols)  # the stored order of hex tokens
+        text_order = np.empty_like(order)
+        text_order[order] = np.arange(order.size)
+        cr = np.unpackbits(np.frombuffer(self.cr, np.uint8), count=n).astype(bool) if self.cr else np.zeros(n, bool)
+        text = kernel("logs", "render", size=cap)(
+            (tids, normal, cr, self.final_nl),
+            (np.frombuffer(tpl.stream, np.uint8), tpl.piece_start, tpl.piece_len, tpl.first_piece, tpl.count),
+            (values, widths, slots.is_num),
+            (np.frombuffer(self.hexes, np.uint8), hex_at[text_order], hex_len[text_order]),
+            (np.frombuffer(self.outliers, np.uint8), *_tokens(self.outliers, int((~normal).sum()), "outlier")),
+            cap)
+        return text.tobytes()
 
-        lines = np.empty(n, dtype=object)
-        lines[normal] = tpl.render(tids, cells)
-        verbatim = self.outliers.split(b"\n") if (~normal).any() else []
-        if len(verbatim) != int((~normal).sum()):
-            raise CorruptStreamError("logzip: outlier stream has the wrong length")
-        lines[~normal] = verbatim
-        if self.cr:
-            cr = np.unpackbits(np.frombuffer(self.cr, np.uint8), count=n).astype(bool)
-            lines[cr] = [ln + b"\r" for ln in lines[cr]]
-        return b"\n".join(lines.tolist()) + (b"\n" if self.final_nl else b"")
+
+def _tokens(stream: bytes, count: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of the ``count`` tokens of a stream joined by newlines."""
+    breaks = np.flatnonzero(np.frombuffer(stream, np.uint8) == 10) if count else np.zeros(0, np.int64)
+    if (count and breaks.size != count - 1) or (not count and stream):
+        raise CorruptStreamError(f"logzip: {what} stream has the wrong length")
+    if not count:
+        return breaks, breaks
+    start = np.concatenate([[0], breaks + 1])
+    return start, np.concatenate([breaks, [len(stream)]]) - start
 
 
 _STREAMS = [f.name for f in fields(Structured)][3:]
 
 
-def encode_block(data: bytes) -> bytes:
-    """One block of whole lines -> structured block bytes (or generic if that is smaller)."""
+def encode_block(data: bytes, slack: float = 0.0, layout: int = 1) -> bytes:
+    """One block of whole lines -> structured block bytes (or generic if that is smaller);
+    ``slack``: see ``backends.compress_stream``; ``layout``: 1 or 2 (see above)."""
     import zstandard
 
     if not data:
-        return _generic(data)
-    structured = _structure(data).pack()
+        return _generic(data, slack, layout)
+    structured = _structure(data).pack(slack, layout)
     if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
         return structured
-    generic = _generic(data)
+    generic = _generic(data, slack, layout)
     return structured if len(structured) < len(generic) else generic
+
+
+def _pack_head(layout: int, kind: int, lines: int, final_nl: bool, id_bytes: int) -> bytes:
+    if layout == 1:
+        return _HEAD.pack(b"LZB1", kind, lines, final_nl, id_bytes)
+    return b"LZB2" + bytes([kind]) + uvar(lines) + bytes([final_nl | id_bytes << 1])
+
+
+def _head(buf: memoryview) -> tuple[int, int, int, int, int, int]:
+    """(layout, kind, line count, final newline, id bytes, where the streams start) of a
+    block, checked."""
+    layout = _MAGICS.get(bytes(buf[:4]))
+    if layout == 1 and len(buf) >= _HEAD.size:
+        _, kind, n, final_nl, id_bytes = _HEAD.unpack_from(buf, 0)
+        pos = _HEAD.size
+    elif layout == 2 and len(buf) >= 5:
+        kind = buf[4]
+        n, pos = read_uvar(buf, 5)
+        if pos >= len(buf):
+            raise CorruptStreamError("logzip: block is truncated")
+        final_nl, id_bytes, pos = buf[pos] & 1, buf[pos] >> 1, pos + 1
+    else:
+        raise CorruptStreamError("logzip: block is truncated or not a logzip block")
+    if kind not in (STRUCTURED, GENERIC) or (kind == STRUCTURED and not 1 <= id_bytes <= 8) or final_nl > 1:
+        raise CorruptStreamError("logzip: bad block header")
+    return layout, kind, n, final_nl, id_bytes, pos
+
+
+def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
+    """A structured block's template dictionary (its skeletons joined by newlines) and whether
+    it holds outlier lines, decoding that one stream only; None for a generic block."""
+    buf = memoryview(block)
+    layout, kind, *_, pos = _head(buf)
+    if kind == GENERIC:
+        return None
+    lengths, skeletons = [], b""
+    for name in _STREAMS:
+        if name == "skeletons":
+            skeletons, pos = decompress_stream(buf, pos, 9 * cap + 64, layout)
+            lengths.append(len(skeletons))
+        else:
+            length, pos = stream_length(buf, pos, layout)
+            lengths.append(length)
+    return skeletons, lengths[_STREAMS.index("outliers")] > 0
 
 
 def decode_block(block: bytes, cap: int) -> bytes:
     """Structured or generic block bytes -> the original bytes (at most ``cap`` of them)."""
     buf = memoryview(block)
-    if len(block) < _HEAD.size:
-        raise CorruptStreamError("logzip: block is truncated")
-    magic, kind, n, final_nl, id_bytes = _HEAD.unpack_from(buf, 0)
-    if magic != _MAGIC or kind not in (STRUCTURED, GENERIC) or (kind == STRUCTURED and not 1 <= id_bytes <= 8):
-        raise CorruptStreamError("logzip: bad block header")
+    layout, kind, n, final_nl, id_bytes, pos = _head(buf)
     if kind == STRUCTURED and n > cap + 1:
         raise CorruptStreamError("logzip: line count exceeds the block size")
     # a generic block holds the content as one stream; a structured block eight, none of which
     # can exceed 8 bytes per input byte
     count, stream_cap = (1, cap) if kind == GENERIC else (len(_STREAMS), 9 * cap + 64)
-    streams, pos = [], _HEAD.size
+    streams = []
     for _ in range(count):
-        s, pos = decompress_stream(buf, pos, stream_cap)
+        s, pos = decompress_stream(buf, pos, stream_cap, layout)
         streams.append(s)
     if pos != len(block):
         raise CorruptStreamError("logzip: trailing bytes in block")
     if kind == GENERIC:
         return streams[0]
     try:
-        return Structured(n, bool(final_nl), id_bytes, *streams).render()
+        return Structured(n, bool(final_nl), id_bytes, *streams).render(cap)
     except (ValueError, IndexError, TypeError) as exc:
         raise CorruptStreamError(f"logzip: block is inconsistent: {exc}") from None
 
 
-def _generic(data: bytes) -> bytes:
-    return _HEAD.pack(_MAGIC, GENERIC, 0, 0, 0) + compress_stream(data, zstd_any_size=True)
+def _generic(data: bytes, slack: float, layout: int) -> bytes:
+    return _pack_head(layout, GENERIC, 0, False, 0) + compress_stream(data, slack, layout, zstd_any_size=True)
 
 
 def _structure(data: bytes) -> Structured:
@@ -167,7 +219,7 @@ def _structure(data: bytes) -> Structured:
     return Structured(
         len(lines), final_nl, id_bytes,
         ids=np.ascontiguousarray(line_ids.view(np.uint8).reshape(-1, 8)[:, :id_bytes].T).tobytes(),
-        skeletons=b"\n".join(tpl.skeletons),
+        skeletons=tpl.stream,
         columns=columns,
         planes=planes,
         pads=pads,

@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ...kernels.logs import starts, within
+
 NUM, HEX = b"\x01", b"\x02"  # slot placeholders in a skeleton
 MAX_LINE = 1 << 16
 _HEX_RE = re.compile(rb"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]+(?![0-9A-Za-z])")
@@ -56,8 +58,10 @@ class Slots(NamedTuple):
 class Templates:
     """Per-template slot layout, derived identically by encoder and decoder."""
 
-    skeletons: list[bytes]
-    pieces: list[list[bytes]]  # the text around the slots
+    stream: bytes  # the skeletons joined by \n (the block's template dictionary)
+    piece_start: np.ndarray  # where each piece (the text around the slots) starts in ``stream``
+    piece_len: np.ndarray
+    first_piece: np.ndarray  # each template's first piece (a template of k slots has k + 1)
     slot_cols: np.ndarray  # column id of every slot, templates back to back
     slot_num: np.ndarray  # True where that slot is a number (else a hex token)
     start: np.ndarray  # first slot of each template in the two arrays above
@@ -65,56 +69,45 @@ class Templates:
     num_cols: int
 
     @classmethod
-    def build(cls, skeletons: list[bytes]) -> Templates:
-        cols: dict[bytes, int] = {}
-        pieces, slot_cols, slot_num, count = [], [], [], []
-        for skel in skeletons:
-            parts = _SLOT_RE.split(skel)
-            pos = 0
-            for part in parts[:-1]:
-                pos += len(part) + 1
-                slot_cols.append(cols.setdefault(skel[:pos], len(cols)))
-                slot_num.append(skel[pos - 1] == NUM[0])
-            pieces.append(parts)
-            count.append(len(parts) - 1)
-        count_arr = np.array(count, dtype=np.int64)
-        start = np.concatenate([[0], np.cumsum(count_arr)[:-1]]).astype(np.int64)
-        return cls(skeletons, pieces, np.array(slot_cols, dtype=np.int64),
-                   np.array(slot_num, dtype=bool), start, count_arr, len(cols))
+    def build(cls, stream: bytes, templates: int) -> Templates:
+        """The layout of ``templates`` skeletons joined by newlines in ``stream`` (a ValueError
+        if it holds another number)."""
+        buf = np.frombuffer(stream, np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        if templates != (ends.size + 1 if templates or buf.size else 0):
+            raise ValueError("logzip: the template dictionary has the wrong length")
+        ends = np.append(ends, buf.size)[:templates]
+        line_start = np.concatenate([[0], ends[:-1] + 1])[:templates].astype(np.int64)
+        at = np.flatnonzero((buf == NUM[0]) | (buf == HEX[0]))
+        owner = np.searchsorted(line_start, at, side="right") - 1
+        count = np.bincount(owner, minlength=templates).astype(np.int64)
+        cols = _prefix_columns(stream, at, owner, line_start)
+        num_cols = int(cols.max()) + 1 if cols.size else 0
+        piece_start = np.sort(np.concatenate([line_start, at + 1]))
+        piece_len = np.sort(np.concatenate([ends, at])) - piece_start
+        return cls(stream, piece_start, piece_len, starts(count + 1), cols, buf[at] == NUM[0],
+                   starts(count), count, num_cols)
 
     @classmethod
     def of_lines(cls, skeletons: list[bytes]) -> tuple[Templates, np.ndarray]:
         """The templates of these line skeletons (in order of first use) and each line's id."""
         ids: dict[bytes, int] = {}
         tids = np.array([ids.setdefault(s, len(ids)) for s in skeletons], dtype=np.int64)
-        return cls.build(list(ids)), tids
+        return cls.build(b"\n".join(ids), len(ids)), tids
 
     def slots(self, tids: np.ndarray) -> Slots:
         """Every slot of the lines with template ids ``tids``, in text order."""
         counts = self.count[tids]
-        line_start = np.repeat(np.cumsum(counts) - counts, counts)
-        slots = np.repeat(self.start[tids], counts) + (np.arange(int(counts.sum())) - line_start)
+        slots = np.repeat(self.start[tids], counts) + within(counts)
         is_num = self.slot_num[slots]
         return Slots(is_num, self.slot_cols[slots[is_num]], self.slot_cols[slots[~is_num]])
 
-    def render(self, tids: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """The lines with template ids ``tids`` (an object array of bytes), their slots filled
-        from ``cells`` (every slot's bytes, in text order); one Python loop per template."""
-        lines = np.empty(tids.size, dtype=object)
-        counts = self.count[tids]
-        line_slot_start = np.cumsum(counts) - counts
-        by_tpl = np.argsort(tids, kind="stable")
-        tcount = np.bincount(tids, minlength=len(self.skeletons))
-        tend = np.cumsum(tcount)
-        for t in np.flatnonzero(tcount).tolist():
-            rows = by_tpl[tend[t] - tcount[t]:tend[t]]
-            k, pieces = int(self.count[t]), self.pieces[t]
-            if k == 0:
-                lines[rows] = pieces[0]
-                continue
-            filled = cells[line_slot_start[rows][:, None] + np.arange(k)]
-            parts = [[pieces[0]] * rows.size]
-            for j in range(k):
-                parts += [filled[:, j].tolist(), [pieces[j + 1]] * rows.size]
-            lines[rows] = [b"".join(line) for line in zip(*parts)]
-        return lines
+
+
+
+def _prefix_columns(stream, at, owner, line_start) -> np.ndarray:
+    """Column of every slot: the rank of its prefix (its skeleton up to and including the
+    slot) in order of first appearance."""
+    cols: dict[bytes, int] = {}
+    return np.array([cols.setdefault(stream[line_start[t]:p + 1], len(cols))
+                     for t, p in zip(owner.tolist(), at.tolist())], dtype=np.int64)

@@ -1,0 +1,137 @@
+"""``codec grep``: search the text of .omc files, printing what ``grep`` prints on the decoded
+text (LC_ALL=C, extended regular expressions as Python writes them, or fixed strings).
+
+Logzip streams are searched in their compressed form first, as CLP and LogGrep do: a line is
+a template's pieces with digit runs and hex tokens (whole words of 0-9a-fA-F with a digit) in
+its slots, so in a literal string the pattern needs, the characters no slot can supply (see
+``piece_runs``) come in runs that each lie inside one piece of the matching line's template.
+A block none of whose templates holds them all, and that has no verbatim lines, cannot hold a
+match: only its template dictionary is decoded.  Other blocks, and other codecs' streams, are
+decoded and searched line by line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from . import api
+
+_WORD = re.compile(rb"[0-9A-Za-z]+")
+_NOT_HEX = re.compile(rb"[g-zG-Z]")
+_DIGITS = re.compile(rb"[0-9]")
+
+
+@dataclass
+class Pattern:
+    """A compiled search: ``regex`` (bytes, per line) and ``runs``, byte strings that every
+    matching line's template must contain (empty: no filter)."""
+
+    regex: re.Pattern
+    runs: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, pattern: str, fixed: bool = False, ignore_case: bool = False) -> Pattern:
+        raw = os.fsencode(pattern)
+        source = re.escape(raw) if fixed else raw
+        try:
+            regex = re.compile(source, re.MULTILINE | (re.IGNORECASE if ignore_case else 0))
+        except re.error as exc:
+            raise ValueError(f"grep: bad pattern {pattern!r}: {exc}") from None
+        literals = [] if regex.flags & re.IGNORECASE else ([raw] if fixed else _required_literals(source))
+        runs = {r for lit in literals for r in piece_runs(lit)}
+        return cls(regex, tuple(sorted(runs)))
+
+    def keep(self, dictionary: bytes) -> bool:
+        """Whether some template of a block (its skeletons joined by newlines) holds every run."""
+        if len(self.runs) < 2:
+            return all(run in dictionary for run in self.runs)
+        from bisect import bisect
+
+        breaks = [m.start() for m in re.finditer(b"\n", dictionary)]
+        lines = None
+        for run in self.runs:
+            found = {bisect(breaks, m.start()) for m in re.finditer(re.escape(run), dictionary)}
+            lines = found if lines is None else lines & found
+            if not lines:
+                return False
+        return True
+
+    def lines(self, text: bytes) -> Iterator[tuple[int, int]]:
+        """(start, end) of every line of ``text`` the pattern matches, in order; a match the
+        whole-text search finds across a line break is checked against its line alone."""
+        pos, search = 0, self.regex.search
+        while pos <= len(text):
+            m = search(text, pos)
+            if m is None:
+                return
+            start = text.rfind(b"\n", 0, m.start()) + 1
+            end = text.find(b"\n", start)
+            end = len(text) if end < 0 else end
+            if start == len(text):  # the empty "line" after a final newline is not a line
+                return
+            if m.end() <= end or search(text[start:end]):
+                yield start, end
+            pos = end + 1
+
+
+def piece_runs(literal: bytes) -> list[bytes]:
+    """The runs of ``literal`` (a string a matching line holds) that must lie inside template
+    pieces: every character but digits (always slots) and \r (stripped from line ends), except
+    letters of a word that could be part of a hex token: a word of hex characters only that has
+    a digit or reaches an end of ``literal`` (where the line's word may go on)."""
+    piece = bytearray(b"\x01" * len(literal))
+    for m in _WORD.finditer(literal):
+        word = m.group()
+        hexlike = not _NOT_HEX.search(word) and (_DIGITS.search(word) or m.start() == 0 or m.end() == len(literal))
+        for i in range(m.start(), m.end()):
+            piece[i] = not hexlike and not literal[i:i + 1].isdigit()
+    for i, ch in enumerate(literal):
+        if ch == 13:
+            piece[i] = 0
+    runs, start = [], None
+    for i, keep in enumerate([*piece, 0]):
+        if keep and start is None:
+            start = i
+        elif not keep and start is not None:
+            runs.append(literal[start:i])
+            start = None
+    return runs
+
+
+def _required_literals(source: bytes) -> list[bytes]:
+    """Literal strings every match of the regex contains: its top-level runs of literal
+    characters (nothing is required of alternatives, classes or repeats)."""
+    try:
+        from re import _parser as parser  # Python >= 3.11
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse as parser  # type: ignore[no-redef]
+    literal = parser.LITERAL
+    out, run = [], bytearray()
+    for op, arg in parser.parse(source):
+        if op is literal:
+            run.append(arg)
+            continue
+        if run:
+            out.append(bytes(run))
+        run = bytearray()
+    if run:
+        out.append(bytes(run))
+    return out
+
+
+def grep(path: str | os.PathLike, pattern: Pattern, start: int = 0,
+         stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number, 0-based; the line without its newline) of every line of the file's text
+    from ``start`` to ``stop`` (half-open) that the pattern matches."""
+    for first, text in api.text_blocks(path, start, stop, pattern.keep):
+        if stop is not None and first >= stop:
+            return
+        line, at = first, 0
+        for s, e in pattern.lines(text):
+            line += text.count(b"\n", at, s)
+            at = s
+            if line >= start and (stop is None or line < stop):
+                yield line, text[s:e]

@@ -1,0 +1,111 @@
+"""codec grep prints what grep prints on the decoded text, and its compressed-form filter never
+drops a matching line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec import grep
+from omnicodec.cli.main import main
+from omnicodec.codecs.logzip import Logzip
+from omnicodec.items import Bytes
+
+from .codecs.test_logzip import log_like
+
+GREP = shutil.which("grep")
+# fixed strings and regexes: words, numbers (slots), hex (slots or pieces), spans across
+# slots and pieces, anchors, classes, alternatives, a pattern that would cross a line break
+CASES = [["-F", "Cache: evicted"], ["-F", "user=bob"], ["-F", "10.0.3."], ["-F", "0x"], ["-F", "ms\r"],
+         ["-F", "deadbeef"], ["-F", "not in the log"], ["-E", "took [0-9]+ ms$"], ["-E", "^2024-03-0[12] 10:0"],
+         ["-E", "ERROR|DEBUG session 1"], ["-E", "size=40[0-9]{2}"], ["-E", "[^a-z]root"], ["-E", "a.b"],
+         ["-E", "evicted key=0x[0-9a-f]*ab "], ["-E", "x"], ["-iF", "info [MAIN]"], ["-E", "opened for bob$"],
+         ["-F", "deadbeef"], ["-F", "beef01 trace"], ["-F", "trace abc done"], ["-E", "=[a-f]+7 trace"],
+         ["-F", "ace d"]]
+
+
+def sample(tmp_path, block_mb: float):
+    """A log of CRLF and LF lines, verbatim lines and no final newline, in several blocks."""
+    rng = np.random.default_rng(7)
+    tokens = b"".join(b"req id=%x%02d trace %x done\n" % (rng.integers(1 << 40), i % 100, rng.integers(1 << 24))
+                      for i in range(300))  # hex tokens: slots whose letters a pattern may hold
+    data = (log_like(1500, seed=7).replace(b"\n", b"\r\n", 300) + tokens + b"id=deadbeef01 trace abc done\n"
+            + b"\x01 verbatim ERROR line\n" + b"a\nb tail 0x1F root")
+    src = tmp_path / "app.log"
+    src.write_bytes(data)
+    omc = tmp_path / "app.omc"
+    omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=block_mb)))
+    return src, omc
+
+
+def run_grep(args, path):
+    out = subprocess.run([GREP, *args, str(path)], capture_output=True, env={"LC_ALL": "C"})
+    return out.returncode, out.stdout
+
+
+@pytest.mark.skipif(GREP is None, reason="needs grep")
+@pytest.mark.parametrize("block_mb", [0.01, 4.0])
+@pytest.mark.parametrize("extra", [[], ["-n"], ["-c"]])
+def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
+    src, omc = sample(tmp_path, block_mb)
+    for case in CASES:
+        status, expected = run_grep([*case, *extra], src)
+        flags = ["-F"] if "F" in case[0] else []
+        flags += ["-i"] if "i" in case[0] else []
+        got = main(["grep", *flags, *extra, case[1], str(omc)])
+        assert (got, capfdbinary.readouterr().out) == (status, expected), case
+
+
+@pytest.mark.skipif(GREP is None, reason="needs grep")
+def test_line_ranges_and_several_files(tmp_path, capfdbinary):
+    src, omc = sample(tmp_path, 0.01)
+    lines = src.read_bytes().split(b"\n")
+    part = tmp_path / "part.log"
+    part.write_bytes(b"\n".join(lines[199:700]) + b"\n")
+    status, expected = run_grep(["-c", "WARN"], part)
+    assert main(["grep", "-c", "WARN", "--lines", "200:700", str(omc)]) == status
+    assert capfdbinary.readouterr().out == expected
+    other = tmp_path / "other.omc"
+    other.write_bytes(omnicodec.encode(Bytes(b"WARN here\nnothing\n"), "zstd"))
+    assert main(["grep", "-n", "WARN here", str(omc), str(other)]) == 0
+    assert capfdbinary.readouterr().out.endswith(str(other).encode() + b":1:WARN here\n")
+
+
+def test_the_filter_skips_blocks_without_a_candidate_template(tmp_path, monkeypatch):
+    """A rare word is found by decoding only the blocks whose templates hold it."""
+    from omnicodec.codecs.logzip import blocks
+
+    data = log_like(3000, seed=1) + b"2024-03-09 10:00:00,000 FATAL kernel panic on cpu 3\n" + log_like(3000, seed=2)
+    omc = tmp_path / "a.omc"
+    omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.05)))
+    decoded = []
+    real = blocks.decode_block
+    monkeypatch.setattr("omnicodec.codecs.logzip.decode_block", lambda b, cap: decoded.append(1) or real(b, cap))
+    hits = list(grep.grep(omc, grep.Pattern.of("kernel panic", fixed=True)))
+    assert [line for _, line in hits] == [b"2024-03-09 10:00:00,000 FATAL kernel panic on cpu 3"]
+    assert hits[0][0] == data.count(b"\n", 0, data.index(b"FATAL"))
+    assert len(decoded) == 1  # the other blocks (about 20) were not decoded
+
+
+@pytest.mark.parametrize("pattern, runs", [
+    ("Cache: evicted key=0x", (b"Cache: evicted key=", b"x")),  # "0x": a digit, "x": not hex
+    ("kernel panic", (b"kernel panic",)), ("deadbeef", ()), ("a deadbeef b", (b" deadbeef ",)),
+    ("id=dead12 ok", (b"id=", b" ok")), ("item87 ab", (b"item", b" ")), ("a|b", ()),
+    ("took [0-9]+ ms", (b"took ", b" ms")), ("(?i)took", ()), ("ms\r", (b"ms",))])
+def test_required_runs(pattern, runs):
+    """The filter asks only for runs of characters no slot can supply."""
+    assert set(grep.Pattern.of(pattern).runs) == set(runs)
+
+
+def test_bad_pattern_and_non_text_are_one_line_errors(tmp_path, capsys):
+    _, omc = sample(tmp_path, 4.0)
+    assert main(["grep", "(", str(omc)]) == 2
+    image = tmp_path / "i.omc"
+    image.write_bytes(omnicodec.encode(Bytes(b"x"), "zstd"))
+    assert main(["grep", "x", str(tmp_path / "missing.omc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "bad pattern" in err and "no such file" in err
