@@ -37,26 +37,25 @@ def compress_stream(data: bytes, slack: float = 0.0, layout: int = 1, *, zstd_an
     import zstandard
 
     best = (RAW, data)
+    small = len(data) < 1 << 16
+    z19 = zstandard.ZstdCompressor(level=19).compress(data) if small or slack or zstd_any_size else None
     if len(data) > 32:
-        small = len(data) < 1 << 16
         candidates = [(PPMD, pyppmd.compress(data, max_order=PPMD_ORDER, mem_size=_ppmd_mem(len(data)))),
                       (XZ, lzma.compress(data, lzma.FORMAT_RAW, filters=_xz_filters(len(data))))]
         if small or slack:
-            candidates.append((ZSTD, zstandard.ZstdCompressor(level=19).compress(data)))
+            candidates.append((ZSTD, z19))
         if small:
             candidates.append((BZ2, bz2.compress(data, 9)))
-        if slack and len(candidates[2][1]) <= (1 + slack) * min(len(c[1]) for c in candidates):
-            candidates = [candidates[2]]
+        if slack and len(z19) <= (1 + slack) * min(len(c[1]) for c in candidates):
+            candidates = [(ZSTD, z19)]
         for kind, stored in sorted(candidates, key=lambda c: len(c[1])):
             if len(stored) >= len(data):
                 break
             if _restores(kind, stored, data):
                 best = (kind, stored)
                 break
-    if zstd_any_size:
-        z19 = zstandard.ZstdCompressor(level=19).compress(data)
-        if len(z19) < len(best[1]):
-            best = (ZSTD, z19)
+    if zstd_any_size and len(z19) < len(best[1]):
+        best = (ZSTD, z19)
     if layout == 1:
         return _FRAME.pack(best[0], len(data), len(best[1])) + best[1]
     return bytes([best[0]]) + uvar(len(data)) + uvar(len(best[1])) + best[1]
