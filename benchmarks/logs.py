@@ -15,7 +15,7 @@ API and as CLI calls), and ``codec grep -c`` against ``zstdcat | grep -c`` for a
 common pattern.
 
     python benchmarks/logs.py [--data ../shared/data/logs]   # writes benchmarks/results/logs.json
-    python benchmarks/logs.py --scale [--big /tmp/gen1g.log]  # adds the scale rows (~25 min)
+    python benchmarks/logs.py --scale [--big /tmp/gen1g.log]  # adds the scale rows (~30 min)
     python benchmarks/logs.py --table                         # README table from that file
 """
 
@@ -86,37 +86,53 @@ def run(path: Path, name: str) -> dict:
 
 def table() -> str:
     r = json.loads((ROOT / "benchmarks" / "results" / "logs.json").read_text())
-    lines = ["| file | MB | logzip | xz -9e | zstd -19 --long | bzip2 -9 | gzip -9 | logzip enc / dec MB/s "
-             "| xz -9e enc / dec MB/s | zstd dec MB/s | logzip / xz peak RSS MB |",
+    lines = ["| file | MB | logzip | xz -9e | zstd -19 --long | bzip2 -9 | gzip -9 "
+             "| logzip enc / dec / dec compiled MB/s | xz -9e enc / dec MB/s | zstd dec MB/s "
+             "| logzip / xz peak RSS MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows"]:
-        z, x, s = row["logzip"], row["xz-9e"], row["zstd-19-long"]
+        z, c, x, s = row["logzip"], row["logzip-compiled"], row["xz-9e"], row["zstd-19-long"]
         lines.append(f"| {row['file']} | {row['bytes'] / 1e6:.2f} | **{z['ratio']:.2f}** | {x['ratio']:.2f} | "
                      f"{s['ratio']:.2f} | {row['bzip2-9']['ratio']:.2f} | {row['gzip-9']['ratio']:.2f} | "
-                     f"{z['enc_mb_s']:.2f} / {z['dec_mb_s']:.1f} | {x['enc_mb_s']:.2f} / {x['dec_mb_s']:.1f} | "
-                     f"{s['dec_mb_s']:.0f} | {z['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} |")
+                     f"{z['enc_mb_s']:.2f} / {z['dec_mb_s']:.1f} / {c['dec_mb_s']:.1f} | "
+                     f"{x['enc_mb_s']:.2f} / {x['dec_mb_s']:.1f} | {s['dec_mb_s']:.0f} | "
+                     f"{z['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} |")
     m = r["summary"]["mean_ratio_2k"]
     lines.append(f"| **mean of the 16 2k files** | | **{m['logzip']:.2f}** | {m['xz-9e']:.2f} | "
                  f"{m['zstd-19-long']:.2f} | {m['bzip2-9']:.2f} | {m['gzip-9']:.2f} | | | | |")
+    big = r.get("scale")
+    if big:
+        lines += ["", f"Generated log ({big['file']}, {big['bytes'] / 1e9:.2f} GB, {big['lines']:,} lines; "
+                  "CLI, 2 cores):", "",
+                  "| compressor | ratio | encode MB/s | decode MB/s | encode / decode peak RSS MB |",
+                  "|---|---:|---:|---:|---:|"]
+        for name in ("logzip", "xz-9e", "zstd-19-long"):
+            b = big[name]
+            lines.append(f"| {name} | {b['ratio']:.2f} | {b['enc_mb_s']:.2f} | {b['dec_mb_s']:.1f} | "
+                         f"{b['enc_peak_rss_mb']:.0f} / {b['dec_peak_rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
+_RSS = ("import resource, subprocess, sys; r = subprocess.run(['bash', '-c', sys.argv[1]]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+
+
 def _timed(cmd: str) -> tuple[float, str, float]:
-    """(seconds, stdout, peak RSS MB of the command's processes) of a shell command."""
-    import resource
+    """(seconds, stdout, peak RSS MB of the largest process the command ran) of a shell
+    command, run under a fresh Python that reports its children's peak."""
     import time
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", _RSS, cmd], capture_output=True, text=True)
     took = time.perf_counter() - t
-    if out.returncode not in (0, 1):
+    *text, last = out.stdout.rstrip("\n").split("\n")
+    peak, status = map(int, last.split())
+    if status not in (0, 1):
         raise RuntimeError(f"{cmd}: {out.stderr.strip()[-300:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return took, out.stdout, (peak if peak > before else float("nan")) / 1024
+    return took, "\n".join(text) + ("\n" if text else ""), peak / 1024
 
 
-def scale(big: Path, mb: float) -> dict:
+def scale(big: Path, mb: float, reuse: bool = False) -> dict:
     """The scale rows on a generated log (see the module docstring)."""
     import random
     import statistics
@@ -130,9 +146,15 @@ def scale(big: Path, mb: float) -> dict:
     size, omc, zst, xz = big.stat().st_size, Path(f"{big}.omc"), Path(f"{big}.zst"), Path(f"{big}.xz")
     lines = int(subprocess.run(["wc", "-l", str(big)], capture_output=True, text=True).stdout.split()[0])
     row: dict = {"file": big.name, "bytes": size, "lines": lines}
+    earlier = json.loads((ROOT / "benchmarks" / "results" / "logs.json").read_text()).get("scale", {})
     for name, cmd, out in (("logzip", f"{codec} encode {big} -o {omc} -f --quiet", omc),
                            ("zstd-19-long", f"zstd -q -19 --long=27 -T2 -f {big} -o {zst}", zst),
                            ("xz-9e", f"xz -9e -T2 -k -c {big} > {xz}", xz)):
+        if reuse and name != "logzip" and out.exists() and earlier.get(name, {}).get("bytes") == out.stat().st_size \
+                and earlier.get("bytes") == size:  # the same output of the same file: its earlier encode row
+            row[name] = {k: v for k, v in earlier[name].items() if k.startswith(("ratio", "bytes", "enc"))}
+            row[name]["encode_from_earlier_run"] = True
+            continue
         t, _, rss = _timed(cmd)
         row[name] = {"ratio": size / out.stat().st_size, "bytes": out.stat().st_size, "enc_s": t,
                      "enc_mb_s": size / t / 1e6, "enc_peak_rss_mb": rss}
@@ -181,6 +203,8 @@ def main() -> None:
     ap.add_argument("--scale", action="store_true", help="only the scale rows, added to the results file")
     ap.add_argument("--big", default="/tmp/omnicodec-gen1g.log", help="the generated log (made if missing)")
     ap.add_argument("--mb", type=float, default=1024, help="its size when it is made")
+    ap.add_argument("--reuse-baselines", action="store_true", help="keep the zstd and xz encode rows of the "
+                    "last scale run when their outputs of the same file are still there (xz -9e takes 14 min)")
     args = ap.parse_args()
     if args.table:
         print(table())
@@ -188,7 +212,7 @@ def main() -> None:
     if args.scale:
         path = ROOT / "benchmarks" / "results" / "logs.json"
         results = json.loads(path.read_text())
-        results["scale"] = scale(Path(args.big), args.mb)
+        results["scale"] = scale(Path(args.big), args.mb, args.reuse_baselines)
         results["scale_command"] = "python benchmarks/logs.py --scale"
         path.write_text(json.dumps(results, indent=1) + "\n")
         return

@@ -257,22 +257,18 @@ def _copy_numpy(src, first, lengths, out, dst):
 
 
 def _decimal_numpy(values, widths):
-    """Each value in decimal, zero-padded to its width, back to back."""
+    """Each value in decimal, zero-padded to its width, back to back: one (values, width)
+    matrix of digits per distinct width, scattered to the values' places."""
     out = np.empty(int(widths.sum()), np.uint8)
-    if not out.size:
-        return out
-    d = int(min(widths.max(), 19))  # digit columns (values < 10**18); wider means leading zeros
-    power = 10 ** np.arange(d - 1, -1, -1, dtype=np.int64)
-    dst, step = starts(widths), CHUNK // 32
-    for lo in range(0, values.size, step):
-        v, w = values[lo:lo + step], widths[lo:lo + step]
-        short = np.minimum(w, d)
-        pad = int((w - short).max())
-        src = np.concatenate([np.full(pad, 48, np.uint8), (v[:, None] // power % 10 + 48).astype(np.uint8).ravel()])
-        # per value: its leading zeros beyond d digits, then its last ``short`` digits
-        first = np.stack([np.zeros_like(w), pad + np.arange(v.size) * d + d - short], 1).ravel()
-        lengths = np.stack([w - short, short], 1).ravel()
-        _copy_numpy(src, first, lengths, out, dst[lo] + starts(lengths))
+    dst = starts(widths)
+    for w in np.unique(widths).tolist():
+        at = np.flatnonzero(widths == w)
+        d = min(w, 19)  # digit columns (values < 10**18); wider means leading zeros
+        digits = (values[at, None] // 10 ** np.arange(d - 1, -1, -1, dtype=np.int64) % 10 + 48).astype(np.uint8)
+        rows = dst[at, None]
+        out[rows + np.arange(w - d, w)] = digits
+        if w > d:
+            out[rows + np.arange(w - d)] = 48
     return out
 
 

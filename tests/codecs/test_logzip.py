@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import omnicodec
 from omnicodec.codecs.logzip import Logzip, decode_block, encode_block
-from omnicodec.codecs.logzip.backends import compress_stream, decompress_stream
+from omnicodec.codecs.logzip.backends import compress_streams, decompress_stream
 from omnicodec.errors import CorruptStreamError
 from omnicodec.items import Bytes
 
@@ -213,7 +213,7 @@ def test_keeps_only_backend_streams_it_can_decode():
     rnd.choice(range(6))
     data = "\n".join(f"id={rnd.getrandbits(64):016x} t={rnd.randrange(10**6)}" for _ in range(6666)).encode()
     assert omnicodec.decode(omnicodec.encode(data, "logzip")).data == data
-    packed = memoryview(compress_stream(data))
+    packed = memoryview(compress_streams([data]))
     assert decompress_stream(packed, 0, len(data))[0] == data
 
 

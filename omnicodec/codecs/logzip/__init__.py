@@ -57,9 +57,9 @@ class Logzip(StreamingCodec):
     description: ClassVar[str] = "log structure (templates + typed columns), any bytes, lossless"
     stream_section: ClassVar[str] = "BLKS"
     block_mb: float = 4.0
-    # a stream may be this much larger to decode through zstd instead of PPMd or LZMA2
-    # (backends.compress_stream)
-    fast_slack: float = 0.03
+    # a block may be this much larger for its streams to decode through zstd instead of PPMd
+    # or LZMA2 (backends.compress_streams)
+    fast_slack: float = 0.02
     block_layout: int = 2  # blocks.py, index.py: 2 has LEB128 lengths
 
     def encoder_version(self):

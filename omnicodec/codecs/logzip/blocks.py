@@ -25,7 +25,7 @@ from ...container import uvar
 from ...errors import CorruptStreamError
 from ...kernels import kernel
 from ...kernels.logs import META, column_segments
-from .backends import compress_stream, decompress_stream, read_uvar, stream_length
+from .backends import compress_streams, decompress_stream, read_uvar, stream_length
 from .columns import encode_numbers
 from .templates import Templates, outliers, tokenize
 
@@ -58,7 +58,7 @@ class Structured:
 
     def pack(self, slack: float = 0.0, layout: int = 1) -> bytes:
         head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes)
-        return head + b"".join(compress_stream(getattr(self, name), slack, layout) for name in _STREAMS)
+        return head + compress_streams([getattr(self, name) for name in _STREAMS], slack, layout)
 
     def render(self, cap: int) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
@@ -77,14 +77,15 @@ class Structured:
         normal = line_ids > 0
         tids = line_ids[normal] - 1
         slots = tpl.slots(tids)
-        values, widths = kernel("logs", "numbers", size=cap)(self.columns, self.planes, self.pads,
+        size = _work(cap)
+        values, widths = kernel("logs", "numbers", size=size)(self.columns, self.planes, self.pads,
                                                               slots.num_cols, tpl.num_cols)
         hex_at, hex_len = _tokens(self.hexes, slots.hex_cols.size, "hex")
         order, _, _ = column_segments(slots.hex_cols, tpl.num_cols)  # the stored order of hex tokens
         text_order = np.empty_like(order)
         text_order[order] = np.arange(order.size)
         cr = np.unpackbits(np.frombuffer(self.cr, np.uint8), count=n).astype(bool) if self.cr else np.zeros(n, bool)
-        text = kernel("logs", "render", size=cap)(
+        text = kernel("logs", "render", size=size)(
             (tids, normal, cr, self.final_nl),
             (np.frombuffer(tpl.stream, np.uint8), tpl.piece_start, tpl.piece_len, tpl.first_piece, tpl.count),
             (values, widths, slots.is_num),
@@ -92,6 +93,18 @@ class Structured:
             (np.frombuffer(self.outliers, np.uint8), *_tokens(self.outliers, int((~normal).sum()), "outlier")),
             cap)
         return text.tobytes()
+
+
+_DECODED = [0]  # bytes of structured blocks this process has decoded
+
+
+def _work(cap: int) -> int:
+    """The size by which the kernels' twin is chosen (``kernels.kernel``): the block's, or half
+    of all this process has decoded, so that a process past about 8 MiB of log (a whole large
+    file, a server answering line ranges) loads the compiled twins (about 5x faster; numba's
+    start-up, 0.4 s, costs about 8 MiB of NumPy decoding) and a one-off line range does not."""
+    _DECODED[0] += cap
+    return max(cap, _DECODED[0] // 2)
 
 
 def _tokens(stream: bytes, count: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +123,7 @@ _STREAMS = [f.name for f in fields(Structured)][3:]
 
 def encode_block(data: bytes, slack: float = 0.0, layout: int = 1) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller);
-    ``slack``: see ``backends.compress_stream``; ``layout``: 1 or 2 (see above)."""
+    ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above)."""
     import zstandard
 
     if not data:
@@ -190,7 +203,7 @@ def decode_block(block: bytes, cap: int) -> bytes:
 
 
 def _generic(data: bytes, slack: float, layout: int) -> bytes:
-    return _pack_head(layout, GENERIC, 0, False, 0) + compress_stream(data, slack, layout, zstd_any_size=True)
+    return _pack_head(layout, GENERIC, 0, False, 0) + compress_streams([data], slack, layout, zstd_any_size=True)
 
 
 def _structure(data: bytes) -> Structured:
