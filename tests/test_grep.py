@@ -109,3 +109,49 @@ def test_bad_pattern_and_non_text_are_one_line_errors(tmp_path, capsys):
     assert main(["grep", "x", str(tmp_path / "missing.omc")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "bad pattern" in err and "no such file" in err
+
+
+def test_damaged_files_are_refused_in_one_line(tmp_path):
+    """Bytes changed anywhere in a logzip file: codec grep finds what it finds or refuses the
+    file with an omnicodec error, never another exception (the template filter parses block
+    frames that decode_block has not checked yet)."""
+    from omnicodec.errors import OmnicodecError
+
+    _, omc = sample(tmp_path, 0.01)
+    blob = omc.read_bytes()
+    rng = np.random.default_rng(0)
+    bad = tmp_path / "bad.omc"
+    refused = 0
+    for _ in range(150):
+        b = bytearray(blob)
+        for i in rng.integers(len(b) // 4, len(b), rng.integers(1, 4)):
+            b[i] = rng.integers(0, 256)
+        bad.write_bytes(bytes(b))
+        try:
+            list(grep.grep(bad, grep.Pattern.of("ERROR", fixed=True)))
+        except OmnicodecError:
+            refused += 1
+    assert refused > 100  # a changed byte fails a CRC, a frame or a block check
+
+
+def test_the_dictionary_reader_refuses_damaged_blocks():
+    """block_dictionary on a block with bytes changed or cut: a dictionary or CorruptStreamError."""
+    from omnicodec.codecs.logzip.blocks import block_dictionary, encode_block
+    from omnicodec.errors import CorruptStreamError
+
+    data = log_like(300, seed=3)
+    rng = np.random.default_rng(1)
+    for layout in (1, 2):
+        block = encode_block(data, 0.02, layout)
+        assert block_dictionary(block, len(data))[0].count(b"\n") >= 1
+        outcomes = set()
+        for trial in range(300):
+            b = bytearray(block[:rng.integers(0, len(block))] if trial % 4 == 0 else block)
+            for i in rng.integers(0, max(1, len(b)), 2 if b else 0):
+                b[i] = rng.integers(0, 256)
+            try:
+                block_dictionary(bytes(b), len(data))
+                outcomes.add("read")
+            except CorruptStreamError:
+                outcomes.add("refused")
+        assert outcomes == {"read", "refused"}

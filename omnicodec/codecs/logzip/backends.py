@@ -23,13 +23,13 @@ _FRAME = struct.Struct("<BQQ")  # layout 1
 
 
 def compress_streams(streams: list[bytes], slack: float = 0.0, layout: int = 1, *,
-                     zstd_any_size: bool = False) -> bytes:
+                     zstd_any_size: bool = False, first: int | None = None) -> bytes:
     """Each stream through its smallest backend, framed, back to back; then, with a ``slack``
     > 0, through zstd -19 instead wherever that costs the fewest extra bytes per decoded byte,
-    while the extra bytes stay within ``slack`` of the streams' total.  zstd decodes 20-40x
-    faster than PPMd or LZMA2 (a 2.3 MB number stream of a generated log: 1.3 ms against 45
-    ms for LZMA2, 0.9% larger); the template dictionary, which ``codec grep`` reads from every
-    block, is usually among the cheapest to switch.
+    while the extra bytes stay within ``slack`` of the streams' total; stream ``first`` (the
+    template dictionary, which ``codec grep`` reads from every block) is considered before the
+    others.  zstd decodes 20-40x faster than PPMd or LZMA2 (a 2.3 MB number stream of a
+    generated log: 1.3 ms against 45 ms for LZMA2, 0.9% larger).
 
     PPMd (order 8) and LZMA2 win most streams outright (PPMd on text, LZMA on number planes);
     zstd -19 and bzip2 are tried as the smallest only where they are cheap (small streams), and
@@ -42,7 +42,7 @@ def compress_streams(streams: list[bytes], slack: float = 0.0, layout: int = 1, 
         budget = slack * sum(len(stored) for _, stored in best)
         extra = {i: len(z) - len(best[i][1]) for i, (_, z) in enumerate(chosen)
                  if best[i][0] not in (RAW, ZSTD) and len(z) < len(streams[i])}
-        for i in sorted(extra, key=lambda i: (extra[i] / len(streams[i]), i)):
+        for i in sorted(extra, key=lambda i: (i != first, extra[i] / len(streams[i]), i)):
             if extra[i] <= budget and _restores(ZSTD, chosen[i][1], streams[i]):
                 best[i] = (ZSTD, chosen[i][1])
                 budget -= max(0, extra[i])

@@ -58,7 +58,8 @@ class Structured:
 
     def pack(self, slack: float = 0.0, layout: int = 1) -> bytes:
         head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes)
-        return head + compress_streams([getattr(self, name) for name in _STREAMS], slack, layout)
+        return head + compress_streams([getattr(self, name) for name in _STREAMS], slack, layout,
+                                       first=_STREAMS.index("skeletons"))
 
     def render(self, cap: int) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
