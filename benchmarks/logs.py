@@ -16,6 +16,7 @@ common pattern.
 
     python benchmarks/logs.py [--data ../shared/data/logs]   # writes benchmarks/results/logs.json
     python benchmarks/logs.py --scale [--big /tmp/gen1g.log]  # adds the scale rows (~30 min)
+    python benchmarks/logs.py --slack                         # adds the fast_slack sweep (~2 min)
     python benchmarks/logs.py --table                         # README table from that file
 """
 
@@ -159,12 +160,15 @@ def scale(big: Path, mb: float, reuse: bool = False) -> dict:
         row[name] = {"ratio": size / out.stat().st_size, "bytes": out.stat().st_size, "enc_s": t,
                      "enc_mb_s": size / t / 1e6, "enc_peak_rss_mb": rss}
         print(name, row[name], flush=True)
-    for name, cmd in (("logzip", f"{codec} decode {omc} -o {big}.back -f --quiet && cmp {big} {big}.back"),
-                      ("zstd-19-long", f"zstd -q -d --long=27 -c {zst} | cmp - {big}"),
-                      ("xz-9e", f"xz -d -T2 -c {xz} | cmp - {big}")):
-        t, _, rss = _timed(cmd)
+    back = Path(f"{big}.back")
+    for name, cmd in (("logzip", f"{codec} decode {omc} -o {back} -f --quiet"),
+                      ("zstd-19-long", f"zstd -q -d --long=27 -f {zst} -o {back}"),
+                      ("xz-9e", f"xz -d -T2 -c {xz} > {back}")):
+        t, _, rss = _timed(cmd)  # decoding to a file, as each tool's CLI does; checked after the clock
+        if subprocess.run(["cmp", "-s", str(big), str(back)]).returncode:
+            raise RuntimeError(f"{name}: the decoded file differs")
         row[name].update(dec_s=t, dec_mb_s=size / t / 1e6, dec_peak_rss_mb=rss)
-    Path(f"{big}.back").unlink(missing_ok=True)
+    back.unlink(missing_ok=True)
     rng = random.Random(0)
     starts = [rng.randrange(1, lines - 1000) for _ in range(20)]
     probe = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from omnicodec import api\n"
@@ -196,6 +200,45 @@ def scale(big: Path, mb: float, reuse: bool = False) -> dict:
     return row
 
 
+def slack_sweep(data_dir: Path, big: Path, slacks: list[float]) -> list[dict]:
+    """Ratio and decode speed (compiled twins, best of 3, in this process) of single blocks
+    encoded with each ``fast_slack``: the 16 2k files, the full Linux and Proxifier logs, and
+    the first 4 MB of the generated log (a default-sized block)."""
+    import time
+
+    os.environ["OMNICODEC_KERNELS"] = "cpu"
+    sys.path.insert(0, str(ROOT))
+    from omnicodec.codecs.logzip.blocks import decode_block, encode_block
+
+    files = sorted(data_dir.glob("loghub/*/*_2k.log")) + sorted(data_dir.glob("large/*.log"))
+    datas = [f.read_bytes() for f in files]
+    with open(big, "rb") as f:
+        head = f.read(4_000_000)
+    datas.append(head[:head.rfind(b"\n") + 1])
+    decode_block(encode_block(datas[0], 0.02, 2), len(datas[0]))  # loads the kernels
+
+    def speed(data: bytes, block: bytes) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            decode_block(block, len(data))
+            best = min(best, time.perf_counter() - t)
+        return len(data) / best / 1e6
+
+    rows = []
+    for slack in slacks:
+        blocks = [encode_block(d, slack, 2) for d in datas]
+        ratio = [len(d) / len(b) for d, b in zip(datas, blocks)]
+        mb_s = [speed(d, b) for d, b in zip(datas, blocks)]
+        rows.append({"fast_slack": slack, "mean_ratio_2k": sum(ratio[:16]) / 16,
+                     "mean_dec_mb_s_2k": sum(mb_s[:16]) / 16,
+                     **{f"ratio_{f.stem}": r for f, r in zip(files[16:], ratio[16:18])},
+                     **{f"dec_mb_s_{f.stem}": v for f, v in zip(files[16:], mb_s[16:18])},
+                     "ratio_generated_4mb": ratio[-1], "dec_mb_s_generated_4mb": mb_s[-1]})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "logs"))
@@ -203,11 +246,19 @@ def main() -> None:
     ap.add_argument("--scale", action="store_true", help="only the scale rows, added to the results file")
     ap.add_argument("--big", default="/tmp/omnicodec-gen1g.log", help="the generated log (made if missing)")
     ap.add_argument("--mb", type=float, default=1024, help="its size when it is made")
+    ap.add_argument("--slack", action="store_true", help="only the fast_slack sweep, added to the results file")
     ap.add_argument("--reuse-baselines", action="store_true", help="keep the zstd and xz encode rows of the "
                     "last scale run when their outputs of the same file are still there (xz -9e takes 14 min)")
     args = ap.parse_args()
     if args.table:
         print(table())
+        return
+    if args.slack:
+        path = ROOT / "benchmarks" / "results" / "logs.json"
+        results = json.loads(path.read_text())
+        results["fast_slack_sweep"] = slack_sweep(Path(args.data), Path(args.big), [0, 0.005, 0.01, 0.02, 0.03])
+        results["fast_slack_command"] = "python benchmarks/logs.py --slack"
+        path.write_text(json.dumps(results, indent=1) + "\n")
         return
     if args.scale:
         path = ROOT / "benchmarks" / "results" / "logs.json"

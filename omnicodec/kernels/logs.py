@@ -259,14 +259,15 @@ def _copy_numpy(src, first, lengths, out, dst):
 def _decimal_numpy(values, widths):
     """Each value in decimal, zero-padded to its width, back to back: one (values, width)
     matrix of digits per distinct width, scattered to the values' places."""
+    if np.any(widths < digits(values)):
+        raise ValueError("logzip: a number does not fit its width")
     out = np.empty(int(widths.sum()), np.uint8)
     dst = starts(widths)
     for w in np.unique(widths).tolist():
         at = np.flatnonzero(widths == w)
         d = min(w, 19)  # digit columns (values < 10**18); wider means leading zeros
-        digits = (values[at, None] // 10 ** np.arange(d - 1, -1, -1, dtype=np.int64) % 10 + 48).astype(np.uint8)
         rows = dst[at, None]
-        out[rows + np.arange(w - d, w)] = digits
+        out[rows + np.arange(w - d, w)] = values[at, None] // 10 ** np.arange(d - 1, -1, -1, dtype=np.int64) % 10 + 48
         if w > d:
             out[rows + np.arange(w - d)] = 48
     return out
@@ -328,6 +329,8 @@ def _render_loop(tids, normal, cr, final_nl, text, piece_at, piece_len, first_pi
                         for q in range(w - 1, -1, -1):
                             out[p + q] = 48 + v % 10
                             v //= 10
+                        if v:
+                            return -1  # wider than its width
                         p += w
                     else:
                         a = hex_at[nh]
@@ -363,7 +366,7 @@ def _render_cpu():
     def run(total, lines, pieces, numbers, hexes, outliers):
         out = np.empty(total, np.uint8)
         if loop(*lines, *pieces, *numbers, *hexes, *outliers, out) != total:
-            raise ValueError("logzip: the block renders to the wrong length")  # a bug: checked before
+            raise ValueError("logzip: a number does not fit its width")
         return out
     return run
 
@@ -390,8 +393,8 @@ def _render_entry(run):
         if (is_num.size != int(slots.sum()) or values.size != int(is_num.sum())
                 or hex_at.size != is_num.size - values.size):
             raise ValueError("logzip: slot streams disagree")
-        if values.size and (values.min() < 0 or values.max() >= MAX_VALUE or np.any(widths < digits(values))):
-            raise ValueError("logzip: a number does not fit its width")
+        if values.size and (values.min() < 0 or values.max() >= MAX_VALUE or widths.min() < 1):
+            raise ValueError("logzip: a number is out of range")  # the twins check it fits its width
         for src, at, length in ((hex_src, hex_at, hex_len), (out_src, out_at, out_len)):
             if at.size and (at.min() < 0 or length.min() < 0 or (at + length).max() > src.size):
                 raise ValueError("logzip: a token lies outside its stream")
