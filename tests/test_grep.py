@@ -77,14 +77,14 @@ def test_line_ranges_and_several_files(tmp_path, capfdbinary):
 
 def test_the_filter_skips_blocks_without_a_candidate_template(tmp_path, monkeypatch):
     """A rare word is found by decoding only the blocks whose templates hold it."""
-    from omnicodec.codecs.logzip import blocks
+    from omnicodec.codecs.logzip import blocks, stream
 
     data = log_like(3000, seed=1) + b"2024-03-09 10:00:00,000 FATAL kernel panic on cpu 3\n" + log_like(3000, seed=2)
     omc = tmp_path / "a.omc"
     omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.05)))
     decoded = []
     real = blocks.decode_block
-    monkeypatch.setattr("omnicodec.codecs.logzip.decode_block", lambda b, cap: decoded.append(1) or real(b, cap))
+    monkeypatch.setattr(stream, "decode_block", lambda b, cap: decoded.append(1) or real(b, cap))
     hits = list(grep.grep(omc, grep.Pattern.of("kernel panic", fixed=True)))
     assert [line for _, line in hits] == [b"2024-03-09 10:00:00,000 FATAL kernel panic on cpu 3"]
     assert hits[0][0] == data.count(b"\n", 0, data.index(b"FATAL"))

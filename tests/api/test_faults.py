@@ -49,7 +49,7 @@ def test_kill_9_mid_encode_leaves_no_worker_and_no_output(tmp_path):
     while len(_group(proc.pid)) < 3:  # the encoder and its two workers
         assert proc.poll() is None and time.time() < deadline, "no workers started"
         time.sleep(0.05)
-    time.sleep(0.5)  # both workers are busy with a 16 MB block (seconds of work each)
+    time.sleep(0.5)  # both workers are busy with a 4 MB block (about a second of work each)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     for _ in range(20):  # at once: the kernel kills the workers (PR_SET_PDEATHSIG); without

@@ -287,3 +287,23 @@ def test_a_stream_never_inflates_past_its_declared_length():
 def test_a_stream_config_with_a_bad_block_size_is_refused(block_mb):
     with pytest.raises(CorruptStreamError, match="block_mb"):
         Logzip.from_config({"block_mb": block_mb})
+
+
+def test_large_streams_decode_in_worker_processes(monkeypatch):
+    """From PARALLEL_DECODE bytes on, blocks are decoded by a fork server's workers, in order,
+    each checked against its CRC; a damaged block is refused the same way."""
+    import omnicodec.codecs.logzip as lz
+
+    data = log_like(3000, seed=11)
+    codec = Logzip(block_mb=0.05, workers=2)
+    sections = codec.encode(Bytes(data))
+    used, real = [], lz.decode_in_order
+    monkeypatch.setattr(lz, "decode_in_order", lambda jobs, workers: used.append(workers) or real(jobs, workers))
+    assert b"".join(codec.iter_decode(sections, {"size": len(data)})) == data and used == [1]
+    monkeypatch.setattr(lz, "PARALLEL_DECODE", 0)
+    monkeypatch.setattr(lz.stream, "decode_block", None)  # so nothing is decoded in this process
+    assert b"".join(codec.iter_decode(sections, {"size": len(data)})) == data and used == [1, 2]
+    blocks = bytearray(sections["BLKS"])
+    blocks[len(blocks) // 2] ^= 0x40
+    with pytest.raises(CorruptStreamError):
+        b"".join(codec.iter_decode({**sections, "BLKS": bytes(blocks)}, {"size": len(data)}))

@@ -34,17 +34,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...errors import CorruptStreamError
 from ...items import select_lines
 from ..base import Streamed, StreamingCodec, check_line_range, section
 from .blocks import block_dictionary, decode_block, encode_block
 from .index import Entry, covering, pack_index, unpack_index
-from .stream import encode_blocks
+from .stream import decode_checked, decode_in_order, encode_blocks
 
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
 _BEFORE = {"fast_slack": 0.0, "block_layout": 1}  # what a config without these fields means
+# streams this large are decoded by worker processes (each starts in about a second: it imports
+# omnicodec and numba; the 1 GB generated log decodes at 80 MB/s on one core)
+PARALLEL_DECODE = 128 << 20
 
 
 @dataclass
@@ -76,12 +78,17 @@ class Logzip(StreamingCodec):
     def decode_memory(self, meta, item_bytes):
         """The text and its joined copy, one block's columns and templates at work, which
         measured 20-24x the block's text (tests/api/test_memory.py), and numba with its compiled
-        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load."""
+        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load; from
+        PARALLEL_DECODE bytes on, each worker process holds two blocks and its own numba."""
+        import os
+
         from ...kernels import SMALL_JOB
 
         block = min(item_bytes, self._block_bytes())
         kernels = 80 << 20 if block >= SMALL_JOB else 0
-        return 2 * item_bytes + 26 * block + kernels + self.decode_slack
+        workers = (self.workers or os.cpu_count() or 1) if item_bytes >= PARALLEL_DECODE else 0
+        return (2 * item_bytes + 26 * block + kernels + workers * (28 * block + (200 << 20))
+                + self.decode_slack)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,10 +121,17 @@ class Logzip(StreamingCodec):
         return Streamed({"INDX": pack_index(entries, self.block_layout)}, {"size": sum(e.raw_size for e in entries)})
 
     def iter_decode(self, sections, meta):
-        """Decoded blocks in order (one block in memory at a time)."""
+        """Decoded blocks in order: by ``workers`` processes (default: every core) for streams of
+        PARALLEL_DECODE bytes or more, with at most two blocks per worker in flight; else here,
+        one block in memory at a time."""
+        import os
+
         entries, blocks = self._index(sections, meta)
-        for e in entries:
-            yield _decode_entry(e, blocks)
+        workers = self.workers or os.cpu_count() or 1
+        if int(meta["size"]) < PARALLEL_DECODE or len(entries) < 2 * workers:
+            workers = 1
+        yield from decode_in_order(((blocks[e.offset:e.offset + e.stored], e.raw_size, e.crc) for e in entries),
+                                   workers)
 
     def decode_lines(self, sections, meta, start: int, stop: int) -> bytes:
         """Lines ``start`` (inclusive) to ``stop`` (exclusive), 0-based, each with its newline,
@@ -165,9 +179,4 @@ class Logzip(StreamingCodec):
 
 
 def _decode_entry(e: Entry, blocks) -> bytes:
-    import zlib
-
-    raw = decode_block(blocks[e.offset:e.offset + e.stored], e.raw_size)
-    if len(raw) != e.raw_size or zlib.crc32(raw) != e.crc:
-        raise CorruptStreamError("logzip: a block decodes to the wrong content")
-    return raw
+    return decode_checked(blocks[e.offset:e.offset + e.stored], e.raw_size, e.crc)

@@ -1,9 +1,11 @@
 """Logzip's streaming driver: the input read in blocks of whole lines, each block compressed
 in a worker process, the blocks written in order with at most two per worker in flight, so
-memory is bounded by the block size whatever the input's.
+memory is bounded by the block size whatever the input's; and large streams decoded the same
+way.
 
     read(n) ─→ split_blocks ─→ worker processes: encode_block + BlockSummary ─→ write, in order
                                                                           └─→ index entries
+    blocks ─→ worker processes of a fork server: decode_checked ─→ texts, in order
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Iterator
 
-from .blocks import encode_block
+from .blocks import decode_block, encode_block
 from .index import BlockSummary, Entry
 
 
@@ -74,10 +76,47 @@ def split_blocks(read: Callable[[int], bytes], block_bytes: int) -> Iterator[byt
         yield data[:cut]
 
 
-def die_with_parent(parent: int) -> None:
+def decode_in_order(jobs: Iterator[tuple[bytes, int, int]], workers: int) -> Iterator[bytes]:
+    """``decode_checked(*job)`` of every job, in order, by ``workers`` processes with at most two
+    jobs per worker in flight.  The workers come from a fork server, so they are fresh processes
+    that run the compiled kernels (a plain fork of a process that has run numba must not enter
+    them, see ``omnicodec.kernels``)."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers <= 1:
+        yield from (decode_checked(*job) for job in jobs)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(None,)) as pool:
+        pending = deque()
+        for job in jobs:
+            while len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+            pending.append(pool.submit(decode_checked, *job))
+        while pending:
+            yield pending.popleft().result()
+
+
+def decode_checked(block: bytes, raw_size: int, crc: int) -> bytes:
+    """A block's text, checked against its index entry's size and CRC-32."""
+    import zlib
+
+    from ...errors import CorruptStreamError
+
+    raw = decode_block(block, raw_size)
+    if len(raw) != raw_size or zlib.crc32(raw) != crc:
+        raise CorruptStreamError("logzip: a block decodes to the wrong content")
+    return raw
+
+
+def die_with_parent(parent: int | None) -> None:
     """A worker's initializer: on Linux the kernel kills the worker when the process that
     started it dies, even by SIGKILL (a busy worker never notices its closed pipe: ``kill -9``
-    of an encode left two workers of 250 and 507 MB running)."""
+    of an encode left two workers of 250 and 507 MB running).  ``parent``: the pid that must
+    still be there (None for a fork server's workers, whose server leaves with its client)."""
     import ctypes
     import os
     import signal
@@ -86,7 +125,7 @@ def die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the line above ran
+    if parent is not None and os.getppid() != parent:  # the parent died before the line above ran
         os._exit(1)
 
 
