@@ -155,3 +155,18 @@ def test_the_dictionary_reader_refuses_damaged_blocks():
             except CorruptStreamError:
                 outcomes.add("refused")
         assert outcomes == {"read", "refused"}
+
+
+def test_worker_processes_find_the_same_lines(tmp_path, monkeypatch):
+    """A large stream is searched by worker processes after a few blocks decoded here."""
+    import omnicodec.codecs.logzip as lz
+
+    _, omc = sample(tmp_path, 0.01)
+    pattern = grep.Pattern.of("WARN", fixed=True)
+    alone = list(grep.grep(omc, pattern))
+    monkeypatch.setattr(lz, "PARALLEL_DECODE", 0)
+    monkeypatch.setattr(lz, "WARMUP_BLOCKS", 1)
+    here, real = [], lz.stream.decode_block
+    monkeypatch.setattr(lz.stream, "decode_block", lambda b, cap: here.append(1) or real(b, cap))
+    assert list(grep.grep(omc, pattern)) == alone and len(alone) > 100
+    assert len(here) == 1  # the warm-up block; the workers decoded the others

@@ -298,7 +298,7 @@ def test_large_streams_decode_in_worker_processes(monkeypatch):
     codec = Logzip(block_mb=0.05, workers=2)
     sections = codec.encode(Bytes(data))
     used, real = [], lz.decode_in_order
-    monkeypatch.setattr(lz, "decode_in_order", lambda jobs, workers: used.append(workers) or real(jobs, workers))
+    monkeypatch.setattr(lz, "decode_in_order", lambda jobs, workers, *warmup: used.append(workers) or real(jobs, workers))
     assert b"".join(codec.iter_decode(sections, {"size": len(data)})) == data and used == [1]
     monkeypatch.setattr(lz, "PARALLEL_DECODE", 0)
     monkeypatch.setattr(lz.stream, "decode_block", None)  # so nothing is decoded in this process

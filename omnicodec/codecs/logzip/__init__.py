@@ -31,6 +31,7 @@ Payload: section ``INDX`` (the block index) and section ``BLKS`` (the blocks bac
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -47,6 +48,7 @@ _BEFORE = {"fast_slack": 0.0, "block_layout": 1}  # what a config without these 
 # streams this large are decoded by worker processes (each starts in about a second: it imports
 # omnicodec and numba; the 1 GB generated log decodes at 80 MB/s on one core)
 PARALLEL_DECODE = 128 << 20
+WARMUP_BLOCKS = 4
 
 
 @dataclass
@@ -124,14 +126,9 @@ class Logzip(StreamingCodec):
         """Decoded blocks in order: by ``workers`` processes (default: every core) for streams of
         PARALLEL_DECODE bytes or more, with at most two blocks per worker in flight; else here,
         one block in memory at a time."""
-        import os
-
         entries, blocks = self._index(sections, meta)
-        workers = self.workers or os.cpu_count() or 1
-        if int(meta["size"]) < PARALLEL_DECODE or len(entries) < 2 * workers:
-            workers = 1
-        yield from decode_in_order(((blocks[e.offset:e.offset + e.stored], e.raw_size, e.crc) for e in entries),
-                                   workers)
+        jobs = ((blocks[e.offset:e.offset + e.stored], e.raw_size, e.crc) for e in entries)
+        yield from decode_in_order(jobs, self._decode_workers(meta, entries))
 
     def decode_lines(self, sections, meta, start: int, stop: int) -> bytes:
         """Lines ``start`` (inclusive) to ``stop`` (exclusive), 0-based, each with its newline,
@@ -148,24 +145,45 @@ class Logzip(StreamingCodec):
         """Blocks decoded in order from the one holding line ``start``; with ``keep``, a block
         whose template dictionary ``keep`` refuses and that has no outlier lines is left out
         undecoded (its skeletons are the only stream read).  A line cut by a block boundary is
-        decoded with both blocks."""
+        decoded with both blocks.  Large streams are decoded as in ``iter_decode``, once
+        WARMUP_BLOCKS have been decoded here (a search that decodes a few blocks does not wait
+        for worker processes to start)."""
         entries, blocks = self._index(sections, meta)
-        run: list[Entry] = []
-        for e in entries:
-            if e.first_line + e.newlines < start:
-                continue
-            if stop is not None and e.first_line >= stop and not run:
-                return
-            run.append(e)
-            if not e.ends_nl and e is not entries[-1]:
-                continue  # a line goes on into the next block
-            if keep is not None and len(run) == 1:
-                found = block_dictionary(blocks[e.offset:e.offset + e.stored], e.raw_size)
-                if found is not None and not found[1] and not keep(found[0]):
-                    run = []
+        picked: deque[tuple[int, bool]] = deque()  # (first line of its run, last block of the run)
+
+        def jobs():
+            run: list[Entry] = []
+            for e in entries:
+                if e.first_line + e.newlines < start:
                     continue
-            yield run[0].first_line, b"".join(_decode_entry(r, blocks) for r in run)
-            run = []
+                if stop is not None and e.first_line >= stop and not run:
+                    return
+                run.append(e)
+                if not e.ends_nl and e is not entries[-1]:
+                    continue  # a line goes on into the next block
+                if keep is not None and len(run) == 1:
+                    found = block_dictionary(blocks[e.offset:e.offset + e.stored], e.raw_size)
+                    if found is not None and not found[1] and not keep(found[0]):
+                        run = []
+                        continue
+                for r in run:
+                    picked.append((run[0].first_line, r is e))
+                    yield blocks[r.offset:r.offset + r.stored], r.raw_size, r.crc
+                run = []
+
+        parts: list[bytes] = []
+        for text in decode_in_order(jobs(), self._decode_workers(meta, entries), WARMUP_BLOCKS):
+            first, last = picked.popleft()
+            parts.append(text)
+            if last:
+                yield first, b"".join(parts)
+                parts = []
+
+    def _decode_workers(self, meta, entries) -> int:
+        import os
+
+        workers = self.workers or os.cpu_count() or 1
+        return workers if int(meta["size"]) >= PARALLEL_DECODE and len(entries) >= 2 * workers else 1
 
     def _index(self, sections, meta):
         """(index entries, the blocks section) checked against each other and ``meta``."""

@@ -76,17 +76,19 @@ def split_blocks(read: Callable[[int], bytes], block_bytes: int) -> Iterator[byt
         yield data[:cut]
 
 
-def decode_in_order(jobs: Iterator[tuple[bytes, int, int]], workers: int) -> Iterator[bytes]:
-    """``decode_checked(*job)`` of every job, in order, by ``workers`` processes with at most two
-    jobs per worker in flight.  The workers come from a fork server, so they are fresh processes
-    that run the compiled kernels (a plain fork of a process that has run numba must not enter
-    them, see ``omnicodec.kernels``)."""
+def decode_in_order(jobs: Iterator[tuple[bytes, int, int]], workers: int, warmup: int = 0) -> Iterator[bytes]:
+    """``decode_checked(*job)`` of every job, in order: the first ``warmup`` here, the rest by
+    ``workers`` processes with at most two jobs per worker in flight.  The workers come from a
+    fork server, so they are fresh processes that run the compiled kernels (a plain fork of a
+    process that has run numba must not enter them, see ``omnicodec.kernels``)."""
     import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
+    jobs = iter(jobs)
+    for job in itertools.islice(jobs, warmup if workers > 1 else None):
+        yield decode_checked(*job)
     if workers <= 1:
-        yield from (decode_checked(*job) for job in jobs)
         return
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
