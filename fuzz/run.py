@@ -9,11 +9,16 @@ TARGET is ``container``, ``all`` or ``codec:ID`` (see fuzz/targets.py).  The cor
 crashing input is written.  Needs ``pip install atheris`` (the dev extra installs it).
 """
 
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 import atheris
+
+# numba cannot compile the bytecode atheris instruments: the NumPy twins (the kernels' reference,
+# which tests/kernels holds the compiled twins to, refusals included) run under the fuzzer
+os.environ.setdefault("OMNICODEC_KERNELS", "numpy")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
