@@ -332,33 +332,30 @@ class StreamingCodec(Codec):
 
     def iter_blocks(self, sections: dict[str, Any], meta: dict[str, Any], start: int = 0,
                     stop: int | None = None, keep=None) -> Iterator[tuple[int, bytes]]:
-        """(number of its first line, text of whole lines) covering at least lines ``start``
-        to ``stop``; the last text may end without a newline.  ``keep`` (a filter on a block's
-        template dictionary) is for codecs that have one; here every block is decoded."""
-        line, carry = 0, b""
-        for chunk in self.iter_decode(sections, meta):
-            text = carry + chunk
-            cut = text.rfind(b"\n") + 1
-            if cut and (stop is None or line < stop):
-                yield line, text[:cut]
-            line, carry = line + text.count(b"\n", 0, cut), text[cut:]
-        if carry:
-            yield line, carry
-
-    def decode_lines(self, sections: dict[str, Any], meta: dict[str, Any], start: int,
-                     stop: int) -> bytes:
-        check_line_range(start, stop)
-        pieces, line, carry = [], 0, b""  # line: the number of the line ``carry`` starts
+        """(number of its first line, text of whole lines) covering lines ``start`` to ``stop``
+        (texts wholly before ``start`` are left out; decoding ends at ``stop``); the last text
+        may end without a newline.  ``keep`` (a filter on a block's template dictionary) is for
+        codecs that have one; here every block is decoded."""
+        line, carry = 0, b""  # line: the number of the line ``carry`` starts
         for chunk in self.iter_decode(sections, meta):
             text = carry + chunk
             cut = text.rfind(b"\n") + 1
             newlines = text.count(b"\n", 0, cut)
-            if line < stop and line + newlines > start:
-                pieces.append(select_lines(text[:cut], line, start, stop))
+            if cut and line + newlines > start:
+                yield line, text[:cut]
             line, carry = line + newlines, text[cut:]
-            if line >= stop:
-                return b"".join(pieces)
-        return b"".join(pieces) + select_lines(carry, line, start, stop)
+            if stop is not None and line >= stop:
+                return
+        if carry and line >= start:
+            yield line, carry
+
+    def decode_lines(self, sections: dict[str, Any], meta: dict[str, Any], start: int,
+                     stop: int) -> bytes:
+        """Lines ``start`` (inclusive) to ``stop`` (exclusive), 0-based, each with its newline,
+        from the texts ``iter_blocks`` gives for them."""
+        check_line_range(start, stop)
+        return b"".join(select_lines(text, first, start, stop)
+                        for first, text in self.iter_blocks(sections, meta, start, stop))
 
     def encode(self, item: Item) -> dict[str, bytes]:
         import io

@@ -312,6 +312,13 @@ def _render_numpy(total, lines, pieces, numbers, hexes, outliers):
     return out
 
 
+def _put(out, p, src, at, n):
+    """out[p:p + n] = src[at:at + n]; the position after."""
+    for q in range(n):
+        out[p + q] = src[at + q]
+    return p + n
+
+
 def _render_loop(tids, normal, cr, final_nl, text, piece_at, piece_len, first_piece, count,
                  values, widths, is_num, hex_src, hex_at, hex_len, out_src, out_at, out_len, out):
     p = ti = slot = nv = nh = no = 0
@@ -333,21 +340,12 @@ def _render_loop(tids, normal, cr, final_nl, text, piece_at, piece_len, first_pi
                             return -1  # wider than its width
                         p += w
                     else:
-                        a = hex_at[nh]
-                        for q in range(hex_len[nh]):
-                            out[p + q] = hex_src[a + q]
-                        p += hex_len[nh]
+                        p = _put(out, p, hex_src, hex_at[nh], hex_len[nh])
                         nh += 1
                     slot += 1
-                a = piece_at[f + j]
-                for q in range(piece_len[f + j]):
-                    out[p + q] = text[a + q]
-                p += piece_len[f + j]
+                p = _put(out, p, text, piece_at[f + j], piece_len[f + j])
         else:
-            a = out_at[no]
-            for q in range(out_len[no]):
-                out[p + q] = out_src[a + q]
-            p += out_len[no]
+            p = _put(out, p, out_src, out_at[no], out_len[no])
             no += 1
         if cr[line]:
             out[p] = 13
@@ -361,7 +359,7 @@ def _render_loop(tids, normal, cr, final_nl, text, piece_at, piece_len, first_pi
 def _render_cpu():
     from numba import njit
 
-    loop = njit(cache=True)(_render_loop)
+    loop = njit(cache=True)(rebind(_render_loop, _put=cpu_device(_put, inline=True)))
 
     def run(total, lines, pieces, numbers, hexes, outliers):
         out = np.empty(total, np.uint8)

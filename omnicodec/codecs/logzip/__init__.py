@@ -35,11 +35,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...items import select_lines
-from ..base import Streamed, StreamingCodec, check_line_range, section
+from ..base import Streamed, StreamingCodec, section
 from .blocks import block_dictionary, decode_block, encode_block
-from .index import Entry, covering, pack_index, unpack_index
-from .stream import decode_checked, decode_in_order, encode_blocks
+from .index import Entry, pack_index, unpack_index
+from .stream import decode_in_order, encode_blocks
 
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
@@ -130,24 +129,14 @@ class Logzip(StreamingCodec):
         jobs = ((blocks[e.offset:e.offset + e.stored], e.raw_size, e.crc) for e in entries)
         yield from decode_in_order(jobs, self._decode_workers(meta, entries))
 
-    def decode_lines(self, sections, meta, start: int, stop: int) -> bytes:
-        """Lines ``start`` (inclusive) to ``stop`` (exclusive), 0-based, each with its newline,
-        decoding (and reading) only the blocks that hold them."""
-        check_line_range(start, stop)
-        entries, blocks = self._index(sections, meta)
-        run = covering(entries, start, stop)
-        if not run:
-            return b""
-        text = b"".join(_decode_entry(e, blocks) for e in run)
-        return select_lines(text, run[0].first_line, start, stop)
-
     def iter_blocks(self, sections, meta, start=0, stop=None, keep=None):
         """Blocks decoded in order from the one holding line ``start``; with ``keep``, a block
         whose template dictionary ``keep`` refuses and that has no outlier lines is left out
         undecoded (its skeletons are the only stream read).  A line cut by a block boundary is
-        decoded with both blocks.  Large streams are decoded as in ``iter_decode``, once
-        WARMUP_BLOCKS have been decoded here (a search that decodes a few blocks does not wait
-        for worker processes to start)."""
+        decoded with both blocks.  Only the blocks that hold lines ``start`` to ``stop`` are
+        read (the base ``decode_lines`` reads a line range through this).  Large streams are
+        decoded as in ``iter_decode`` once WARMUP_BLOCKS have been decoded here (a search or a
+        line range that decodes a few blocks does not wait for worker processes to start)."""
         entries, blocks = self._index(sections, meta)
         picked: deque[tuple[int, bool]] = deque()  # (first line of its run, last block of the run)
 
@@ -161,14 +150,16 @@ class Logzip(StreamingCodec):
                 run.append(e)
                 if not e.ends_nl and e is not entries[-1]:
                     continue  # a line goes on into the next block
-                if keep is not None and len(run) == 1:
-                    found = block_dictionary(blocks[e.offset:e.offset + e.stored], e.raw_size)
+                block = blocks[e.offset:e.offset + e.stored] if keep is not None and len(run) == 1 else None
+                if block is not None:
+                    found = block_dictionary(block, e.raw_size)
                     if found is not None and not found[1] and not keep(found[0]):
                         run = []
                         continue
                 for r in run:
                     picked.append((run[0].first_line, r is e))
-                    yield blocks[r.offset:r.offset + r.stored], r.raw_size, r.crc
+                    data = block if block is not None else blocks[r.offset:r.offset + r.stored]
+                    yield data, r.raw_size, r.crc
                 run = []
 
         parts: list[bytes] = []
@@ -194,7 +185,3 @@ class Logzip(StreamingCodec):
         blocks = section(sections, "BLKS", self.codec_id)
         index = section(sections, "INDX", self.codec_id)[:]
         return unpack_index(index, size, len(blocks), self.block_layout), blocks
-
-
-def _decode_entry(e: Entry, blocks) -> bytes:
-    return decode_checked(blocks[e.offset:e.offset + e.stored], e.raw_size, e.crc)

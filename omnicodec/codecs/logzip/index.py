@@ -108,17 +108,3 @@ def _compact_entries(buf: memoryview) -> list[Entry]:
     if pos != len(buf):
         raise CorruptStreamError("logzip: block index has the wrong length")
     return entries
-
-
-def covering(entries: list[Entry], start: int, stop: int) -> list[Entry]:
-    """The run of blocks that holds lines ``start`` to ``stop`` (0-based, half-open), widened
-    over any line that a block boundary cuts (a line longer than a block)."""
-    hits = [i for i, e in enumerate(entries) if e.first_line + e.newlines >= start and e.first_line < stop]
-    if not hits:
-        return []
-    lo, hi = hits[0], hits[-1]
-    while lo > 0 and not entries[lo - 1].ends_nl:
-        lo -= 1
-    while hi + 1 < len(entries) and not entries[hi].ends_nl:
-        hi += 1
-    return entries[lo:hi + 1]
