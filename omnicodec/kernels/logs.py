@@ -3,6 +3,9 @@
 ``numbers[twin](meta, planes, pads, cols, num_cols) -> (values, widths)``: the inverse of
 ``codecs.logzip.columns.encode_numbers`` (that module's docstring has the layout), every value
 and its digit width in text order; ``cols`` is the column of every number slot in text order.
+A mixed-radix column (MIXED_COL) stores nothing: its values are the remainders of the column
+before it (the number slot just before each of its slots), whose stored values are
+``previous * radix + value``; chains of them split from the last.
 
 ``render[twin](lines, pieces, numbers, hexes, outliers) -> uint8 text``: a block's text.  Every
 argument is a small tuple of arrays (see ``render``'s docstring); a line is its template's
@@ -22,8 +25,10 @@ import numpy as np
 
 from . import Twins, cpu_device, rebind
 
-RAW_COL, DELTA_COL, DICT_COL = range(3)
+RAW_COL, DELTA_COL, DICT_COL, MIXED_COL = range(4)
 META = 3  # bytes of column metadata: mode << 4 | planes, fixed digit width (0: varies), dict planes
+# a MIXED_COL column's radix is (byte 2 + 1) << (byte 0 & 15): up to 2**23, at most 0.4% above
+# the value that it must exceed
 MAX_VALUE = 10 ** 18  # digit runs are at most 18 digits
 CHUNK = 1 << 22  # output bytes per NumPy gather (its index arrays are 8 bytes per output byte)
 _POW10 = 10 ** np.arange(1, 19, dtype=np.int64)
@@ -83,13 +88,13 @@ def _gather_planes(buf, start, seg, k, n_seg, w_seg) -> tuple[np.ndarray, int]:
     return full.view(np.uint64).ravel(), end
 
 
-def _numbers_numpy(meta, buf, pads, cols, num_cols):
+def _numbers_numpy(meta, buf, pads, cols, num_cols, radix):
     order, first, ends = column_segments(cols, num_cols)
     counts = ends - first
     col = cols[order]
     k = np.arange(col.size) - np.repeat(first, counts)
-    mode, width = meta[:, 0] >> 4, meta[:, 0] & 15
-    used = counts > 0
+    mode, width = meta[:, 0] >> 4, np.where(radix > 0, 0, meta[:, 0] & 15)
+    used = (counts > 0) & (radix == 0)
     if np.any(used & ((width < 1) | (width > 8) | (mode > DICT_COL))):
         raise ValueError("logzip: number column metadata is malformed")
     u, pos = _gather_planes(buf, 0, col, k, counts, np.where(used, width, 0))
@@ -114,6 +119,13 @@ def _numbers_numpy(meta, buf, pads, cols, num_cols):
     if pos != buf.size:
         raise ValueError("logzip: number stream has trailing bytes")
     values = np.where(m == DELTA_COL, seg_cumsum(values, first, counts), values)
+    for c in np.flatnonzero(radix)[::-1].tolist():  # split each chain from its last column
+        head = c - 1
+        while radix[head]:
+            head -= 1
+        stored = values[first[head]:ends[head]]
+        values[first[c]:ends[c]] = stored % radix[c]
+        values[first[head]:ends[head]] = stored // radix[c]
     fixed = meta[:, 1][col]
     varies = fixed == 0
     if pads.size != int(varies.sum()):
@@ -137,18 +149,25 @@ def _unzigzag1(u):
     return np.int64(u >> np.uint64(1)) ^ -np.int64(u & np.uint64(1))
 
 
-def _numbers_loop(meta, buf, pads, cols, num_cols, values, widths):
+def _numbers_loop(meta, buf, pads, cols, num_cols, radix, values, widths):
     """The compiled twin; returns 0, or a number naming what is malformed."""
     counts = np.zeros(num_cols, np.int64)
     for c in cols:
         counts[c] += 1
     code_at = np.zeros(num_cols, np.int64)
     pad_at = np.zeros(num_cols, np.int64)
+    chain = np.zeros(num_cols, np.int64)  # mixed-radix columns after each column
+    carry = np.zeros(num_cols, np.int64)
     pos = 0
     npads = 0
+    for c in range(num_cols - 1, 0, -1):
+        if radix[c]:
+            chain[c - 1] = chain[c] + 1
     for c in range(num_cols):
         mode, w = meta[c, 0] >> 4, meta[c, 0] & 15
-        if counts[c] and (w < 1 or w > 8 or mode > DICT_COL):
+        if radix[c]:
+            w = 0
+        elif counts[c] and (w < 1 or w > 8 or mode > DICT_COL):
             return 1
         code_at[c] = pos
         if counts[c]:
@@ -182,22 +201,28 @@ def _numbers_loop(meta, buf, pads, cols, num_cols, values, widths):
         c = cols[i]
         k = k_of[c]
         k_of[c] = k + 1
-        mode = meta[c, 0] >> 4
-        u = _read(buf, code_at[c], counts[c], meta[c, 0] & 15, k)
-        if mode == DICT_COL:
-            if u == 0:
-                ref = seen[c]
-                seen[c] += 1
-            else:
-                ref = seen[c] - np.int64(u)
-                if ref < 0 or ref >= ucount[c]:
-                    return 4
-            v = _unzigzag1(_read(buf, dict_at[c], ucount[c], meta[c, 2], ref))
+        if radix[c]:
+            v = carry[c]
         else:
-            v = _unzigzag1(u)
-            if mode == DELTA_COL:
-                v += prev[c]
-                prev[c] = v
+            mode = meta[c, 0] >> 4
+            u = _read(buf, code_at[c], counts[c], meta[c, 0] & 15, k)
+            if mode == DICT_COL:
+                if u == 0:
+                    ref = seen[c]
+                    seen[c] += 1
+                else:
+                    ref = seen[c] - np.int64(u)
+                    if ref < 0 or ref >= ucount[c]:
+                        return 4
+                v = _unzigzag1(_read(buf, dict_at[c], ucount[c], meta[c, 2], ref))
+            else:
+                v = _unzigzag1(u)
+                if mode == DELTA_COL:
+                    v += prev[c]
+                    prev[c] = v
+            for j in range(c + chain[c], c, -1):  # the mixed-radix columns after this one
+                carry[j] = v % radix[j]  # floor division, in numba as in NumPy
+                v //= radix[j]
         values[i] = v
         if meta[c, 1]:
             widths[i] = meta[c, 1]
@@ -216,11 +241,28 @@ _NUMBER_ERRORS = {1: "number column metadata is malformed", 2: "number stream ha
                   5: "padding stream has the wrong length"}
 
 
+def radixes(meta: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Each column's radix (0: not a MIXED_COL column), checked: a mixed-radix column has as
+    many slots as the column before it, and each of its slots comes right after one of that
+    column's (so the two twins pair the same values)."""
+    mixed = (meta[:, 0] >> 4) == MIXED_COL
+    radix = np.where(mixed, (meta[:, 2] + 1) << (meta[:, 0] & 15), 0)
+    if not mixed.any():
+        return radix
+    counts = np.bincount(cols, minlength=mixed.size)
+    at = np.flatnonzero(mixed[cols])
+    if mixed[0] or np.any(counts[mixed] != counts[np.flatnonzero(mixed) - 1]) or (
+            at.size and (at[0] == 0 or np.any(cols[at - 1] != cols[at] - 1))):
+        raise ValueError("logzip: a mixed-radix column does not follow its column")
+    return radix
+
+
 def _numbers_entry(run):
     def numbers(meta, planes, pads, cols, num_cols):
         meta = np.frombuffer(meta, np.uint8).reshape(num_cols, META).astype(np.int64)
         buf, pad = np.frombuffer(planes, np.uint8), np.frombuffer(pads, np.uint8).astype(np.int64)
-        return run(meta, buf, pad, np.asarray(cols, np.int64), int(num_cols))
+        cols = np.asarray(cols, np.int64)
+        return run(meta, buf, pad, cols, int(num_cols), radixes(meta, cols))
     return numbers
 
 
@@ -230,9 +272,9 @@ def _numbers_cpu():
     loop = njit(cache=True)(rebind(_numbers_loop, _read=cpu_device(_read, inline=True),
                                    _unzigzag1=cpu_device(_unzigzag1, inline=True)))
 
-    def run(meta, buf, pads, cols, num_cols):
+    def run(meta, buf, pads, cols, num_cols, radix):
         values, widths = np.empty(cols.size, np.int64), np.empty(cols.size, np.int64)
-        err = loop(meta, buf, pads, cols, num_cols, values, widths)
+        err = loop(meta, buf, pads, cols, num_cols, radix, values, widths)
         if err:
             raise ValueError(f"logzip: {_NUMBER_ERRORS[err]}")
         return values, widths

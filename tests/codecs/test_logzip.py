@@ -14,8 +14,9 @@ from omnicodec.codecs.logzip import Logzip, decode_block, encode_block
 from omnicodec.codecs.logzip.backends import compress_streams, decompress_stream
 from omnicodec.errors import CorruptStreamError
 from omnicodec.items import Bytes
+from omnicodec.kernels.logs import META, MIXED_COL
 
-from ..common import VERSIONS, peak_growth
+from ..common import FIXTURES, VERSIONS, peak_growth
 from .checklist import check_fixture, run_checklist
 
 PIECES = [b"\n", b"\r\n", b"\r", b" ", b"\t", b"\x00", b"\x01", b"\x02", b"\xff\xfe", b"0", b"007",
@@ -50,6 +51,88 @@ def test_fixture():
             + b"\x01 outlier line \xff\n" + b"id=deadbeef01 " * 3 + b"tail without newline")
     for version in [*VERSIONS, "v3-fast"]:  # v3-fast: streams may pick zstd (fast_slack)
         check_fixture("logzip", Bytes(rich), version)
+
+
+def typed_log(lines: int = 120, seed: int = 0) -> bytes:
+    """Request lines with UUIDs, MAC addresses and a clock that ticks through minutes."""
+    rng = np.random.default_rng(seed)
+    rows, t = [], 36000
+    for _ in range(lines):
+        t += int(rng.integers(0, 25))
+        uuid = "-".join(f"{rng.integers(0, 16 ** n):0{n}x}" for n in (8, 4, 4, 4, 12))
+        mac = ":".join(f"{rng.integers(0, 256):02x}" for _ in range(6))
+        rows.append(f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d} req-{uuid} from {mac} "
+                    f"served in {rng.integers(1, 900)} ms")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_fixture_typed():
+    """Structure 2's frozen stream: UUID and MAC tokens, packed hex digits, mixed-radix clock
+    columns (all three in use, checked below)."""
+    from omnicodec import container
+    from omnicodec.codecs.logzip.blocks import _head
+
+    data = typed_log() + log_like(60, seed=6)
+    check_fixture("logzip", Bytes(data), "v3-typed")
+    payload = container.unpack((FIXTURES / "logzip" / "v3-typed" / "sample.omc").read_bytes())
+    block = payload.sections["BLKS"]
+    assert _head(memoryview(block))[5], "the fixture's block does not pack its hex digits"
+    assert structured_block(block, len(data)).columns[::META].count(bytes([MIXED_COL << 4])) >= 2
+
+
+def structured_block(block: bytes, cap: int):
+    """The streams of a structured block, as a Structured (hex tokens as text)."""
+    from omnicodec.codecs.logzip.blocks import _STREAMS, Structured, _head, unpack_hex
+
+    buf = memoryview(block)
+    _, _, n, final_nl, id_bytes, packed, pos = _head(buf)
+    streams = []
+    for _ in range(len(_STREAMS) + packed):
+        stream, pos = decompress_stream(buf, pos, 9 * cap + 64, 2)
+        streams.append(stream)
+    if packed:
+        streams[_STREAMS.index("hexes")] = unpack_hex(streams[_STREAMS.index("hexes")], streams.pop())
+    return Structured(n, bool(final_nl), id_bytes, *streams)
+
+
+def test_uuids_and_mac_addresses_are_one_token_each():
+    """Structure 2 keeps one template for lines that differ only in their UUIDs and MACs, even
+    where a group of hex digits has no letter (a number) or no digit (a word); structure 1
+    makes a template of each such shape."""
+    from omnicodec.codecs.logzip.blocks import _structure
+
+    data = typed_log(300)
+    one, two = (_structure(data, s) for s in (1, 2))
+    assert two.skeletons.count(b"\n") == 0 and one.skeletons.count(b"\n") > 5
+    assert decode_block(encode_block(data, 0.02, 2, 2), len(data)) == data
+
+
+def test_a_clock_folds_into_mixed_radix_columns():
+    """Hours, minutes and seconds fold into one column (minutes and seconds stored as radix
+    60 digits of it), which is smaller than three columns; a column that does not wrap around
+    when the one before it goes up (the request time) stays its own."""
+    from omnicodec.codecs.logzip.blocks import _structure
+
+    data = typed_log(2000, seed=3)
+    block = _structure(data, 2)
+    meta = np.frombuffer(block.columns, np.uint8).reshape(-1, META)
+    mixed = np.flatnonzero(meta[:, 0] >> 4 == MIXED_COL)
+    assert mixed.tolist() == [1, 2]
+    assert [(int(meta[c, 2]) + 1) << int(meta[c, 0] & 15) for c in mixed] == [60, 60]
+    plain = _structure(data, 1)
+    assert len(compress_streams([block.planes])) < 0.8 * len(compress_streams([plain.planes]))
+
+
+@given(st.lists(st.text("0123456789abcdefABCDEF-:", max_size=40), max_size=30))
+def test_packed_hex_digits_come_back(tokens):
+    from omnicodec.codecs.logzip.blocks import pack_hex, unpack_hex
+
+    stream = "\n".join(tokens).encode()
+    shapes, nibbles = pack_hex(stream)
+    assert unpack_hex(shapes, nibbles) == stream
+    assert len(nibbles) == sum((len(t) - t.count("-") - t.count(":") + 1) // 2 for t in tokens)
+    with pytest.raises(CorruptStreamError, match="nibble"):
+        unpack_hex(shapes, nibbles + b"\0")
 
 
 def test_beats_xz_on_structured_logs():
@@ -287,6 +370,12 @@ def test_a_stream_never_inflates_past_its_declared_length():
 def test_a_stream_config_with_a_bad_block_size_is_refused(block_mb):
     with pytest.raises(CorruptStreamError, match="block_mb"):
         Logzip.from_config({"block_mb": block_mb})
+
+
+@pytest.mark.parametrize("config", [{"structure": 3}, {"structure": 0}, {"block_layout": 3}, {"fast_slack": 2}])
+def test_a_stream_config_with_an_unknown_setting_is_refused(config):
+    with pytest.raises(CorruptStreamError, match=next(iter(config))):
+        Logzip.from_config(config)
 
 
 def test_large_streams_decode_in_worker_processes(monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 
 from omnicodec.codecs.logzip.blocks import _STREAMS, _structure
 from omnicodec.errors import CorruptStreamError
+from omnicodec.kernels.logs import META, MIXED_COL
 
 from ..codecs.test_logzip import PIECES, log_like
 
@@ -30,19 +31,23 @@ def samples():
     yield b"id=deadbeef01 " * 40 + b"\n" + b"\x01 outlier \xff\n" * 3 + b"x" * 70000 + b"\n7\n"
 
 
+@pytest.mark.parametrize("structure", [1, 2])
 @pytest.mark.parametrize("data", list(samples()), ids=range(4))
-def test_twins_render_the_same_text(data, monkeypatch):
-    block = _structure(data)
+def test_twins_render_the_same_text(data, structure, monkeypatch):
+    block = _structure(data, structure)
     for twin in ("numpy", "cpu"):
         assert render_with(twin, block, len(data), monkeypatch) == data
 
 
+@pytest.mark.parametrize("structure", [1, 2])
 @pytest.mark.parametrize("seed", range(3))
-def test_twins_refuse_the_same_damage(seed, monkeypatch):
+def test_twins_refuse_the_same_damage(seed, structure, monkeypatch):
     """Each stream of a block cut, extended or with bytes changed: both twins give the same
-    text or both refuse; the cap is honoured."""
+    text or both refuse; the cap is honoured.  Structure 2 has mixed-radix columns (its clock's
+    minutes and seconds)."""
     data = log_like(200, seed=seed)
-    block = _structure(data)
+    block = _structure(data, structure)
+    assert (structure == 2) == (MIXED_COL << 4 in {b & 0xF0 for b in block.columns[::META]})
     rng = np.random.default_rng(seed)
     outcomes = set()
     for name in _STREAMS:

@@ -1,12 +1,15 @@
 """Logzip: log-structure compression (Liu et al., ASE 2019), with the numeric-aware, column-wise
 encoding of later work (LogReducer FAST'21, LogShrink ICSE'24, Denum ASE'24).
 
-    block of lines ─┬─ hex tokens  ─→ placeholder \\x02, values to string columns
+    block of lines ─┬─ hex tokens  ─→ placeholder \\x02, values to string columns (UUIDs and
+                    │                 MAC addresses one token each); their digits as nibbles
                     ├─ digit runs  ─→ placeholder \\x01, values to integer columns
                     └─ skeletons   ─→ template dictionary + one template id per line
     columns: one per (skeleton prefix up to the slot), so header fields shared by many templates
-             (timestamps, pids) form one column in line order; integers are delta coded where
-             that is smaller and stored as little-endian byte planes
+             (timestamps, pids) form one column in line order; a column that wraps around when
+             the one before it goes up (seconds after minutes) folds into it (mixed radix);
+             integers are delta coded where that is smaller and stored as little-endian byte
+             planes
     streams ─→ per stream, the smallest of PPMd / xz / zstd / bzip2 / raw (choice recorded)
 
 Nothing is assumed about the log format: fields are found from where digits and hex identifiers
@@ -43,7 +46,7 @@ from .stream import decode_in_order, encode_blocks
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
-_BEFORE = {"fast_slack": 0.0, "block_layout": 1}  # what a config without these fields means
+_BEFORE = {"fast_slack": 0.0, "block_layout": 1, "structure": 1}  # what a config without these fields means
 # streams this large are decoded by worker processes (each starts in about a second: it imports
 # omnicodec and numba; the 1 GB generated log decodes at 80 MB/s on one core)
 PARALLEL_DECODE = 128 << 20
@@ -64,6 +67,9 @@ class Logzip(StreamingCodec):
     # or LZMA2 (backends.compress_streams)
     fast_slack: float = 0.02
     block_layout: int = 2  # blocks.py, index.py: 2 has LEB128 lengths
+    # what the encoder looks for (blocks.encode_block): 2 adds UUID and MAC tokens and
+    # mixed-radix number columns; any block decodes whatever wrote it
+    structure: int = 2
 
     def encoder_version(self):
         from ... import __version__
@@ -99,6 +105,8 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
+        if self.structure not in (1, 2):
+            raise ValueError(f"logzip: structure must be 1 or 2, got {self.structure!r}")
 
     def get_config(self):
         """Fields added after streams were written are left out where they have the value
@@ -118,7 +126,8 @@ class Logzip(StreamingCodec):
         import os
 
         entries = encode_blocks(src.read, spool.write, self._block_bytes(),
-                                self.workers or os.cpu_count() or 1, progress, self.fast_slack, self.block_layout)
+                                self.workers or os.cpu_count() or 1, progress, self.fast_slack, self.block_layout,
+                                self.structure)
         return Streamed({"INDX": pack_index(entries, self.block_layout)}, {"size": sum(e.raw_size for e in entries)})
 
     def iter_decode(self, sections, meta):

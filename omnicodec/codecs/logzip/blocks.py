@@ -3,15 +3,17 @@
     lines ─┬─ CR flags, outliers (verbatim)
            ├─ skeletons ─→ template dictionary + template id per line   (templates.py)
            ├─ digit runs ─→ number columns: metadata, byte planes, pads  (columns.py)
-           └─ hex tokens ─→ grouped by column
-    eight streams ─→ each through its smallest backend                   (backends.py)
+           └─ hex tokens ─→ grouped by column ─→ as text, or as shapes + nibbles
+    eight or nine streams ─→ each through its smallest backend           (backends.py)
 
 Block layout 1: magic ``LZB1``, u8 kind (0 structured, 1 generic), u64 line count, u8 final
 newline, u8 template id bytes; layout 2 (compact, for small blocks and files): magic ``LZB2``,
-u8 kind, the line count in unsigned LEB128, u8 final newline | template id bytes << 1, and
-LEB128 lengths in its stream frames (backends.py).  A generic block then holds one backend
-stream (the bytes as they are), a structured block the eight streams of :class:`Structured`
-in field order.
+u8 kind, the line count in unsigned LEB128, u8 final newline | template id bytes << 1 |
+packed hex << 5, and LEB128 lengths in its stream frames (backends.py).  A generic block then
+holds one backend stream (the bytes as they are), a structured block the eight streams of
+:class:`Structured` in field order; with packed hex (layout 2 only), the hex stream holds each
+token's *shape* (every hex digit replaced by ``x``, or ``X`` for A-F) and a ninth stream its
+digits as nibbles, high nibble first, each token padded to whole bytes (``pack_hex``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from ...container import uvar
 from ...errors import CorruptStreamError
 from ...kernels import kernel
-from ...kernels.logs import META, column_segments
+from ...kernels.logs import META, column_segments, starts, within
 from .backends import compress_streams, decompress_stream, read_uvar, stream_length
 from .columns import encode_numbers
 from .templates import Templates, outliers, tokenize
@@ -42,7 +44,7 @@ CLEAR_WIN = 0.6
 @dataclass
 class Structured:
     """A structured block: its line count, whether it ends in a newline, the bytes per template
-    id, and its eight streams in stored order."""
+    id, and its eight streams in stored order (``hexes`` as text)."""
 
     lines: int
     final_nl: bool
@@ -56,10 +58,17 @@ class Structured:
     outliers: bytes  # outlier lines, joined by \n
     cr: bytes  # one bit per line: it ended in \r (empty: none did)
 
-    def pack(self, slack: float = 0.0, layout: int = 1) -> bytes:
-        head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes)
-        return head + compress_streams([getattr(self, name) for name in _STREAMS], slack, layout,
-                                       first=_STREAMS.index("skeletons"))
+    def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False) -> bytes:
+        """The block's bytes; with ``pack_hexes`` (layout 2), hex tokens go as shapes and nibbles
+        where that is smaller."""
+        streams = [getattr(self, name) for name in _STREAMS]
+        if pack_hexes and layout == 2 and len(self.hexes) > 64:
+            packed = pack_hex(self.hexes)
+            if len(compress_streams(list(packed), layout=2)) < len(compress_streams([self.hexes], layout=2)):
+                streams[_HEXES] = packed[0]
+                streams.append(packed[1])
+        head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes, len(streams) > len(_STREAMS))
+        return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"))
 
     def render(self, cap: int) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
@@ -120,32 +129,78 @@ def _tokens(stream: bytes, count: int, what: str) -> tuple[np.ndarray, np.ndarra
 
 
 _STREAMS = [f.name for f in fields(Structured)][3:]
+_HEXES = _STREAMS.index("hexes")
+_DIGITS = np.frombuffer(b"0123456789abcdef0123456789ABCDEF", np.uint8)
 
 
-def encode_block(data: bytes, slack: float = 0.0, layout: int = 1) -> bytes:
+def pack_hex(stream: bytes) -> tuple[bytes, bytes]:
+    """Hex tokens joined by newlines -> (their shapes, their digits as nibbles); the tokens hold
+    only hex digits and separators (``templates.tokenize``)."""
+    s = np.frombuffer(stream, np.uint8)
+    lower = ((s >= 48) & (s <= 57)) | ((s >= 97) & (s <= 102))
+    upper = (s >= 65) & (s <= 70)
+    shapes = s.copy()
+    shapes[lower], shapes[upper] = ord("x"), ord("X")
+    nibble = np.where(s <= 57, s - 48, np.where(upper, s - 55, s - 87)).astype(np.uint8)
+    byte, odd, size = _nibble_places(shapes)
+    out = np.zeros(size, np.uint8)
+    digit = lower | upper
+    out[byte[~odd]] = nibble[digit][~odd] << 4
+    out[byte[odd]] |= nibble[digit][odd]
+    return shapes.tobytes(), out.tobytes()
+
+
+def unpack_hex(shapes: bytes, nibbles: bytes) -> bytes:
+    """The inverse of ``pack_hex``; a CorruptStreamError where the two disagree."""
+    s = np.frombuffer(shapes, np.uint8)
+    byte, odd, size = _nibble_places(s)
+    if size != len(nibbles):
+        raise CorruptStreamError("logzip: hex nibble stream has the wrong length")
+    b = np.frombuffer(nibbles, np.uint8)[byte]
+    out = s.copy()
+    at = np.flatnonzero((s == ord("x")) | (s == ord("X")))
+    out[at] = _DIGITS[np.where(odd, b & 15, b >> 4) + np.where(s[at] == ord("X"), 16, 0)]
+    return out.tobytes()
+
+
+def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """For every hex digit of these shapes: its byte in the nibble stream and whether it is the
+    low nibble; and the nibble stream's length (each token starts a byte)."""
+    at = np.flatnonzero((shapes == ord("x")) | (shapes == ord("X")))
+    token = np.cumsum(shapes == 10)[at]
+    per = np.bincount(token, minlength=int(token[-1]) + 1 if at.size else 0)
+    k = within(per)
+    return starts((per + 1) // 2)[token] + k // 2, k % 2 == 1, int(((per + 1) // 2).sum())
+
+
+def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller);
-    ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above)."""
+    ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above);
+    ``structure``: what the encoder looks for, 1 (digit runs, hex tokens) or 2 (also UUIDs and
+    MAC addresses as tokens, mixed-radix number columns, and packed hex digits in layout 2).
+    Every block decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
     if not data:
         return _generic(data, slack, layout)
-    structured = _structure(data).pack(slack, layout)
+    structured = _structure(data, structure).pack(slack, layout, pack_hexes=structure >= 2)
     if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
         return structured
     generic = _generic(data, slack, layout)
     return structured if len(structured) < len(generic) else generic
 
 
-def _pack_head(layout: int, kind: int, lines: int, final_nl: bool, id_bytes: int) -> bytes:
+def _pack_head(layout: int, kind: int, lines: int, final_nl: bool, id_bytes: int, packed: bool = False) -> bytes:
     if layout == 1:
         return _HEAD.pack(b"LZB1", kind, lines, final_nl, id_bytes)
-    return b"LZB2" + bytes([kind]) + uvar(lines) + bytes([final_nl | id_bytes << 1])
+    return b"LZB2" + bytes([kind]) + uvar(lines) + bytes([final_nl | id_bytes << 1 | packed << 5])
 
 
-def _head(buf: memoryview) -> tuple[int, int, int, int, int, int]:
-    """(layout, kind, line count, final newline, id bytes, where the streams start) of a
-    block, checked."""
+def _head(buf: memoryview) -> tuple[int, int, int, int, int, bool, int]:
+    """(layout, kind, line count, final newline, id bytes, packed hex, where the streams start)
+    of a block, checked."""
     layout = _MAGICS.get(bytes(buf[:4]))
+    packed = 0
     if layout == 1 and len(buf) >= _HEAD.size:
         _, kind, n, final_nl, id_bytes = _HEAD.unpack_from(buf, 0)
         pos = _HEAD.size
@@ -154,12 +209,13 @@ def _head(buf: memoryview) -> tuple[int, int, int, int, int, int]:
         n, pos = read_uvar(buf, 5)
         if pos >= len(buf):
             raise CorruptStreamError("logzip: block is truncated")
-        final_nl, id_bytes, pos = buf[pos] & 1, buf[pos] >> 1, pos + 1
+        final_nl, id_bytes, packed, pos = buf[pos] & 1, buf[pos] >> 1 & 15, buf[pos] >> 5, pos + 1
     else:
         raise CorruptStreamError("logzip: block is truncated or not a logzip block")
-    if kind not in (STRUCTURED, GENERIC) or (kind == STRUCTURED and not 1 <= id_bytes <= 8) or final_nl > 1:
+    if (kind not in (STRUCTURED, GENERIC) or (kind == STRUCTURED and not 1 <= id_bytes <= 8) or final_nl > 1
+            or packed > (kind == STRUCTURED)):
         raise CorruptStreamError("logzip: bad block header")
-    return layout, kind, n, final_nl, id_bytes, pos
+    return layout, kind, n, final_nl, id_bytes, bool(packed), pos
 
 
 def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
@@ -183,12 +239,12 @@ def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
 def decode_block(block: bytes, cap: int) -> bytes:
     """Structured or generic block bytes -> the original bytes (at most ``cap`` of them)."""
     buf = memoryview(block)
-    layout, kind, n, final_nl, id_bytes, pos = _head(buf)
+    layout, kind, n, final_nl, id_bytes, packed, pos = _head(buf)
     if kind == STRUCTURED and n > cap + 1:
         raise CorruptStreamError("logzip: line count exceeds the block size")
-    # a generic block holds the content as one stream; a structured block eight, none of which
-    # can exceed 8 bytes per input byte
-    count, stream_cap = (1, cap) if kind == GENERIC else (len(_STREAMS), 9 * cap + 64)
+    # a generic block holds the content as one stream; a structured block eight (nine with
+    # packed hex), none of which can exceed 8 bytes per input byte
+    count, stream_cap = (1, cap) if kind == GENERIC else (len(_STREAMS) + packed, 9 * cap + 64)
     streams = []
     for _ in range(count):
         s, pos = decompress_stream(buf, pos, stream_cap, layout)
@@ -197,6 +253,8 @@ def decode_block(block: bytes, cap: int) -> bytes:
         raise CorruptStreamError("logzip: trailing bytes in block")
     if kind == GENERIC:
         return streams[0]
+    if packed:
+        streams[_HEXES] = unpack_hex(streams[_HEXES], streams.pop())
     try:
         return Structured(n, bool(final_nl), id_bytes, *streams).render(cap)
     except (ValueError, IndexError, TypeError) as exc:
@@ -207,7 +265,7 @@ def _generic(data: bytes, slack: float, layout: int) -> bytes:
     return _pack_head(layout, GENERIC, 0, False, 0) + compress_streams([data], slack, layout, zstd_any_size=True)
 
 
-def _structure(data: bytes) -> Structured:
+def _structure(data: bytes, structure: int = 1) -> Structured:
     lines = data.split(b"\n")
     final_nl = lines[-1] == b""
     if final_nl:
@@ -216,7 +274,7 @@ def _structure(data: bytes) -> Structured:
     if cr.any():
         lines = [ln[:-1] if c else ln for ln, c in zip(lines, cr)]
     outlier = outliers(lines, data)
-    skel_lines, hexes, nums = tokenize([ln for ln, o in zip(lines, outlier) if not o])
+    skel_lines, hexes, nums = tokenize([ln for ln, o in zip(lines, outlier) if not o], typed=structure >= 2)
     tpl, tids = Templates.of_lines(skel_lines)
     slots = tpl.slots(tids)
     if slots.num_cols.size != len(nums) or slots.hex_cols.size != len(hexes):
@@ -224,7 +282,7 @@ def _structure(data: bytes) -> Structured:
     raw = np.array(nums, dtype=np.bytes_) if nums else np.zeros(0, dtype="S1")
     values = raw.astype(np.int64) if nums else np.zeros(0, np.int64)
     widths = np.char.str_len(raw).astype(np.int64) if nums else np.zeros(0, np.int64)
-    columns, planes, pads = encode_numbers(values, widths, slots.num_cols, tpl.num_cols)
+    columns, planes, pads = encode_numbers(values, widths, slots.num_cols, tpl.num_cols, mixed=structure >= 2)
     order, _, _ = column_segments(slots.hex_cols, tpl.num_cols)
 
     line_ids = np.zeros(len(lines), dtype=np.int64)

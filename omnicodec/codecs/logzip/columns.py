@@ -1,22 +1,27 @@
 """Logzip's numeric columns: the digit runs of a block, grouped into columns and coded as byte
 planes (LogReducer FAST'21, LogShrink ICSE'24, Denum ASE'24).
 
-    values in text order ─→ grouped by column (stable) ─→ per column, whichever of
-        raw       zigzag(v)
-        delta     zigzag(v - previous value of the column)
-        dictionary  0 = a new value, k = the value introduced k distinct values ago
-    the bit-cost estimate favours ─→ little-endian byte planes, plane-major per column
+    values in text order ─→ grouped by column (stable)
+        ─→ mixed radix: a column whose every value comes right after one of the column before
+           it, and that wraps around when that one goes up (seconds after minutes, a counter's
+           low digits), folds into it as ``before * radix + value`` where that is smaller
+        ─→ per column, whichever of
+              raw         zigzag(v)
+              delta       zigzag(v - previous value of the column)
+              dictionary  0 = a new value, k = the value introduced k distinct values ago
+           the bit-cost estimate favours ─→ little-endian byte planes, plane-major per column
 
 Column metadata is 3 bytes per column: ``mode << 4 | planes``, the fixed digit width (0: it
-varies, and a padding stream holds each value's leading zeros), the dictionary's planes.
-Decoding is the kernel job ``omnicodec.kernels.logs.numbers``.
+varies, and a padding stream holds each value's leading zeros), the dictionary's planes; a
+folded (mixed-radix) column stores no planes, and its radix in bytes 0 and 2
+(``kernels.logs``).  Decoding is the kernel job ``omnicodec.kernels.logs.numbers``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...kernels.logs import DELTA_COL, DICT_COL, META, RAW_COL, column_segments, digits, seg_cumsum
+from ...kernels.logs import DELTA_COL, DICT_COL, META, MIXED_COL, RAW_COL, column_segments, digits, seg_cumsum
 
 _BYTE_LIMITS = np.array([1 << (8 * i) for i in range(1, 8)], dtype=np.uint64)
 
@@ -25,19 +30,13 @@ def _zigzag(x: np.ndarray) -> np.ndarray:
     return ((x << 1) ^ (x >> 63)).view(np.uint64)
 
 
-
-
 def _cost(u: np.ndarray) -> np.ndarray:
     return np.log2(u.astype(np.float64) + 1.0)
-
-
 
 
 def _nbytes(u: np.ndarray) -> np.ndarray:
     """Bytes needed for each uint64 (at least 1)."""
     return np.searchsorted(_BYTE_LIMITS, u, side="right") + 1
-
-
 
 
 def _scatter_planes(u, seg, k, n_seg, w_seg) -> bytes:
@@ -55,19 +54,41 @@ def _scatter_planes(u, seg, k, n_seg, w_seg) -> bytes:
     return out.tobytes()
 
 
-
-
 def encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray,
-                    num_cols: int) -> tuple[bytes, bytes, bytes]:
+                   num_cols: int, mixed: bool = False) -> tuple[bytes, bytes, bytes]:
     """Per column: raw, delta or dictionary coding (whichever the bit-cost estimate favours),
     zigzag, byte planes; all columns at once.  Dictionary coding sends repeated values as
     back-references (0 = a new value, k = the value introduced k distinct values ago).  Digit
-    widths are stored once per column when constant, else per value.
+    widths are stored once per column when constant, else per value.  With ``mixed``, columns
+    are first folded into the column before them where that is smaller (``fold``).
     Returns (column metadata, planes: codes then dictionary values, zero padding)."""
     if values.size == 0:
         return bytes(META * num_cols), b"", b""
     order, starts, ends = column_segments(cols, num_cols)
-    v, w, col = values[order], widths[order], cols[order]
+    meta = np.zeros((num_cols, META), dtype=np.uint8)
+    w, col = widths[order], cols[order]
+    lo, hi = np.full(num_cols, 1 << 30), np.zeros(num_cols, dtype=np.int64)
+    np.minimum.at(lo, col, w)
+    np.maximum.at(hi, col, w)
+    fixed = (lo == hi) & (hi < 256)
+    meta[:, 1] = np.where(fixed, hi, 0)
+    pads = (w - digits(values[order]))[~fixed[col]].astype(np.uint8)
+    radix = np.zeros(num_cols, dtype=np.int64)
+    if mixed:
+        radix, values = fold(values, cols, order, starts, ends)
+        kept = radix[cols] == 0
+        values, cols = values[kept], cols[kept]
+        order, starts, ends = column_segments(cols, num_cols)
+    coded, planes = _code_columns(values[order], cols[order], starts, ends, num_cols)
+    meta[:, 0], meta[:, 2] = coded[:, 0], coded[:, 1]
+    for c in np.flatnonzero(radix).tolist():
+        e = _exponent(int(radix[c]))
+        meta[c, 0], meta[c, 2] = MIXED_COL << 4 | e, (radix[c] >> e) - 1
+    return meta.tobytes(), planes, pads.tobytes()
+
+
+def _code_columns(v, col, starts, ends, num_cols) -> tuple[np.ndarray, bytes]:
+    """(bytes 0 and 2 of each column's metadata, the planes) of values grouped by column."""
     counts = ends - starts
     pos = np.arange(v.size)
     k = pos - np.repeat(starts, counts)
@@ -100,8 +121,8 @@ def encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray,
     u = np.where(m == RAW_COL, raw, np.where(m == DELTA_COL, delta, codes))
     wmax = np.zeros(num_cols, dtype=np.int64)
     np.maximum.at(wmax, col, _nbytes(u))
-    meta = np.zeros((num_cols, META), dtype=np.uint8)
-    meta[:, 0] = (mode << 4) | np.where(counts > 0, wmax, 0)
+    coded = np.zeros((num_cols, 2), dtype=np.uint8)
+    coded[:, 0] = (mode << 4) | np.where(counts > 0, wmax, 0)
     parts = [_scatter_planes(u, col, k, counts, wmax)]
     in_dict = new & (m == DICT_COL)
     if in_dict.any():
@@ -111,12 +132,63 @@ def encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray,
         uk = np.arange(ucol.size) - ustart[ucol]
         uw = np.zeros(num_cols, dtype=np.int64)
         np.maximum.at(uw, ucol, _nbytes(raw[in_dict]))
-        meta[:, 2] = uw
+        coded[:, 1] = uw
         parts.append(_scatter_planes(raw[in_dict], ucol, uk, ucount, uw))
-    lo, hi = np.full(num_cols, 1 << 30), np.zeros(num_cols, dtype=np.int64)
-    np.minimum.at(lo, col, w)
-    np.maximum.at(hi, col, w)
-    fixed = (lo == hi) & (hi < 256)
-    meta[:, 1] = np.where(fixed, hi, 0)
-    pads = (w - digits(v))[~fixed[col]].astype(np.uint8)
-    return meta.tobytes(), b"".join(parts), pads.tobytes()
+    return coded, b"".join(parts)
+
+
+def fold(values, cols, order, starts, ends) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed radix: (each column's radix, 0 where it stays a column of its own; the values with
+    every folded column's joined into its chain's first column).  Column c folds into column
+    c - 1 where each of its values comes right after one of c - 1's (in text order, so the two
+    have as many), where c drops mostly when c - 1 goes up (it wraps around, as seconds do
+    when the minute turns), and where the joined values' byte planes cost fewer bits."""
+    num_cols = starts.size
+    counts = ends - starts
+    before = np.concatenate([[-1], cols[:-1]])
+    apart = np.bincount(cols, weights=before != cols - 1, minlength=num_cols) > 0
+    v = values[order]
+    radix = np.zeros(num_cols, dtype=np.int64)
+    head = np.arange(num_cols)
+    for c in (np.flatnonzero(~apart[1:] & (counts[1:] == counts[:-1]) & (counts[1:] > 1)) + 1).tolist():
+        h = head[c - 1]
+        a, b, stored = v[starts[c - 1]:ends[c - 1]], v[starts[c]:ends[c]], v[starts[h]:ends[h]]
+        r = _radix(int(b.max()) + 1)
+        drops = np.diff(b) < 0
+        if (r > MAX_RADIX or int(stored.max()) >= (1 << 62) // r or not drops.any()
+                or np.mean(np.diff(a)[drops] > 0) < 0.5):
+            continue
+        joined = stored * r + b
+        if _plane_bits(joined) < _plane_bits(stored) + _plane_bits(b):
+            v[starts[h]:ends[h]], radix[c], head[c] = joined, r, h
+    out = np.empty_like(values)
+    out[order] = v
+    return radix, out
+
+
+MAX_RADIX = 256 << 15
+
+
+def _radix(n: int) -> int:
+    """The smallest radix of the metadata's form, (m + 1) << e with m < 256, that is n or more."""
+    e = _exponent(n)
+    return -(-n >> e) << e
+
+
+def _exponent(n: int) -> int:
+    return max(0, (n - 1).bit_length() - 8)
+
+
+def _plane_bits(x: np.ndarray) -> float:
+    """Estimated bits of a column's byte planes, raw or delta coded: each plane's order-0
+    entropy, plus 8 bits for each distinct byte in it (what an adaptive coder pays to learn it)."""
+    best = np.inf
+    for u in (_zigzag(x), _zigzag(np.diff(x, prepend=0))):
+        planes = u.view(np.uint8).reshape(-1, 8)[:, :int(_nbytes(u).max())]
+        bits = 0.0
+        for plane in planes.T:
+            p = np.bincount(plane, minlength=256)
+            p = p[p > 0] / plane.size
+            bits += plane.size * float(-(p * np.log2(p)).sum()) + 8 * p.size
+        best = min(best, bits)
+    return best

@@ -19,11 +19,11 @@ from .index import BlockSummary, Entry
 
 def encode_blocks(read: Callable[[int], bytes], write: Callable[[bytes], object], block_bytes: int,
                   workers: int, progress: Callable[[int], None] | None = None, slack: float = 0.0,
-                  layout: int = 1) -> list[Entry]:
+                  layout: int = 1, structure: int = 1) -> list[Entry]:
     """Compress everything ``read(n)`` returns into blocks of about ``block_bytes``, written with
     ``write`` in input order by ``workers`` processes (one: in this process); returns the index
     entries.  ``progress(n)`` hears of each block's ``n`` input bytes once it is written;
-    ``slack`` and ``layout``: see ``blocks.encode_block``."""
+    ``slack``, ``layout`` and ``structure``: see ``blocks.encode_block``."""
     import os
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -41,14 +41,14 @@ def encode_blocks(read: Callable[[int], bytes], write: Callable[[bytes], object]
     head = list(itertools.islice(chunks, 2))
     if len(head) < 2 or workers == 1:  # a single block: no process start-up cost
         for chunk in itertools.chain(head, chunks):
-            record(_encode_job(chunk, slack, layout))
+            record(_encode_job(chunk, slack, layout, structure))
         return entries
     with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        pending = deque(pool.submit(_encode_job, chunk, slack, layout) for chunk in head)
+        pending = deque(pool.submit(_encode_job, chunk, slack, layout, structure) for chunk in head)
         for chunk in chunks:
             while len(pending) >= 2 * workers:
                 record(pending.popleft().result())
-            pending.append(pool.submit(_encode_job, chunk, slack, layout))
+            pending.append(pool.submit(_encode_job, chunk, slack, layout, structure))
         while pending:
             record(pending.popleft().result())
     return entries
@@ -131,5 +131,5 @@ def die_with_parent(parent: int | None) -> None:
         os._exit(1)
 
 
-def _encode_job(data: bytes, slack: float, layout: int) -> tuple[bytes, BlockSummary]:
-    return encode_block(data, slack, layout), BlockSummary.of(data)
+def _encode_job(data: bytes, slack: float, layout: int, structure: int) -> tuple[bytes, BlockSummary]:
+    return encode_block(data, slack, layout, structure), BlockSummary.of(data)
