@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...kernels.logs import DELTA_COL, DICT_COL, META, MIXED_COL, RAW_COL, column_segments, digits, seg_cumsum
+from ...kernels.logs import DELTA_COL, DICT_COL, META, MIXED_COL, RAW_COL, column_segments, digits, seg_cumsum, within
 
 _BYTE_LIMITS = np.array([1 << (8 * i) for i in range(1, 8)], dtype=np.uint64)
 
@@ -150,23 +150,39 @@ def fold(values, cols, order, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     v = values[order]
     radix = np.zeros(num_cols, dtype=np.int64)
     head = np.arange(num_cols)
-    for c in (np.flatnonzero(~apart[1:] & (counts[1:] == counts[:-1]) & (counts[1:] > 1)) + 1).tolist():
+    bits: dict[int, float] = {}  # the estimate of each chain's joined values so far
+    for c in _wrapping(v, starts, counts, np.flatnonzero(~apart[1:] & (counts[1:] == counts[:-1])) + 1):
         h = head[c - 1]
-        a, b, stored = v[starts[c - 1]:ends[c - 1]], v[starts[c]:ends[c]], v[starts[h]:ends[h]]
+        b, stored = v[starts[c]:ends[c]], v[starts[h]:ends[h]]
         r = _radix(int(b.max()) + 1)
-        drops = np.diff(b) < 0
-        if (r > MAX_RADIX or int(stored.max()) >= (1 << 62) // r or not drops.any()
-                or np.mean(np.diff(a)[drops] > 0) < 0.5):
+        if r > MAX_RADIX or int(stored.max()) >= (1 << 62) // r:
             continue
         joined = stored * r + b
-        if _plane_bits(joined) < _plane_bits(stored) + _plane_bits(b):
-            v[starts[h]:ends[h]], radix[c], head[c] = joined, r, h
+        cost = _plane_bits(joined)
+        if h not in bits:
+            bits[h] = _plane_bits(stored)
+        if cost < bits[h] + _plane_bits(b):
+            v[starts[h]:ends[h]], radix[c], head[c], bits[h] = joined, r, h, cost
     out = np.empty_like(values)
     out[order] = v
     return radix, out
 
 
 MAX_RADIX = 256 << 15
+
+
+def _wrapping(v, starts, counts, cands) -> list[int]:
+    """The columns c of ``cands`` (each as long as column c - 1; ``v`` grouped by column) whose
+    value drops at least once, and where it drops, column c - 1 mostly goes up."""
+    cands = cands[counts[cands] > 1]
+    n = counts[cands] - 1  # steps of each candidate
+    step = np.repeat(starts[cands - 1], n) + within(n)  # the steps of the columns before
+    at = step + np.repeat(starts[cands] - starts[cands - 1], n)  # and of the candidates
+    drops = v[at + 1] < v[at]
+    owner = np.repeat(np.arange(cands.size), n)
+    dropped = np.bincount(owner[drops], minlength=cands.size)
+    carried = np.bincount(owner[drops & (v[step + 1] > v[step])], minlength=cands.size)
+    return cands[(dropped > 0) & (2 * carried >= dropped)].tolist()
 
 
 def _radix(n: int) -> int:
@@ -184,11 +200,10 @@ def _plane_bits(x: np.ndarray) -> float:
     entropy, plus 8 bits for each distinct byte in it (what an adaptive coder pays to learn it)."""
     best = np.inf
     for u in (_zigzag(x), _zigzag(np.diff(x, prepend=0))):
-        planes = u.view(np.uint8).reshape(-1, 8)[:, :int(_nbytes(u).max())]
-        bits = 0.0
-        for plane in planes.T:
-            p = np.bincount(plane, minlength=256)
-            p = p[p > 0] / plane.size
-            bits += plane.size * float(-(p * np.log2(p)).sum()) + 8 * p.size
+        w = int(_nbytes(u).max())
+        planes = u.view(np.uint8).reshape(-1, 8)[:, :w]
+        counts = np.bincount((planes + np.arange(0, 256 * w, 256, dtype=np.int64)).ravel(), minlength=256 * w)
+        counts = counts[counts > 0]
+        bits = x.size * w * np.log2(x.size) - float((counts * np.log2(counts)).sum()) + 8 * counts.size
         best = min(best, bits)
     return best

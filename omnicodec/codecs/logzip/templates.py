@@ -23,14 +23,17 @@ from ...kernels.logs import starts, within
 
 NUM, HEX = b"\x01", b"\x02"  # slot placeholders in a skeleton
 MAX_LINE = 1 << 16
+# each pattern is one capturing group, so that ``split`` finds the tokens and what lies between
+# them in one scan
 _HEX = rb"(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]+"
-_HEX_RE = re.compile(rb"(?<![0-9A-Za-z])" + _HEX + rb"(?![0-9A-Za-z])")
+_HEX_RE = re.compile(rb"(?<![0-9A-Za-z])(" + _HEX + rb")(?![0-9A-Za-z])")
 # structure 2: UUIDs (RFC 9562's 8-4-4-4-12 form) and MAC addresses are one token each, whatever
 # digits they hold (as hex groups, a group without a letter would be a number and one without a
 # digit text: one log statement would make many templates)
-_TYPED_RE = re.compile(rb"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
-                       rb"|[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}|" + _HEX + rb")(?![0-9A-Za-z])")
-_NUM_RE = re.compile(rb"[0-9]{1,18}")
+_TYPED_RE = re.compile(rb"(?<![0-9A-Za-z])([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+                       rb"|[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}|[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5}|"
+                       + _HEX + rb")(?![0-9A-Za-z])")
+_NUM_RE = re.compile(rb"([0-9]{1,18})")
 _SLOT_RE = re.compile(rb"[\x01\x02]")
 
 
@@ -44,12 +47,11 @@ def outliers(lines: list[bytes], data: bytes) -> np.ndarray:
 def tokenize(lines: list[bytes], typed: bool = False) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """(skeleton of each line, hex tokens, digit runs), the tokens in text order; ``typed``:
     UUIDs and MAC addresses are hex tokens too."""
-    text = b"\n".join(lines)
-    pattern = _TYPED_RE if typed else _HEX_RE
-    hexes = [m.group() for m in pattern.finditer(text)]
-    text = pattern.sub(HEX, text)
-    nums = _NUM_RE.findall(text)
-    skeletons = _NUM_RE.sub(NUM, text).split(b"\n") if lines else []
+    parts = (_TYPED_RE if typed else _HEX_RE).split(b"\n".join(lines))
+    hexes = parts[1::2]
+    parts = _NUM_RE.split(HEX.join(parts[0::2]))
+    nums = parts[1::2]
+    skeletons = NUM.join(parts[0::2]).split(b"\n") if lines else []
     return skeletons, hexes, nums
 
 
