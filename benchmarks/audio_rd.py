@@ -148,6 +148,8 @@ def plot(curves: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from omnicodec.bench import save_plot
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, pts in curves.items():
         style = dict(lw=2.5, marker="o") if name == "walloc" else dict(lw=1.5, marker=".")
@@ -161,7 +163,7 @@ def plot(curves: dict, path: Path) -> None:
         ax.legend(fontsize=8)
     fig.suptitle("held-out clips (scripts/audio-split.sh), mean over clips")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_plot(fig, path, 90)
 
 
 def main() -> None:

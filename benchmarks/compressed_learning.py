@@ -159,6 +159,8 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from omnicodec.bench import save_plot
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm in dict.fromkeys(r["arm"] for r in rows):
         pts = [r for r in rows if r["arm"] == arm]
@@ -174,7 +176,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title(f"same MLP, {rows[0]['budget_s']:g} s of training each, one CPU thread")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_plot(fig, path, 90)
 
 
 def main() -> None:

@@ -107,6 +107,8 @@ def plot(curves: dict, published: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from omnicodec.bench import save_plot
+
     fig, ax = plt.subplots(figsize=(8, 6))
     for name in PUBLISHED:
         if name in published:
@@ -124,7 +126,7 @@ def plot(curves: dict, published: dict, path: Path) -> None:
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("Kodak (24 images)")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_plot(fig, path, 80)
 
 
 def table() -> str:

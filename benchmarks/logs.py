@@ -16,7 +16,7 @@ common pattern.
 
     python benchmarks/logs.py [--data ../shared/data/logs]   # writes benchmarks/results/logs.json
     python benchmarks/logs.py --scale [--big /tmp/gen1g.log]  # adds the scale rows (~30 min)
-    python benchmarks/logs.py --slack                         # adds the fast_slack sweep (~2 min)
+    python benchmarks/logs.py --slack                         # adds the fast_slack sweep (~3 min)
     python benchmarks/logs.py --table                         # README table from that file
 """
 
@@ -115,6 +115,15 @@ def table() -> str:
         if any(big[n].get("encode_from_earlier_run") for n in ("xz-9e", "zstd-19-long")):
             lines += ["", "\\* from the first scale run on the same file and machine (`--reuse-baselines`: "
                       "xz -9e took 14 minutes)."]
+    if r.get("fast_slack_sweep"):
+        lines += ["", "| structure | fast_slack | 2k mean ratio | 2k mean MB/s | Linux / Proxifier ratio "
+                  "| Linux / Proxifier MB/s | generated 4 MB block ratio | its MB/s |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for w in r["fast_slack_sweep"]:
+            lines.append(f"| {w.get('structure', 1)} | {w['fast_slack']} | {w['mean_ratio_2k']:.2f} | "
+                         f"{w['mean_dec_mb_s_2k']:.0f} | {w['ratio_Linux']:.2f} / {w['ratio_Proxifier']:.2f} | "
+                         f"{w['dec_mb_s_Linux']:.0f} / {w['dec_mb_s_Proxifier']:.0f} | "
+                         f"{w['ratio_generated_4mb']:.2f} | {w['dec_mb_s_generated_4mb']:.0f} |")
     return "\n".join(lines)
 
 
@@ -219,14 +228,15 @@ def scale(big: Path, mb: float, reuse: bool = False) -> dict:
     return row
 
 
-def slack_sweep(data_dir: Path, big: Path, slacks: list[float]) -> list[dict]:
+def slack_sweep(data_dir: Path, big: Path, settings: list[tuple[int, float]]) -> list[dict]:
     """Ratio and decode speed (compiled twins, best of 3, in this process) of single blocks
-    encoded with each ``fast_slack``: the 16 2k files, the full Linux and Proxifier logs, and
-    the first 4 MB of the generated log (a default-sized block)."""
+    encoded with each (``structure``, ``fast_slack``): the 16 2k files, the full Linux and
+    Proxifier logs, and the first 4 MB of the generated log (a default-sized block)."""
     import time
 
     os.environ["OMNICODEC_KERNELS"] = "cpu"
     sys.path.insert(0, str(ROOT))
+    from omnicodec.codecs.logzip import Logzip
     from omnicodec.codecs.logzip.blocks import decode_block, encode_block
 
     files = sorted(data_dir.glob("loghub/*/*_2k.log")) + sorted(data_dir.glob("large/*.log"))
@@ -234,7 +244,7 @@ def slack_sweep(data_dir: Path, big: Path, slacks: list[float]) -> list[dict]:
     with open(big, "rb") as f:
         head = f.read(4_000_000)
     datas.append(head[:head.rfind(b"\n") + 1])
-    decode_block(encode_block(datas[0], 0.02, 2), len(datas[0]))  # loads the kernels
+    decode_block(encode_block(datas[0], 0.02, Logzip.block_layout), len(datas[0]))  # loads the kernels
 
     def speed(data: bytes, block: bytes) -> float:
         best = float("inf")
@@ -245,11 +255,11 @@ def slack_sweep(data_dir: Path, big: Path, slacks: list[float]) -> list[dict]:
         return len(data) / best / 1e6
 
     rows = []
-    for slack in slacks:
-        blocks = [encode_block(d, slack, 2) for d in datas]
+    for structure, slack in settings:
+        blocks = [encode_block(d, slack, Logzip.block_layout, structure) for d in datas]
         ratio = [len(d) / len(b) for d, b in zip(datas, blocks)]
         mb_s = [speed(d, b) for d, b in zip(datas, blocks)]
-        rows.append({"fast_slack": slack, "mean_ratio_2k": sum(ratio[:16]) / 16,
+        rows.append({"structure": structure, "fast_slack": slack, "mean_ratio_2k": sum(ratio[:16]) / 16,
                      "mean_dec_mb_s_2k": sum(mb_s[:16]) / 16,
                      **{f"ratio_{f.stem}": r for f, r in zip(files[16:], ratio[16:18])},
                      **{f"dec_mb_s_{f.stem}": v for f, v in zip(files[16:], mb_s[16:18])},
@@ -275,7 +285,11 @@ def main() -> None:
     if args.slack:
         path = ROOT / "benchmarks" / "results" / "logs.json"
         results = json.loads(path.read_text())
-        results["fast_slack_sweep"] = slack_sweep(Path(args.data), Path(args.big), [0, 0.005, 0.01, 0.02, 0.03])
+        sys.path.insert(0, str(ROOT))
+        from omnicodec.codecs.logzip import Logzip
+
+        settings = [(Logzip.structure, s) for s in (0, 0.005, 0.01, 0.02, 0.03)] + [(1, Logzip.fast_slack)]
+        results["fast_slack_sweep"] = slack_sweep(Path(args.data), Path(args.big), settings)
         results["fast_slack_command"] = "python benchmarks/logs.py --slack"
         path.write_text(json.dumps(results, indent=1) + "\n")
         return
