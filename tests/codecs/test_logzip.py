@@ -66,33 +66,53 @@ def typed_log(lines: int = 120, seed: int = 0) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def users_log(lines: int = 200, seed: int = 0) -> bytes:
+    """sshd-like lines: each address tries a few user names in a row, then the next comes."""
+    rng = np.random.default_rng(seed)
+    users = ["admin", "oracle", "test", "guest", "ubuntu", "pi", "support"]
+    rows = []
+    for i in range(lines):
+        if i % 6 == 0:
+            address = f"{rng.integers(1, 224)}.{rng.integers(0, 256)}.{rng.integers(0, 256)}.{rng.integers(1, 255)}"
+            port = int(rng.integers(30000, 60000))
+        rows.append(f"Dec 10 06:{i // 60 % 60:02d}:{i % 60:02d} sshd[{24000 + i}]: Invalid user "
+                    f"{users[rng.integers(0, len(users))]} from {address} port {port + i % 6}\n")
+    return "".join(rows).encode()
+
+
 def test_fixture_typed():
     """Structure 2's frozen stream: UUID and MAC tokens, packed hex digits, mixed-radix clock
-    columns (all three in use, checked below)."""
+    columns, columns keyed without variable words (all in use, checked below)."""
     from omnicodec import container
-    from omnicodec.codecs.logzip.blocks import _head
+    from omnicodec.codecs.logzip.blocks import _head, read_block
 
-    data = typed_log() + log_like(60, seed=6)
+    data = typed_log() + log_like(60, seed=6) + users_log(40)
     check_fixture("logzip", Bytes(data), "v3-typed")
     payload = container.unpack((FIXTURES / "logzip" / "v3-typed" / "sample.omc").read_bytes())
     block = payload.sections["BLKS"]
-    assert _head(memoryview(block))[5], "the fixture's block does not pack its hex digits"
-    assert structured_block(block, len(data)).columns[::META].count(bytes([MIXED_COL << 4])) >= 2
+    head = _head(memoryview(block))
+    assert head.packed and head.masked, "the fixture's block does not use every structure 2 form"
+    assert read_block(block, len(data)).columns[::META].count(bytes([MIXED_COL << 4])) >= 2
 
 
-def structured_block(block: bytes, cap: int):
-    """The streams of a structured block, as a Structured (hex tokens as text)."""
-    from omnicodec.codecs.logzip.blocks import _STREAMS, Structured, _head, unpack_hex
+def test_columns_are_keyed_without_variable_words():
+    """With variable words masked, the addresses and ports after every user name are the same
+    five columns; keyed by the whole prefix they are five columns per user, and their byte
+    planes are larger."""
+    from omnicodec.codecs.logzip.columns import encode_numbers
+    from omnicodec.codecs.logzip.templates import Templates, tokenize
 
-    buf = memoryview(block)
-    _, _, n, final_nl, id_bytes, packed, pos = _head(buf)
-    streams = []
-    for _ in range(len(_STREAMS) + packed):
-        stream, pos = decompress_stream(buf, pos, 9 * cap + 64, 2)
-        streams.append(stream)
-    if packed:
-        streams[_STREAMS.index("hexes")] = unpack_hex(streams[_STREAMS.index("hexes")], streams.pop())
-    return Structured(n, bool(final_nl), id_bytes, *streams)
+    data = users_log(3000)
+    skeletons, _, nums = tokenize(data.splitlines(), typed=True)
+    values = np.array(nums, dtype=np.bytes_)
+    planes = {}
+    for masked in (True, False):
+        tpl, tids = Templates.of_lines(skeletons, masked)
+        assert tpl.num_cols == (5 + 5 if masked else 5 + 7 * 5)
+        cols = tpl.slots(tids).num_cols
+        planes[masked] = encode_numbers(values.astype(np.int64), np.char.str_len(values), cols, tpl.num_cols, True)[1]
+    assert len(compress_streams([planes[True]])) < 0.95 * len(compress_streams([planes[False]]))
+    assert decode_block(encode_block(data, 0.02, 2, 2), len(data)) == data
 
 
 def test_uuids_and_mac_addresses_are_one_token_each():
@@ -261,7 +281,7 @@ def test_memory_bounded_on_a_gigabyte():
 @pytest.mark.parametrize("layout", [1, 2])
 def test_block_crc_matches_content(layout):
     data = log_like(100)
-    sections = Logzip(block_layout=layout).encode(Bytes(data))
+    sections = Logzip(block_layout=layout, structure=layout).encode(Bytes(data))
     from omnicodec.codecs.logzip.index import unpack_index
 
     (block,) = unpack_index(sections["INDX"], len(data), len(sections["BLKS"]), layout)
@@ -272,7 +292,7 @@ def test_block_crc_matches_content(layout):
 def test_the_compact_layout_is_smaller_and_reads_the_same():
     """Layout 2 (LEB128 lengths) saves about 130 bytes a block on small logs; both decode."""
     data = log_like(200, seed=9)
-    one, two = (Logzip(block_layout=n) for n in (1, 2))
+    one, two = (Logzip(block_layout=n, structure=n) for n in (1, 2))
     a, b = one.encode(Bytes(data)), two.encode(Bytes(data))
     assert sum(map(len, a.values())) - sum(map(len, b.values())) > 100
     assert one.decode(a, {"size": len(data)}).data == two.decode(b, {"size": len(data)}).data == data
@@ -372,7 +392,8 @@ def test_a_stream_config_with_a_bad_block_size_is_refused(block_mb):
         Logzip.from_config({"block_mb": block_mb})
 
 
-@pytest.mark.parametrize("config", [{"structure": 3}, {"structure": 0}, {"block_layout": 3}, {"fast_slack": 2}])
+@pytest.mark.parametrize("config", [{"structure": 3}, {"structure": 0}, {"block_layout": 3}, {"fast_slack": 2},
+                                    {"structure": 2, "block_layout": 1}])
 def test_a_stream_config_with_an_unknown_setting_is_refused(config):
     with pytest.raises(CorruptStreamError, match=next(iter(config))):
         Logzip.from_config(config)

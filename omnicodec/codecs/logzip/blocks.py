@@ -9,17 +9,20 @@
 Block layout 1: magic ``LZB1``, u8 kind (0 structured, 1 generic), u64 line count, u8 final
 newline, u8 template id bytes; layout 2 (compact, for small blocks and files): magic ``LZB2``,
 u8 kind, the line count in unsigned LEB128, u8 final newline | template id bytes << 1 |
-packed hex << 5, and LEB128 lengths in its stream frames (backends.py).  A generic block then
+packed hex << 5 | masked words << 6, and LEB128 lengths in its stream frames (backends.py).  A generic block then
 holds one backend stream (the bytes as they are), a structured block the eight streams of
 :class:`Structured` in field order; with packed hex (layout 2 only), the hex stream holds each
 token's *shape* (every hex digit replaced by ``x``, or ``X`` for A-F) and a ninth stream its
-digits as nibbles, high nibble first, each token padded to whole bytes (``pack_hex``).
+digits as nibbles, high nibble first, each token padded to whole bytes (``pack_hex``).  With
+masked words (layout 2 only), number and hex columns are keyed by their skeleton prefix with
+its variable words left out (``templates.mask_variable_words``).
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +47,8 @@ CLEAR_WIN = 0.6
 @dataclass
 class Structured:
     """A structured block: its line count, whether it ends in a newline, the bytes per template
-    id, and its eight streams in stored order (``hexes`` as text)."""
+    id, its eight streams in stored order (``hexes`` as text), and whether its columns are
+    keyed with variable words masked."""
 
     lines: int
     final_nl: bool
@@ -57,6 +61,7 @@ class Structured:
     hexes: bytes  # hex tokens grouped by column, joined by \n
     outliers: bytes  # outlier lines, joined by \n
     cr: bytes  # one bit per line: it ended in \r (empty: none did)
+    masked_words: bool = False
 
     def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False) -> bytes:
         """The block's bytes; with ``pack_hexes`` (layout 2), hex tokens go as shapes and nibbles
@@ -67,7 +72,8 @@ class Structured:
             if len(compress_streams(list(packed), layout=2)) < len(compress_streams([self.hexes], layout=2)):
                 streams[_HEXES] = packed[0]
                 streams.append(packed[1])
-        head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes, len(streams) > len(_STREAMS))
+        head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes,
+                          len(streams) > len(_STREAMS), self.masked_words)
         return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"))
 
     def render(self, cap: int) -> bytes:
@@ -81,7 +87,7 @@ class Structured:
         templates = self.skeletons.count(b"\n") + 1 if self.skeletons or line_ids.any() else 0
         if line_ids.size and (line_ids.min() < 0 or line_ids.max() > templates):
             raise CorruptStreamError("logzip: template id out of range")
-        tpl = Templates.build(self.skeletons, templates)
+        tpl = Templates.build(self.skeletons, templates, self.masked_words)
         if len(self.columns) != META * tpl.num_cols:
             raise CorruptStreamError("logzip: column metadata has the wrong length")
         normal = line_ids > 0
@@ -128,7 +134,7 @@ def _tokens(stream: bytes, count: int, what: str) -> tuple[np.ndarray, np.ndarra
     return start, np.concatenate([breaks, [len(stream)]]) - start
 
 
-_STREAMS = [f.name for f in fields(Structured)][3:]
+_STREAMS = ["ids", "skeletons", "columns", "planes", "pads", "hexes", "outliers", "cr"]  # stored order
 _HEXES = _STREAMS.index("hexes")
 _DIGITS = np.frombuffer(b"0123456789abcdef0123456789ABCDEF", np.uint8)
 
@@ -176,11 +182,14 @@ def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller);
     ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above);
-    ``structure``: what the encoder looks for, 1 (digit runs, hex tokens) or 2 (also UUIDs and
-    MAC addresses as tokens, mixed-radix number columns, and packed hex digits in layout 2).
-    Every block decodes the same way whatever ``structure`` wrote it."""
+    ``structure``: what the encoder looks for, 1 (digit runs, hex tokens) or 2 (layout 2 only:
+    also UUIDs and MAC addresses as tokens, mixed-radix number columns, packed hex digits and
+    columns keyed with variable words masked).  Every block decodes the same way whatever
+    ``structure`` wrote it."""
     import zstandard
 
+    if structure > 1 and layout < 2:
+        raise ValueError("logzip: structure 2 needs block layout 2")
     if not data:
         return _generic(data, slack, layout)
     structured = _structure(data, structure).pack(slack, layout, pack_hexes=structure >= 2)
@@ -190,17 +199,28 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     return structured if len(structured) < len(generic) else generic
 
 
-def _pack_head(layout: int, kind: int, lines: int, final_nl: bool, id_bytes: int, packed: bool = False) -> bytes:
+def _pack_head(layout: int, kind: int, lines: int, final_nl: bool, id_bytes: int, packed: bool = False,
+               masked: bool = False) -> bytes:
     if layout == 1:
         return _HEAD.pack(b"LZB1", kind, lines, final_nl, id_bytes)
-    return b"LZB2" + bytes([kind]) + uvar(lines) + bytes([final_nl | id_bytes << 1 | packed << 5])
+    return b"LZB2" + bytes([kind]) + uvar(lines) + bytes([final_nl | id_bytes << 1 | packed << 5 | masked << 6])
 
 
-def _head(buf: memoryview) -> tuple[int, int, int, int, int, bool, int]:
-    """(layout, kind, line count, final newline, id bytes, packed hex, where the streams start)
-    of a block, checked."""
+class Head(NamedTuple):
+    layout: int
+    kind: int
+    lines: int
+    final_nl: bool
+    id_bytes: int
+    packed: bool  # hex digits as nibbles (a ninth stream)
+    masked: bool  # columns keyed with variable words masked
+    pos: int  # where the streams start
+
+
+def _head(buf: memoryview) -> Head:
+    """A block's header, checked."""
     layout = _MAGICS.get(bytes(buf[:4]))
-    packed = 0
+    flags = 0
     if layout == 1 and len(buf) >= _HEAD.size:
         _, kind, n, final_nl, id_bytes = _HEAD.unpack_from(buf, 0)
         pos = _HEAD.size
@@ -209,13 +229,13 @@ def _head(buf: memoryview) -> tuple[int, int, int, int, int, bool, int]:
         n, pos = read_uvar(buf, 5)
         if pos >= len(buf):
             raise CorruptStreamError("logzip: block is truncated")
-        final_nl, id_bytes, packed, pos = buf[pos] & 1, buf[pos] >> 1 & 15, buf[pos] >> 5, pos + 1
+        final_nl, id_bytes, flags, pos = buf[pos] & 1, buf[pos] >> 1 & 15, buf[pos] >> 5, pos + 1
     else:
         raise CorruptStreamError("logzip: block is truncated or not a logzip block")
     if (kind not in (STRUCTURED, GENERIC) or (kind == STRUCTURED and not 1 <= id_bytes <= 8) or final_nl > 1
-            or packed > (kind == STRUCTURED)):
+            or flags > (3 if kind == STRUCTURED else 0)):
         raise CorruptStreamError("logzip: bad block header")
-    return layout, kind, n, final_nl, id_bytes, bool(packed), pos
+    return Head(layout, kind, n, bool(final_nl), id_bytes, bool(flags & 1), bool(flags & 2), pos)
 
 
 def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
@@ -238,27 +258,35 @@ def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
 
 def decode_block(block: bytes, cap: int) -> bytes:
     """Structured or generic block bytes -> the original bytes (at most ``cap`` of them)."""
+    read = read_block(block, cap)
+    if isinstance(read, bytes):
+        return read
+    try:
+        return read.render(cap)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise CorruptStreamError(f"logzip: block is inconsistent: {exc}") from None
+
+
+def read_block(block: bytes, cap: int) -> Structured | bytes:
+    """A structured block's streams, or a generic block's bytes (at most ``cap`` of them)."""
     buf = memoryview(block)
-    layout, kind, n, final_nl, id_bytes, packed, pos = _head(buf)
-    if kind == STRUCTURED and n > cap + 1:
+    head = _head(buf)
+    if head.kind == STRUCTURED and head.lines > cap + 1:
         raise CorruptStreamError("logzip: line count exceeds the block size")
     # a generic block holds the content as one stream; a structured block eight (nine with
     # packed hex), none of which can exceed 8 bytes per input byte
-    count, stream_cap = (1, cap) if kind == GENERIC else (len(_STREAMS) + packed, 9 * cap + 64)
-    streams = []
+    count, stream_cap = (1, cap) if head.kind == GENERIC else (len(_STREAMS) + head.packed, 9 * cap + 64)
+    streams, pos = [], head.pos
     for _ in range(count):
-        s, pos = decompress_stream(buf, pos, stream_cap, layout)
+        s, pos = decompress_stream(buf, pos, stream_cap, head.layout)
         streams.append(s)
     if pos != len(block):
         raise CorruptStreamError("logzip: trailing bytes in block")
-    if kind == GENERIC:
+    if head.kind == GENERIC:
         return streams[0]
-    if packed:
+    if head.packed:
         streams[_HEXES] = unpack_hex(streams[_HEXES], streams.pop())
-    try:
-        return Structured(n, bool(final_nl), id_bytes, *streams).render(cap)
-    except (ValueError, IndexError, TypeError) as exc:
-        raise CorruptStreamError(f"logzip: block is inconsistent: {exc}") from None
+    return Structured(head.lines, head.final_nl, head.id_bytes, *streams, masked_words=head.masked)
 
 
 def _generic(data: bytes, slack: float, layout: int) -> bytes:
@@ -275,7 +303,7 @@ def _structure(data: bytes, structure: int = 1) -> Structured:
         lines = [ln[:-1] if c else ln for ln, c in zip(lines, cr)]
     outlier = outliers(lines, data)
     skel_lines, hexes, nums = tokenize([ln for ln, o in zip(lines, outlier) if not o], typed=structure >= 2)
-    tpl, tids = Templates.of_lines(skel_lines)
+    tpl, tids = Templates.of_lines(skel_lines, masked=structure >= 2)
     slots = tpl.slots(tids)
     if slots.num_cols.size != len(nums) or slots.hex_cols.size != len(hexes):
         raise AssertionError("logzip: slot bookkeeping disagrees with the text")  # a bug, not input
@@ -298,4 +326,5 @@ def _structure(data: bytes, structure: int = 1) -> Structured:
         hexes=b"\n".join(hexes[i] for i in order),
         outliers=b"\n".join(ln for ln, o in zip(lines, outlier) if o),
         cr=np.packbits(cr).tobytes() if cr.any() else b"",
+        masked_words=structure >= 2,
     )

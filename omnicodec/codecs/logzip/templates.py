@@ -5,7 +5,9 @@ distinct skeleton is a template, and its placeholders are the template's *slots*
     lines ─→ hex tokens (text order) ─→ digit runs (text order) ─→ skeleton per line
     skeletons ─→ template dictionary + one template id per line
     slot j of a template ─→ the column keyed by its skeleton up to slot j, so header fields
-                           shared by many templates (timestamps, pids) form one column
+                           shared by many templates (timestamps, pids) form one column; with
+                           variable words masked, by that prefix with the words that vary
+                           among templates of one shape left out (``mask_variable_words``)
 
 Nothing is assumed about the log format; lines that cannot be represented (holding the
 placeholder bytes, or longer than ``MAX_LINE``) are outliers, stored verbatim.
@@ -34,6 +36,8 @@ _TYPED_RE = re.compile(rb"(?<![0-9A-Za-z])([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-
                        rb"|[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}|[0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5}|"
                        + _HEX + rb")(?![0-9A-Za-z])")
 _NUM_RE = re.compile(rb"([0-9]{1,18})")
+_WORD_RE = re.compile(rb"([A-Za-z]+)")
+VARIABLE_WORD = 3  # distinct words at one place of one shape that make it a variable word
 _SLOT_RE = re.compile(rb"[\x01\x02]")
 
 
@@ -79,19 +83,18 @@ class Templates:
     num_cols: int
 
     @classmethod
-    def build(cls, stream: bytes, templates: int) -> Templates:
+    def build(cls, stream: bytes, templates: int, masked: bool = False) -> Templates:
         """The layout of ``templates`` skeletons joined by newlines in ``stream`` (a ValueError
-        if it holds another number)."""
+        if it holds another number); ``masked``: columns are keyed with variable words left out."""
         buf = np.frombuffer(stream, np.uint8)
-        ends = np.flatnonzero(buf == 10)
-        if templates != (ends.size + 1 if templates or buf.size else 0):
-            raise ValueError("logzip: the template dictionary has the wrong length")
-        ends = np.append(ends, buf.size)[:templates]
-        line_start = np.concatenate([[0], ends[:-1] + 1])[:templates].astype(np.int64)
-        at = np.flatnonzero((buf == NUM[0]) | (buf == HEX[0]))
-        owner = np.searchsorted(line_start, at, side="right") - 1
+        line_start, ends, at, owner = _layout(buf, templates)
         count = np.bincount(owner, minlength=templates).astype(np.int64)
-        cols = _prefix_columns(stream, at, owner, line_start)
+        if masked:  # the same slots, in the same order, in the masked dictionary
+            keyed = mask_variable_words(stream)
+            keyed_start, _, keyed_at, keyed_owner = _layout(np.frombuffer(keyed, np.uint8), templates)
+            cols = _prefix_columns(keyed, keyed_start, keyed_at, keyed_owner)
+        else:
+            cols = _prefix_columns(stream, line_start, at, owner)
         num_cols = int(cols.max()) + 1 if cols.size else 0
         piece_start = np.sort(np.concatenate([line_start, at + 1]))
         piece_len = np.sort(np.concatenate([ends, at])) - piece_start
@@ -99,11 +102,11 @@ class Templates:
                    starts(count), count, num_cols)
 
     @classmethod
-    def of_lines(cls, skeletons: list[bytes]) -> tuple[Templates, np.ndarray]:
+    def of_lines(cls, skeletons: list[bytes], masked: bool = False) -> tuple[Templates, np.ndarray]:
         """The templates of these line skeletons (in order of first use) and each line's id."""
         ids: dict[bytes, int] = {}
         tids = np.array([ids.setdefault(s, len(ids)) for s in skeletons], dtype=np.int64)
-        return cls.build(b"\n".join(ids), len(ids)), tids
+        return cls.build(b"\n".join(ids), len(ids), masked), tids
 
     def slots(self, tids: np.ndarray) -> Slots:
         """Every slot of the lines with template ids ``tids``, in text order."""
@@ -113,11 +116,41 @@ class Templates:
         return Slots(is_num, self.slot_cols[slots[is_num]], self.slot_cols[slots[~is_num]])
 
 
+def _layout(buf: np.ndarray, templates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(where each template starts, where it ends, where each slot is, its template) in a
+    dictionary of ``templates`` skeletons joined by newlines."""
+    ends = np.flatnonzero(buf == 10)
+    if templates != (ends.size + 1 if templates or buf.size else 0):
+        raise ValueError("logzip: the template dictionary has the wrong length")
+    ends = np.append(ends, buf.size)[:templates]
+    line_start = np.concatenate([[0], ends[:-1] + 1])[:templates].astype(np.int64)
+    at = np.flatnonzero((buf == NUM[0]) | (buf == HEX[0]))
+    return line_start, ends, at, np.searchsorted(line_start, at, side="right") - 1
 
 
-def _prefix_columns(stream, at, owner, line_start) -> np.ndarray:
+def _prefix_columns(stream, line_start, at, owner) -> np.ndarray:
     """Column of every slot: the rank of its prefix (its skeleton up to and including the
     slot) in order of first appearance."""
     cols: dict[bytes, int] = {}
     return np.array([cols.setdefault(stream[line_start[t]:p + 1], len(cols))
                      for t, p in zip(owner.tolist(), at.tolist())], dtype=np.int64)
+
+
+def mask_variable_words(stream: bytes) -> bytes:
+    """The template dictionary with its variable words replaced by ``\\x03``.  Templates of one
+    *shape* (the same text once their words, runs of ASCII letters, are taken out) differ only
+    in words; where VARIABLE_WORD or more of them have different words at one place (the user
+    of "Invalid user admin from \\x01...", a host name), that word is variable, and the columns
+    after it are keyed without it, so the address after every user name is one column."""
+    parts = [_WORD_RE.split(t) for t in stream.split(b"\n")]  # text, word, text, ..., text
+    shapes: dict[tuple[bytes, ...], list[int]] = {}
+    for i, p in enumerate(parts):
+        shapes.setdefault(tuple(p[0::2]), []).append(i)
+    for members in shapes.values():
+        if len(members) < VARIABLE_WORD:
+            continue
+        for j in range(1, len(parts[members[0]]), 2):
+            if len({parts[i][j] for i in members}) >= VARIABLE_WORD:
+                for i in members:
+                    parts[i][j] = b"\x03"
+    return b"\n".join(b"".join(p) for p in parts)
