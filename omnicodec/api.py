@@ -135,13 +135,9 @@ class Target:
                                             "or a size")
             pixels = item.pixels.shape[0] * item.pixels.shape[1] if isinstance(item, Image) else item.planes[0].size
             return int(self.bpp * pixels / 8)
-        if isinstance(item, Audio):
-            seconds = item.frames.shape[0] / item.sample_rate
-        elif isinstance(item, Video):
-            seconds = item.planes[0].shape[0] * item.fps[1] / item.fps[0]
-        else:
+        if not isinstance(item, (Audio, Video)):
             raise UnsupportedInputError("a bitrate is for sound and video: give an image bits per pixel or a size")
-        return int((self.bitrate or 0) * seconds / 8)
+        return int((self.bitrate or 0) * item.seconds / 8)
 
 
 def _fit(item: Item, codec: Codec | None, target: Target, source) -> tuple[Header, bytes]:

@@ -108,6 +108,10 @@ class Audio:
     def channels(self) -> int:
         return self.frames.shape[1]
 
+    @property
+    def seconds(self) -> float:
+        return self.frames.shape[0] / self.sample_rate
+
     def meta(self) -> dict[str, Any]:
         frames, channels = self.frames.shape
         meta = {"sample_rate": int(self.sample_rate), "channels": int(channels),
@@ -189,6 +193,10 @@ class Video:
         if num <= 0 or den <= 0:
             raise UnsupportedInputError(f"frame rate must be positive, got {num}/{den}")
         self.fps = (num, den)
+
+    @property
+    def seconds(self) -> float:
+        return self.planes[0].shape[0] * self.fps[1] / self.fps[0]
 
     def meta(self) -> dict[str, Any]:
         frames, h, w = self.planes[0].shape

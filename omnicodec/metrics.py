@@ -42,11 +42,8 @@ def rate(item: Item, compressed_bytes: int) -> tuple[float, str]:
     if isinstance(item, Image):
         h, w = item.pixels.shape[:2]
         return bits / (h * w), "bpp"
-    if isinstance(item, Audio):
-        return bits / (item.samples.shape[0] / item.sample_rate) / 1000.0, "kbit/s"
-    if isinstance(item, Video):
-        seconds = item.planes[0].shape[0] * item.fps[1] / item.fps[0]
-        return bits / seconds / 1000.0, "kbit/s"
+    if isinstance(item, (Audio, Video)):
+        return bits / item.seconds / 1000.0, "kbit/s"
     return bits / max(len(item.data), 1), "bits/B"
 
 

@@ -407,14 +407,13 @@ def _configured(args):
     return api.get_codec(args.codec, args.quality, **options)
 
 
-def _takes_bitrate(codec_id: str | None) -> bool:
-    """Whether the codec has its own rate control (a ``bitrate`` option: opus)."""
+def _takes_bitrate(codec_id: str) -> bool:
+    """Whether the codec (named: ``_configured`` has checked) has its own rate control (a
+    ``bitrate`` option: opus)."""
     import dataclasses
 
     from .. import registry
 
-    if not codec_id:
-        raise ValueError("-b and -O set the codec given with -c: name the codec (e.g. -c opus -b 32k)")
     return any(f.name == "bitrate" for f in dataclasses.fields(registry.get_codec_class(codec_id)))
 
 
@@ -500,10 +499,11 @@ def cmd_test(args) -> int:
 def cmd_archive(args) -> int:
     from .. import archive
 
+    codec = _configured(args)
     if args.bitrate is not None and not _takes_bitrate(args.codec):
         raise ValueError(f"archive takes -b for codecs with their own rate control (opus), not {args.codec}: "
                          "use -q or --crf")
-    report = archive.archive(args.src, args.dest, codec=_configured(args), quality=args.quality, workers=args.workers,
+    report = archive.archive(args.src, args.dest, codec=codec, quality=args.quality, workers=args.workers,
                              scheduler=args.scheduler, progress=progress.Tree("archived"))
     return _summary(report, f"{report.done} archived, {report.skipped} already done and unchanged, "
                     f"{report.failed} failed; {report.bytes_in / 2**20:.1f} MB -> {report.bytes_out / 2**20:.1f} MB")

@@ -5,8 +5,9 @@ encoding of later work (LogReducer FAST'21, LogShrink ICSE'24, Denum ASE'24).
                     │                 MAC addresses one token each); their digits as nibbles
                     ├─ digit runs  ─→ placeholder \\x01, values to integer columns
                     └─ skeletons   ─→ template dictionary + one template id per line
-    columns: one per (skeleton prefix up to the slot), so header fields shared by many templates
-             (timestamps, pids) form one column in line order; a column that wraps around when
+    columns: one per (skeleton prefix up to the slot, variable words left out), so header
+             fields shared by many templates (timestamps, pids) and the fields after a user or
+             host name form one column in line order; a column that wraps around when
              the one before it goes up (seconds after minutes) folds into it (mixed radix);
              integers are delta coded where that is smaller and stored as little-endian byte
              planes
