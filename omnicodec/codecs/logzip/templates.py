@@ -37,6 +37,7 @@ _TYPED_RE = re.compile(rb"(?<![0-9A-Za-z])([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-
                        + _HEX + rb")(?![0-9A-Za-z])")
 _NUM_RE = re.compile(rb"([0-9]{1,18})")
 _WORD_RE = re.compile(rb"([A-Za-z]+)")
+_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 VARIABLE_WORD = 3  # distinct words at one place of one shape that make it a variable word
 _SLOT_RE = re.compile(rb"[\x01\x02]")
 
@@ -142,15 +143,25 @@ def mask_variable_words(stream: bytes) -> bytes:
     in words; where VARIABLE_WORD or more of them have different words at one place (the user
     of "Invalid user admin from \\x01...", a host name), that word is variable, and the columns
     after it are keyed without it, so the address after every user name is one column."""
-    parts = [_WORD_RE.split(t) for t in stream.split(b"\n")]  # text, word, text, ..., text
-    shapes: dict[tuple[bytes, ...], list[int]] = {}
-    for i, p in enumerate(parts):
-        shapes.setdefault(tuple(p[0::2]), []).append(i)
-    for members in shapes.values():
+    near: dict[bytes, list[int]] = {}  # the same text without its letters
+    for i, text in enumerate(stream.translate(None, _LETTERS).split(b"\n")):
+        near.setdefault(text, []).append(i)
+    templates = stream.split(b"\n")
+    for members in near.values():
         if len(members) < VARIABLE_WORD:
             continue
-        for j in range(1, len(parts[members[0]]), 2):
-            if len({parts[i][j] for i in members}) >= VARIABLE_WORD:
-                for i in members:
-                    parts[i][j] = b"\x03"
-    return b"\n".join(b"".join(p) for p in parts)
+        shapes: dict[tuple[bytes, ...], list[int]] = {}
+        split = {i: _WORD_RE.split(templates[i]) for i in members}  # text, word, text, ..., text
+        for i, parts in split.items():
+            shapes.setdefault(tuple(parts[0::2]), []).append(i)
+        for group in shapes.values():
+            if len(group) < VARIABLE_WORD:
+                continue
+            places = [2 * j + 1 for j, words in enumerate(zip(*(split[i][1::2] for i in group)))
+                      if len(set(words)) >= VARIABLE_WORD]
+            for i in group if places else ():
+                parts = split[i]
+                for j in places:
+                    parts[j] = b"\x03"
+                templates[i] = b"".join(parts)
+    return b"\n".join(templates)
