@@ -141,8 +141,8 @@ def test_the_dictionary_reader_refuses_damaged_blocks():
 
     data = log_like(300, seed=3)
     rng = np.random.default_rng(1)
-    for layout in (1, 2):
-        block = encode_block(data, 0.02, layout)
+    for layout, structure in ((1, 1), (2, 1), (2, 2)):
+        block = encode_block(data, 0.02, layout, structure)
         assert block_dictionary(block, len(data))[0].count(b"\n") >= 1
         outcomes = set()
         for trial in range(300):

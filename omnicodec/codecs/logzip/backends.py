@@ -138,8 +138,6 @@ def _restores(kind: int, stored: bytes, data: bytes) -> bool:
 
 
 def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
-    import pyppmd
-
     if kind == RAW:
         return data
     if kind == ZSTD:
@@ -149,9 +147,33 @@ def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
     if kind == BZ2:
         return bz2.BZ2Decompressor().decompress(data, raw_len)
     if kind == PPMD:
-        # one byte past the declared length at most: a small stream may inflate enormously
-        return pyppmd.Ppmd8Decoder(PPMD_ORDER, _ppmd_mem(raw_len)).decode(data, raw_len + 1)
+        return _ppmd_decode(data, raw_len)
     raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
+
+
+_STARVED: list = []  # PPMd decoders whose thread waits for input: kept, never freed (_ppmd_decode)
+MAX_STARVED = 4
+
+
+def _ppmd_decode(data: bytes, raw_len: int) -> bytes:
+    """A PPMd stream's bytes, one past the declared length at most (a small stream may inflate
+    enormously).  pyppmd 1.3.1 decodes in a thread that, when its input runs out (a damaged
+    stream), waits for more; freeing the decoder then wakes it into freed memory (heap
+    corruption and an abort, reproduced with damaged blocks), and feeding it more input can
+    hang or abort (pyppmd PR #131).  So the input is followed by zeros, enough for any symbols
+    left (decoding from zeros takes the first symbol of each context: at most 2 bytes a symbol),
+    and its thread stops at the length asked for; a decoder that starves even so is kept, never
+    freed, and the stream refused (after MAX_STARVED of them in a process, PPMd streams are)."""
+    import pyppmd
+
+    if len(_STARVED) >= MAX_STARVED:
+        raise CorruptStreamError("logzip: too many damaged PPMd streams in this process")
+    decoder = pyppmd.Ppmd8Decoder(PPMD_ORDER, _ppmd_mem(raw_len))
+    out = decoder.decode(data + bytes(2 * raw_len + 64), raw_len + 1)
+    if decoder.needs_input:
+        _STARVED.append(decoder)
+        raise CorruptStreamError("logzip: PPMd stream is damaged")
+    return out
 
 
 def _ppmd_mem(raw_len: int) -> int:
