@@ -241,18 +241,23 @@ _NUMBER_ERRORS = {1: "number column metadata is malformed", 2: "number stream ha
                   5: "padding stream has the wrong length"}
 
 
+def follows_previous(cols: np.ndarray, num_cols: int) -> np.ndarray:
+    """Which columns may be MIXED_COL columns: column c > 0 with as many slots as column c - 1,
+    each right after one of that column's in ``cols`` (text order), so that the two pair up."""
+    counts = np.bincount(cols, minlength=num_cols)
+    before = np.concatenate([[-1], cols[:-1]])
+    apart = np.bincount(cols, weights=before != cols - 1, minlength=num_cols) > 0
+    ok = ~apart & (counts == np.concatenate([[-1], counts[:-1]]))
+    ok[:1] = False
+    return ok
+
+
 def radixes(meta: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Each column's radix (0: not a MIXED_COL column), checked: a mixed-radix column has as
-    many slots as the column before it, and each of its slots comes right after one of that
-    column's (so the two twins pair the same values)."""
+    """Each column's radix (0: not a MIXED_COL column), checked: a mixed-radix column follows
+    its column (``follows_previous``), so the two twins pair the same values."""
     mixed = (meta[:, 0] >> 4) == MIXED_COL
     radix = np.where(mixed, (meta[:, 2] + 1) << (meta[:, 0] & 15), 0)
-    if not mixed.any():
-        return radix
-    counts = np.bincount(cols, minlength=mixed.size)
-    at = np.flatnonzero(mixed[cols])
-    if mixed[0] or np.any(counts[mixed] != counts[np.flatnonzero(mixed) - 1]) or (
-            at.size and (at[0] == 0 or np.any(cols[at - 1] != cols[at] - 1))):
+    if mixed.any() and np.any(mixed & ~follows_previous(cols, mixed.size)):
         raise ValueError("logzip: a mixed-radix column does not follow its column")
     return radix
 

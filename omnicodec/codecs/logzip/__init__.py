@@ -89,13 +89,11 @@ class Logzip(StreamingCodec):
         measured 20-24x the block's text (tests/api/test_memory.py), and numba with its compiled
         kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load; from
         PARALLEL_DECODE bytes on, each worker process holds two blocks and its own numba."""
-        import os
-
         from ...kernels import SMALL_JOB
 
         block = min(item_bytes, self._block_bytes())
         kernels = 80 << 20 if block >= SMALL_JOB else 0
-        workers = (self.workers or os.cpu_count() or 1) if item_bytes >= PARALLEL_DECODE else 0
+        workers = self._workers() if item_bytes >= PARALLEL_DECODE else 0
         return (2 * item_bytes + 26 * block + kernels + workers * (28 * block + (200 << 20))
                 + self.decode_slack)
 
@@ -125,11 +123,8 @@ class Logzip(StreamingCodec):
     def encode_to(self, src, spool, progress=None) -> Streamed:
         """Blocks are compressed by ``workers`` processes (default: all cores), with at most two
         blocks per worker in flight, so memory does not grow with the input."""
-        import os
-
-        entries = encode_blocks(src.read, spool.write, self._block_bytes(),
-                                self.workers or os.cpu_count() or 1, progress, self.fast_slack, self.block_layout,
-                                self.structure)
+        entries = encode_blocks(src.read, spool.write, self._block_bytes(), self._workers(), progress,
+                                self.fast_slack, self.block_layout, self.structure)
         return Streamed({"INDX": pack_index(entries, self.block_layout)}, {"size": sum(e.raw_size for e in entries)})
 
     def iter_decode(self, sections, meta):
@@ -181,10 +176,14 @@ class Logzip(StreamingCodec):
                 yield first, b"".join(parts)
                 parts = []
 
-    def _decode_workers(self, meta, entries) -> int:
+    def _workers(self) -> int:
+        """``workers``, or every core when it is not set."""
         import os
 
-        workers = self.workers or os.cpu_count() or 1
+        return self.workers or os.cpu_count() or 1
+
+    def _decode_workers(self, meta, entries) -> int:
+        workers = self._workers()
         return workers if int(meta["size"]) >= PARALLEL_DECODE and len(entries) >= 2 * workers else 1
 
     def _index(self, sections, meta):

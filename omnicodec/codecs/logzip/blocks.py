@@ -147,36 +147,34 @@ def pack_hex(stream: bytes) -> tuple[bytes, bytes]:
     upper = (s >= 65) & (s <= 70)
     shapes = s.copy()
     shapes[lower], shapes[upper] = ord("x"), ord("X")
-    nibble = np.where(s <= 57, s - 48, np.where(upper, s - 55, s - 87)).astype(np.uint8)
-    byte, odd, size = _nibble_places(shapes)
+    at, byte, odd, size = _nibble_places(shapes)
+    nibble = np.where(upper[at], s[at] - 55, np.where(s[at] <= 57, s[at] - 48, s[at] - 87)).astype(np.uint8)
     out = np.zeros(size, np.uint8)
-    digit = lower | upper
-    out[byte[~odd]] = nibble[digit][~odd] << 4
-    out[byte[odd]] |= nibble[digit][odd]
+    out[byte[~odd]] = nibble[~odd] << 4
+    out[byte[odd]] |= nibble[odd]
     return shapes.tobytes(), out.tobytes()
 
 
 def unpack_hex(shapes: bytes, nibbles: bytes) -> bytes:
     """The inverse of ``pack_hex``; a CorruptStreamError where the two disagree."""
     s = np.frombuffer(shapes, np.uint8)
-    byte, odd, size = _nibble_places(s)
+    at, byte, odd, size = _nibble_places(s)
     if size != len(nibbles):
         raise CorruptStreamError("logzip: hex nibble stream has the wrong length")
     b = np.frombuffer(nibbles, np.uint8)[byte]
     out = s.copy()
-    at = np.flatnonzero((s == ord("x")) | (s == ord("X")))
     out[at] = _DIGITS[np.where(odd, b & 15, b >> 4) + np.where(s[at] == ord("X"), 16, 0)]
     return out.tobytes()
 
 
-def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """For every hex digit of these shapes: its byte in the nibble stream and whether it is the
-    low nibble; and the nibble stream's length (each token starts a byte)."""
+def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Where the hex digits of these shapes are, and for each its byte in the nibble stream and
+    whether it is the low nibble; and the nibble stream's length (each token starts a byte)."""
     at = np.flatnonzero((shapes == ord("x")) | (shapes == ord("X")))
     token = np.cumsum(shapes == 10)[at]
     per = np.bincount(token, minlength=int(token[-1]) + 1 if at.size else 0)
     k = within(per)
-    return starts((per + 1) // 2)[token] + k // 2, k % 2 == 1, int(((per + 1) // 2).sum())
+    return at, starts((per + 1) // 2)[token] + k // 2, k % 2 == 1, int(((per + 1) // 2).sum())
 
 
 def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1) -> bytes:

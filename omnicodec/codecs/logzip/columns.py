@@ -21,7 +21,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...kernels.logs import DELTA_COL, DICT_COL, META, MIXED_COL, RAW_COL, column_segments, digits, seg_cumsum, within
+from ...kernels.logs import (
+    DELTA_COL,
+    DICT_COL,
+    META,
+    MIXED_COL,
+    RAW_COL,
+    column_segments,
+    digits,
+    follows_previous,
+    seg_cumsum,
+    within,
+)
 
 _BYTE_LIMITS = np.array([1 << (8 * i) for i in range(1, 8)], dtype=np.uint64)
 
@@ -145,13 +156,11 @@ def fold(values, cols, order, starts, ends) -> tuple[np.ndarray, np.ndarray]:
     when the minute turns), and where the joined values' byte planes cost fewer bits."""
     num_cols = starts.size
     counts = ends - starts
-    before = np.concatenate([[-1], cols[:-1]])
-    apart = np.bincount(cols, weights=before != cols - 1, minlength=num_cols) > 0
     v = values[order]
     radix = np.zeros(num_cols, dtype=np.int64)
     head = np.arange(num_cols)
     bits: dict[int, float] = {}  # the estimate of each chain's joined values so far
-    for c in _wrapping(v, starts, counts, np.flatnonzero(~apart[1:] & (counts[1:] == counts[:-1])) + 1):
+    for c in _wrapping(v, starts, counts, np.flatnonzero(follows_previous(cols, num_cols))):
         h = head[c - 1]
         b, stored = v[starts[c]:ends[c]], v[starts[h]:ends[h]]
         r = _radix(int(b.max()) + 1)
