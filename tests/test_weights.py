@@ -1,5 +1,5 @@
 """The shipped weights and the repository's size budget: every MANIFEST entry names a
-registered learned codec and a file with its digest, has a frozen fixture, and tracked files stay
+registered learned codec and a packed file that restores to its digest, has a frozen fixture, and tracked files stay
 under 40 MiB so that a GPU call (64 MiB) always has room for a data pack."""
 
 import hashlib
@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from omnicodec.codecs.learned import weights_dir
+from omnicodec.models import packing
 from omnicodec.registry import get_codec_class
 
 from .common import FIXTURES
@@ -27,11 +28,12 @@ def test_tracked_files_fit_the_budget():
 
 def test_every_shipped_weights_file_is_in_the_manifest_with_its_digest_and_a_fixture():
     manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())
-    files = {p.name for p in weights_dir().glob("*.pt")}
+    files = {p.name.removesuffix(packing.SUFFIX) for p in weights_dir().glob("*.pt*")}
     assert files == set(manifest)
     for name, entry in manifest.items():
         codec = get_codec_class(entry["codec"])
-        assert hashlib.sha256((weights_dir() / name).read_bytes()).hexdigest() == entry["sha256"]
+        assert not (weights_dir() / name).exists(), f"{name} ships unpacked"
+        assert hashlib.sha256(packing.read(weights_dir() / name)).hexdigest() == entry["sha256"]
         assert any(f.name.endswith(name.removesuffix(".pt")) or (name == "hyperprior.pt" and f.name == "v1")
                    for f in (FIXTURES / codec.codec_id).iterdir()), f"no fixture for {name}"
     for codec_id in {e["codec"] for e in manifest.values()}:

@@ -569,7 +569,7 @@ def cmd_train(args) -> int:
     print(f"checkpoint: {ckpt}")
     if args.export:
         name, entry = export(ckpt, Path(args.export), args.name)
-        print(f"exported {args.export}/{name} sha256={entry['sha256']} steps={entry['steps']}")
+        print(f"exported {args.export}/{name}.omw sha256={entry['sha256']} steps={entry['steps']}")
     return 0
 
 

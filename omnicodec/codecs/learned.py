@@ -17,7 +17,9 @@ Weights: one ``weights/MANIFEST.json`` maps each shipped file to its codec id, s
 provenance (data, steps, hardware, measured score).  A stream records the sha256 of the weights
 that wrote it; decoding finds the file by that digest among the codec's entries, so retrained
 weights ship as new files and old streams keep decoding.  ``OMNICODEC_WEIGHTS`` points the
-lookup at another folder.  Artefacts load with ``torch.load(weights_only=True)``.
+lookup at another folder.  Shipped files are stored packed (``NAME.pt.omw``, restored byte for
+byte by ``models.packing``; an unpacked ``NAME.pt`` is read first).  Artefacts load with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -82,11 +84,13 @@ def load_artefact(path: Path, sha256: str, codec_id: str) -> dict[str, Any]:
     """The artefact dict of a weights file whose digest must be ``sha256``."""
     import torch
 
-    if not path.is_file():
+    from ..models import packing
+
+    if not packing.exists(path):
         raise MissingDependencyError(
             f"{codec_id} weights not found at {path}; reinstall omnicodec or train them with "
             f"`codec train {codec_id}` (docs/training.md)")
-    data = path.read_bytes()
+    data = packing.read(path)
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
         raise CorruptStreamError(f"{codec_id} weights {path} have sha256 {digest[:12]}…, expected "

@@ -11,8 +11,9 @@ resumed run takes exactly the steps the uninterrupted one would (same batches, s
 learning rates).  A run can also start (``init``) from a shipped weights file or from another
 checkpoint: the weights only, a fresh optimizer, the step count carried on.
 
-``export`` turns a checkpoint into a shipped artefact (the EMA weights when the run kept them)
-and its MANIFEST.json entry (codec, sha256, data, steps, hardware, train config, validation).
+``export`` turns a checkpoint into a shipped artefact (the EMA weights when the run kept them),
+written packed (``NAME.pt.omw``, ``models.packing``), and its MANIFEST.json entry (codec,
+sha256, data, steps, hardware, train config, validation).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import packing
 from .base import LearnedModel
 
 PREPARE_ITEMS = 64  # training items a fresh model's data-dependent init sees
@@ -90,7 +92,7 @@ def trainable() -> list[str]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return packing.load(path)
 
 
 class Run:
@@ -292,10 +294,13 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") 
     buf = io.BytesIO()
     torch.save(art, buf)
     data = buf.getvalue()
+    packed = packing.pack(data)
     weights_dir.mkdir(parents=True, exist_ok=True)
-    (weights_dir / name).write_bytes(data)
+    packing.packed_path(weights_dir / name).write_bytes(packed)
+    (weights_dir / name).unlink(missing_ok=True)  # an unpacked file of that name would be read first
     entry = {
         "codec": model_id, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        "packed_bytes": len(packed),
         "dtype": "float16 transforms, integer prior tables", "config": art["config"],
         "data": state.get("data", ""), "steps": run.step, "train": state.get("train"),
         # where the run last trained (the first trainer's checkpoints lack it: this machine)

@@ -28,6 +28,7 @@ import pytest
 import omnicodec
 from omnicodec import container, registry
 from omnicodec.errors import CorruptStreamError, MissingDependencyError
+from omnicodec.models import packing
 
 from ..common import FIXTURES, ROOT
 from .checklist import run_checklist
@@ -71,11 +72,13 @@ def check_weights_errors(codec_id: str, item, tmp_path, monkeypatch) -> None:
     with pytest.raises(MissingDependencyError, match="000000000000"):
         omnicodec.decode(container.pack(box.header, box.sections))
 
-    (tmp_path / default).write_bytes(b"\0" + (tmp_path / default).read_bytes()[1:])
+    raw = packing.read(tmp_path / default)
+    (tmp_path / default).write_bytes(b"\0" + raw[1:])  # an unpacked file is read first
     learned._inference.cache_clear()
     with pytest.raises(CorruptStreamError, match="sha256"):
         omnicodec.decode(blob)
     (tmp_path / default).unlink()
+    packing.packed_path(tmp_path / default).unlink()
     with pytest.raises(MissingDependencyError, match="not found"):
         omnicodec.encode(item, codec_id, 50)
 

@@ -1,0 +1,187 @@
+"""Shipped weights files, stored smaller and restored byte for byte.
+
+A weights file is a ``torch.save`` zip: small pickles and headers around raw tensor storages
+(fp16 transforms, fp32 gains, int tables).  General-purpose compressors gain about 10% on it,
+because each number's bytes differ in kind: an fp16's high byte (sign, exponent, two mantissa
+bits) repeats a lot, its low byte is noise.  ``pack`` splits every storage into byte planes
+(plane k holds byte k of every element, the element size chosen per storage by the planes'
+order-0 cost, so no dtype needs reading), groups the planes of all storages of one element
+size, and compresses each plane and the rest of the file with zstd (level 22): 15-20% smaller
+than the file, where xz -9e gets 10%, and restored in about 30 ms for 7 MB.
+
+    b"OMW1" · u32 header length · header (JSON: size, sha256, regions [[offset, length, stride]],
+    streams: the compressed lengths) · streams: the rest of the file, then per stride (ascending)
+    its planes 0..stride-1
+
+``unpack`` checks the header against its limits before decompressing anything, never
+decompresses past the lengths the header implies, and returns the original bytes only when their
+sha256 matches, so a stream's recorded weights digest (the digest of the ``.pt`` file) still
+names the weights.  Shipped files are ``NAME.pt.omw`` and the manifest keeps the ``NAME.pt``
+key; ``read`` takes either form, so unpacked files (a run's export, ``OMNICODEC_WEIGHTS``)
+load too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import zstandard
+
+from ..errors import CorruptStreamError
+
+MAGIC = b"OMW1"
+SUFFIX = ".omw"
+MAX_SIZE = 1 << 28  # larger weights than any codec ships: refused before decompressing
+STRIDES = (1, 2, 4, 8)
+_STORAGE = re.compile(r"(^|/)data/\d+$")
+LEVEL = 22  # zstd's best: 1.5% larger than LZMA's planes, decoded 30 times faster
+
+
+def _storages(data: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of the raw tensor storages of a torch.save zip, in file order; none
+    when ``data`` is not such a zip (then the whole file is one plain stream)."""
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError):
+        return []
+    out = []
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or not _STORAGE.search(info.filename) or not info.file_size:
+            continue
+        name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+        out.append((info.header_offset + 30 + name_len + extra_len, info.file_size))
+    return sorted(out)
+
+
+def _cost(b: np.ndarray) -> float:
+    """Order-0 bits of a plane plus 8 per distinct byte (the table a coder would learn), so that
+    splitting short storages finer than their elements does not look cheaper than it is."""
+    counts = np.bincount(b, minlength=256)
+    p = counts[counts > 0] / b.size
+    return float(-(p * np.log2(p)).sum() * b.size) + 8 * p.size
+
+
+def _stride(chunk: np.ndarray) -> int:
+    """The element size whose byte planes cost the least in total (``_cost``)."""
+    costs = {s: sum(_cost(chunk[k::s]) for k in range(s)) for s in STRIDES if chunk.size % s == 0}
+    return min(costs, key=costs.get)
+
+
+def pack(data: bytes) -> bytes:
+    buf = np.frombuffer(data, np.uint8)
+    regions = [(off, n, _stride(buf[off:off + n])) for off, n in _storages(data)]
+    regions = [r for r in regions if r[2] > 1]
+    rest, planes = _split(buf, regions)
+    zc = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
+    streams = [zc.compress(p.tobytes()) for p in [rest, *planes]]
+    header = json.dumps({"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                         "regions": regions, "streams": [len(s) for s in streams]}).encode()
+    return MAGIC + struct.pack("<I", len(header)) + header + b"".join(streams)
+
+
+def _split(buf: np.ndarray, regions) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The bytes outside every region, and per stride (ascending) its groups' byte planes."""
+    keep = np.ones(buf.size, bool)
+    planes = []
+    for s in sorted({r[2] for r in regions}):
+        group = np.concatenate([buf[off:off + n] for off, n, stride in regions if stride == s])
+        planes += [group[k::s] for k in range(s)]
+    for off, n, _ in regions:
+        keep[off:off + n] = False
+    return buf[keep], planes
+
+
+def _header(blob: bytes) -> tuple[dict, int]:
+    if blob[:4] != MAGIC or len(blob) < 8:
+        raise CorruptStreamError("not a packed weights file")
+    (n,) = struct.unpack_from("<I", blob, 4)
+    try:
+        h = json.loads(blob[8:8 + n])
+        size, sha = int(h["size"]), str(h["sha256"])
+        regions, streams = [tuple(map(int, r)) for r in h["regions"]], list(map(int, h["streams"]))
+    except (ValueError, KeyError, TypeError):
+        raise CorruptStreamError("packed weights: unreadable header") from None
+    end = 0
+    for off, length, stride in regions:
+        if off < end or length <= 0 or stride not in STRIDES[1:] or length % stride:
+            raise CorruptStreamError("packed weights: bad regions")
+        end = off + length
+    strides = sorted({r[2] for r in regions})
+    if not 0 <= size <= MAX_SIZE or end > size or len(streams) != 1 + sum(strides) or min(streams) < 0 \
+            or 8 + n + sum(streams) != len(blob):
+        raise CorruptStreamError("packed weights: header does not fit the file")
+    return {"size": size, "sha256": sha, "regions": regions, "streams": streams, "strides": strides}, 8 + n
+
+
+def unpack(blob: bytes) -> bytes:
+    h, pos = _header(blob)
+    regions = h["regions"]
+    lengths = [h["size"] - sum(r[1] for r in regions)]
+    for s in h["strides"]:
+        lengths += [sum(n for _, n, stride in regions if stride == s) // s] * s
+    parts = []
+    for length, clen in zip(lengths, h["streams"]):
+        parts.append(_inflate(blob[pos:pos + clen], length))
+        pos += clen
+    out = np.empty(h["size"], np.uint8)
+    keep = np.ones(h["size"], bool)
+    first = 1
+    for s in h["strides"]:
+        group = np.empty(lengths[first] * s, np.uint8)
+        for k in range(s):
+            group[k::s] = parts[first + k]
+        first += s
+        at = 0
+        for off, n, stride in regions:
+            if stride == s:
+                out[off:off + n] = group[at:at + n]
+                at += n
+    for off, n, _ in regions:
+        keep[off:off + n] = False
+    out[keep] = parts[0]
+    data = out.tobytes()
+    if hashlib.sha256(data).hexdigest() != h["sha256"]:
+        raise CorruptStreamError("packed weights: the restored file's sha256 does not match")
+    return data
+
+
+def _inflate(stream: bytes, length: int) -> np.ndarray:
+    try:
+        if zstandard.frame_content_size(stream) != length:
+            raise CorruptStreamError("packed weights: a stream of the wrong length")
+        out = zstandard.ZstdDecompressor().decompress(stream, max_output_size=length)
+    except zstandard.ZstdError:
+        raise CorruptStreamError("packed weights: a damaged stream") from None
+    if len(out) != length:
+        raise CorruptStreamError("packed weights: a stream of the wrong length")
+    return np.frombuffer(out, np.uint8)
+
+
+def packed_path(path: Path) -> Path:
+    return path.with_name(path.name + SUFFIX)
+
+
+def read(path: Path) -> bytes:
+    """The bytes of weights file ``path`` (``NAME.pt``), from the file itself or, where it is
+    absent, from its packed form ``NAME.pt.omw``; FileNotFoundError when neither exists."""
+    if path.is_file():
+        return path.read_bytes()
+    return unpack(packed_path(path).read_bytes())
+
+
+def load(path: Path):
+    """``torch.load`` (weights only, on the CPU) of weights file ``path``, packed or not."""
+    import torch
+
+    return torch.load(io.BytesIO(read(path)), map_location="cpu", weights_only=True)
+
+
+def exists(path: Path) -> bool:
+    return path.is_file() or packed_path(path).is_file()
