@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 BITRATES = [24, 32, 48, 64, 96, 128, 160, 192]
-WALLOC_QUALITIES = [0, 20, 40, 60, 80, 100]
+WALLOC_QUALITIES = [0, 20, 40, 59.9, 60, 70, 80, 90, 100]
 VORBIS_QUALITIES = [0, 20, 40, 60, 80, 100]
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--clips", default=str(ROOT / "runs" / "audio-split" / "val"))
     args = ap.parse_args()
     from benchmarks.image_rd import machine
-    from omnicodec.codecs.walloc import WEIGHTS_AUDIO
+    from omnicodec.codecs.walloc import WEIGHTS_AUDIO, WEIGHTS_AUDIO_HIGH
     from omnicodec.metrics import bd_rate
 
     paths = clips(Path(args.clips))
@@ -185,7 +185,8 @@ def main() -> None:
             bd[f"walloc vs {anchor}"] = round(bd_rate(*curve(anchor), *curve("walloc")), 2)
         except ValueError as exc:
             bd[f"walloc vs {anchor}"] = f"n/a: {exc}"
-    out = {"machine": machine(), "command": "python benchmarks/audio_rd.py", "weights": WEIGHTS_AUDIO,
+    out = {"machine": machine(), "command": "python benchmarks/audio_rd.py",
+           "weights": [WEIGHTS_AUDIO, WEIGHTS_AUDIO_HIGH],
            "clips": [p.name for p in paths], "curves": curves, "bd_rate_snr": bd}
     (RESULTS / "audio_rd.json").write_text(json.dumps(out, indent=1) + "\n")
     plot(curves, RESULTS / "audio_rd.png")

@@ -5,9 +5,11 @@ For each model (16x, 4x) and quality, on each image: the latent symbols (8-bit, 
 quantizer's output) are packed three channels to an RGB plane, the planes side by side, and
 saved as lossless WebP (method 6, the smallest Pillow writes) and PNG (level 9), as the paper
 stores them; against them the DATA section our encoder writes for the same symbols (per-channel
-table choice included).  Speed: one thread and the default thread count, median of REPEATS runs
-of the whole API encode and decode (.omc bytes out), against Pillow's WebP at quality 75
-(method 4, its default) on the same pixels.
+table choice included).  Speed: one thread and the default thread count (torch's and numba's),
+median of REPEATS runs of the whole API encode and decode (.omc bytes out) in a process that has
+loaded numba (a fresh process runs the NumPy twin of the analysis kernel for its first 4 MP or
+so: ``kernels.chosen``), against Pillow's WebP at quality 75 (method 4, its default) on the same
+pixels.
 
     python benchmarks/walloc.py [--kodak DIR] [--qualities 0,25,49,50,75,100]
         -> benchmarks/results/walloc.json
@@ -62,6 +64,7 @@ def median_time(fn, repeats: int = REPEATS) -> float:
 
 
 def speeds(images: list, qualities: list[float]) -> dict:
+    import numba  # loaded, so the compiled kernels run from the first image (a process's steady state)
     import torch
     from PIL import Image
 
@@ -70,6 +73,7 @@ def speeds(images: list, qualities: list[float]) -> dict:
     out = {}
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
+        numba.set_num_threads(threads)
         row = {}
         for q in qualities:
             enc = dec = 0.0

@@ -15,9 +15,10 @@ lossless WebP.
       whole-signal decode up to float rounding, so chunk boundaries cannot click, and memory
       follows the chunk
 
-Images: two models, one per rate range: quality 0..50 runs the 16× model (192 wavelet bands ->
-12 latent channels), 50..100 the 4× one (-> 48), each over its learned gain levels, so any real
-quality is valid (``level``).  Audio: one model over the whole quality range.  The config's
+Two models per modality, one per quality range: images the 16× model (192 wavelet bands -> 12
+latent channels) below the 4× one's range (-> 48), audio a lower and an upper model; each spans
+its range over its learned gain levels, so any real quality is valid (``level``; the range is
+in the weights' config, the first models' in ``LEGACY_SPLIT``).  The config's
 ``kind`` (written when it is not "image") says which; ``for_item`` sets it from the item.  The
 stream's config names the weights (sha256), so a file is decoded by the model that wrote it
 whatever the defaults become.  Model: ``omnicodec.models.walloc``, trained by ``codec train
@@ -60,6 +61,7 @@ from .learned import (
     LearnedCodec,
     image_from_rgb,
     image_tiles,
+    manifest,
     plane_tiles,
     rgb_and_alpha,
     tiles_image,
@@ -67,12 +69,20 @@ from .learned import (
 )
 
 TILE = 64  # image decoder tiles, in latents (8 px each), computed with the decoder's reach around
-SPLIT = 50.0  # image qualities below use the 16x model, the rest the 4x model
+LEGACY_SPLIT = 50.0  # image models without a ``qualities`` range: the 16x below, the 4x from here
 CHUNK = 1 << 16  # audio samples per chunk (a multiple of the model's stride)
 WEIGHTS_16X = "walloc-image-16x-28000.pt"
 WEIGHTS_4X = "walloc-image-4x-28000.pt"
-WEIGHTS_AUDIO = "walloc-audio-1x-20000.pt"
+WEIGHTS_AUDIO = "walloc-audio-1x-20000.pt"  # below the upper model's range
+WEIGHTS_AUDIO_HIGH = "walloc-audio-1x-upper-20000.pt"
 KINDS = ("image", "audio")
+
+
+def split(upper: str, legacy: float) -> float:
+    """The quality from which new encodes use the weights ``upper`` (the 4x image model, the
+    upper audio model): where their ``qualities`` range starts (``legacy`` without one)."""
+    qualities = manifest().get(upper, {}).get("config", {}).get("qualities")
+    return float(qualities[0]) if qualities else legacy
 
 
 @dataclass
@@ -101,8 +111,8 @@ class Walloc(LearnedCodec):
 
     def default_weights(self) -> str:
         if self.kind == "audio":
-            return WEIGHTS_AUDIO
-        return WEIGHTS_16X if self.quality < SPLIT else WEIGHTS_4X
+            return WEIGHTS_AUDIO if self.quality < split(WEIGHTS_AUDIO_HIGH, 100.0) else WEIGHTS_AUDIO_HIGH
+        return WEIGHTS_16X if self.quality < split(WEIGHTS_4X, LEGACY_SPLIT) else WEIGHTS_4X
 
     def for_item(self, item):
         if item.modality in KINDS and item.modality != self.kind:
@@ -122,12 +132,15 @@ class Walloc(LearnedCodec):
         return model
 
     def level(self, model) -> float:
-        """Images: quality 0..SPLIT spans the 16x model's levels, SPLIT..100 the 4x model's;
-        audio: 0..100 spans its model's levels."""
-        if self.kind == "audio":
+        """The model's level at this quality: its config's ``qualities`` range spans its levels;
+        models without one (the first ones) keep the mapping their streams were written with:
+        audio 0..100, images split at ``LEGACY_SPLIT``."""
+        if model.cfg.qualities:
+            lo, hi = model.cfg.qualities
+        elif self.kind == "audio":
             lo, hi = 0.0, 100.0
         else:
-            lo, hi = (0.0, SPLIT) if self.quality < SPLIT else (SPLIT, 100.0)
+            lo, hi = (0.0, LEGACY_SPLIT) if self.quality < LEGACY_SPLIT else (LEGACY_SPLIT, 100.0)
         return quality_to_range(100 * (self.quality - lo) / (hi - lo), 0, model.levels - 1)
 
     def supports(self, item):
@@ -506,7 +519,8 @@ def analyse(model, rgb: np.ndarray, level: float) -> np.ndarray:
     ph, pw = Walloc.padded(h, w)
     with torch.no_grad():
         x = torch.from_numpy(np.array(batch, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
-        x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        if (ph, pw) != (h, w):
+            x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
         q = (torch.round(model.net.analyse(x, level)).long() + BOUND).numpy()
     return q if rgb.ndim == 4 else q[0]
 

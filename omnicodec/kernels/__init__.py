@@ -48,6 +48,7 @@ def twin() -> str:
 
 
 SMALL_JOB = 1 << 22  # items below which a fresh process is better off without numba
+_SEEN: dict[tuple[str, str], int] = {}  # items each kernel was given in this process
 
 # A child forked from a process that had numba loaded (a DataLoader worker, a multiprocessing
 # pool) runs the NumPy twins unless told otherwise: numba's OpenMP thread pool aborts a forked
@@ -67,21 +68,30 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def kernel(job: str, name: str, which: str | None = None, size: int | None = None) -> Callable:
-    """The ``which`` twin (default ``twin()``) of ``omnicodec.kernels.<job>.<name>``.  A job of
-    ``size`` < SMALL_JOB items whose NumPy twin is fast runs that twin when no twin was asked
-    for and numba is not loaded yet: numba's start-up (about 0.5 s) would cost more than it
-    saves.  The twins give the same results, so this never changes an output."""
+    """The ``which`` twin (default: ``chosen``'s) of ``omnicodec.kernels.<job>.<name>``."""
+    which = chosen(job, name, which, size)
+    if which not in TWINS:
+        raise ValueError(f"unknown kernel twin {which!r}; choose one of {TWINS}")
+    return getattr(import_module(f"{__name__}.{job}"), name)[which]
+
+
+def chosen(job: str, name: str, which: str | None = None, size: int | None = None) -> str:
+    """The twin a kernel call runs: ``which`` if given, else ``twin()``, except that a call
+    giving its ``size`` (items) runs the NumPy twin while numba is not loaded yet and this
+    process has given that kernel fewer than SMALL_JOB items in all: numba's start-up (about
+    0.5 s) would cost a small job more than it saves, and a process that keeps calling earns it
+    back (rent until the rent would have bought it).  The twins give the same results, so this
+    never changes an output."""
     import sys
 
-    if which is None and size is not None and size < SMALL_JOB and "OMNICODEC_KERNELS" not in os.environ \
+    if size is not None:
+        _SEEN[job, name] = _SEEN.get((job, name), 0) + size
+    if which is None and size is not None and _SEEN[job, name] < SMALL_JOB and "OMNICODEC_KERNELS" not in os.environ \
             and "numba" not in sys.modules:
         which = "numpy"
     if which is None and _FORKED_FROM_NUMBA and "OMNICODEC_KERNELS" not in os.environ:
         which = "numpy"
-    which = which or twin()
-    if which not in TWINS:
-        raise ValueError(f"unknown kernel twin {which!r}; choose one of {TWINS}")
-    return getattr(import_module(f"{__name__}.{job}"), name)[which]
+    return which or twin()
 
 
 class Twins:

@@ -295,11 +295,16 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") 
     torch.save(art, buf)
     data = buf.getvalue()
     packed = packing.pack(data)
+    manifest_path = weights_dir / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    sha256 = hashlib.sha256(data).hexdigest()
+    if manifest.get(name, {}).get("sha256", sha256) != sha256:  # streams may name the old file
+        raise ValueError(f"{weights_dir / name} exists with other weights; export under another --name")
     weights_dir.mkdir(parents=True, exist_ok=True)
     packing.packed_path(weights_dir / name).write_bytes(packed)
     (weights_dir / name).unlink(missing_ok=True)  # an unpacked file of that name would be read first
     entry = {
-        "codec": model_id, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        "codec": model_id, "sha256": sha256, "bytes": len(data),
         "packed_bytes": len(packed),
         "dtype": "float16 transforms, integer prior tables", "config": art["config"],
         "data": state.get("data", ""), "steps": run.step, "train": state.get("train"),
@@ -308,8 +313,6 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") 
         "date": datetime.date.today().isoformat(),
         "validation": run.history[-1:] or None, "note": note,
     }
-    manifest_path = weights_dir / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest[name] = {**manifest.get(name, {}), **entry}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return name, manifest[name]

@@ -68,14 +68,20 @@ class WallocConfig:
     # that the weights of a model with a fine step stay O(1) (Adam's steps are absolute)
     scale: float = 1.0
     gain_span: float = 8.0  # top level's initial gain over the bottom's (geometric from 0.5)
+    # images: the quality range (lo, hi) this model's levels span; () for the first models, which
+    # split at 50 (the codec's ``LEGACY_SPLIT``); the decoder maps a stream's quality with it
+    qualities: tuple[float, ...] = ()
 
     def __post_init__(self):
         if self.compand not in ("tanh", "asinh"):
             raise ValueError(f"unknown compand {self.compand!r}")
+        if self.qualities and not (len(self.qualities) == 2 and 0 <= self.qualities[0] < self.qualities[1] <= 100):
+            raise ValueError(f"qualities must be (lo, hi) with 0 <= lo < hi <= 100, got {self.qualities}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WallocConfig:
-        return cls(**{**d, "lambdas": tuple(d.get("lambdas", LAMBDAS_16X))})
+        return cls(**{**d, "lambdas": tuple(d.get("lambdas", LAMBDAS_16X)),
+                      "qualities": tuple(d.get("qualities", ()))})
 
     @property
     def centre(self) -> float:
@@ -143,7 +149,7 @@ class Walloc(LearnedModel):
         return WallocConfig.from_dict(d)
 
     def config_dict(self):
-        return {**asdict(self.cfg), "lambdas": list(self.cfg.lambdas)}
+        return {**asdict(self.cfg), "lambdas": list(self.cfg.lambdas), "qualities": list(self.cfg.qualities)}
 
     def weights_name(self, step: int) -> str:
         kind = "audio" if self.cfg.dims == 1 else "image"
@@ -273,6 +279,27 @@ class Walloc(LearnedModel):
             self.priors.load_state_dict({k: v.float() for k, v in art["priors"].items()}, strict=False)
 
 
+def ladder(art: dict[str, Any], levels: list[int], qualities: tuple[float, float]) -> dict[str, Any]:
+    """The artefact of a trained model restricted to some of its rate ``levels`` (in order),
+    which the ``qualities`` range then spans: the gains, prior tables, densities and λ of those
+    levels only, the transforms unchanged.  One run's model serves part of the quality range
+    where a model trained for more levels shares its capacity worse (audio: the 8-level run's
+    top levels beat the 7-level model above ~60 kbit/s, its lower ones lose below)."""
+    cfg = dict(art["config"])
+    k, latent = len(cfg["lambdas"]), cfg["latent"]
+    if not levels or sorted(set(levels)) != list(levels) or levels[-1] >= k or levels[0] < 0:
+        raise ValueError(f"levels must be increasing indices below {k}, got {levels}")
+    tables = unpack_tables(art["tables"], (k, latent, SYMBOLS))[list(levels)]
+    priors = {}
+    for key, value in art["priors"].items():
+        n, _, rest = key.partition(".")
+        if int(n) in levels:
+            priors[f"{levels.index(int(n))}.{rest}"] = value
+    return {**art, "config": {**cfg, "lambdas": [cfg["lambdas"][i] for i in levels], "qualities": list(qualities)},
+            "gain": art["gain"][list(levels)], "inv_gain": art["inv_gain"][list(levels)],
+            "tables": pack_tables(tables), "priors": priors}
+
+
 def pack_tables(tables: np.ndarray) -> torch.Tensor:
     """uint16 tables as a uint8 tensor of their zlib-compressed little-endian bytes (the tails
     of 1s and smooth rows shrink 6-13×, which keeps the shipped weights inside the size budget)."""
@@ -315,8 +342,9 @@ class InferenceModel:
         cfg = WallocConfig.from_dict(art["config"])
         net = Walloc(cfg, priors=False)
         net.load_artefact(art)
-        self.net = net.eval()
         self.synthesis = copy.deepcopy(net).double().eval()
+        net.wpt.compiled = True  # the encoder's analysis through the Numba kernel
+        self.net = net.eval()
         tables = unpack_tables(art["tables"], (len(cfg.lambdas), cfg.latent, SYMBOLS))
         if tables.min() < 1 or (tables.sum(axis=2) != TABLE_TOTAL).any():
             raise ValueError(f"prior tables of {cfg} do not sum to {TABLE_TOTAL} with every symbol >= 1")

@@ -21,6 +21,7 @@ must be multiples of 2**levels along the transformed axes (callers pad).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +50,11 @@ class WaveletPacket(nn.Module):
                                  for band in (0, 1) for j in range(taps)
                                  if (p + j - taps // 2) % 2 == 0 and rec[band][j]] for p in (0, 1)]
         self.reach = max(abs(t[1]) for terms in self.analysis_terms + self.synthesis_terms for t in terms)
+        # the same analysis as one compiled pass per split (``kernels.wavelets``), for inference
+        # on a CPU: set by the codecs' inference models, never in training (no gradients)
+        self.compiled = False
+        self.filters = np.array([dec[0], dec[1]], np.float64)
+        self.offset = 1 - taps // 2
 
     @property
     def bands(self) -> int:
@@ -60,10 +66,33 @@ class WaveletPacket(nn.Module):
         return 2**self.levels
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled and self.dims == 2 and x.device.type == "cpu" and not torch.is_grad_enabled():
+            return self._analysis_compiled(x)
         for _ in range(self.levels):
             for axis in range(x.dim() - 1, x.dim() - 1 - self.dims, -1):
                 x = self._split(x, axis)
         return x
+
+    def _analysis_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        """``analysis`` of images (B, C, H, W) by ``kernels.wavelets.split``, equal to float32
+        rounding: every split of the rows (H, the middle axis), one transpose, every split of the
+        columns, then the bands into the order of ``analysis``, which alternates W and H splits
+        per level (the splits along different axes commute)."""
+        from ..kernels import kernel
+
+        b, c, h, w = x.shape
+        split = kernel("wavelets", "split", size=x.numel())
+        v = x.float().reshape(b * c, h, w).numpy()
+        for rows_done in (False, True):
+            for _ in range(self.levels):
+                v = split(v, self.filters, self.offset)
+                v = v.reshape(-1, v.shape[2], v.shape[3])
+            if not rows_done:
+                v = np.ascontiguousarray(v.transpose(0, 2, 1))  # (b·c·2^J, w, h / 2^J)
+        j, s = self.levels, self.stride
+        v = v.reshape(b * c, *[2] * (2 * j), w // s, h // s)  # bands (h1..hJ, w1..wJ), then (w, h)
+        order = [0] + [a for level in range(j) for a in (1 + j + level, 1 + level)] + [2 * j + 2, 2 * j + 1]
+        return torch.from_numpy(np.ascontiguousarray(v.transpose(order))).reshape(b, c * self.bands, h // s, w // s)
 
     def synthesis(self, x: torch.Tensor) -> torch.Tensor:
         for _ in range(self.levels):

@@ -25,11 +25,40 @@ def test_two_models_split_the_quality_range_and_rate_grows_with_quality():
     low, high = walloc.Walloc(quality=10), walloc.Walloc(quality=90)
     assert low.default_weights() == walloc.WEIGHTS_16X and high.default_weights() == walloc.WEIGHTS_4X
     assert low.weights != high.weights and low.model().cfg.latent < high.model().cfg.latent
-    qualities = (0, 25, walloc.SPLIT - 1e-3, walloc.SPLIT, 75, 100)
+    split = walloc.split(walloc.WEIGHTS_4X, walloc.LEGACY_SPLIT)
+    qualities = (0, split / 2, split - 1e-3, split, 75, 100)
     sizes = [len(omnicodec.encode(item, "walloc", q)) for q in qualities]
     assert sizes[0] < sizes[2] and sizes[3] < sizes[5], sizes
     psnr = [item_psnr(item, omnicodec.decode(omnicodec.encode(item, "walloc", q))) for q in (0, 100)]
     assert psnr[0] < psnr[1]
+
+
+def test_a_models_quality_range_maps_quality_to_its_levels_and_legacy_models_split_at_50():
+    from types import SimpleNamespace
+
+    from omnicodec.codecs.walloc import Walloc
+    from omnicodec.models.walloc import WallocConfig
+
+    ranged = SimpleNamespace(cfg=WallocConfig(qualities=(25.0, 100.0)), levels=8)
+    legacy = SimpleNamespace(cfg=WallocConfig(), levels=5)
+    assert [Walloc(quality=q).level(ranged) for q in (25, 62.5, 100)] == [0, 3.5, 7]
+    assert [Walloc(quality=q).level(legacy) for q in (0, 25, 50, 100)] == [0, 2, 0, 4]
+    with pytest.raises(ValueError, match="qualities"):
+        WallocConfig(qualities=(60.0, 40.0))
+
+
+def test_audio_qualities_pick_the_lower_or_the_upper_model():
+    from omnicodec.codecs import walloc
+
+    split = walloc.split(walloc.WEIGHTS_AUDIO_HIGH, 100.0)
+    low, high = walloc.Walloc(quality=split - 0.1, kind="audio"), walloc.Walloc(quality=100, kind="audio")
+    assert low.default_weights() == walloc.WEIGHTS_AUDIO and high.default_weights() == walloc.WEIGHTS_AUDIO_HIGH
+    upper = high.model()
+    assert upper.cfg.qualities[0] == split and high.level(upper) == upper.levels - 1
+    assert walloc.Walloc(quality=split, kind="audio").level(upper) == 0
+    item = make_audio(16000, seed=2)
+    sizes = [len(omnicodec.encode(item, "walloc", q)) for q in (0, split - 0.1, split, 100)]
+    assert sizes == sorted(sizes), sizes
 
 
 def test_each_channel_gets_its_cheapest_table():

@@ -116,6 +116,20 @@ def test_mixture_cdf_is_strictly_increasing_over_extreme_parameters():
         assert freq.min() >= 1 and (start.astype(np.int64) + freq).max() <= TOTAL
 
 
+def test_small_jobs_run_the_numpy_twin_until_a_process_has_given_enough(monkeypatch):
+    import sys
+
+    from omnicodec import kernels
+
+    monkeypatch.delenv("OMNICODEC_KERNELS", raising=False)
+    monkeypatch.setattr(kernels, "_SEEN", {})
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as in a fresh process (nothing imports it here)
+    quarter = kernels.SMALL_JOB // 4
+    assert [kernels.chosen("wavelets", "split", size=quarter) for _ in range(5)] == ["numpy"] * 3 + ["cpu"] * 2
+    assert kernels.chosen("buckets", "family", size=quarter) == "numpy"  # counted per kernel
+    assert kernels.chosen("buckets", "family") == "cpu" and kernels.chosen("rans", "encode", "numpy", 1 << 30) == "numpy"
+
+
 def test_twin_choice_is_checked(monkeypatch):
     monkeypatch.setenv("OMNICODEC_KERNELS", "tpu")
     with pytest.raises(ValueError, match="OMNICODEC_KERNELS"):

@@ -74,6 +74,13 @@ def test_init_checkerboard_export_and_code(tmp_path, monkeypatch):
     assert sorted(manifest) == ["hyperprior-checkerboard-4.pt", "hyperprior-none-3.pt"]
     assert manifest["hyperprior-none-3.pt"]["steps"] == 3 and manifest["hyperprior-none-3.pt"]["codec"] == "hyperprior"
     assert manifest["hyperprior-checkerboard-4.pt"]["validation"][0]["step"] == 4
+    from omnicodec.models.train import export
+
+    shipped = (weights / "hyperprior-none-3.pt.omw").read_bytes()
+    with pytest.raises(ValueError, match="exists with other weights"):  # streams may name the shipped file
+        export(tmp_path / "cb" / "last.pt", weights, "hyperprior-none-3.pt")
+    assert (weights / "hyperprior-none-3.pt.omw").read_bytes() == shipped
+    assert json.loads((weights / "MANIFEST.json").read_text()) == manifest
 
     monkeypatch.setenv("OMNICODEC_WEIGHTS", str(weights))
     learned._inference.cache_clear()
