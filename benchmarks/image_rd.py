@@ -31,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "kodak_published_rd.json"
 QUALITIES = {
     "hyperprior": [0, 17, 33, 50, 67, 83, 100],
-    "walloc": [0, 12.5, 25, 37.5, 49.9, 50, 62.5, 75, 87.5, 100],  # 16x model below 50, 4x from 50
+    "walloc": [0, 12.5, 24.9, 25, 37.5, 50, 62.5, 75, 87.5, 100],  # 16x model below 25, 4x from 25
     "jpeg": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "jpeg444": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "webp": [5, 15, 30, 45, 60, 75, 85, 95],

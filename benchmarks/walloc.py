@@ -11,7 +11,7 @@ loaded numba (a fresh process runs the NumPy twin of the analysis kernel for its
 so: ``kernels.chosen``), against Pillow's WebP at quality 75 (method 4, its default) on the same
 pixels.
 
-    python benchmarks/walloc.py [--kodak DIR] [--qualities 0,25,49,50,75,100]
+    python benchmarks/walloc.py [--kodak DIR] [--qualities 0,12.5,24.9,25,62.5,100]
         -> benchmarks/results/walloc.json
 """
 
@@ -130,7 +130,7 @@ def latent_sizes(images: list, qualities: list[float]) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "images" / "kodak"))
-    ap.add_argument("--qualities", default="0,25,49,50,75,100")
+    ap.add_argument("--qualities", default="0,12.5,24.9,25,62.5,100")
     ap.add_argument("--speed-images", type=int, default=6, help="images timed for speed")
     args = ap.parse_args()
     from benchmarks.image_rd import machine
