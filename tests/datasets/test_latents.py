@@ -47,7 +47,7 @@ def test_the_latent_scale_does_not_move_with_quality():
     """Dequantized latents of one image at two qualities of one model agree far better than
     their integer symbols would (the gains differ by about 2x between those levels)."""
     item = make_image(64, 64, seed=4)
-    a, b = (omnicodec.get_codec("walloc", q).encode_latent(item) for q in (5, 45))
+    a, b = (omnicodec.get_codec("walloc", q).encode_latent(item) for q in (2, 22))  # both the 16x model
     assert np.abs(a - b).mean() < 0.5 * np.abs(b).mean()
 
 
