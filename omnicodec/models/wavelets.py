@@ -75,23 +75,24 @@ class WaveletPacket(nn.Module):
 
     def _analysis_compiled(self, x: torch.Tensor) -> torch.Tensor:
         """``analysis`` of images (B, C, H, W) by ``kernels.wavelets.split``, equal to float32
-        rounding: every split of the rows (H, the middle axis), one transpose, every split of the
-        columns, then the bands into the order of ``analysis``, which alternates W and H splits
-        per level (the splits along different axes commute)."""
+        rounding: one transpose, every split of the columns (W, then the middle axis), a second
+        transpose, every split of the rows, then the bands (whole planes) into the order of
+        ``analysis``, which alternates W and H splits per level (splits along different axes
+        commute)."""
         from ..kernels import kernel
 
         b, c, h, w = x.shape
         split = kernel("wavelets", "split", size=x.numel())
-        v = x.float().reshape(b * c, h, w).numpy()
-        for rows_done in (False, True):
+        v = np.ascontiguousarray(x.float().reshape(b * c, h, w).numpy().transpose(0, 2, 1))  # (b·c, w, h)
+        for columns_done in (False, True):
             for _ in range(self.levels):
                 v = split(v, self.filters, self.offset)
                 v = v.reshape(-1, v.shape[2], v.shape[3])
-            if not rows_done:
-                v = np.ascontiguousarray(v.transpose(0, 2, 1))  # (b·c·2^J, w, h / 2^J)
+            if not columns_done:
+                v = np.ascontiguousarray(v.transpose(0, 2, 1))  # (b·c·2^J, h, w / 2^J)
         j, s = self.levels, self.stride
-        v = v.reshape(b * c, *[2] * (2 * j), w // s, h // s)  # bands (h1..hJ, w1..wJ), then (w, h)
-        order = [0] + [a for level in range(j) for a in (1 + j + level, 1 + level)] + [2 * j + 2, 2 * j + 1]
+        v = v.reshape(b * c, *[2] * (2 * j), h // s, w // s)  # bands (w1..wJ, h1..hJ)
+        order = [0] + [a for level in range(j) for a in (1 + level, 1 + j + level)] + [2 * j + 1, 2 * j + 2]
         return torch.from_numpy(np.ascontiguousarray(v.transpose(order))).reshape(b, c * self.bands, h // s, w // s)
 
     def synthesis(self, x: torch.Tensor) -> torch.Tensor:
