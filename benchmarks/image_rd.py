@@ -169,7 +169,7 @@ def main() -> None:
     published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() and not args.images else {}
     manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())
     weights = {name: {k: manifest[name].get(k) for k in ("sha256", "steps", "hardware", "date", "config")}
-               for name in (Hyperprior.weights_file, walloc.WEIGHTS_16X, walloc.WEIGHTS_4X)}
+               for name in (Hyperprior.weights_file, walloc.WEIGHTS_16X, walloc.WEIGHTS_UPPER)}
     command = "python benchmarks/image_rd.py" + (f" --images {folder} --name {args.name}" if args.images else "")
     out = {"machine": machine(), "command": command, "images": len(images), "folder": folder.name,
            "weights": weights,

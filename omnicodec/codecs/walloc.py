@@ -72,7 +72,7 @@ TILE = 64  # image decoder tiles, in latents (8 px each), computed with the deco
 LEGACY_SPLIT = 50.0  # image models without a ``qualities`` range: the 16x below, the 4x from here
 CHUNK = 1 << 16  # audio samples per chunk (a multiple of the model's stride)
 WEIGHTS_16X = "walloc-image-16x-28000.pt"
-WEIGHTS_4X = "walloc-image-4x-40000.pt"
+WEIGHTS_UPPER = "walloc-image-3x-17000.pt"  # the upper image model (4x, now 3x: 64 channels)
 WEIGHTS_AUDIO = "walloc-audio-1x-20000.pt"  # below the upper model's range
 WEIGHTS_AUDIO_HIGH = "walloc-audio-1x-upper-20000.pt"
 KINDS = ("image", "audio")
@@ -92,7 +92,7 @@ class Walloc(LearnedCodec):
     also: ClassVar[tuple[str, ...]] = ("audio",)
     requires: ClassVar[tuple[str, ...]] = ("torch", "compressai")
     description: ClassVar[str] = "learned wavelet autoencoder (WaLLoC): light encoder, images and audio"
-    weights_file: ClassVar[str] = WEIGHTS_4X  # quality 50's image model; see default_weights
+    weights_file: ClassVar[str] = WEIGHTS_UPPER  # quality 50's image model; see default_weights
     stride: ClassVar[int] = 8  # images
     latent_stride: ClassVar[int] = 8
     network: ClassVar[str] = "omnicodec.models.walloc:Walloc"
@@ -112,7 +112,7 @@ class Walloc(LearnedCodec):
     def default_weights(self) -> str:
         if self.kind == "audio":
             return WEIGHTS_AUDIO if self.quality < split(WEIGHTS_AUDIO_HIGH, 100.0) else WEIGHTS_AUDIO_HIGH
-        return WEIGHTS_16X if self.quality < split(WEIGHTS_4X, LEGACY_SPLIT) else WEIGHTS_4X
+        return WEIGHTS_16X if self.quality < split(WEIGHTS_UPPER, LEGACY_SPLIT) else WEIGHTS_UPPER
 
     def for_item(self, item):
         if item.modality in KINDS and item.modality != self.kind:

@@ -23,9 +23,9 @@ def test_two_models_split_the_quality_range_and_rate_grows_with_quality():
 
     item = make_image(96, 128, seed=3)
     low, high = walloc.Walloc(quality=10), walloc.Walloc(quality=90)
-    assert low.default_weights() == walloc.WEIGHTS_16X and high.default_weights() == walloc.WEIGHTS_4X
+    assert low.default_weights() == walloc.WEIGHTS_16X and high.default_weights() == walloc.WEIGHTS_UPPER
     assert low.weights != high.weights and low.model().cfg.latent < high.model().cfg.latent
-    split = walloc.split(walloc.WEIGHTS_4X, walloc.LEGACY_SPLIT)
+    split = walloc.split(walloc.WEIGHTS_UPPER, walloc.LEGACY_SPLIT)
     qualities = (0, split / 2, split - 1e-3, split, 75, 100)
     sizes = [len(omnicodec.encode(item, "walloc", q)) for q in qualities]
     assert sizes[0] < sizes[2] and sizes[3] < sizes[5], sizes
