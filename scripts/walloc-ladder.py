@@ -10,8 +10,6 @@ entry; point the codec's weights constant at NAME and add its fixture (docs/trai
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import sys
 import tempfile
@@ -22,10 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    import torch
-
     from omnicodec.models import packing
-    from omnicodec.models.train import export
+    from omnicodec.models.train import export, ship
     from omnicodec.models.walloc import ladder
 
     ap = argparse.ArgumentParser()
@@ -38,21 +34,13 @@ def main() -> None:
     levels = [int(v) for v in args.levels.split(",")]
     lo, hi = (float(v) for v in args.qualities.split(","))
     weights = ROOT / "omnicodec" / "weights"
-    manifest = json.loads((weights / "MANIFEST.json").read_text())
-    if args.name in manifest:
+    if args.name in json.loads((weights / "MANIFEST.json").read_text()):
         sys.exit(f"{args.name} is already shipped; choose another name")
     with tempfile.TemporaryDirectory() as tmp:
         full, entry = export(args.checkpoint, Path(tmp))
         art = ladder(packing.load(Path(tmp) / full), levels, (lo, hi))
-    buf = io.BytesIO()
-    torch.save(art, buf)
-    data = buf.getvalue()
-    packed = packing.pack(data)
-    packing.packed_path(weights / args.name).write_bytes(packed)
     origin = f"levels {levels} of the run's {len(entry['config']['lambdas'])}: scripts/walloc-ladder.py"
-    manifest[args.name] = {**entry, "config": art["config"], "sha256": hashlib.sha256(data).hexdigest(),
-                           "bytes": len(data), "packed_bytes": len(packed), "note": f"{args.note} ({origin})".lstrip()}
-    (weights / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    ship(art, weights, args.name, {**entry, "config": art["config"], "note": f"{args.note} ({origin})".lstrip()})
     print(args.name, json.dumps(art["config"]))
 
 

@@ -88,14 +88,19 @@ def pack(data: bytes) -> bytes:
 
 def _split(buf: np.ndarray, regions) -> tuple[np.ndarray, list[np.ndarray]]:
     """The bytes outside every region, and per stride (ascending) its groups' byte planes."""
-    keep = np.ones(buf.size, bool)
     planes = []
     for s in sorted({r[2] for r in regions}):
         group = np.concatenate([buf[off:off + n] for off, n, stride in regions if stride == s])
         planes += [group[k::s] for k in range(s)]
+    return buf[_outside(buf.size, regions)], planes
+
+
+def _outside(size: int, regions) -> np.ndarray:
+    """Which of a file's ``size`` bytes lie outside every region (pack's and unpack's rest)."""
+    keep = np.ones(size, bool)
     for off, n, _ in regions:
         keep[off:off + n] = False
-    return buf[keep], planes
+    return keep
 
 
 def _header(blob: bytes) -> tuple[dict, int]:
@@ -131,7 +136,6 @@ def unpack(blob: bytes) -> bytes:
         parts.append(_inflate(blob[pos:pos + clen], length))
         pos += clen
     out = np.empty(h["size"], np.uint8)
-    keep = np.ones(h["size"], bool)
     first = 1
     for s in h["strides"]:
         group = np.empty(lengths[first] * s, np.uint8)
@@ -143,9 +147,7 @@ def unpack(blob: bytes) -> bytes:
             if stride == s:
                 out[off:off + n] = group[at:at + n]
                 at += n
-    for off, n, _ in regions:
-        keep[off:off + n] = False
-    out[keep] = parts[0]
+    out[_outside(h["size"], regions)] = parts[0]
     data = out.tobytes()
     if hashlib.sha256(data).hexdigest() != h["sha256"]:
         raise CorruptStreamError("packed weights: the restored file's sha256 does not match")

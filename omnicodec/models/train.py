@@ -291,28 +291,34 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") 
     run.restore(state)
     art = run.exported()
     name = name or run.model.weights_name(run.step)
-    buf = io.BytesIO()
-    torch.save(art, buf)
-    data = buf.getvalue()
-    packed = packing.pack(data)
-    manifest_path = weights_dir / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    sha256 = hashlib.sha256(data).hexdigest()
-    if manifest.get(name, {}).get("sha256", sha256) != sha256:  # streams may name the old file
-        raise ValueError(f"{weights_dir / name} exists with other weights; export under another --name")
-    weights_dir.mkdir(parents=True, exist_ok=True)
-    packing.packed_path(weights_dir / name).write_bytes(packed)
-    (weights_dir / name).unlink(missing_ok=True)  # an unpacked file of that name would be read first
     entry = {
-        "codec": model_id, "sha256": sha256, "bytes": len(data),
-        "packed_bytes": len(packed),
-        "dtype": "float16 transforms, integer prior tables", "config": art["config"],
+        "codec": model_id, "dtype": "float16 transforms, integer prior tables", "config": art["config"],
         "data": state.get("data", ""), "steps": run.step, "train": state.get("train"),
         # where the run last trained (the first trainer's checkpoints lack it: this machine)
         "hardware": state.get("hardware") or hardware(state.get("device", "cpu")),
         "date": datetime.date.today().isoformat(),
         "validation": run.history[-1:] or None, "note": note,
     }
-    manifest[name] = {**manifest.get(name, {}), **entry}
+    return name, ship(art, weights_dir, name, entry)
+
+
+def ship(art: dict[str, Any], weights_dir: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Write artefact ``art`` packed as ``weights_dir/NAME.omw`` and its MANIFEST.json entry
+    (``entry`` plus sha256 and sizes); returns the entry.  Refuses a name the manifest holds
+    with other weights: streams may name the old file."""
+    buf = io.BytesIO()
+    torch.save(art, buf)
+    data = buf.getvalue()
+    sha256 = hashlib.sha256(data).hexdigest()
+    manifest_path = weights_dir / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if manifest.get(name, {}).get("sha256", sha256) != sha256:
+        raise ValueError(f"{weights_dir / name} exists with other weights; export under another --name")
+    packed = packing.pack(data)
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    packing.packed_path(weights_dir / name).write_bytes(packed)
+    (weights_dir / name).unlink(missing_ok=True)  # an unpacked file of that name would be read first
+    manifest[name] = {**manifest.get(name, {}), **entry, "sha256": sha256, "bytes": len(data),
+                      "packed_bytes": len(packed)}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return name, manifest[name]
+    return manifest[name]
