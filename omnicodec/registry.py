@@ -49,6 +49,7 @@ _CODECS: dict[str, str] = {
     # learned
     "hyperprior": "omnicodec.codecs.hyperprior:Hyperprior",
     "walloc": "omnicodec.codecs.walloc:Walloc",
+    "pc": "omnicodec.codecs.pc:PC",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.

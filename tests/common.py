@@ -53,6 +53,20 @@ def make_image(h: int = 37, w: int = 53, mode: str = "RGB", seed: int = 0) -> Im
     return Image(noisy.clip(0, 255).astype(np.uint8), mode)
 
 
+def make_digits(rows: int = 1, cols: int = 1, seed: int = 0) -> Image:
+    """A grid of real MNIST test digits (28x28 grey), drawn with replacement from the 100 the
+    package bundles (``omnicodec/samples/mnist-test-100.png``, the first 100 of the test set)."""
+    from importlib import resources
+
+    from PIL import Image as PILImage
+
+    with PILImage.open(resources.files("omnicodec") / "samples" / "mnist-test-100.png") as im:
+        digits = np.asarray(im).reshape(10, 28, 10, 28).transpose(0, 2, 1, 3).reshape(100, 28, 28)
+    pick = digits[np.random.default_rng(seed).integers(0, 100, rows * cols)]
+    return Image(np.ascontiguousarray(pick.reshape(rows, cols, 28, 28).transpose(0, 2, 1, 3).reshape(rows * 28, cols * 28)),
+                 "L")
+
+
 def make_audio(frames: int = 4800, rate: int = 16000, channels: int = 1, subtype: str = "PCM_16",
                seed: int = 0) -> Audio:
     rng = np.random.default_rng(seed)

@@ -116,7 +116,9 @@ def test_demo_table_is_exact_for_lossless_rows(capsys):
     rows = [r for r in capsys.readouterr().out.splitlines()[2:] if r.strip()]
     assert len(rows) >= 4
     assert "MISMATCH" not in "\n".join(rows)
-    assert sum("exact" in r for r in rows) == 5  # four samples' defaults, and the FLAC's samples as FLAC
+    # five samples' defaults, the FLAC's samples as FLAC, and pc on the grid of digits
+    assert sum("exact" in r for r in rows) == 7
+    assert any(r.split()[:2] == ["mnist-test-100.png", "pc"] for r in rows)
     opus = next(r.split() for r in rows if "opus 32k" in r)
     assert abs(float(opus[opus.index("kbit/s") - 1]) / 32 - 1) < 0.05  # the whole .omc file's rate
 

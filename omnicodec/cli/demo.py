@@ -3,7 +3,8 @@
 Each sample goes through the default file encode and decode (what ``codec encode FILE`` does:
 the FLAC sample is kept as its own bytes, so its samples also go through the default lossless
 codec) and is verified exact; then, where the modality has one, through the default lossy codec
-at quality 75, Opus at 32 kbit/s for audio, and the learned codecs.
+at quality 75, Opus at 32 kbit/s for audio, and the learned codecs that take it (pc: the
+grid of MNIST digits).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from importlib import resources
 
 DEMO_QUALITY = 75.0
-LEARNED = {"image": ("hyperprior", "walloc"), "audio": ("walloc",)}  # beside the classical default
+LEARNED = {"image": ("hyperprior", "walloc", "pc"), "audio": ("walloc",)}  # beside the classical default
 BITRATES = {"audio": ("opus", 32000)}  # a lossy row at a rate users ask for by name
 
 
@@ -42,8 +43,12 @@ def run_demo() -> list[tuple]:
         if item.modality in BITRATES:
             cid, bits = BITRATES[item.modality]
             codecs.append((api.get_codec(cid, bitrate=bits), f"{bits // 1000}k"))
-        codecs += [(api.get_codec(cid, DEMO_QUALITY), DEMO_QUALITY) for cid in LEARNED.get(item.modality, ())
-                   if api.registry.get_codec_class(cid).available()]
+        for cid in LEARNED.get(item.modality, ()):
+            learned = api.registry.get_codec_class(cid)
+            if learned.available():
+                codec = api.get_codec(cid, None if learned.lossless else DEMO_QUALITY)
+                if codec.supports(item) is None:  # pc: grids of digits only
+                    codecs.append((codec, "" if learned.lossless else DEMO_QUALITY))
         for codec, quality in codecs:
             t0 = time.perf_counter()
             blob = api.encode(item, codec)
@@ -55,7 +60,7 @@ def run_demo() -> list[tuple]:
                 verdict = "exact" if decoded.digest() == item.digest() else "MISMATCH"
             else:
                 verdict = f"{item_psnr(item, decoded):.2f} dB"
-            label = codec.codec_id + ("" if quality is None else f" {quality}" if isinstance(quality, str)
+            label = codec.codec_id + ("" if quality in (None, "") else f" {quality}" if isinstance(quality, str)
                                       else f" q{quality:g}")
             name, original = path.name, size
             if quality is None:  # the samples of a file kept as bytes: against their raw size

@@ -152,6 +152,14 @@ class LaneDecoder:
         return self._advance(run(means, scales, weights, lo, k, self.words, self.state, self.ptr,
                                  self.stop, self.pos))
 
+    def run(self, fn, *args) -> np.ndarray:
+        """What a model's own decode kernel reads: ``fn(*args, words, state, ptr, stop)`` ->
+        (symbols, bad), advancing the lanes' state; the call must start on lane 0 (``pc``'s
+        one call per stream)."""
+        if self.pos:
+            raise ValueError("a kernel's decode must start on lane 0")
+        return self._advance(fn(*args, self.words, self.state, self.ptr, self.stop))
+
     def finish(self) -> None:
         """Every lane consumed all its words and returned to the initial state."""
         if np.any(self.ptr != self.stop) or np.any(self.state != LOWER):

@@ -11,7 +11,9 @@ integer CDFs evaluated at the two edges a symbol needs, and the mixture decode t
 them), ``buckets`` (the quantized families' parameter buckets), ``counts`` (the adaptive
 categorical's count updates), ``logs`` (logzip's number columns and line assembly: NumPy
 and CPU twins only, sequential work), ``wavelets`` (walloc's encoder-side wavelet packet
-analysis: NumPy and CPU twins; a GPU trains with the torch filter bank).  The twins give the same bytes
+analysis: NumPy and CPU twins; a GPU trains with the torch filter bank), ``pc`` (the
+probabilistic circuit's exact conditionals, interleaved with rANS decoding: NumPy and CPU
+twins, sequential within a lane).  The twins give the same bytes
 and the same symbols: the CPU and CUDA twins run one Python source each (compiled twice), the
 NumPy twin is written independently, and ``tests/kernels`` compares all three bit for bit.
 

@@ -7,6 +7,9 @@ The contract (``LearnedModel``), which ``omnicodec.models.train`` drives for any
     optional auxiliary objective: aux_parameters() + aux_loss()   (e.g. a factorized prior's quantiles)
     model.validate(batch) ─► {name: value}   on the fixed held-out slice, in eval mode
     optional model.prepare(batch): a fresh run's data-dependent init (e.g. a PCA of the input)
+             from ``prepare_items`` training items
+    optional model.update(batch, lr): a model with its own update rule (EM for a probabilistic
+             circuit) takes the step itself, ``lr`` its step size; the trainer's Adam stays idle
     model.export() ─► artefact dict (loadable with torch.load(weights_only=True)); load_artefact()
                      reads one back, so a run can start from shipped weights
 
@@ -77,6 +80,7 @@ class LearnedModel(nn.Module):
     Config: ClassVar[type] = object
     source: ClassVar[str] = "images"
     stride: ClassVar[int] = 1  # training and validation crops are multiples of this
+    prepare_items: ClassVar[int] = 64  # training items a fresh model's ``prepare`` sees
 
     def __init__(self, cfg):
         super().__init__()
@@ -95,6 +99,11 @@ class LearnedModel(nn.Module):
     def prepare(self, batch: torch.Tensor) -> None:
         """Data-dependent initialisation of a fresh run from a batch of training items (not
         called on resume or ``--init``); the default is none."""
+
+    def update(self, batch: torch.Tensor, lr: float) -> dict[str, float] | None:
+        """A training step by the model's own rule, returning its metrics (``loss`` among
+        them); None (the default): the trainer's gradient step on ``loss``."""
+        return None
 
     def aux_parameters(self) -> list[nn.Parameter]:
         return []

@@ -1,6 +1,7 @@
 """One trainer for every learned model (``codec train MODEL``).
 
     source (datasets.training) ─batch(rng)─► model.loss ─► Adam (+ aux Adam) ─► optional EMA
+        (or model.update: a model's own rule, e.g. EM)
         every step: lr from the schedule (warm-up, constant, cosine decay to final_lr·lr)
         every val_every steps: model.validate(held-out slice) ─► history
         every checkpoint_minutes, at the end and when --minutes runs out: last.pt (atomic)
@@ -37,8 +38,6 @@ import torch
 
 from . import packing
 from .base import LearnedModel
-
-PREPARE_ITEMS = 64  # training items a fresh model's data-dependent init sees
 
 
 @dataclass
@@ -165,6 +164,12 @@ class Run:
 
     def train_step(self, x: torch.Tensor, lr: float) -> dict[str, float]:
         """One optimizer step (main, auxiliary, EMA) on batch ``x``; returns loss and metrics."""
+        own = self.model.update(x, lr)
+        if own is not None:
+            if self.ema:
+                self.ema.update_parameters(self.model)
+            self.step += 1
+            return own
         for group in self.opt.param_groups:
             group["lr"] = lr
         loss, metrics = self.model.loss(x)
@@ -241,7 +246,8 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
     src = source(run.model.source, data, tc.size, tc.frames)
     val = torch.from_numpy(src.validation()).to(device)
     if not state and not init:  # a fresh model: its data-dependent init, from its own draw
-        run.model.prepare(torch.from_numpy(src.batch(np.random.default_rng(tc.seed + 1), PREPARE_ITEMS)).to(device))
+        items = run.model.prepare_items
+        run.model.prepare(torch.from_numpy(src.batch(np.random.default_rng(tc.seed + 1), items)).to(device))
     out.mkdir(parents=True, exist_ok=True)
     path, model = out / "last.pt", run.model
     log(f"training {model_id} {model.cfg} on {data} ({device}), step {run.step} of {tc.steps}, "

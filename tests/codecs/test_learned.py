@@ -7,7 +7,7 @@ import omnicodec
 from omnicodec import registry
 from omnicodec.metrics import item_psnr
 
-from ..common import ITEMS, make_image
+from ..common import ITEMS, make_digits, make_image
 from .checklist import check_fixture
 from .learned_kit import check_weights_errors, decode_hashes, fixture_versions, run_learned_checklist
 
@@ -24,12 +24,17 @@ LEARNED = _learned()
 # (codec, modality) for every modality of every learned codec
 CASES = [(c, m) for c in LEARNED for m in registry.get_codec_class(c).modalities()]
 # small items for the checklist, and one big enough for several synthesis tiles or chunks
-SMALL = {"image": dict(h=40, w=56), "audio": dict(frames=8000)}
-LARGE = {"image": dict(h=300, w=560, seed=4), "audio": dict(frames=150000, channels=2, seed=4)}
+SIZES = {"small": {"image": dict(h=40, w=56), "audio": dict(frames=8000)},
+         "large": {"image": dict(h=300, w=560, seed=4), "audio": dict(frames=150000, channels=2, seed=4)}}
+# codecs for one domain take its items instead: pc codes grids of 28x28 grey digits
+DOMAIN = {"pc": {"small": dict(rows=2, cols=3), "large": dict(rows=12, cols=20, seed=4)}}
+ANY_IMAGE = [c for c in LEARNED if c not in DOMAIN]  # the codecs for any size and mode
 
 
-def _item(modality: str, sizes: dict):
-    return ITEMS[modality](**sizes[modality])
+def _item(modality: str, size: str, codec_id: str = ""):
+    if codec_id in DOMAIN:
+        return make_digits(**DOMAIN[codec_id][size])
+    return ITEMS[modality](**SIZES[size][modality])
 
 
 def _fixture_modality(codec_id: str, version: str) -> str:
@@ -45,7 +50,7 @@ def test_there_are_learned_codecs():
     assert "hyperprior" in LEARNED
 
 
-@pytest.mark.parametrize("codec_id", [c for c, m in CASES if m == "image"])
+@pytest.mark.parametrize("codec_id", [c for c, m in CASES if m == "image" and c in ANY_IMAGE])
 @pytest.mark.parametrize("h,w,mode", [(37, 53, "RGB"), (1, 1, "RGB"), (64, 64, "L"), (30, 70, "RGBA"),
                                       (65, 17, "LA"), (9, 17, "LA")])
 def test_image_sizes_and_modes(codec_id, h, w, mode):
@@ -69,24 +74,24 @@ def test_sixteen_bit_is_refused_with_advice(codec_id):
 
 @pytest.mark.parametrize("codec_id, modality", CASES)
 def test_checklist(codec_id, modality):
-    run_learned_checklist(codec_id, _item(modality, SMALL), min_psnr=30)
+    run_learned_checklist(codec_id, _item(modality, "small", codec_id), min_psnr=30)
 
 
 @pytest.mark.parametrize("codec_id, version", [(c, v) for c in LEARNED for v in fixture_versions(c)])
 def test_fixture(codec_id, version):
     """One frozen stream per shipped weights file decodes to its recorded digest."""
-    check_fixture(codec_id, _item(_fixture_modality(codec_id, version), SMALL), version)
+    check_fixture(codec_id, _item(_fixture_modality(codec_id, version), "small", codec_id), version)
 
 
 @pytest.mark.parametrize("codec_id, modality", CASES)
 def test_weights_errors(codec_id, modality, tmp_path, monkeypatch):
-    check_weights_errors(codec_id, _item(modality, SMALL), tmp_path, monkeypatch)
+    check_weights_errors(codec_id, _item(modality, "small", codec_id), tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def streams():
     """Every learned codec's stream of a large item, and its digests decoded in one child."""
-    blobs = {f"{c} {m}": omnicodec.encode(_item(m, LARGE), c, 37.5) for c, m in CASES}
+    blobs = {f"{c} {m}": omnicodec.encode(_item(m, "large", c), c, 37.5) for c, m in CASES}
     return blobs, decode_hashes(blobs)
 
 
