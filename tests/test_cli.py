@@ -119,6 +119,8 @@ def test_demo_table_is_exact_for_lossless_rows(capsys):
     # five samples' defaults, the FLAC's samples as FLAC, and pc on the grid of digits
     assert sum("exact" in r for r in rows) == 7
     assert any(r.split()[:2] == ["mnist-test-100.png", "pc"] for r in rows)
+    learned = [r.split()[0] for r in rows if r.split()[1] == "walloc"]  # every image and the audio
+    assert learned == ["kodim23.png", "mnist-test-100.png", "speech-female-3s.flac"]
     opus = next(r.split() for r in rows if "opus 32k" in r)
     assert abs(float(opus[opus.index("kbit/s") - 1]) / 32 - 1) < 0.05  # the whole .omc file's rate
 

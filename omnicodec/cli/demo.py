@@ -46,7 +46,7 @@ def run_demo() -> list[tuple]:
         for cid in LEARNED.get(item.modality, ()):
             learned = api.registry.get_codec_class(cid)
             if learned.available():
-                codec = api.get_codec(cid, None if learned.lossless else DEMO_QUALITY)
+                codec = api.get_codec(cid, None if learned.lossless else DEMO_QUALITY).for_item(item)
                 if codec.supports(item) is None:  # pc: grids of digits only
                     codecs.append((codec, "" if learned.lossless else DEMO_QUALITY))
         for codec, quality in codecs:
