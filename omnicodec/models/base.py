@@ -81,6 +81,7 @@ class LearnedModel(nn.Module):
     source: ClassVar[str] = "images"
     stride: ClassVar[int] = 1  # training and validation crops are multiples of this
     prepare_items: ClassVar[int] = 64  # training items a fresh model's ``prepare`` sees
+    shipped: ClassVar[str] = "float16 transforms, integer prior tables"  # what an export holds (MANIFEST dtype)
 
     def __init__(self, cfg):
         super().__init__()

@@ -174,6 +174,7 @@ class HCLT(LearnedModel):
     Config = PCConfig
     source = "mnist"
     prepare_items = 20000
+    shipped = "float16 log-probabilities (integer tables derived at load)"
 
     def __init__(self, cfg: PCConfig):
         super().__init__(cfg)

@@ -298,7 +298,7 @@ def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") 
     art = run.exported()
     name = name or run.model.weights_name(run.step)
     entry = {
-        "codec": model_id, "dtype": "float16 transforms, integer prior tables", "config": art["config"],
+        "codec": model_id, "dtype": run.model.shipped, "config": art["config"],
         "data": state.get("data", ""), "steps": run.step, "train": state.get("train"),
         # where the run last trained (the first trainer's checkpoints lack it: this machine)
         "hardware": state.get("hardware") or hardware(state.get("device", "cpu")),

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import omnicodec
@@ -119,3 +120,31 @@ def test_model_config_from_the_command_line():
     assert parse_config("N=128,M=192,context=checkerboard,lambdas=[0.0018,0.18]") == {
         "N": 128, "M": 192, "context": "checkerboard", "lambdas": [0.0018, 0.18]}
     assert parse_config("") == {}
+
+
+@pytest.mark.train
+def test_em_models_train_resume_exactly_and_export_their_own_dtype(tmp_path):
+    """pc trains by its own update (EM), not Adam: two steps then two more equal four in one go,
+    and its export's MANIFEST entry says what it holds."""
+    from omnicodec.cli.main import main
+    from omnicodec.models.pc import HCLT
+
+    from ..common import make_digits
+
+    digits = make_digits(4, 5).pixels[:, :, 0].reshape(4, 28, 5, 28).transpose(0, 2, 1, 3).reshape(20, 28, 28)
+    np.savez(tmp_path / "mnist.npz", x_train=digits, y_train=np.zeros(20), x_test=digits[:4], y_test=np.zeros(4))
+
+    def run(out, steps, *extra):
+        args = ["train", "pc", "--data", str(tmp_path), "--batch", "8", "--out", str(out), "--steps", str(steps),
+                "--lr", "0.5", "--decay-from", "100", "--val-every", "2", *extra]
+        assert main(args) == 0
+        return torch.load(out / "last.pt", weights_only=True)
+
+    config = ("--config", "hidden=3,basis=4")
+    once = run(tmp_path / "once", 4, *config, "--export", str(tmp_path / "w"))
+    run(tmp_path / "twice", 2, *config)
+    twice = run(tmp_path / "twice", 4, "--resume", str(tmp_path / "twice" / "last.pt"))
+    assert all(torch.equal(once["model"][k], twice["model"][k]) for k in once["model"])
+    assert not torch.equal(once["model"]["trans"], HCLT(HCLT.config_from({"hidden": 3, "basis": 4})).trans)
+    manifest = json.loads((tmp_path / "w" / "MANIFEST.json").read_text())
+    assert manifest["pc-hclt3x4-4.pt"]["dtype"] == HCLT.shipped
