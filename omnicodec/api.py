@@ -207,17 +207,19 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
 Source = bytes | bytearray | memoryview | os.PathLike | BinaryIO
 
 
-def decode(data: Source) -> Item:
+def decode(data: Source, repair: bool = False) -> Item:
     """Decompress .omc data to an item: bytes, a path (``pathlib.Path``; a ``str`` is taken
     for bytes' sake as an error) or a binary file object.  Lossless streams are verified
-    against their digest."""
-    return decode_with_header(data)[1]
+    against their digest.  ``repair``: a codec that can (``vq``) restores payload sections
+    that are damaged instead of failing, and says so with a warning (``RepairWarning``);
+    for the others it changes nothing."""
+    return decode_with_header(data, repair)[1]
 
 
-def decode_with_header(data: Source) -> tuple[Header, Item]:
+def decode_with_header(data: Source, repair: bool = False) -> tuple[Header, Item]:
     """Decompress .omc data (as :func:`decode` takes it); returns the header (modality filled
     in) and the item."""
-    box = container.unpack(_read_source(data))
+    box = container.unpack(_read_source(data), repair)
     return box.header, _decode_box(box)
 
 
@@ -266,7 +268,13 @@ def _decode_box(box: container.Container) -> Item:
     header = box.header
     codec = _decoder(header, sum(len(v) for v in box.sections.values()))
     with _invalid_meta(header):
-        item = codec.decode(_payload(box.sections), header.meta)
+        if box.damaged and not getattr(codec, "repairable", False):
+            raise CorruptStreamError(f"section {box.damaged[0]} checksum mismatch: the file is corrupt "
+                                     f"({header.codec} streams cannot be repaired)")
+        if box.damaged:
+            item = codec.decode_repair(_payload(box.sections), header.meta)
+        else:
+            item = codec.decode(_payload(box.sections), header.meta)
     item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
     if header.digest is not None and item.digest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
@@ -638,7 +646,7 @@ def _verify_stream(path: Path, digest: str) -> None:
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 force: bool = False, lines: tuple[int, int] | None = None,
-                allow_loss: bool = False) -> tuple[Path, Header]:
+                allow_loss: bool = False, repair: bool = False) -> tuple[Path, Header]:
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
     original file's name (restored exactly by a default encode), else the modality default.
     An extension that is the stored stream's own format (a WebP stream to .webp, x265 to .mkv
@@ -650,7 +658,8 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     stream (a streaming codec such as logzip reads and decodes only the blocks that hold
     them).  Sections are read from the file as they are needed: stored bytes and streaming
     codecs never hold the file in memory.  The output takes the .omc file's permission bits
-    and modification time (those of the original, for a default encode)."""
+    and modification time (those of the original, for a default encode).  ``repair``: as
+    :func:`decode`'s."""
     src = Path(src)
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no such file")
@@ -662,12 +671,12 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         cls = _codec_class(header)
         dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
         _check_output(src, dst, force)
-        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss), like=st)
+        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss, repair), like=st)
     return dst, header
 
 
 def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
-               lines: tuple[int, int] | None, allow_loss: bool = False) -> None:
+               lines: tuple[int, int] | None, allow_loss: bool = False, repair: bool = False) -> None:
     """Write the content of ``box`` (or only ``lines`` of it) to ``tmp``."""
     from .datasets.files import render
 
@@ -686,7 +695,7 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
         if lines is None and _copies(header, box.sections, ext, allow_loss):
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
-        item = _decode_box(box.load())
+        item = _decode_box(box.load(repair))
         if lines is None:
             _refuse_lost_side_data(item, ext, allow_loss)
         tmp.write_bytes(select_lines(item.data, 0, *lines) if lines is not None else render(item, ext))

@@ -121,6 +121,7 @@ class Header:
 class Container:
     header: Header
     sections: dict[str, bytes]
+    damaged: list[str] = field(default_factory=list)  # tags left out by ``load(repair=True)``
 
 
 def pack(header: Header, sections: dict[str, bytes]) -> bytes:
@@ -444,9 +445,20 @@ class LazyContainer:
     header_size: int  # bytes of the fixed part, JSON and CRC
     stream: BinaryIO
 
-    def load(self) -> Container:
-        """Every section read and checked."""
-        return Container(self.header, {tag: s.read() for tag, s in self.sections.items()})
+    def load(self, repair: bool = False) -> Container:
+        """Every section read and checked; with ``repair``, a codec payload section that fails
+        its checksum is left out and named in ``damaged`` (for a codec that can restore it)."""
+        if not repair:
+            return Container(self.header, {tag: s.read() for tag, s in self.sections.items()})
+        box = Container(self.header, {})
+        for tag, s in self.sections.items():
+            try:
+                box.sections[tag] = s.read()
+            except CorruptStreamError:
+                if not tag[:1].isupper():
+                    raise
+                box.damaged.append(tag)
+        return box
 
     def close(self) -> None:
         self.stream.close()
@@ -499,9 +511,9 @@ def spans(data: bytes) -> list[tuple[int, int]]:
     return [(0, box.header_size)] + [s.span for s in box.sections.values()]
 
 
-def unpack(data: bytes) -> Container:
-    """Parse and verify a whole .omc byte string."""
-    return read_lazy(io.BytesIO(data), len(data)).load()
+def unpack(data: bytes, repair: bool = False) -> Container:
+    """Parse and verify a whole .omc byte string (``repair``: see ``LazyContainer.load``)."""
+    return read_lazy(io.BytesIO(data), len(data)).load(repair)
 
 
 def peek(path: str | os.PathLike) -> Header:

@@ -50,6 +50,7 @@ _CODECS: dict[str, str] = {
     "hyperprior": "omnicodec.codecs.hyperprior:Hyperprior",
     "walloc": "omnicodec.codecs.walloc:Walloc",
     "pc": "omnicodec.codecs.pc:PC",
+    "vq": "omnicodec.codecs.vq:VQCodec",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.

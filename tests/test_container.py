@@ -285,3 +285,16 @@ def test_a_file_cut_short_after_it_was_opened_reads_as_truncated(tmp_path):
             f.truncate(100)
         with pytest.raises(TruncatedStreamError):
             box.sections["DATA"][500:600]
+
+
+def test_a_repairing_read_leaves_out_damaged_payload_sections_but_never_side_data():
+    blob = bytearray(container.pack(HEADER, {"DATA": b"a" * 50, "IDX1": b"b" * 50, "pngc": b"c" * 50}))
+    spans = container.spans(bytes(blob))
+    blob[spans[2][0] + 10] ^= 1  # inside IDX1's payload
+    with pytest.raises(CorruptStreamError, match="section 1 checksum"):
+        container.unpack(bytes(blob))
+    box = container.unpack(bytes(blob), repair=True)
+    assert box.damaged == ["IDX1"] and box.sections == {"DATA": b"a" * 50, "pngc": b"c" * 50}
+    blob[spans[3][0] + 10] ^= 1  # and side data: never left out silently
+    with pytest.raises(CorruptStreamError, match="section 2 checksum"):
+        container.unpack(bytes(blob), repair=True)

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .. import __version__
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "wrapper) is left out")
     d.add_argument("--lines", metavar="A:B", help="restore only lines A to B (1-based, inclusive, "
                    "like sed -n A,Bp) of a text/log stream; logzip decodes only the blocks needed")
+    d.add_argument("--repair", action="store_true", help="restore damaged payload sections where the "
+                   "codec can (vq: from the intact tiles around them), with a warning, instead of failing")
     d.add_argument("--max-memory", type=byte_size, metavar="SIZE", help="refuse a file whose decode "
                    "would need more memory than SIZE (e.g. 2G, 512M; default 16G), before allocating; "
                    "streamed decodes (logs, stored bytes) hold one block at a time and always run, as do copies "
@@ -208,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         argv[0] = ALIASES[argv[0]]
     args = build_parser().parse_args(argv)
     progress.QUIET = getattr(args, "quiet", False)
+    warnings.showwarning = _one_line_warning
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -225,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc) if expected else f"internal error: {type(exc).__name__}: {exc}"
         print(f"codec: error: {msg}".splitlines()[0], file=sys.stderr)
         return 2 if args.command == "grep" else 1  # grep's status for an error
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning (a repaired stream, a deprecation) as one line on stderr, like an error."""
+    print(f"codec: warning: {message}".splitlines()[0], file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------- commands
@@ -376,7 +385,8 @@ def cmd_decode(args) -> int:
             dst = Path(args.output) if args.output else None
         else:
             dst = api.default_output(_place(out, src, base) / src.name, api.open(src))
-        path, _ = api.decode_file(src, dst, force=args.force, lines=lines, allow_loss=args.allow_loss)
+        path, _ = api.decode_file(src, dst, force=args.force, lines=lines, allow_loss=args.allow_loss,
+                                  repair=args.repair)
         return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"
 
     return _each(files, work)

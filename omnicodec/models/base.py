@@ -162,7 +162,7 @@ class IntegerNet:
                 b = torch.round(m.bias.detach().double() * 2 ** (WEIGHT_BITS + in_bits))
                 layers.append({"kind": "deconv" if isinstance(m, nn.ConvTranspose2d) else "conv",
                                "weight": w, "bias": b, "shift": WEIGHT_BITS + in_bits - ACT_BITS,
-                               "stride": m.stride[0], "padding": m.padding[0],
+                               "stride": m.stride[0], "padding": m.padding[0], "dilation": m.dilation[0],
                                "output_padding": getattr(m, "output_padding", (0,))[0]})
                 in_bits = ACT_BITS
             elif isinstance(m, nn.ReLU):
@@ -179,10 +179,12 @@ class IntegerNet:
                 x = x.clamp_min(0)
                 continue
             if layer["kind"] == "conv":
-                x = torch.nn.functional.conv2d(x, layer["weight"], layer["bias"], layer["stride"], layer["padding"])
+                x = torch.nn.functional.conv2d(x, layer["weight"], layer["bias"], layer["stride"], layer["padding"],
+                                               layer.get("dilation", 1))
             else:
                 x = torch.nn.functional.conv_transpose2d(x, layer["weight"], layer["bias"], layer["stride"],
-                                                         layer["padding"], layer["output_padding"])
+                                                         layer["padding"], layer["output_padding"], 1,
+                                                         layer.get("dilation", 1))
             x = torch.floor(x / 2 ** layer["shift"])  # exact: power-of-two division of integers
         return x
 

@@ -259,7 +259,7 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
         lr = tc.lr_at(run.step)
         metrics = run.train_step(torch.from_numpy(src.batch(run.rng, tc.batch)).to(device), lr)
         for k, v in metrics.items():
-            sums[k] = sums.get(k, 0.0) + v
+            sums[k] = sums.get(k, 0.0) + float(v)  # (a numpy scalar would not reload weights_only)
         count += 1
         rate = (run.step - first) / max(time.time() - t0, 1e-9)
         out_of_time = minutes and time.time() - t0 > minutes * 60
@@ -270,7 +270,8 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
             judged = run.ema.module if run.ema else model
             judged.eval()
             row = {"step": run.step, "lr": lr, "steps_per_s": round(rate, 3),
-                   **{f"train_{k}": round(v / count, 4) for k, v in sums.items()}, **judged.validate(val)}
+                   **{f"train_{k}": round(v / count, 4) for k, v in sums.items()},
+                   **{k: float(v) for k, v in judged.validate(val).items()}}
             model.train()
             run.history.append(row)
             sums, count = {}, 0

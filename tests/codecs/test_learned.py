@@ -29,6 +29,9 @@ SIZES = {"small": {"image": dict(h=40, w=56), "audio": dict(frames=8000)},
 # codecs for one domain take its items instead: pc codes grids of 28x28 grey digits
 DOMAIN = {"pc": {"small": dict(rows=2, cols=3), "large": dict(rows=12, cols=20, seed=4)}}
 ANY_IMAGE = [c for c in LEARNED if c not in DOMAIN]  # the codecs for any size and mode
+# the PSNR floor of the checklist (quality 90) and of the size sweep (quality 80): vq codes
+# 0.01-0.05 bpp, where these smooth gradients come back at 22-28 dB
+MIN_PSNR = {"vq": (20, 18)}
 
 
 def _item(modality: str, size: str, codec_id: str = ""):
@@ -61,7 +64,7 @@ def test_image_sizes_and_modes(codec_id, h, w, mode):
     if mode in ("RGBA", "LA"):  # alpha is lossless
         assert (decoded.pixels[:, :, -1] == item.pixels[:, :, -1]).all()
     if h * w > 1000:
-        assert item_psnr(item, decoded) > 20
+        assert item_psnr(item, decoded) > MIN_PSNR.get(codec_id, (30, 20))[1]
 
 
 @pytest.mark.parametrize("codec_id", [c for c, m in CASES if m == "image"])
@@ -74,7 +77,7 @@ def test_sixteen_bit_is_refused_with_advice(codec_id):
 
 @pytest.mark.parametrize("codec_id, modality", CASES)
 def test_checklist(codec_id, modality):
-    run_learned_checklist(codec_id, _item(modality, "small", codec_id), min_psnr=30)
+    run_learned_checklist(codec_id, _item(modality, "small", codec_id), min_psnr=MIN_PSNR.get(codec_id, (30, 20))[0])
 
 
 @pytest.mark.parametrize("codec_id, version", [(c, v) for c in LEARNED for v in fixture_versions(c)])

@@ -28,6 +28,17 @@ def test_integer_net_is_integer_close_to_float_and_batch_independent():
     assert torch.equal(exact(x[1:2]), out[1:2])
 
 
+def test_integer_net_runs_dilated_convolutions():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=2, dilation=2), torch.nn.ReLU(),
+                              torch.nn.Conv2d(3, 2, 3, padding=4, dilation=4))
+    x = torch.from_numpy(np.random.default_rng(2).integers(-20, 20, (1, 2, 11, 13)).astype(np.float64))
+    out = base.IntegerNet.from_module(net)(x)
+    with torch.no_grad():
+        ref = net(x.float()).double() * 2**base.ACT_BITS
+    assert out.shape == ref.shape and (out - ref).abs().max() < 0.02 * ref.abs().max() + 8
+
+
 def test_integer_net_refuses_layers_it_cannot_run_exactly():
     with pytest.raises(TypeError, match="Sigmoid"):
         base.IntegerNet.from_module(torch.nn.Sequential(torch.nn.Sigmoid()))
