@@ -197,8 +197,8 @@ def plot(result: dict, path: Path) -> None:
             if pts:
                 ax.plot(*zip(*pts), marker=marker, ms=3, lw=0.8, alpha=0.7, label=f"x{scale} + {codec}")
     ax.plot([p["bpp"] for p in result["vq"]], [p["ms_ssim"] for p in result["vq"]], "o-k", lw=2, label="vq")
-    h = result["hyperprior_lowest"][0]
-    ax.plot([h["bpp"]], [h["ms_ssim"]], "D", color="tab:red", label="hyperprior q0")
+    h = result["hyperprior_lowest"][0]  # far right of the range: a note, not a point
+    ax.text(0.099, 0.47, f"hyperprior q0: {h['bpp']:.2f} bpp, MS-SSIM {h['ms_ssim']:.3f}", ha="right", fontsize=7)
     ax.set_xlim(0, 0.1)
     ax.set_xlabel("bpp (whole .omc file)")
     ax.set_ylabel("MS-SSIM")
@@ -234,9 +234,14 @@ def main() -> None:
     ap.add_argument("--name", default="kodak")
     ap.add_argument("--limit", type=int, default=0, help="at most this many images, evenly spaced")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--plot", action="store_true", help="redraw NAME's plot from its JSON")
     args = ap.parse_args()
     if args.table:
         print(table())
+        return
+    if args.plot:  # again from the JSON
+        path = RESULTS / f"vq_extreme_{args.name}.json"
+        plot(json.loads(path.read_text()), path.with_suffix(".png"))
         return
     result = run(args.images, args.name, args.limit)
     RESULTS.mkdir(exist_ok=True)
