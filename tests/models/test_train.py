@@ -148,3 +148,28 @@ def test_em_models_train_resume_exactly_and_export_their_own_dtype(tmp_path):
     assert not torch.equal(once["model"]["trans"], HCLT(HCLT.config_from({"hidden": 3, "basis": 4})).trans)
     manifest = json.loads((tmp_path / "w" / "MANIFEST.json").read_text())
     assert manifest["pc-hclt3x4-4.pt"]["dtype"] == HCLT.shipped
+
+
+def test_vq_resumes_exactly_through_its_codebook_ladder_and_gan(tmp_path):
+    """vq's EMA codebook (vector-quantize-pytorch), its ladder re-clustering and the GAN in the
+    same step: two steps then two more equal four in one go; the history is plain floats (a
+    numpy scalar in it made checkpoints unloadable with weights_only)."""
+    pytest.importorskip("vector_quantize_pytorch")
+    from omnicodec.cli.main import main
+
+    data = write_images(tmp_path / "imgs")
+    config = ("--config", "codes=16,dim=4,encoder=[4,4,4,4],decoder=[4,4,4,4],prior=4,ladder=[2,4],"
+              "recluster_every=2,gan_start=2", "--decay-from", "100")
+
+    def run(out, steps, *extra):
+        args = ["train", "vq", "--data", str(data), "--size", "64", "--batch", "2", "--out", str(out),
+                "--steps", str(steps), "--val-every", "2", "--lr", "1e-3", *extra]
+        assert main(args) == 0
+        return torch.load(out / "last.pt", weights_only=True)
+
+    once = run(tmp_path / "once", 4, *config)
+    run(tmp_path / "twice", 2, *config)
+    twice = run(tmp_path / "twice", 4, "--resume", str(tmp_path / "twice" / "last.pt"))
+    assert all(torch.equal(once["model"][k], twice["model"][k]) for k in once["model"])
+    assert [r["train_loss"] for r in once["history"]] == [r["train_loss"] for r in twice["history"]]
+    assert "train_d" in once["history"][-1] and once["model"]["centroids"].abs().sum() > 0
