@@ -268,7 +268,7 @@ def _decode_box(box: container.Container) -> Item:
     header = box.header
     codec = _decoder(header, sum(len(v) for v in box.sections.values()))
     with _invalid_meta(header):
-        if box.damaged and not getattr(codec, "repairable", False):
+        if box.damaged and not codec.repairable:
             raise CorruptStreamError(f"section {box.damaged[0]} checksum mismatch: the file is corrupt "
                                      f"({header.codec} streams cannot be repaired)")
         if box.damaged:

@@ -126,6 +126,8 @@ class Codec:
     extra: ClassVar[str] = ""  # the pip extra that provides ``requires``
     description: ClassVar[str] = ""
     verbatim: ClassVar[bool] = False  # the payload is the content (no digest: its CRC covers it)
+    # restores damaged payload sections (``decode_repair``) when a decode asks for it (vq)
+    repairable: ClassVar[bool] = False
     # its encoder's bytes depend on the CPU (a library's run-time SIMD dispatch): the same on
     # one machine, not between machines; decoding is unaffected
     cpu_dependent_encode: ClassVar[bool] = False
