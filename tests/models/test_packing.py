@@ -1,5 +1,6 @@
 """Packed weights files: byte-exact restoration, real savings, refusal of damaged files."""
 
+import hashlib
 import io
 import json
 import lzma
@@ -80,3 +81,52 @@ def test_damaged_files_are_refused():
         with pytest.raises(CorruptStreamError):
             packing.unpack(bad)
             pytest.fail(f"{name}: accepted")
+
+
+def _continued(data: bytes, seed: int = 1) -> bytes:
+    """``data``'s artefact after a little more training: every weight moved by a small step."""
+    art = torch.load(io.BytesIO(data), weights_only=True)
+    g = torch.Generator().manual_seed(seed)
+    w = art["encoder"]["weight"]
+    art["encoder"]["weight"] = (w.float() + torch.randn(w.shape, generator=g) * 2e-4).half()
+    art["gain"] = art["gain"] * 1.0001
+    buf = io.BytesIO()
+    torch.save(art, buf)
+    return buf.getvalue()
+
+
+def test_a_delta_against_its_successor_restores_every_byte_and_is_smaller(tmp_path):
+    old = _artefact()
+    new = _continued(old)
+    blob = packing.pack(old, new, "new.pt")
+    assert packing.base_of(blob) == ("new.pt", hashlib.sha256(new).hexdigest())
+    assert packing.unpack(blob, new) == old
+    assert len(blob) < 0.8 * len(packing.pack(old))
+    # read() restores the base from the same folder first, through a chain
+    newest = _continued(new, seed=2)
+    packing.packed_path(tmp_path / "newest.pt").write_bytes(packing.pack(newest))
+    packing.packed_path(tmp_path / "new.pt").write_bytes(packing.pack(new, newest, "newest.pt"))
+    packing.packed_path(tmp_path / "old.pt").write_bytes(blob)
+    assert packing.read(tmp_path / "old.pt") == old
+
+
+def test_a_delta_refuses_a_missing_or_wrong_base(tmp_path):
+    old = _artefact()
+    new = _continued(old)
+    blob = packing.pack(old, new, "new.pt")
+    with pytest.raises(CorruptStreamError, match="needs its base"):
+        packing.unpack(blob)
+    with pytest.raises(CorruptStreamError, match="not the file"):
+        packing.unpack(blob, _continued(old, seed=3))
+    with pytest.raises(CorruptStreamError, match="packed alone"):
+        packing.unpack(packing.pack(old), new)
+    packing.packed_path(tmp_path / "old.pt").write_bytes(blob)
+    with pytest.raises(CorruptStreamError, match="is missing"):
+        packing.read(tmp_path / "old.pt")
+    for bad in ({"base": ["../x.pt", "0" * 64]}, {"pairs": [0]}, {"base": 3}):
+        with pytest.raises(CorruptStreamError):
+            packing.unpack(_with_header(blob, **bad), new)
+    # a file that names itself as its base is a cycle: refused after MAX_CHAIN bases
+    packing.packed_path(tmp_path / "loop.pt").write_bytes(packing.pack(old, old, "loop.pt"))
+    with pytest.raises(CorruptStreamError, match="chain"):
+        packing.read(tmp_path / "loop.pt")
