@@ -1,17 +1,22 @@
-"""Rate-distortion on the 24 Kodak images: the learned codecs (hyperprior, walloc) vs JPEG (4:2:0,
-4:4:4), WebP, AVIF and JPEG XL.
+"""Rate-distortion on the 24 Kodak images: the learned codecs (hyperprior, walloc, mcquic) vs
+JPEG (4:2:0, 4:4:4), WebP, AVIF and JPEG XL.
 
 For every codec and quality: mean bpp of the actual .omc files (all header bytes included),
 mean RGB PSNR, mean MS-SSIM, mean encode/decode seconds per image.  Then BD-rate (PSNR) of
-each learned codec against each classical codec (omnicodec.metrics.bd_rate), the same for CompressAI's
+each learned codec against each classical codec and the hyperprior (omnicodec.metrics.bd_rate),
+kodim24's own curve per codec (McQuic's anchor: 25.97 dB at 0.126 bpp), the same for CompressAI's
 published curves against published WebP as a sanity check, and an RD plot with CompressAI's
 published Kodak points as reference lines.
 
     python benchmarks/image_rd.py [--kodak ../shared/data/images/kodak]
         -> benchmarks/results/image_rd.json, benchmarks/results/image_rd.png
+    python benchmarks/image_rd.py --codecs mcquic,hyperprior,jpeg,webp,avif   # these re-measured
+        in one run, the other curves kept from the last
     python benchmarks/image_rd.py --table     # README table from the JSON
     python benchmarks/image_rd.py --images DIR --name NAME   # another set (photos never trained
-        on, e.g. ../shared/data/images/clic_or_other_test/CBSD68) -> results/image_rd_NAME.json
+        on, e.g. ../shared/data/images/clic_or_other_test/CBSD68) -> results/image_rd_NAME.json, .png
+    python benchmarks/image_rd.py --images ../shared/data/images/kodak --name mcquic \
+        --codecs mcquic,hyperprior,jpeg,webp,avif   # McQuic's issue: its anchors in one run
 """
 
 from __future__ import annotations
@@ -32,30 +37,38 @@ REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "kodak_published_rd.
 QUALITIES = {
     "hyperprior": [0, 17, 33, 50, 67, 83, 100],
     "walloc": [0, 12.5, 24.9, 25, 37.5, 50, 62.5, 75, 87.5, 100],  # 16x model below 25, 4x from 25
+    "mcquic": [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],  # its 11 levels
     "jpeg": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "jpeg444": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "webp": [5, 15, 30, 45, 60, 75, 85, 95],
     "avif": [10, 25, 40, 55, 70, 80, 90],
     "jxl": [10, 25, 40, 55, 70, 80, 90, 95],
 }
-LEARNED = ("hyperprior", "walloc")
+LEARNED = ("hyperprior", "walloc", "mcquic")
+ANCHOR_IMAGE = "kodim24"  # a per-image curve is kept for it (the McQuic paper's example)
 PUBLISHED = ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM", "WebP", "JPEG"]
 
 
-def measure(codec_id: str, images: list) -> list[dict]:
-    """The codec's mean point over the images at each of its qualities (omnicodec.bench's
-    measure: the codec bench command's own numbers)."""
+def measure(codec_id: str, images: dict) -> list[dict]:
+    """The codec's mean point over the images ({name: item}) at each of its qualities
+    (omnicodec.bench's measure: the codec bench command's own numbers), with ANCHOR_IMAGE's own
+    bpp and PSNR, and encode / decode megapixels per second (the mean image's pixels over the
+    mean seconds)."""
     from omnicodec import bench
 
     points = []
+    megapixels = np.mean([item.pixels.shape[0] * item.pixels.shape[1] for item in images.values()]) / 1e6
     for q in QUALITIES[codec_id]:
-        rows = [bench.measure(str(n), item, codec_id, q) for n, item in enumerate(images)]
-        failed = [r["error"] for r in rows if "error" in r]
+        rows = {n: bench.measure(n, item, codec_id, q) for n, item in images.items()}
+        failed = [r["error"] for r in rows.values() if "error" in r]
         if failed:
             raise RuntimeError(f"{codec_id} at quality {q}: {failed[0]}")
-        m = {k: float(np.mean([r[k] for r in rows])) for k in ("rate", "psnr", "ms_ssim", "enc_s", "dec_s")}
+        m = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("rate", "psnr", "ms_ssim", "enc_s", "dec_s")}
         points.append({"quality": q, "bpp": m["rate"], "psnr": m["psnr"], "ms_ssim": m["ms_ssim"],
-                       "enc_s": m["enc_s"], "dec_s": m["dec_s"]})
+                       "enc_s": m["enc_s"], "dec_s": m["dec_s"],
+                       "enc_mp_s": megapixels / m["enc_s"], "dec_mp_s": megapixels / m["dec_s"]})
+        if ANCHOR_IMAGE in rows:
+            points[-1][ANCHOR_IMAGE] = {"bpp": rows[ANCHOR_IMAGE]["rate"], "psnr": rows[ANCHOR_IMAGE]["psnr"]}
         print(f"{codec_id:<10} q={q:<5} bpp={m['rate']:.3f} psnr={m['psnr']:.2f} ms-ssim={m['ms_ssim']:.4f} "
               f"enc={m['enc_s']:.2f}s dec={m['dec_s']:.2f}s", flush=True)
     return points
@@ -83,8 +96,8 @@ def bd_table(curves: dict, published: dict) -> dict:
         if learned not in curves:
             continue
         hr, hp = curve(envelope(curves[learned]))
-        for anchor in ("webp", "jpeg", "jpeg444", "avif", "jxl"):
-            if anchor in curves:
+        for anchor in ("webp", "jpeg", "jpeg444", "avif", "jxl", "hyperprior"):
+            if anchor in curves and anchor != learned:
                 try:
                     out[f"{learned} vs {anchor}"] = bd_rate(*curve(curves[anchor]), hr, hp)
                 except ValueError as exc:
@@ -101,7 +114,7 @@ def bd_table(curves: dict, published: dict) -> dict:
     return out
 
 
-def plot(curves: dict, published: dict, path: Path) -> None:
+def plot(curves: dict, published: dict, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,7 +137,7 @@ def plot(curves: dict, published: dict, path: Path) -> None:
     ax.set_ylim(22, 42)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Kodak (24 images)")
+    ax.set_title(title)
     fig.tight_layout()
     save_plot(fig, path, 80)
 
@@ -147,7 +160,7 @@ def main() -> None:
     ap.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "images" / "kodak"))
     ap.add_argument("--codecs", default=",".join(QUALITIES))
     ap.add_argument("--images", help="another folder of PNGs instead of Kodak (with --name)")
-    ap.add_argument("--name", default="", help="results/image_rd_NAME.json for --images; no plot")
+    ap.add_argument("--name", default="", help="results/image_rd_NAME.json and .png for --images")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     if args.table:
@@ -156,27 +169,28 @@ def main() -> None:
     from omnicodec.codecs import walloc
     from omnicodec.codecs.hyperprior import Hyperprior
     from omnicodec.codecs.learned import weights_dir
+    from omnicodec.codecs.mcquic import McQuicCodec
     from omnicodec.datasets.files import read_item
 
     if args.images and not args.name:
         ap.error("--images needs --name")
     folder = Path(args.images or args.kodak)
     target = RESULTS / (f"image_rd_{args.name}.json" if args.images else "image_rd.json")
-    images = [read_item(p) for p in sorted(folder.glob("*.png"))]
+    images = {p.stem: read_item(p) for p in sorted(folder.glob("*.png"))}
     # curves not re-measured (--codecs names a subset) are kept from the last full run
     old = json.loads(target.read_text()) if target.exists() else {}
     curves = {**old.get("curves", {}), **{c: measure(c, images) for c in args.codecs.split(",")}}
     published = json.loads(REFERENCE.read_text())["bpp_psnr"] if REFERENCE.exists() and not args.images else {}
     manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())
     weights = {name: {k: manifest[name].get(k) for k in ("sha256", "steps", "hardware", "date", "config")}
-               for name in (Hyperprior.weights_file, walloc.WEIGHTS_16X, walloc.WEIGHTS_UPPER)}
+               for name in (Hyperprior.weights_file, walloc.WEIGHTS_16X, walloc.WEIGHTS_UPPER, McQuicCodec.weights_file)
+               if name in manifest}
     command = "python benchmarks/image_rd.py" + (f" --images {folder} --name {args.name}" if args.images else "")
     out = {"machine": machine(), "command": command, "images": len(images), "folder": folder.name,
            "weights": weights,
            "curves": curves, "bd_rate": bd_table(curves, published)}
     target.write_text(json.dumps(out, indent=1) + "\n")
-    if not args.images:
-        plot(curves, published, RESULTS / "image_rd.png")
+    plot(curves, published, target.with_suffix(".png"), f"{folder.name} ({len(images)} images)")
     print(json.dumps(out["bd_rate"], indent=1))
 
 

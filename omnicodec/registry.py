@@ -51,6 +51,7 @@ _CODECS: dict[str, str] = {
     "walloc": "omnicodec.codecs.walloc:Walloc",
     "pc": "omnicodec.codecs.pc:PC",
     "vq": "omnicodec.codecs.vq:VQCodec",
+    "mcquic": "omnicodec.codecs.mcquic:McQuicCodec",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.

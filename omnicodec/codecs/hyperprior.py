@@ -40,7 +40,6 @@ import numpy as np
 from ..errors import CorruptStreamError, UnsupportedInputError
 from .base import section
 from .learned import (
-    LEARNED_IMAGE_MODES,
     LearnedCodec,
     code_factorized,
     code_stages,
@@ -74,12 +73,6 @@ class Hyperprior(LearnedCodec):
         from ..models.hyperprior import InferenceModel
 
         return InferenceModel(art)
-
-    def supports(self, item):
-        reason = super().supports(item)
-        if reason is None and item.mode not in LEARNED_IMAGE_MODES:
-            return f"hyperprior codes 8-bit images; convert {item.mode} to 8-bit RGB first"
-        return reason
 
     def encode(self, item):
         from ..entropy import Encoder
@@ -115,11 +108,6 @@ class Hyperprior(LearnedCodec):
         if grid is not None and model.cfg.context != "none":
             raise error(f"hyperprior: a {model.cfg.context} model codes no grids of tiles")
         return grid or (1, 1, int(meta["height"]), int(meta["width"]))
-
-    def check_stream(self, meta):
-        super().check_stream(meta)
-        if meta["mode"] not in LEARNED_IMAGE_MODES:
-            raise CorruptStreamError(f"hyperprior: bad mode {meta['mode']!r} in header")
 
     def decode_checked(self, sections, meta):
         model = self.model()

@@ -191,6 +191,8 @@ class LearnedCodec(LossyCodec):
     def supports(self, item):
         reason = super().supports(item)
         if reason is None and item.modality == "image":
+            if item.mode not in LEARNED_IMAGE_MODES:
+                return f"{self.codec_id} codes 8-bit images; convert {item.mode} to 8-bit RGB first"
             h, w = item.pixels.shape[:2]
             if h * w > limits.MAX_LEARNED_PIXELS:
                 return (f"{self.codec_id} decodes at most {limits.MAX_LEARNED_PIXELS} pixels within its memory "
@@ -208,6 +210,8 @@ class LearnedCodec(LossyCodec):
         tiles), before any model loads; ``decode`` and ``decode_latent`` call it first."""
         if self.modality == "image":
             limits.check_learned_pixels(*check_image_meta(meta))
+            if meta.get("mode") not in LEARNED_IMAGE_MODES:
+                raise CorruptStreamError(f"{self.codec_id}: bad mode {meta.get('mode')!r} in header")
             problem = self.tiling_problem(meta)
             if problem:
                 raise CorruptStreamError(f"{self.codec_id}: {problem}")
@@ -280,6 +284,54 @@ class LearnedCodec(LossyCodec):
     def padded(cls, *sizes: int) -> tuple[int, ...]:
         """Sizes rounded up to the model's stride (inputs are padded by edge replication)."""
         return tuple(-(-s // cls.stride) * cls.stride for s in sizes)
+
+
+@dataclass
+class IndexCodec(LearnedCodec):
+    """Base of the codecs that code codebook indices in the lane format their own way (vq,
+    mcquic): the coder is not an option, and the quality picks a whole level."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.coder != "ans" or self.lanes:
+            raise ValueError(f"{self.codec_id} always writes the lane format (coder 'ans', its own lanes)")
+
+    def level(self, model) -> int:
+        return int(round(super().level(model)))
+
+
+def padded_input(rgb: np.ndarray, height: int, width: int):
+    """8-bit RGB (H, W, 3) -> float32 torch (1, 3, height, width) in [0, 1], edge-replicated."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(np.array(rgb, np.float32)).permute(2, 0, 1)[None] / 255
+    return F.pad(x, (0, width - w, 0, height - h), mode="replicate")
+
+
+def tiled_rgb(decoder, z, out_per: int, tile: int, halo: int) -> np.ndarray:
+    """A float synthesis ``decoder`` of latent ``z`` (1, C, h, w) in fixed tiles (``models.base.
+    tiled``) -> 8-bit RGB (h·out_per, w·out_per, 3), each tile rounded as it is made."""
+    import torch
+
+    from ..models.base import tiled
+
+    def to_uint8(t):
+        return np.rint(t.clamp(0, 1).numpy() * 255).astype(np.uint8)
+
+    with torch.no_grad():
+        return tiled(decoder, z, 1, out_per, tile, halo, finish=to_uint8)[0].transpose(1, 2, 0)
+
+
+def float_decoder(model):
+    """A float32 copy of an inference model's ``decoder`` (cached on it), for learning on
+    latents (``synthesize``; not the exact decoder)."""
+    import copy
+
+    if not hasattr(model, "_float32"):
+        model._float32 = copy.deepcopy(model.decoder).float()
+    return model._float32
 
 
 # ------------------------------------------------------------------------- entropy coding

@@ -33,8 +33,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import CorruptStreamError
-from .base import quality_to_range, section
-from .learned import LEARNED_IMAGE_MODES, LearnedCodec, image_from_rgb, rgb_and_alpha
+from .base import section
+from .learned import IndexCodec, float_decoder, image_from_rgb, padded_input, rgb_and_alpha, tiled_rgb
 
 TILE = 32  # index positions per tile side (512 px): the unit coded alone, and lost or restored alone
 # the float nets' fixed tiles and their context, in index positions (the decoder sees 3 positions
@@ -101,10 +101,7 @@ class Inference:
 
         from ..models.base import tiled
 
-        h, w = rgb.shape[:2]
-        ph, pw = VQCodec.padded(h, w)
-        x = torch.from_numpy(np.array(rgb, np.float32)).permute(2, 0, 1)[None] / 255
-        x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        x = padded_input(rgb, *VQCodec.padded(*rgb.shape[:2]))
         with torch.no_grad():
             return F.normalize(tiled(self.encoder, x, 16, 1, SYNTH_TILE, HALO).double(), dim=1)
 
@@ -119,16 +116,7 @@ class Inference:
 
     def synthesize(self, idx: np.ndarray, level: int) -> np.ndarray:
         """Indices (h, w) -> 8-bit RGB (16h, 16w, 3)."""
-        import torch
-
-        from ..models.base import tiled
-
-        def to_uint8(t):
-            return np.rint(t.clamp(0, 1).numpy() * 255).astype(np.uint8)
-
-        with torch.no_grad():
-            out = tiled(self.decoder, self.vectors(idx, level), 1, 16, SYNTH_TILE, HALO, finish=to_uint8)
-        return out[0].transpose(1, 2, 0)
+        return tiled_rgb(self.decoder, self.vectors(idx, level), 16, SYNTH_TILE, HALO)
 
     # ---- the prior (integer)
     def masses(self, idx: np.ndarray, known: np.ndarray, where: np.ndarray, level: int) -> np.ndarray:
@@ -213,7 +201,7 @@ def tile_tag(t: int) -> str:
 
 
 @dataclass
-class VQCodec(LearnedCodec):
+class VQCodec(IndexCodec):
     codec_id: ClassVar[str] = "vq"
     modality: ClassVar[str] = "image"
     description: ClassVar[str] = "VQ autoencoder, clustered codebooks and a learned index prior: 0.01-0.05 bpp"
@@ -223,23 +211,9 @@ class VQCodec(LearnedCodec):
     latent_stride: ClassVar[int] = 16
     repairable: ClassVar[bool] = True
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.coder != "ans" or self.lanes:
-            raise ValueError("vq always writes the lane format (coder 'ans', one lane per tile)")
-
     @classmethod
     def build(cls, art):
         return Inference(art)
-
-    def level(self, model) -> int:
-        return int(round(quality_to_range(self.quality, 0, model.levels - 1)))
-
-    def supports(self, item):
-        reason = super().supports(item)
-        if reason is None and item.mode not in LEARNED_IMAGE_MODES:
-            return f"vq codes 8-bit {', '.join(LEARNED_IMAGE_MODES)} images, not {item.mode}"
-        return reason
 
     def encode(self, item):
         self.check_supports(item)
@@ -261,9 +235,7 @@ class VQCodec(LearnedCodec):
         return self._decode(sections, meta, repair=True)
 
     def _decode(self, sections, meta, repair: bool):
-        mode = meta.get("mode", "RGB")
-        if mode not in LEARNED_IMAGE_MODES:
-            raise CorruptStreamError(f"vq: the header's mode {mode!r} is not one vq writes")
+        mode = meta["mode"]
         model = self.model()
         level = self.level(model)
         idx = self._indices(sections, meta, model, level, repair)
@@ -318,14 +290,5 @@ class VQCodec(LearnedCodec):
         model = self.model()
         x = torch.as_tensor(np.asarray(latents), dtype=torch.float32)
         with torch.no_grad():
-            return _float_decoder(model)(x).clamp(0, 1)
-
-
-def _float_decoder(model):
-    """A float32 copy of the model's decoder, for learning on latents (not the exact decoder)."""
-    import copy
-
-    if not hasattr(model, "_float32"):
-        model._float32 = copy.deepcopy(model.decoder).float()
-    return model._float32
+            return float_decoder(model)(x).clamp(0, 1)
 

@@ -57,7 +57,6 @@ from ..errors import CorruptStreamError
 from ..items import Audio, audio_from
 from .base import quality_to_range, section
 from .learned import (
-    LEARNED_IMAGE_MODES,
     LearnedCodec,
     image_from_rgb,
     image_tiles,
@@ -145,8 +144,6 @@ class Walloc(LearnedCodec):
 
     def supports(self, item):
         reason = super().supports(item)
-        if reason is None and item.modality == "image" and item.mode not in LEARNED_IMAGE_MODES:
-            return f"walloc codes 8-bit images; convert {item.mode} to 8-bit RGB first"
         if reason is None and item.modality != self.kind:
             return f"this walloc config codes {self.kind}, not {item.modality} (see for_item)"
         return reason
@@ -161,8 +158,6 @@ class Walloc(LearnedCodec):
             raise CorruptStreamError(f"walloc: the header describes no {self.kind}, which its config says it holds")
         if self.kind == "image":  # audio: no pixel caps; the API checked the sample caps
             super().check_stream(meta)
-            if meta["mode"] not in LEARNED_IMAGE_MODES:
-                raise CorruptStreamError(f"walloc: bad mode {meta['mode']!r} in header")
 
     def encode(self, item):
         from ..entropy import Encoder

@@ -73,6 +73,18 @@ WEIGHT_BITS = 12  # fractional bits of integer-net weights
 SOURCES = ("images", "audio", "video", "mnist")
 
 
+class TupleConfig:
+    """Mixin of a model's frozen config dataclass whose tuple fields come back from JSON (a
+    checkpoint's or an artefact's config) as lists."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        from dataclasses import fields
+
+        tuples = {f.name for f in fields(cls) if "tuple" in str(f.type)}
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items()})
+
+
 class LearnedModel(nn.Module):
     """Base of every trainable model (see the module docstring for the contract)."""
 
@@ -89,10 +101,10 @@ class LearnedModel(nn.Module):
 
     @classmethod
     def config_from(cls, d: dict[str, Any]):
-        return cls.Config(**d)
+        return cls.Config.from_dict(d) if issubclass(cls.Config, TupleConfig) else cls.Config(**d)
 
     def config_dict(self) -> dict[str, Any]:
-        return asdict(self.cfg)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()}
 
     def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError

@@ -30,7 +30,7 @@ discriminator term the generator's output detached.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..metrics import psnr_of_mse
-from .base import LearnedModel, half_state, load_half
+from .base import LearnedModel, TupleConfig, half_state, load_half
 
 PASSES = 5  # coding passes of the dyadic order (pass_map)
 
@@ -51,7 +51,7 @@ def ssim_window(side: int) -> int:
 
 
 @dataclass(frozen=True)
-class VQConfig:
+class VQConfig(TupleConfig):
     codes: int = 1024  # the full codebook (the top of the ladder)
     dim: int = 32  # code vector size
     encoder: tuple[int, ...] = (24, 48, 96, 128)  # widths after each stride-2 conv
@@ -64,23 +64,24 @@ class VQConfig:
     gan_start: int = 4000  # the step the adversarial loss starts
     gan: float = 0.05  # its weight
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VQConfig:
-        tuples = {f.name for f in fields(cls) if "tuple" in str(f.type)}
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items()})
-
     @property
     def sizes(self) -> tuple[int, ...]:
         """Every level's codebook size, smallest first; the last is the full codebook."""
         return (*self.ladder, self.codes)
 
 
-def encoder_net(cfg: VQConfig) -> nn.Sequential:
+def analysis_net(widths: tuple[int, ...], out: int) -> nn.Sequential:
+    """RGB -> ``out`` channels at 1/2**len(widths): stride-2 3x3 convs of ``widths`` and SiLUs,
+    then a 3x3 conv (vq's encoder, McQuic's analysis)."""
     layers, c = [], 3
-    for w in cfg.encoder:
+    for w in widths:
         layers += [nn.Conv2d(c, w, 3, 2, 1), nn.SiLU()]
         c = w
-    return nn.Sequential(*layers, nn.Conv2d(c, cfg.dim, 3, 1, 1))
+    return nn.Sequential(*layers, nn.Conv2d(c, out, 3, 1, 1))
+
+
+def encoder_net(cfg: VQConfig) -> nn.Sequential:
+    return analysis_net(cfg.encoder, cfg.dim)
 
 
 class _Residual(nn.Module):
@@ -92,16 +93,21 @@ class _Residual(nn.Module):
         return x + self.body(x)
 
 
-def decoder_net(cfg: VQConfig) -> nn.Sequential:
-    """Code vectors -> RGB at 2**len(decoder) times their resolution: a residual block, nearest
-    upsamplings each followed by a 3x3 conv, and the last doubling a sub-pixel conv (the full
-    resolution's 3x3 conv would cost as much as all the rest)."""
-    c = cfg.decoder[0]
-    layers = [nn.Conv2d(cfg.dim, c, 3, 1, 1), _Residual(c)]
-    for w in cfg.decoder[1:]:
+def synthesis_net(dim: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """``dim`` channels -> RGB at 2**len(widths) times their resolution: a 3x3 conv to
+    ``widths[0]``, a residual block, nearest upsamplings each followed by a 3x3 conv, and the last
+    doubling a sub-pixel conv (the full resolution's 3x3 conv would cost as much as all the
+    rest).  vq's decoder, McQuic's synthesis."""
+    c = widths[0]
+    layers = [nn.Conv2d(dim, c, 3, 1, 1), _Residual(c)]
+    for w in widths[1:]:
         layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, w, 3, 1, 1), nn.SiLU()]
         c = w
     return nn.Sequential(*layers, nn.Conv2d(c, 12, 3, 1, 1), nn.PixelShuffle(2))
+
+
+def decoder_net(cfg: VQConfig) -> nn.Sequential:
+    return synthesis_net(cfg.dim, cfg.decoder)
 
 
 def prior_net(cfg: VQConfig) -> nn.Sequential:
@@ -131,10 +137,10 @@ def pass_map(h: int, w: int) -> np.ndarray:
     return out
 
 
-def kmeans(x: torch.Tensor, weight: torch.Tensor, k: int, iters: int = 25, seed: int = 0):
-    """Weighted spherical k-means of the unit rows of ``x`` (unit centroids; a k-means++ start
-    from a seeded generator, so the same codebook gives the same centroids): (centroids (k, d),
-    the centroid of each row (n,))."""
+def kmeans(x: torch.Tensor, weight: torch.Tensor, k: int, iters: int = 25, seed: int = 0, spherical: bool = True):
+    """Weighted k-means of the rows of ``x``, spherical (unit rows, unit centroids) or plain
+    (a k-means++ start from a seeded generator, so the same codebook gives the same centroids):
+    (centroids (k, d), the centroid of each row (n,))."""
     x, weight = x.detach().double().cpu(), weight.detach().double().cpu().clamp_min(1e-6)
     g = torch.Generator().manual_seed(seed)
     chosen = [int(torch.multinomial(weight, 1, generator=g))]
@@ -148,7 +154,10 @@ def kmeans(x: torch.Tensor, weight: torch.Tensor, k: int, iters: int = 25, seed:
         a = torch.cdist(x, c).argmin(1)
         s = torch.zeros_like(c).index_add_(0, a, x * weight[:, None])
         n = torch.zeros(k, dtype=x.dtype).index_add_(0, a, weight)
-        c = F.normalize(torch.where(n[:, None] > 0, s, c), dim=1)
+        mean = s if spherical else s / n.clamp_min(1e-30)[:, None]
+        c = torch.where(n[:, None] > 0, mean, c)
+        if spherical:
+            c = F.normalize(c, dim=1)
     return c.float(), torch.cdist(x, c).argmin(1)
 
 
@@ -187,13 +196,6 @@ class VQ(LearnedModel):
                                             threshold_ema_dead_code=2, commitment_weight=cfg.commitment,
                                             use_cosine_sim=True, accept_image_fmap=True)
             self.disc = discriminator()
-
-    @classmethod
-    def config_from(cls, d):
-        return VQConfig.from_dict(d)
-
-    def config_dict(self):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()}
 
     def weights_name(self, step: int) -> str:
         return f"vq-{self.cfg.codes}x{self.cfg.dim}-{step}.pt"

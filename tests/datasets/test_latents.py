@@ -30,7 +30,8 @@ def _digits(n: int = 12, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("codec_id, quality, channels, stride", [
-    ("walloc", 10, 12, 8), ("walloc", 80, 64, 8), ("hyperprior", 30, None, 16), ("vq", 60, 32, 16)])
+    ("walloc", 10, 12, 8), ("walloc", 80, 64, 8), ("hyperprior", 30, None, 16), ("vq", 60, 32, 16),
+    ("mcquic", 0, 128, 16), ("mcquic", 70, 128, 16)])
 def test_latent_of_an_encode_is_the_latent_its_stream_holds(codec_id, quality, channels, stride):
     item = make_image(37, 53, seed=2)
     codec = omnicodec.get_codec(codec_id, quality)
