@@ -54,7 +54,7 @@ class McQuicConfig(TupleConfig):
     codes: tuple[int, int] = (256, 1024)  # codewords per codebook at each scale
     ladder: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512)  # fine codebooks below the full one
     encoder: tuple[int, ...] = (32, 64, 96, 128)  # widths after each stride-2 conv
-    decoder: tuple[int, ...] = (128, 64, 32, 16)  # the bottom width, then after each upsampling (a third
+    decoder: tuple[int, ...] = (128, 64, 32, 16)  # the bottom width, then after each upsampling (a fifth
     # of the hyperprior's synthesis in multiply-adds per pixel: the decode-time budget)
     context: int = 128  # context net width
     recluster_every: int = 250
