@@ -299,6 +299,14 @@ class IndexCodec(LearnedCodec):
     def level(self, model) -> int:
         return int(round(super().level(model)))
 
+    def synthesize(self, latents):
+        """The inference model's float32 ``decoder`` copy (``float_decoder``) on a batch."""
+        import torch
+
+        x = torch.as_tensor(np.asarray(latents), dtype=torch.float32)
+        with torch.no_grad():
+            return float_decoder(self.model())(x).clamp(0, 1)
+
 
 def padded_input(rgb: np.ndarray, height: int, width: int):
     """8-bit RGB (H, W, 3) -> float32 torch (1, 3, height, width) in [0, 1], edge-replicated."""

@@ -12,14 +12,14 @@ Quality 0..100 picks the level: 0 codes the coarse scale alone, then the fine sc
 K = 2 .. 1024 per group (levels evenly spread over the range, rounded).
 
 Determinism: the entropy decoder depends only on integers: the context net runs as an
-``IntegerNet`` (exact, in fixed tiles), the mixture's squared distances are float64 sums in a
-fixed order of exactly representable values, ``entropy.models._exp`` gives the weights, and the
-masses are floors of single correctly rounded products.  Each level is coded in one pass with no
+``IntegerNet`` (exact, in fixed tiles), the mixture's squared distances are float32 sums in a
+fixed order (``kernels/codewords.py``), ``entropy.models._exp`` gives the weights, and the masses
+are floors of single correctly rounded products.  Each level is coded in one pass with no
 autoregression (the paper's point: decoding is parallel).
 
 Payload: sections ``COAR`` and ``FINE`` (no ``FINE`` at level 0), each the lane format with one lane
-(``entropy/lanes.py``): ``COAR`` group by group-major position order (position-major, groups
-within a position), ``FINE`` likewise, in chunks of CHUNK positions, each chunk one CDF table.
+(``entropy/lanes.py``): ``COAR`` position by position (row-major), the groups within a
+position; ``FINE`` likewise, in chunks of CHUNK positions, each chunk one CDF table.
 Grey images are coded as RGB and converted back; alpha is a lossless PNG section ``ALFA``.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import CorruptStreamError
 from .base import section
-from .learned import IndexCodec, float_decoder, image_from_rgb, padded_input, rgb_and_alpha, tiled_rgb
+from .learned import IndexCodec, image_from_rgb, padded_input, rgb_and_alpha, tiled_rgb
 
 TILE, HALO = 24, 3  # the float nets' fixed tiles and their context, in H/16 positions
 CONTEXT_TILE, CONTEXT_HALO = 32, 2  # the integer context net's tiles, in H/32 positions (exact)
@@ -265,10 +265,3 @@ class McQuicCodec(IndexCodec):
     def decode_latent(self, sections, meta) -> np.ndarray:
         self.check_stream(meta)
         return _crop(self._latent(sections, meta)[1], meta)
-
-    def synthesize(self, latents):
-        import torch
-
-        x = torch.as_tensor(np.asarray(latents), dtype=torch.float32)
-        with torch.no_grad():
-            return float_decoder(self.model())(x).clamp(0, 1)

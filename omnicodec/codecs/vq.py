@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import CorruptStreamError
 from .base import section
-from .learned import IndexCodec, float_decoder, image_from_rgb, padded_input, rgb_and_alpha, tiled_rgb
+from .learned import IndexCodec, image_from_rgb, padded_input, rgb_and_alpha, tiled_rgb
 
 TILE = 32  # index positions per tile side (512 px): the unit coded alone, and lost or restored alone
 # the float nets' fixed tiles and their context, in index positions (the decoder sees 3 positions
@@ -283,12 +283,3 @@ class VQCodec(IndexCodec):
         model = self.model()
         level = self.level(model)
         return model.vectors(self._indices(sections, meta, model, level), level)[0].numpy().astype(np.float32)
-
-    def synthesize(self, latents):
-        import torch
-
-        model = self.model()
-        x = torch.as_tensor(np.asarray(latents), dtype=torch.float32)
-        with torch.no_grad():
-            return float_decoder(model)(x).clamp(0, 1)
-
