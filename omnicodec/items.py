@@ -161,6 +161,39 @@ def chroma_shape(pix_fmt: str, h: int, w: int) -> tuple[int, int]:
     return -(-h // sy), -(-w // sx)
 
 
+# BT.601 Y'CbCr <-> R'G'B' at full range (JFIF's equations): every Y' value of the plane maps
+# into [0, 1], so a learned codec working in RGB keeps a clip's footroom and headroom (the
+# shared clips use Y' 0..235); colours outside the RGB cube are clipped.
+_KR, _KB = 0.299, 0.114
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, peak: int = 255) -> np.ndarray:
+    """One frame's planes (chroma at any subsampling, repeated up) to float32 RGB (3, H, W) in [0, 1]."""
+    h, w = y.shape
+    rows, cols = np.arange(h) * u.shape[0] // h, np.arange(w) * u.shape[1] // w
+    mid = (peak + 1) / 2
+    yy = y / peak
+    cb, cr = (u[rows][:, cols] - mid) / peak, (v[rows][:, cols] - mid) / peak
+    kg = 1 - _KR - _KB
+    rgb = np.stack([yy + 2 * (1 - _KR) * cr, yy - (2 * _KB * (1 - _KB) * cb + 2 * _KR * (1 - _KR) * cr) / kg,
+                    yy + 2 * (1 - _KB) * cb])
+    return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+def rgb_to_yuv(rgb: np.ndarray, pix_fmt: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8-bit RGB (H, W, 3) to the 8-bit planes of ``pix_fmt``, chroma by means over its
+    subsampling blocks (edge-padded): the inverse of ``yuv_to_rgb``."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = _KR * r + (1 - _KR - _KB) * g + _KB * b
+    cb, cr = (b - y) / (2 * (1 - _KB)), (r - y) / (2 * (1 - _KR))
+    sx, sy, _ = PIX_FMTS[pix_fmt]
+    if sx > 1 or sy > 1:
+        pad = ((0, -y.shape[0] % sy), (0, -y.shape[1] % sx))
+        cb, cr = (np.pad(c, pad, mode="edge") for c in (cb, cr))
+        cb, cr = (c.reshape(c.shape[0] // sy, sy, c.shape[1] // sx, sx).mean(axis=(1, 3)) for c in (cb, cr))
+    return tuple(np.clip(np.round(p), 0, 255).astype(np.uint8) for p in (y, cb + 128, cr + 128))
+
+
 @dataclass
 class Video:
     """Planar YUV frames: ``planes`` = (Y, U, V), each (frames, h, w), uint8 for 8-bit formats

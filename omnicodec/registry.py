@@ -52,6 +52,7 @@ _CODECS: dict[str, str] = {
     "pc": "omnicodec.codecs.pc:PC",
     "vq": "omnicodec.codecs.vq:VQCodec",
     "mcquic": "omnicodec.codecs.mcquic:McQuicCodec",
+    "stem": "omnicodec.codecs.stem:Stem",
 }
 
 # Preference order per modality: the first codec that is available and supports the input wins.

@@ -123,6 +123,7 @@ def test_demo_table_is_exact_for_lossless_rows(capsys):
     assert learned == ["kodim23.png", "mnist-test-100.png", "speech-female-3s.flac"]
     for learned in ("vq", "mcquic"):
         assert [r.split()[0] for r in rows if r.split()[1] == learned] == ["kodim23.png", "mnist-test-100.png"]
+    assert [r.split()[0] for r in rows if r.split()[1] == "stem"] == ["CiscoVT2people_160x96_6fps.y4m"]
     opus = next(r.split() for r in rows if "opus 32k" in r)
     assert abs(float(opus[opus.index("kbit/s") - 1]) / 32 - 1) < 0.05  # the whole .omc file's rate
 

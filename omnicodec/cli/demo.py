@@ -5,7 +5,7 @@ the FLAC sample is kept as its own bytes, so its samples also go through the def
 codec) and is verified exact; then, where the modality has one, through the default lossy codec
 at quality 75, Opus at 32 kbit/s for audio, and the learned codecs that take it (vq at its
 quality 75, K = 256 codes, about 0.03 bpp; mcquic at its level 8, K = 256 per group; pc: the
-grid of MNIST digits).
+grid of MNIST digits; stem: the clip).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from importlib import resources
 
 DEMO_QUALITY = 75.0
 # beside the classical default
-LEARNED = {"image": ("hyperprior", "walloc", "vq", "mcquic", "pc"), "audio": ("walloc",)}
+LEARNED = {"image": ("hyperprior", "walloc", "vq", "mcquic", "pc"), "audio": ("walloc",), "video": ("stem",)}
 BITRATES = {"audio": ("opus", 32000)}  # a lossy row at a rate users ask for by name
 
 

@@ -205,23 +205,37 @@ class _CRFCodec(_AVCodec, LossyCodec):
 
 
 @dataclass
-class X264(_CRFCodec):
+class _X26X(_CRFCodec):
+    """x264 and x265: ``tune`` passes the encoder's tuning (psnr for the benchmarks' anchors)."""
+
+    tune: str = ""
+
+    def options(self):
+        return {**super().options(), **({"tune": self.tune} if self.tune else {})}
+
+
+@dataclass
+class X264(_X26X):
     codec_id: ClassVar[str] = "x264"
     kind: ClassVar[str] = "h264"
     raw: ClassVar[tuple[str, ...]] = (".264", ".h264")
     standard: ClassVar[tuple[str, ...]] = (".mkv", ".mp4") + raw
     encoder: ClassVar[str] = "libx264"
     description: ClassVar[str] = "H.264 (x264); quality -> CRF 51..0"
+    tune: str = option("", choices=("", "film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode",
+                                    "zerolatency"), omit_default=True)
 
 
 @dataclass
-class X265(_CRFCodec):
+class X265(_X26X):
     codec_id: ClassVar[str] = "x265"
     kind: ClassVar[str] = "hevc"
     raw: ClassVar[tuple[str, ...]] = (".265", ".hevc")
     standard: ClassVar[tuple[str, ...]] = (".mkv", ".mp4") + raw
     encoder: ClassVar[str] = "libx265"
     description: ClassVar[str] = "HEVC (x265); quality -> CRF 51..0"
+    tune: str = option("", choices=("", "psnr", "ssim", "grain", "animation", "fastdecode", "zerolatency"),
+                       omit_default=True)
 
     def options(self):
         return {**super().options(), "x265-params": "log-level=error"}

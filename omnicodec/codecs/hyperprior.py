@@ -139,19 +139,11 @@ class Hyperprior(LearnedCodec):
         model = self.model()
         y, _, hyper = self._analyse(model, rgb_and_alpha(item)[0])
         y_hat = code_stages(_Discard(), y, model, hyper)
-        return self._crop(y_hat * model.net.gains(self.level(model))[1].double(), item.meta())
+        return self.crop_latent(y_hat * model.net.gains(self.level(model))[1].double(), item.meta())
 
     def decode_latent(self, sections, meta):
         self.check_stream(meta)
-        return self._crop(self._y_hat(self.model(), sections, meta), meta)
-
-    def _crop(self, y_hat, meta) -> np.ndarray:
-        """The latents that cover the image; a grid's whole plane (``latent_tiles`` crops each tile)."""
-        y = y_hat[0].detach().float().numpy()
-        if self.grid(meta) is not None:
-            return y
-        s = self.latent_stride
-        return np.ascontiguousarray(y[:, :-(-int(meta["height"]) // s), :-(-int(meta["width"]) // s)])
+        return self.crop_latent(self._y_hat(self.model(), sections, meta), meta)
 
     def synthesize(self, latents):
         import torch

@@ -274,6 +274,16 @@ class LearnedCodec(LossyCodec):
         s = self.latent_stride  # each tile's latent at its padded size, cropped like decode_latent's
         return np.ascontiguousarray(plane_tiles(latent, rows, cols)[:, :, :-(-th // s), :-(-tw // s)])
 
+    def crop_latent(self, latent, meta: dict[str, Any]) -> np.ndarray:
+        """A (1, C, h, w) torch latent at the padded size -> the float32 latents that cover the
+        image, (C, ceil(H / latent_stride), ceil(W / latent_stride)); a grid's whole plane
+        (``latent_tiles`` crops each tile)."""
+        y = latent[0].detach().float().numpy()
+        if self.grid(meta) is not None:
+            return y
+        s = self.latent_stride
+        return np.ascontiguousarray(y[:, :-(-int(meta["height"]) // s), :-(-int(meta["width"]) // s)])
+
     def synthesize(self, latents):
         """A batch of latents (N, C, h, w) as ``decode_latent`` gives them (a torch tensor or
         array) -> float32 torch images (N, 3, h·latent_stride, w·latent_stride) in [0, 1], by

@@ -192,13 +192,6 @@ class Inference:
         return flat.reshape(g, *shape)
 
 
-def _crop(z_hat, meta) -> np.ndarray:
-    """The latents that cover the image (the padding to 32 px can add a row and a column)."""
-    s = McQuicCodec.latent_stride
-    z = z_hat[0, :, :-(-int(meta["height"]) // s), :-(-int(meta["width"]) // s)]
-    return np.ascontiguousarray(z.numpy(), np.float32)
-
-
 def _cdf(masses: np.ndarray):
     from ..entropy.lanes import CdfTable, quantize_counts
 
@@ -260,8 +253,8 @@ class McQuicCodec(IndexCodec):
     # ---- the latent ẑ, for compressed-domain learning
     def encode_latent(self, item) -> np.ndarray:
         model, level, _, fine, pred, _, _, _ = self._analyse(item)
-        return _crop(model.latent(pred, fine, level), item.meta())
+        return self.crop_latent(model.latent(pred, fine, level), item.meta())
 
     def decode_latent(self, sections, meta) -> np.ndarray:
         self.check_stream(meta)
-        return _crop(self._latent(sections, meta)[1], meta)
+        return self.crop_latent(self._latent(sections, meta)[1], meta)

@@ -29,6 +29,8 @@ MAX_VALIDATION = 16  # validation items (crops, chunks, clips); MNIST: 256 digit
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".ppm", ".tif", ".tiff"}
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 VIDEO_EXTS = {".y4m"}
+MAX_FRAME_STEP = 3  # video clips skip up to this many frames at a time (frame-rate subsampling)
+MAX_PAN = 8  # pixels a frame that a synthetic pan over a still image moves, each way
 
 
 def split(folder: Path, exts: set[str]) -> tuple[list[Path], list[Path]]:
@@ -125,22 +127,16 @@ class AudioSource(_Source):
         return np.stack([a[(len(a) - self.size) // 2:][:self.size] for a in self.held_out])[:, None]
 
 
-def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, peak: int) -> np.ndarray:
-    """Limited-range BT.601 Y'CbCr planes (chroma at any subsampling) to RGB in [0, 1], (3, H, W)."""
-    h, w = y.shape
-    rows, cols = np.arange(h) * u.shape[0] // h, np.arange(w) * u.shape[1] // w
-    u, v = u[rows][:, cols].astype(np.float64), v[rows][:, cols].astype(np.float64)
-    scale = peak / 255.0
-    yy = (y / scale - 16) / 219
-    cb, cr = (u / scale - 128) / 224, (v / scale - 128) / 224
-    rgb = np.stack([yy + 1.402 * cr, yy - 0.344136 * cb - 0.714136 * cr, yy + 1.772 * cb])
-    return np.clip(rgb, 0, 1).astype(np.float32)
-
-
 class VideoSource(_Source):
-    """Random clips of ``frames`` consecutive frames, cropped to ``size`` square, as RGB."""
+    """Random clips of ``frames`` frames, cropped to ``size`` square, as RGB (``items.yuv_to_rgb``).
+
+    Still images in the folder (any of IMAGE_EXTS, e.g. a link to the image training set) add
+    synthetic camera pans: a window moving a whole number of pixels a frame (up to MAX_PAN each
+    way) over a training image, for half of the clips, so that a video model sees more scenes
+    and motions than a handful of clips hold.  Validation uses the video files only."""
 
     def __init__(self, folder: Path, size: int, frames: int = 4):
+        from ..items import yuv_to_rgb
         from . import y4m
 
         def load(paths):
@@ -156,15 +152,32 @@ class VideoSource(_Source):
 
         self.size, self.frames = size, frames
         self._load(folder, VIDEO_EXTS, load, f"video of {frames}+ frames of {size}px")
+        reach = size + (frames - 1) * MAX_PAN
+        stills = split(folder, IMAGE_EXTS)[0] if any(p.suffix.lower() in IMAGE_EXTS for p in folder.rglob("*")) else []
+        self.stills = [a for a in map(_rgb, stills) if min(a.shape[:2]) >= reach]
 
     def batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Random crops of ``frames`` frames taken every 1st, 2nd or 3rd frame (frame-rate
+        subsampling, as far as the clip is long enough), played backwards half the time; or,
+        for half of them where there are still images, a pan over one."""
         s, k = self.size, self.frames
         out = np.empty((n, k, 3, s, s), dtype=np.float32)
         for i in range(n):
+            if self.stills and rng.random() < 0.5:
+                a = self.stills[rng.integers(len(self.stills))]
+                vy, vx = rng.integers(-MAX_PAN, MAX_PAN + 1, 2)
+                y0 = rng.integers(max(0, -vy * (k - 1)), a.shape[0] - s - max(0, vy * (k - 1)) + 1)
+                x0 = rng.integers(max(0, -vx * (k - 1)), a.shape[1] - s - max(0, vx * (k - 1)) + 1)
+                for t in range(k):
+                    y, x = y0 + t * vy, x0 + t * vx
+                    out[i, t] = a[y:y + s, x:x + s].transpose(2, 0, 1) / 255.0
+                continue
             v = self.items[rng.integers(len(self.items))]
-            t = rng.integers(0, v.shape[0] - k + 1)
+            step = int(rng.integers(1, min(MAX_FRAME_STEP, (v.shape[0] - 1) // max(k - 1, 1)) + 1))
+            t = rng.integers(0, v.shape[0] - (k - 1) * step)
             y, x = rng.integers(0, v.shape[2] - s + 1), rng.integers(0, v.shape[3] - s + 1)
-            out[i] = v[t:t + k, :, y:y + s, x:x + s]
+            clip = v[t:t + (k - 1) * step + 1:step, :, y:y + s, x:x + s]
+            out[i] = clip[::-1] if rng.integers(2) else clip
         return out
 
     def validation(self) -> np.ndarray:

@@ -93,3 +93,17 @@ def test_new_streams_hold_the_elementary_stream_without_the_encoder_banner(codec
         assert [f.to_ndarray().tobytes() for f in box.decode(video=0)] == frames, ext
     with pytest.raises(UnsupportedInputError, match="stored in Matroska"):
         old.standard_file(data_a, new.raw[0], meta)
+
+
+@pytest.mark.parametrize("codec_id", ["x264", "x265"])
+def test_tune_reaches_the_encoder_and_is_checked(codec_id):
+    """``tune=psnr`` (the benchmarks' anchor setting) changes the stream, is kept in the config,
+    and a tune the encoder lacks is refused by name."""
+    clip = make_video(frames=4, h=64, w=64)
+    plain = omnicodec.encode(clip, omnicodec.get_codec(codec_id, 50))
+    tuned = omnicodec.encode(clip, omnicodec.get_codec(codec_id, 50, tune="psnr"))
+    header, decoded = omnicodec.decode_with_header(tuned)
+    assert tuned != plain and header.config["tune"] == "psnr" and "tune" not in omnicodec.decode_with_header(plain)[0].config
+    assert decoded.planes[0].shape == clip.planes[0].shape
+    with pytest.raises(UnsupportedInputError, match="tune"):
+        omnicodec.get_codec(codec_id, 50, tune="cartoon")

@@ -24,8 +24,9 @@ LEARNED = _learned()
 # (codec, modality) for every modality of every learned codec
 CASES = [(c, m) for c in LEARNED for m in registry.get_codec_class(c).modalities()]
 # small items for the checklist, and one big enough for several synthesis tiles or chunks
-SIZES = {"small": {"image": dict(h=40, w=56), "audio": dict(frames=8000)},
-         "large": {"image": dict(h=300, w=560, seed=4), "audio": dict(frames=150000, channels=2, seed=4)}}
+SIZES = {"small": {"image": dict(h=40, w=56), "audio": dict(frames=8000), "video": dict(frames=3, h=48, w=64)},
+         "large": {"image": dict(h=300, w=560, seed=4), "audio": dict(frames=150000, channels=2, seed=4),
+                   "video": dict(frames=4, h=144, w=176, seed=4)}}
 # codecs for one domain take its items instead: pc codes grids of 28x28 grey digits
 DOMAIN = {"pc": {"small": dict(rows=2, cols=3), "large": dict(rows=12, cols=20, seed=4)}}
 ANY_IMAGE = [c for c in LEARNED if c not in DOMAIN]  # the codecs for any size and mode

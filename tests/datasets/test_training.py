@@ -39,7 +39,7 @@ def test_sources_hold_out_a_fixed_slice(tmp_path):
     clips = training.source("video", tmp_path / "vid", 32, frames=3)
     c = clips.batch(np.random.default_rng(0), 2)
     assert c.shape == (2, 3, 3, 32, 32)
-    grey = (frames.astype(float) - 16) / 219  # neutral chroma: R = G = B = luma
+    grey = frames / 255.0  # neutral chroma: R = G = B = luma (full range)
     assert np.allclose(c[0, :, 0], c[0, :, 1], atol=1e-6) and c.max() <= 1
     assert np.isclose(clips.validation()[0, 0, 0, 0, 0], np.clip(grey[0, 8, 16], 0, 1), atol=1e-6)
 
@@ -62,3 +62,38 @@ def test_pack_images_keeps_the_budget_and_the_split(tmp_path):
     assert len(val) == 2 and len(train) == len(files)
     with pytest.raises(FileExistsError):
         training.pack_images(src, tmp_path / "pack")
+
+
+def test_video_clips_subsample_reverse_and_pan_over_stills(tmp_path):
+    """Clips of a y4m take every 1st-3rd frame, forwards or backwards; stills in the folder
+    give pans: each frame the previous one moved by the same whole-pixel step."""
+    from omnicodec.datasets import training, y4m
+
+    from ..common import make_video
+
+    video = make_video(frames=9, h=48, w=64)
+    write_images(tmp_path / "vid", n=2, size=(120, 140))
+    (tmp_path / "vid" / "a.y4m").write_bytes(y4m.serialize(video))
+    src = training.source("video", tmp_path / "vid", 32, frames=3)
+    assert len(src.stills) == 2 and src.validation().shape[1:] == (3, 3, 32, 32)
+    clips = src.batch(np.random.default_rng(0), 40)
+    assert np.array_equal(clips, src.batch(np.random.default_rng(0), 40))
+    from omnicodec.items import yuv_to_rgb
+
+    frames = np.stack([yuv_to_rgb(*(p[i] for p in video.planes)) for i in range(9)])
+    kinds = {"pan": 0, "clip": 0}
+    for c in clips:
+        found = [(y, x, t0, step) for t0 in range(9) for step in (-3, -2, -1, 1, 2, 3)
+                 if 0 <= t0 + 2 * step < 9 for y in range(17) for x in range(33)
+                 if np.array_equal(c, frames[[t0, t0 + step, t0 + 2 * step], :, y:y + 32, x:x + 32])]
+        if found:
+            kinds["clip"] += 1
+            continue
+        shifts = [(dy, dx) for dy in range(-8, 9) for dx in range(-8, 9)
+                  if np.array_equal(c[1, :, max(0, -dy):32 - max(0, dy), max(0, -dx):32 - max(0, dx)],
+                                    c[0, :, max(0, dy):32 + min(0, dy), max(0, dx):32 + min(0, dx)])
+                  and np.array_equal(c[2, :, max(0, -dy):32 - max(0, dy), max(0, -dx):32 - max(0, dx)],
+                                     c[1, :, max(0, dy):32 + min(0, dy), max(0, dx):32 + min(0, dx)])]
+        assert shifts, "a clip is neither frames of the video nor a pan"
+        kinds["pan"] += 1
+    assert min(kinds.values()) >= 10, kinds

@@ -1,0 +1,174 @@
+"""Learned video codec: the spatiotemporal entropy model (STEM, ``models.stem``) over the
+hyperprior image autoencoder.  No motion estimation: every frame goes through the same
+autoencoder, and an inter frame's latent is coded under an entropy model conditioned on the
+previous frame's decoded latent (exact integer nets), its hyperprior and a checkerboard context.
+
+    Video (8-bit 4:2:0 or 4:4:4) ─frame─► RGB ─g_a·gain─► y ─► ẑ, q   (intra: the image codec's
+        path; inter: conditioned on ŷ of the frame before)  ─► one entropy-coded payload per frame
+    DATA = u32 frame count · u32 payload length per frame · the payloads
+    decode: payload ─► ẑ ─► μ, σ (exact) ─► ŷ ─g_s (float64)─► RGB ─► Y'CbCr ─► the frame
+
+A group of pictures (``gop`` frames) starts with an intra frame, so a decoder can start at any
+GOP: ``decode_frames`` decodes a range from the GOP that holds its first frame.  Encoder and
+decoder hold one frame's latents and the previous frame's ŷ at a time; the payload index is
+checked against the header (frame count, lengths) before anything is allocated.
+
+Colour: full-range BT.601 (``items.yuv_to_rgb``/``rgb_to_yuv``, as training reads clips), chroma
+upsampled by repetition and downsampled by block means.  Quality 0..100 maps linearly onto the
+image model's gain levels, one level per stream.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+import numpy as np
+
+from .. import limits
+from ..errors import CorruptStreamError
+from ..items import Video, chroma_shape, rgb_to_yuv, yuv_to_rgb
+from .base import option, section
+from .hyperprior import Hyperprior, analyse, synthesize
+from .learned import (
+    LearnedCodec,
+    _inference,
+    code_factorized,
+    code_stages,
+    decode_factorized,
+    decode_stages,
+    find_weights,
+)
+
+PIX_FMTS_CODED = ("yuv420p", "yuv444p")
+
+
+@dataclass
+class Stem(LearnedCodec):
+    codec_id: ClassVar[str] = "stem"
+    modality: ClassVar[str] = "video"
+    requires: ClassVar[tuple[str, ...]] = ("torch", "compressai")
+    description: ClassVar[str] = "learned video: spatiotemporal entropy model over the hyperprior, no motion"
+    weights_file: ClassVar[str] = "stem-64-1915.pt"
+    stride: ClassVar[int] = 64
+    latent_stride: ClassVar[int] = 16
+    network: ClassVar[str] = "omnicodec.models.stem:Stem"
+    standard: ClassVar[tuple[str, ...]] = ()
+    # per frame, as the hyperprior (the previous frame's ŷ and parameters add little); the
+    # output planes come on top
+    decode_fixed_bytes: ClassVar[int] = 400 << 20
+    decode_pixel_bytes: ClassVar[int] = 96
+    gop: int = option(32, 1, 1 << 20)  # frames per group of pictures: each starts with an intra frame
+
+    @classmethod
+    def build(cls, art):
+        from ..models.stem import InferenceModel, StemConfig
+
+        cfg = StemConfig.from_dict(art["config"])
+        path, sha = find_weights(Hyperprior.codec_id, cfg.base, cfg.base_sha256)
+        return InferenceModel(art, _inference(Hyperprior, str(path), sha))
+
+    def decode_memory(self, meta, item_bytes):
+        return super().decode_memory(meta, item_bytes) + item_bytes
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason is None:
+            if item.pix_fmt not in PIX_FMTS_CODED:
+                return f"stem codes 8-bit {' or '.join(PIX_FMTS_CODED)}, not {item.pix_fmt}"
+            frames, h, w = item.planes[0].shape
+            if h * w > limits.MAX_LEARNED_PIXELS:
+                return f"stem decodes frames of at most {limits.MAX_LEARNED_PIXELS} pixels; these have {h * w}"
+            if frames == 0:
+                return "stem codes at least one frame"
+        return reason
+
+    def check_stream(self, meta):
+        try:
+            w, h, t = int(meta["width"]), int(meta["height"]), int(meta["frames"])
+            fps = (int(meta["fps"][0]), int(meta["fps"][1]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise CorruptStreamError("stem: the header lacks the frame size, count or rate") from None
+        if min(w, h, t) < 1 or min(fps) < 1 or meta.get("pix_fmt") not in PIX_FMTS_CODED:
+            raise CorruptStreamError("stem: bad frame size, count, rate or pixel format in header")
+        limits.check_video(w, h, t)
+        limits.check_learned_pixels(w, h)
+
+    # ---- coding
+    def encode(self, item):
+        from ..entropy import Encoder
+
+        self.check_supports(item)
+        model = self.model()
+        level, prev, payloads = self.level(model), None, []
+        for t, rgb in enumerate(frames_rgb(item)):
+            y, z_sym = analyse(model.image, rgb, level)
+            hyper = model.image.hyper(z_sym)
+            enc = Encoder(self.coder, self.lanes)
+            code_factorized(enc, z_sym, model.image, model.image.z_freqs)
+            prev = code_stages(enc, y, model.image if t % self.gop == 0 else model.inter(prev), hyper)
+            payloads.append(enc.finish())
+        return {"DATA": struct.pack(f"<{len(payloads) + 1}I", len(payloads), *map(len, payloads))
+                + b"".join(payloads)}
+
+    def decode_checked(self, sections, meta):
+        w, h, t = int(meta["width"]), int(meta["height"]), int(meta["frames"])
+        pix_fmt = meta["pix_fmt"]
+        frames = self.decode_frames(sections, meta)  # checks the payload index before allocating
+        ch, cw = chroma_shape(pix_fmt, h, w)
+        planes = (np.empty((t, h, w), np.uint8), np.empty((t, ch, cw), np.uint8), np.empty((t, ch, cw), np.uint8))
+        for i, frame in enumerate(frames):
+            for plane, p in zip(planes, frame):
+                plane[i] = p
+        return Video(planes, (int(meta["fps"][0]), int(meta["fps"][1])), pix_fmt)
+
+    def decode_frames(self, sections, meta, start: int = 0, count: int | None = None) -> Iterator[tuple]:
+        """Frames ``start`` .. ``start + count - 1`` as (Y, U, V) arrays, one at a time, decoding
+        from the intra frame that starts their GOP (earlier GOPs are not touched).  The header
+        and the payload index are checked here, before the first frame is asked for."""
+        self.check_stream(meta)
+        t = int(meta["frames"])
+        count = t - start if count is None else count
+        if not (0 <= start and 0 <= count and start + count <= t):
+            raise ValueError(f"stem: frames {start}..{start + count - 1} are outside 0..{t - 1}")
+        payloads = frame_payloads(section(sections, "DATA", self.codec_id), t)
+        return self._frames(payloads, meta, start, count)
+
+    def _frames(self, payloads: list[bytes], meta, start: int, count: int) -> Iterator[tuple]:
+        from ..entropy import Decoder
+
+        h, w = int(meta["height"]), int(meta["width"])
+        model = self.model()
+        image = model.image
+        ph, pw = self.padded(h, w)
+        inv_gain = image.net.gains(self.level(model))[1].double()
+        prev = None
+        for i in range(start - start % self.gop, start + count):
+            dec = Decoder(payloads[i], self.coder, self.lanes)
+            z_sym = decode_factorized(dec, (1, image.cfg.N, ph // self.stride, pw // self.stride), image,
+                                      image.z_freqs)
+            hyper = image.hyper(z_sym)
+            stages = image if i % self.gop == 0 else model.inter(prev)
+            prev = decode_stages(dec, (1, image.cfg.M, *hyper.shape[2:]), stages, hyper)
+            dec.finish()
+            if i >= start:
+                yield rgb_to_yuv(synthesize(image, prev * inv_gain)[0, :h, :w], meta["pix_fmt"])
+
+
+# ---------------------------------------------------------------------------- helpers
+def frame_payloads(data: bytes, frames: int) -> list[bytes]:
+    """The per-frame payloads of DATA, checked against the header's frame count first."""
+    if len(data) < 4 or struct.unpack_from("<I", data)[0] != frames or len(data) < 4 * (frames + 1):
+        raise CorruptStreamError("stem: the payload index disagrees with the header's frame count")
+    lengths = struct.unpack_from(f"<{frames}I", data, 4)
+    if 4 * (frames + 1) + sum(lengths) != len(data):
+        raise CorruptStreamError("stem: the payload lengths disagree with the stream's size")
+    offsets = np.cumsum((4 * (frames + 1),) + lengths)
+    return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def frames_rgb(video: Video) -> Iterator[np.ndarray]:
+    """Each frame as 8-bit RGB (H, W, 3)."""
+    for planes in zip(*video.planes):
+        yield (yuv_to_rgb(*planes).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)

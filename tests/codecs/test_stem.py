@@ -1,0 +1,136 @@
+"""stem: the intra frame is the image codec's, inter frames cost less where the scene repeats,
+a GOP decodes alone, the temporal and context nets are exact whatever the tiling, the payload
+index is checked against the header, and the colour conversion keeps a clip's whole range.
+The learned-codec kit (test_learned.py) runs its checklist, fixture, weights errors and
+cross-process decoding."""
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec import container
+from omnicodec.errors import CorruptStreamError, UnsupportedInputError
+from omnicodec.items import Video, rgb_to_yuv, yuv_to_rgb
+
+from .test_vq import _photo
+
+torch = pytest.importorskip("torch")
+
+
+def _clip(frames: int, h: int = 96, w: int = 128, shift: int = 0, pix_fmt: str = "yuv420p", seed: int = 0) -> Video:
+    """A photo-like scene panning ``shift`` pixels a frame."""
+    photo = _photo(h, w + shift * frames, seed).pixels
+    planes = [rgb_to_yuv(photo[:, t * shift: t * shift + w], pix_fmt) for t in range(frames)]
+    return Video(tuple(np.stack(p) for p in zip(*planes)), (25, 1), pix_fmt)
+
+
+def _frame_bytes(blob: bytes) -> list[int]:
+    data = container.unpack(blob).sections["DATA"]
+    n = int.from_bytes(data[:4], "little")
+    return [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "little") for i in range(n)]
+
+
+def test_the_intra_frame_is_the_image_codecs():
+    """Frame 0 decodes to the hyperprior's decode of the same RGB frame (same weights, level)."""
+    from omnicodec.codecs.stem import Stem, frames_rgb
+
+    clip = _clip(2)
+    stem = Stem(quality=60)
+    decoded = omnicodec.decode(omnicodec.encode(clip, stem))
+    rgb = next(frames_rgb(clip))
+    image = omnicodec.decode(omnicodec.encode(omnicodec.Image(rgb, "RGB"), "hyperprior", 60))
+    expected = rgb_to_yuv(image.pixels, "yuv420p")
+    for plane, want in zip(decoded.planes, expected):
+        assert np.array_equal(plane[0], want)
+
+
+def test_a_still_scene_costs_less_after_its_first_frame():
+    """Inter frames of a repeated frame cost well under the intra frame; with a GOP of 1 every
+    frame is intra (and costs about as much as the first)."""
+    from omnicodec.codecs.stem import Stem
+
+    clip = _clip(4)
+    inter = _frame_bytes(omnicodec.encode(clip, Stem(quality=60)))
+    intra = _frame_bytes(omnicodec.encode(clip, Stem(quality=60, gop=1)))
+    assert intra[0] == inter[0] and all(b == intra[0] for b in intra)
+    assert max(inter[1:]) < 0.7 * inter[0], inter
+
+
+def test_a_gop_decodes_alone_and_frames_decode_one_at_a_time():
+    from omnicodec.codecs.stem import Stem
+
+    clip = _clip(5, shift=3)
+    codec = Stem(quality=40, gop=2)
+    blob = omnicodec.encode(clip, codec)
+    whole = omnicodec.decode(blob)
+    box = container.unpack(blob)
+    part = list(codec.decode_frames(box.sections, box.header.meta, start=3, count=2))
+    for i, frame in enumerate(part):
+        for plane, whole_plane in zip(frame, whole.planes):
+            assert np.array_equal(plane, whole_plane[3 + i])
+    with pytest.raises(ValueError, match="outside"):
+        codec.decode_frames(box.sections, box.header.meta, start=4, count=2)
+    with pytest.raises(CorruptStreamError, match="index"):  # refused when asked, before any frame
+        codec.decode_frames({"DATA": box.sections["DATA"][:-1]}, {**box.header.meta, "frames": 4})
+
+
+def test_the_inter_model_is_exact_whatever_the_tiling(monkeypatch):
+    from omnicodec.codecs.learned import find_weights, load_artefact
+    from omnicodec.codecs.stem import Stem
+    from omnicodec.models import stem
+
+    model = Stem().model()
+    prev = torch.from_numpy(np.random.default_rng(0).integers(-2000, 2000, (1, 128, 9, 11)) / 256.0)
+    hyper = torch.from_numpy(np.random.default_rng(1).integers(-900, 900, (1, 256, 9, 11)).astype(np.float64))
+    frame = model.inter(prev)
+    first = [frame.stage_params(hyper, prev, s) for s in (0, 1)]
+    monkeypatch.setattr(stem, "EXACT_TILE", 2)
+    frame = model.inter(prev)
+    for s, (scales, means) in enumerate(first):
+        s2, m2 = frame.stage_params(hyper, prev, s)
+        assert torch.equal(scales, s2) and torch.equal(means, m2)
+    assert torch.equal(means * 256, torch.round(means * 256))
+    assert find_weights("stem", Stem.weights_file)[1] == Stem().weights
+    assert load_artefact(*find_weights("stem", Stem.weights_file), "stem")["config"]["base"] == "hyperprior-none-84000.pt"
+
+
+def test_formats_and_sizes_come_back():
+    for clip in (_clip(2, 37, 53), _clip(2, 40, 24, pix_fmt="yuv444p"), _clip(1, 2, 2)):
+        decoded = omnicodec.decode(omnicodec.encode(clip, "stem", 80))
+        assert decoded.pix_fmt == clip.pix_fmt and decoded.fps == clip.fps
+        assert all(a.shape == b.shape for a, b in zip(decoded.planes, clip.planes))
+
+
+def test_ten_bit_is_refused_with_advice():
+    ten = Video(tuple(p.astype(np.uint16) << 2 for p in _clip(1).planes), (25, 1), "yuv420p10le")
+    with pytest.raises(UnsupportedInputError, match="8-bit"):
+        omnicodec.encode(ten, "stem", 50)
+
+
+def test_a_payload_index_that_disagrees_with_the_header_is_refused():
+    blob = omnicodec.encode(_clip(3), "stem", 30)
+    box = container.unpack(blob)
+    data = box.sections["DATA"]
+    lengths = _frame_bytes(blob)
+    bad = {
+        "count": (4).to_bytes(4, "little") + data[4:],
+        "length": data[:4] + (lengths[0] + 1).to_bytes(4, "little") + data[8:],
+        "truncated": data[:-1],
+        "short": data[:6],
+    }
+    for name, payload in bad.items():
+        with pytest.raises(CorruptStreamError):
+            omnicodec.decode(container.pack(box.header, {"DATA": payload}))
+
+
+def test_the_colour_conversion_keeps_the_range_and_inverts():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 256, (6, 8), dtype=np.uint8)
+    y[0, 0], y[0, 1] = 0, 255
+    u = np.full((6, 8), 128, np.uint8)
+    rgb = (yuv_to_rgb(y, u, u).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+    assert np.array_equal(rgb[..., 0], y) and np.array_equal(rgb[..., 2], y)  # grey: R = G = B = Y
+    back = rgb_to_yuv(_photo(64, 80).pixels, "yuv444p")
+    again = rgb_to_yuv((yuv_to_rgb(*back).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8), "yuv444p")
+    for a, b in zip(back, again):
+        assert np.abs(a.astype(int) - b).max() <= 2
