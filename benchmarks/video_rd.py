@@ -14,6 +14,8 @@ one process).  The anchors:
     x265    preset slow, CRF 22..42
     svtav1  preset 6, CRF 30..58
     stem    quality 0..100 (its 7 gain levels)
+    stem-gop1  the same with every frame intra (gop=1): the BD-rate of stem against it is what
+               the temporal and spatial context save
 
 HELD_OUT names the clips that the shipped stem weights never trained on (the training run's
 val/ folder); the others were its training data, and their numbers say so.
@@ -46,8 +48,11 @@ POINTS = {
     "x264": [{"crf": c, "preset": "veryslow", "tune": "psnr"} for c in CRFS],
     "x265": [{"crf": c, "preset": "slow"} for c in CRFS],
     "svtav1": [{"crf": c, "preset": "6"} for c in (30, 37, 44, 51, 58)],
+    # every frame intra (the image codec's coding, frame by frame): what the temporal model saves
+    "stem-gop1": [{"quality": q, "gop": 1} for q in (0, 100 / 6, 200 / 6, 50, 400 / 6, 500 / 6, 100)],
 }
-ANCHORS = ("x264", "x265")
+CODEC_OF = {"stem-gop1": "stem"}  # curve name -> registry id
+ANCHORS = ("x264", "x265", "stem-gop1")
 
 
 def clip(path: Path, frames: int):
@@ -64,6 +69,7 @@ def codec_for(codec_id: str, point: dict):
 
     point = dict(point)
     crf = point.pop("crf", None)
+    codec_id = CODEC_OF.get(codec_id, codec_id)
     quality = get_codec_class(codec_id).quality_for_crf(crf) if crf is not None else point.pop("quality")
     return api.get_codec(codec_id, quality=quality, **point)
 
@@ -120,7 +126,7 @@ def bd_rates(rows: list[dict]) -> dict:
                 curves.setdefault(r["codec"], []).append((r["bpp"], r["psnr_y"]))
         for codec_id, pts in curves.items():
             for anchor in ANCHORS:
-                if anchor == codec_id or anchor not in curves:
+                if anchor == codec_id or anchor not in curves or (anchor in CODEC_OF and codec_id != CODEC_OF[anchor]):
                     continue
                 try:
                     value: float | str = round(bd_rate(*zip(*curves[anchor]), *zip(*pts)), 2)

@@ -66,7 +66,7 @@ class Stem(LearnedCodec):
         from ..models.stem import InferenceModel, StemConfig
 
         cfg = StemConfig.from_dict(art["config"])
-        path, sha = find_weights(Hyperprior.codec_id, cfg.base, cfg.base_sha256)
+        path, sha = find_weights(Hyperprior.codec_id, cfg.base, art["base_sha256"])
         return InferenceModel(art, _inference(Hyperprior, str(path), sha))
 
     def decode_memory(self, meta, item_bytes):

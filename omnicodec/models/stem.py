@@ -17,7 +17,7 @@ latent where the scene holds still (g ≈ 1) and fall back on the hyperprior whe
 (g ≈ 0): a linear path that a ReLU net would otherwise have to learn as an identity.
 
 The transforms (g_a, g_s, h_a, h_s), the gains, the ẑ tables and the intra path are the shipped
-hyperprior's, frozen, and named by the config (``base``: file name and sha256): a stem weights
+hyperprior's, frozen, and named by the weights (``base`` in the config, ``base_sha256`` beside it): a stem weights
 file holds only its own three nets (temporal, context, entropy parameters), and a stream decodes
 only with the base it was trained on.  Since the autoencoder is frozen, the distortion of every
 frame is the image codec's at the same level; training lowers the rate of inter frames alone:
@@ -51,7 +51,6 @@ TEMPORAL_HALO = 4  # latents of context the temporal net reads each way (5x5, 3x
 @dataclass(frozen=True)
 class StemConfig(TupleConfig):
     base: str = "hyperprior-none-84000.pt"  # the frozen image model (weights file name)
-    base_sha256: str = ""  # its digest; filled in from the manifest when empty
     width: int = 64  # channels of the temporal net (its output: twice as many)
     context: int = 64  # channels of the checkerboard context
     hidden: int = 192  # channels of the entropy-parameter net
@@ -92,8 +91,6 @@ class Stem(LearnedModel):
     def __init__(self, cfg: StemConfig = StemConfig()):
         from . import packing
 
-        if not cfg.base_sha256:
-            cfg = StemConfig(**{**cfg.__dict__, "base_sha256": base_digest(cfg.base)})
         super().__init__(cfg)
         art = packing.load(_base_path(cfg.base))
         self.image = Hyperprior(Hyperprior.config_from(art["config"]))
@@ -176,7 +173,8 @@ class Stem(LearnedModel):
         return out
 
     def export(self) -> dict[str, Any]:
-        return {"format": 1, "config": self.config_dict(), **{n: half_state(getattr(self, n)) for n in NETS}}
+        return {"format": 1, "config": self.config_dict(), "base_sha256": base_digest(self.cfg.base),
+                **{n: half_state(getattr(self, n)) for n in NETS}}
 
     def load_artefact(self, art: dict[str, Any], strict: bool = True) -> None:
         for name in NETS:

@@ -85,7 +85,7 @@ def test_every_network_keeps_the_contract(codec_id):
     twin = cls(cls.config_from(art["config"]))
     twin.load_artefact(art)
     assert base.half_state(twin).keys() == base.half_state(model).keys()
-    shape = (2, 1, 28, 28) if cls.source == "mnist" else (2, 3, 64, 64)
+    shape = {"mnist": (2, 1, 28, 28), "video": (2, 3, 3, 64, 64)}.get(cls.source, (2, 3, 64, 64))
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
     loss, logs = model.loss(x)
     assert torch.isfinite(loss) and set(logs) & {"bpp", "bpd"}  # bits per pixel, or per dimension
