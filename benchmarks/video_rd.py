@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -75,8 +74,10 @@ def codec_for(codec_id: str, point: dict):
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else min(100.0, 10 * math.log10(peak**2 / mse))
+    """``metrics.psnr`` capped at 100 dB (an identical frame would be inf, which JSON lacks)."""
+    from omnicodec.metrics import psnr
+
+    return min(100.0, psnr(a, b, peak))
 
 
 def distortion(orig, dec) -> dict:
@@ -197,8 +198,9 @@ def main() -> None:
                 rows.append(row)
     from omnicodec import __version__
     from omnicodec.codecs.learned import manifest
+    from omnicodec.codecs.stem import Stem
 
-    stem = manifest().get(__import__("omnicodec.codecs.stem", fromlist=["Stem"]).Stem.weights_file, {})
+    stem = manifest().get(Stem.weights_file, {})
     result = {"command": f"python benchmarks/video_rd.py --frames {args.frames}",
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}; stem on one torch thread",
               "omnicodec": __version__, "stem_weights": {"steps": stem.get("steps"), "sha256": stem.get("sha256")},

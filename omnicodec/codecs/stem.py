@@ -28,17 +28,15 @@ import numpy as np
 
 from .. import limits
 from ..errors import CorruptStreamError
-from ..items import Video, chroma_shape, rgb_to_yuv, yuv_to_rgb
+from ..items import Video, check_meta, chroma_shape, rgb_to_yuv, yuv_to_rgb
 from .base import option, section
 from .hyperprior import Hyperprior, analyse, synthesize
 from .learned import (
     LearnedCodec,
-    _inference,
     code_factorized,
     code_stages,
     decode_factorized,
     decode_stages,
-    find_weights,
 )
 
 PIX_FMTS_CODED = ("yuv420p", "yuv444p")
@@ -63,11 +61,10 @@ class Stem(LearnedCodec):
 
     @classmethod
     def build(cls, art):
-        from ..models.stem import InferenceModel, StemConfig
+        from ..models.stem import InferenceModel
 
-        cfg = StemConfig.from_dict(art["config"])
-        path, sha = find_weights(Hyperprior.codec_id, cfg.base, art["base_sha256"])
-        return InferenceModel(art, _inference(Hyperprior, str(path), sha))
+        # the base image model by its digest, through the image codec's own (cached) loader
+        return InferenceModel(art, Hyperprior(weights=art["base_sha256"]).model())
 
     def decode_memory(self, meta, item_bytes):
         return super().decode_memory(meta, item_bytes) + item_bytes
@@ -85,15 +82,13 @@ class Stem(LearnedCodec):
         return reason
 
     def check_stream(self, meta):
-        try:
-            w, h, t = int(meta["width"]), int(meta["height"]), int(meta["frames"])
-            fps = (int(meta["fps"][0]), int(meta["fps"][1]))
-        except (KeyError, TypeError, ValueError, IndexError):
-            raise CorruptStreamError("stem: the header lacks the frame size, count or rate") from None
-        if min(w, h, t) < 1 or min(fps) < 1 or meta.get("pix_fmt") not in PIX_FMTS_CODED:
-            raise CorruptStreamError("stem: bad frame size, count, rate or pixel format in header")
-        limits.check_video(w, h, t)
-        limits.check_learned_pixels(w, h)
+        """Every video header's checks (``items.check_meta``: types, rate, caps), then stem's
+        own: a pixel format it codes, at least one frame, frames within the learned pixel cap."""
+        check_meta("video", meta)
+        if meta["pix_fmt"] not in PIX_FMTS_CODED or meta["frames"] < 1:
+            raise CorruptStreamError(f"stem: bad frame count or pixel format in header ({meta['frames']} "
+                                     f"{meta['pix_fmt']} frames)")
+        limits.check_learned_pixels(meta["width"], meta["height"])
 
     # ---- coding
     def encode(self, item):

@@ -153,7 +153,10 @@ class VideoSource(_Source):
         self.size, self.frames = size, frames
         self._load(folder, VIDEO_EXTS, load, f"video of {frames}+ frames of {size}px")
         reach = size + (frames - 1) * MAX_PAN
-        stills = split(folder, IMAGE_EXTS)[0] if any(p.suffix.lower() in IMAGE_EXTS for p in folder.rglob("*")) else []
+        try:
+            stills = split(folder, IMAGE_EXTS)[0]
+        except UnsupportedInputError:  # no still images: clips only
+            stills = []
         self.stills = [a for a in map(_rgb, stills) if min(a.shape[:2]) >= reach]
 
     def batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
