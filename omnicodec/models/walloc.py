@@ -276,7 +276,12 @@ class Walloc(LearnedModel):
         self.gain.data.copy_(art["gain"])
         self.inv_gain.data.copy_(art["inv_gain"])
         if self.priors is not None and "priors" in art:
-            self.priors.load_state_dict({k: v.float() for k, v in art["priors"].items()}, strict=False)
+            # parameters only: the densities' constant buffers (the likelihood's lower bound,
+            # 1e-9) underflow to 0 in the shipped fp16, and log2(0) made training from shipped
+            # weights diverge within 50 steps
+            params = dict(self.priors.named_parameters())
+            self.priors.load_state_dict({k: v.float() for k, v in art["priors"].items() if k in params},
+                                        strict=False)
 
 
 def ladder(art: dict[str, Any], levels: list[int], qualities: tuple[float, float]) -> dict[str, Any]:

@@ -49,6 +49,17 @@ def test_tables_cover_the_alphabet_and_code_what_the_densities_say():
     assert abs(table_bits - density_bits) < 0.01 * density_bits + 8
 
 
+def test_a_model_started_from_its_export_keeps_finite_bits_in_the_tails():
+    """The export is fp16: the densities' likelihood floor (1e-9) must not come back as 0, or a
+    latent the density gives no mass costs log2(0) bits and training from shipped weights dies."""
+    cfg = WallocConfig(latent=4, width=16, blocks=1)
+    model = Walloc(cfg)
+    model.load_artefact(_trained_a_little(cfg, steps=5).export(), strict=False)
+    u = torch.full((1, 4, 2, 2), 1e4)  # where float32 densities have no mass left
+    bits = model.bits(u, torch.zeros(1))
+    assert torch.isfinite(bits).all() and bits.item() > 0
+
+
 def test_the_bound_keeps_huge_inputs_in_the_alphabet():
     model = Walloc(WallocConfig(latent=4, width=16, blocks=1)).eval()
     with torch.no_grad():
