@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import glob
+import io
 import os
 import socket
 import stat
@@ -445,6 +446,8 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
         _check_unchanged(src, before, len(data))
         return dst, header
     header = None
+    if modality == "video" and hasattr(codec, "encode_frames") and target is None:
+        header = _encode_frames(src, dst, codec, fmt, source, progress, before)
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = codec if codec is not None else choose_codec(Bytes(probe), quality)
@@ -581,6 +584,20 @@ def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
         return False
 
 
+def _decode_frames_to(box: container.LazyContainer, tmp: Path) -> None:
+    """A frame-streaming codec's stream (stem) decoded to .y4m a frame at a time: payloads read
+    from the file as they are needed, so memory holds a frame whatever the clip's length."""
+    from .datasets import y4m
+
+    header = box.header
+    side = box.sections.get("y4mh")
+    if side is not None and len(side) > (1 << 16) + 256 * header.meta.get("frames", 0):
+        raise CorruptStreamError(f"y4m side data of {len(side)} bytes is too large")
+    frames = _decoder(header).decode_frames(box.sections, header.meta, streamed=True)
+    with tmp.open("wb") as out:
+        y4m.write(out, header.meta, frames, side.read() if side is not None else None)
+
+
 def _check_unchanged(src: Path, before: os.stat_result, read: int) -> None:
     after = src.stat()
     if read != before.st_size or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -616,6 +633,57 @@ def _encode_stream(src: Path, dst: Path, codec: StreamingCodec, source: dict, pr
 
         atomic_write(dst, write, like=before)
     return header
+
+
+def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress, before) -> Header:
+    """A frame-streaming codec's encode (stem): frames read from the file, coded and their
+    payloads spooled one at a time (memory holds a frame, whatever the clip's length), then the
+    container written.  The same stream as the encode of the whole clip."""
+    from .datasets.files import open_video
+
+    config = codec.get_config()
+    with src.open("rb") as f, open_video(f, fmt, allow_loss=True) as reader, \
+            tempfile.TemporaryFile(dir=dst.parent) as spool:
+        count = [0]
+
+        def tick(t: int) -> None:
+            count[0] = t
+            if progress:
+                progress(f.tell())
+        try:
+            index = codec.encode_frames(reader.frames(), reader.pix_fmt, spool, tick)
+        except CorruptStreamError as exc:  # the input's, as read_item reports it
+            raise UnsupportedInputError(f"{src.name}: {exc}") from None
+        _check_unchanged(src, before, before.st_size)
+        meta = {"width": reader.width, "height": reader.height, "frames": count[0],
+                "fps": [int(v) for v in reader.fps], "pix_fmt": reader.pix_fmt}
+        header = Header(codec=codec.codec_id, modality="", config=config, meta=meta, source=source,
+                        digest=None, encoder=codec.encoder_version())
+        side, length = reader.side(), len(index) + spool.tell()
+
+        def write(tmp: Path) -> None:
+            spool.seek(0)
+            data = (_Joined(io.BytesIO(index), spool), length)
+            with tmp.open("wb") as out:
+                container.write(out, header, {"DATA": data, **({"y4mh": side} if side else {})})
+
+        atomic_write(dst, write, like=before)
+    return header
+
+
+class _Joined:
+    """Binary files read one after the other, as one (``read`` only)."""
+
+    def __init__(self, *files):
+        self.files = list(files)
+
+    def read(self, n: int = -1) -> bytes:
+        while self.files:
+            chunk = self.files[0].read(n)
+            if chunk:
+                return chunk
+            self.files.pop(0)
+        return b""
 
 
 class _HashingReader:
@@ -694,6 +762,9 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
         ext = tmp.suffix.lower()
         if lines is None and _copies(header, box.sections, ext, allow_loss):
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
+            return
+        if lines is None and hasattr(cls, "decode_frames") and ext == ".y4m" and not repair:
+            _decode_frames_to(box, tmp)
             return
         item = _decode_box(box.load(repair))
         if lines is None:

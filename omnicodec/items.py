@@ -328,11 +328,12 @@ def _named(meta: dict[str, Any], key: str, table: dict[str, Any] | None) -> str:
     return value
 
 
-def check_meta(modality: str, meta: Any) -> int:
+def check_meta(modality: str, meta: Any, streamed: bool = False) -> int:
     """The header's ``meta`` checked against what every item of ``modality`` records (types,
     ranges, known names) and against the size caps (``limits``), before any decoder reads it;
     returns the size in bytes of the item it describes, what a decoder must allocate at least.
-    Codecs may add fields of their own."""
+    ``streamed``: a video decoded a frame at a time (``api.decode_file``), whose frames are
+    capped one by one, not all together.  Codecs may add fields of their own."""
     if not isinstance(meta, dict):
         raise CorruptStreamError("header meta is not an object")
     if modality == "image":
@@ -351,8 +352,8 @@ def check_meta(modality: str, meta: Any) -> int:
         if not (isinstance(fps, list) and len(fps) == 2 and all(type(v) is int and v > 0 for v in fps)):  # noqa: E721
             raise CorruptStreamError(f"header field fps={fps!r} is not two positive integers")
         pix_fmt = _named(meta, "pix_fmt", PIX_FMTS)
-        w, h, t = _whole(meta, "width", 1), _whole(meta, "height", 1), _whole(meta, "frames", 0)
-        limits.check_video(w, h, t)
+        w, h, t = _whole(meta, "width", 1), _whole(meta, "height", 1), _whole(meta, "frames", 0, (1 << 32) - 1)
+        limits.check_video(w, h, 1 if streamed else t)
         ch, cw = chroma_shape(pix_fmt, h, w)
         return t * (h * w + 2 * ch * cw) * np.dtype(PIX_FMTS[pix_fmt][2]).itemsize
     if "size" not in meta:

@@ -20,14 +20,15 @@ image model's gain levels, one level per stream.
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import BinaryIO, ClassVar, Iterable, Iterator
 
 import numpy as np
 
 from .. import limits
-from ..errors import CorruptStreamError
+from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import Video, check_meta, chroma_shape, rgb_to_yuv, yuv_to_rgb
 from .base import option, section
 from .hyperprior import Hyperprior, analyse, synthesize
@@ -81,10 +82,11 @@ class Stem(LearnedCodec):
                 return "stem codes at least one frame"
         return reason
 
-    def check_stream(self, meta):
-        """Every video header's checks (``items.check_meta``: types, rate, caps), then stem's
-        own: a pixel format it codes, at least one frame, frames within the learned pixel cap."""
-        check_meta("video", meta)
+    def check_stream(self, meta, streamed: bool = False):
+        """Every video header's checks (``items.check_meta``: types, rate, caps; ``streamed``:
+        the caps of one frame), then stem's own: a pixel format it codes, at least one frame,
+        frames within the learned pixel cap."""
+        check_meta("video", meta, streamed)
         if meta["pix_fmt"] not in PIX_FMTS_CODED or meta["frames"] < 1:
             raise CorruptStreamError(f"stem: bad frame count or pixel format in header ({meta['frames']} "
                                      f"{meta['pix_fmt']} frames)")
@@ -92,20 +94,34 @@ class Stem(LearnedCodec):
 
     # ---- coding
     def encode(self, item):
+        self.check_supports(item)
+        spool = io.BytesIO()
+        index = self.encode_frames(zip(*item.planes), item.pix_fmt, spool)
+        return {"DATA": index + spool.getvalue()}
+
+    def encode_frames(self, frames: Iterable[tuple], pix_fmt: str, spool: BinaryIO, progress=None) -> bytes:
+        """Code (Y, U, V) frames of ``pix_fmt`` one at a time, each payload written to ``spool``
+        as it is made (``api.encode_file`` streams a clip through this: memory holds one
+        frame); returns DATA's index, which precedes the spooled payloads.  The frames are
+        checked as a one-frame clip would be (``supports``)."""
         from ..entropy import Encoder
 
-        self.check_supports(item)
         model = self.model()
-        level, prev, payloads = self.level(model), None, []
-        for t, rgb in enumerate(frames_rgb(item)):
-            y, z_sym = analyse(model.image, rgb, level)
+        level, prev, lengths = self.level(model), None, []
+        for t, planes in enumerate(frames):
+            if t == 0:
+                self.check_supports(Video(tuple(p[None] for p in planes), (1, 1), pix_fmt))
+            y, z_sym = analyse(model.image, frame_rgb(planes), level)
             hyper = model.image.hyper(z_sym)
             enc = Encoder(self.coder, self.lanes)
             code_factorized(enc, z_sym, model.image, model.image.z_freqs)
             prev = code_stages(enc, y, model.image if t % self.gop == 0 else model.inter(prev), hyper)
-            payloads.append(enc.finish())
-        return {"DATA": struct.pack(f"<{len(payloads) + 1}I", len(payloads), *map(len, payloads))
-                + b"".join(payloads)}
+            lengths.append(spool.write(enc.finish()))
+            if progress:
+                progress(t + 1)
+        if not lengths:
+            raise UnsupportedInputError("stem codes at least one frame")
+        return payload_index(lengths)
 
     def decode_checked(self, sections, meta):
         w, h, t = int(meta["width"]), int(meta["height"]), int(meta["frames"])
@@ -118,11 +134,14 @@ class Stem(LearnedCodec):
                 plane[i] = p
         return Video(planes, (int(meta["fps"][0]), int(meta["fps"][1])), pix_fmt)
 
-    def decode_frames(self, sections, meta, start: int = 0, count: int | None = None) -> Iterator[tuple]:
+    def decode_frames(self, sections, meta, start: int = 0, count: int | None = None,
+                      streamed: bool = False) -> Iterator[tuple]:
         """Frames ``start`` .. ``start + count - 1`` as (Y, U, V) arrays, one at a time, decoding
         from the intra frame that starts their GOP (earlier GOPs are not touched).  The header
-        and the payload index are checked here, before the first frame is asked for."""
-        self.check_stream(meta)
+        and the payload index are checked here, before the first frame is asked for; DATA may be
+        a ``container.LazySection`` (payloads read as they are needed).  ``streamed``: the
+        caller holds one frame at a time (the whole clip's size cap does not apply)."""
+        self.check_stream(meta, streamed)
         t = int(meta["frames"])
         count = t - start if count is None else count
         if not (0 <= start and 0 <= count and start + count <= t):
@@ -130,7 +149,7 @@ class Stem(LearnedCodec):
         payloads = frame_payloads(section(sections, "DATA", self.codec_id), t)
         return self._frames(payloads, meta, start, count)
 
-    def _frames(self, payloads: list[bytes], meta, start: int, count: int) -> Iterator[tuple]:
+    def _frames(self, payloads, meta, start: int, count: int) -> Iterator[tuple]:
         from ..entropy import Decoder
 
         h, w = int(meta["height"]), int(meta["width"])
@@ -140,7 +159,7 @@ class Stem(LearnedCodec):
         inv_gain = image.net.gains(self.level(model))[1].double()
         prev = None
         for i in range(start - start % self.gop, start + count):
-            dec = Decoder(payloads[i], self.coder, self.lanes)
+            dec = Decoder(payloads(i), self.coder, self.lanes)
             z_sym = decode_factorized(dec, (1, image.cfg.N, ph // self.stride, pw // self.stride), image,
                                       image.z_freqs)
             hyper = image.hyper(z_sym)
@@ -152,18 +171,25 @@ class Stem(LearnedCodec):
 
 
 # ---------------------------------------------------------------------------- helpers
-def frame_payloads(data: bytes, frames: int) -> list[bytes]:
-    """The per-frame payloads of DATA, checked against the header's frame count first."""
-    if len(data) < 4 or struct.unpack_from("<I", data)[0] != frames or len(data) < 4 * (frames + 1):
+def payload_index(lengths: list[int]) -> bytes:
+    """DATA's index: the frame count, then each frame's payload length (u32 little-endian)."""
+    return struct.pack(f"<{len(lengths) + 1}I", len(lengths), *lengths)
+
+
+def frame_payloads(data, frames: int):
+    """Frame i's payload of DATA (bytes, or a ``container.LazySection`` read on demand) as
+    ``payloads(i)``, the index checked against the header's frame count and the section's size
+    first."""
+    if len(data) < 4 * (frames + 1) or struct.unpack("<I", data[:4])[0] != frames:
         raise CorruptStreamError("stem: the payload index disagrees with the header's frame count")
-    lengths = struct.unpack_from(f"<{frames}I", data, 4)
-    if 4 * (frames + 1) + sum(lengths) != len(data):
+    lengths = struct.unpack(f"<{frames}I", data[4:4 * (frames + 1)])
+    offsets = np.cumsum((4 * (frames + 1),) + lengths, dtype=np.int64)
+    if offsets[-1] != len(data):
         raise CorruptStreamError("stem: the payload lengths disagree with the stream's size")
-    offsets = np.cumsum((4 * (frames + 1),) + lengths)
-    return [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    return lambda i: data[int(offsets[i]):int(offsets[i + 1])]
 
 
-def frames_rgb(video: Video) -> Iterator[np.ndarray]:
-    """Each frame as 8-bit RGB (H, W, 3)."""
-    for planes in zip(*video.planes):
-        yield (yuv_to_rgb(*planes).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
+def frame_rgb(planes: tuple) -> np.ndarray:
+    """A (Y, U, V) frame as 8-bit RGB (H, W, 3)."""
+    return (yuv_to_rgb(*planes).transpose(1, 2, 0) * 255.0 + 0.5).astype(np.uint8)
+

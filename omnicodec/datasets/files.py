@@ -22,12 +22,13 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
 from .. import limits
 from ..errors import CorruptStreamError, UnsupportedInputError
-from ..items import Audio, Bytes, Image, Item, Video
+from ..items import PIX_FMTS, Audio, Bytes, Image, Item, Video, chroma_shape
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm",
               ".pnm", ".tga", ".avif", ".qoi", ".jxl", ".heic"}
@@ -463,40 +464,98 @@ _TECHNICAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands
 
 
 def _read_video_av(data: bytes, allow_loss: bool) -> Video:
-    """Decode the first video stream of an mp4/mkv/... to planar YUV, in its own pixel format
-    when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else converted to 8-bit 4:2:0."""
-    import av
+    """Decode the first video stream of an mp4/mkv/... to planar YUV (``AvReader``)."""
+    with AvReader(io.BytesIO(data), allow_loss) as reader:
+        planes: list[list[np.ndarray]] = [[], [], []]
+        itemsize = np.dtype(PIX_FMTS[reader.pix_fmt][2]).itemsize
+        for frame in reader.frames():
+            limits.check_video(reader.width, reader.height, (len(planes[0]) + 1) * itemsize)
+            for plane, p in zip(planes, frame):
+                plane.append(p)
+    if not planes[0]:
+        raise UnsupportedInputError("holds no video frames")
+    return Video(tuple(np.stack(p) for p in planes), reader.fps, reader.pix_fmt)
 
-    from ..items import PIX_FMTS, chroma_shape
-    from .media import read_plane
 
-    try:
-        with av.open(io.BytesIO(data)) as box:
-            vs = box.streams.video[0]
-            others = [s.type for s in box.streams if s is not vs]
+class AvReader:
+    """The first video stream of an mp4/mkv/... read frame by frame through PyAV, as planar
+    YUV in its own pixel format when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else
+    converted to 8-bit 4:2:0 (a loss, refused unless ``allow_loss``, as are other streams and
+    the user's container tags).  ``width``/``height`` are the first frame's (read at
+    construction); ``frames()`` yields (Y, U, V); a context manager (closes the container)."""
+
+    def __init__(self, f: BinaryIO, allow_loss: bool):
+        import av
+
+        self._errors = (av.FFmpegError, IndexError, StopIteration)
+        try:
+            self.box = av.open(f)
+        except self._errors as exc:
+            raise UnsupportedInputError(f"cannot read as video: {exc}") from None
+        try:
+            self._open(allow_loss)
+        except BaseException:
+            self.box.close()
+            raise
+        self.width = self._first.width if self._first else 0
+        self.height = self._first.height if self._first else 0
+        limits.check_pixels(max(self.width, 1), max(self.height, 1))
+
+    def _open(self, allow_loss: bool) -> None:
+        try:
+            vs = self.box.streams.video[0]
+            others = [s.type for s in self.box.streams if s is not vs]
             if others:
                 _loss(f"its other streams ({', '.join(others)})", allow_loss)
-            tags = sorted(k for k in {**box.metadata, **vs.metadata} if k.lower() not in _TECHNICAL_TAGS)
+            tags = sorted(k for k in {**self.box.metadata, **vs.metadata} if k.lower() not in _TECHNICAL_TAGS)
             if tags:
                 _loss(f"its container tags ({', '.join(tags)})", allow_loss)
             src_fmt = vs.codec_context.pix_fmt or ""
-            fmt = src_fmt if src_fmt in PIX_FMTS else "yuv420p"
-            if src_fmt != fmt:
-                _loss(f"its pixel format {src_fmt} (it would become {fmt})", allow_loss)
-            dtype = np.dtype(PIX_FMTS[fmt][2])
+            self.pix_fmt = src_fmt if src_fmt in PIX_FMTS else "yuv420p"
+            if src_fmt != self.pix_fmt:
+                _loss(f"its pixel format {src_fmt} (it would become {self.pix_fmt})", allow_loss)
             rate = vs.average_rate or vs.guessed_rate or 30
-            planes: list[list[np.ndarray]] = [[], [], []]
-            for frame in box.decode(vs):
-                limits.check_video(frame.width, frame.height, (len(planes[0]) + 1) * dtype.itemsize)
-                frame = frame.reformat(format=fmt)
-                ch, cw = chroma_shape(fmt, frame.height, frame.width)
-                for i, (p, (h, w)) in enumerate(zip(frame.planes, ((frame.height, frame.width), (ch, cw), (ch, cw)))):
-                    planes[i].append(read_plane(p, h, w, dtype))
-    except (av.FFmpegError, IndexError) as exc:
-        raise UnsupportedInputError(f"cannot read as video: {exc}") from None
-    if not planes[0]:
-        raise UnsupportedInputError("holds no video frames")
-    return Video(tuple(np.stack(p) for p in planes), (rate.numerator, rate.denominator), fmt)
+            self.fps = (rate.numerator, rate.denominator)
+            self._decoded = self.box.decode(vs)
+            self._first = next(self._decoded, None)
+        except self._errors as exc:
+            raise UnsupportedInputError(f"cannot read as video: {exc}") from None
+
+    def frames(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        from .media import read_plane
+
+        dtype = np.dtype(PIX_FMTS[self.pix_fmt][2])
+        ch, cw = chroma_shape(self.pix_fmt, self.height, self.width)
+        shapes = ((self.height, self.width), (ch, cw), (ch, cw))
+        frame = self._first
+        try:
+            while frame is not None:
+                if (frame.width, frame.height) != (self.width, self.height):
+                    raise UnsupportedInputError(f"its frame size changes ({self.width}x{self.height} to "
+                                                f"{frame.width}x{frame.height})")
+                frame = frame.reformat(format=self.pix_fmt)
+                yield tuple(read_plane(p, h, w, dtype) for p, (h, w) in zip(frame.planes, shapes))
+                frame = next(self._decoded, None)
+        except self._errors as exc:
+            raise UnsupportedInputError(f"cannot read as video: {exc}") from None
+
+    def side(self) -> None:
+        return None
+
+    def __enter__(self) -> AvReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.box.close()
+
+
+def open_video(f: BinaryIO, fmt: str, allow_loss: bool = False):
+    """A frame-by-frame reader of a video file (``y4m.Reader`` or ``AvReader``): ``width``,
+    ``height``, ``fps``, ``pix_fmt``, ``frames()``, ``side()`` (side data once read: y4m's
+    header and frame lines, or None)."""
+    from . import y4m
+
+    return y4m.Reader(f) if fmt == "y4m" else AvReader(f, allow_loss)
 
 
 # ------------------------------------------------------------------------------ writers

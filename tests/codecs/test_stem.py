@@ -32,12 +32,12 @@ def _frame_bytes(blob: bytes) -> list[int]:
 
 def test_the_intra_frame_is_the_image_codecs():
     """Frame 0 decodes to the hyperprior's decode of the same RGB frame (same weights, level)."""
-    from omnicodec.codecs.stem import Stem, frames_rgb
+    from omnicodec.codecs.stem import Stem, frame_rgb
 
     clip = _clip(2)
     stem = Stem(quality=60)
     decoded = omnicodec.decode(omnicodec.encode(clip, stem))
-    rgb = next(frames_rgb(clip))
+    rgb = frame_rgb(next(zip(*clip.planes)))
     image = omnicodec.decode(omnicodec.encode(omnicodec.Image(rgb, "RGB"), "hyperprior", 60))
     expected = rgb_to_yuv(image.pixels, "yuv420p")
     for plane, want in zip(decoded.planes, expected):
@@ -134,3 +134,73 @@ def test_the_colour_conversion_keeps_the_range_and_inverts():
     again = rgb_to_yuv((yuv_to_rgb(*back).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8), "yuv444p")
     for a, b in zip(back, again):
         assert np.abs(a.astype(int) - b).max() <= 2
+
+
+# ------------------------------------------------------------------ files, frame by frame
+def _peak(fn) -> int:
+    """Peak bytes traced (NumPy's and Python's allocations) while ``fn`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_clip_file_is_coded_and_decoded_a_frame_at_a_time(tmp_path):
+    """``encode_file``/``decode_file`` stream a clip through stem: the same DATA and the same
+    .y4m as the whole clip's encode and decode, and memory that does not grow with the clip's
+    length, where reading the clip whole does (the check's own yardstick)."""
+    from omnicodec.datasets import y4m
+    from omnicodec.datasets.files import read_item, render
+
+    stem = omnicodec.get_codec("stem", 50)
+    paths = {}
+    for n in (10, 60):
+        paths[n] = tmp_path / f"c{n}.y4m"
+        paths[n].write_bytes(y4m.serialize(_clip(n, 64, 64, shift=1)))
+    omnicodec.encode_file(paths[10], tmp_path / "warm.omc", codec=stem)  # loads the model
+    peaks = {n: _peak(lambda: omnicodec.encode_file(p, tmp_path / f"{p.name}.omc", codec=stem))
+             for n, p in paths.items()}
+    whole = {n: _peak(lambda: omnicodec.encode(read_item(p, allow_loss=True), stem)) for n, p in paths.items()}
+    frame = 64 * 64 * 3 // 2
+    assert whole[60] - whole[10] > 50 * frame  # a whole clip holds its frames
+    # streamed, what grows is the container's copy of the coded payloads (chunks of <= 4 MiB)
+    assert peaks[60] - peaks[10] < (whole[60] - whole[10]) / 4, (peaks, whole)
+    streamed = container.unpack((tmp_path / "c60.y4m.omc").read_bytes())
+    blob = omnicodec.encode(read_item(paths[60], allow_loss=True), stem)
+    assert streamed.sections == container.unpack(blob).sections
+    assert streamed.header.meta == container.unpack(blob).header.meta
+    decode_peaks = {n: _peak(lambda: omnicodec.decode_file(tmp_path / f"c{n}.y4m.omc", tmp_path / f"d{n}.y4m"))
+                    for n in paths}
+    whole_decode = {n: _peak(lambda: omnicodec.decode((tmp_path / f"c{n}.y4m.omc").read_bytes())) for n in paths}
+    assert whole_decode[60] - whole_decode[10] > 50 * frame
+    assert decode_peaks[60] - decode_peaks[10] < (whole_decode[60] - whole_decode[10]) / 4, decode_peaks
+    assert (tmp_path / "d60.y4m").read_bytes() == render(omnicodec.decode(blob), ".y4m")
+
+
+def test_an_mkv_clip_streams_like_its_y4m(tmp_path):
+    """The PyAV reader gives the frames of a lossless mkv one at a time: the stream is the
+    y4m's."""
+    from omnicodec.datasets import y4m
+    from omnicodec.datasets.files import render
+
+    clip = _clip(4, 64, 96, shift=2)
+    (tmp_path / "c.y4m").write_bytes(y4m.serialize(clip))
+    (tmp_path / "c.mkv").write_bytes(render(clip, ".mkv"))
+    data = [container.unpack(omnicodec.encode_file(tmp_path / f"c.{ext}", tmp_path / f"{ext}.omc",
+                                                   codec="stem", quality=30)[0].read_bytes()).sections["DATA"]
+            for ext in ("y4m", "mkv")]
+    assert data[0] == data[1]
+
+
+def test_a_truncated_clip_file_is_refused_and_nothing_is_written(tmp_path):
+    from omnicodec.datasets import y4m
+
+    src = tmp_path / "c.y4m"
+    src.write_bytes(y4m.serialize(_clip(3, 64, 64))[:-100])
+    with pytest.raises(UnsupportedInputError, match="c.y4m: y4m frame 2 is truncated"):
+        omnicodec.encode_file(src, tmp_path / "c.omc", codec="stem")
+    assert not (tmp_path / "c.omc").exists()
