@@ -282,16 +282,17 @@ def _decode_box(box: container.Container) -> Item:
     return item
 
 
-def _decoder(header: Header, payload_bytes: int | None = None) -> Codec:
+def _decoder(header: Header, payload_bytes: int | None = None, streamed: bool = False) -> Codec:
     """The codec that decodes ``header``'s stream; a lossless one must have its digest, and an
     in-memory decode of ``payload_bytes`` (None: streamed block by block) must fit
-    limits.MAX_MEMORY with the copy of its sections it reads."""
+    limits.MAX_MEMORY with the copy of its sections it reads.  ``streamed``: a video decoded a
+    frame at a time (``check_meta``)."""
     cls = _codec_class(header)
     cls.check_available()
     if cls.lossless and not cls.verbatim and header.digest is None:
         raise CorruptStreamError(f"{header.codec} is lossless but the header has no digest: the file is damaged")
     codec = cls.from_config(header.config)
-    item_bytes = check_meta(header.modality, header.meta)
+    item_bytes = check_meta(header.modality, header.meta, streamed)
     if payload_bytes is not None:
         limits.check_memory(payload_bytes + codec.decode_memory(header.meta, item_bytes),
                             f"this {header.codec} stream")
@@ -584,18 +585,30 @@ def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
         return False
 
 
-def _decode_frames_to(box: container.LazyContainer, tmp: Path) -> None:
-    """A frame-streaming codec's stream (stem) decoded to .y4m a frame at a time: payloads read
-    from the file as they are needed, so memory holds a frame whatever the clip's length."""
+def _decode_frames_to(box: container.LazyContainer, tmp: Path, frames: tuple[int, int] | None) -> None:
+    """A frame-streaming codec's stream (stem) decoded to .y4m a frame at a time, all of it or
+    ``frames`` = (start, stop), 0-based and half-open (decoding from the intra frame before
+    ``start``): payloads read from the file as they are needed, so memory holds a frame
+    whatever the clip's length."""
     from .datasets import y4m
 
-    header = box.header
+    header, meta = box.header, box.header.meta
+    codec = _decoder(header, streamed=True)
+    one = {**meta, "frames": 1}
+    limits.check_memory(codec.decode_memory(one, check_meta(header.modality, one)),
+                        f"a frame of this {header.codec} stream")
+    total = meta["frames"]
+    start, stop = frames if frames is not None else (0, total)
+    if start >= total:
+        raise UnsupportedInputError(f"--frames: the stream holds {total} frames")
+    stop = min(stop, total)
     side = box.sections.get("y4mh")
-    if side is not None and len(side) > (1 << 16) + 256 * header.meta.get("frames", 0):
+    if side is not None and len(side) > (1 << 16) + 256 * total:
         raise CorruptStreamError(f"y4m side data of {len(side)} bytes is too large")
-    frames = _decoder(header).decode_frames(box.sections, header.meta, streamed=True)
+    side = y4m.side_range(side.read(), total, start, stop) if side is not None else None
+    decoded = codec.decode_frames(box.sections, meta, start, stop - start, streamed=True)
     with tmp.open("wb") as out:
-        y4m.write(out, header.meta, frames, side.read() if side is not None else None)
+        y4m.write(out, {**meta, "frames": stop - start}, decoded, side)
 
 
 def _check_unchanged(src: Path, before: os.stat_result, read: int) -> None:
@@ -714,7 +727,8 @@ def _verify_stream(path: Path, digest: str) -> None:
 
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 force: bool = False, lines: tuple[int, int] | None = None,
-                allow_loss: bool = False, repair: bool = False) -> tuple[Path, Header]:
+                allow_loss: bool = False, repair: bool = False,
+                frames: tuple[int, int] | None = None) -> tuple[Path, Header]:
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
     original file's name (restored exactly by a default encode), else the modality default.
     An extension that is the stored stream's own format (a WebP stream to .webp, x265 to .mkv
@@ -739,18 +753,21 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
         cls = _codec_class(header)
         dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
         _check_output(src, dst, force)
-        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss, repair), like=st)
+        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss, repair, frames), like=st)
     return dst, header
 
 
-def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
-               lines: tuple[int, int] | None, allow_loss: bool = False, repair: bool = False) -> None:
-    """Write the content of ``box`` (or only ``lines`` of it) to ``tmp``."""
+def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines: tuple[int, int] | None,
+               allow_loss: bool = False, repair: bool = False, frames: tuple[int, int] | None = None) -> None:
+    """Write the content of ``box`` (or only ``lines`` or ``frames`` of it) to ``tmp``."""
     from .datasets.files import render
 
     header = box.header
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
+    streams_frames = hasattr(cls, "decode_frames") and tmp.suffix.lower() == ".y4m" and not repair
+    if frames is not None and not streams_frames:
+        raise UnsupportedInputError("--frames applies to video streams that seek (stem), decoded to .y4m")
     if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
         if len(box.sections) != 1:
             raise CorruptStreamError(f"{header.codec} holds one section, this file {len(box.sections)}")
@@ -763,8 +780,8 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path,
         if lines is None and _copies(header, box.sections, ext, allow_loss):
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
-        if lines is None and hasattr(cls, "decode_frames") and ext == ".y4m" and not repair:
-            _decode_frames_to(box, tmp)
+        if lines is None and streams_frames:
+            _decode_frames_to(box, tmp, frames)
             return
         item = _decode_box(box.load(repair))
         if lines is None:

@@ -76,12 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "wrapper) is left out")
     d.add_argument("--lines", metavar="A:B", help="restore only lines A to B (1-based, inclusive, "
                    "like sed -n A,Bp) of a text/log stream; logzip decodes only the blocks needed")
+    d.add_argument("--frames", metavar="A:B", help="decode only frames A to B (1-based, inclusive) of a "
+                   "video stream that seeks (stem: from the intra frame before A) to .y4m")
     d.add_argument("--repair", action="store_true", help="restore damaged payload sections where the "
                    "codec can (vq: from the intact tiles around them), with a warning, instead of failing")
     d.add_argument("--max-memory", type=byte_size, metavar="SIZE", help="refuse a file whose decode "
                    "would need more memory than SIZE (e.g. 2G, 512M; default 16G), before allocating; "
                    "streamed decodes (logs, stored bytes) hold one block at a time and always run, as do copies "
-                   "of a stored stream to its own format")
+                   "of a stored stream to its own format; stem video to .y4m is checked for one frame")
 
     g = sub.add_parser("grep", help="print the lines of .omc text and log files that match a pattern, as grep "
                        "would on the decoded text (logzip files are filtered in compressed form)")
@@ -377,6 +379,7 @@ def cmd_decode(args) -> int:
         return piped
     files = expand(args.inputs, only_suffix=api.OMC_EXT)
     lines = parse_lines(args.lines) if args.lines else None
+    frames = parse_lines(args.frames, "--frames") if args.frames else None
     out = _out_dir(args, files)
 
     def work(src: Path, base: Path | None) -> str:
@@ -386,7 +389,7 @@ def cmd_decode(args) -> int:
         else:
             dst = api.default_output(_place(out, src, base) / src.name, api.open(src))
         path, _ = api.decode_file(src, dst, force=args.force, lines=lines, allow_loss=args.allow_loss,
-                                  repair=args.repair)
+                                  repair=args.repair, frames=frames)
         return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"
 
     return _each(files, work)
@@ -662,16 +665,16 @@ def print_table(rows: list[tuple]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def parse_lines(spec: str) -> tuple[int, int]:
+def parse_lines(spec: str, flag: str = "--lines") -> tuple[int, int]:
     """'A:B' (1-based, inclusive; 'A:' to the end, ':B' from the start) -> 0-based [start, stop)."""
     try:
         a, b = spec.split(":")
         start = int(a) - 1 if a else 0
         stop = int(b) if b else 2**62
     except ValueError:
-        raise ValueError(f"--lines expects A:B, e.g. 100:200, got {spec!r}") from None
+        raise ValueError(f"{flag} expects A:B, e.g. 100:200, got {spec!r}") from None
     if start < 0 or stop <= start:
-        raise ValueError(f"--lines {spec}: need 1 <= A <= B")
+        raise ValueError(f"{flag} {spec}: need 1 <= A <= B")
     return start, stop
 
 

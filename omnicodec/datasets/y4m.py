@@ -101,6 +101,18 @@ def serialize(video: Video) -> bytes:
     return out.getvalue()
 
 
+def side_range(side: bytes, frames: int, start: int, stop: int) -> bytes:
+    """``y4mh`` side data of a clip of ``frames`` frames, cut to frames ``start`` to ``stop``
+    (its header line, and those frames' lines if it has frame lines)."""
+    if not side.startswith(MAGIC) or b"\n" not in side:
+        raise CorruptStreamError("y4m side data is damaged")
+    cut = side.index(b"\n") + 1
+    lines = side[cut:].split(b"\n")[:-1]
+    if lines and len(lines) != frames:
+        raise CorruptStreamError(f"y4m side data has {len(lines)} frame lines for {frames} frames")
+    return side[:cut] + b"".join(x + b"\n" for x in lines[start:stop])
+
+
 def write(out: BinaryIO, meta: dict, frames: Iterable[tuple[np.ndarray, ...]], side: bytes | None) -> None:
     """A video's .y4m to ``out``, frame by frame: ``meta`` as ``Video.meta()`` gives it,
     ``side`` its ``y4mh`` side data (the original header line and frame lines) or None."""

@@ -204,3 +204,27 @@ def test_a_truncated_clip_file_is_refused_and_nothing_is_written(tmp_path):
     with pytest.raises(UnsupportedInputError, match="c.y4m: y4m frame 2 is truncated"):
         omnicodec.encode_file(src, tmp_path / "c.omc", codec="stem")
     assert not (tmp_path / "c.omc").exists()
+
+
+def test_decode_frames_writes_a_range_of_a_clip_file(tmp_path, capsys):
+    """``codec decode --frames A:B`` (and ``decode_file(frames=)``) writes those frames, the
+    same as the whole decode's, with the y4m frame lines of the range; a range past the end, a
+    log, or another output format is refused in one line and nothing is written."""
+    from omnicodec.cli.main import main
+    from omnicodec.datasets import y4m
+
+    clip = _clip(7, 64, 64, shift=1)
+    src = tmp_path / "c.y4m"
+    data = y4m.serialize(clip).replace(b"FRAME\n", b"FRAME Ixyz\n")  # frame lines kept as side data
+    src.write_bytes(data)
+    omnicodec.encode_file(src, tmp_path / "c.omc", codec=omnicodec.get_codec("stem", 40, gop=3))
+    assert main(["decode", str(tmp_path / "c.omc"), "--frames", "5:6", "-o", str(tmp_path / "p.y4m")]) == 0
+    whole = omnicodec.decode((tmp_path / "c.omc").read_bytes())
+    part = y4m.parse((tmp_path / "p.y4m").read_bytes())
+    assert part.planes[0].shape[0] == 2 and part.extra["y4mh"].count(b"FRAME Ixyz\n") == 2
+    for got, want in zip(part.planes, whole.planes):
+        assert np.array_equal(got, want[4:6])
+    for args in (["--frames", "8:9", "-o", str(tmp_path / "q.y4m")], ["--frames", "1:2", "-o", str(tmp_path / "q.mkv")]):
+        assert main(["decode", str(tmp_path / "c.omc"), *args]) == 1
+        assert "--frames" in capsys.readouterr().err
+    assert not list(tmp_path.glob("q.*"))
