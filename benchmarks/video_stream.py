@@ -3,8 +3,10 @@ on a clip as its length grows, against the same encode and decode of the whole c
 (the API's `encode(read(...))` and `decode(...)`, what a clip read whole costs).
 
 The clip is the shared foreman_cif_60f.y4m played forwards and backwards until it has --frames
-frames (CIF, 8-bit 4:2:0); each run is one fresh process (`/usr/bin/time`: wall seconds and peak
-RSS) with the environment's threads (the committed run: OMP_NUM_THREADS=1, beside a training run).
+frames (CIF, 8-bit 4:2:0); each run is one fresh command (wall seconds, and peak RSS summed over
+its processes, sampled at 20 Hz as ``logs.py`` does) with the environment's torch threads.  The
+CLI's decode of a clip of several GOPs runs a worker process per core (a GOP a job); the
+in-memory decode runs in one process.
 
     OMP_NUM_THREADS=1 python benchmarks/video_stream.py [--frames 30,300,900] [--whole 30,300] [--quality 50]
         -> benchmarks/results/video_stream.json
@@ -16,7 +18,7 @@ import argparse
 import json
 import os
 import platform
-import subprocess
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -50,10 +52,11 @@ def looped(n: int, path: Path) -> None:
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of a command."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True, check=True)
-    wall, rss = out.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss) / 1024
+    """(wall seconds, peak RSS MB summed over the command's processes) of a command."""
+    from logs import _timed
+
+    seconds, _, rss = _timed(shlex.join(cmd))
+    return seconds, rss
 
 
 def main() -> None:
@@ -84,8 +87,8 @@ def main() -> None:
                 dec_s, dec_mb = timed(dec)
                 omc = tmp / ("s.omc" if path == "streamed" else "w.omc")
                 row = {"frames": n, "path": path, "raw_mb": round(raw_mb, 1), "omc_bytes": omc.stat().st_size,
-                       "encode_s": enc_s, "encode_fps": round(n / enc_s, 2), "encode_peak_rss_mb": round(enc_mb),
-                       "decode_s": dec_s, "decode_fps": round(n / dec_s, 2), "decode_peak_rss_mb": round(dec_mb)}
+                       "encode_s": round(enc_s, 2), "encode_fps": round(n / enc_s, 2), "encode_peak_rss_mb": round(enc_mb),
+                       "decode_s": round(dec_s, 2), "decode_fps": round(n / dec_s, 2), "decode_peak_rss_mb": round(dec_mb)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             if "whole" in runs:

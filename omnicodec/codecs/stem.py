@@ -30,7 +30,8 @@ import numpy as np
 from .. import limits
 from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import Video, check_meta, chroma_shape, rgb_to_yuv, yuv_to_rgb
-from .base import option, section
+from ..parallel import in_order
+from .base import option, section, setting
 from .hyperprior import Hyperprior, analyse, synthesize
 from .learned import (
     LearnedCodec,
@@ -59,6 +60,9 @@ class Stem(LearnedCodec):
     decode_fixed_bytes: ClassVar[int] = 400 << 20
     decode_pixel_bytes: ClassVar[int] = 96
     gop: int = option(32, 1, 1 << 20)  # frames per group of pictures: each starts with an intra frame
+    # worker processes for a streamed decode of several GOPs (``decode_frames``); None: every
+    # core the memory limit allows
+    workers: int | None = setting(None)
 
     @classmethod
     def build(cls, art):
@@ -147,7 +151,28 @@ class Stem(LearnedCodec):
         if not (0 <= start and 0 <= count and start + count <= t):
             raise ValueError(f"stem: frames {start}..{start + count - 1} are outside 0..{t - 1}")
         payloads = frame_payloads(section(sections, "DATA", self.codec_id), t)
-        return self._frames(payloads, meta, start, count)
+        first = start - start % self.gop
+        gops = range(first, start + count, self.gop)
+        workers = self._workers(meta, len(gops)) if streamed else 1
+        if workers <= 1:
+            return self._frames(payloads, meta, start, count)
+        # a GOP a job (each decodes alone from its intra frame), frames handed on in order
+        jobs = ((self.get_config(), meta, [payloads(i) for i in range(a, min(a + self.gop, start + count))], a,
+                 max(start - a, 0)) for a in gops)
+        return (frame for done in in_order(_decode_gop, jobs, workers) for frame in done)
+
+    def _workers(self, meta, gops: int) -> int:
+        """``workers``, or every core, as many as the memory limit holds (a worker loads the
+        models and decodes a frame at a time), at most one a GOP; one (no workers) where a
+        GOP's decoded frames, which a job returns whole, would exceed PARALLEL_GOP_BYTES."""
+        import os
+
+        one = {**meta, "frames": 1}
+        frame = check_meta("video", one)
+        if self.gop * frame > PARALLEL_GOP_BYTES:  # a job's frames come back whole
+            return 1
+        each = self.decode_memory(one, frame) + WORKER_BYTES
+        return max(1, min(self.workers or os.cpu_count() or 1, gops, limits.MAX_MEMORY // each))
 
     def _frames(self, payloads, meta, start: int, count: int) -> Iterator[tuple]:
         from ..entropy import Decoder
@@ -171,6 +196,20 @@ class Stem(LearnedCodec):
 
 
 # ---------------------------------------------------------------------------- helpers
+WORKER_BYTES = 400 << 20  # a worker process's own: Python, torch, the models
+PARALLEL_GOP_BYTES = 256 << 20  # decoded frames of a GOP above which a decode stays in one process
+
+
+def _decode_gop(config: dict, meta: dict, payloads: list[bytes], first: int, skip: int) -> list[tuple]:
+    """A worker's job: the frames of the GOP starting at frame ``first`` (its ``payloads``),
+    the first ``skip`` left out; torch on one thread (the workers share the cores)."""
+    import torch
+
+    torch.set_num_threads(1)
+    codec = Stem.from_config(config)
+    return list(codec._frames(lambda i: payloads[i - first], meta, first + skip, len(payloads) - skip))
+
+
 def payload_index(lengths: list[int]) -> bytes:
     """DATA's index: the frame count, then each frame's payload length (u32 little-endian)."""
     return struct.pack(f"<{len(lengths) + 1}I", len(lengths), *lengths)

@@ -149,12 +149,16 @@ def _peak(fn) -> int:
         tracemalloc.stop()
 
 
-def test_a_clip_file_is_coded_and_decoded_a_frame_at_a_time(tmp_path):
+def test_a_clip_file_is_coded_and_decoded_a_frame_at_a_time(tmp_path, monkeypatch):
     """``encode_file``/``decode_file`` stream a clip through stem: the same DATA and the same
     .y4m as the whole clip's encode and decode, and memory that does not grow with the clip's
-    length, where reading the clip whole does (the check's own yardstick)."""
+    length, where reading the clip whole does (the check's own yardstick).  The decode runs in
+    this process (worker processes, which hold GOPs, are tested below)."""
+    from omnicodec.codecs import stem as stem_module
     from omnicodec.datasets import y4m
     from omnicodec.datasets.files import read_item, render
+
+    monkeypatch.setattr(stem_module, "PARALLEL_GOP_BYTES", 0)
 
     stem = omnicodec.get_codec("stem", 50)
     paths = {}
@@ -228,3 +232,18 @@ def test_decode_frames_writes_a_range_of_a_clip_file(tmp_path, capsys):
         assert main(["decode", str(tmp_path / "c.omc"), *args]) == 1
         assert "--frames" in capsys.readouterr().err
     assert not list(tmp_path.glob("q.*"))
+
+
+def test_worker_processes_decode_the_same_frames_a_gop_each():
+    """A streamed decode of several GOPs runs a GOP a job in worker processes: the same frames,
+    in order, as one process, for the whole clip and for a range that starts inside a GOP."""
+    from omnicodec.codecs.stem import Stem
+
+    clip = _clip(7, 64, 64, shift=1)
+    box = container.unpack(omnicodec.encode(clip, Stem(quality=40, gop=2)))
+    for start, count in ((0, 7), (3, 3)):
+        runs = [list(Stem(**box.header.config, workers=workers).decode_frames(
+            box.sections, box.header.meta, start, count, streamed=True)) for workers in (1, 2)]
+        assert len(runs[1]) == count
+        for one, two in zip(*runs):
+            assert all(np.array_equal(a, b) for a, b in zip(one, two))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Iterator
 
+from ...parallel import die_with_parent, in_order
 from .blocks import decode_block, encode_block
 from .index import BlockSummary, Entry
 
@@ -77,29 +78,8 @@ def split_blocks(read: Callable[[int], bytes], block_bytes: int) -> Iterator[byt
 
 
 def decode_in_order(jobs: Iterator[tuple[bytes, int, int]], workers: int, warmup: int = 0) -> Iterator[bytes]:
-    """``decode_checked(*job)`` of every job, in order: the first ``warmup`` here, the rest by
-    ``workers`` processes with at most two jobs per worker in flight.  The workers come from a
-    fork server, so they are fresh processes that run the compiled kernels (a plain fork of a
-    process that has run numba must not enter them, see ``omnicodec.kernels``)."""
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-
-    jobs = iter(jobs)
-    for job in itertools.islice(jobs, warmup if workers > 1 else None):
-        yield decode_checked(*job)
-    if workers <= 1:
-        return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
-                             initargs=(None,)) as pool:
-        pending = deque()
-        for job in jobs:
-            while len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-            pending.append(pool.submit(decode_checked, *job))
-        while pending:
-            yield pending.popleft().result()
+    """``decode_checked(*job)`` of every job, in order (``parallel.in_order``)."""
+    return in_order(decode_checked, jobs, workers, warmup)
 
 
 def decode_checked(block: bytes, raw_size: int, crc: int) -> bytes:
@@ -112,23 +92,6 @@ def decode_checked(block: bytes, raw_size: int, crc: int) -> bytes:
     if len(raw) != raw_size or zlib.crc32(raw) != crc:
         raise CorruptStreamError("logzip: a block decodes to the wrong content")
     return raw
-
-
-def die_with_parent(parent: int | None) -> None:
-    """A worker's initializer: on Linux the kernel kills the worker when the process that
-    started it dies, even by SIGKILL (a busy worker never notices its closed pipe: ``kill -9``
-    of an encode left two workers of 250 and 507 MB running).  ``parent``: the pid that must
-    still be there (None for a fork server's workers, whose server leaves with its client)."""
-    import ctypes
-    import os
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if parent is not None and os.getppid() != parent:  # the parent died before the line above ran
-        os._exit(1)
 
 
 def _encode_job(data: bytes, slack: float, layout: int, structure: int) -> tuple[bytes, BlockSummary]:
