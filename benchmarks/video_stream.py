@@ -87,8 +87,9 @@ def main() -> None:
                 dec_s, dec_mb = timed(dec)
                 omc = tmp / ("s.omc" if path == "streamed" else "w.omc")
                 row = {"frames": n, "path": path, "raw_mb": round(raw_mb, 1), "omc_bytes": omc.stat().st_size,
-                       "encode_s": round(enc_s, 2), "encode_fps": round(n / enc_s, 2), "encode_peak_rss_mb": round(enc_mb),
-                       "decode_s": round(dec_s, 2), "decode_fps": round(n / dec_s, 2), "decode_peak_rss_mb": round(dec_mb)}
+                       "encode_s": round(enc_s, 2), "encode_fps": round(n / enc_s, 2),
+                       "encode_peak_rss_mb": round(enc_mb), "decode_s": round(dec_s, 2),
+                       "decode_fps": round(n / dec_s, 2), "decode_peak_rss_mb": round(dec_mb)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             if "whole" in runs:

@@ -14,6 +14,7 @@ import contextlib
 import glob
 import io
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -128,42 +129,58 @@ class Target:
     size: int | None = None
 
     def bytes_for(self, item: Item) -> int:
+        pixels = (item.pixels.shape[0] * item.pixels.shape[1] if isinstance(item, Image) else
+                  item.planes[0].size if isinstance(item, Video) else None)
+        return self.bytes_of(pixels, item.seconds if isinstance(item, (Audio, Video)) else None)
+
+    def bytes_of(self, pixels: int | None, seconds: float | None) -> int:
+        """The target in bytes of an item of ``pixels`` (all frames'; None: not an image or a
+        video) and ``seconds`` (None: not a sound or a video)."""
         if self.size is not None:
             return int(self.size)
         if self.bpp is not None:
-            if not isinstance(item, (Image, Video)):
+            if pixels is None:
                 raise UnsupportedInputError("bits per pixel are for images and video: give a sound a bitrate "
                                             "or a size")
-            pixels = item.pixels.shape[0] * item.pixels.shape[1] if isinstance(item, Image) else item.planes[0].size
             return int(self.bpp * pixels / 8)
-        if not isinstance(item, (Audio, Video)):
+        if seconds is None:
             raise UnsupportedInputError("a bitrate is for sound and video: give an image bits per pixel or a size")
-        return int((self.bitrate or 0) * item.seconds / 8)
+        return int((self.bitrate or 0) * seconds / 8)
 
 
 def _fit(item: Item, codec: Codec | None, target: Target, source) -> tuple[Header, bytes]:
     """The encode of ``item`` by ``codec`` at the highest quality whose file is within ``target``."""
+    def encode_at(trial: Codec) -> tuple[Header, bytes, int]:
+        header, blob = _encode(item, trial, None, source)
+        return header, blob, len(blob)
+    return _search(codec, encode_at, lambda _: target.bytes_for(item))
+
+
+def _search(codec: Codec | None, encode_at: Callable, goal_of: Callable[[Header], int]) -> tuple[Header, Any]:
+    """(header, result) of ``encode_at(codec at quality q)`` -> (header, result, size in bytes)
+    at the highest quality q whose size is within ``goal_of(the first header)``: the ends
+    first (a goal beyond either needs no search), then bisection."""
     import dataclasses
 
     if codec is None or codec.lossless or not any(f.name == "quality" for f in dataclasses.fields(codec)):
         raise UnsupportedInputError("a size target needs a lossy codec with a quality: name one with -c")
     if getattr(codec, "bitrate", 0):
         raise UnsupportedInputError(f"{codec.codec_id} is already given a bitrate: drop the size target")
-    goal = target.bytes_for(item)
-    lo, hi, best = 0.0, 100.0, None
-    for q in [0.0, 100.0] + [None] * 14:  # the ends first: a target beyond either needs no search
+    lo, hi, best, goal = 0.0, 100.0, None, None
+    for q in [0.0, 100.0] + [None] * 14:
         q = (lo + hi) / 2 if q is None else q
-        header, blob = _encode(item, dataclasses.replace(codec, quality=q), None, source)
-        if len(blob) <= goal:
-            lo, best = q, (header, blob)
+        header, result, size = encode_at(dataclasses.replace(codec, quality=q))
+        goal = goal_of(header) if goal is None else goal
+        if size <= goal:
+            lo, best = q, (header, result, size)
         elif q == 0.0:
             raise UnsupportedInputError(f"{codec.codec_id} cannot make it as small as {goal} bytes: "
-                                        f"{len(blob)} at quality 0")
+                                        f"{size} at quality 0")
         else:
             hi = q
-        if len(best[1]) >= 0.99 * goal or hi - lo < 0.05:
+        if best[2] >= 0.99 * goal or hi - lo < 0.05:
             break
-    return best
+    return best[:2]
 
 
 def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
@@ -447,8 +464,8 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
         _check_unchanged(src, before, len(data))
         return dst, header
     header = None
-    if modality == "video" and hasattr(codec, "encode_frames") and target is None:
-        header = _encode_frames(src, dst, codec, fmt, source, progress, before)
+    if modality == "video" and hasattr(codec, "encode_frames"):
+        header = _encode_frames(src, dst, codec, fmt, source, progress, before, target)
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = codec if codec is not None else choose_codec(Bytes(probe), quality)
@@ -648,10 +665,37 @@ def _encode_stream(src: Path, dst: Path, codec: StreamingCodec, source: dict, pr
     return header
 
 
-def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress, before) -> Header:
+def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress, before,
+                   target: Target | None = None) -> Header:
     """A frame-streaming codec's encode (stem): frames read from the file, coded and their
     payloads spooled one at a time (memory holds a frame, whatever the clip's length), then the
-    container written.  The same stream as the encode of the whole clip."""
+    container written; the same stream as the encode of the whole clip.  With a ``target``, the
+    quality is searched as ``_fit`` searches it, each try a streamed encode of the whole file
+    (about 8 passes over the clip)."""
+    def encode_at(trial: Codec) -> tuple[Header, BinaryIO, int]:
+        header, out = _frames_container(src, dst, trial, fmt, source, progress, before)
+        return header, out, out.seek(0, os.SEEK_END)
+
+    if target is None:
+        header, out = encode_at(codec)[:2]
+    else:
+        def goal(h: Header) -> int:
+            m = h.meta
+            return target.bytes_of(m["width"] * m["height"] * m["frames"], m["frames"] * m["fps"][1] / m["fps"][0])
+        header, out = _search(codec, encode_at, goal)
+    with out:
+        def write(tmp: Path) -> None:
+            out.seek(0)
+            with tmp.open("wb") as dst_file:
+                shutil.copyfileobj(out, dst_file, 1 << 22)
+
+        atomic_write(dst, write, like=before)
+    return header
+
+
+def _frames_container(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress,
+                      before) -> tuple[Header, BinaryIO]:
+    """``_encode_frames``'s container, in a temporary file beside ``dst``."""
     from .datasets.files import open_video
 
     config = codec.get_config()
@@ -673,15 +717,15 @@ def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, p
         header = Header(codec=codec.codec_id, modality="", config=config, meta=meta, source=source,
                         digest=None, encoder=codec.encoder_version())
         side, length = reader.side(), len(index) + spool.tell()
-
-        def write(tmp: Path) -> None:
-            spool.seek(0)
-            data = (_Joined(io.BytesIO(index), spool), length)
-            with tmp.open("wb") as out:
-                container.write(out, header, {"DATA": data, **({"y4mh": side} if side else {})})
-
-        atomic_write(dst, write, like=before)
-    return header
+        spool.seek(0)
+        out = tempfile.TemporaryFile(dir=dst.parent)
+        try:
+            container.write(out, header, {"DATA": (_Joined(io.BytesIO(index), spool), length),
+                                          **({"y4mh": side} if side else {})})
+        except BaseException:
+            out.close()
+            raise
+    return header, out
 
 
 class _Joined:

@@ -247,3 +247,20 @@ def test_worker_processes_decode_the_same_frames_a_gop_each():
         assert len(runs[1]) == count
         for one, two in zip(*runs):
             assert all(np.array_equal(a, b) for a, b in zip(one, two))
+
+
+def test_a_bitrate_target_streams_too(tmp_path):
+    """``encode_file`` with a bitrate searches the quality with streamed encodes: the file the
+    in-memory search picks, within the target."""
+    from omnicodec.api import Target
+    from omnicodec.datasets import y4m
+    from omnicodec.datasets.files import read_item
+
+    src = tmp_path / "c.y4m"
+    src.write_bytes(y4m.serialize(_clip(4, 64, 64, shift=2)))
+    target = Target(bitrate=100_000)
+    path, header = omnicodec.encode_file(src, tmp_path / "c.omc", codec="stem", target=target)
+    streamed = container.unpack(path.read_bytes())
+    whole = container.unpack(omnicodec.encode(read_item(src, allow_loss=True), "stem", target=target))
+    assert streamed.header.config == whole.header.config and streamed.sections == whole.sections
+    assert 0.9 * target.bytes_of(None, 4 / 25) < path.stat().st_size <= target.bytes_of(None, 4 / 25)
