@@ -427,7 +427,9 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     codec or quality, a file that the item would not hold whole is refused unless the codec is
     lossy, ``quality`` is given or ``allow_loss``.  The output keeps the input's permission
     bits and modification time.  Streaming codecs (logzip) read big inputs in blocks, encoded
-    by ``workers`` processes (default: every core; the output is the same for any number).
+    by ``workers`` processes (default: every core; the output is the same for any number);
+    a video codec that codes frames one at a time (stem) reads, codes and spools a clip a
+    frame at a time, a size ``target`` included (one streamed encode per quality tried).
     ``codec`` is an id or a configured codec (``get_codec("zstd", level=3)``; ``quality``
     then plays no part).  A ``dst`` whose extension is a standard format some codec writes
     (.webp .png .jpg .avif .flac .wav .opus .ogg .mp3 .mkv .mp4: ``Codec.standard``) gets
@@ -782,8 +784,10 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     a rendering of the item keeps (EXIF in a PNG, the WAV wrapper in a WAV) has it rendered.
     ``lines`` = (start, stop), 0-based and half-open, restores only those lines of a bytes
     stream (a streaming codec such as logzip reads and decodes only the blocks that hold
-    them).  Sections are read from the file as they are needed: stored bytes and streaming
-    codecs never hold the file in memory.  The output takes the .omc file's permission bits
+    them).  ``frames`` = (start, stop), 0-based and half-open, decodes only those frames of a
+    video stream that seeks (stem, to .y4m).  Sections are read from the file as they are
+    needed: stored bytes, streaming codecs and stem to .y4m (a frame at a time, a GOP a worker
+    process) never hold the file or the clip in memory.  The output takes the .omc file's permission bits
     and modification time (those of the original, for a default encode).  ``repair``: as
     :func:`decode`'s."""
     src = Path(src)

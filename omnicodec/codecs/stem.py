@@ -11,7 +11,10 @@ previous frame's decoded latent (exact integer nets), its hyperprior and a check
 A group of pictures (``gop`` frames) starts with an intra frame, so a decoder can start at any
 GOP: ``decode_frames`` decodes a range from the GOP that holds its first frame.  Encoder and
 decoder hold one frame's latents and the previous frame's ŷ at a time; the payload index is
-checked against the header (frame count, lengths) before anything is allocated.
+checked against the header (frame count, lengths) before anything is allocated.  Files stream
+(``api.encode_file``/``decode_file``): ``encode_frames`` codes frames as a reader gives them,
+spooling the payloads, and a streamed ``decode_frames`` reads payloads from the file as it needs
+them, a GOP a job in worker processes (``parallel.in_order``) when there are several.
 
 Colour: full-range BT.601 (``items.yuv_to_rgb``/``rgb_to_yuv``, as training reads clips), chroma
 upsampled by repetition and downsampled by block means.  Quality 0..100 maps linearly onto the
