@@ -707,6 +707,8 @@ def _frames_container(src: Path, dst: Path, codec: Codec, fmt: str, source: dict
 
         def tick(t: int) -> None:
             count[0] = t
+            if t > limits.MAX_FRAMES:
+                raise UnsupportedInputError(f"{src.name}: more than {limits.MAX_FRAMES} frames, the decoders' cap")
             if progress:
                 progress(f.tell())
         try:

@@ -352,7 +352,7 @@ def check_meta(modality: str, meta: Any, streamed: bool = False) -> int:
         if not (isinstance(fps, list) and len(fps) == 2 and all(type(v) is int and v > 0 for v in fps)):  # noqa: E721
             raise CorruptStreamError(f"header field fps={fps!r} is not two positive integers")
         pix_fmt = _named(meta, "pix_fmt", PIX_FMTS)
-        w, h, t = _whole(meta, "width", 1), _whole(meta, "height", 1), _whole(meta, "frames", 0, (1 << 32) - 1)
+        w, h, t = _whole(meta, "width", 1), _whole(meta, "height", 1), _whole(meta, "frames", 0, limits.MAX_FRAMES)
         limits.check_video(w, h, 1 if streamed else t)
         ch, cw = chroma_shape(pix_fmt, h, w)
         return t * (h * w + 2 * ch * cw) * np.dtype(PIX_FMTS[pix_fmt][2]).itemsize

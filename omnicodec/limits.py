@@ -6,14 +6,15 @@ Raise them for trusted inputs by assigning new values, e.g. ``omnicodec.limits.M
 estimate for the header's item (``Codec.decode_memory``: the item and its working copies, a
 learned codec's networks) is compared with it.  A service lowers it (``codec decode
 --max-memory 2G``); streaming decodes to a file (logzip, stored bytes) hold one block at a time
-and are not counted against it.
+and are not counted against it, and stem's to .y4m are counted for one frame.
 """
 
 from .errors import CorruptStreamError, ResourceLimitError
 
 MAX_PIXELS = 1 << 28            # 268 M pixels per image or frame
 MAX_SAMPLES = 1 << 33           # audio samples (frames x channels)
-MAX_VIDEO_BYTES = 1 << 34       # decoded raw video size
+MAX_VIDEO_BYTES = 1 << 34       # decoded raw video size (of a clip decoded whole)
+MAX_FRAMES = 1 << 24            # frames of a clip (155 hours at 30 frames/s), whole or streamed
 MAX_SECTION_BYTES = 1 << 40     # one container section
 MAX_HEADER_BYTES = 1 << 20      # the container's JSON header
 MAX_BYTES = 1 << 40             # decoded size of a bytes item

@@ -224,8 +224,8 @@ def frame_payloads(data, frames: int):
     first."""
     if len(data) < 4 * (frames + 1) or struct.unpack("<I", data[:4])[0] != frames:
         raise CorruptStreamError("stem: the payload index disagrees with the header's frame count")
-    lengths = struct.unpack(f"<{frames}I", data[4:4 * (frames + 1)])
-    offsets = np.cumsum((4 * (frames + 1),) + lengths, dtype=np.int64)
+    lengths = np.frombuffer(data[4:4 * (frames + 1)], "<u4")
+    offsets = np.cumsum(np.concatenate([[4 * (frames + 1)], lengths]), dtype=np.int64)
     if offsets[-1] != len(data):
         raise CorruptStreamError("stem: the payload lengths disagree with the stream's size")
     return lambda i: data[int(offsets[i]):int(offsets[i + 1])]

@@ -264,3 +264,24 @@ def test_a_bitrate_target_streams_too(tmp_path):
     whole = container.unpack(omnicodec.encode(read_item(src, allow_loss=True), "stem", target=target))
     assert streamed.header.config == whole.header.config and streamed.sections == whole.sections
     assert 0.9 * target.bytes_of(None, 4 / 25) < path.stat().st_size <= target.bytes_of(None, 4 / 25)
+
+
+def test_a_streamed_header_is_capped_before_its_index_is_read(monkeypatch, tmp_path):
+    """A streamed decode caps one frame's pixels and the frame count, not the clip's bytes, and
+    an encode stops at the frame cap, writing nothing."""
+    from omnicodec import limits
+    from omnicodec.codecs.stem import Stem
+    from omnicodec.datasets import y4m
+
+    box = container.unpack(omnicodec.encode(_clip(3, 64, 64), "stem"))
+    monkeypatch.setattr(limits, "MAX_VIDEO_BYTES", 64 * 64 * 3 * 2)  # two frames' worth
+    with pytest.raises(CorruptStreamError, match="decoded video bytes"):
+        list(Stem(**box.header.config).decode_frames(box.sections, box.header.meta))
+    assert len(list(Stem(**box.header.config).decode_frames(box.sections, box.header.meta, streamed=True))) == 3
+    monkeypatch.setattr(limits, "MAX_FRAMES", 2)
+    with pytest.raises(CorruptStreamError, match="frames"):
+        list(Stem(**box.header.config).decode_frames(box.sections, box.header.meta, streamed=True))
+    (tmp_path / "c.y4m").write_bytes(y4m.serialize(_clip(3, 64, 64)))
+    with pytest.raises(UnsupportedInputError, match="more than 2 frames"):
+        omnicodec.encode_file(tmp_path / "c.y4m", tmp_path / "c.omc", codec="stem")
+    assert not (tmp_path / "c.omc").exists()
