@@ -360,13 +360,15 @@ class _QuantizedFamily(EntropyModel):
         return kernel("buckets", "family", size=means.size)(means, scales, _SCALE_BOUNDS, MEAN_STEPS)
 
     def _groups(self, buckets: np.ndarray):
+        """(the symbols' order grouped by bucket, stable, and each bucket's (start, stop) in it
+        with its model): slices of one sorted array, not a fancy index per bucket."""
         order = np.argsort(buckets, kind="stable")
         counts = np.bincount(buckets, minlength=SCALE_LEVELS * MEAN_STEPS)
         ends = np.cumsum(counts)
         width = self.hi - self.lo + 1
-        for bucket in np.flatnonzero(counts).tolist():
-            a, b = int(ends[bucket] - counts[bucket]), int(ends[bucket])
-            yield order[a:b], _bucket_model(self.kind, width, bucket)
+        used = np.flatnonzero(counts)
+        spans = zip((ends[used] - counts[used]).tolist(), ends[used].tolist(), used.tolist())
+        return order, [(a, b, _bucket_model(self.kind, width, bucket)) for a, b, bucket in spans]
 
     def encode(self, symbols, push, **params):
         symbols = _check_domain(symbols, self.lo, self.hi, type(self).__name__)
@@ -376,8 +378,10 @@ class _QuantizedFamily(EntropyModel):
             return
         # centers outside the domain are clipped so that every residual stays in the table
         residual = np.clip(symbols - np.clip(center, self.lo, self.hi), -offset, offset)
-        for idx, cmodel in self._groups(buckets):
-            push(residual[idx] + offset, cmodel)
+        order, groups = self._groups(buckets)
+        grouped = (residual[order] + offset).astype(np.int32)
+        for a, b, cmodel in groups:
+            push(grouped[a:b], cmodel)
 
     def decode(self, pop, count, **params):
         center, buckets = self._buckets(params, count)
@@ -386,8 +390,11 @@ class _QuantizedFamily(EntropyModel):
         out = np.full(center.size, self.lo, dtype=np.int64)
         if offset == 0:
             return out.astype(np.int32)
-        for idx, cmodel in self._groups(buckets):
-            out[idx] = pop(cmodel, idx.size) - offset + center[idx]
+        order, groups = self._groups(buckets)
+        grouped = np.empty(center.size, np.int64)
+        for a, b, cmodel in groups:
+            grouped[a:b] = pop(cmodel, b - a)
+        out[order] = grouped - offset + center[order]
         return self._in_domain(out)
 
     def _in_domain(self, out: np.ndarray) -> np.ndarray:
