@@ -698,29 +698,14 @@ def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, p
 def _frames_container(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress,
                       before) -> tuple[Header, BinaryIO]:
     """``_encode_frames``'s container, in a temporary file beside ``dst``."""
-    from .datasets.files import open_video
-
     config = codec.get_config()
-    with src.open("rb") as f, open_video(f, fmt, allow_loss=True) as reader, \
-            tempfile.TemporaryFile(dir=dst.parent) as spool:
-        count = [0]
-
-        def tick(t: int) -> None:
-            count[0] = t
-            if t > limits.MAX_FRAMES:
-                raise UnsupportedInputError(f"{src.name}: more than {limits.MAX_FRAMES} frames, the decoders' cap")
-            if progress:
-                progress(f.tell())
-        try:
-            index = codec.encode_frames(reader.frames(), reader.pix_fmt, spool, tick)
-        except CorruptStreamError as exc:  # the input's, as read_item reports it
+    with src.open("rb") as f, tempfile.TemporaryFile(dir=dst.parent) as spool:
+        try:  # what is wrong with the input, named as read_item names it
+            header, index, side = _spool_frames(f, fmt, codec, config, source, spool, progress)
+        except (UnsupportedInputError, CorruptStreamError) as exc:
             raise UnsupportedInputError(f"{src.name}: {exc}") from None
         _check_unchanged(src, before, before.st_size)
-        meta = {"width": reader.width, "height": reader.height, "frames": count[0],
-                "fps": [int(v) for v in reader.fps], "pix_fmt": reader.pix_fmt}
-        header = Header(codec=codec.codec_id, modality="", config=config, meta=meta, source=source,
-                        digest=None, encoder=codec.encoder_version())
-        side, length = reader.side(), len(index) + spool.tell()
+        length = len(index) + spool.tell()
         spool.seek(0)
         out = tempfile.TemporaryFile(dir=dst.parent)
         try:
@@ -730,6 +715,28 @@ def _frames_container(src: Path, dst: Path, codec: Codec, fmt: str, source: dict
             out.close()
             raise
     return header, out
+
+
+def _spool_frames(f: BinaryIO, fmt: str, codec: Codec, config: dict, source: dict, spool: BinaryIO,
+                  progress) -> tuple[Header, bytes, bytes | None]:
+    """A clip's frames from ``f`` coded into ``spool``: (its header, DATA's index, side data)."""
+    from .datasets.files import open_video
+
+    with open_video(f, fmt, allow_loss=True) as reader:
+        count = [0]
+
+        def tick(t: int) -> None:
+            count[0] = t
+            if t > limits.MAX_FRAMES:
+                raise UnsupportedInputError(f"more than {limits.MAX_FRAMES} frames, the decoders' cap")
+            if progress:
+                progress(f.tell())
+        index = codec.encode_frames(reader.frames(), reader.pix_fmt, spool, tick)
+        meta = {"width": reader.width, "height": reader.height, "frames": count[0],
+                "fps": [int(v) for v in reader.fps], "pix_fmt": reader.pix_fmt}
+        header = Header(codec=codec.codec_id, modality="", config=config, meta=meta, source=source,
+                        digest=None, encoder=codec.encoder_version())
+        return header, index, reader.side()
 
 
 class _Joined:

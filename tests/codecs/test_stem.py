@@ -207,7 +207,10 @@ def test_a_truncated_clip_file_is_refused_and_nothing_is_written(tmp_path):
     src.write_bytes(y4m.serialize(_clip(3, 64, 64))[:-100])
     with pytest.raises(UnsupportedInputError, match="c.y4m: y4m frame 2 is truncated"):
         omnicodec.encode_file(src, tmp_path / "c.omc", codec="stem")
-    assert not (tmp_path / "c.omc").exists()
+    (tmp_path / "n.mp4").write_bytes(b"\0\0\0\x18ftypisom" + bytes(200))
+    with pytest.raises(UnsupportedInputError, match="n.mp4: cannot read as video"):
+        omnicodec.encode_file(tmp_path / "n.mp4", tmp_path / "n.omc", codec="stem")
+    assert not list(tmp_path.glob("*.omc"))
 
 
 def test_decode_frames_writes_a_range_of_a_clip_file(tmp_path, capsys):
