@@ -134,16 +134,22 @@ class Codec:
     # extensions of the standard files its DATA section gives (``standard_file``): what
     # ``codec encode/decode -o NAME.EXT`` writes instead of an .omc or a re-encode
     standard: ClassVar[tuple[str, ...]] = ()
+    # fields added after streams were written, with a new default: the value a config without
+    # the key means (what those streams were written with); left out of a config that has it
+    before: ClassVar[dict[str, Any]] = {}
 
     # ---- config
     def get_config(self) -> dict[str, Any]:
         """The config written to the header.  A field added to a codec after streams were
         written is declared with ``metadata={"omit_default": True}`` and written only when it
-        departs from its default, so the encoder keeps writing the old bytes by default."""
+        departs from its default, so the encoder keeps writing the old bytes by default; or,
+        where new streams should take a new default, named in ``before`` with the value old
+        streams mean (``from_config`` fills it in), and written only when it departs from that."""
         settings = self.setting_names()
         omit = {f.name for f in dataclasses.fields(self)
                 if f.metadata.get("omit_default") and getattr(self, f.name) == f.default}
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in settings | omit}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in settings | omit and self.before.get(k, ...) != v}
 
     @classmethod
     def setting_names(cls) -> set[str]:
@@ -212,7 +218,7 @@ class Codec:
         if unknown:
             raise CorruptStreamError(f"{cls.codec_id}: unknown config keys {sorted(unknown)}")
         try:
-            return cls(**config)
+            return cls(**{**cls.before, **config})
         except (TypeError, ValueError) as exc:
             raise CorruptStreamError(f"{cls.codec_id}: bad config: {exc}") from None
 

@@ -160,8 +160,9 @@ class _Discard:
         pass
 
 
-def synthesize(model, y_hat):
-    """g_s in the fixed tiling, straight to 8-bit RGB (N, H, W, 3) at the padded size."""
+def synthesize(model, y_hat, g_s=None):
+    """g_s (``model``'s float64 one, or another precision's copy) in the fixed tiling, straight
+    to 8-bit RGB (N, H, W, 3) at the padded size."""
     import torch
 
     from ..models.base import tiled
@@ -170,7 +171,7 @@ def synthesize(model, y_hat):
         return (t.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
     with torch.no_grad():
-        return tiled(model.g_s, y_hat, 1, 16, TILE, HALO, to8).transpose(0, 2, 3, 1)
+        return tiled(model.g_s if g_s is None else g_s, y_hat, 1, 16, TILE, HALO, to8).transpose(0, 2, 3, 1)
 
 
 def analyse(model, rgb: np.ndarray, level: float):

@@ -28,6 +28,7 @@ not the image: exact for integer nets, part of the definition for float ones.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -141,6 +142,18 @@ class LearnedModel(nn.Module):
     def weights_name(self, step: int) -> str:
         """The default file name of an export: never the name of a shipped file."""
         return f"{self.codec_id}-{step}.pt"
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one thread for the block: float32 convolutions are identical on any thread
+    count only when the count is fixed (a float synthesis must be, design rule 6)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def half_state(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -262,7 +262,7 @@ def test_a_bitrate_target_streams_too(tmp_path):
     src = tmp_path / "c.y4m"
     src.write_bytes(y4m.serialize(_clip(4, 64, 64, shift=2)))
     target = Target(bitrate=100_000)
-    path, header = omnicodec.encode_file(src, tmp_path / "c.omc", codec="stem", target=target)
+    path, header = omnicodec.encode_file(src, codec="stem", target=target)  # c.y4m.omc: no name kept
     streamed = container.unpack(path.read_bytes())
     whole = container.unpack(omnicodec.encode(read_item(src, allow_loss=True), "stem", target=target))
     assert streamed.header.config == whole.header.config and streamed.sections == whole.sections
@@ -288,3 +288,30 @@ def test_a_streamed_header_is_capped_before_its_index_is_read(monkeypatch, tmp_p
     with pytest.raises(UnsupportedInputError, match="more than 2 frames"):
         omnicodec.encode_file(tmp_path / "c.y4m", tmp_path / "c.omc", codec="stem")
     assert not (tmp_path / "c.omc").exists()
+
+
+def test_the_float32_synthesis_is_the_same_on_any_thread_count():
+    """New streams say ``synthesis: float32`` (one torch thread, whatever the caller's count):
+    the same pixels with torch on 1 or 2 threads, within 1 of the float64 synthesis in a rare
+    pixel; a config without the key (streams written before it) means float64."""
+    from omnicodec.codecs.stem import Stem
+
+    clip = _clip(2, 64, 96, shift=3)
+    box = container.unpack(omnicodec.encode(clip, Stem(quality=70)))
+    assert box.header.config["synthesis"] == "float32"
+    threads = torch.get_num_threads()
+    decoded = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            decoded.append(omnicodec.decode(container.pack(box.header, box.sections)))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads
+    assert all(np.array_equal(a, b) for a, b in zip(decoded[0].planes, decoded[1].planes))
+    old = {k: v for k, v in box.header.config.items() if k != "synthesis"}
+    assert Stem.from_config(old).synthesis == "float64" and "synthesis" not in Stem.from_config(old).get_config()
+    f64 = Stem(**old).decode_checked(box.sections, box.header.meta)
+    for a, b in zip(decoded[0].planes, f64.planes):
+        diff = np.abs(a.astype(int) - b)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3

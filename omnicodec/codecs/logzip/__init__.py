@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..base import Streamed, StreamingCodec, section
 from .blocks import block_dictionary, decode_block, encode_block
@@ -47,7 +47,6 @@ from .stream import decode_in_order, encode_blocks
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
-_BEFORE = {"fast_slack": 0.0, "block_layout": 1, "structure": 1}  # what a config without these fields means
 # streams this large are decoded by worker processes (each starts in about a second: it imports
 # omnicodec and numba; the 1 GB generated log decodes at 80 MB/s on one core)
 PARALLEL_DECODE = 128 << 20
@@ -63,6 +62,7 @@ class Logzip(StreamingCodec):
     requires: ClassVar[tuple[str, ...]] = ("pyppmd", "zstandard")
     description: ClassVar[str] = "log structure (templates + typed columns), any bytes, lossless"
     stream_section: ClassVar[str] = "BLKS"
+    before: ClassVar[dict[str, Any]] = {"fast_slack": 0.0, "block_layout": 1, "structure": 1}
     block_mb: float = 4.0
     # a block may be this much larger for its streams to decode through zstd instead of PPMd
     # or LZMA2 (backends.compress_streams)
@@ -107,15 +107,6 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
         if self.structure not in (1, 2) or self.structure > self.block_layout:
             raise ValueError(f"logzip: structure must be 1 or 2 (2 needs block_layout 2), got {self.structure!r}")
-
-    def get_config(self):
-        """Fields added after streams were written are left out where they have the value
-        those streams were written with (so the encoder can rewrite them byte for byte)."""
-        return {k: v for k, v in super().get_config().items() if _BEFORE.get(k, ...) != v}
-
-    @classmethod
-    def from_config(cls, config):
-        return super().from_config({**_BEFORE, **config})
 
     def _block_bytes(self) -> int:
         return int(self.block_mb * (1 << 20))
