@@ -6,7 +6,9 @@ The clip is the shared foreman_cif_60f.y4m played forwards and backwards until i
 frames (CIF, 8-bit 4:2:0); each run is one fresh command (wall seconds, and peak RSS summed over
 its processes, sampled at 20 Hz as ``logs.py`` does) with the environment's torch threads.  The
 CLI's decode of a clip of several GOPs runs a worker process per core (a GOP a job); the
-in-memory decode runs in one process.
+in-memory decode runs in one process.  ``synthesis``: the in-process decode speed of the first
+clip's stream (no workers) with the float32 synthesis new streams use and with the float64 one
+of earlier streams, the same payloads.
 
     OMP_NUM_THREADS=1 python benchmarks/video_stream.py [--frames 30,300,900] [--whole 30,300] [--quality 50]
         -> benchmarks/results/video_stream.json
@@ -51,6 +53,25 @@ def looped(n: int, path: Path) -> None:
         y4m.write(out, meta, (tuple(p[i] for p in video.planes) for i in order), None)
 
 
+def synthesis_fps(omc: Path) -> dict[str, float]:
+    """Frames/s of a stem stream decoded in this process (no workers), per synthesis precision."""
+    import time
+
+    from omnicodec import container
+    from omnicodec.codecs.stem import Stem
+
+    box = container.unpack(omc.read_bytes())
+    fps = {}
+    for precision in ("float32", "float64"):
+        codec = Stem(**{**box.header.config, "synthesis": precision}, workers=1)
+        frames = codec.decode_frames(box.sections, box.header.meta, streamed=True)
+        next(frames)  # the models load
+        t = time.perf_counter()
+        n = sum(1 for _ in frames)
+        fps[precision] = round(n / (time.perf_counter() - t), 2)
+    return fps
+
+
 def timed(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MB summed over the command's processes) of a command."""
     from logs import _timed
@@ -66,7 +87,7 @@ def main() -> None:
     ap.add_argument("--quality", type=float, default=50.0)
     args = ap.parse_args()
     q = str(args.quality)
-    rows = []
+    rows, synthesis = [], None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for n in (int(v) for v in args.frames.split(",")):
@@ -95,8 +116,11 @@ def main() -> None:
             if "whole" in runs:
                 same = (tmp / "s.y4m").read_bytes() == (tmp / "w.y4m").read_bytes()
                 rows[-1]["same_output_as_streamed"] = rows[-2]["same_output_as_streamed"] = same
+            if synthesis is None:
+                synthesis = synthesis_fps(tmp / "s.omc")
+                print("synthesis", json.dumps(synthesis), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    out = {"clip": CLIP.name, "quality": args.quality, "rows": rows,
+    out = {"clip": CLIP.name, "quality": args.quality, "rows": rows, "in_process_decode_fps": synthesis,
            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
            "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/video_stream.py "
                       + " ".join(sys.argv[1:])}
