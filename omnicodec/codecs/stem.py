@@ -206,15 +206,17 @@ class Stem(LearnedCodec):
 
     def _synthesize(self, image, y_hat):
         """8-bit RGB of a frame's dequantized latent: the image codec's float64 synthesis, or
-        its float32 copy on one thread."""
+        its float32 copy on one thread (channels-last: oneDNN's faster layout, 28% at CIF)."""
         if self.synthesis == "float64":
             return synthesize(image, y_hat)
+        import torch
+
         from ..models.base import one_thread
 
         if not hasattr(image, "g_s32"):
-            image.g_s32 = copy.deepcopy(image.g_s).float()
+            image.g_s32 = copy.deepcopy(image.g_s).float().to(memory_format=torch.channels_last)
         with one_thread():
-            return synthesize(image, y_hat.float(), image.g_s32)
+            return synthesize(image, y_hat.float().contiguous(memory_format=torch.channels_last), image.g_s32)
 
 
 # ---------------------------------------------------------------------------- helpers
