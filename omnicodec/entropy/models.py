@@ -361,7 +361,9 @@ class _QuantizedFamily(EntropyModel):
 
     def _groups(self, buckets: np.ndarray):
         """(the symbols' order grouped by bucket, stable, and each bucket's (start, stop) in it
-        with its model): slices of one sorted array, not a fancy index per bucket."""
+        with its model): the encoder codes slices of one sorted array, not a fancy index per
+        bucket; the decoder scatters per bucket (one scatter of the whole call measured 7%
+        slower at 10^6 symbols)."""
         order = np.argsort(buckets, kind="stable")
         counts = np.bincount(buckets, minlength=SCALE_LEVELS * MEAN_STEPS)
         ends = np.cumsum(counts)
@@ -391,10 +393,9 @@ class _QuantizedFamily(EntropyModel):
         if offset == 0:
             return out.astype(np.int32)
         order, groups = self._groups(buckets)
-        grouped = np.empty(center.size, np.int64)
         for a, b, cmodel in groups:
-            grouped[a:b] = pop(cmodel, b - a)
-        out[order] = grouped - offset + center[order]
+            idx = order[a:b]
+            out[idx] = pop(cmodel, b - a) - offset + center[idx]
         return self._in_domain(out)
 
     def _in_domain(self, out: np.ndarray) -> np.ndarray:
