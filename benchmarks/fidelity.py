@@ -11,6 +11,7 @@
 
     python benchmarks/fidelity.py                 # writes benchmarks/results/fidelity.json
     python benchmarks/fidelity.py --skip-memory   # the corpus only (keeps the memory figures)
+    python benchmarks/fidelity.py --memory-only   # the memory only (keeps the corpus figures)
     python benchmarks/fidelity.py --table         # README tables from that file
 """
 
@@ -188,9 +189,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--memory-only", action="store_true")
     args = ap.parse_args()
     if args.table:
         print(table(json.loads(OUT.read_text())))
+        return
+    if args.memory_only:
+        result = json.loads(OUT.read_text())
+        columns = result["files"]["columns"]
+        result["files"] = [{k: (v if k != "errors" else v or "") for k, v in zip(columns, row)}
+                           for row in result["files"]["rows"]]
+        result["memory"] = {**run_memory(), "date": time.strftime("%Y-%m-%d"),
+                            "command": "python benchmarks/fidelity.py --memory-only"}
+        write(result)
+        print(table(result))
         return
     files = sorted(p for p in DATA.rglob("*") if p.is_file() and p.name != "SOURCES.md")
     rows = run_corpus(files)

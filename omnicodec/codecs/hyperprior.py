@@ -33,13 +33,14 @@ PNG in section ALFA; 16-bit images are refused (convert to 8-bit first).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import CorruptStreamError, UnsupportedInputError
 from .base import section
 from .learned import (
+    SYNTHESIS_BEFORE,
     LearnedCodec,
     code_factorized,
     code_stages,
@@ -49,6 +50,8 @@ from .learned import (
     image_tiles,
     plane_tiles,
     rgb_and_alpha,
+    synthesis_option,
+    tiled_synthesis,
     tiles_image,
     tiles_plane,
 )
@@ -67,6 +70,8 @@ class Hyperprior(LearnedCodec):
     latent_stride: ClassVar[int] = 16
     network: ClassVar[str] = "omnicodec.models.hyperprior:Hyperprior"
     tileable: ClassVar[bool] = True  # for models without a spatial context (``_grid``)
+    synthesis: str = synthesis_option()  # the pixels' precision (``synthesize``)
+    before: ClassVar[dict[str, Any]] = SYNTHESIS_BEFORE
 
     @classmethod
     def build(cls, art):
@@ -115,7 +120,8 @@ class Hyperprior(LearnedCodec):
         rows, cols, th, tw = self._grid(model, meta, CorruptStreamError)
         tiles = plane_tiles(y_hat[0], rows, cols)
         per = max(1, TILE * TILE // (tiles.shape[2] * tiles.shape[3]))  # tiles per synthesis batch
-        rgb = np.concatenate([synthesize(model, tiles[i:i + per])[:, :th, :tw] for i in range(0, len(tiles), per)])
+        rgb = np.concatenate([synthesize(model, tiles[i:i + per], self.synthesis)[:, :th, :tw]
+                              for i in range(0, len(tiles), per)])
         return image_from_rgb(tiles_image(rgb, rows, cols), meta["mode"], sections, self.codec_id)
 
     def _y_hat(self, model, sections, meta):
@@ -160,18 +166,14 @@ class _Discard:
         pass
 
 
-def synthesize(model, y_hat, g_s=None):
-    """g_s (``model``'s float64 one, or another precision's copy) in the fixed tiling, straight
-    to 8-bit RGB (N, H, W, 3) at the padded size."""
-    import torch
-
-    from ..models.base import tiled
-
+def synthesize(model, y_hat, precision: str = "float64", workers: int | None = None):
+    """g_s in the fixed tiling (``learned.tiled_synthesis``: float64, or float32 on one torch
+    thread per tile, ``workers`` tiles at a time), straight to 8-bit RGB (N, H, W, 3) at the
+    padded size."""
     def to8(t):
         return (t.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
-    with torch.no_grad():
-        return tiled(model.g_s if g_s is None else g_s, y_hat, 1, 16, TILE, HALO, to8).transpose(0, 2, 3, 1)
+    return tiled_synthesis(model, "g_s", y_hat, 16, TILE, HALO, to8, precision, workers).transpose(0, 2, 3, 1)
 
 
 def analyse(model, rgb: np.ndarray, level: float):

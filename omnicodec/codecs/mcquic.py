@@ -5,7 +5,7 @@ parallel passes under a Gaussian-mixture prior whose means are the codewords.
     coarse ─codewords─► integer context net ─► prediction p, mixture location f, log-scale s
     z - p ─nearest codeword of each group's level-K book─► fine indices
     "COAR": coarse indices under the per-group code frequencies; "FINE": fine indices under the mixture
-    decode: COAR ─► context ─► FINE ─► ẑ = p + codewords ─► synthesis (float64, fixed tiles) ─► crop
+    decode: COAR ─► context ─► FINE ─► ẑ = p + codewords ─► synthesis (fixed tiles) ─► crop
 
 Model: ``omnicodec.models.mcquic`` (trained by ``codec train mcquic``, docs/training.md).
 Quality 0..100 picks the level: 0 codes the coarse scale alone, then the fine scale's ladder
@@ -15,7 +15,9 @@ Determinism: the entropy decoder depends only on integers: the context net runs 
 ``IntegerNet`` (exact, in fixed tiles), the mixture's squared distances are float32 sums in a
 fixed order (``kernels/codewords.py``), ``entropy.models._exp`` gives the weights, and the masses
 are floors of single correctly rounded products.  Each level is coded in one pass with no
-autoregression (the paper's point: decoding is parallel).
+autoregression (the paper's point: decoding is parallel).  The synthesis runs in the precision
+the config's ``synthesis`` names (``learned.tiled_synthesis``: float32 for new streams, float64
+for streams without the key): only the pixels depend on it.
 
 Payload: sections ``COAR`` and ``FINE`` (no ``FINE`` at level 0), each the lane format with one lane
 (``entropy/lanes.py``): ``COAR`` position by position (row-major), the groups within a
@@ -130,9 +132,9 @@ class Inference:
             return pred
         return pred + grouped_vectors(self.books[level], torch.from_numpy(fine)[None])
 
-    def synthesize(self, z_hat) -> np.ndarray:
-        """ẑ -> 8-bit RGB (16h, 16w, 3)."""
-        return tiled_rgb(self.decoder, z_hat, 16, TILE, HALO)
+    def synthesize(self, z_hat, precision: str = "float64") -> np.ndarray:
+        """ẑ -> 8-bit RGB (16h, 16w, 3) (``learned.tiled_synthesis``)."""
+        return tiled_rgb(self, "decoder", z_hat, 16, TILE, HALO, precision)
 
     # ---- the priors (integer)
     def fine_tables(self, loc: np.ndarray, s: np.ndarray, level: int):
@@ -247,7 +249,7 @@ class McQuicCodec(IndexCodec):
     def decode_checked(self, sections, meta):
         mode = meta["mode"]
         model, z_hat = self._latent(sections, meta)
-        rgb = model.synthesize(z_hat)[:int(meta["height"]), :int(meta["width"])]
+        rgb = model.synthesize(z_hat, self.synthesis)[:int(meta["height"]), :int(meta["width"])]
         return image_from_rgb(np.ascontiguousarray(rgb), mode, sections, self.codec_id)
 
     # ---- the latent ẑ, for compressed-domain learning

@@ -24,7 +24,6 @@ image model's gain levels, one level per stream.
 
 from __future__ import annotations
 
-import copy
 import io
 import struct
 from dataclasses import dataclass
@@ -39,11 +38,13 @@ from ..parallel import in_order
 from .base import option, section, setting
 from .hyperprior import Hyperprior, analyse, synthesize
 from .learned import (
+    SYNTHESIS_BEFORE,
     LearnedCodec,
     code_factorized,
     code_stages,
     decode_factorized,
     decode_stages,
+    synthesis_option,
 )
 
 PIX_FMTS_CODED = ("yuv420p", "yuv444p")
@@ -65,12 +66,8 @@ class Stem(LearnedCodec):
     decode_fixed_bytes: ClassVar[int] = 400 << 20
     decode_pixel_bytes: ClassVar[int] = 96
     gop: int = option(32, 1, 1 << 20)  # frames per group of pictures: each starts with an intra frame
-    # the synthesis's precision (pixels only; the entropy decoding is exact integers either way):
-    # float32 on one torch thread, channels-last (3.5x faster than float64 at CIF), identical on any thread count,
-    # may differ by 1 in a rare pixel on another CPU's vector unit; streams without the key
-    # were written for float64 (the image codec's, the same on every machine)
-    synthesis: str = option("float32", choices=("float32", "float64"))
-    before: ClassVar[dict[str, Any]] = {"synthesis": "float64"}
+    synthesis: str = synthesis_option()  # the pixels' precision (hyperprior's ``synthesize``)
+    before: ClassVar[dict[str, Any]] = SYNTHESIS_BEFORE
     # worker processes for a streamed decode of several GOPs (``decode_frames``); None: every
     # core the memory limit allows
     workers: int | None = setting(None)
@@ -203,21 +200,7 @@ class Stem(LearnedCodec):
             prev = decode_stages(dec, (1, image.cfg.M, *hyper.shape[2:]), stages, hyper)
             dec.finish()
             if i >= start:
-                yield rgb_to_yuv(self._synthesize(image, prev * inv_gain)[0, :h, :w], meta["pix_fmt"])
-
-    def _synthesize(self, image, y_hat):
-        """8-bit RGB of a frame's dequantized latent: the image codec's float64 synthesis, or
-        its float32 copy on one thread (channels-last: oneDNN's faster layout, 28% at CIF)."""
-        if self.synthesis == "float64":
-            return synthesize(image, y_hat)
-        import torch
-
-        from ..models.base import one_thread
-
-        if not hasattr(image, "g_s32"):
-            image.g_s32 = copy.deepcopy(image.g_s).float().to(memory_format=torch.channels_last)
-        with one_thread():
-            return synthesize(image, y_hat.float().contiguous(memory_format=torch.channels_last), image.g_s32)
+                yield rgb_to_yuv(synthesize(image, prev * inv_gain, self.synthesis)[0, :h, :w], meta["pix_fmt"])
 
 
 # ---------------------------------------------------------------------------- helpers

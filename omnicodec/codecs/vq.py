@@ -14,8 +14,9 @@ the rate is fixed by the image size and the level, less what the prior saves.
 
 Determinism: the entropy decoder depends only on the integer prior (``models.base.IntegerNet``,
 its output layer the dot products with the codebook folded in at load time in a fixed order),
-``entropy.models._exp`` and integer sums; the synthesis runs in float64 in fixed tiles, like
-walloc's.  Each tile's indices are coded from that tile alone (the prior sees nothing across its
+``entropy.models._exp`` and integer sums; the synthesis runs in fixed tiles, in the precision
+the config's ``synthesis`` names (``learned.tiled_synthesis``: float32 for new streams, float64
+for streams without the key).  Each tile's indices are coded from that tile alone (the prior sees nothing across its
 edge), so a tile is lost or restored alone.
 
 Payload: one section per tile, ``I`` + three hex digits (tile number, row by row over the
@@ -114,9 +115,9 @@ class Inference:
         """(h, w) indices -> (1, dim, h, w) float64 code vectors."""
         return self.books[level][idx].permute(2, 0, 1)[None]
 
-    def synthesize(self, idx: np.ndarray, level: int) -> np.ndarray:
-        """Indices (h, w) -> 8-bit RGB (16h, 16w, 3)."""
-        return tiled_rgb(self.decoder, self.vectors(idx, level), 16, SYNTH_TILE, HALO)
+    def synthesize(self, idx: np.ndarray, level: int, precision: str = "float64") -> np.ndarray:
+        """Indices (h, w) -> 8-bit RGB (16h, 16w, 3) (``learned.tiled_synthesis``)."""
+        return tiled_rgb(self, "decoder", self.vectors(idx, level), 16, SYNTH_TILE, HALO, precision)
 
     # ---- the prior (integer)
     def masses(self, idx: np.ndarray, known: np.ndarray, where: np.ndarray, level: int) -> np.ndarray:
@@ -239,7 +240,7 @@ class VQCodec(IndexCodec):
         model = self.model()
         level = self.level(model)
         idx = self._indices(sections, meta, model, level, repair)
-        rgb = model.synthesize(idx, level)[:int(meta["height"]), :int(meta["width"])]
+        rgb = model.synthesize(idx, level, self.synthesis)[:int(meta["height"]), :int(meta["width"])]
         return image_from_rgb(np.ascontiguousarray(rgb), mode, sections, self.codec_id)
 
     def _indices(self, sections, meta, model, level: int, repair: bool = False) -> np.ndarray:

@@ -214,28 +214,51 @@ class IntegerNet:
         return x
 
 
-def tiled(fn, x: torch.Tensor, in_per: int, out_per: int, tile: int, halo: int, finish=None):
+def tiled(fn, x: torch.Tensor, in_per: int, out_per: int, tile: int, halo: int, finish=None, workers: int = 1):
     """``fn`` (fully convolutional) over ``x`` (1, C, H, W) in a fixed tiling, so that memory
     follows the tile and not the image.  Tiles are ``tile`` grid cells square from the top-left,
     each computed with up to ``halo`` cells of its neighbours on every side; a cell is
     ``in_per`` input and ``out_per`` output positions.  ``finish`` maps each kept tile (e.g. to
     8-bit numpy) before it is stitched.  Exact for the integer nets (any tiling gives the same
-    integers); for float nets the tiling is part of the computation's definition."""
+    integers); for float nets the tiling is part of the computation's definition.  ``workers``
+    > 1 computes that many tiles at a time in threads (torch releases the GIL in its kernels):
+    each tile is the same computation as alone, so only for nets whose result does not depend
+    on what else runs (torch on one thread: ``one_thread``)."""
     _, _, height, width = x.shape
     h, w = height // in_per, width // in_per
+    cells = [(r0, c0) for r0 in range(0, h, tile) for c0 in range(0, w, tile)]
+
+    def one(cell):
+        r0, c0 = cell
+        r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
+        a, b = max(0, r0 - halo), max(0, c0 - halo)
+        t = fn(x[:, :, a * in_per: min(h, r1 + halo) * in_per, b * in_per: min(w, c1 + halo) * in_per])
+        t = t[:, :, (r0 - a) * out_per: (r1 - a) * out_per, (c0 - b) * out_per: (c1 - b) * out_per]
+        return finish(t) if finish else t
+
     out = None
-    for r0 in range(0, h, tile):
-        for c0 in range(0, w, tile):
-            r1, c1 = min(h, r0 + tile), min(w, c0 + tile)
-            a, b = max(0, r0 - halo), max(0, c0 - halo)
-            t = fn(x[:, :, a * in_per: min(h, r1 + halo) * in_per, b * in_per: min(w, c1 + halo) * in_per])
-            t = t[:, :, (r0 - a) * out_per: (r1 - a) * out_per, (c0 - b) * out_per: (c1 - b) * out_per]
-            t = finish(t) if finish else t
-            if out is None:
-                shape = (*t.shape[:2], h * out_per, w * out_per)
-                out = np.empty(shape, t.dtype) if isinstance(t, np.ndarray) else torch.empty(shape, dtype=t.dtype)
-            out[:, :, r0 * out_per: r1 * out_per, c0 * out_per: c1 * out_per] = t
+    for (r0, c0), t in zip(cells, _each(one, cells, workers)):
+        if out is None:
+            shape = (*t.shape[:2], h * out_per, w * out_per)
+            out = np.empty(shape, t.dtype) if isinstance(t, np.ndarray) else torch.empty(shape, dtype=t.dtype)
+        out[:, :, r0 * out_per: r0 * out_per + t.shape[2], c0 * out_per: c0 * out_per + t.shape[3]] = t
     return out
+
+
+def _each(fn, items: list, workers: int):
+    """``fn`` of each item, in order; ``workers`` > 1: that many at a time in threads."""
+    if workers <= 1 or len(items) <= 1:
+        return map(fn, items)
+    from concurrent.futures import ThreadPoolExecutor
+
+    grad = torch.is_grad_enabled()  # thread-local in torch: the workers take the caller's
+
+    def run(item):
+        with torch.set_grad_enabled(grad):
+            return fn(item)
+
+    with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        return list(pool.map(run, items))
 
 
 def factorized_tables(bottleneck) -> dict[str, torch.Tensor]:

@@ -1,10 +1,11 @@
 """The learned-codec kit (learned_kit.py), run for every registered learned codec: a new one is
 covered by registering it.  Codec-specific tests live in its own module."""
 
+import numpy as np
 import pytest
 
 import omnicodec
-from omnicodec import registry
+from omnicodec import container, registry
 from omnicodec.metrics import item_psnr
 
 from ..common import ITEMS, make_digits, make_image
@@ -85,6 +86,31 @@ def test_checklist(codec_id, modality):
 def test_fixture(codec_id, version):
     """One frozen stream per shipped weights file decodes to its recorded digest."""
     check_fixture(codec_id, _item(_fixture_modality(codec_id, version), "small", codec_id), version)
+
+
+@pytest.mark.parametrize("codec_id", [c for c in LEARNED if "synthesis" in registry.get_codec_class(c).__dataclass_fields__
+                                      and registry.get_codec_class(c).modality == "image"])
+def test_float32_synthesis_is_new_streams_and_the_same_on_any_thread_count(codec_id):
+    """New streams record the float32 synthesis, whose pixels are the same whatever torch's
+    thread count; a config without the key (a stream written before it) decodes in float64,
+    within 1 of them."""
+    import torch
+
+    blob = omnicodec.encode(_item("image", "small", codec_id), codec_id, 60)
+    box = container.unpack(blob)
+    assert box.header.config["synthesis"] == "float32"
+    threads = torch.get_num_threads()
+    try:
+        decoded = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            decoded.append(omnicodec.decode(blob).pixels)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(*decoded)
+    del box.header.config["synthesis"]
+    old = omnicodec.decode(container.pack(box.header, box.sections)).pixels
+    assert np.abs(old.astype(int) - decoded[0]).max() <= 1
 
 
 @pytest.mark.parametrize("codec_id, modality", CASES)
