@@ -251,9 +251,12 @@ def _each(fn, items: list, workers: int):
         return map(fn, items)
     from concurrent.futures import ThreadPoolExecutor
 
-    grad = torch.is_grad_enabled()  # thread-local in torch: the workers take the caller's
+    # thread-local state the workers take from the caller: autograd's mode, and the OpenMP team
+    # size (a new thread's is every core, whatever torch.set_num_threads said elsewhere)
+    grad, threads = torch.is_grad_enabled(), torch.get_num_threads()
 
     def run(item):
+        torch.set_num_threads(threads)
         with torch.set_grad_enabled(grad):
             return fn(item)
 
