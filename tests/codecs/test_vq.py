@@ -107,14 +107,18 @@ def test_repair_restores_lost_indices_better_than_a_guess():
     model, level, idx = _indices(_photo(512, 512, seed=2), 50)
     known = np.random.default_rng(0).random(idx.shape) > 0.2
     guess = np.where(known, idx, 0)
-    restored = model.repair(guess, known, level)
-    assert np.array_equal(restored[known], idx[known])
+    restored = model.repair(guess, known, level)[0].numpy()  # (dim, h, w) code vectors
     books = model.books[level].numpy()
+    assert np.array_equal(restored[:, known].T, books[idx[known]])
 
-    def error(ix):  # distance of the restored code vectors from the true ones
-        return np.linalg.norm(books[ix[~known]] - books[idx[~known]], axis=1).mean()
+    def error(vectors):  # distance of the restored code vectors from the true ones
+        return np.linalg.norm(vectors - books[idx[~known]], axis=1).mean()
 
-    assert error(restored) < 0.8 * error(np.full_like(idx, np.bincount(idx.ravel()).argmax()))
+    blend = error(restored[:, ~known].T)
+    assert blend < 0.8 * error(books[np.full(int((~known).sum()), np.bincount(idx.ravel()).argmax())])
+    # the prior's expected vector is nearer the lost one than its most probable code
+    best = model.masses(guess, known, ~known, level).argmax(1)
+    assert blend < error(books[best])
 
 
 def test_repair_cannot_restore_a_stream_with_every_tile_damaged_or_another_codecs():
