@@ -27,9 +27,12 @@ walloc`` (docs/training.md).
 DATA: one entropy stream of blocks (the image; per audio chunk, each channel in turn); a block
 is laid out in ``code_block``'s docstring and docs/format.md.
 
-Determinism: the entropy decoder depends on integer tables only; the decoder network runs in
-float64 in a fixed tiling (``TILE`` latents with the decoder's reach of context, part of the
-decoder's definition), and the inverse WPT is element-wise arithmetic, the same on any thread count.
+Determinism: the entropy decoder depends on integer tables only; the decoder network runs in a
+fixed tiling (``TILE`` latents with the decoder's reach of context, part of the decoder's
+definition) in the precision the config's ``synthesis`` names (``learned.tiled_synthesis``:
+float32 on one torch thread per tile for new streams, float64 where the key is absent; audio
+chunks and small tiles alike), and the inverse WPT is element-wise arithmetic, the same on any
+thread count.
 Grey is coded as RGB, alpha stored losslessly (``codecs.learned``).
 
 Tiled images (``with_tiles``: config ``tile_height``/``tile_width``): a grid of independent
@@ -46,10 +49,11 @@ the decoder's input; ``synthesize`` runs the decoder and inverse WPT on a batch 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,12 +61,16 @@ from ..errors import CorruptStreamError
 from ..items import Audio, audio_from
 from .base import quality_to_range, section
 from .learned import (
+    SYNTHESIS_BEFORE,
     LearnedCodec,
+    float32_net,
     image_from_rgb,
     image_tiles,
     manifest,
     plane_tiles,
     rgb_and_alpha,
+    synthesis_option,
+    tiled_synthesis,
     tiles_image,
     tiles_plane,
 )
@@ -100,6 +108,8 @@ class Walloc(LearnedCodec):
     decode_pixel_bytes: ClassVar[int] = 80  # measured: 64 B/px of RSS growth at 4.2 MP
     decode_audio_factor: ClassVar[int] = 24  # audio: bytes per byte of the decoded item (int16: 48/sample)
     kind: str = field(default="image", metadata={"omit_default": True})
+    synthesis: str = synthesis_option()  # the decoder's precision (``synthesize_image``, ``decode_audio``)
+    before: ClassVar[dict[str, Any]] = SYNTHESIS_BEFORE
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -188,15 +198,15 @@ class Walloc(LearnedCodec):
         model = self.model()
         q = self._symbols(model, sections, meta)
         if self.kind == "audio":
-            return decode_audio(q, model, meta, self.level(model))
+            return decode_audio(q, model, meta, self.level(model), self.synthesis)
         w, h = int(meta["width"]), int(meta["height"])
         grid = self.grid(meta)
         if grid is None:
-            rgb = synthesize_image(model, q, self.level(model))[:h, :w]
+            rgb = synthesize_image(model, q, self.level(model), self.synthesis)[:h, :w]
         else:
             rows, cols, th, tw = grid
-            rgb = tiles_image(synthesize_tiles(model, plane_tiles(q, rows, cols), self.level(model))[:, :th, :tw],
-                              rows, cols)
+            tiles = synthesize_tiles(model, plane_tiles(q, rows, cols), self.level(model), self.synthesis)
+            rgb = tiles_image(tiles[:, :th, :tw], rows, cols)
         return image_from_rgb(np.ascontiguousarray(rgb), meta["mode"], sections, self.codec_id)
 
     def _symbols(self, model, sections, meta) -> np.ndarray:
@@ -520,35 +530,51 @@ def analyse(model, rgb: np.ndarray, level: float) -> np.ndarray:
     return q if rgb.ndim == 4 else q[0]
 
 
-def synthesize_image(model, q: np.ndarray, level: float) -> np.ndarray:
+def synthesize_image(model, q: np.ndarray, level: float, precision: str = "float64") -> np.ndarray:
     """8-bit RGB (H, W, 3) at the padded size from centred latent symbols (C, h, w): the
-    decoder in float64 tiles, the inverse WPT on the whole image."""
+    decoder in tiles (``learned.tiled_synthesis``, in ``precision``), the inverse WPT on the
+    whole image."""
     import torch
 
-    from ..models.base import tiled
-
-    net = model.synthesis
     y = torch.from_numpy(q[None]).double()
+    bands = tiled_synthesis(model, "synthesis", y, 1, TILE, model.decoder_reach, lambda t: t.float(), precision,
+                            apply=lambda net, v: net.bands_of(v, level))
     with torch.no_grad():
-        bands = tiled(lambda v: net.bands_of(v, level), y, 1, 1, TILE, model.decoder_reach, lambda t: t.float())
-        return _to8(net.synthesize(bands))[0]
+        return _to8(model.synthesis.synthesize(bands))[0]
 
 
-def synthesize_tiles(model, q: np.ndarray, level: float) -> np.ndarray:
+def synthesize_tiles(model, q: np.ndarray, level: float, precision: str = "float64") -> np.ndarray:
     """8-bit RGB (N, H, W, 3) at the padded size of each tile's centred latent symbols (N, C, h,
     w): a batch of small tiles at a time (their latents within TILE²), a large tile alone."""
-    import torch
-
     n, _, lh, lw = q.shape
     if lh * lw > TILE * TILE:
-        return np.stack([synthesize_image(model, t, level) for t in q])
-    net, per = model.synthesis, TILE * TILE // (lh * lw)
-    out = []
+        return np.stack([synthesize_image(model, t, level, precision) for t in q])
+    per = TILE * TILE // (lh * lw)
+    with _decoder(model, precision) as (net, dtype):
+        return np.concatenate([_to8(net.synthesize(net.bands_of(_as(q[i:i + per], dtype), level).float()))
+                               for i in range(0, n, per)])
+
+
+@contextlib.contextmanager
+def _decoder(model, precision: str):
+    """(the synthesis net, its dtype) for running whole inputs without ``tiled_synthesis``:
+    float64, or float32 on one torch thread (``learned.tiled_synthesis``'s rule)."""
+    import torch
+
+    from ..models.base import one_thread
+
     with torch.no_grad():
-        for i in range(0, n, per):
-            y = torch.from_numpy(np.asarray(q[i:i + per], np.float64))
-            out.append(_to8(net.synthesize(net.bands_of(y, level).float())))
-    return np.concatenate(out)
+        if precision == "float64":
+            yield model.synthesis, torch.float64
+        else:
+            with one_thread():
+                yield float32_net(model, "synthesis"), torch.float32
+
+
+def _as(x: np.ndarray, dtype):
+    import torch
+
+    return torch.from_numpy(np.asarray(x, np.float64)).to(dtype)
 
 
 def _to8(x) -> np.ndarray:
@@ -615,22 +641,18 @@ def audio_symbols(dec, model, meta: dict) -> np.ndarray:
     return q
 
 
-def decode_audio(q: np.ndarray, model, meta: dict, level: float) -> Audio:
+def decode_audio(q: np.ndarray, model, meta: dict, level: float, precision: str = "float64") -> Audio:
     """Audio from its centred latent symbols: each chunk with the model's reach of latents on
-    both sides (zeros beyond the ends)."""
-    import torch
-
+    both sides (zeros beyond the ends), the decoder in ``precision``."""
     frames, channels = int(meta["frames"]), int(meta["channels"])
     stride, halo = model.stride, model.reach
     n = q.shape[2] * stride
     q = np.pad(q.astype(np.float64), ((0, 0), (0, 0), (halo, halo)))
     out = np.empty((n, channels))
-    net = model.synthesis
-    for a, b in _windows(n):
-        y = torch.from_numpy(q[:, :, a // stride: b // stride + 2 * halo])
-        with torch.no_grad():
-            x = net.synthesize(net.bands_of(y, level).float())
-        out[a:b] = x[:, 0, halo * stride:halo * stride + b - a].double().numpy().T
+    with _decoder(model, precision) as (net, dtype):
+        for a, b in _windows(n):
+            x = net.synthesize(net.bands_of(_as(q[:, :, a // stride: b // stride + 2 * halo], dtype), level).float())
+            out[a:b] = x[:, 0, halo * stride:halo * stride + b - a].double().numpy().T
     return from_float(out[:frames], meta)
 
 

@@ -5,6 +5,8 @@ A learned codec's test module calls:
 * :func:`run_learned_checklist` — the shared checklist (round trip, config through JSON and
   fixed before encode, corruption sweep) plus the learned specifics: the stream names the
   default weights' digest, a config without weights is refused;
+* :func:`check_float32_synthesis` — a float32-synthesis stream, the same on any thread count
+  and within a tolerance of its float64 decode;
 * :func:`fixture_versions` — one frozen stream per shipped weights file (parametrize
   ``check_fixture`` over it; tests/test_weights.py fails when a weights file has none);
 * :func:`check_weights_errors` — missing manifest, missing file, corrupt file, another codec's
@@ -115,6 +117,30 @@ def decode_hashes(blobs: dict[str, bytes]) -> dict[str, list[str]]:
                          input=json.dumps({k: v.hex() for k, v in blobs.items()}))
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout)
+
+
+def check_float32_synthesis(blob: bytes, field: str, tolerance: int):
+    """A float32-synthesis stream decodes to the same ``field`` (pixels, frames) with torch on
+    1 and 2 threads, and without its ``synthesis`` key (a stream written before it) in float64,
+    within ``tolerance``.  Returns (float32 decode, float64 decode)."""
+    import numpy as np
+    import torch
+
+    box = container.unpack(blob)
+    assert box.header.config["synthesis"] == "float32"
+    threads = torch.get_num_threads()
+    try:
+        decoded = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            decoded.append(getattr(omnicodec.decode(blob), field))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(*decoded)
+    del box.header.config["synthesis"]
+    old = getattr(omnicodec.decode(container.pack(box.header, box.sections)), field)
+    assert np.abs(old.astype(int) - decoded[0]).max() <= tolerance
+    return decoded[0], old
 
 
 def check_grid_as_alone(codec, grid, rows: int, cols: int):

@@ -1,7 +1,6 @@
 """The learned-codec kit (learned_kit.py), run for every registered learned codec: a new one is
 covered by registering it.  Codec-specific tests live in its own module."""
 
-import numpy as np
 import pytest
 
 import omnicodec
@@ -10,7 +9,13 @@ from omnicodec.metrics import item_psnr
 
 from ..common import ITEMS, make_digits, make_image
 from .checklist import check_fixture
-from .learned_kit import check_weights_errors, decode_hashes, fixture_versions, run_learned_checklist
+from .learned_kit import (
+    check_float32_synthesis,
+    check_weights_errors,
+    decode_hashes,
+    fixture_versions,
+    run_learned_checklist,
+)
 
 pytest.importorskip("torch")  # the neural extra; `make test` installs it
 
@@ -94,26 +99,11 @@ def test_float32_synthesis_is_the_same_on_any_thread_count(codec_id):
     """A stream records the float32 synthesis (new streams' default, but vq's: its header
     bytes count at its rates), whose pixels are the same whatever torch's thread count; a
     config without the key (a stream written before it) decodes in float64, within 1 of them."""
-    import torch
-
     default = omnicodec.encode(_item("image", "small", codec_id), codec_id, 60)
     assert container.unpack(default).header.config.get("synthesis", "float64") == (
         "float64" if codec_id == "vq" else "float32")
     blob = omnicodec.encode(_item("image", "small", codec_id), omnicodec.get_codec(codec_id, 60, synthesis="float32"))
-    box = container.unpack(blob)
-    assert box.header.config["synthesis"] == "float32"
-    threads = torch.get_num_threads()
-    try:
-        decoded = []
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            decoded.append(omnicodec.decode(blob).pixels)
-    finally:
-        torch.set_num_threads(threads)
-    assert np.array_equal(*decoded)
-    del box.header.config["synthesis"]
-    old = omnicodec.decode(container.pack(box.header, box.sections)).pixels
-    assert np.abs(old.astype(int) - decoded[0]).max() <= 1
+    check_float32_synthesis(blob, "pixels", 1)
 
 
 @pytest.mark.parametrize("codec_id, modality", CASES)

@@ -264,6 +264,15 @@ def test_a_block_never_costs_much_more_than_its_factorized_layout():
     assert np.array_equal(walloc.decode_block(Decoder(enc.finish()), model, q.shape[1:]), q)
 
 
+def test_audio_float32_synthesis_is_the_same_on_any_thread_count_and_close_to_float64():
+    """Audio streams record the float32 decoder too: the same samples with torch on 1 and 2
+    threads, and within a few units of the float64 decode (a config without the key)."""
+    from .learned_kit import check_float32_synthesis
+
+    new, old = check_float32_synthesis(omnicodec.encode(make_audio(20000, 44100, 2, seed=4), "walloc", 60), "frames", 4)
+    assert _snr(old, new).min() > 60
+
+
 def test_tiled_images_decode_tile_by_tile_as_alone():
     """A grid of odd-sized RGBA tiles: each tile decodes as alone (learned_kit), alpha exactly."""
     from omnicodec.codecs.walloc import Walloc
