@@ -24,6 +24,7 @@ byte by ``models.packing``; an unpacked ``NAME.pt`` is read first).  Artefacts l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -355,31 +356,46 @@ def float32_net(model, name: str):
     return cache[name]
 
 
+@contextlib.contextmanager
+def synthesis_net(model, name: str, precision: str):
+    """(``model.<name>`` in ``precision``, its torch dtype) for the block, without gradients:
+    float64, the net as loaded on torch's threads (the same results on every machine), or
+    float32 (``float32_net``) on one torch thread (``models.base.one_thread``), so that the
+    results do not depend on the thread count."""
+    import torch
+
+    from ..models.base import one_thread
+
+    with torch.no_grad():
+        if precision == "float64":
+            yield getattr(model, name), torch.float64
+        else:
+            with one_thread():
+                yield float32_net(model, name), torch.float32
+
+
 def tiled_synthesis(model, name: str, z, out_per: int, tile: int, halo: int, finish, precision: str = "float64",
                     workers: int | None = None, apply=None):
     """``model.<name>`` over the latent ``z`` (N, C, h, w) in its fixed tiling
-    (``models.base.tiled``), each tile mapped by ``finish``: in ``float64`` (the net as loaded,
-    on torch's threads: the same pixels on every machine), or in ``float32`` (``float32_net``,
-    channels-last, oneDNN's fast layout: 3-4x faster on one core) on one torch thread per tile,
-    ``workers`` tiles at a time (default: torch's thread count), so that the pixels do not
-    depend on the thread count; another CPU's vector unit may round a rare pixel differently, by
-    1.  ``apply(net, tile)`` runs the net on a tile (default: ``net(tile)``)."""
+    (``models.base.tiled``), each tile mapped by ``finish``, in ``precision``
+    (``synthesis_net``): float32 runs channels-last (oneDNN's fast layout: 3-4x faster on one
+    core) and ``workers`` tiles at a time (default: torch's thread count), each on one torch
+    thread, so that the pixels do not depend on the thread count; another CPU's vector unit may
+    round a rare pixel differently, by 1.  ``apply(net, tile)`` runs the net on a tile
+    (default: ``net(tile)``)."""
     import functools
 
     import torch
 
-    from ..models.base import one_thread, tiled
+    from ..models.base import tiled
 
-    def run(net):
-        return net if apply is None else functools.partial(apply, net)
-
-    with torch.no_grad():
-        if precision == "float64":
-            return tiled(run(getattr(model, name)), z, 1, out_per, tile, halo, finish)
-        workers = workers or torch.get_num_threads()
-        with one_thread():
-            return tiled(run(float32_net(model, name)), z.float().contiguous(memory_format=torch.channels_last), 1,
-                         out_per, tile, halo, finish, workers)
+    workers = workers or torch.get_num_threads()  # before synthesis_net sets one thread
+    with synthesis_net(model, name, precision) as (net, dtype):
+        fn = net if apply is None else functools.partial(apply, net)
+        if dtype == torch.float64:
+            return tiled(fn, z, 1, out_per, tile, halo, finish)
+        return tiled(fn, z.float().contiguous(memory_format=torch.channels_last), 1, out_per, tile, halo, finish,
+                     workers)
 
 
 def tiled_rgb(model, name: str, z, out_per: int, tile: int, halo: int, precision: str = "float64") -> np.ndarray:

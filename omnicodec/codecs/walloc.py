@@ -31,8 +31,8 @@ Determinism: the entropy decoder depends on integer tables only; the decoder net
 fixed tiling (``TILE`` latents with the decoder's reach of context, part of the decoder's
 definition) in the precision the config's ``synthesis`` names (``learned.tiled_synthesis``:
 float32 on one torch thread per tile for new streams, float64 where the key is absent; audio
-chunks and small tiles alike), and the inverse WPT is element-wise arithmetic, the same on any
-thread count.
+chunks and small tiles alike, through ``learned.synthesis_net``), and the inverse WPT is
+element-wise arithmetic, the same on any thread count.
 Grey is coded as RGB, alpha stored losslessly (``codecs.learned``).
 
 Tiled images (``with_tiles``: config ``tile_height``/``tile_width``): a grid of independent
@@ -49,7 +49,6 @@ the decoder's input; ``synthesize`` runs the decoder and inverse WPT on a batch 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,12 +62,12 @@ from .base import quality_to_range, section
 from .learned import (
     SYNTHESIS_BEFORE,
     LearnedCodec,
-    float32_net,
     image_from_rgb,
     image_tiles,
     manifest,
     plane_tiles,
     rgb_and_alpha,
+    synthesis_net,
     synthesis_option,
     tiled_synthesis,
     tiles_image,
@@ -550,25 +549,9 @@ def synthesize_tiles(model, q: np.ndarray, level: float, precision: str = "float
     if lh * lw > TILE * TILE:
         return np.stack([synthesize_image(model, t, level, precision) for t in q])
     per = TILE * TILE // (lh * lw)
-    with _decoder(model, precision) as (net, dtype):
+    with synthesis_net(model, "synthesis", precision) as (net, dtype):
         return np.concatenate([_to8(net.synthesize(net.bands_of(_as(q[i:i + per], dtype), level).float()))
                                for i in range(0, n, per)])
-
-
-@contextlib.contextmanager
-def _decoder(model, precision: str):
-    """(the synthesis net, its dtype) for running whole inputs without ``tiled_synthesis``:
-    float64, or float32 on one torch thread (``learned.tiled_synthesis``'s rule)."""
-    import torch
-
-    from ..models.base import one_thread
-
-    with torch.no_grad():
-        if precision == "float64":
-            yield model.synthesis, torch.float64
-        else:
-            with one_thread():
-                yield float32_net(model, "synthesis"), torch.float32
 
 
 def _as(x: np.ndarray, dtype):
@@ -649,7 +632,7 @@ def decode_audio(q: np.ndarray, model, meta: dict, level: float, precision: str 
     n = q.shape[2] * stride
     q = np.pad(q.astype(np.float64), ((0, 0), (0, 0), (halo, halo)))
     out = np.empty((n, channels))
-    with _decoder(model, precision) as (net, dtype):
+    with synthesis_net(model, "synthesis", precision) as (net, dtype):
         for a, b in _windows(n):
             x = net.synthesize(net.bands_of(_as(q[:, :, a // stride: b // stride + 2 * halo], dtype), level).float())
             out[a:b] = x[:, 0, halo * stride:halo * stride + b - a].double().numpy().T
