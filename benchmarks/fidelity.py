@@ -12,6 +12,7 @@
     python benchmarks/fidelity.py                 # writes benchmarks/results/fidelity.json
     python benchmarks/fidelity.py --skip-memory   # the corpus only (keeps the memory figures)
     python benchmarks/fidelity.py --memory-only   # the memory only (keeps the corpus figures)
+    python benchmarks/fidelity.py --only logs     # the files under data/logs again (keeps the rest)
     python benchmarks/fidelity.py --table         # README tables from that file
 """
 
@@ -190,17 +191,25 @@ def main() -> None:
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-only", action="store_true")
+    ap.add_argument("--only", metavar="FOLDER", help="rerun the corpus rows of the files under data/FOLDER")
     args = ap.parse_args()
     if args.table:
         print(table(json.loads(OUT.read_text())))
         return
-    if args.memory_only:
+    if args.memory_only or args.only:
         result = json.loads(OUT.read_text())
         columns = result["files"]["columns"]
-        result["files"] = [{k: (v if k != "errors" else v or "") for k, v in zip(columns, row)}
-                           for row in result["files"]["rows"]]
-        result["memory"] = {**run_memory(), "date": time.strftime("%Y-%m-%d"),
-                            "command": "python benchmarks/fidelity.py --memory-only"}
+        result["files"] = [{**{k: (v if k != "errors" else v or "") for k, v in zip(columns, row)},
+                            "group": group(Path(row[columns.index("file")]))} for row in result["files"]["rows"]]
+        if args.memory_only:
+            result["memory"] = {**run_memory(), "date": time.strftime("%Y-%m-%d"),
+                                "command": "python benchmarks/fidelity.py --memory-only"}
+        else:
+            fresh = {r["file"]: r for r in run_corpus(sorted(p for p in (DATA / args.only).rglob("*") if p.is_file()))}
+            result["files"] = [fresh.pop(r["file"], r) for r in result["files"]] + list(fresh.values())
+            result["summary"] = summarize(result["files"])
+            result.setdefault("reruns", []).append({"command": f"python benchmarks/fidelity.py --only {args.only}",
+                                                    "date": time.strftime("%Y-%m-%d")})
         write(result)
         print(table(result))
         return

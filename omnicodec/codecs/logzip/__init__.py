@@ -69,9 +69,9 @@ class Logzip(StreamingCodec):
     fast_slack: float = 0.02
     block_layout: int = 2  # blocks.py, index.py: 2 has LEB128 lengths
     # what the encoder looks for (blocks.encode_block): 2 adds UUID and MAC tokens, mixed-radix
-    # number columns, packed hex digits and columns keyed without variable words; any block
-    # decodes whatever wrote it
-    structure: int = 2
+    # number columns, packed hex digits and columns keyed without variable words, 3 each PPMd
+    # stream's model order; any block decodes whatever wrote it
+    structure: int = 3
 
     def encoder_version(self):
         from ... import __version__
@@ -105,8 +105,9 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
-        if self.structure not in (1, 2) or self.structure > self.block_layout:
-            raise ValueError(f"logzip: structure must be 1 or 2 (2 needs block_layout 2), got {self.structure!r}")
+        if self.structure not in (1, 2, 3) or (self.structure > 1 and self.block_layout < 2):
+            raise ValueError(f"logzip: structure must be 1, 2 or 3 (2 and 3 need block_layout 2), "
+                             f"got {self.structure!r}")
 
     def _block_bytes(self) -> int:
         return int(self.block_mb * (1 << 20))

@@ -63,9 +63,9 @@ class Structured:
     cr: bytes  # one bit per line: it ended in \r (empty: none did)
     masked_words: bool = False
 
-    def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False) -> bytes:
+    def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False, orders: bool = False) -> bytes:
         """The block's bytes; with ``pack_hexes`` (layout 2), hex tokens go as shapes and nibbles
-        where that is smaller."""
+        where that is smaller; ``orders``: see ``backends.compress_streams``."""
         streams = [getattr(self, name) for name in _STREAMS]
         if pack_hexes and layout == 2 and len(self.hexes) > 64:
             packed = pack_hex(self.hexes)
@@ -74,7 +74,7 @@ class Structured:
                 streams.append(packed[1])
         head = _pack_head(layout, STRUCTURED, self.lines, self.final_nl, self.id_bytes,
                           len(streams) > len(_STREAMS), self.masked_words)
-        return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"))
+        return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"), orders=orders)
 
     def render(self, cap: int) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
@@ -111,16 +111,18 @@ class Structured:
         return text.tobytes()
 
 
-_DECODED = [0]  # bytes of structured blocks this process has decoded
+LOG_BYTES_PER_ITEM = 4
 
 
 def _work(cap: int) -> int:
-    """The size by which the kernels' twin is chosen (``kernels.kernel``): the block's, or half
-    of all this process has decoded, so that a process past about 8 MiB of log (a whole large
-    file, a server answering line ranges) loads the compiled twins (about 5x faster; numba's
-    start-up, 0.4 s, costs about 8 MiB of NumPy decoding) and a one-off line range does not."""
-    _DECODED[0] += cap
-    return max(cap, _DECODED[0] // 2)
+    """The size by which the kernels' twin is chosen (``kernels.kernel``, which loads numba
+    once a kernel has been given SMALL_JOB items in a process): a quarter of the block's bytes,
+    so that a process switches to the compiled twins after about 16 MiB of log.  A 4 MiB block
+    decodes in 0.12 s with the NumPy twins and 0.026 s compiled, and numba's start-up costs
+    0.4 s (2026-12-06): renting NumPy until it has cost about what buying numba would is the
+    ski-rental rule, and a grep or a line range that decodes a few blocks never pays for numba
+    (a rare pattern in the 1 GB generated log: 0.75 s against 0.9 s)."""
+    return cap // LOG_BYTES_PER_ITEM
 
 
 def _tokens(stream: bytes, count: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -180,17 +182,19 @@ def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller);
     ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above);
-    ``structure``: what the encoder looks for, 1 (digit runs, hex tokens) or 2 (layout 2 only:
+    ``structure``: what the encoder looks for, 1 (digit runs, hex tokens), 2 (layout 2 only:
     also UUIDs and MAC addresses as tokens, mixed-radix number columns, packed hex digits and
-    columns keyed with variable words masked).  Every block decodes the same way whatever
-    ``structure`` wrote it."""
+    columns keyed with variable words masked) or 3 (2, and each PPMd stream of a structured
+    block at the model order its sample prefers: ``backends.compress_streams``).  Every block
+    decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
     if structure > 1 and layout < 2:
-        raise ValueError("logzip: structure 2 needs block layout 2")
+        raise ValueError("logzip: structure 2 and up need block layout 2")
+    orders = structure >= 3
     if not data:
         return _generic(data, slack, layout)
-    structured = _structure(data, structure).pack(slack, layout, pack_hexes=structure >= 2)
+    structured = _structure(data, structure).pack(slack, layout, pack_hexes=structure >= 2, orders=orders)
     if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
         return structured
     generic = _generic(data, slack, layout)
