@@ -874,6 +874,22 @@ def text_blocks(src: str | os.PathLike, start: int = 0, stop: int | None = None,
     yield 0, data
 
 
+def count_template_lines(src: str | os.PathLike, in_template: Callable[[bytes], bool],
+                         in_line: Callable[[bytes], bool]) -> int | None:
+    """For a codec that keeps a template dictionary (logzip), how many lines of the text hold
+    a string only template text can hold, counted without rendering the lines
+    (``Logzip.count_lines``, ``codec grep -c``'s fast path); None for other codecs, or where
+    the codec cannot tell without decoding."""
+    src = Path(src)
+    with naming(src), container.open_sections(src) as box:
+        header = box.header
+        cls = _codec_class(header)
+        if header.modality != "bytes" or not hasattr(cls, "count_lines"):
+            return None
+        with _invalid_meta(header):
+            return _decoder(header).count_lines(_payload(box.sections), header.meta, in_template, in_line)
+
+
 def _streamed(box: container.LazyContainer) -> Iterator[bytes]:
     """A streaming codec's decoded blocks, the stored digest checked after the last."""
     import hashlib

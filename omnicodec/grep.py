@@ -7,7 +7,8 @@ its slots, so in a literal string the pattern needs, the characters no slot can 
 ``piece_runs``) come in runs that each lie inside one piece of the matching line's template.
 A block none of whose templates holds them all, and that has no verbatim lines, cannot hold a
 match: only its template dictionary is decoded.  Other blocks, and other codecs' streams, are
-decoded and searched line by line.
+decoded and searched line by line.  ``-c`` of a fixed string that is one such run (no slot can
+supply any of it) is counted from the template ids alone (``count``): no block is rendered.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import api
 _WORD = re.compile(rb"[0-9A-Za-z]+")
 _NOT_HEX = re.compile(rb"[g-zG-Z]")
 _DIGITS = re.compile(rb"[0-9]")
+_PLACEHOLDERS = re.compile(rb"[\x00-\x03\n]")  # slot placeholders in a template; \n parts patterns
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Pattern:
 
     regex: re.Pattern
     runs: tuple[bytes, ...]
+    literal: bytes = b""  # a fixed string whose every character only template text holds
 
     @classmethod
     def of(cls, pattern: str, fixed: bool = False, ignore_case: bool = False) -> Pattern:
@@ -42,7 +45,8 @@ class Pattern:
             raise ValueError(f"grep: bad pattern {pattern!r}: {exc}") from None
         literals = [] if regex.flags & re.IGNORECASE else ([raw] if fixed else _required_literals(source))
         runs = {r for lit in literals for r in piece_runs(lit)}
-        return cls(regex, tuple(sorted(runs)))
+        whole = fixed and not ignore_case and piece_runs(raw) == [raw] and not _PLACEHOLDERS.search(raw)
+        return cls(regex, tuple(sorted(runs)), raw if whole else b"")
 
     def keep(self, dictionary: bytes) -> bool:
         """Whether some template of a block (its skeletons joined by newlines) holds every run."""
@@ -120,6 +124,20 @@ def _required_literals(source: bytes) -> list[bytes]:
     if run:
         out.append(bytes(run))
     return out
+
+
+def count(path: str | os.PathLike, pattern: Pattern, start: int = 0, stop: int | None = None) -> int:
+    """How many lines from ``start`` to ``stop`` the pattern matches (``grep -c``).  For a
+    fixed string that only template text can hold (``Pattern.literal``) in a whole logzip
+    file, a line matches exactly when its template does (or, verbatim, it holds the string),
+    so the lines are counted from the template ids, nothing rendered; else as ``grep`` finds
+    them."""
+    if pattern.literal and start == 0 and stop is None:
+        lit = pattern.literal
+        found = api.count_template_lines(path, lambda t: lit in t, lambda line: lit in line)
+        if found is not None:
+            return found
+    return sum(1 for _ in grep(path, pattern, start, stop))
 
 
 def grep(path: str | os.PathLike, pattern: Pattern, start: int = 0,

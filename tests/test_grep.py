@@ -170,3 +170,33 @@ def test_worker_processes_find_the_same_lines(tmp_path, monkeypatch):
     monkeypatch.setattr(lz.stream, "decode_block", lambda b, cap: here.append(1) or real(b, cap))
     assert list(grep.grep(omc, pattern)) == alone and len(alone) > 100
     assert len(here) == 1  # the warm-up block; the workers decoded the others
+
+
+@pytest.mark.skipif(GREP is None, reason="needs grep")
+def test_counts_from_template_ids_are_greps(tmp_path, capfdbinary, monkeypatch):
+    """``-c`` of a fixed string only template text can hold is counted from template ids and
+    verbatim lines, nothing rendered (rendering is made to fail here), and is grep's count: in
+    templates, verbatim lines, generic blocks (random bytes) and CRLF lines; a string that a
+    slot could supply part of, and a line across two blocks, take the decoding path."""
+    from omnicodec.codecs.logzip import blocks
+
+    rng = np.random.default_rng(4)
+    noise = bytes(rng.integers(32, 127, 30000, dtype=np.uint8)).replace(b"~", b"\n") + b"\n"
+    data = (log_like(800, seed=3).replace(b"\n", b"\r\n", 100) + noise + b"\x01 verbatim ERROR line\n"
+            + b"ERROR at the end, no newline")
+    src, omc = tmp_path / "app.log", tmp_path / "app.omc"
+    src.write_bytes(data)
+    omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.02)))
+    render = blocks.Structured.render
+    monkeypatch.setattr(blocks.Structured, "render", lambda *a: pytest.fail("rendered a block"))
+    for literal in ["ERROR", "Cache: evicted", "INFO [main] Server", "opened for bob", "not in the log", "W"]:
+        assert grep.Pattern.of(literal, fixed=True).literal == literal.encode()
+        status, expected = run_grep(["-F", "-c", literal], src)
+        assert main(["grep", "-F", "-c", literal, str(omc)]) == status
+        assert capfdbinary.readouterr().out == expected, literal
+    assert grep.Pattern.of("took 9", fixed=True).literal == b""  # a digit: a slot's
+    assert grep.Pattern.of("ERROR", fixed=True, ignore_case=True).literal == b""
+    monkeypatch.setattr(blocks.Structured, "render", render)
+    long = tmp_path / "long.omc"  # one line longer than a block: its parts are in two blocks
+    long.write_bytes(omnicodec.encode(Bytes(b"x ERROR " * 5000 + b"\nERROR\n"), Logzip(block_mb=0.01)))
+    assert grep.count(long, grep.Pattern.of("ERROR", fixed=True)) == 2

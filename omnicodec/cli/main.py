@@ -458,13 +458,14 @@ def cmd_grep(args) -> int:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
         prefix = os.fsencode(path) + b":" if len(args.inputs) > 1 else b""
-        count = 0
-        for number, line in grep.grep(path, pattern, start, stop):
-            count += 1
-            if not args.count:
-                out.write(prefix + (b"%d:" % (number + 1) if args.line_number else b"") + line + b"\n")
         if args.count:
+            count = grep.count(path, pattern, start, stop)
             out.write(prefix + b"%d\n" % count)
+        else:
+            count = 0
+            for number, line in grep.grep(path, pattern, start, stop):
+                count += 1
+                out.write(prefix + (b"%d:" % (number + 1) if args.line_number else b"") + line + b"\n")
         matched = matched or count > 0
     out.flush()
     return 0 if matched else 1

@@ -39,10 +39,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...errors import CorruptStreamError
 from ..base import Streamed, StreamingCodec, section
-from .blocks import block_dictionary, decode_block, encode_block
+from .blocks import block_dictionary, block_lines, decode_block, encode_block
 from .index import Entry, pack_index, unpack_index
-from .stream import decode_in_order, encode_blocks
+from .stream import decode_checked, decode_in_order, encode_blocks
 
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
@@ -167,6 +168,41 @@ class Logzip(StreamingCodec):
             if last:
                 yield first, b"".join(parts)
                 parts = []
+
+    def count_lines(self, sections, meta, in_template, in_line) -> int | None:
+        """How many lines of the text hold a string that only template text can hold (a
+        literal no slot can supply part of: ``grep.piece_runs``), counted from each block's
+        template ids, template dictionary and verbatim lines (``blocks.block_lines``) without
+        decoding its numbers or rendering it: ``in_template(skeleton)`` says whether a
+        template's lines hold it, ``in_line(line)`` whether a verbatim line (or a line of a
+        generic block, decoded and checked) does.  None where a line crosses a block boundary
+        (then only decoding tells which part holds what)."""
+        import numpy as np
+
+        entries, blocks = self._index(sections, meta)
+        if any(not e.ends_nl for e in entries[:-1]):
+            return None
+        total = 0
+        for e in entries:
+            block = blocks[e.offset:e.offset + e.stored]
+            found = block_lines(block, e.raw_size)
+            if found is None:
+                lines = decode_checked(block, e.raw_size, e.crc).split(b"\n")
+                total += sum(map(in_line, lines[:-1] if lines[-1] == b"" else lines))
+                continue
+            ids, skeletons, verbatim = found
+            templates = skeletons.split(b"\n") if skeletons or ids.any() else []
+            if ids.size and (ids.min() < 0 or ids.max() > len(templates)):
+                raise CorruptStreamError("logzip: template id out of range")
+            holds = np.array([False, *map(in_template, templates)])
+            total += int(holds[ids].sum())
+            outliers = int((ids == 0).sum())
+            if outliers:
+                lines = verbatim.split(b"\n")
+                if len(lines) != outliers:
+                    raise CorruptStreamError("logzip: outlier stream has the wrong length")
+                total += sum(map(in_line, lines))
+        return total
 
     def _workers(self) -> int:
         """``workers``, or every core when it is not set."""

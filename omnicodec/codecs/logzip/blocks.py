@@ -258,6 +258,30 @@ def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
     return skeletons, lengths[_STREAMS.index("outliers")] > 0
 
 
+def block_lines(block: bytes, cap: int) -> tuple[np.ndarray, bytes, bytes] | None:
+    """A structured block's template id + 1 of every line (0: a verbatim line), its template
+    dictionary and its verbatim lines joined by newlines, decoding those three streams only
+    (``codec grep -c`` counts from them); None for a generic block."""
+    buf = memoryview(block)
+    head = _head(buf)
+    if head.kind == GENERIC:
+        return None
+    if head.lines > cap + 1:
+        raise CorruptStreamError("logzip: line count exceeds the block size")
+    got, pos = {}, head.pos
+    for name in _STREAMS:
+        if name in ("ids", "skeletons", "outliers"):
+            got[name], pos = decompress_stream(buf, pos, 9 * cap + 64, head.layout)
+        else:
+            pos = stream_length(buf, pos, head.layout)[1]
+    n = head.lines
+    if len(got["ids"]) != n * head.id_bytes:
+        raise CorruptStreamError("logzip: template id stream has the wrong length")
+    full = np.zeros((n, 8), dtype=np.uint8)
+    full[:, :head.id_bytes] = np.frombuffer(got["ids"], np.uint8).reshape(head.id_bytes, n).T
+    return full.view(np.int64).ravel(), got["skeletons"], got["outliers"]
+
+
 def decode_block(block: bytes, cap: int) -> bytes:
     """Structured or generic block bytes -> the original bytes (at most ``cap`` of them)."""
     read = read_block(block, cap)
