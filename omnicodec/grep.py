@@ -7,8 +7,9 @@ its slots, so in a literal string the pattern needs, the characters no slot can 
 ``piece_runs``) come in runs that each lie inside one piece of the matching line's template.
 A block none of whose templates holds them all, and that has no verbatim lines, cannot hold a
 match: only its template dictionary is decoded.  Other blocks, and other codecs' streams, are
-decoded and searched line by line.  ``-c`` of a fixed string that is one such run (no slot can
-supply any of it) is counted from the template ids alone (``count``): no block is rendered.
+decoded and searched line by line.  ``-c`` of a fixed string (or a regex of plain characters)
+that is one such run (no slot can supply any of it) is counted from the template ids alone
+(``count``): no block is rendered.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class Pattern:
             raise ValueError(f"grep: bad pattern {pattern!r}: {exc}") from None
         literals = [] if regex.flags & re.IGNORECASE else ([raw] if fixed else _required_literals(source))
         runs = {r for lit in literals for r in piece_runs(lit)}
-        whole = fixed and not ignore_case and piece_runs(raw) == [raw] and not _PLACEHOLDERS.search(raw)
-        return cls(regex, tuple(sorted(runs)), raw if whole else b"")
+        # a regex of plain characters only ("ERROR") is that fixed string
+        plain = raw if fixed else _required_literals(source, whole=True)
+        whole = (not regex.flags & re.IGNORECASE and plain is not None and piece_runs(plain) == [plain]
+                 and not _PLACEHOLDERS.search(plain))
+        return cls(regex, tuple(sorted(runs)), plain if whole else b"")
 
     def keep(self, dictionary: bytes) -> bool:
         """Whether some template of a block (its skeletons joined by newlines) holds every run."""
@@ -105,16 +109,20 @@ def piece_runs(literal: bytes) -> list[bytes]:
     return runs
 
 
-def _required_literals(source: bytes) -> list[bytes]:
+def _required_literals(source: bytes, whole: bool = False):
     """Literal strings every match of the regex contains: its top-level runs of literal
-    characters (nothing is required of alternatives, classes or repeats)."""
+    characters (nothing is required of alternatives, classes or repeats); with ``whole``, the
+    one string the regex is if it is nothing but literal characters, else None."""
     try:
         from re import _parser as parser  # Python >= 3.11
     except ImportError:  # pragma: no cover - older Pythons
         import sre_parse as parser  # type: ignore[no-redef]
     literal = parser.LITERAL
     out, run = [], bytearray()
-    for op, arg in parser.parse(source):
+    parsed = parser.parse(source)
+    if whole:
+        return bytes(arg for _, arg in parsed) if all(op is literal for op, _ in parsed) else None
+    for op, arg in parsed:
         if op is literal:
             run.append(arg)
             continue

@@ -196,6 +196,12 @@ def test_counts_from_template_ids_are_greps(tmp_path, capfdbinary, monkeypatch):
         assert capfdbinary.readouterr().out == expected, literal
     assert grep.Pattern.of("took 9", fixed=True).literal == b""  # a digit: a slot's
     assert grep.Pattern.of("ERROR", fixed=True, ignore_case=True).literal == b""
+    assert grep.Pattern.of("(?i)ERROR").literal == b"" and grep.Pattern.of("ERR.R").literal == b""
+    for literal in ["ERROR", "opened for bob"]:  # a regex of plain characters is that string
+        assert grep.Pattern.of(literal).literal == literal.encode()
+        status, expected = run_grep(["-c", literal], src)
+        assert main(["grep", "-c", literal, str(omc)]) == status
+        assert capfdbinary.readouterr().out == expected, literal
     monkeypatch.setattr(blocks.Structured, "render", render)
     long = tmp_path / "long.omc"  # one line longer than a block: its parts are in two blocks
     long.write_bytes(omnicodec.encode(Bytes(b"x ERROR " * 5000 + b"\nERROR\n"), Logzip(block_mb=0.01)))
