@@ -47,7 +47,7 @@ class Pattern:
         literals = [] if regex.flags & re.IGNORECASE else ([raw] if fixed else _required_literals(source))
         runs = {r for lit in literals for r in piece_runs(lit)}
         # a regex of plain characters only ("ERROR") is that fixed string
-        plain = raw if fixed else _required_literals(source, whole=True)
+        plain = raw if fixed else _plain_string(source)
         whole = (not regex.flags & re.IGNORECASE and plain is not None and piece_runs(plain) == [plain]
                  and not _PLACEHOLDERS.search(plain))
         return cls(regex, tuple(sorted(runs)), plain if whole else b"")
@@ -109,20 +109,21 @@ def piece_runs(literal: bytes) -> list[bytes]:
     return runs
 
 
-def _required_literals(source: bytes, whole: bool = False):
-    """Literal strings every match of the regex contains: its top-level runs of literal
-    characters (nothing is required of alternatives, classes or repeats); with ``whole``, the
-    one string the regex is if it is nothing but literal characters, else None."""
+def _parse(source: bytes):
+    """(the regex's top-level items as (op, argument), the LITERAL op) by Python's parser."""
     try:
         from re import _parser as parser  # Python >= 3.11
     except ImportError:  # pragma: no cover - older Pythons
         import sre_parse as parser  # type: ignore[no-redef]
-    literal = parser.LITERAL
+    return list(parser.parse(source)), parser.LITERAL
+
+
+def _required_literals(source: bytes) -> list[bytes]:
+    """Literal strings every match of the regex contains: its top-level runs of literal
+    characters (nothing is required of alternatives, classes or repeats)."""
+    items, literal = _parse(source)
     out, run = [], bytearray()
-    parsed = parser.parse(source)
-    if whole:
-        return bytes(arg for _, arg in parsed) if all(op is literal for op, _ in parsed) else None
-    for op, arg in parsed:
+    for op, arg in items:
         if op is literal:
             run.append(arg)
             continue
@@ -132,6 +133,12 @@ def _required_literals(source: bytes, whole: bool = False):
     if run:
         out.append(bytes(run))
     return out
+
+
+def _plain_string(source: bytes) -> bytes | None:
+    """The one string a regex of nothing but literal characters matches ("ERROR"), else None."""
+    items, literal = _parse(source)
+    return bytes(arg for _, arg in items) if all(op is literal for op, _ in items) else None
 
 
 def count(path: str | os.PathLike, pattern: Pattern, start: int = 0, stop: int | None = None) -> int:

@@ -39,7 +39,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ...errors import CorruptStreamError
+import numpy as np
+
 from ..base import Streamed, StreamingCodec, section
 from .blocks import block_dictionary, block_lines, decode_block, encode_block
 from .index import Entry, pack_index, unpack_index
@@ -177,8 +178,6 @@ class Logzip(StreamingCodec):
         template's lines hold it, ``in_line(line)`` whether a verbatim line (or a line of a
         generic block, decoded and checked) does.  None where a line crosses a block boundary
         (then only decoding tells which part holds what)."""
-        import numpy as np
-
         entries, blocks = self._index(sections, meta)
         if any(not e.ends_nl for e in entries[:-1]):
             return None
@@ -190,18 +189,9 @@ class Logzip(StreamingCodec):
                 lines = decode_checked(block, e.raw_size, e.crc).split(b"\n")
                 total += sum(map(in_line, lines[:-1] if lines[-1] == b"" else lines))
                 continue
-            ids, skeletons, verbatim = found
-            templates = skeletons.split(b"\n") if skeletons or ids.any() else []
-            if ids.size and (ids.min() < 0 or ids.max() > len(templates)):
-                raise CorruptStreamError("logzip: template id out of range")
+            ids, templates, verbatim = found
             holds = np.array([False, *map(in_template, templates)])
-            total += int(holds[ids].sum())
-            outliers = int((ids == 0).sum())
-            if outliers:
-                lines = verbatim.split(b"\n")
-                if len(lines) != outliers:
-                    raise CorruptStreamError("logzip: outlier stream has the wrong length")
-                total += sum(map(in_line, lines))
+            total += int(holds[ids].sum()) + sum(map(in_line, verbatim))
         return total
 
     def _workers(self) -> int:

@@ -79,14 +79,7 @@ class Structured:
     def render(self, cap: int) -> bytes:
         """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
         n = self.lines
-        if len(self.ids) != n * self.id_bytes:
-            raise CorruptStreamError("logzip: template id stream has the wrong length")
-        full = np.zeros((n, 8), dtype=np.uint8)
-        full[:, :self.id_bytes] = np.frombuffer(self.ids, np.uint8).reshape(self.id_bytes, n).T
-        line_ids = full.view(np.int64).ravel()
-        templates = self.skeletons.count(b"\n") + 1 if self.skeletons or line_ids.any() else 0
-        if line_ids.size and (line_ids.min() < 0 or line_ids.max() > templates):
-            raise CorruptStreamError("logzip: template id out of range")
+        line_ids, templates = _line_ids(self.ids, n, self.id_bytes, self.skeletons)
         tpl = Templates.build(self.skeletons, templates, self.masked_words)
         if len(self.columns) != META * tpl.num_cols:
             raise CorruptStreamError("logzip: column metadata has the wrong length")
@@ -109,6 +102,21 @@ class Structured:
             (np.frombuffer(self.outliers, np.uint8), *_tokens(self.outliers, int((~normal).sum()), "outlier")),
             cap)
         return text.tobytes()
+
+
+def _line_ids(ids: bytes, n: int, id_bytes: int, skeletons: bytes) -> tuple[np.ndarray, int]:
+    """(template id + 1 of each of the ``n`` lines, 0 for a verbatim line; the number of
+    templates) from the id stream (``id_bytes`` byte planes) and the template dictionary,
+    checked against each other."""
+    if len(ids) != n * id_bytes:
+        raise CorruptStreamError("logzip: template id stream has the wrong length")
+    full = np.zeros((n, 8), dtype=np.uint8)
+    full[:, :id_bytes] = np.frombuffer(ids, np.uint8).reshape(id_bytes, n).T
+    line_ids = full.view(np.int64).ravel()
+    templates = skeletons.count(b"\n") + 1 if skeletons or line_ids.any() else 0
+    if line_ids.size and (line_ids.min() < 0 or line_ids.max() > templates):
+        raise CorruptStreamError("logzip: template id out of range")
+    return line_ids, templates
 
 
 LOG_BYTES_PER_ITEM = 4
@@ -240,46 +248,45 @@ def _head(buf: memoryview) -> Head:
     return Head(layout, kind, n, bool(final_nl), id_bytes, bool(flags & 1), bool(flags & 2), pos)
 
 
-def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
-    """A structured block's template dictionary (its skeletons joined by newlines) and whether
-    it holds outlier lines, decoding that one stream only; None for a generic block."""
-    buf = memoryview(block)
-    layout, kind, *_, pos = _head(buf)
-    if kind == GENERIC:
-        return None
-    lengths, skeletons = [], b""
-    for name in _STREAMS:
-        if name == "skeletons":
-            skeletons, pos = decompress_stream(buf, pos, 9 * cap + 64, layout)
-            lengths.append(len(skeletons))
-        else:
-            length, pos = stream_length(buf, pos, layout)
-            lengths.append(length)
-    return skeletons, lengths[_STREAMS.index("outliers")] > 0
-
-
-def block_lines(block: bytes, cap: int) -> tuple[np.ndarray, bytes, bytes] | None:
-    """A structured block's template id + 1 of every line (0: a verbatim line), its template
-    dictionary and its verbatim lines joined by newlines, decoding those three streams only
-    (``codec grep -c`` counts from them); None for a generic block."""
+def _some_streams(block: bytes, cap: int, wanted: tuple[str, ...]) -> tuple[Head, dict[str, bytes | int]] | None:
+    """A structured block's header and, by stream name, the ``wanted`` streams decoded and the
+    others' decoded lengths (read from their frames, not decoded); None for a generic block."""
     buf = memoryview(block)
     head = _head(buf)
     if head.kind == GENERIC:
         return None
-    if head.lines > cap + 1:
-        raise CorruptStreamError("logzip: line count exceeds the block size")
     got, pos = {}, head.pos
     for name in _STREAMS:
-        if name in ("ids", "skeletons", "outliers"):
+        if name in wanted:
             got[name], pos = decompress_stream(buf, pos, 9 * cap + 64, head.layout)
         else:
-            pos = stream_length(buf, pos, head.layout)[1]
-    n = head.lines
-    if len(got["ids"]) != n * head.id_bytes:
-        raise CorruptStreamError("logzip: template id stream has the wrong length")
-    full = np.zeros((n, 8), dtype=np.uint8)
-    full[:, :head.id_bytes] = np.frombuffer(got["ids"], np.uint8).reshape(head.id_bytes, n).T
-    return full.view(np.int64).ravel(), got["skeletons"], got["outliers"]
+            got[name], pos = stream_length(buf, pos, head.layout)
+    return head, got
+
+
+def block_dictionary(block: bytes, cap: int) -> tuple[bytes, bool] | None:
+    """A structured block's template dictionary (its skeletons joined by newlines) and whether
+    it holds outlier lines, decoding that one stream only; None for a generic block."""
+    found = _some_streams(block, cap, ("skeletons",))
+    return None if found is None else (found[1]["skeletons"], found[1]["outliers"] > 0)
+
+
+def block_lines(block: bytes, cap: int) -> tuple[np.ndarray, list[bytes], list[bytes]] | None:
+    """A structured block's template id + 1 of every line (0: a verbatim line), its templates
+    and its verbatim lines, checked against each other, decoding those three streams only
+    (``codec grep -c`` counts from them); None for a generic block."""
+    found = _some_streams(block, cap, ("ids", "skeletons", "outliers"))
+    if found is None:
+        return None
+    head, got = found
+    if head.lines > cap + 1:
+        raise CorruptStreamError("logzip: line count exceeds the block size")
+    line_ids, templates = _line_ids(got["ids"], head.lines, head.id_bytes, got["skeletons"])
+    verbatim = int((line_ids == 0).sum())
+    lines = got["outliers"].split(b"\n") if verbatim else []
+    if len(lines) != verbatim or (not verbatim and got["outliers"]):
+        raise CorruptStreamError("logzip: outlier stream has the wrong length")
+    return line_ids, got["skeletons"].split(b"\n") if templates else [], lines
 
 
 def decode_block(block: bytes, cap: int) -> bytes:
