@@ -855,11 +855,15 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines:
 
 
 def text_blocks(src: str | os.PathLike, start: int = 0, stop: int | None = None,
-                keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes]]:
-    """The text of a bytes stream as (number of its first line, 0-based; whole lines), covering
-    at least lines ``start`` to ``stop`` (half-open; None: to the end).  ``keep(dictionary)``
+                keep: Callable[[bytes], bool] | None = None,
+                runs: tuple[bytes, ...] = ()) -> Iterator[tuple[int, Any, bytes]]:
+    """The text of a bytes stream as (number of its first line, 0-based; None; whole lines),
+    covering at least lines ``start`` to ``stop`` (half-open; None: to the end).  ``keep(dictionary)``
     lets a codec with a template dictionary (logzip) leave out blocks none of whose templates
-    ``keep`` accepts, without decoding them: ``codec grep``'s filter."""
+    ``keep`` accepts, without decoding them: ``codec grep``'s filter.  With ``runs`` (strings
+    only template text can hold), a search of the whole text gets from such a codec only the
+    lines whose template holds them all, and its verbatim lines: then the middle item gives
+    their numbers counted from the first (``Logzip.iter_where``)."""
     src = Path(src)
     with naming(src), container.open_sections(src) as box:
         header = box.header
@@ -868,10 +872,15 @@ def text_blocks(src: str | os.PathLike, start: int = 0, stop: int | None = None,
             raise UnsupportedInputError(f"{src.name}: holds {header.modality}, not text")
         if issubclass(cls, StreamingCodec) and not cls.verbatim:
             with _invalid_meta(header):
-                yield from _decoder(header).iter_blocks(_payload(box.sections), header.meta, start, stop, keep)
+                dec, payload = _decoder(header), _payload(box.sections)
+                if runs and keep is not None and start == 0 and stop is None and hasattr(dec, "iter_where"):
+                    yield from dec.iter_where(payload, header.meta, keep, runs)
+                else:
+                    for first, text in dec.iter_blocks(payload, header.meta, start, stop, keep):
+                        yield first, None, text
             return
         data = _decode_box(box.load()).data
-    yield 0, data
+    yield 0, None, data
 
 
 def count_template_lines(src: str | os.PathLike, in_template: Callable[[bytes], bool],

@@ -159,12 +159,13 @@ def grep(path: str | os.PathLike, pattern: Pattern, start: int = 0,
          stop: int | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, 0-based; the line without its newline) of every line of the file's text
     from ``start`` to ``stop`` (half-open) that the pattern matches."""
-    for first, text in api.text_blocks(path, start, stop, pattern.keep):
+    for first, rows, text in api.text_blocks(path, start, stop, pattern.keep, pattern.runs):
         if stop is not None and first >= stop:
             return
-        line, at = first, 0
+        line, at = 0, 0
         for s, e in pattern.lines(text):
             line += text.count(b"\n", at, s)
             at = s
-            if line >= start and (stop is None or line < stop):
-                yield line, text[s:e]
+            number = first + (line if rows is None else int(rows[line]))
+            if number >= start and (stop is None or number < stop):
+                yield number, text[s:e]

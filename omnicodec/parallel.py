@@ -10,19 +10,22 @@ from typing import Any, Callable, Iterable, Iterator
 
 def in_order(fn: Callable[..., Any], jobs: Iterable[tuple], workers: int, warmup: int = 0) -> Iterator[Any]:
     """``fn(*job)`` of every job, in order: the first ``warmup`` here, the rest by ``workers``
-    processes with at most two jobs per worker in flight (all here when ``workers`` is 1).
+    processes with at most two jobs per worker in flight (all here when ``workers`` is 1; no
+    process is started when the warm-up took every job).
     The workers come from a fork server, so they are fresh processes that run the compiled
     kernels (a plain fork of a process that has run numba must not enter them, see
     ``omnicodec.kernels``) and import only what their jobs need."""
+    jobs = iter(jobs)
+    for job in itertools.islice(jobs, warmup if workers > 1 else None):
+        yield fn(*job)
+    following = next(jobs, None) if workers > 1 else None
+    if following is None:  # no pool (and no resource tracker process) for nothing
+        return
     import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = iter(jobs)
-    for job in itertools.islice(jobs, warmup if workers > 1 else None):
-        yield fn(*job)
-    if workers <= 1:
-        return
+    jobs = itertools.chain([following], jobs)
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
                              initargs=(None,)) as pool:

@@ -77,18 +77,20 @@ def test_line_ranges_and_several_files(tmp_path, capfdbinary):
 
 def test_the_filter_skips_blocks_without_a_candidate_template(tmp_path, monkeypatch):
     """A rare word is found by decoding only the blocks whose templates hold it."""
-    from omnicodec.codecs.logzip import blocks, stream
+    from omnicodec.codecs.logzip import blocks
 
     data = log_like(3000, seed=1) + b"2024-03-09 10:00:00,000 FATAL kernel panic on cpu 3\n" + log_like(3000, seed=2)
     omc = tmp_path / "a.omc"
     omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.05)))
-    decoded = []
-    real = blocks.decode_block
-    monkeypatch.setattr(stream, "decode_block", lambda b, cap: decoded.append(1) or real(b, cap))
+    decoded, rendered = [], []
+    real, render = blocks.read_block, blocks.Structured.render
+    monkeypatch.setattr(blocks, "read_block", lambda b, cap: decoded.append(1) or real(b, cap))
+    monkeypatch.setattr(blocks.Structured, "render", lambda s, cap, rows=None: rendered.append(rows) or render(s, cap, rows))
     hits = list(grep.grep(omc, grep.Pattern.of("kernel panic", fixed=True)))
     assert [line for _, line in hits] == [b"2024-03-09 10:00:00,000 FATAL kernel panic on cpu 3"]
     assert hits[0][0] == data.count(b"\n", 0, data.index(b"FATAL"))
     assert len(decoded) == 1  # the other blocks (about 20) were not decoded
+    assert rendered[0].sum() == 1  # and of that block, only the line of the one candidate template
 
 
 @pytest.mark.parametrize("pattern, runs", [
@@ -166,8 +168,8 @@ def test_worker_processes_find_the_same_lines(tmp_path, monkeypatch):
     alone = list(grep.grep(omc, pattern))
     monkeypatch.setattr(lz, "PARALLEL_DECODE", 0)
     monkeypatch.setattr(lz, "WARMUP_BLOCKS", 1)
-    here, real = [], lz.stream.decode_block
-    monkeypatch.setattr(lz.stream, "decode_block", lambda b, cap: here.append(1) or real(b, cap))
+    here, real = [], lz.blocks.read_block
+    monkeypatch.setattr(lz.blocks, "read_block", lambda b, cap: here.append(1) or real(b, cap))
     assert list(grep.grep(omc, pattern)) == alone and len(alone) > 100
     assert len(here) == 1  # the warm-up block; the workers decoded the others
 

@@ -462,10 +462,16 @@ def cmd_grep(args) -> int:
             count = grep.count(path, pattern, start, stop)
             out.write(prefix + b"%d\n" % count)
         else:
-            count = 0
-            for number, line in grep.grep(path, pattern, start, stop):
-                count += 1
-                out.write(prefix + (b"%d:" % (number + 1) if args.line_number else b"") + line + b"\n")
+            count, lines = 0, []
+            try:
+                for number, line in grep.grep(path, pattern, start, stop):
+                    count += 1
+                    lines.append(prefix + (b"%d:" % (number + 1) if args.line_number else b"") + line + b"\n")
+                    if len(lines) >= 1024:  # one write a batch, whatever stdout's buffering
+                        out.write(b"".join(lines))
+                        lines.clear()
+            finally:  # the lines found before an error are printed, as grep does
+                out.write(b"".join(lines))
         matched = matched or count > 0
     out.flush()
     return 0 if matched else 1

@@ -417,13 +417,14 @@ def _render_cpu():
 
 
 def _render_entry(run):
-    def render(lines, pieces, numbers, hexes, outliers, cap):
+    def render(lines, pieces, numbers, hexes, outliers, cap, rows=None):
         """``lines`` = (template id of each normal line, which lines are normal, which end in
         \\r, whether the last ends in \\n); ``pieces`` = (the templates' text, each piece's start
         and length in it, each template's first piece, its slot count); ``numbers`` = (values,
         widths, which slots are numbers); ``hexes`` and ``outliers`` = (their stream, each
         token's start and length), the hex tokens in text order.  ``cap``: the most bytes the
-        text may have."""
+        text may have.  ``rows`` (bool per line): only those lines, each with its line end,
+        back to back (the whole block is checked all the same)."""
         tids, normal, cr, final_nl = lines
         text, piece_at, piece_len, first_piece, count = pieces
         values, widths, is_num = numbers
@@ -448,8 +449,30 @@ def _render_entry(run):
                  + int(cr.sum()) + max(0, n - 1 + bool(final_nl)))
         if total > cap:
             raise ValueError("logzip: the block is longer than its index says")
+        if rows is not None:
+            total, lines, numbers, hexes, outliers = _select(rows, lines, numbers, hexes, outliers, slots,
+                                                             per_template)
         return run(total, lines, pieces, numbers, hexes, outliers)
     return render
+
+
+def _select(rows, lines, numbers, hexes, outliers, slots, per_template):
+    """``render``'s arguments (checked) narrowed to the lines ``rows`` picks, and their length."""
+    tids, normal, cr, final_nl = lines
+    values, widths, is_num = numbers
+    hex_src, hex_at, hex_len = hexes
+    out_src, out_at, out_len = outliers
+    if rows.size != normal.size:
+        raise ValueError("logzip: line selection has the wrong length")
+    in_slot = np.repeat(rows[normal], slots)
+    in_num, in_hex, in_out = in_slot[is_num], in_slot[~is_num], rows[~normal]
+    tids, widths, hex_len, out_len = tids[rows[normal]], widths[in_num], hex_len[in_hex], out_len[in_out]
+    final_nl = bool(final_nl or (rows.size and not rows[-1]))  # a line before the last has its \n
+    n = int(rows.sum())
+    total = (int(per_template[tids].sum()) + int(widths.sum()) + int(hex_len.sum()) + int(out_len.sum())
+             + int(cr[rows].sum()) + max(0, n - 1 + final_nl))
+    return (total, (tids, normal[rows], cr[rows], final_nl), (values[in_num], widths, is_num[in_slot]),
+            (hex_src, hex_at[in_hex], hex_len), (out_src, out_at[in_out], out_len))
 
 
 render = Twins(_render_entry(_render_numpy), lambda: _render_entry(_render_cpu()),

@@ -516,3 +516,18 @@ def test_large_streams_decode_in_worker_processes(monkeypatch):
     blocks[len(blocks) // 2] ^= 0x40
     with pytest.raises(CorruptStreamError):
         b"".join(codec.iter_decode({**sections, "BLKS": bytes(blocks)}, {"size": len(data)}))
+
+
+def test_no_worker_pool_when_the_warm_up_takes_every_job(monkeypatch):
+    """``parallel.in_order`` keeps the jobs' order, and starts no process (nor multiprocessing's
+    resource tracker) when the jobs decoded here were all there were: a line range or a grep
+    that reads a few blocks of a large stream."""
+    import concurrent.futures
+
+    from omnicodec import parallel
+
+    assert list(parallel.in_order(pow, [(2, k) for k in range(6)], workers=2, warmup=2)) == [2 ** k for k in range(6)]
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", None)  # any pool would fail here
+    assert list(parallel.in_order(pow, [(3, k) for k in range(4)], workers=2, warmup=4)) == [1, 3, 9, 27]
+    with pytest.raises(TypeError):
+        list(parallel.in_order(pow, [(3, k) for k in range(5)], workers=2, warmup=4))

@@ -15,10 +15,10 @@ from omnicodec.kernels.logs import META, MIXED_COL
 from ..codecs.test_logzip import PIECES, log_like
 
 
-def render_with(twin: str, block, cap: int, monkeypatch) -> bytes | str:
+def render_with(twin: str, block, cap: int, monkeypatch, rows=None) -> bytes | str:
     monkeypatch.setenv("OMNICODEC_KERNELS", twin)
     try:
-        return block.render(cap)
+        return block.render(cap, rows)
     except (CorruptStreamError, ValueError, IndexError, TypeError):
         return "refused"  # the same exceptions decode_block turns into a CorruptStreamError
 
@@ -37,6 +37,26 @@ def test_twins_render_the_same_text(data, structure, monkeypatch):
     block = _structure(data, structure)
     for twin in ("numpy", "cpu"):
         assert render_with(twin, block, len(data), monkeypatch) == data
+
+
+@pytest.mark.parametrize("structure", [1, 2])
+@pytest.mark.parametrize("data", list(samples()), ids=range(4))
+def test_twins_render_the_lines_picked(data, structure, monkeypatch):
+    """A selection of lines (random, none, all but the last, the last alone) renders as those
+    lines of the text, each with its line end (the last without one where the text has none),
+    in both twins."""
+    block = _structure(data, structure)
+    parts = data.split(b"\n")
+    lines = [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    rng = np.random.default_rng(len(data))
+    picks = [rng.random(len(lines)) < 0.3, np.zeros(len(lines), bool), np.arange(len(lines)) < len(lines) - 1,
+             np.arange(len(lines)) == len(lines) - 1]
+    for rows in picks:
+        want = b"".join(line for line, r in zip(lines, rows) if r)
+        for twin in ("numpy", "cpu"):
+            assert render_with(twin, block, len(data), monkeypatch, rows) == want
+    with pytest.raises(ValueError, match="selection"):
+        block.render(len(data), np.ones(len(lines) + 1, bool))
 
 
 @pytest.mark.parametrize("structure", [1, 2])

@@ -41,10 +41,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...parallel import in_order
 from ..base import Streamed, StreamingCodec, section
 from .blocks import block_dictionary, block_lines, decode_block, encode_block
 from .index import Entry, pack_index, unpack_index
-from .stream import decode_checked, decode_in_order, encode_blocks
+from .stream import decode_checked, decode_in_order, decode_where, encode_blocks
 
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
@@ -137,6 +138,19 @@ class Logzip(StreamingCodec):
         read (the base ``decode_lines`` reads a line range through this).  Large streams are
         decoded as in ``iter_decode`` once WARMUP_BLOCKS have been decoded here (a search or a
         line range that decodes a few blocks does not wait for worker processes to start)."""
+        for first, _, text in self._decoded(sections, meta, start, stop, keep):
+            yield first, text
+
+    def iter_where(self, sections, meta, keep, runs):
+        """For a search of the whole text: (number of a block's first line; the numbers of the
+        lines given, counted from it, or None for all of them; their text, each line with its
+        end), block by block as ``iter_blocks(keep=keep)``, except that of a structured block
+        only the lines whose template holds every one of ``runs`` (strings only template text
+        can hold) and its verbatim lines are rendered (``stream.decode_where``).  Every block is
+        read, in order, so the container's checksum covers what the lines came from."""
+        return self._decoded(sections, meta, 0, None, keep, runs)
+
+    def _decoded(self, sections, meta, start, stop, keep, runs=None):
         entries, blocks = self._index(sections, meta)
         picked: deque[tuple[int, bool]] = deque()  # (first line of its run, last block of the run)
 
@@ -150,7 +164,8 @@ class Logzip(StreamingCodec):
                 run.append(e)
                 if not e.ends_nl and e is not entries[-1]:
                     continue  # a line goes on into the next block
-                block = blocks[e.offset:e.offset + e.stored] if keep is not None and len(run) == 1 else None
+                alone = len(run) == 1
+                block = blocks[e.offset:e.offset + e.stored] if keep is not None and alone else None
                 if block is not None:
                     found = block_dictionary(block, e.raw_size)
                     if found is not None and not found[1] and not keep(found[0]):
@@ -159,15 +174,16 @@ class Logzip(StreamingCodec):
                 for r in run:
                     picked.append((run[0].first_line, r is e))
                     data = block if block is not None else blocks[r.offset:r.offset + r.stored]
-                    yield data, r.raw_size, r.crc
+                    yield data, r.raw_size, r.crc, runs if alone else None
                 run = []
 
         parts: list[bytes] = []
-        for text in decode_in_order(jobs(), self._decode_workers(meta, entries), WARMUP_BLOCKS):
+        workers = self._decode_workers(meta, entries)
+        for rows, text in in_order(decode_where, jobs(), workers, WARMUP_BLOCKS):
             first, last = picked.popleft()
             parts.append(text)
             if last:
-                yield first, b"".join(parts)
+                yield first, rows, b"".join(parts)
                 parts = []
 
     def count_lines(self, sections, meta, in_template, in_line) -> int | None:

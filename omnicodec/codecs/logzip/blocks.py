@@ -76,10 +76,11 @@ class Structured:
                           len(streams) > len(_STREAMS), self.masked_words)
         return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"), orders=orders)
 
-    def render(self, cap: int) -> bytes:
-        """The block's bytes; ValueError/IndexError/CorruptStreamError where streams disagree."""
+    def render(self, cap: int, rows: np.ndarray | None = None) -> bytes:
+        """The block's bytes (with ``rows``, a bool per line: only those lines, each with its
+        line end); ValueError/IndexError/CorruptStreamError where streams disagree."""
         n = self.lines
-        line_ids, templates = _line_ids(self.ids, n, self.id_bytes, self.skeletons)
+        line_ids, templates = read_line_ids(self.ids, n, self.id_bytes, self.skeletons)
         tpl = Templates.build(self.skeletons, templates, self.masked_words)
         if len(self.columns) != META * tpl.num_cols:
             raise CorruptStreamError("logzip: column metadata has the wrong length")
@@ -100,11 +101,11 @@ class Structured:
             (values, widths, slots.is_num),
             (np.frombuffer(self.hexes, np.uint8), hex_at[text_order], hex_len[text_order]),
             (np.frombuffer(self.outliers, np.uint8), *_tokens(self.outliers, int((~normal).sum()), "outlier")),
-            cap)
+            cap, rows)
         return text.tobytes()
 
 
-def _line_ids(ids: bytes, n: int, id_bytes: int, skeletons: bytes) -> tuple[np.ndarray, int]:
+def read_line_ids(ids: bytes, n: int, id_bytes: int, skeletons: bytes) -> tuple[np.ndarray, int]:
     """(template id + 1 of each of the ``n`` lines, 0 for a verbatim line; the number of
     templates) from the id stream (``id_bytes`` byte planes) and the template dictionary,
     checked against each other."""
@@ -281,7 +282,7 @@ def block_lines(block: bytes, cap: int) -> tuple[np.ndarray, list[bytes], list[b
     head, got = found
     if head.lines > cap + 1:
         raise CorruptStreamError("logzip: line count exceeds the block size")
-    line_ids, templates = _line_ids(got["ids"], head.lines, head.id_bytes, got["skeletons"])
+    line_ids, templates = read_line_ids(got["ids"], head.lines, head.id_bytes, got["skeletons"])
     verbatim = int((line_ids == 0).sum())
     lines = got["outliers"].split(b"\n") if verbatim else []
     if len(lines) != verbatim or (not verbatim and got["outliers"]):

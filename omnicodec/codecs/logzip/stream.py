@@ -94,5 +94,29 @@ def decode_checked(block: bytes, raw_size: int, crc: int) -> bytes:
     return raw
 
 
+def decode_where(block: bytes, raw_size: int, crc: int, runs: tuple[bytes, ...] | None):
+    """(which lines, or None for all; their text): for a structured block and ``runs``, the
+    lines whose template holds every one of ``runs`` and the verbatim lines, as their numbers
+    in the block and their text (each line with its end), rendering nothing else; otherwise
+    ``decode_checked``'s text.  Only a whole text can be checked against its CRC-32: a caller
+    that takes lines must read every block in order, so that the container's section
+    checksum covers the bytes they came from."""
+    import numpy as np
+
+    from ...errors import CorruptStreamError
+    from .blocks import read_block, read_line_ids
+
+    read = read_block(block, raw_size) if runs is not None else None
+    if read is None or isinstance(read, bytes):
+        return None, decode_checked(block, raw_size, crc)
+    ids, templates = read_line_ids(read.ids, read.lines, read.id_bytes, read.skeletons)
+    holds = [all(r in t for r in runs) for t in read.skeletons.split(b"\n")[:templates]] if templates else []
+    rows = np.array([True, *holds])[ids]
+    try:
+        return np.flatnonzero(rows), read.render(raw_size, rows)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise CorruptStreamError(f"logzip: block is inconsistent: {exc}") from None
+
+
 def _encode_job(data: bytes, slack: float, layout: int, structure: int) -> tuple[bytes, BlockSummary]:
     return encode_block(data, slack, layout, structure), BlockSummary.of(data)
