@@ -856,14 +856,14 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines:
 
 def text_blocks(src: str | os.PathLike, start: int = 0, stop: int | None = None,
                 keep: Callable[[bytes], bool] | None = None,
-                runs: tuple[bytes, ...] = ()) -> Iterator[tuple[int, Any, bytes]]:
+                holds: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, Any, bytes]]:
     """The text of a bytes stream as (number of its first line, 0-based; None; whole lines),
     covering at least lines ``start`` to ``stop`` (half-open; None: to the end).  ``keep(dictionary)``
     lets a codec with a template dictionary (logzip) leave out blocks none of whose templates
-    ``keep`` accepts, without decoding them: ``codec grep``'s filter.  With ``runs`` (strings
-    only template text can hold), a search of the whole text gets from such a codec only the
-    lines whose template holds them all, and its verbatim lines: then the middle item gives
-    their numbers counted from the first (``Logzip.iter_where``)."""
+    ``keep`` accepts, without decoding them: ``codec grep``'s filter.  With ``holds`` (the same
+    filter on one template), a search of the whole text gets from such a codec only the lines
+    whose template ``holds`` accepts, and its verbatim lines: then the middle item gives their
+    numbers counted from the first (``Logzip.iter_where``)."""
     src = Path(src)
     with naming(src), container.open_sections(src) as box:
         header = box.header
@@ -873,8 +873,8 @@ def text_blocks(src: str | os.PathLike, start: int = 0, stop: int | None = None,
         if issubclass(cls, StreamingCodec) and not cls.verbatim:
             with _invalid_meta(header):
                 dec, payload = _decoder(header), _payload(box.sections)
-                if runs and keep is not None and start == 0 and stop is None and hasattr(dec, "iter_where"):
-                    yield from dec.iter_where(payload, header.meta, keep, runs)
+                if holds and keep is not None and start == 0 and stop is None and hasattr(dec, "iter_where"):
+                    yield from dec.iter_where(payload, header.meta, keep, holds)
                 else:
                     for first, text in dec.iter_blocks(payload, header.meta, start, stop, keep):
                         yield first, None, text

@@ -25,16 +25,24 @@ _WORD = re.compile(rb"[0-9A-Za-z]+")
 _NOT_HEX = re.compile(rb"[g-zG-Z]")
 _DIGITS = re.compile(rb"[0-9]")
 _PLACEHOLDERS = re.compile(rb"[\x00-\x03\n]")  # slot placeholders in a template; \n parts patterns
+_LETTERS = re.compile(rb"([A-Za-z]+)")
 
 
 @dataclass
 class Pattern:
     """A compiled search: ``regex`` (bytes, per line) and ``runs``, byte strings that every
-    matching line's template must contain (empty: no filter)."""
+    matching line's template must hold (empty: no filter), as ``holds`` finds them."""
 
     regex: re.Pattern
     runs: tuple[bytes, ...]
     literal: bytes = b""  # a fixed string whose every character only template text holds
+
+    def __post_init__(self) -> None:
+        # each run as a regex on templates: its words may be word slots (\x03)
+        self.in_template = tuple(re.compile(b"".join(re.escape(part) if i % 2 == 0 else
+                                                     b"(?:" + re.escape(part) + b"|\x03)"
+                                                     for i, part in enumerate(_LETTERS.split(run))))
+                                 for run in self.runs)
 
     @classmethod
     def of(cls, pattern: str, fixed: bool = False, ignore_case: bool = False) -> Pattern:
@@ -55,17 +63,14 @@ class Pattern:
     def keep(self, dictionary: bytes) -> bool:
         """Whether some template of a block (its skeletons joined by newlines) holds every run."""
         if len(self.runs) < 2:
-            return all(run in dictionary for run in self.runs)
-        from bisect import bisect
+            return all(r.search(dictionary) for r in self.in_template)
+        return any(map(self.holds, dictionary.split(b"\n")))
 
-        breaks = [m.start() for m in re.finditer(b"\n", dictionary)]
-        lines = None
-        for run in self.runs:
-            found = {bisect(breaks, m.start()) for m in re.finditer(re.escape(run), dictionary)}
-            lines = found if lines is None else lines & found
-            if not lines:
-                return False
-        return True
+    def holds(self, template: bytes) -> bool:
+        """Whether a line of this template can hold every run: each in the template's text, where
+        a run's word (a run of ASCII letters; at its ends, part of one) may also be a word slot
+        (``\\x03``, structure 4), which holds a whole word of the line."""
+        return all(r.search(template) for r in self.in_template)
 
     def lines(self, text: bytes) -> Iterator[tuple[int, int]]:
         """(start, end) of every line of ``text`` the pattern matches, in order; a match the
@@ -149,7 +154,8 @@ def count(path: str | os.PathLike, pattern: Pattern, start: int = 0, stop: int |
     them."""
     if pattern.literal and start == 0 and stop is None:
         lit = pattern.literal
-        found = api.count_template_lines(path, lambda t: lit in t, lambda line: lit in line)
+        found = api.count_template_lines(path, lambda t: True if lit in t else None if pattern.holds(t) else False,
+                                         lambda line: lit in line)
         if found is not None:
             return found
     return sum(1 for _ in grep(path, pattern, start, stop))
@@ -159,7 +165,7 @@ def grep(path: str | os.PathLike, pattern: Pattern, start: int = 0,
          stop: int | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, 0-based; the line without its newline) of every line of the file's text
     from ``start`` to ``stop`` (half-open) that the pattern matches."""
-    for first, rows, text in api.text_blocks(path, start, stop, pattern.keep, pattern.runs):
+    for first, rows, text in api.text_blocks(path, start, stop, pattern.keep, pattern.holds if pattern.runs else None):
         if stop is not None and first >= stop:
             return
         line, at = 0, 0

@@ -15,7 +15,7 @@ from omnicodec.cli.main import main
 from omnicodec.codecs.logzip import Logzip
 from omnicodec.items import Bytes
 
-from .codecs.test_logzip import log_like
+from .codecs.test_logzip import log_like, names_log
 
 GREP = shutil.which("grep")
 # fixed strings and regexes: words, numbers (slots), hex (slots or pieces), spans across
@@ -53,6 +53,33 @@ def run_grep(args, path):
 def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
     src, omc = sample(tmp_path, block_mb)
     for case in CASES:
+        status, expected = run_grep([*case, *extra], src)
+        flags = ["-F"] if "F" in case[0] else []
+        flags += ["-i"] if "i" in case[0] else []
+        got = main(["grep", *flags, *extra, case[1], str(omc)])
+        assert (got, capfdbinary.readouterr().out) == (status, expected), case
+
+
+@pytest.mark.skipif(GREP is None, reason="needs grep")
+@pytest.mark.parametrize("extra", [[], ["-n"], ["-c"]])
+def test_word_slots_print_what_grep_prints(tmp_path, capfdbinary, extra):
+    """Structure 4's word slots hold words no template shows: a name, part of one, a name
+    with the template text around it, are still found (the filter lets a run's words be word
+    slots; ``-c`` of a fixed string decodes a block whose templates cannot tell)."""
+    from omnicodec import container
+    from omnicodec.codecs.logzip.blocks import _head
+
+    data = names_log(500, seed=4) + log_like(100, seed=3) + names_log(200, seed=5).replace(b"\n", b"\r\n", 30)
+    src, omc = tmp_path / "auth.log", tmp_path / "auth.omc"
+    src.write_bytes(data)
+    omc.write_bytes(omnicodec.encode(Bytes(data), Logzip()))
+    assert _head(memoryview(container.unpack(omc.read_bytes()).sections["BLKS"])).words
+    name = data.split(b"publickey for ")[1].split(b" ")[0].decode()  # the first Accepted line's user
+    cases = [["-F", name], ["-F", name[:3]], ["-F", name[-3:]], ["-F", f"for {name} from"],
+             ["-F", f"user {name} by"], ["-F", "publickey for"], ["-E", f"for [a-z]+ from {name[:2]}"],
+             ["-F", ".example.org port 3"], ["-iF", name.upper()], ["-F", "Accepted"], ["-F", "WARN"],
+             ["-F", f"{name}.example"], ["-E", f"^Dec 10 06:0[0-3]:.. sshd.*{name[1:]}"]]
+    for case in cases:
         status, expected = run_grep([*case, *extra], src)
         flags = ["-F"] if "F" in case[0] else []
         flags += ["-i"] if "i" in case[0] else []

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import omnicodec
 from omnicodec.codecs.logzip import Logzip, decode_block, encode_block
 from omnicodec.codecs.logzip.backends import compress_streams, decompress_stream
+from omnicodec.codecs.logzip.blocks import read_block
 from omnicodec.errors import CorruptStreamError
 from omnicodec.items import Bytes
 from omnicodec.kernels.logs import META, MIXED_COL
@@ -81,6 +82,51 @@ def users_log(lines: int = 200, seed: int = 0) -> bytes:
     return "".join(rows).encode()
 
 
+def names_log(lines: int = 400, seed: int = 0) -> bytes:
+    """sshd-like lines naming users and hosts from pools of 40 made-up names: many different
+    words at a few places of a few templates, combined anew on every line (word slots)."""
+    rng = np.random.default_rng(seed)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    pool = ["".join(rng.choice(letters, rng.integers(4, 9))) for _ in range(80)]
+    users, hosts = pool[:40], pool[40:]
+    rows = []
+    for i in range(lines):
+        user, host = users[rng.integers(0, 40)], hosts[rng.integers(0, 40)]
+        stamp = f"Dec 10 06:{i // 60 % 60:02d}:{i % 60:02d} sshd[{24000 + i}]:"
+        if i % 3:
+            rows.append(f"{stamp} Accepted publickey for {user} from {host}.example.org port {rng.integers(30000, 60000)}\n")
+        else:
+            rows.append(f"{stamp} session opened for user {user} by (uid={rng.integers(0, 2000)})\n")
+    return "".join(rows).encode()
+
+
+def test_word_slots_code_names_smaller_and_round_trip():
+    """Structure 4 makes the names word slots where that is smaller (here: the combinations
+    never repeat, so the dictionary would hold a template per line), and keeps them template
+    text where it is not (a few words in repeating combinations); both decode exactly, and a
+    line holding the word slot's placeholder byte is kept verbatim."""
+    data = names_log(600) + b"a line with \x03 in it\n" + names_log(30, seed=1)
+    three, four = encode_block(data, 0, 2, 3), encode_block(data, 0, 2, 4)
+    slotted = read_block(four, len(data))
+    assert slotted.words is not None and len(four) < 0.9 * len(three)
+    assert slotted.outliers == b"a line with \x03 in it" and b"\x03" in slotted.skeletons
+    assert decode_block(four, len(data)) == data
+    plain = log_like(300, seed=2)
+    assert read_block(encode_block(plain, 0, 2, 4), len(plain)).words is None
+
+
+def test_fixture_words():
+    """Structure 4's frozen stream: word slots and their words stream (checked below)."""
+    from omnicodec import container
+    from omnicodec.codecs.logzip.blocks import _head
+
+    data = names_log(300, seed=3) + log_like(60, seed=6)
+    check_fixture("logzip", Bytes(data), "v3-words")
+    payload = container.unpack((FIXTURES / "logzip" / "v3-words" / "sample.omc").read_bytes())
+    assert payload.header.config["structure"] == 4
+    assert _head(memoryview(payload.sections["BLKS"])).words, "the fixture's block has no word slots"
+
+
 def test_fixture_typed():
     """Structure 2's frozen stream: UUID and MAC tokens, packed hex digits, mixed-radix clock
     columns, columns keyed without variable words (all in use, checked below)."""
@@ -141,7 +187,7 @@ def test_a_ppmd_stream_with_a_bad_order_is_refused(order):
     from omnicodec.codecs.logzip import backends
 
     data = log_like(50)
-    stored = bytes([order]) + backends._ppmd(data, 4)
+    stored = bytes([order]) + backends.ppmd(data, 4)
     frame = memoryview(backends.frame(backends.PPMD_K, len(data), stored, 2))
     with pytest.raises(CorruptStreamError, match="model order"):
         decompress_stream(frame, 0, 1 << 20, 2)
@@ -491,8 +537,8 @@ def test_a_stream_config_with_a_bad_block_size_is_refused(block_mb):
         Logzip.from_config({"block_mb": block_mb})
 
 
-@pytest.mark.parametrize("config", [{"structure": 4}, {"structure": 0}, {"block_layout": 3}, {"fast_slack": 2},
-                                    {"structure": 2, "block_layout": 1}, {"structure": 3, "block_layout": 1}])
+@pytest.mark.parametrize("config", [{"structure": 5}, {"structure": 0}, {"block_layout": 3}, {"fast_slack": 2},
+                                    {"structure": 2, "block_layout": 1}, {"structure": 4, "block_layout": 1}])
 def test_a_stream_config_with_an_unknown_setting_is_refused(config):
     with pytest.raises(CorruptStreamError, match=next(iter(config))):
         Logzip.from_config(config)

@@ -12,7 +12,7 @@ from omnicodec.codecs.logzip.blocks import _STREAMS, _structure
 from omnicodec.errors import CorruptStreamError
 from omnicodec.kernels.logs import META, MIXED_COL
 
-from ..codecs.test_logzip import PIECES, log_like
+from ..codecs.test_logzip import PIECES, log_like, names_log
 
 
 def render_with(twin: str, block, cap: int, monkeypatch, rows=None) -> bytes | str:
@@ -29,18 +29,19 @@ def samples():
     yield log_like(50, seed=4).replace(b"\n", b"\r\n", 20)[:-1]  # no final newline, some CRs
     yield b"".join(PIECES[i] for i in rng.integers(0, len(PIECES), 3000))
     yield b"id=deadbeef01 " * 40 + b"\n" + b"\x01 outlier \xff\n" * 3 + b"x" * 70000 + b"\n7\n"
+    yield names_log(300).replace(b"\n", b"\r\n", 50) + b"x\x03y\n" + log_like(40, seed=5) + b"no final newline"
 
 
-@pytest.mark.parametrize("structure", [1, 2])
-@pytest.mark.parametrize("data", list(samples()), ids=range(4))
+@pytest.mark.parametrize("structure", [1, 2, 4])
+@pytest.mark.parametrize("data", list(samples()), ids=range(5))
 def test_twins_render_the_same_text(data, structure, monkeypatch):
     block = _structure(data, structure)
     for twin in ("numpy", "cpu"):
         assert render_with(twin, block, len(data), monkeypatch) == data
 
 
-@pytest.mark.parametrize("structure", [1, 2])
-@pytest.mark.parametrize("data", list(samples()), ids=range(4))
+@pytest.mark.parametrize("structure", [1, 2, 4])
+@pytest.mark.parametrize("data", list(samples()), ids=range(5))
 def test_twins_render_the_lines_picked(data, structure, monkeypatch):
     """A selection of lines (random, none, all but the last, the last alone) renders as those
     lines of the text, each with its line end (the last without one where the text has none),
@@ -59,18 +60,19 @@ def test_twins_render_the_lines_picked(data, structure, monkeypatch):
         block.render(len(data), np.ones(len(lines) + 1, bool))
 
 
-@pytest.mark.parametrize("structure", [1, 2])
+@pytest.mark.parametrize("structure", [1, 2, 4])
 @pytest.mark.parametrize("seed", range(3))
 def test_twins_refuse_the_same_damage(seed, structure, monkeypatch):
     """Each stream of a block cut, extended or with bytes changed: both twins give the same
     text or both refuse; the cap is honoured.  Structure 2 has mixed-radix columns (its clock's
-    minutes and seconds)."""
-    data = log_like(200, seed=seed)
+    minutes and seconds), structure 4 here word slots and their stream."""
+    data = log_like(200, seed=seed) if structure < 4 else names_log(200, seed=seed)
     block = _structure(data, structure)
-    assert (structure == 2) == (MIXED_COL << 4 in {b & 0xF0 for b in block.columns[::META]})
+    assert (structure >= 2) == (MIXED_COL << 4 in {b & 0xF0 for b in block.columns[::META]})
+    assert (structure == 4) == (block.words is not None)
     rng = np.random.default_rng(seed)
     outcomes = set()
-    for name in _STREAMS:
+    for name in _STREAMS + ["words"] * (structure == 4):
         raw = getattr(block, name)
         for trial in range(12):
             b = bytearray(raw)

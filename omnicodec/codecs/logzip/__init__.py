@@ -73,8 +73,9 @@ class Logzip(StreamingCodec):
     block_layout: int = 2  # blocks.py, index.py: 2 has LEB128 lengths
     # what the encoder looks for (blocks.encode_block): 2 adds UUID and MAC tokens, mixed-radix
     # number columns, packed hex digits and columns keyed without variable words, 3 each PPMd
-    # stream's model order; any block decodes whatever wrote it
-    structure: int = 3
+    # stream's model order, 4 variable words as word slots where that is smaller; any block
+    # decodes whatever wrote it
+    structure: int = 4
 
     def encoder_version(self):
         from ... import __version__
@@ -108,8 +109,8 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
-        if self.structure not in (1, 2, 3) or (self.structure > 1 and self.block_layout < 2):
-            raise ValueError(f"logzip: structure must be 1, 2 or 3 (2 and 3 need block_layout 2), "
+        if self.structure not in (1, 2, 3, 4) or (self.structure > 1 and self.block_layout < 2):
+            raise ValueError(f"logzip: structure must be 1 to 4 (2 and up need block_layout 2), "
                              f"got {self.structure!r}")
 
     def _block_bytes(self) -> int:
@@ -141,16 +142,16 @@ class Logzip(StreamingCodec):
         for first, _, text in self._decoded(sections, meta, start, stop, keep):
             yield first, text
 
-    def iter_where(self, sections, meta, keep, runs):
+    def iter_where(self, sections, meta, keep, holds):
         """For a search of the whole text: (number of a block's first line; the numbers of the
         lines given, counted from it, or None for all of them; their text, each line with its
         end), block by block as ``iter_blocks(keep=keep)``, except that of a structured block
-        only the lines whose template holds every one of ``runs`` (strings only template text
-        can hold) and its verbatim lines are rendered (``stream.decode_where``).  Every block is
-        read, in order, so the container's checksum covers what the lines came from."""
-        return self._decoded(sections, meta, 0, None, keep, runs)
+        only the lines whose template ``holds`` accepts and its verbatim lines are rendered
+        (``stream.decode_where``; ``holds`` goes to worker processes, so it must pickle).  Every
+        block is read, in order, so the container's checksum covers what the lines came from."""
+        return self._decoded(sections, meta, 0, None, keep, holds)
 
-    def _decoded(self, sections, meta, start, stop, keep, runs=None):
+    def _decoded(self, sections, meta, start, stop, keep, holds=None):
         entries, blocks = self._index(sections, meta)
         picked: deque[tuple[int, bool]] = deque()  # (first line of its run, last block of the run)
 
@@ -174,7 +175,7 @@ class Logzip(StreamingCodec):
                 for r in run:
                     picked.append((run[0].first_line, r is e))
                     data = block if block is not None else blocks[r.offset:r.offset + r.stored]
-                    yield data, r.raw_size, r.crc, runs if alone else None
+                    yield data, r.raw_size, r.crc, holds if alone else None
                 run = []
 
         parts: list[bytes] = []
@@ -191,9 +192,10 @@ class Logzip(StreamingCodec):
         literal no slot can supply part of: ``grep.piece_runs``), counted from each block's
         template ids, template dictionary and verbatim lines (``blocks.block_lines``) without
         decoding its numbers or rendering it: ``in_template(skeleton)`` says whether a
-        template's lines hold it, ``in_line(line)`` whether a verbatim line (or a line of a
-        generic block, decoded and checked) does.  None where a line crosses a block boundary
-        (then only decoding tells which part holds what)."""
+        template's lines hold it (None: only their words can tell), ``in_line(line)`` whether a
+        verbatim line (or a line of a generic block or of a block with a template that cannot
+        tell, decoded and checked) does.  None where a line crosses a block boundary (then
+        only decoding tells which part holds what)."""
         entries, blocks = self._index(sections, meta)
         if any(not e.ends_nl for e in entries[:-1]):
             return None
@@ -201,13 +203,12 @@ class Logzip(StreamingCodec):
         for e in entries:
             block = blocks[e.offset:e.offset + e.stored]
             found = block_lines(block, e.raw_size)
-            if found is None:
+            holds = [False, *map(in_template, found[1])] if found is not None else [None]
+            if None in holds:  # a generic block, or a template that cannot tell: its lines
                 lines = decode_checked(block, e.raw_size, e.crc).split(b"\n")
                 total += sum(map(in_line, lines[:-1] if lines[-1] == b"" else lines))
                 continue
-            ids, templates, verbatim = found
-            holds = np.array([False, *map(in_template, templates)])
-            total += int(holds[ids].sum()) + sum(map(in_line, verbatim))
+            total += int(np.array(holds)[found[0]].sum()) + sum(map(in_line, found[2]))
         return total
 
     def _workers(self) -> int:

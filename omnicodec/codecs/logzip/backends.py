@@ -76,10 +76,10 @@ def _smallest(data: bytes, fast: bool, zstd_any_size: bool,
     small = len(data) < 1 << 16
     z19 = zstandard.ZstdCompressor(level=19).compress(data) if small or fast or zstd_any_size else None
     if len(data) > 32:
-        ppmd = _ppmd(data, PPMD_ORDER)
-        candidates = [(PPMD, ppmd), (XZ, lzma.compress(data, lzma.FORMAT_RAW, filters=_xz_filters(len(data))))]
+        ppmd8 = ppmd(data, PPMD_ORDER)
+        candidates = [(PPMD, ppmd8), (XZ, lzma.compress(data, lzma.FORMAT_RAW, filters=_xz_filters(len(data))))]
         if orders:
-            candidates += _other_order(data, ppmd, min(len(c[1]) for c in candidates))
+            candidates += _other_order(data, ppmd8, min(len(c[1]) for c in candidates))
         if small:
             candidates += [(ZSTD, z19), (BZ2, bz2.compress(data, 9))]
         for kind, stored in sorted(candidates, key=lambda c: len(c[1])):
@@ -93,7 +93,8 @@ def _smallest(data: bytes, fast: bool, zstd_any_size: bool,
     return best, z19
 
 
-def _ppmd(data: bytes, order: int) -> bytes:
+def ppmd(data: bytes, order: int = PPMD_ORDER) -> bytes:
+    """``data`` through PPMd8 at ``order`` (backend PPMD's stored bytes at PPMD_ORDER)."""
     import pyppmd
 
     return pyppmd.compress(data, max_order=order, mem_size=_ppmd_mem(len(data)))
@@ -107,8 +108,8 @@ def _other_order(data: bytes, ppmd8: bytes, smallest: int) -> list[tuple[int, by
     then.  Empty where no other order is worth it."""
     sample = data[:SAMPLE]
     whole = len(sample) == len(data)
-    coded = {o: _ppmd(sample, o) for o in ORDERS}
-    base = len(ppmd8) if whole else len(_ppmd(sample, PPMD_ORDER))
+    coded = {o: ppmd(sample, o) for o in ORDERS}
+    base = len(ppmd8) if whole else len(ppmd(sample, PPMD_ORDER))
     order = min(sorted(coded), key=lambda o: len(coded[o]))
     if len(coded[order]) >= base:
         return []
@@ -116,7 +117,7 @@ def _other_order(data: bytes, ppmd8: bytes, smallest: int) -> list[tuple[int, by
         return [(PPMD_K, bytes([order]) + coded[order])]
     if len(ppmd8) * len(coded[order]) / base >= 0.99 * smallest:
         return []
-    return [(PPMD_K, bytes([order]) + _ppmd(data, order))]
+    return [(PPMD_K, bytes([order]) + ppmd(data, order))]
 
 
 def _frame(buf: memoryview, pos: int, layout: int) -> tuple[int, int, int, int]:

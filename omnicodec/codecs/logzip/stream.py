@@ -94,10 +94,10 @@ def decode_checked(block: bytes, raw_size: int, crc: int) -> bytes:
     return raw
 
 
-def decode_where(block: bytes, raw_size: int, crc: int, runs: tuple[bytes, ...] | None):
-    """(which lines, or None for all; their text): for a structured block and ``runs``, the
-    lines whose template holds every one of ``runs`` and the verbatim lines, as their numbers
-    in the block and their text (each line with its end), rendering nothing else; otherwise
+def decode_where(block: bytes, raw_size: int, crc: int, holds: Callable[[bytes], bool] | None):
+    """(which lines, or None for all; their text): for a structured block and ``holds``, the
+    lines whose template ``holds`` accepts and the verbatim lines, as their numbers in the
+    block and their text (each line with its end), rendering nothing else; otherwise
     ``decode_checked``'s text.  Only a whole text can be checked against its CRC-32: a caller
     that takes lines must read every block in order, so that the container's section
     checksum covers the bytes they came from."""
@@ -106,12 +106,12 @@ def decode_where(block: bytes, raw_size: int, crc: int, runs: tuple[bytes, ...] 
     from ...errors import CorruptStreamError
     from .blocks import read_block, read_line_ids
 
-    read = read_block(block, raw_size) if runs is not None else None
+    read = read_block(block, raw_size) if holds is not None else None
     if read is None or isinstance(read, bytes):
         return None, decode_checked(block, raw_size, crc)
     ids, templates = read_line_ids(read.ids, read.lines, read.id_bytes, read.skeletons)
-    holds = [all(r in t for r in runs) for t in read.skeletons.split(b"\n")[:templates]] if templates else []
-    rows = np.array([True, *holds])[ids]
+    picked = [True, *map(holds, read.skeletons.split(b"\n")[:templates])] if templates else [True]
+    rows = np.array(picked)[ids]
     try:
         return np.flatnonzero(rows), read.render(raw_size, rows)
     except (ValueError, IndexError, TypeError) as exc:

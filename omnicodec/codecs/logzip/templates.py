@@ -23,7 +23,7 @@ import numpy as np
 
 from ...kernels.logs import starts, within
 
-NUM, HEX = b"\x01", b"\x02"  # slot placeholders in a skeleton
+NUM, HEX, WORD = b"\x01", b"\x02", b"\x03"  # slot placeholders in a skeleton (WORD: structure 4)
 MAX_LINE = 1 << 16
 # each pattern is one capturing group, so that ``split`` finds the tokens and what lies between
 # them in one scan
@@ -39,13 +39,15 @@ _NUM_RE = re.compile(rb"([0-9]{1,18})")
 _WORD_RE = re.compile(rb"([A-Za-z]+)")
 _LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 VARIABLE_WORD = 3  # distinct words at one place of one shape that make it a variable word
-_SLOT_RE = re.compile(rb"[\x01\x02]")
+_SLOT_RES = (re.compile(rb"[\x01\x02]"), re.compile(rb"[\x01-\x03]"))
 
 
-def outliers(lines: list[bytes], data: bytes) -> np.ndarray:
-    """Which of ``lines`` (the lines of ``data``) cannot be templated."""
-    has_slot = _SLOT_RE.search(data) is not None
-    return np.fromiter((len(ln) > MAX_LINE or (has_slot and _SLOT_RE.search(ln) is not None)
+def outliers(lines: list[bytes], data: bytes, words: bool = False) -> np.ndarray:
+    """Which of ``lines`` (the lines of ``data``) cannot be templated (``words``: where word
+    slots may be made, \x03 is a placeholder too)."""
+    slot = _SLOT_RES[words]
+    has_slot = slot.search(data) is not None
+    return np.fromiter((len(ln) > MAX_LINE or (has_slot and slot.search(ln) is not None)
                         for ln in lines), dtype=bool, count=len(lines))
 
 
@@ -61,12 +63,15 @@ def tokenize(lines: list[bytes], typed: bool = False) -> tuple[list[bytes], list
 
 
 class Slots(NamedTuple):
-    """The slots of some lines in text order: which are numbers, and the column of each number
-    slot and of each hex slot."""
+    """The slots of some lines in text order: which are numbers, the column of each number
+    slot, of each hex slot and of each word slot, and which of the other (text) slots are
+    words."""
 
     is_num: np.ndarray
     num_cols: np.ndarray
     hex_cols: np.ndarray
+    word_cols: np.ndarray
+    text_word: np.ndarray
 
 
 @dataclass
@@ -78,21 +83,23 @@ class Templates:
     piece_len: np.ndarray
     first_piece: np.ndarray  # each template's first piece (a template of k slots has k + 1)
     slot_cols: np.ndarray  # column id of every slot, templates back to back
-    slot_num: np.ndarray  # True where that slot is a number (else a hex token)
+    slot_num: np.ndarray  # True where that slot is a number (else a hex token or a word)
+    slot_word: np.ndarray  # True where that slot is a word
     start: np.ndarray  # first slot of each template in the two arrays above
     count: np.ndarray  # slots per template
     num_cols: int
 
     @classmethod
-    def build(cls, stream: bytes, templates: int, masked: bool = False) -> Templates:
+    def build(cls, stream: bytes, templates: int, masked: bool = False, words: bool = False) -> Templates:
         """The layout of ``templates`` skeletons joined by newlines in ``stream`` (a ValueError
-        if it holds another number); ``masked``: columns are keyed with variable words left out."""
+        if it holds another number); ``masked``: columns are keyed with variable words left out;
+        ``words``: \\x03 is a word slot (else text)."""
         buf = np.frombuffer(stream, np.uint8)
-        line_start, ends, at, owner = _layout(buf, templates)
+        line_start, ends, at, owner = _layout(buf, templates, words)
         count = np.bincount(owner, minlength=templates).astype(np.int64)
         if masked:  # the same slots, in the same order, in the masked dictionary
-            keyed = mask_variable_words(stream)
-            keyed_start, _, keyed_at, keyed_owner = _layout(np.frombuffer(keyed, np.uint8), templates)
+            keyed = mask_variable_words(stream, b"\x04" if words else WORD)  # a mask that is no slot
+            keyed_start, _, keyed_at, keyed_owner = _layout(np.frombuffer(keyed, np.uint8), templates, words)
             cols = _prefix_columns(keyed, keyed_start, keyed_at, keyed_owner)
         else:
             cols = _prefix_columns(stream, line_start, at, owner)
@@ -100,7 +107,7 @@ class Templates:
         piece_start = np.sort(np.concatenate([line_start, at + 1]))
         piece_len = np.sort(np.concatenate([ends, at])) - piece_start
         return cls(stream, piece_start, piece_len, starts(count + 1), cols, buf[at] == NUM[0],
-                   starts(count), count, num_cols)
+                   buf[at] == WORD[0], starts(count), count, num_cols)
 
     @classmethod
     def of_lines(cls, skeletons: list[bytes], masked: bool = False) -> tuple[Templates, np.ndarray]:
@@ -113,19 +120,22 @@ class Templates:
         """Every slot of the lines with template ids ``tids``, in text order."""
         counts = self.count[tids]
         slots = np.repeat(self.start[tids], counts) + within(counts)
-        is_num = self.slot_num[slots]
-        return Slots(is_num, self.slot_cols[slots[is_num]], self.slot_cols[slots[~is_num]])
+        is_num, is_word = self.slot_num[slots], self.slot_word[slots]
+        text = slots[~is_num]
+        text_word = is_word[~is_num]
+        return Slots(is_num, self.slot_cols[slots[is_num]], self.slot_cols[text[~text_word]],
+                     self.slot_cols[text[text_word]], text_word)
 
 
-def _layout(buf: np.ndarray, templates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _layout(buf: np.ndarray, templates: int, words: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(where each template starts, where it ends, where each slot is, its template) in a
-    dictionary of ``templates`` skeletons joined by newlines."""
+    dictionary of ``templates`` skeletons joined by newlines (``words``: with word slots)."""
     ends = np.flatnonzero(buf == 10)
     if templates != (ends.size + 1 if templates or buf.size else 0):
         raise ValueError("logzip: the template dictionary has the wrong length")
     ends = np.append(ends, buf.size)[:templates]
     line_start = np.concatenate([[0], ends[:-1] + 1])[:templates].astype(np.int64)
-    at = np.flatnonzero((buf == NUM[0]) | (buf == HEX[0]))
+    at = np.flatnonzero((buf == NUM[0]) | (buf == HEX[0]) | ((buf == WORD[0]) & words))
     return line_start, ends, at, np.searchsorted(line_start, at, side="right") - 1
 
 
@@ -137,31 +147,48 @@ def _prefix_columns(stream, line_start, at, owner) -> np.ndarray:
                      for t, p in zip(owner.tolist(), at.tolist())], dtype=np.int64)
 
 
-def mask_variable_words(stream: bytes) -> bytes:
-    """The template dictionary with its variable words replaced by ``\\x03``.  Templates of one
-    *shape* (the same text once their words, runs of ASCII letters, are taken out) differ only
-    in words; where VARIABLE_WORD or more of them have different words at one place (the user
-    of "Invalid user admin from \\x01...", a host name), that word is variable, and the columns
-    after it are keyed without it, so the address after every user name is one column."""
-    near: dict[bytes, list[int]] = {}  # the same text without its letters
-    for i, text in enumerate(stream.translate(None, _LETTERS).split(b"\n")):
-        near.setdefault(text, []).append(i)
+def mask_variable_words(stream: bytes, mask: bytes = WORD) -> bytes:
+    """The template dictionary with its variable words (``variable_words``) replaced by
+    ``mask``: the columns after a variable word are keyed without it, so the address after
+    every user name is one column."""
     templates = stream.split(b"\n")
+    for i, (parts, places) in variable_words(templates).items():
+        templates[i] = b"".join(mask if j in places else part for j, part in enumerate(parts))
+    return b"\n".join(templates)
+
+
+def word_slots(templates: list[bytes], least: int) -> tuple[list[bytes], list[list[bytes]]]:
+    """Each template with its variable words of ``least`` or more different words made word
+    slots (``\\x03``, as in ``mask_variable_words``), and the words it had there, in order
+    (structure 4)."""
+    out, words = list(templates), [[] for _ in templates]
+    for i, (parts, places) in variable_words(templates, least).items():
+        out[i] = b"".join(WORD if j in places else part for j, part in enumerate(parts))
+        words[i] = [parts[j] for j in sorted(places)]
+    return out, words
+
+
+def variable_words(templates: list[bytes], least: int = VARIABLE_WORD) -> dict[int, tuple[list[bytes], set[int]]]:
+    """The templates that have variable words: by index, the template's parts (text, word,
+    text, ..., text; words are runs of ASCII letters) and which parts are variable words.
+    Templates of one *shape* (the same text once their words are taken out) differ only in
+    words; where ``least`` or more of them have different words at one place (the user of
+    "Invalid user admin from \\x01...", a host name), that word is variable."""
+    near: dict[bytes, list[int]] = {}  # the same text without its letters
+    for i, text in enumerate(t.translate(None, _LETTERS) for t in templates):
+        near.setdefault(text, []).append(i)
+    found = {}
     for members in near.values():
         if len(members) < VARIABLE_WORD:
             continue
         shapes: dict[tuple[bytes, ...], list[int]] = {}
-        split = {i: _WORD_RE.split(templates[i]) for i in members}  # text, word, text, ..., text
+        split = {i: _WORD_RE.split(templates[i]) for i in members}
         for i, parts in split.items():
             shapes.setdefault(tuple(parts[0::2]), []).append(i)
         for group in shapes.values():
-            if len(group) < VARIABLE_WORD:
+            if len(group) < least:
                 continue
-            places = [2 * j + 1 for j, words in enumerate(zip(*(split[i][1::2] for i in group)))
-                      if len(set(words)) >= VARIABLE_WORD]
-            for i in group if places else ():
-                parts = split[i]
-                for j in places:
-                    parts[j] = b"\x03"
-                templates[i] = b"".join(parts)
-    return b"\n".join(templates)
+            places = {2 * j + 1 for j, words in enumerate(zip(*(split[i][1::2] for i in group)))
+                      if len(set(words)) >= least}
+            found.update({i: (split[i], places) for i in group} if places else {})
+    return found
