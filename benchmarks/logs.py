@@ -302,7 +302,7 @@ def main() -> None:
         from omnicodec.codecs.logzip import Logzip
 
         settings = ([(Logzip.structure, s) for s in (0, 0.005, 0.01, 0.02, 0.03)]
-                    + [(3, Logzip.fast_slack), (2, Logzip.fast_slack), (1, Logzip.fast_slack)])
+                    + [(s, Logzip.fast_slack) for s in range(Logzip.structure - 1, 0, -1)])
         results["fast_slack_sweep"] = slack_sweep(Path(args.data), Path(args.big), settings)
         results["fast_slack_command"] = "python benchmarks/logs.py --slack"
         path.write_text(json.dumps(results, indent=1) + "\n")

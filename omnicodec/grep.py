@@ -6,10 +6,13 @@ a template's pieces with digit runs and hex tokens (whole words of 0-9a-fA-F wit
 its slots, so in a literal string the pattern needs, the characters no slot can supply (see
 ``piece_runs``) come in runs that each lie inside one piece of the matching line's template.
 A block none of whose templates holds them all, and that has no verbatim lines, cannot hold a
-match: only its template dictionary is decoded.  Other blocks, and other codecs' streams, are
-decoded and searched line by line.  ``-c`` of a fixed string (or a regex of plain characters)
-that is one such run (no slot can supply any of it) is counted from the template ids alone
-(``count``): no block is rendered.
+match: only its template dictionary is decoded.  A template with string slots (``\x03``:
+words or whole tokens, structures 4 and 5) may hold anything but a space there
+(``_slotted_run``).  Other
+blocks, and other codecs' streams, are decoded and searched line by line.  ``-c`` of a fixed
+string (or a regex of plain characters) that is one such run (no slot can supply any of it)
+is counted from the template ids alone (``count``): no block is rendered, but for a block
+with a template that has a string slot.
 """
 
 from __future__ import annotations
@@ -25,24 +28,19 @@ _WORD = re.compile(rb"[0-9A-Za-z]+")
 _NOT_HEX = re.compile(rb"[g-zG-Z]")
 _DIGITS = re.compile(rb"[0-9]")
 _PLACEHOLDERS = re.compile(rb"[\x00-\x03\n]")  # slot placeholders in a template; \n parts patterns
-_LETTERS = re.compile(rb"([A-Za-z]+)")
 
 
 @dataclass
 class Pattern:
     """A compiled search: ``regex`` (bytes, per line) and ``runs``, byte strings that every
-    matching line's template must hold (empty: no filter), as ``holds`` finds them."""
+    matching line's template must hold (empty: no filter), as ``holds`` says."""
 
     regex: re.Pattern
     runs: tuple[bytes, ...]
     literal: bytes = b""  # a fixed string whose every character only template text holds
 
     def __post_init__(self) -> None:
-        # each run as a regex on templates: its words may be word slots (\x03)
-        self.in_template = tuple(re.compile(b"".join(re.escape(part) if i % 2 == 0 else
-                                                     b"(?:" + re.escape(part) + b"|\x03)"
-                                                     for i, part in enumerate(_LETTERS.split(run))))
-                                 for run in self.runs)
+        self.in_slotted = tuple(map(_slotted_run, self.runs))
 
     @classmethod
     def of(cls, pattern: str, fixed: bool = False, ignore_case: bool = False) -> Pattern:
@@ -62,15 +60,16 @@ class Pattern:
 
     def keep(self, dictionary: bytes) -> bool:
         """Whether some template of a block (its skeletons joined by newlines) holds every run."""
-        if len(self.runs) < 2:
-            return all(r.search(dictionary) for r in self.in_template)
+        if len(self.runs) < 2 and b"\x03" not in dictionary:
+            return all(run in dictionary for run in self.runs)
         return any(map(self.holds, dictionary.split(b"\n")))
 
     def holds(self, template: bytes) -> bool:
-        """Whether a line of this template can hold every run: each in the template's text, where
-        a run's word (a run of ASCII letters; at its ends, part of one) may also be a word slot
-        (``\\x03``, structure 4), which holds a whole word of the line."""
-        return all(r.search(template) for r in self.in_template)
+        """Whether a line of this template can hold every run: each in the template's text, or,
+        in a template with string slots (``\\x03``), as ``_slotted_run`` finds it."""
+        if b"\x03" in template:
+            return all(r.search(template) for r in self.in_slotted)
+        return all(run in template for run in self.runs)
 
     def lines(self, text: bytes) -> Iterator[tuple[int, int]]:
         """(start, end) of every line of ``text`` the pattern matches, in order; a match the
@@ -88,6 +87,18 @@ class Pattern:
             if m.end() <= end or search(text[start:end]):
                 yield start, end
             pos = end + 1
+
+
+def _slotted_run(run: bytes) -> re.Pattern:
+    """A run as a regex on templates with string slots (``\\x03``, structures 4 and 5), which
+    hold a word or a whole space-separated token: anything without a space.  So the run's
+    spaces are template spaces, and each space-separated chunk of it is, in the template, that
+    text or a token with a slot (its first chunk the end of one, its last the start of one, an
+    inner one all of one); a run without spaces is anywhere, or in a slot."""
+    chunks = run.split(b" ")
+    if len(chunks) == 1:
+        return re.compile(re.escape(run) + b"|\x03")
+    return re.compile(b" ".join(b"(?:" + re.escape(c) + b"|[^ \n]*\x03[^ \n]*)" for c in chunks))
 
 
 def piece_runs(literal: bytes) -> list[bytes]:

@@ -3,6 +3,7 @@ drops a matching line."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -15,7 +16,7 @@ from omnicodec.cli.main import main
 from omnicodec.codecs.logzip import Logzip
 from omnicodec.items import Bytes
 
-from .codecs.test_logzip import log_like, names_log
+from .codecs.test_logzip import log_like, names_log, packages_log
 
 GREP = shutil.which("grep")
 # fixed strings and regexes: words, numbers (slots), hex (slots or pieces), spans across
@@ -60,25 +61,50 @@ def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
         assert (got, capfdbinary.readouterr().out) == (status, expected), case
 
 
+@pytest.mark.parametrize("run, holds", [
+    (b"user bob from", True), (b"ser bob fr", True), (b"user bob to", False), (b"bob", True),
+    (b" from ", True), (b"from user", True), (b"lib-x:amd", True), (b"user  from", True),
+    (b"bob from host", True), (b"bob from host ok", False), (b"port user", False), (b"sshd[ user", False)])
+def test_a_run_in_a_template_with_string_slots(run, holds):
+    """A string slot holds a word or a token, anything without a space (an empty token too): a
+    run's spaces are the template's, its inner chunks whole template tokens (or tokens with a
+    slot), its ends the end and start of one ("from user": a host slot may start with "user")."""
+    template = b"\x01:\x01 sshd[\x01]: user \x03 from \x03.example port \x01"
+    assert grep.Pattern(re.compile(re.escape(run)), (run,)).holds(template) is holds
+
+
+def slot_cases(kind: str) -> tuple[bytes, list[list[str]]]:
+    """A log whose blocks have string slots (structure 4's words, 5's tokens), and patterns for
+    what they hold: a name, part of one, one with the template text around it."""
+    if kind == "words":
+        data = names_log(500, seed=4) + log_like(100, seed=3) + names_log(200, seed=5).replace(b"\n", b"\r\n", 30)
+        name = data.split(b"publickey for ")[1].split(b" ")[0].decode()  # the first Accepted line's user
+        return data, [["-F", name], ["-F", name[:3]], ["-F", name[-3:]], ["-F", f"for {name} from"],
+                      ["-F", f"user {name} by"], ["-F", "publickey for"], ["-E", f"for [a-z]+ from {name[:2]}"],
+                      ["-F", ".example.org port 3"], ["-iF", name.upper()], ["-F", "Accepted"], ["-F", "WARN"],
+                      ["-F", f"{name}.example"], ["-E", f"^Dec 10 06:0[0-3]:.. sshd.*{name[1:]}"]]
+    data = packages_log(700, seed=4) + log_like(50, seed=3) + packages_log(300, seed=5).replace(b"\n", b"\r\n", 30)
+    package = data.split(b"half-installed ")[1].split(b":")[0].decode()
+    return data, [["-F", package], ["-F", package[2:6]], ["-F", f"unpacked {package}:amd64"], ["-F", "+deb1"],
+                  ["-F", "status installed"], ["-E", "installed lib[a-z]+:amd64 1"], ["-F", ":amd64 2"],
+                  ["-iF", package.upper()], ["-F", "ERROR"], ["-E", f"{package}.* [0-9]+\\.[0-9]$"]]
+
+
 @pytest.mark.skipif(GREP is None, reason="needs grep")
+@pytest.mark.parametrize("kind", ["words", "tokens"])
 @pytest.mark.parametrize("extra", [[], ["-n"], ["-c"]])
-def test_word_slots_print_what_grep_prints(tmp_path, capfdbinary, extra):
-    """Structure 4's word slots hold words no template shows: a name, part of one, a name
-    with the template text around it, are still found (the filter lets a run's words be word
-    slots; ``-c`` of a fixed string decodes a block whose templates cannot tell)."""
+def test_string_slots_print_what_grep_prints(tmp_path, capfdbinary, kind, extra):
+    """String slots (structures 4 and 5) hold text no template shows: their lines are still
+    found (a template with a slot may hold any pattern; ``-c`` of a fixed string decodes its
+    block)."""
     from omnicodec import container
     from omnicodec.codecs.logzip.blocks import _head
 
-    data = names_log(500, seed=4) + log_like(100, seed=3) + names_log(200, seed=5).replace(b"\n", b"\r\n", 30)
-    src, omc = tmp_path / "auth.log", tmp_path / "auth.omc"
+    data, cases = slot_cases(kind)
+    src, omc = tmp_path / "app.log", tmp_path / "app.omc"
     src.write_bytes(data)
     omc.write_bytes(omnicodec.encode(Bytes(data), Logzip()))
     assert _head(memoryview(container.unpack(omc.read_bytes()).sections["BLKS"])).words
-    name = data.split(b"publickey for ")[1].split(b" ")[0].decode()  # the first Accepted line's user
-    cases = [["-F", name], ["-F", name[:3]], ["-F", name[-3:]], ["-F", f"for {name} from"],
-             ["-F", f"user {name} by"], ["-F", "publickey for"], ["-E", f"for [a-z]+ from {name[:2]}"],
-             ["-F", ".example.org port 3"], ["-iF", name.upper()], ["-F", "Accepted"], ["-F", "WARN"],
-             ["-F", f"{name}.example"], ["-E", f"^Dec 10 06:0[0-3]:.. sshd.*{name[1:]}"]]
     for case in cases:
         status, expected = run_grep([*case, *extra], src)
         flags = ["-F"] if "F" in case[0] else []
@@ -215,7 +241,9 @@ def test_counts_from_template_ids_are_greps(tmp_path, capfdbinary, monkeypatch):
             + b"ERROR at the end, no newline")
     src, omc = tmp_path / "app.log", tmp_path / "app.omc"
     src.write_bytes(data)
-    omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.02)))
+    # structure 4: this log's hex after "key=0x" would be structure 5's token slots, whose
+    # blocks are counted by decoding them (test_string_slots_print_what_grep_prints)
+    omc.write_bytes(omnicodec.encode(Bytes(data), Logzip(block_mb=0.02, structure=4)))
     render = blocks.Structured.render
     monkeypatch.setattr(blocks.Structured, "render", lambda *a: pytest.fail("rendered a block"))
     for literal in ["ERROR", "Cache: evicted", "INFO [main] Server", "opened for bob", "not in the log", "W"]:

@@ -12,7 +12,7 @@ from omnicodec.codecs.logzip.blocks import _STREAMS, _structure
 from omnicodec.errors import CorruptStreamError
 from omnicodec.kernels.logs import META, MIXED_COL
 
-from ..codecs.test_logzip import PIECES, log_like, names_log
+from ..codecs.test_logzip import PIECES, log_like, names_log, packages_log
 
 
 def render_with(twin: str, block, cap: int, monkeypatch, rows=None) -> bytes | str:
@@ -30,23 +30,29 @@ def samples():
     yield b"".join(PIECES[i] for i in rng.integers(0, len(PIECES), 3000))
     yield b"id=deadbeef01 " * 40 + b"\n" + b"\x01 outlier \xff\n" * 3 + b"x" * 70000 + b"\n7\n"
     yield names_log(300).replace(b"\n", b"\r\n", 50) + b"x\x03y\n" + log_like(40, seed=5) + b"no final newline"
+    yield packages_log(500).replace(b"\n", b"\r\n", 70) + b"x\x03y  z\n" + b"no final newline"
 
 
-@pytest.mark.parametrize("structure", [1, 2, 4])
-@pytest.mark.parametrize("data", list(samples()), ids=range(5))
+def structured(data: bytes, structure: int):
+    """Structure 5's streams with token slots (where it has none, structure 4's)."""
+    return (_structure(data, structure, tokens=True) if structure == 5 else None) or _structure(data, structure)
+
+
+@pytest.mark.parametrize("structure", [1, 2, 4, 5])
+@pytest.mark.parametrize("data", list(samples()), ids=range(6))
 def test_twins_render_the_same_text(data, structure, monkeypatch):
-    block = _structure(data, structure)
+    block = structured(data, structure)
     for twin in ("numpy", "cpu"):
         assert render_with(twin, block, len(data), monkeypatch) == data
 
 
-@pytest.mark.parametrize("structure", [1, 2, 4])
-@pytest.mark.parametrize("data", list(samples()), ids=range(5))
+@pytest.mark.parametrize("structure", [1, 2, 4, 5])
+@pytest.mark.parametrize("data", list(samples()), ids=range(6))
 def test_twins_render_the_lines_picked(data, structure, monkeypatch):
     """A selection of lines (random, none, all but the last, the last alone) renders as those
     lines of the text, each with its line end (the last without one where the text has none),
     in both twins."""
-    block = _structure(data, structure)
+    block = structured(data, structure)
     parts = data.split(b"\n")
     lines = [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     rng = np.random.default_rng(len(data))
@@ -60,19 +66,19 @@ def test_twins_render_the_lines_picked(data, structure, monkeypatch):
         block.render(len(data), np.ones(len(lines) + 1, bool))
 
 
-@pytest.mark.parametrize("structure", [1, 2, 4])
+@pytest.mark.parametrize("structure", [1, 2, 4, 5])
 @pytest.mark.parametrize("seed", range(3))
 def test_twins_refuse_the_same_damage(seed, structure, monkeypatch):
     """Each stream of a block cut, extended or with bytes changed: both twins give the same
     text or both refuse; the cap is honoured.  Structure 2 has mixed-radix columns (its clock's
-    minutes and seconds), structure 4 here word slots and their stream."""
-    data = log_like(200, seed=seed) if structure < 4 else names_log(200, seed=seed)
-    block = _structure(data, structure)
+    minutes and seconds), structures 4 and 5 here string slots (words, tokens) and their stream."""
+    data = {4: names_log(200, seed=seed), 5: packages_log(300, seed=seed)}.get(structure, log_like(200, seed=seed))
+    block = structured(data, structure)
     assert (structure >= 2) == (MIXED_COL << 4 in {b & 0xF0 for b in block.columns[::META]})
-    assert (structure == 4) == (block.words is not None)
+    assert (structure >= 4) == (block.words is not None)
     rng = np.random.default_rng(seed)
     outcomes = set()
-    for name in _STREAMS + ["words"] * (structure == 4):
+    for name in _STREAMS + ["words"] * (structure >= 4):
         raw = getattr(block, name)
         for trial in range(12):
             b = bytearray(raw)

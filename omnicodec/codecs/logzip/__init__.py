@@ -73,9 +73,9 @@ class Logzip(StreamingCodec):
     block_layout: int = 2  # blocks.py, index.py: 2 has LEB128 lengths
     # what the encoder looks for (blocks.encode_block): 2 adds UUID and MAC tokens, mixed-radix
     # number columns, packed hex digits and columns keyed without variable words, 3 each PPMd
-    # stream's model order, 4 variable words as word slots where that is smaller; any block
-    # decodes whatever wrote it
-    structure: int = 4
+    # stream's model order, 4 variable words as string slots where that is smaller, 5 also
+    # variable whole tokens; any block decodes whatever wrote it
+    structure: int = 5
 
     def encoder_version(self):
         from ... import __version__
@@ -109,8 +109,8 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
-        if self.structure not in (1, 2, 3, 4) or (self.structure > 1 and self.block_layout < 2):
-            raise ValueError(f"logzip: structure must be 1 to 4 (2 and up need block_layout 2), "
+        if self.structure not in (1, 2, 3, 4, 5) or (self.structure > 1 and self.block_layout < 2):
+            raise ValueError(f"logzip: structure must be 1 to 5 (2 and up need block_layout 2), "
                              f"got {self.structure!r}")
 
     def _block_bytes(self) -> int:

@@ -4,7 +4,8 @@
            ├─ skeletons ─→ template dictionary + template id per line   (templates.py)
            ├─ digit runs ─→ number columns: metadata, byte planes, pads  (columns.py)
            ├─ hex tokens ─→ grouped by column ─→ as text, or as shapes + nibbles
-           └─ variable words (structure 4, where smaller) ─→ word slots, grouped by column
+           └─ variable words or tokens (structures 4, 5, where smaller) ─→ string slots,
+              grouped by column
     eight to ten streams ─→ each through its smallest backend            (backends.py)
 
 Block layout 1: magic ``LZB1``, u8 kind (0 structured, 1 generic), u64 line count, u8 final
@@ -18,8 +19,8 @@ token's *shape* (every hex digit replaced by ``x``, or ``X`` for A-F) and a nint
 digits as nibbles, high nibble first, each token padded to whole bytes (``pack_hex``).  With
 masked words (layout 2 only), number and hex columns are keyed by their skeleton prefix with
 its variable words left out (``templates.mask_variable_words``).  With word slots (layout 2
-only, flag << 7), ``\x03`` in a template is a word slot, and a last stream holds the words,
-grouped by column as the hex tokens are (``templates.word_slots``).
+only, flag << 7), ``\x03`` in a template is a string slot, and a last stream holds the strings,
+grouped by column as the hex tokens are (``templates.word_slots``, ``templates.token_slots``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ...kernels import kernel
 from ...kernels.logs import META, column_segments, starts, within
 from .backends import compress_streams, decompress_stream, ppmd, read_uvar, stream_length
 from .columns import encode_numbers
-from .templates import Templates, outliers, tokenize, word_slots
+from .templates import Templates, outliers, token_slots, tokenize, word_slots
 
 _MAGICS = {b"LZB1": 1, b"LZB2": 2}
 _HEAD = struct.Struct("<4sBQBB")  # layout 1: magic, kind, line count, final newline, id bytes
@@ -66,7 +67,7 @@ class Structured:
     outliers: bytes  # outlier lines, joined by \n
     cr: bytes  # one bit per line: it ended in \r (empty: none did)
     masked_words: bool = False
-    words: bytes | None = None  # with word slots (structure 4): the words grouped by column, joined by \n
+    words: bytes | None = None  # with string slots (structures 4, 5): their strings grouped by column, joined by \n
 
     def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False, orders: bool = False) -> bytes:
         """The block's bytes; with ``pack_hexes`` (layout 2), hex tokens go as shapes and nibbles
@@ -214,8 +215,9 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     ``structure``: what the encoder looks for, 1 (digit runs, hex tokens), 2 (layout 2 only:
     also UUIDs and MAC addresses as tokens, mixed-radix number columns, packed hex digits and
     columns keyed with variable words masked), 3 (2, and each PPMd stream of a structured
-    block at the model order its sample prefers: ``backends.compress_streams``) or 4 (3, and
-    variable words as word slots where that is smaller: ``_with_word_slots``).  Every block
+    block at the model order its sample prefers: ``backends.compress_streams``), 4 (3, and
+    variable words as string slots where that is smaller: ``_with_word_slots``) or 5 (4, or
+    variable whole tokens as string slots where that is smaller: ``_structured``).  Every block
     decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
@@ -224,11 +226,33 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     orders = structure >= 3
     if not data:
         return _generic(data, slack, layout)
-    structured = _structure(data, structure).pack(slack, layout, pack_hexes=structure >= 2, orders=orders)
+    structured = _structured(data, structure).pack(slack, layout, pack_hexes=structure >= 2, orders=orders)
     if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
         return structured
     generic = _generic(data, slack, layout)
     return structured if len(structured) < len(generic) else generic
+
+
+TOKEN_SAMPLE = 1 << 18
+
+
+def _structured(data: bytes, structure: int) -> Structured:
+    """The block's streams; from structure 5 on, with variable tokens as string slots where
+    that codes its first TOKEN_SAMPLE bytes (whole lines) in fewer bytes, by PPMd's size of
+    every stream (so the block is packed once; a small block is its own sample)."""
+    if structure < 5:
+        return _structure(data, structure)
+    whole = len(data) <= TOKEN_SAMPLE
+    sample = data if whole else data[:data.rfind(b"\n", 0, TOKEN_SAMPLE) + 1 or len(data)]
+    slotted = _structure(sample, structure, tokens=True)
+    if slotted is None:
+        return _structure(data, structure)
+    plain = _structure(sample, structure)
+
+    def cost(s: Structured) -> int:
+        return sum(len(ppmd(getattr(s, name))) for name in _STREAMS) + len(ppmd(s.words or b""))
+    tokens = cost(slotted) < cost(plain)
+    return (slotted if tokens else plain) if whole else _structure(data, structure, tokens)
 
 
 def _pack_head(layout: int, kind: int, lines: int, final_nl: bool, id_bytes: int, packed: bool = False,
@@ -247,7 +271,7 @@ class Head(NamedTuple):
     id_bytes: int
     packed: bool  # hex digits as nibbles (a ninth stream)
     masked: bool  # columns keyed with variable words masked
-    words: bool  # word slots (a last stream of words)
+    words: bool  # string slots (a last stream of their strings)
     pos: int  # where the streams start
 
 
@@ -351,7 +375,9 @@ def _generic(data: bytes, slack: float, layout: int) -> bytes:
     return _pack_head(layout, GENERIC, 0, False, 0) + compress_streams([data], slack, layout, zstd_any_size=True)
 
 
-def _structure(data: bytes, structure: int = 1) -> Structured:
+def _structure(data: bytes, structure: int = 1, tokens: bool = False) -> Structured | None:
+    """The block's streams; with ``tokens`` (structure 5), with variable tokens as string slots
+    (``templates.token_slots``), None where there are none."""
     lines = data.split(b"\n")
     final_nl = lines[-1] == b""
     if final_nl:
@@ -360,13 +386,23 @@ def _structure(data: bytes, structure: int = 1) -> Structured:
     if cr.any():
         lines = [ln[:-1] if c else ln for ln, c in zip(lines, cr)]
     outlier = outliers(lines, data, words=structure >= 4)
-    skel_lines, hexes, nums = tokenize([ln for ln, o in zip(lines, outlier) if not o], typed=structure >= 2)
-    tpl, tids = Templates.of_lines(skel_lines, masked=structure >= 2)
-    slotted = _with_word_slots(tpl, tids) if structure >= 4 else None
+    normal = [ln for ln, o in zip(lines, outlier) if not o]
+    if tokens:
+        found = token_slots(normal, WORD_SLOT)
+        if found is None:
+            return None
+        normal, line_tokens = found
+    skel_lines, hexes, nums = tokenize(normal, typed=structure >= 2)
+    tpl, tids = Templates.of_lines(skel_lines, masked=structure >= 2, words=tokens)
+    slotted = _with_word_slots(tpl, tids) if structure >= 4 and not tokens else None
     words, word_count = None, 0
     if slotted is not None:
         tpl, tids, words, word_count = slotted
     slots = tpl.slots(tids)
+    if tokens:
+        texts = [t for toks in line_tokens for t in toks]
+        order, _, _ = column_segments(slots.word_cols, tpl.num_cols)
+        words, word_count = b"\n".join(texts[i] for i in order), len(texts)
     if (slots.num_cols.size != len(nums) or slots.hex_cols.size != len(hexes)
             or slots.word_cols.size != word_count):
         raise AssertionError("logzip: slot bookkeeping disagrees with the text")  # a bug, not input

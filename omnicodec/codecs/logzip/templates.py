@@ -1,6 +1,8 @@
 """Logzip's templates (Liu et al., ASE 2019, with no log parser): a line's *skeleton* is the
 line with its hex tokens replaced by ``\\x02`` and then its digit runs by ``\\x01``; each
-distinct skeleton is a template, and its placeholders are the template's *slots*.
+distinct skeleton is a template, and its placeholders are the template's *slots*.  From
+structure 4 on, ``\\x03`` is a string slot: a variable word (``word_slots``) or, from
+structure 5, a variable whole token (``token_slots``, taken out before the rest).
 
     lines ─→ hex tokens (text order) ─→ digit runs (text order) ─→ skeleton per line
     skeletons ─→ template dictionary + one template id per line
@@ -62,6 +64,37 @@ def tokenize(lines: list[bytes], typed: bool = False) -> tuple[list[bytes], list
     return skeletons, hexes, nums
 
 
+def token_slots(lines: list[bytes], least: int) -> tuple[list[bytes], list[list[bytes]]] | None:
+    """Structure 5: the lines with their variable tokens made string slots (``\\x03``), and each
+    line's tokens taken out, in order; None where no token is variable.  Lines are grouped as
+    Drain does (the same number of space-separated tokens, the same first three once digit
+    runs and hex tokens are masked); a token place where ``least`` or more differently shaped
+    tokens (so masked) occur in a group is variable (package names and versions, host names
+    with digits: things digit runs and words cut into pieces that do not repeat)."""
+    masked = _NUM_RE.sub(b"0", _TYPED_RE.sub(b"h", b"\n".join(lines))).split(b"\n")
+    shapes = [m.split(b" ") for m in masked]
+    groups: dict[tuple, list[int]] = {}
+    for i, toks in enumerate(shapes):
+        groups.setdefault((len(toks), *toks[:3]), []).append(i)
+    places: dict[tuple, list[int]] = {}
+    for key, members in groups.items():
+        if len(members) >= least:
+            found = [p for p in range(3, key[0]) if len({shapes[i][p] for i in members}) >= least]
+            if found:
+                places[key] = found
+    if not places:
+        return None
+    out, tokens = list(lines), [[] for _ in lines]
+    for key, found in places.items():
+        for i in groups[key]:
+            toks = lines[i].split(b" ")
+            tokens[i] = [toks[p] for p in found]
+            for p in found:
+                toks[p] = WORD
+            out[i] = b" ".join(toks)
+    return out, tokens
+
+
 class Slots(NamedTuple):
     """The slots of some lines in text order: which are numbers, the column of each number
     slot, of each hex slot and of each word slot, and which of the other (text) slots are
@@ -110,11 +143,12 @@ class Templates:
                    buf[at] == WORD[0], starts(count), count, num_cols)
 
     @classmethod
-    def of_lines(cls, skeletons: list[bytes], masked: bool = False) -> tuple[Templates, np.ndarray]:
+    def of_lines(cls, skeletons: list[bytes], masked: bool = False,
+                 words: bool = False) -> tuple[Templates, np.ndarray]:
         """The templates of these line skeletons (in order of first use) and each line's id."""
         ids: dict[bytes, int] = {}
         tids = np.array([ids.setdefault(s, len(ids)) for s in skeletons], dtype=np.int64)
-        return cls.build(b"\n".join(ids), len(ids), masked), tids
+        return cls.build(b"\n".join(ids), len(ids), masked, words), tids
 
     def slots(self, tids: np.ndarray) -> Slots:
         """Every slot of the lines with template ids ``tids``, in text order."""
