@@ -1,5 +1,6 @@
 """logzip: exact round trips on any bytes, structure, blocks, line ranges, bounded memory."""
 
+import dataclasses
 import subprocess
 import sys
 import zlib
@@ -128,6 +129,9 @@ def test_token_slots_code_packages_smaller_and_round_trip():
     slotted = read_block(five, len(data))
     assert slotted.words is not None and b"\x03" in slotted.skeletons and len(five) < 0.95 * len(four)
     assert decode_block(five, len(data)) == data
+    spaced = dataclasses.replace(slotted, words=slotted.words.replace(b"lib", b"li ", 1))
+    with pytest.raises(CorruptStreamError, match="space"):
+        spaced.render(len(data))
     plain = b"".join(b"2024-03-09 10:%02d:%02d worker %d done in %d ms\n" % (i // 60, i % 60, i % 7, i * 37 % 1000)
                      for i in range(600))
     assert encode_block(plain, 0, 2, 5) == encode_block(plain, 0, 2, 4)

@@ -127,7 +127,10 @@ def read_line_ids(ids: bytes, n: int, id_bytes: int, skeletons: bytes) -> tuple[
 
 def _text_slots(hexes: bytes, words: bytes, slots, num_cols: int) -> tuple[bytes, np.ndarray, np.ndarray]:
     """(one stream, start and length of each text slot's token in it, in text order): the hex
-    tokens and the words, each stream grouped by column."""
+    tokens and the strings of string slots, each stream grouped by column.  A string with a
+    space is refused: the format forbids it, and ``codec grep``'s filter relies on that."""
+    if b" " in words:
+        raise CorruptStreamError("logzip: a string slot holds a space")
     at, length = np.empty(slots.text_word.size, np.int64), np.empty(slots.text_word.size, np.int64)
     base = 0
     for stream, cols, mine, what in ((hexes, slots.hex_cols, ~slots.text_word, "hex"),
