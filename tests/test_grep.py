@@ -48,17 +48,23 @@ def run_grep(args, path):
     return out.returncode, out.stdout
 
 
-@pytest.mark.skipif(GREP is None, reason="needs grep")
-@pytest.mark.parametrize("block_mb", [0.01, 4.0])
-@pytest.mark.parametrize("extra", [[], ["-n"], ["-c"]])
-def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
-    src, omc = sample(tmp_path, block_mb)
-    for case in CASES:
+def assert_greps_alike(cases, extra, src, omc, capfdbinary):
+    """``codec grep`` on ``omc`` prints and returns what grep does on ``src``, for each case
+    (flags such as -F or -iF, then the pattern) with the ``extra`` flags."""
+    for case in cases:
         status, expected = run_grep([*case, *extra], src)
         flags = ["-F"] if "F" in case[0] else []
         flags += ["-i"] if "i" in case[0] else []
         got = main(["grep", *flags, *extra, case[1], str(omc)])
         assert (got, capfdbinary.readouterr().out) == (status, expected), case
+
+
+@pytest.mark.skipif(GREP is None, reason="needs grep")
+@pytest.mark.parametrize("block_mb", [0.01, 4.0])
+@pytest.mark.parametrize("extra", [[], ["-n"], ["-c"]])
+def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
+    src, omc = sample(tmp_path, block_mb)
+    assert_greps_alike(CASES, extra, src, omc, capfdbinary)
 
 
 @pytest.mark.parametrize("run, holds", [
@@ -105,12 +111,7 @@ def test_string_slots_print_what_grep_prints(tmp_path, capfdbinary, kind, extra)
     src.write_bytes(data)
     omc.write_bytes(omnicodec.encode(Bytes(data), Logzip()))
     assert _head(memoryview(container.unpack(omc.read_bytes()).sections["BLKS"])).words
-    for case in cases:
-        status, expected = run_grep([*case, *extra], src)
-        flags = ["-F"] if "F" in case[0] else []
-        flags += ["-i"] if "i" in case[0] else []
-        got = main(["grep", *flags, *extra, case[1], str(omc)])
-        assert (got, capfdbinary.readouterr().out) == (status, expected), case
+    assert_greps_alike(cases, extra, src, omc, capfdbinary)
 
 
 @pytest.mark.skipif(GREP is None, reason="needs grep")

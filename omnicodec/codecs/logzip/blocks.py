@@ -253,7 +253,7 @@ def _structured(data: bytes, structure: int) -> Structured:
     plain = _structure(sample, structure)
 
     def cost(s: Structured) -> int:
-        return sum(len(ppmd(getattr(s, name))) for name in _STREAMS) + len(ppmd(s.words or b""))
+        return _ppmd_size([*(getattr(s, name) for name in _STREAMS), s.words or b""])
     tokens = cost(slotted) < cost(plain)
     return (slotted if tokens else plain) if whole else _structure(data, structure, tokens)
 
@@ -343,10 +343,13 @@ def block_lines(block: bytes, cap: int) -> tuple[np.ndarray, list[bytes], list[b
 def decode_block(block: bytes, cap: int) -> bytes:
     """Structured or generic block bytes -> the original bytes (at most ``cap`` of them)."""
     read = read_block(block, cap)
-    if isinstance(read, bytes):
-        return read
+    return read if isinstance(read, bytes) else rendered(read, cap)
+
+
+def rendered(read: Structured, cap: int, rows: np.ndarray | None = None) -> bytes:
+    """``read.render(cap, rows)``, its streams' disagreements as a CorruptStreamError."""
     try:
-        return read.render(cap)
+        return read.render(cap, rows)
     except (ValueError, IndexError, TypeError) as exc:
         raise CorruptStreamError(f"logzip: block is inconsistent: {exc}") from None
 
@@ -404,8 +407,7 @@ def _structure(data: bytes, structure: int = 1, tokens: bool = False) -> Structu
     slots = tpl.slots(tids)
     if tokens:
         texts = [t for toks in line_tokens for t in toks]
-        order, _, _ = column_segments(slots.word_cols, tpl.num_cols)
-        words, word_count = b"\n".join(texts[i] for i in order), len(texts)
+        words, word_count = _by_column(texts, slots.word_cols, tpl.num_cols), len(texts)
     if (slots.num_cols.size != len(nums) or slots.hex_cols.size != len(hexes)
             or slots.word_cols.size != word_count):
         raise AssertionError("logzip: slot bookkeeping disagrees with the text")  # a bug, not input
@@ -413,7 +415,6 @@ def _structure(data: bytes, structure: int = 1, tokens: bool = False) -> Structu
     values = raw.astype(np.int64) if nums else np.zeros(0, np.int64)
     widths = np.char.str_len(raw).astype(np.int64) if nums else np.zeros(0, np.int64)
     columns, planes, pads = encode_numbers(values, widths, slots.num_cols, tpl.num_cols, mixed=structure >= 2)
-    order, _, _ = column_segments(slots.hex_cols, tpl.num_cols)
 
     line_ids = np.zeros(len(lines), dtype=np.int64)
     line_ids[~outlier] = tids + 1
@@ -425,12 +426,24 @@ def _structure(data: bytes, structure: int = 1, tokens: bool = False) -> Structu
         columns=columns,
         planes=planes,
         pads=pads,
-        hexes=b"\n".join(hexes[i] for i in order),
+        hexes=_by_column(hexes, slots.hex_cols, tpl.num_cols),
         outliers=b"\n".join(ln for ln, o in zip(lines, outlier) if o),
         cr=np.packbits(cr).tobytes() if cr.any() else b"",
         masked_words=structure >= 2,
         words=words,
     )
+
+
+def _by_column(tokens: list[bytes], cols: np.ndarray, num_cols: int) -> bytes:
+    """Tokens in text order, of these columns, grouped by column (stably) and joined by \\n: the
+    stored order of hex tokens and of string slots' strings (``_text_slots`` reads it back)."""
+    order, _, _ = column_segments(cols, num_cols)
+    return b"\n".join(tokens[i] for i in order)
+
+
+def _ppmd_size(streams: list[bytes]) -> int:
+    """The bytes PPMd codes these streams in: the encoder's estimate where it chooses a form."""
+    return sum(len(ppmd(s)) for s in streams)
 
 
 def _id_planes(ids: np.ndarray, id_bytes: int) -> bytes:
@@ -462,15 +475,12 @@ def _with_word_slots(tpl: Templates, tids: np.ndarray) -> tuple[Templates, np.nd
     new_tids = new_id[tids]
     new = Templates.build(b"\n".join(ids), len(ids), masked=True, words=True)
 
-    def cost(streams: list[bytes]) -> int:  # PPMd alone: these are text, and it wins them
-        return sum(len(ppmd(s)) for s in streams)
-
     def id_planes(t: np.ndarray) -> bytes:
         return _id_planes(t + 1, max(1, ((int(t.max()) + 1).bit_length() + 7) // 8))
 
     words = [w for t in tids.tolist() for w in words_of[t]]
-    order, _, _ = column_segments(new.slots(new_tids).word_cols, new.num_cols)
-    grouped = b"\n".join(words[i] for i in order)
-    if cost([new.stream, id_planes(new_tids), grouped]) >= cost([tpl.stream, id_planes(tids)]):
+    grouped = _by_column(words, new.slots(new_tids).word_cols, new.num_cols)
+    # PPMd alone: these are text, and it wins them
+    if _ppmd_size([new.stream, id_planes(new_tids), grouped]) >= _ppmd_size([tpl.stream, id_planes(tids)]):
         return None
     return new, new_tids, grouped, len(words)

@@ -84,11 +84,14 @@ def decode_in_order(jobs: Iterator[tuple[bytes, int, int]], workers: int, warmup
 
 def decode_checked(block: bytes, raw_size: int, crc: int) -> bytes:
     """A block's text, checked against its index entry's size and CRC-32."""
+    return _checked(decode_block(block, raw_size), raw_size, crc)
+
+
+def _checked(raw: bytes, raw_size: int, crc: int) -> bytes:
     import zlib
 
     from ...errors import CorruptStreamError
 
-    raw = decode_block(block, raw_size)
     if len(raw) != raw_size or zlib.crc32(raw) != crc:
         raise CorruptStreamError("logzip: a block decodes to the wrong content")
     return raw
@@ -103,19 +106,17 @@ def decode_where(block: bytes, raw_size: int, crc: int, holds: Callable[[bytes],
     checksum covers the bytes they came from."""
     import numpy as np
 
-    from ...errors import CorruptStreamError
-    from .blocks import read_block, read_line_ids
+    from .blocks import read_block, read_line_ids, rendered
 
-    read = read_block(block, raw_size) if holds is not None else None
-    if read is None or isinstance(read, bytes):
+    if holds is None:
         return None, decode_checked(block, raw_size, crc)
+    read = read_block(block, raw_size)
+    if isinstance(read, bytes):  # a generic block: its whole text, decoded once
+        return None, _checked(read, raw_size, crc)
     ids, templates = read_line_ids(read.ids, read.lines, read.id_bytes, read.skeletons)
     picked = [True, *map(holds, read.skeletons.split(b"\n")[:templates])] if templates else [True]
     rows = np.array(picked)[ids]
-    try:
-        return np.flatnonzero(rows), read.render(raw_size, rows)
-    except (ValueError, IndexError, TypeError) as exc:
-        raise CorruptStreamError(f"logzip: block is inconsistent: {exc}") from None
+    return np.flatnonzero(rows), rendered(read, raw_size, rows)
 
 
 def _encode_job(data: bytes, slack: float, layout: int, structure: int) -> tuple[bytes, BlockSummary]:
