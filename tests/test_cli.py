@@ -92,6 +92,20 @@ def test_errors_are_one_line_and_lose_nothing(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_encoding_with_decode_only_weights_is_refused_in_one_line(tmp_path, capsys):
+    """The hyperprior's old defaults ship without their analysis nets: their streams decode
+    (the fixtures), a new encode with them is refused and writes nothing."""
+    from omnicodec.codecs.learned import manifest
+
+    src = tmp_path / "a.png"
+    write_item(make_image(32, 48), src)
+    old = manifest()["hyperprior-none-64000.pt"]
+    assert old["dropped"] == ["g_a", "h_a"]
+    err = _one_line_error(capsys, run("encode", src, "-c", "hyperprior", "-O", f"weights={old['sha256']}"))
+    assert "decode old streams only" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
 def test_unwritable_output_format_is_refused(tmp_path, capsys):
     src = tmp_path / "a.png"
     write_item(make_image(), src)

@@ -3,6 +3,7 @@ registered learned codec and a packed file that restores to its digest, has a fr
 under 40 MiB so that a GPU call (64 MiB) always has room for a data pack."""
 
 import hashlib
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -33,8 +34,27 @@ def test_every_shipped_weights_file_is_in_the_manifest_with_its_digest_and_a_fix
     for name, entry in manifest.items():
         codec = get_codec_class(entry["codec"])
         assert not (weights_dir() / name).exists(), f"{name} ships unpacked"
-        assert hashlib.sha256(packing.read(weights_dir() / name)).hexdigest() == entry["sha256"]
+        w = packing.open_weights(weights_dir() / name)
+        assert w.sha256 == entry["sha256"] and list(w.dropped) == entry.get("dropped", [])
+        if not w.dropped:
+            assert hashlib.sha256(w.data).hexdigest() == entry["sha256"]
         assert any(f.name.endswith(name.removesuffix(".pt")) or (name == "hyperprior.pt" and f.name == "v1")
                    for f in (FIXTURES / codec.codec_id).iterdir()), f"no fixture for {name}"
     for codec_id in {e["codec"] for e in manifest.values()}:
         assert get_codec_class(codec_id).weights_file in manifest  # the default for new streams ships
+
+
+def test_decode_only_files_are_no_default_and_no_base():
+    """A decode-only file (``models.packing``) serves old streams only: no codec encodes with it by
+    default, and no shipped model builds on it (stem's base image model must encode)."""
+    import torch
+
+    manifest = json.loads((weights_dir() / "MANIFEST.json").read_text())
+    decode_only = {name for name, e in manifest.items() if e.get("dropped")}
+    assert decode_only, "the hyperprior's old defaults ship decode-only"
+    for name, entry in manifest.items():
+        codec = get_codec_class(entry["codec"])
+        assert codec.weights_file not in decode_only
+        if name not in decode_only and entry["codec"] == "stem":
+            art = torch.load(io.BytesIO(packing.read(weights_dir() / name)), weights_only=True)
+            assert art["base_sha256"] not in {manifest[d]["sha256"] for d in decode_only}

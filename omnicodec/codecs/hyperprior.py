@@ -184,6 +184,10 @@ def analyse(model, rgb: np.ndarray, level: float):
 
     from ..models.base import tiled
 
+    if model.dropped:
+        raise UnsupportedInputError(
+            f"these hyperprior weights are kept to decode old streams only (shipped without "
+            f"{', '.join(model.dropped)}); encode with the current ones (leave `weights` unset)")
     h, w = rgb.shape[:2]
     ph, pw = Hyperprior.padded(h, w)
     with torch.no_grad():

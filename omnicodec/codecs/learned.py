@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -82,7 +81,9 @@ def find_weights(codec_id: str, default: str, sha256: str = "") -> tuple[Path, s
 
 
 def load_artefact(path: Path, sha256: str, codec_id: str) -> dict[str, Any]:
-    """The artefact dict of a weights file whose digest must be ``sha256``."""
+    """The artefact dict of a weights file whose digest must be ``sha256``; a decode-only file
+    (``models.packing``) answers to its original's digest, and its artefact lists the keys it
+    lacks under ``dropped`` (the codec then refuses to encode with it)."""
     import torch
 
     from ..models import packing
@@ -91,15 +92,15 @@ def load_artefact(path: Path, sha256: str, codec_id: str) -> dict[str, Any]:
         raise MissingDependencyError(
             f"{codec_id} weights not found at {path}; reinstall omnicodec or train them with "
             f"`codec train {codec_id}` (docs/training.md)")
-    data = packing.read(path)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise CorruptStreamError(f"{codec_id} weights {path} have sha256 {digest[:12]}…, expected "
+    w = packing.open_weights(path)
+    if w.sha256 != sha256:
+        raise CorruptStreamError(f"{codec_id} weights {path} have sha256 {w.sha256[:12]}…, expected "
                                  f"{sha256[:12]}… (corrupt or different weights)")
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        art = torch.load(io.BytesIO(w.data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged pickle
         raise CorruptStreamError(f"{codec_id} weights {path} do not load: {exc}") from None
+    return {**art, "dropped": list(w.dropped)} if w.dropped else art
 
 
 @lru_cache(maxsize=4)

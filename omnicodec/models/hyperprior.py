@@ -260,6 +260,7 @@ class InferenceModel:
         self.z_offsets = art["z"]["offsets"].long()
         self.cfg = cfg
         self.levels = cfg.levels
+        self.dropped = tuple(art.get("dropped", ()))  # a decode-only file's missing nets (g_a, h_a)
 
     def hyper(self, z_sym: torch.Tensor) -> torch.Tensor:
         """Integer hyper-parameters (units of 2**-ACT_BITS) from the ẑ symbols (in tiles: exact)."""

@@ -25,6 +25,17 @@ walloc 4x model against its continuation 11.3%: 4.4 MB in all (``scripts/repack-
 2026-12-06).  The file a delta needs is shipped too, so nothing is lost if it stops being the
 default; a shipped file that others are deltas against is never deleted.
 
+**Decode-only files.**  An old default is shipped so that its streams decode, which needs only
+the decoding half of the model: ``pack(data, ..., drop=("g_a", "h_a"))`` leaves out the
+storages of the tensors under those artefact keys (found in the file's pickle, ``_storage_names``),
+and ``unpack`` restores them as zeros: every other byte of the file is the original, so the
+same model loads and decodes exactly as before.  The header keeps the original file's digest
+(``dropped``: keys, spans, sha256; ``sha256`` is then the restored file's); ``open_weights``
+gives both, and the loader (``codecs.learned.load_artefact``) accepts the file under the
+original's digest, the one its streams name, and marks the artefact ``dropped`` so that the
+codec refuses to encode with it.  The hyperprior's four old defaults lost 8.0 MB so
+(2026-12-06 #14, ``scripts/repack-weights.py --drop g_a,h_a``).
+
 ``unpack`` checks the header against its limits before decompressing anything, never
 decompresses past the lengths the header implies, and returns the original bytes only when their
 sha256 matches, so a stream's recorded weights digest (the digest of the ``.pt`` file) still
@@ -35,12 +46,15 @@ load too.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import json
+import pickle
 import re
 import struct
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +74,56 @@ LEVEL = 22  # zstd's best: 1.5% larger than LZMA's planes, decoded 30 times fast
 def _storages(data: bytes) -> list[tuple[int, int]]:
     """(offset, length) of the raw tensor storages of a torch.save zip, in file order; none
     when ``data`` is not such a zip (then the whole file is one plain stream)."""
+    return sorted(_named_storages(data).values())
+
+
+def _named_storages(data: bytes) -> dict[str, tuple[int, int]]:
+    """Each raw storage of a torch.save zip by its name in the pickle ("3" for ``.../data/3``)."""
     try:
         infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, ValueError):
-        return []
-    out = []
+        return {}
+    out = {}
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or not _STORAGE.search(info.filename) or not info.file_size:
             continue
         name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
-        out.append((info.header_offset + 30 + name_len + extra_len, info.file_size))
-    return sorted(out)
+        out[info.filename.rsplit("/", 1)[1]] = (info.header_offset + 30 + name_len + extra_len, info.file_size)
+    return out
+
+
+class _Storage(str):
+    """A storage's name where the pickle refers to it."""
+
+
+class _Names(pickle.Unpickler):
+    """Reads a torch.save pickle without torch: every tensor becomes the name of its storage
+    (the rebuild functions and storage types resolve to one that passes the name through)."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        return lambda *args, **kwargs: next((a for a in args if isinstance(a, _Storage)), None)
+
+    def persistent_load(self, pid):
+        return _Storage(pid[2])
+
+
+def _storage_names(data: bytes, keys) -> set[str]:
+    """The storages of every tensor under the artefact's top-level ``keys``."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    pkl = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+    art = _Names(io.BytesIO(archive.read(pkl))).load()
+    out, todo = set(), [art[k] for k in keys]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, _Storage):
+            out.add(str(x))
+        elif isinstance(x, dict):
+            todo += x.values()
+        elif isinstance(x, (list, tuple)):
+            todo += x
+    return out
 
 
 def _cost(b: np.ndarray) -> float:
@@ -87,13 +140,24 @@ def _stride(chunk: np.ndarray) -> int:
     return min(costs, key=costs.get)
 
 
-def pack(data: bytes, base: bytes | None = None, base_name: str = "") -> bytes:
+def pack(data: bytes, base: bytes | None = None, base_name: str = "", drop: tuple[str, ...] = ()) -> bytes:
     """The packed form of weights file ``data``; with ``base`` (the bytes of shipped file
-    ``base_name``), storages stored as differences from base's where that is smaller."""
-    buf = np.frombuffer(data, np.uint8).copy()
-    regions = [(off, n, _stride(buf[off:off + n])) for off, n in _storages(data)]
-    regions = [r for r in regions if r[2] > 1]
+    ``base_name`` as ``read`` restores them), storages stored as differences from base's where
+    that is smaller; with ``drop`` (top-level artefact keys), a decode-only file whose storages
+    under those keys are left out and restored as zeros."""
     extra = {}
+    if drop:
+        named = _named_storages(data)
+        spans = sorted(named[name] for name in _storage_names(data, drop))
+        extra["dropped"] = {"keys": list(drop), "spans": spans, "sha256": hashlib.sha256(data).hexdigest()}
+        kept = np.frombuffer(data, np.uint8).copy()
+        for off, n in spans:
+            kept[off:off + n] = 0
+        data = kept.tobytes()
+    buf = np.frombuffer(data, np.uint8).copy()
+    dropped = {span for span in extra.get("dropped", {}).get("spans", [])}
+    regions = [(off, n, _stride(buf[off:off + n])) for off, n in _storages(data) if (off, n) not in dropped]
+    regions = [r for r in regions if r[2] > 1]
     if base is not None:
         pairs, ref = _pairs(regions, _storages(base)), np.frombuffer(base, np.uint8)
         for i, ((off, n, s), at) in enumerate(zip(regions, pairs)):
@@ -103,8 +167,8 @@ def pack(data: bytes, base: bytes | None = None, base_name: str = "") -> bytes:
                     buf[off:off + n] = delta
                     continue
             pairs[i] = -1
-        extra = {"base": [base_name, hashlib.sha256(base).hexdigest()], "pairs": pairs}
-    rest, planes = _split(buf, regions)
+        extra.update(base=[base_name, hashlib.sha256(base).hexdigest()], pairs=pairs)
+    rest, planes = _split(buf, regions, sorted(dropped))
     zc = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
     streams = [zc.compress(p.tobytes()) for p in [rest, *planes]]
     header = json.dumps({"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
@@ -145,19 +209,21 @@ def _undelta(z: np.ndarray, y: np.ndarray, s: int) -> np.ndarray:
     return (y.view(_UINT[s]) + d).view(np.uint8)
 
 
-def _split(buf: np.ndarray, regions) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The bytes outside every region, and per stride (ascending) its groups' byte planes."""
+def _split(buf: np.ndarray, regions, dropped) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The bytes outside every region and dropped span, and per stride (ascending) its groups'
+    byte planes."""
     planes = []
     for s in sorted({r[2] for r in regions}):
         group = np.concatenate([buf[off:off + n] for off, n, stride in regions if stride == s])
         planes += [group[k::s] for k in range(s)]
-    return buf[_outside(buf.size, regions)], planes
+    return buf[_outside(buf.size, regions, dropped)], planes
 
 
-def _outside(size: int, regions) -> np.ndarray:
-    """Which of a file's ``size`` bytes lie outside every region (pack's and unpack's rest)."""
+def _outside(size: int, regions, dropped) -> np.ndarray:
+    """Which of a file's ``size`` bytes lie outside every region and dropped span (pack's and
+    unpack's rest)."""
     keep = np.ones(size, bool)
-    for off, n, _ in regions:
+    for off, n, *_ in [*regions, *dropped]:
         keep[off:off + n] = False
     return keep
 
@@ -177,6 +243,19 @@ def _header(blob: bytes) -> tuple[dict, int]:
         if off < end or length <= 0 or stride not in STRIDES[1:] or length % stride:
             raise CorruptStreamError("packed weights: bad regions")
         end = off + length
+    dropped = h.get("dropped")
+    if dropped is not None:
+        try:
+            keys, spans = list(map(str, dropped["keys"])), [tuple(map(int, r)) for r in dropped["spans"]]
+            original = str(dropped["sha256"])
+        except (ValueError, KeyError, TypeError):
+            raise CorruptStreamError("packed weights: unreadable dropped storages") from None
+        taken = sorted([*((o, n) for o, n, _ in regions), *spans])
+        if not keys or not spans or any(len(r) != 2 or r[1] <= 0 for r in spans) \
+                or any(a[0] + a[1] > b[0] for a, b in zip(taken, taken[1:])) or taken[0][0] < 0:
+            raise CorruptStreamError("packed weights: bad dropped storages")
+        end = max(end, taken[-1][0] + taken[-1][1])
+        dropped = {"keys": tuple(keys), "spans": spans, "sha256": original}
     strides = sorted({r[2] for r in regions})
     base, pairs = h.get("base"), h.get("pairs")
     if base is not None:
@@ -193,7 +272,7 @@ def _header(blob: bytes) -> tuple[dict, int]:
             or 8 + n + sum(streams) != len(blob):
         raise CorruptStreamError("packed weights: header does not fit the file")
     return {"size": size, "sha256": sha, "regions": regions, "streams": streams, "strides": strides,
-            "base": base, "pairs": pairs}, 8 + n
+            "base": base, "pairs": pairs, "dropped": dropped}, 8 + n
 
 
 def base_of(blob: bytes) -> tuple[str, str] | None:
@@ -209,15 +288,15 @@ def unpack(blob: bytes, base: bytes | None = None) -> bytes:
                                  else "packed weights: a base given for a file packed alone")
     if base is not None and hashlib.sha256(base).hexdigest() != h["base"][1]:
         raise CorruptStreamError(f"packed weights: the base {h['base'][0]} is not the file they were packed against")
-    regions = h["regions"]
-    lengths = [h["size"] - sum(r[1] for r in regions)]
+    regions, dropped = h["regions"], (h["dropped"] or {}).get("spans", [])
+    lengths = [h["size"] - sum(r[1] for r in [*regions, *dropped])]
     for s in h["strides"]:
         lengths += [sum(n for _, n, stride in regions if stride == s) // s] * s
     parts = []
     for length, clen in zip(lengths, h["streams"]):
         parts.append(_inflate(blob[pos:pos + clen], length))
         pos += clen
-    out = np.empty(h["size"], np.uint8)
+    out = np.zeros(h["size"], np.uint8)  # dropped storages stay zero
     first = 1
     for s in h["strides"]:
         group = np.empty(lengths[first] * s, np.uint8)
@@ -229,7 +308,7 @@ def unpack(blob: bytes, base: bytes | None = None) -> bytes:
             if stride == s:
                 out[off:off + n] = group[at:at + n]
                 at += n
-    out[_outside(h["size"], regions)] = parts[0]
+    out[_outside(h["size"], regions, dropped)] = parts[0]
     if base is not None:
         ref = np.frombuffer(base, np.uint8)
         for (off, n, s), at in zip(regions, h["pairs"]):
@@ -259,31 +338,50 @@ def packed_path(path: Path) -> Path:
     return path.with_name(path.name + SUFFIX)
 
 
-def read(path: Path, _depth: int = 0) -> bytes:
-    """The bytes of weights file ``path`` (``NAME.pt``), from the file itself or, where it is
-    absent, from its packed form ``NAME.pt.omw`` (restoring the file it is a delta against from
-    the same folder first); FileNotFoundError when neither exists."""
+@dataclass(frozen=True)
+class Weights:
+    data: bytes  # the file's bytes (a decode-only file's dropped storages are zeros)
+    sha256: str  # the digest that names it: the original file's, which its streams record
+    dropped: tuple[str, ...] = ()  # the artefact keys a decode-only file lacks
+
+
+def open_weights(path: Path, _depth: int = 0) -> Weights:
+    """Weights file ``path`` (``NAME.pt``), from the file itself or, where it is absent, from
+    its packed form ``NAME.pt.omw`` (restoring the file it is a delta against from the same
+    folder first); FileNotFoundError when neither exists."""
     if path.is_file():
-        return path.read_bytes()
+        data = path.read_bytes()
+        return Weights(data, hashlib.sha256(data).hexdigest())
     blob = packed_path(path).read_bytes()
-    base = base_of(blob)
-    if base is None:
-        return unpack(blob)
-    if _depth >= MAX_CHAIN:
-        raise CorruptStreamError(f"packed weights: a chain of bases deeper than {MAX_CHAIN}")
-    try:
-        ref = read(path.with_name(base[0]), _depth + 1)
-    except FileNotFoundError:
-        raise CorruptStreamError(f"packed weights {path.name}: the file they are a delta against, "
-                                 f"{base[0]}, is missing") from None
-    return unpack(blob, ref)
+    h = _header(blob)[0]
+    ref = None
+    if h["base"] is not None:
+        if _depth >= MAX_CHAIN:
+            raise CorruptStreamError(f"packed weights: a chain of bases deeper than {MAX_CHAIN}")
+        try:
+            ref = open_weights(path.with_name(h["base"][0]), _depth + 1).data
+        except FileNotFoundError:
+            raise CorruptStreamError(f"packed weights {path.name}: the file they are a delta against, "
+                                     f"{h['base'][0]}, is missing") from None
+    data, dropped = unpack(blob, ref), h["dropped"]
+    return Weights(data, dropped["sha256"], dropped["keys"]) if dropped else Weights(data, h["sha256"])
+
+
+def read(path: Path) -> bytes:
+    """The bytes of weights file ``path`` (``open_weights``)."""
+    return open_weights(path).data
 
 
 def load(path: Path):
-    """``torch.load`` (weights only, on the CPU) of weights file ``path``, packed or not."""
+    """``torch.load`` (weights only, on the CPU) of weights file ``path``, packed or not, to train
+    from: a decode-only file is refused (its dropped tensors are zeros)."""
     import torch
 
-    return torch.load(io.BytesIO(read(path)), map_location="cpu", weights_only=True)
+    w = open_weights(path)
+    if w.dropped:
+        raise CorruptStreamError(f"weights {path.name} are kept for decoding old streams only (without "
+                                 f"{', '.join(w.dropped)}): they cannot start or feed a training run")
+    return torch.load(io.BytesIO(w.data), map_location="cpu", weights_only=True)
 
 
 def exists(path: Path) -> bool:

@@ -32,7 +32,6 @@ synthesis is the image codec's float64 one.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,7 @@ def _base_path(name: str) -> Path:
 def base_digest(name: str) -> str:
     from . import packing
 
-    return hashlib.sha256(packing.read(_base_path(name))).hexdigest()
+    return packing.open_weights(_base_path(name)).sha256
 
 
 def nets(M: int, cfg: StemConfig) -> dict[str, nn.Module]:

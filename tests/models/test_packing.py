@@ -6,6 +6,7 @@ import json
 import lzma
 import struct
 
+import numpy as np
 import pytest
 import torch
 
@@ -130,3 +131,47 @@ def test_a_delta_refuses_a_missing_or_wrong_base(tmp_path):
     packing.packed_path(tmp_path / "loop.pt").write_bytes(packing.pack(old, old, "loop.pt"))
     with pytest.raises(CorruptStreamError, match="chain"):
         packing.read(tmp_path / "loop.pt")
+
+
+def test_a_decode_only_file_zeroes_the_dropped_tensors_and_keeps_every_other_byte(tmp_path):
+    data = _artefact()
+    blob = packing.pack(data, drop=("encoder",))
+    assert len(blob) < 0.6 * len(packing.pack(data))  # the fp16 encoder was most of the packed file
+    restored = packing.unpack(blob)
+    art, full = (torch.load(io.BytesIO(b), weights_only=True) for b in (restored, data))
+    assert all(not t.any() for t in art["encoder"].values())
+    assert torch.equal(art["tables"], full["tables"]) and torch.equal(art["gain"], full["gain"])
+    spans = packing._header(blob)[0]["dropped"]["spans"]
+    assert len(spans) == 2  # the encoder's weight and bias
+    keep = packing._outside(len(data), [], spans)
+    assert restored != data and bytes(np.frombuffer(restored, np.uint8)[keep]) == bytes(np.frombuffer(data, np.uint8)[keep])
+    # the file answers to the original's digest and says what it lacks; it cannot start a run
+    packing.packed_path(tmp_path / "old.pt").write_bytes(blob)
+    w = packing.open_weights(tmp_path / "old.pt")
+    assert (w.data, w.sha256, w.dropped) == (restored, hashlib.sha256(data).hexdigest(), ("encoder",))
+    with pytest.raises(CorruptStreamError, match="decoding old streams only"):
+        packing.load(tmp_path / "old.pt")
+    # as a delta against its successor, and as the base of an older decode-only file
+    new = _continued(data)
+    packing.packed_path(tmp_path / "new.pt").write_bytes(packing.pack(new))
+    packing.packed_path(tmp_path / "old.pt").write_bytes(packing.pack(data, new, "new.pt", ("encoder",)))
+    assert packing.read(tmp_path / "old.pt") == restored
+    older = _continued(data, seed=5)
+    packing.packed_path(tmp_path / "older.pt").write_bytes(packing.pack(older, restored, "old.pt", ("encoder",)))
+    w = packing.open_weights(tmp_path / "older.pt")
+    assert w.sha256 == hashlib.sha256(older).hexdigest()
+    assert not torch.load(io.BytesIO(w.data), weights_only=True)["encoder"]["weight"].any()
+
+
+def test_a_decode_only_file_with_a_damaged_header_is_refused():
+    blob = packing.pack(_artefact(), drop=("encoder",))
+    header, _ = packing._header(blob)
+    spans, region = header["dropped"]["spans"], header["regions"][0]
+    dropped = {"keys": ["encoder"], "spans": spans, "sha256": header["dropped"]["sha256"]}
+    for bad in ({**dropped, "spans": [[region[0], 8]] + spans},  # overlaps a stored region
+                {**dropped, "spans": spans + [[header["size"], 8]]},  # beyond the file
+                {**dropped, "spans": []}, {**dropped, "keys": []},
+                {k: v for k, v in dropped.items() if k != "sha256"}, {**dropped, "spans": [[0]]}, 7):
+        with pytest.raises(CorruptStreamError):
+            packing.unpack(_with_header(blob, dropped=bad))
+            pytest.fail(f"accepted {bad}")
