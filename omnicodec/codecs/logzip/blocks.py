@@ -242,10 +242,12 @@ TOKEN_SAMPLE = 1 << 18
 def _structured(data: bytes, structure: int) -> Structured:
     """The block's streams; from structure 5 on, with variable tokens as string slots where
     that codes its first TOKEN_SAMPLE bytes (whole lines) in fewer bytes, by PPMd's size of
-    every stream (so the block is packed once; a small block is its own sample)."""
+    every stream (so the block is packed once; a block up to twice that is its own sample)."""
     if structure < 5:
         return _structure(data, structure)
-    whole = len(data) <= TOKEN_SAMPLE
+    # a block up to twice the sample is its own sample: two passes over it cost no more than
+    # two over the sample and the pass over the block that follows them
+    whole = len(data) <= 2 * TOKEN_SAMPLE
     sample = data if whole else data[:data.rfind(b"\n", 0, TOKEN_SAMPLE) + 1 or len(data)]
     slotted = _structure(sample, structure, tokens=True)
     if slotted is None:
