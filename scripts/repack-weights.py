@@ -29,7 +29,12 @@ def main(argv=None) -> None:
     manifest_path = root / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text())
     pairs = [tuple(p.split(":")) for p in args.pairs]
-    originals = {old: packing.read(root / old) for old, _ in pairs}
+    originals = {}
+    for old, _ in pairs:
+        w = packing.open_weights(root / old)
+        if w.dropped:  # its dropped tensors are zeros here: repacking would rename it
+            raise SystemExit(f"{old} is decode-only already; repack it from its original file")
+        originals[old] = w.data
     restored, bases = {}, set()
     for old, new in pairs:
         if old in bases:

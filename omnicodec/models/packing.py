@@ -145,18 +145,15 @@ def pack(data: bytes, base: bytes | None = None, base_name: str = "", drop: tupl
     ``base_name`` as ``read`` restores them), storages stored as differences from base's where
     that is smaller; with ``drop`` (top-level artefact keys), a decode-only file whose storages
     under those keys are left out and restored as zeros."""
-    extra = {}
-    if drop:
-        named = _named_storages(data)
-        spans = sorted(named[name] for name in _storage_names(data, drop))
-        extra["dropped"] = {"keys": list(drop), "spans": spans, "sha256": hashlib.sha256(data).hexdigest()}
-        kept = np.frombuffer(data, np.uint8).copy()
-        for off, n in spans:
-            kept[off:off + n] = 0
-        data = kept.tobytes()
+    named = _named_storages(data)
+    dropped = sorted(named[name] for name in _storage_names(data, drop)) if drop else []
+    original = hashlib.sha256(data).hexdigest()
+    extra = {"dropped": {"keys": list(drop), "spans": dropped, "sha256": original}} if drop else {}
     buf = np.frombuffer(data, np.uint8).copy()
-    dropped = {span for span in extra.get("dropped", {}).get("spans", [])}
-    regions = [(off, n, _stride(buf[off:off + n])) for off, n in _storages(data) if (off, n) not in dropped]
+    for off, n in dropped:
+        buf[off:off + n] = 0
+    digest = hashlib.sha256(buf).hexdigest()  # of the file unpack restores (before any delta)
+    regions = [(off, n, _stride(buf[off:off + n])) for off, n in sorted(named.values()) if (off, n) not in dropped]
     regions = [r for r in regions if r[2] > 1]
     if base is not None:
         pairs, ref = _pairs(regions, _storages(base)), np.frombuffer(base, np.uint8)
@@ -168,10 +165,10 @@ def pack(data: bytes, base: bytes | None = None, base_name: str = "", drop: tupl
                     continue
             pairs[i] = -1
         extra.update(base=[base_name, hashlib.sha256(base).hexdigest()], pairs=pairs)
-    rest, planes = _split(buf, regions, sorted(dropped))
+    rest, planes = _split(buf, regions, dropped)
     zc = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
     streams = [zc.compress(p.tobytes()) for p in [rest, *planes]]
-    header = json.dumps({"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+    header = json.dumps({"size": len(data), "sha256": digest,
                          "regions": regions, "streams": [len(s) for s in streams], **extra}).encode()
     return MAGIC + struct.pack("<I", len(header)) + header + b"".join(streams)
 
