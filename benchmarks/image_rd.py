@@ -37,6 +37,7 @@ REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "kodak_published_rd.
 QUALITIES = {
     "hyperprior": [0, 17, 33, 50, 67, 83, 100],
     "walloc": [0, 12.5, 24.9, 25, 37.5, 50, 62.5, 75, 87.5, 100],  # 16x model below 25, 4x from 25
+    "walloc-rdoq": [0, 12.5, 24.9, 25, 37.5, 50, 62.5, 75, 87.5, 100],  # walloc with -O rdoq=true
     "mcquic": [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],  # its 11 levels
     "jpeg": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
     "jpeg444": [10, 20, 30, 40, 50, 60, 70, 80, 90, 95],
@@ -44,32 +45,34 @@ QUALITIES = {
     "avif": [10, 25, 40, 55, 70, 80, 90],
     "jxl": [10, 25, 40, 55, 70, 80, 90, 95],
 }
-LEARNED = ("hyperprior", "walloc", "mcquic")
+LEARNED = ("hyperprior", "walloc", "walloc-rdoq", "mcquic")
+VARIANTS = {"walloc-rdoq": ("walloc", {"rdoq": True})}  # curve name -> codec id and options
 ANCHOR_IMAGE = "kodim24"  # a per-image curve is kept for it (the McQuic paper's example)
 PUBLISHED = ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor", "VTM", "WebP", "JPEG"]
 
 
-def measure(codec_id: str, images: dict) -> list[dict]:
-    """The codec's mean point over the images ({name: item}) at each of its qualities
+def measure(curve: str, images: dict) -> list[dict]:
+    """The curve's mean point over the images ({name: item}) at each of its qualities
     (omnicodec.bench's measure: the codec bench command's own numbers), with ANCHOR_IMAGE's own
     bpp and PSNR, and encode / decode megapixels per second (the mean image's pixels over the
-    mean seconds)."""
+    mean seconds).  A curve is a codec id or a VARIANTS name."""
     from omnicodec import bench
 
     points = []
+    codec_id, options = VARIANTS.get(curve, (curve, None))
     megapixels = np.mean([item.pixels.shape[0] * item.pixels.shape[1] for item in images.values()]) / 1e6
-    for q in QUALITIES[codec_id]:
-        rows = {n: bench.measure(n, item, codec_id, q) for n, item in images.items()}
+    for q in QUALITIES[curve]:
+        rows = {n: bench.measure(n, item, codec_id, q, options) for n, item in images.items()}
         failed = [r["error"] for r in rows.values() if "error" in r]
         if failed:
-            raise RuntimeError(f"{codec_id} at quality {q}: {failed[0]}")
+            raise RuntimeError(f"{curve} at quality {q}: {failed[0]}")
         m = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("rate", "psnr", "ms_ssim", "enc_s", "dec_s")}
         points.append({"quality": q, "bpp": m["rate"], "psnr": m["psnr"], "ms_ssim": m["ms_ssim"],
                        "enc_s": m["enc_s"], "dec_s": m["dec_s"],
                        "enc_mp_s": megapixels / m["enc_s"], "dec_mp_s": megapixels / m["dec_s"]})
         if ANCHOR_IMAGE in rows:
             points[-1][ANCHOR_IMAGE] = {"bpp": rows[ANCHOR_IMAGE]["rate"], "psnr": rows[ANCHOR_IMAGE]["psnr"]}
-        print(f"{codec_id:<10} q={q:<5} bpp={m['rate']:.3f} psnr={m['psnr']:.2f} ms-ssim={m['ms_ssim']:.4f} "
+        print(f"{curve:<10} q={q:<5} bpp={m['rate']:.3f} psnr={m['psnr']:.2f} ms-ssim={m['ms_ssim']:.4f} "
               f"enc={m['enc_s']:.2f}s dec={m['dec_s']:.2f}s", flush=True)
     return points
 
@@ -96,7 +99,8 @@ def bd_table(curves: dict, published: dict) -> dict:
         if learned not in curves:
             continue
         hr, hp = curve(envelope(curves[learned]))
-        for anchor in ("webp", "jpeg", "jpeg444", "avif", "jxl", "hyperprior"):
+        variant_of = (VARIANTS[learned][0],) if learned in VARIANTS else ()
+        for anchor in ("webp", "jpeg", "jpeg444", "avif", "jxl", "hyperprior", *variant_of):
             if anchor in curves and anchor != learned:
                 try:
                     out[f"{learned} vs {anchor}"] = bd_rate(*curve(curves[anchor]), hr, hp)

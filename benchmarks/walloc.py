@@ -6,9 +6,10 @@ quantizer's output) are packed three channels to an RGB plane, the planes side b
 saved as lossless WebP (method 6, the smallest Pillow writes) and PNG (level 9), as the paper
 stores them; against them the DATA section our encoder writes for the same symbols (per-channel
 table choice included).  Speed: one thread and the default thread count (torch's and numba's),
-median of REPEATS runs of the whole API encode and decode (.omc bytes out) in a process that has
-loaded numba (a fresh process runs the NumPy twin of the analysis kernel for its first 4 MP or
-so: ``kernels.chosen``), against Pillow's WebP at quality 75 (method 4, its default) on the same
+median of REPEATS runs of the whole API encode and decode (.omc bytes out), with rounding and
+with ``rdoq`` (the codecs taking turns image by image), in a process that has loaded numba (a
+fresh process runs the NumPy twins of the kernels for its first 4 MP or so:
+``kernels.chosen``), against Pillow's WebP at quality 75 (method 4, its default) on the same
 pixels.
 
     python benchmarks/walloc.py [--kodak DIR] [--qualities 0,12.5,24.9,25,62.5,100]
@@ -54,42 +55,46 @@ def packed_sizes(symbols: np.ndarray) -> dict[str, int]:
     return out
 
 
-def median_time(fn, repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
 def speeds(images: list, qualities: list[float]) -> dict:
+    """Encode and decode seconds (summed over the images, each the median of REPEATS) of walloc
+    at each quality, with rounding and with rdoq, and of Pillow's WebP (quality 75, method 4),
+    on one thread and on all.  The codecs take turns image by image and repeat by repeat, so
+    that the machine's drift (its timings move by a third between processes here) falls on
+    all of them alike."""
     import numba  # loaded, so the compiled kernels run from the first image (a process's steady state)
     import torch
     from PIL import Image
 
     import omnicodec
+    from omnicodec.codecs.walloc import Walloc
 
+    def webp(pixels: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, "WEBP", quality=75)
+        return buf.getvalue()
+
+    coders = {f"walloc q{q:g}{' rdoq' if rdoq else ''}": (lambda item, c=Walloc(quality=q, rdoq=rdoq):
+                                                           omnicodec.encode(item, c), omnicodec.decode)
+              for rdoq in (False, True) for q in qualities}
+    coders["pillow webp q75 (method 4)"] = (lambda item: webp(item.pixels),
+                                            lambda data: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
     out = {}
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
         numba.set_num_threads(threads)
-        row = {}
-        for q in qualities:
-            enc = dec = 0.0
-            for item in images:
-                blob = omnicodec.encode(item, "walloc", q)
-                enc += median_time(lambda: omnicodec.encode(item, "walloc", q))
-                dec += median_time(lambda: omnicodec.decode(blob))
-            row[f"walloc q{q:g}"] = {"encode_s": enc, "decode_s": dec}
-        enc = dec = 0.0
+        row = {name: {"encode_s": 0.0, "decode_s": 0.0} for name in coders}
         for item in images:
-            buf = io.BytesIO()
-            Image.fromarray(item.pixels).save(buf, "WEBP", quality=75)
-            data = buf.getvalue()
-            enc += median_time(lambda: Image.fromarray(item.pixels).save(io.BytesIO(), "WEBP", quality=75))
-            dec += median_time(lambda: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
-        row["pillow webp q75 (method 4)"] = {"encode_s": enc, "decode_s": dec}
+            blobs = {name: enc(item) for name, (enc, _) in coders.items()}  # (and rdoq's weights per level)
+            times = {name: ([], []) for name in coders}
+            for _ in range(REPEATS):
+                for name, (enc, dec) in coders.items():
+                    for spent, fn in zip(times[name], (lambda: enc(item), lambda: dec(blobs[name]))):
+                        t = time.perf_counter()
+                        fn()
+                        spent.append(time.perf_counter() - t)
+            for name, (encs, decs) in times.items():
+                row[name]["encode_s"] += float(np.median(encs))
+                row[name]["decode_s"] += float(np.median(decs))
         megapixels = sum(i.pixels.shape[0] * i.pixels.shape[1] for i in images) / 1e6
         for r in row.values():
             r["encode_mp_s"] = round(megapixels / r["encode_s"], 2)

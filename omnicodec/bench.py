@@ -52,12 +52,15 @@ def ms_ssim(original: Item, decoded: Item) -> float | None:
     return float(f(a, b, data_range=255.0))
 
 
-def measure(name: str, item: Item, codec_id: str, quality: float) -> dict[str, Any]:
-    """One point: encode, decode and compare; an error is recorded in the row, not raised."""
+def measure(name: str, item: Item, codec_id: str, quality: float, options: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """One point: encode (with the codec's ``options``, config or settings), decode and
+    compare; an error is recorded in the row, not raised."""
     row: dict[str, Any] = {"file": name, "codec": codec_id, "quality": quality}
     try:
+        codec = api.get_codec(codec_id, quality, **options) if options else codec_id
         t0 = time.perf_counter()
-        blob = api.encode(item, codec_id, quality)
+        blob = api.encode(item, codec, quality)
         t1 = time.perf_counter()
         decoded = api.decode(blob)
         t2 = time.perf_counter()

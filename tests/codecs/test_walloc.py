@@ -306,3 +306,44 @@ def test_tile_config_and_sizes_are_checked():
     box.header.config["tile_width"] = "14"
     with pytest.raises(CorruptStreamError):
         omnicodec.decode(container.pack(box.header, box.sections))
+
+
+def _rd_case(quality: float):
+    from omnicodec.codecs import walloc
+
+    codec = walloc.Walloc(quality=quality)
+    model = codec.model()
+    rgb = make_image(64, 96, seed=5).pixels
+    return codec, model, codec.level(model), walloc.analyse(model, rgb, codec.level(model), rounded=False)
+
+
+@pytest.mark.parametrize("quality", [10, 60])
+def test_rdoq_picks_the_integer_below_or_above_and_moves_fewer_as_pixel_error_weighs_more(quality, monkeypatch):
+    from omnicodec.codecs import walloc
+    from omnicodec.models.walloc import BOUND
+
+    _, model, level, u = _rd_case(quality)
+    moved = []
+    for factor in (0.5, walloc.RDOQ_LAMBDA, 1e12):
+        monkeypatch.setattr(walloc, "RDOQ_LAMBDA", factor)
+        q = walloc.rd_quantize(model, u, level) - BOUND
+        assert ((q == np.floor(u)) | (q == np.floor(u) + 1)).all()
+        moved.append(int((q != np.round(u)).sum()))
+    assert moved[0] > moved[1] > moved[2] == 0, moved  # at an infinite weight: rounding
+
+
+def test_rdoq_writes_the_same_format_in_fewer_bytes(monkeypatch):
+    """rdoq is a setting: the header is the one rounding writes and any decoder reads the
+    stream; with pixel error weighing little the file is smaller; audio refuses it in one line."""
+    from omnicodec import container
+    from omnicodec.codecs import walloc
+
+    item = make_image(64, 96, seed=5)
+    blobs = [omnicodec.encode(item, walloc.Walloc(quality=60, rdoq=rdoq)) for rdoq in (False, True)]
+    headers = [container.unpack(b).header for b in blobs]
+    assert headers[0] == headers[1] and blobs[0] != blobs[1]
+    assert abs(item_psnr(item, omnicodec.decode(blobs[1])) - item_psnr(item, omnicodec.decode(blobs[0]))) < 1
+    monkeypatch.setattr(walloc, "RDOQ_LAMBDA", 0.5)
+    assert len(omnicodec.encode(item, walloc.Walloc(quality=60, rdoq=True))) < len(blobs[0])
+    with pytest.raises(omnicodec.errors.UnsupportedInputError, match="rdoq is for images"):
+        omnicodec.encode(make_audio(frames=4000), omnicodec.get_codec("walloc", 50, rdoq=True))

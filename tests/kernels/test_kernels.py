@@ -64,13 +64,29 @@ def run_all(which: list[str], n: int, lanes: int, seed: int) -> dict[str, list[n
             center, bucket = kernel("buckets", "family")(means[:, 0] / 3, sc, bounds, 8)
             counts_table = np.ones((4, 37), np.int64)
             kernel("counts", "update")(counts_table, rows % 4, symbols, 24, 400)
-            out[w] = [np.frombuffer(data, np.uint8), *bounds, *got, center, bucket, counts_table]
+            stats = kernel("context", "neighbours")(*context_case(rng_context(seed), 3, 1 + n % 23, 5 + n % 11))
+            out[w] = [np.frombuffer(data, np.uint8), *bounds, *got, center, bucket, counts_table, *stats]
     finally:
         if old is None:
             os.environ.pop("OMNICODEC_KERNELS", None)
         else:
             os.environ["OMNICODEC_KERNELS"] = old
     return out
+
+
+def rng_context(seed: int):
+    return np.random.default_rng(1000 + seed)
+
+
+def context_case(rng, channels: int, h: int, w: int):
+    """walloc's context statistics' inputs: latents (channels, h·w) and one interlaced pass of
+    an h × w plane (its neighbours' indices, which are inside, how many)."""
+    from omnicodec.codecs.walloc import _interlace
+
+    _, passes = _interlace(h, w)
+    _, nb, ok, count = passes[rng.integers(len(passes))] if passes else (None, np.zeros((4, 0), np.int64),
+                                                                           np.zeros((4, 0), bool), np.zeros(0, np.int64))
+    return rng.integers(-127, 128, (channels, h * w)), nb, ok, count
 
 
 def assert_twins_agree(which: list[str], n: int, lanes: int, seed: int) -> None:
@@ -171,3 +187,25 @@ def test_lookup_tables_bracket_every_slot():
         sym = np.searchsorted(cdf[r], slots, side="right") - 1
         b = slots >> LUT_SHIFT
         assert (lut[r, b] <= sym).all() and (sym <= lut[r, b + 1]).all()
+
+
+@pytest.mark.parametrize("h,w", [(2, 2), (1, 9), (7, 1), (9, 14), (33, 20)])
+def test_context_statistics_are_those_of_the_neighbours_inside(h, w):
+    """Every pass of an odd-sized plane against a loop over the neighbours inside, the mean
+    magnitude as the exact quotient; the CPU twin equal to the NumPy one."""
+    from omnicodec.codecs.walloc import _interlace
+
+    rng = rng_context(h * w)
+    r = rng.integers(-127, 128, (2, h * w))
+    for _, nb, ok, count in _interlace(h, w)[1]:
+        want = [], [], []
+        for c in range(2):
+            for i in range(nb.shape[1]):
+                v = [int(r[c, nb[k, i]]) for k in range(4) if ok[k, i]]
+                assert len(v) == count[i] >= 1
+                for out, x in zip(want, (sum(v), max(v) - min(v), sum(map(abs, v)) / len(v))):
+                    out.append(x)
+        for which in ("numpy", "cpu"):
+            got = kernel("context", "neighbours", which)(r, nb, ok, count)
+            for g, x in zip(got, want):
+                assert np.array_equal(g.ravel(), np.array(x, g.dtype))
