@@ -345,5 +345,8 @@ def test_rdoq_writes_the_same_format_in_fewer_bytes(monkeypatch):
     assert abs(item_psnr(item, omnicodec.decode(blobs[1])) - item_psnr(item, omnicodec.decode(blobs[0]))) < 1
     monkeypatch.setattr(walloc, "RDOQ_LAMBDA", 0.5)
     assert len(omnicodec.encode(item, walloc.Walloc(quality=60, rdoq=True))) < len(blobs[0])
+    tiled = [walloc.Walloc(quality=60, tile_height=32, tile_width=48, rdoq=rdoq) for rdoq in (False, True)]
+    sizes = [len(omnicodec.encode(item, c)) for c in tiled]  # tiles: one plane, quantized alike
+    assert sizes[1] < sizes[0] and omnicodec.decode(omnicodec.encode(item, tiled[1])).pixels.shape == (64, 96, 3)
     with pytest.raises(omnicodec.errors.UnsupportedInputError, match="rdoq is for images"):
         omnicodec.encode(make_audio(frames=4000), omnicodec.get_codec("walloc", 50, rdoq=True))
