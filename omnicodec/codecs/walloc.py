@@ -8,6 +8,7 @@ lossless WebP.
         around a per-channel fraction of the mean of 4 decoded neighbours, scaled by their
         spread and size and by the residuals of earlier channel groups (``code_block``) ─► DATA
     decode: DATA ─► q ─► (q·inv_gain) ─linear + residual decoder (tiles)─► bands ─► iWPT
+    (images with the ``rdoq`` setting: q rounded up or down by rate-distortion, ``rd_quantize``)
 
     Audio (mono model, 2^J samples per latent frame): stereo as mid/side, every channel alone,
       in chunks of CHUNK samples, each computed with the model's reach (decoder and inverse
