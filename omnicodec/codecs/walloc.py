@@ -51,6 +51,7 @@ the decoder's input; ``synthesize`` runs the decoder and inverse WPT on a batch 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -129,8 +130,35 @@ class Walloc(LearnedCodec):
 
     def for_item(self, item):
         if item.modality in KINDS and item.modality != self.kind:
-            return dataclasses.replace(self, kind=item.modality, weights="")
+            return dataclasses.replace(self, kind=item.modality, weights="").for_item(item)
+        if self.kind == "audio" and isinstance(item, Audio) and self.supports(item) is None:
+            return self._unclipped(item)
         return self
+
+    def _unclipped(self, item: Audio):
+        """This config at the highest quality, at most its own, at which no latent of ``item``
+        passes the alphabet's bound (where a loud signal at a model's top levels would be
+        clipped: the config, so the header, records the quality used); itself if none does.
+        The peaks of the encoder's output come from one pass, the gains of each level decide."""
+        from ..models.walloc import BOUND
+
+        model = self.model()
+        peak = audio_peaks(model, item)
+        lo = model.cfg.qualities[0] if model.cfg.qualities else 0.0
+
+        def clips(quality: float) -> bool:
+            g, _ = model.net.gains(dataclasses.replace(self, quality=quality).level(model))
+            return model.net.bounded(peak * g.detach().reshape(-1).double().numpy()).max() > BOUND
+
+        if not clips(self.quality):
+            return self
+        if clips(lo):
+            return dataclasses.replace(self, quality=lo)
+        hi = self.quality
+        for _ in range(20):  # bisection: lo never clips, hi does
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if clips(mid) else (mid, hi)
+        return dataclasses.replace(self, quality=math.floor(lo * 1000) / 1000)  # (a short header value)
 
     @classmethod
     def build(cls, art):
@@ -715,16 +743,39 @@ def audio_latents(model, item: Audio, level: float):
 
     from ..models.walloc import BOUND
 
+    for window, keep in _audio_windows(model, item):
+        with torch.no_grad():
+            u = model.net.analyse(window, level)[:, :, keep]
+        yield from (torch.round(u).long() + BOUND).numpy()  # per channel: (latent, frames)
+
+
+def audio_peaks(model, item: Audio) -> np.ndarray:
+    """Per latent channel, the largest |v| the encoder gives ``item`` at gain 1 (before the
+    bound: ``Walloc.encode_raw``), over every chunk and channel."""
+    import torch
+
+    peak = np.zeros(model.cfg.latent)
+    for window, keep in _audio_windows(model, item):
+        with torch.no_grad():
+            v = model.net.encode_raw(window)[:, :, keep]
+        if v.numel():  # (an empty item has one empty chunk)
+            peak = np.maximum(peak, v.abs().amax(dim=(0, 2)).double().numpy())
+    return peak
+
+
+def _audio_windows(model, item: Audio):
+    """Each chunk of ``item`` (float32 (channels, 1, samples) with the model's reach of
+    samples on both sides, zeros beyond the ends) and the slice of its latent frames it owns."""
+    import torch
+
     x = to_float(item)
     stride, halo = model.stride, model.reach * model.stride
     n = -(-len(x) // stride) * stride
     padded = np.zeros((n + 2 * halo, x.shape[1]))
     padded[halo:halo + len(x)] = x
     for a, b in _windows(n):
-        window = torch.from_numpy(padded[a:b + 2 * halo].T[:, None].astype(np.float32))
-        with torch.no_grad():
-            u = model.net.analyse(window, level)[:, :, model.reach:(halo + b - a) // stride]
-        yield from (torch.round(u).long() + BOUND).numpy()  # per channel: (latent, frames)
+        yield (torch.from_numpy(padded[a:b + 2 * halo].T[:, None].astype(np.float32)),
+               slice(model.reach, (halo + b - a) // stride))
 
 
 def audio_symbols(dec, model, meta: dict) -> np.ndarray:

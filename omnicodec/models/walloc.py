@@ -168,6 +168,16 @@ class Walloc(LearnedModel):
             return torch.clamp(ASINH_K * torch.asinh(v / ASINH_K), -BOUND, BOUND)
         return BOUND * torch.tanh(v / BOUND)
 
+    def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent at gain 1, before the bound (``analyse`` up to float rounding)."""
+        return self.encoder(self.wpt.analysis(x - self.cfg.centre)) * self.cfg.scale
+
+    def bounded(self, v: np.ndarray) -> np.ndarray:
+        """|v| through the bound before its clamp: beyond BOUND, ``analyse`` clips (asinh;
+        tanh never reaches it)."""
+        v = np.abs(v)
+        return ASINH_K * np.arcsinh(v / ASINH_K) if self.cfg.compand == "asinh" else BOUND * np.tanh(v / BOUND)
+
     def dequantize(self, q: torch.Tensor, level) -> torch.Tensor:
         """v̂, the latent in the decoder's units, of the (rounded) latent at a gain level: the
         same scale at every level, so it is what compressed-domain learning reads."""

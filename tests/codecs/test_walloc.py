@@ -350,3 +350,24 @@ def test_rdoq_writes_the_same_format_in_fewer_bytes(monkeypatch):
     assert sizes[1] < sizes[0] and omnicodec.decode(omnicodec.encode(item, tiled[1])).pixels.shape == (64, 96, 3)
     with pytest.raises(omnicodec.errors.UnsupportedInputError, match="rdoq is for images"):
         omnicodec.encode(make_audio(frames=4000), omnicodec.get_codec("walloc", 50, rdoq=True))
+
+
+def test_loud_audio_is_coded_at_the_highest_quality_that_does_not_clip():
+    """A full-scale square wave at quality 100 passed the asinh bound of the top levels (19 dB,
+    and more bytes than quality 80); the encoder now lowers the stream's quality to the highest
+    at which no latent is clipped, and the header says so.  Quiet audio keeps its quality."""
+    from omnicodec import container
+    from omnicodec.items import Audio
+
+    t = np.arange(44100) / 44100
+    square = (np.sign(np.sin(2 * np.pi * 220 * t)) * 32767).astype(np.int16)[:, None]
+    item = Audio(square, 44100)
+    blob = omnicodec.encode(item, "walloc", 100)
+    used = container.unpack(blob).header.config["quality"]
+    assert 60 <= used < 100
+    x = square.astype(float)
+    y = omnicodec.decode(blob).frames.astype(float)
+    assert 10 * np.log10((x ** 2).sum() / ((x - y) ** 2).sum()) > 30
+    assert abs(omnicodec.get_codec("walloc", used + 0.5).for_item(item).quality - used) <= 1e-3  # the highest
+    quiet = make_audio(frames=20000)
+    assert container.unpack(omnicodec.encode(quiet, "walloc", 100)).header.config["quality"] == 100
