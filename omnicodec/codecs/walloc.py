@@ -82,7 +82,7 @@ CHUNK = 1 << 16  # audio samples per chunk (a multiple of the model's stride)
 WEIGHTS_16X = "walloc-image-16x-28000.pt"
 WEIGHTS_UPPER = "walloc-image-3x-61000.pt"  # the upper image model (4x, now 3x: 64 channels)
 WEIGHTS_AUDIO = "walloc-audio-1x-20000.pt"  # below the upper model's range
-WEIGHTS_AUDIO_HIGH = "walloc-audio-1x-upper-20000.pt"
+WEIGHTS_AUDIO_HIGH = "walloc-audio-1x-upper8-20000.pt"  # levels 4-7 of an 8-level run (was -upper-20000: 4-6)
 KINDS = ("image", "audio")
 
 
