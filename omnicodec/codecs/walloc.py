@@ -147,8 +147,11 @@ class Walloc(LearnedCodec):
         lo = model.cfg.qualities[0] if model.cfg.qualities else 0.0
 
         def clips(quality: float) -> bool:
+            import torch
+
             g, _ = model.net.gains(dataclasses.replace(self, quality=quality).level(model))
-            return model.net.bounded(peak * g.detach().reshape(-1).double().numpy()).max() > BOUND
+            with torch.no_grad():
+                return bool(model.net.compand(torch.from_numpy(peak) * g.reshape(-1).double()).max() > BOUND)
 
         if not clips(self.quality):
             return self
@@ -320,14 +323,7 @@ def code_block(enc, model, q: np.ndarray) -> None:
     r = q.reshape(c, h * w).astype(np.int64) - BOUND
     coarse, passes = _interlace(h, w)
     groups = _groups(c)
-    stats = [_neighbours(r, nb, ok, count) for _, nb, ok, count in passes]
-    shrink = _fit_shrink(r, passes, stats)
-    features = []  # per pass: μ, activity, mean |neighbour|, cross-group mean |residual|, residual
-    for (idx, _, _, count), (total, act, mag) in zip(passes, stats):
-        mu = _mean(total, count, shrink)
-        res = np.abs(r[:, idx] - mu)
-        features.append((mu, act, mag, _cross(res, groups), res))
-    params, passes_bits = _fit_scales(features, c)
+    shrink, features, params, passes_bits = _fit_context(r, passes, groups)
     coarse_choice, coarse_bits = best_tables(model.tables, r[:, coarse] + BOUND)
     plain_choice, plain_bits = best_tables(model.tables, r + BOUND)
     plain = plain_bits <= coarse_bits + passes_bits
@@ -344,6 +340,21 @@ def code_block(enc, model, q: np.ndarray) -> None:
         for g in groups:
             enc.encode(r[g][:, idx].ravel().astype(np.int32), laplace, means=mu[g].ravel().astype(np.float64),
                        scales=_scales(params[g], act[g], mag[g], cross[g]).ravel())
+
+
+def _fit_context(r: np.ndarray, passes, groups):
+    """The context model the encoder fits to centred symbols r (C, n): the SHRINK index per
+    channel, each pass's features (μ, activity, mean |neighbour|, cross-group mean |residual|,
+    |residual|), the scale parameters' grid indices and their estimated code length."""
+    stats = [_neighbours(r, nb, ok, count) for _, nb, ok, count in passes]
+    shrink = _fit_shrink(r, passes, stats)
+    features = []
+    for (idx, _, _, count), (total, act, mag) in zip(passes, stats):
+        mu = _mean(total, count, shrink)
+        res = np.abs(r[:, idx] - mu)
+        features.append((mu, act, mag, _cross(res, groups), res))
+    params, bits = _fit_scales(features, len(r))
+    return shrink, features, params, bits
 
 
 def decode_block(dec, model, shape: tuple[int, ...]) -> np.ndarray:
@@ -517,7 +528,9 @@ def _fit_scales(features, channels: int) -> np.ndarray:
     out = np.stack([np.abs(np.log(np.asarray(grid) + 0.05)[None] - np.log(coef[:, [k]] + 0.05)).argmin(axis=1)
                     for k, grid in enumerate(SCALE_GRIDS)], axis=1)
     # the sweep changes one term of the scale at a time: the others are kept, summed in
-    # ``_scales``'s order (the same floats)
+    # ``_scales``'s order (the same floats).  Every channel is evaluated on every move, as one
+    # array: a channel the move leaves alone then ties exactly (NumPy's row sums of a subset of
+    # the rows can round differently, which made such ties "better")
     xs = (act, None, cross, mag)
     terms = [_scale_term(k, out, xs[k]) for k in range(len(SCALE_GRIDS))]
     best = _laplace_bits(res, terms[0] + terms[1] + terms[2] + terms[3], axis=1)
@@ -525,14 +538,11 @@ def _fit_scales(features, channels: int) -> np.ndarray:
         for move in (-1, 1):
             trial = out.copy()
             trial[:, k] = np.clip(trial[:, k] + move, 0, len(grid) - 1)
-            moved = np.flatnonzero(trial[:, k] != out[:, k])
-            term = _scale_term(k, trial[moved], None if xs[k] is None else xs[k][moved])
-            kept = [t[moved] for t in terms]
-            kept[k] = term
-            bits = _laplace_bits(res[moved], kept[0] + kept[1] + kept[2] + kept[3], axis=1)
-            better = bits < best[moved]
-            rows = moved[better]
-            out[rows], best[rows], terms[k][rows] = trial[rows], bits[better], term[better]
+            kept = list(terms)
+            kept[k] = _scale_term(k, trial, xs[k])
+            bits = _laplace_bits(res, kept[0] + kept[1] + kept[2] + kept[3], axis=1)
+            better = bits < best
+            out[better], best[better], terms[k][better] = trial[better], bits[better], kept[k][better]
     return out, float(best.sum() * step)
 
 
@@ -602,13 +612,7 @@ def rd_quantize(model, u: np.ndarray, level: float) -> np.ndarray:
     r = np.round(y).astype(np.int64)
     coarse, passes = _interlace(h, w)
     groups = _groups(c)
-    stats = [_neighbours(r, nb, ok, count) for _, nb, ok, count in passes]
-    shrink = _fit_shrink(r, passes, stats)
-    features = []
-    for (idx, _, _, count), (total, act, mag) in zip(passes, stats):
-        res = np.abs(r[:, idx] - _mean(total, count, shrink))
-        features.append((None, act, mag, _cross(res, groups), res))
-    params, _ = _fit_scales(features, c)
+    shrink, _, params, _ = _fit_context(r, passes, groups)
     lams = np.log(model.cfg.lambdas)
     weight = RDOQ_LAMBDA * float(np.exp(np.interp(level, np.arange(len(lams)), lams))) / 3 \
         * _distortion_weights(model, level)[:, None]

@@ -164,19 +164,19 @@ class Walloc(LearnedModel):
         """u: the bounded latent (before rounding) of x (images in [0, 1], audio in [-1, 1])."""
         g, _ = self.gains(level)
         v = self.encoder(self.wpt.analysis(x - self.cfg.centre)) * (g * self.cfg.scale)
+        u = self.compand(v)
+        return torch.clamp(u, -BOUND, BOUND) if self.cfg.compand == "asinh" else u
+
+    def compand(self, v: torch.Tensor) -> torch.Tensor:
+        """v through the bound, before its clamp: beyond BOUND, ``analyse`` clips (asinh; tanh
+        never reaches it)."""
         if self.cfg.compand == "asinh":
-            return torch.clamp(ASINH_K * torch.asinh(v / ASINH_K), -BOUND, BOUND)
+            return ASINH_K * torch.asinh(v / ASINH_K)
         return BOUND * torch.tanh(v / BOUND)
 
     def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
         """The latent at gain 1, before the bound (``analyse`` up to float rounding)."""
         return self.encoder(self.wpt.analysis(x - self.cfg.centre)) * self.cfg.scale
-
-    def bounded(self, v: np.ndarray) -> np.ndarray:
-        """|v| through the bound before its clamp: beyond BOUND, ``analyse`` clips (asinh;
-        tanh never reaches it)."""
-        v = np.abs(v)
-        return ASINH_K * np.arcsinh(v / ASINH_K) if self.cfg.compand == "asinh" else BOUND * np.tanh(v / BOUND)
 
     def dequantize(self, q: torch.Tensor, level) -> torch.Tensor:
         """v̂, the latent in the decoder's units, of the (rounded) latent at a gain level: the
