@@ -370,18 +370,25 @@ def decode_block(dec, model, shape: tuple[int, ...]) -> np.ndarray:
     shrink = dec.decode(_categorical(model, ("uniform", len(SHRINK))), c)
     params = np.stack([dec.decode(_categorical(model, ("uniform", len(grid))), c) for grid in SCALE_GRIDS], 1)
     laplace = _laplace()
-    groups = _groups(c)
+    for g, idx, mu, scale in _causal(r, passes, shrink, params):
+        block = dec.decode(laplace, means=mu.ravel().astype(np.float64), scales=scale.ravel())
+        r[g[:, None], idx] = block.reshape(len(g), -1)
+    return (r + BOUND).reshape(c, *shape)
+
+
+def _causal(r: np.ndarray, passes, shrink: np.ndarray, params: np.ndarray):
+    """The context model in coding order, for whoever fills ``r`` (C, n) as it goes (the
+    decoder, ``rd_quantize``): per interlaced pass and channel group, yields (the group's
+    channels g, the pass's indices, μ and σ of those latents); the caller sets ``r[g][:, idx]``
+    before the next, since each group's scales see the residuals of the groups before it."""
+    groups = _groups(len(r))
     for idx, nb, ok, count in passes:
         total, act, mag = _neighbours(r, nb, ok, count)
         mu = _mean(total, count, shrink)
-        res = np.zeros((c, len(idx)), np.int64)
-        for g in groups:  # each group's scales see the residuals of the groups before it
-            cross = _cross(res, groups)[g]
-            block = dec.decode(laplace, means=mu[g].ravel().astype(np.float64),
-                               scales=_scales(params[g], act[g], mag[g], cross).ravel())
-            r[g[:, None], idx] = block.reshape(len(g), -1)
+        res = np.zeros((len(r), len(idx)), np.int64)
+        for g in groups:
+            yield g, idx, mu[g], _scales(params[g], act[g], mag[g], _cross(res, groups)[g])
             res[g] = np.abs(r[g][:, idx] - mu[g])
-    return (r + BOUND).reshape(c, *shape)
 
 
 # Context coding of the latent: an interlaced order (a coarse grid every 2^CONTEXT_LEVELS
@@ -611,8 +618,7 @@ def rd_quantize(model, u: np.ndarray, level: float) -> np.ndarray:
     y = u.reshape(c, h * w)
     r = np.round(y).astype(np.int64)
     coarse, passes = _interlace(h, w)
-    groups = _groups(c)
-    shrink, _, params, _ = _fit_context(r, passes, groups)
+    shrink, _, params, _ = _fit_context(r, passes, _groups(c))
     lams = np.log(model.cfg.lambdas)
     weight = RDOQ_LAMBDA * float(np.exp(np.interp(level, np.arange(len(lams)), lams))) / 3 \
         * _distortion_weights(model, level)[:, None]
@@ -626,15 +632,8 @@ def rd_quantize(model, u: np.ndarray, level: float) -> np.ndarray:
     choice, _ = best_tables(model.tables, r[:, coarse] + BOUND)
     table_bits = -np.log2(model.tables / model.tables.sum(axis=2, keepdims=True))[choice, np.arange(c)]  # (C, S)
     r[:, coarse] = choose(y[:, coarse], lambda k: np.take_along_axis(table_bits, k + BOUND, 1), weight)
-    for idx, nb, ok, count in passes:
-        total, act, mag = _neighbours(r, nb, ok, count)
-        mu = _mean(total, count, shrink)
-        res = np.zeros((c, len(idx)), np.int64)
-        for g in groups:
-            scale = _scales(params[g], act[g], mag[g], _cross(res, groups)[g])
-            best = choose(y[g][:, idx], lambda k: _laplace_code(np.abs(k - mu[g]), scale), weight[g])
-            r[g[:, None], idx] = best
-            res[g] = np.abs(best - mu[g])
+    for g, idx, mu, scale in _causal(r, passes, shrink, params):
+        r[g[:, None], idx] = choose(y[g][:, idx], lambda k: _laplace_code(np.abs(k - mu), scale), weight[g])
     return (r + BOUND).reshape(u.shape)
 
 
