@@ -112,6 +112,15 @@ class Audio:
     def seconds(self) -> float:
         return self.frames.shape[0] / self.sample_rate
 
+    def peak(self) -> float:
+        """The largest |sample| at full scale 1 (integers over 2^(bits-1)); float samples as
+        they are, which may pass 1, be infinite or NaN (then NaN); 0 for no samples."""
+        a = self.samples
+        if not a.size:
+            return 0.0
+        top = max(-float(a.min()), float(a.max()))
+        return top / 2.0 ** (8 * a.dtype.itemsize - 1) if a.dtype.kind == "i" else top
+
     def meta(self) -> dict[str, Any]:
         frames, channels = self.frames.shape
         meta = {"sample_rate": int(self.sample_rate), "channels": int(channels),

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import re
 import types
 import typing
@@ -393,6 +394,13 @@ class LossyCodec(Codec):
     @classmethod
     def from_quality(cls, quality):
         return cls() if quality is None else cls(quality=quality_to_range(quality, 0, 100))
+
+    def supports(self, item: Item) -> str | None:
+        reason = super().supports(item)
+        if reason is None and item.modality == "audio" and not math.isfinite(item.peak()):
+            return (f"{self.codec_id}: the sound has NaN or infinite samples, which a lossy codec cannot keep "
+                    "(wav stores them)")
+        return reason
 
 
 def quality_to_range(quality: float, lo: float, hi: float) -> float:

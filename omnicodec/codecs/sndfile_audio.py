@@ -216,6 +216,16 @@ def _s16_frame(samples: np.ndarray, rate: int):
     return frame
 
 
+def _within_full_scale(codec_id: str, item: Audio, how: str) -> str | None:
+    """None, or why ``item`` cannot go through the 16-bit path (``to_int16``) that ``codec_id``
+    takes ``how``: float samples beyond full scale, which it would clip."""
+    peak = item.peak()
+    if item.frames.dtype.kind != "f" or peak <= 1.0:
+        return None
+    return (f"{codec_id} {how} codes 16-bit samples, and this float sound peaks at {peak:.4g}, beyond full "
+            "scale (1): it would be clipped; scale it into [-1, 1], or use vorbis or walloc (wav keeps it exactly)")
+
+
 def to_int16(samples: np.ndarray) -> np.ndarray:
     """Any soundfile dtype (full-scale ints or [-1, 1] floats) -> int16."""
     if samples.dtype.kind == "f":
@@ -260,6 +270,13 @@ class Opus(_LossyAudio):
 
     def effective(self):
         return {"bitrate": self.bitrate} if self.bitrate else super().effective()
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason is None and (self.bitrate or item.sample_rate not in self.native_rates):
+            return _within_full_scale(self.codec_id, item,
+                                      "with a bitrate" if self.bitrate else f"at {item.sample_rate} Hz")
+        return reason
 
     def encoder_version(self):
         from ..datasets.media import ffmpeg_version
@@ -336,6 +353,12 @@ class MP3(_LossyAudio):
 
     def compression_level(self):
         return min(super().compression_level(), 0.999)  # libsndfile refuses MP3 at 1.0, at every rate
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason is None and item.channels > 1:
+            return _within_full_scale(self.codec_id, item, "in stereo")
+        return reason
 
     def encode(self, item):
         # libsndfile 1.2.2's encoder mixes up stereo (each channel at about 0 dB SNR, measured),

@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import CorruptStreamError
+from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import Audio, audio_from
 from .base import quality_to_range, section, setting
 from .learned import (
@@ -114,11 +114,18 @@ class Walloc(LearnedCodec):
     # integer: about 1% fewer bytes at equal PSNR for about twice the encode time; a setting
     # (how to encode), since the decoder reads the same format either way
     rdoq: bool = setting(False)
+    # float audio louder than full scale: its largest |sample|, by which the encoder divides it
+    # and the decoder multiplies (and clips to); 1 (not written) for everything else
+    peak: float = field(default=1.0, metadata={"omit_default": True})
     before: ClassVar[dict[str, Any]] = SYNTHESIS_BEFORE
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"walloc kind must be one of {KINDS}, got {self.kind!r}")
+        if not (isinstance(self.peak, (int, float)) and 1.0 <= self.peak < math.inf):
+            raise ValueError(f"walloc peak must be a finite number of at least 1, got {self.peak!r}")
+        if self.peak != 1.0 and self.kind != "audio":
+            raise ValueError("walloc's peak is for audio")
         if self.kind == "audio" and (self.tile_height or self.tile_width):
             raise ValueError("walloc tiles are for images")
         super().__post_init__()
@@ -132,7 +139,8 @@ class Walloc(LearnedCodec):
         if item.modality in KINDS and item.modality != self.kind:
             return dataclasses.replace(self, kind=item.modality, weights="").for_item(item)
         if self.kind == "audio" and isinstance(item, Audio) and self.supports(item) is None:
-            return self._unclipped(item)
+            peak = max(item.peak(), 1.0) if item.frames.dtype.kind == "f" else 1.0
+            return dataclasses.replace(self, peak=peak)._unclipped(item)
         return self
 
     def _unclipped(self, item: Audio):
@@ -143,7 +151,7 @@ class Walloc(LearnedCodec):
         from ..models.walloc import BOUND
 
         model = self.model()
-        peak = audio_peaks(model, item)
+        peak = audio_peaks(model, item, self.peak)
         lo = model.cfg.qualities[0] if model.cfg.qualities else 0.0
 
         def clips(quality: float) -> bool:
@@ -155,8 +163,10 @@ class Walloc(LearnedCodec):
 
         if not clips(self.quality):
             return self
-        if clips(lo):
-            return dataclasses.replace(self, quality=lo)
+        if clips(lo):  # (not met in testing: loud sounds are scaled to full scale first)
+            raise UnsupportedInputError(f"walloc: this sound would be clipped at every quality its model covers "
+                                        f"({lo:g}-{model.cfg.qualities[1] if model.cfg.qualities else 100:g}); "
+                                        "try a lower quality")
         hi = self.quality
         for _ in range(20):  # bisection: lo never clips, hi does
             mid = (lo + hi) / 2
@@ -213,7 +223,7 @@ class Walloc(LearnedCodec):
         model = self.model()
         enc = Encoder(self.coder, self.lanes)
         if self.kind == "audio":
-            for block in audio_latents(model, item, self.level(model)):
+            for block in audio_latents(model, item, self.level(model), self.peak):
                 code_block(enc, model, block)
             return {"DATA": enc.finish()}
         rgb, sections = rgb_and_alpha(item)
@@ -239,7 +249,7 @@ class Walloc(LearnedCodec):
         model = self.model()
         q = self._symbols(model, sections, meta)
         if self.kind == "audio":
-            return decode_audio(q, model, meta, self.level(model), self.synthesis)
+            return decode_audio(q, model, meta, self.level(model), self.synthesis, self.peak)
         w, h = int(meta["width"]), int(meta["height"])
         grid = self.grid(meta)
         if grid is None:
@@ -276,7 +286,8 @@ class Walloc(LearnedCodec):
         self.check_supports(item)
         model = self.model()
         if self.kind == "audio":
-            blocks = list(audio_latents(model, item, self.level(model)))  # chunk by chunk, channel by channel
+            # chunk by chunk, channel by channel
+            blocks = list(audio_latents(model, item, self.level(model), self.peak))
             q = np.stack([np.concatenate(blocks[c::item.channels], axis=1) for c in range(item.channels)])
         else:
             q = self._analyse(model, rgb_and_alpha(item)[0])
@@ -713,24 +724,25 @@ def _to8(x) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- audio
-def to_float(item: Audio) -> np.ndarray:
-    """(frames, channels) in [-1, 1], stereo as (mid, side)."""
+def to_float(item: Audio, peak: float = 1.0) -> np.ndarray:
+    """(frames, channels) in [-1, 1], stereo as (mid, side); float samples divided by ``peak``
+    (``Walloc.peak``)."""
     a = item.frames
-    x = a.astype(np.float64) / 2.0 ** (8 * a.dtype.itemsize - 1) if a.dtype.kind == "i" else a.astype(np.float64)
+    x = a.astype(np.float64) / 2.0 ** (8 * a.dtype.itemsize - 1) if a.dtype.kind == "i" else a.astype(np.float64) / peak
     if x.shape[1] == 2:
         x = np.stack([(x[:, 0] + x[:, 1]) / 2, (x[:, 0] - x[:, 1]) / 2], 1)
     return x
 
 
-def from_float(x: np.ndarray, meta: dict) -> Audio:
-    """The inverse of ``to_float``, rounded to the header's subtype."""
+def from_float(x: np.ndarray, meta: dict, peak: float = 1.0) -> Audio:
+    """The inverse of ``to_float``, rounded to the header's subtype (floats within ±``peak``)."""
     from ..items import AUDIO_SUBTYPES
 
     if x.shape[1] == 2:
         x = np.stack([x[:, 0] + x[:, 1], x[:, 0] - x[:, 1]], 1)
     dtype = np.dtype(AUDIO_SUBTYPES.get(meta["subtype"], "int16"))
     if dtype.kind == "f":
-        return audio_from(np.clip(x, -1, 1).astype(dtype), meta)
+        return audio_from(np.clip(x * peak, -peak, peak).astype(dtype), meta)
     full = 2.0 ** (8 * dtype.itemsize - 1)
     return audio_from(np.clip(np.rint(x * full), -full, full - 1).astype(dtype), meta)
 
@@ -740,25 +752,26 @@ def _windows(n: int):
     return [(a, min(n, a + CHUNK)) for a in range(0, max(n, 1), CHUNK)]
 
 
-def audio_latents(model, item: Audio, level: float):
-    """The latent symbols (latent, frames of the chunk) of each chunk, channel after channel."""
+def audio_latents(model, item: Audio, level: float, peak: float = 1.0):
+    """The latent symbols (latent, frames of the chunk) of each chunk, channel after channel
+    (``peak``: see ``to_float``)."""
     import torch
 
     from ..models.walloc import BOUND
 
-    for window, keep in _audio_windows(model, item):
+    for window, keep in _audio_windows(model, item, peak):
         with torch.no_grad():
             u = model.net.analyse(window, level)[:, :, keep]
         yield from (torch.round(u).long() + BOUND).numpy()  # per channel: (latent, frames)
 
 
-def audio_peaks(model, item: Audio) -> np.ndarray:
+def audio_peaks(model, item: Audio, scale: float = 1.0) -> np.ndarray:
     """Per latent channel, the largest |v| the encoder gives ``item`` at gain 1 (before the
-    bound: ``Walloc.encode_raw``), over every chunk and channel."""
+    bound: ``Walloc.encode_raw``), over every chunk and channel (``scale``: ``to_float``'s peak)."""
     import torch
 
     peak = np.zeros(model.cfg.latent)
-    for window, keep in _audio_windows(model, item):
+    for window, keep in _audio_windows(model, item, scale):
         with torch.no_grad():
             v = model.net.encode_raw(window)[:, :, keep]
         if v.numel():  # (an empty item has one empty chunk)
@@ -766,12 +779,12 @@ def audio_peaks(model, item: Audio) -> np.ndarray:
     return peak
 
 
-def _audio_windows(model, item: Audio):
+def _audio_windows(model, item: Audio, peak: float):
     """Each chunk of ``item`` (float32 (channels, 1, samples) with the model's reach of
     samples on both sides, zeros beyond the ends) and the slice of its latent frames it owns."""
     import torch
 
-    x = to_float(item)
+    x = to_float(item, peak)
     stride, halo = model.stride, model.reach * model.stride
     n = -(-len(x) // stride) * stride
     padded = np.zeros((n + 2 * halo, x.shape[1]))
@@ -794,7 +807,8 @@ def audio_symbols(dec, model, meta: dict) -> np.ndarray:
     return q
 
 
-def decode_audio(q: np.ndarray, model, meta: dict, level: float, precision: str = "float64") -> Audio:
+def decode_audio(q: np.ndarray, model, meta: dict, level: float, precision: str = "float64",
+                 peak: float = 1.0) -> Audio:
     """Audio from its centred latent symbols: each chunk with the model's reach of latents on
     both sides (zeros beyond the ends), the decoder in ``precision``."""
     frames, channels = int(meta["frames"]), int(meta["channels"])
@@ -806,7 +820,7 @@ def decode_audio(q: np.ndarray, model, meta: dict, level: float, precision: str 
         for a, b in _windows(n):
             x = net.synthesize(net.bands_of(_as(q[:, :, a // stride: b // stride + 2 * halo], dtype), level).float())
             out[a:b] = x[:, 0, halo * stride:halo * stride + b - a].double().numpy().T
-    return from_float(out[:frames], meta)
+    return from_float(out[:frames], meta, peak)
 
 
 def _dequantize(model, q: np.ndarray, level: float) -> np.ndarray:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 import omnicodec
@@ -133,3 +134,34 @@ def test_surround_vorbis_keeps_every_channel():
 
 def test_surround_vorbis_fixture():
     check_fixture("vorbis", make_audio(frames=480, rate=48000, channels=6), "v3-51")
+
+
+@pytest.mark.parametrize("codec_id, options, rate, channels", [("opus", {"bitrate": 64000}, 48000, 1),
+                                                               ("opus", {}, 44100, 1), ("mp3", {}, 44100, 2)])
+def test_float_audio_beyond_full_scale_is_refused_where_the_codec_goes_through_16_bits(codec_id, options,
+                                                                                        rate, channels):
+    """Opus with a bitrate or at a rate it resamples, and stereo MP3, go through 16-bit samples:
+    a float sound peaking at 1.5 came back clipped at 1, silently.  Now one line says so; the
+    same sound within full scale still encodes, and so does the loud one through libsndfile's
+    own float paths (mono MP3 here), which keep it."""
+    from omnicodec.items import Audio
+
+    t = np.arange(rate // 2) / rate
+    wave = np.repeat(np.sin(2 * np.pi * 440 * t)[:, None], channels, 1).astype(np.float32)
+    with pytest.raises(omnicodec.errors.UnsupportedInputError, match="peaks at 1.5, beyond full scale"):
+        omnicodec.encode(Audio(1.5 * wave, rate, "FLOAT"), omnicodec.get_codec(codec_id, 50, **options))
+    assert omnicodec.encode(Audio(wave, rate, "FLOAT"), omnicodec.get_codec(codec_id, 50, **options))
+    mono = omnicodec.decode(omnicodec.encode(Audio(1.5 * wave[:, :1], rate, "FLOAT"), "mp3", 50)).frames
+    assert np.abs(mono).max() > 1.4
+
+
+@pytest.mark.parametrize("codec_id", ["opus", "vorbis", "mp3", "walloc"])
+def test_lossy_codecs_refuse_nan_or_infinite_samples(codec_id):
+    """NaN and infinite floats: vorbis dropped them silently, LAME (mono MP3) aborted the whole
+    process on an assertion, walloc raised a linear-algebra error; now one line."""
+    from omnicodec.items import Audio
+
+    x = (0.5 * np.sin(np.arange(8000) / 10)).astype(np.float32)[:, None]
+    x[100] = np.nan if codec_id != "vorbis" else np.inf
+    with pytest.raises(omnicodec.errors.UnsupportedInputError, match="NaN or infinite"):
+        omnicodec.encode(Audio(x, 44100, "FLOAT"), omnicodec.get_codec(codec_id, 50))

@@ -371,3 +371,36 @@ def test_loud_audio_is_coded_at_the_highest_quality_that_does_not_clip():
     assert abs(omnicodec.get_codec("walloc", used + 0.5).for_item(item).quality - used) <= 1e-3  # the highest
     quiet = Audio((square // 10).astype(np.int16), 44100)
     assert container.unpack(omnicodec.encode(quiet, "walloc", 100)).header.config["quality"] == 100
+
+
+def test_float_audio_louder_than_full_scale_keeps_its_level():
+    """Float WAVs may pass 1: the encoder coded such a sound, and the decoder then clipped its
+    output to [-1, 1] (a 1.5-peak sine: 12 dB SNR).  It is now divided by its peak, which the
+    header records, and multiplied back; a sound within full scale writes no peak (old streams
+    decode as before)."""
+    from omnicodec import container
+    from omnicodec.items import Audio
+
+    t = np.arange(20000) / 44100
+    loud = (1.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
+    blob = omnicodec.encode(Audio(loud, 44100, "FLOAT"), "walloc", 50)
+    assert container.unpack(blob).header.config["peak"] == float(np.abs(loud).max())
+    y = omnicodec.decode(blob).frames
+    assert 1.4 < np.abs(y).max() <= 1.5
+    assert 10 * np.log10((loud.astype(float) ** 2).sum() / ((loud - y).astype(float) ** 2).sum()) > 30
+    quiet = omnicodec.encode(Audio(loud / 2, 44100, "FLOAT"), "walloc", 50)
+    assert "peak" not in container.unpack(quiet).header.config
+
+
+@pytest.mark.parametrize("peak", [0.5, float("nan"), float("inf"), "1.5"])
+def test_a_header_peak_below_one_or_not_a_finite_number_is_refused(peak):
+    from omnicodec import container
+    from omnicodec.codecs import walloc
+
+    config = container.unpack(omnicodec.encode(make_audio(frames=2000), "walloc", 50)).header.config
+    assert walloc.Walloc.from_config({**config, "peak": 2.0}).peak == 2.0
+    with pytest.raises(omnicodec.errors.CorruptStreamError, match="peak must be a finite number"):
+        walloc.Walloc.from_config({**config, "peak": peak})
+    image = container.unpack(omnicodec.encode(make_image(16, 16), "walloc", 50)).header.config
+    with pytest.raises(omnicodec.errors.CorruptStreamError, match="peak is for audio"):
+        walloc.Walloc.from_config({**image, "peak": 2.0})
