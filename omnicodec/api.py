@@ -467,7 +467,7 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
         return dst, header
     header = None
     if modality == "video" and hasattr(codec, "encode_frames"):
-        header = _encode_frames(src, dst, codec, fmt, source, progress, before, target)
+        header = _encode_frames(src, dst, codec, fmt, source, progress, before, target, drop=allow_loss)
     if modality == "bytes":
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = codec if codec is not None else choose_codec(Bytes(probe), quality)
@@ -531,7 +531,7 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
         raise UnsupportedInputError(f"{src.name} is not an image, sound or video: it cannot be written as {ext} "
                                     "(write .omc)")
     lossless = codec.lossless if codec is not None else quality is None and target is None
-    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
+    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data, drop=allow_loss)
     chosen = _standard_codec(ext, modality, item, codec, quality)
     header, blob = _encode(item, chosen, quality, target=target)
     sections = container.unpack(blob).sections
@@ -551,7 +551,7 @@ def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verif
     from .datasets.files import read_item
 
     lossless = codec.lossless if codec is not None else quality is None and target is None
-    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data)
+    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data, drop=allow_loss)
     header, blob = _encode(item, codec, quality, source=source, target=target)
     if verify and lossless:
         decode(blob)  # raises if the stream does not restore the item
@@ -668,14 +668,15 @@ def _encode_stream(src: Path, dst: Path, codec: StreamingCodec, source: dict, pr
 
 
 def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress, before,
-                   target: Target | None = None) -> Header:
+                   target: Target | None = None, drop: bool = False) -> Header:
     """A frame-streaming codec's encode (stem): frames read from the file, coded and their
     payloads spooled one at a time (memory holds a frame, whatever the clip's length), then the
     container written; the same stream as the encode of the whole clip.  With a ``target``, the
     quality is searched as ``_fit`` searches it, each try a streamed encode of the whole file
-    (about 8 passes over the clip)."""
+    (about 8 passes over the clip).  Other streams of the file (audio) are refused unless
+    ``drop``."""
     def encode_at(trial: Codec) -> tuple[Header, BinaryIO, int]:
-        header, out = _frames_container(src, dst, trial, fmt, source, progress, before)
+        header, out = _frames_container(src, dst, trial, fmt, source, progress, before, drop)
         return header, out, out.seek(0, os.SEEK_END)
 
     if target is None:
@@ -696,12 +697,12 @@ def _encode_frames(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, p
 
 
 def _frames_container(src: Path, dst: Path, codec: Codec, fmt: str, source: dict, progress,
-                      before) -> tuple[Header, BinaryIO]:
+                      before, drop: bool) -> tuple[Header, BinaryIO]:
     """``_encode_frames``'s container, in a temporary file beside ``dst``."""
     config = codec.get_config()
     with src.open("rb") as f, tempfile.TemporaryFile(dir=dst.parent) as spool:
         try:  # what is wrong with the input, named as read_item names it
-            header, index, side = _spool_frames(f, fmt, codec, config, source, spool, progress)
+            header, index, side = _spool_frames(f, fmt, codec, config, source, spool, progress, drop)
         except (UnsupportedInputError, CorruptStreamError) as exc:
             raise UnsupportedInputError(f"{src.name}: {exc}") from None
         _check_unchanged(src, before, before.st_size)
@@ -718,11 +719,11 @@ def _frames_container(src: Path, dst: Path, codec: Codec, fmt: str, source: dict
 
 
 def _spool_frames(f: BinaryIO, fmt: str, codec: Codec, config: dict, source: dict, spool: BinaryIO,
-                  progress) -> tuple[Header, bytes, bytes | None]:
+                  progress, drop: bool) -> tuple[Header, bytes, bytes | None]:
     """A clip's frames from ``f`` coded into ``spool``: (its header, DATA's index, side data)."""
     from .datasets.files import open_video
 
-    with open_video(f, fmt, allow_loss=True) as reader:
+    with open_video(f, fmt, allow_loss=True, drop=drop) as reader:
         count = [0]
 
         def tick(t: int) -> None:

@@ -112,10 +112,12 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------ readers
 def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: bool = False,
-              data: bytes | None = None) -> Item:
+              data: bytes | None = None, drop: bool | None = None) -> Item:
     """Read a file as an item of its identified (or the given) modality.  Without
     ``allow_loss``, a file that holds more than the item can keep is refused
-    (:class:`UnsupportedInputError` naming what would be lost)."""
+    (:class:`UnsupportedInputError` naming what would be lost); whole frames after the first
+    and other streams (an animation, a video's audio) only with ``drop`` (default:
+    ``allow_loss``): a lossy codec's consent to lose precision is not consent to lose them."""
     path = Path(path)
     data = path.read_bytes() if data is None else data
     found, fmt = identify(data[:64], path.suffix.lower())
@@ -123,17 +125,18 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
     try:
         if modality == "bytes":
             return Bytes(data)
+        drop = allow_loss if drop is None else drop
         if modality == "image":
-            readers = {"png": lambda: read_png(data, allow_loss), "pnm": lambda: read_pnm(data),
-                       "bmp": lambda: read_bmp(data, allow_loss)}
-            return readers.get(fmt, lambda: _read_pillow(data, allow_loss))()
+            readers = {"png": lambda: read_png(data, allow_loss, drop), "pnm": lambda: read_pnm(data),
+                       "bmp": lambda: read_bmp(data, allow_loss, drop)}
+            return readers.get(fmt, lambda: _read_pillow(data, allow_loss, drop))()
         if modality == "audio":
             readers = {"wav": lambda: read_wav(data), "aiff": lambda: read_aiff(data, allow_loss)}
             return readers.get(fmt, lambda: _read_soundfile(data, allow_loss))()
         if modality == "video":
             from . import y4m
 
-            return y4m.parse(data) if fmt == "y4m" else _read_video_av(data, allow_loss)
+            return y4m.parse(data) if fmt == "y4m" else _read_video_av(data, allow_loss, drop)
     except (UnsupportedInputError, CorruptStreamError) as exc:
         raise UnsupportedInputError(f"{path.name}: {exc}") from None
     raise UnsupportedInputError(f"unknown modality {modality!r}")
@@ -143,6 +146,12 @@ def _loss(what: str, allow_loss: bool) -> None:
     if not allow_loss:
         raise UnsupportedInputError(f"reading it as an item would lose {what} "
                                     "(keep the default, or pass --allow-loss / a lossy quality)")
+
+
+def _drop(what: str, drop: bool) -> None:
+    if not drop:
+        raise UnsupportedInputError(f"reading it as an item would leave out {what}, "
+                                    "which no quality setting brings back (pass --allow-loss to drop them)")
 
 
 # PNG ------------------------------------------------------------------------------------
@@ -173,7 +182,7 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 _IDAT_MARK = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
 
 
-def read_png(data: bytes, allow_loss: bool = False) -> Image:
+def read_png(data: bytes, allow_loss: bool = False, drop: bool | None = None) -> Image:
     """Pixels at their bit depth (8/16-bit grey, grey+alpha, RGB, RGBA, 8-bit palette indices)
     plus every chunk but IHDR/IDAT/IEND verbatim, in order (side data ``pngc``, an empty IDAT
     marking the pixels; PLTE and tRNS included)."""
@@ -182,7 +191,7 @@ def read_png(data: bytes, allow_loss: bool = False) -> Image:
     limits.check_pixels(width, height)
     kinds = [k for k, _ in chunks]
     if b"acTL" in kinds:
-        _loss("the animation (APNG) frames after the first", allow_loss)
+        _drop("the animation (APNG) frames after the first", allow_loss if drop is None else drop)
     if depth < 8:
         _loss(f"the {depth}-bit sample depth (it would become 8-bit)", allow_loss)
     if depth < 8 or b"acTL" in kinds or (ctype == 3 and allow_loss):
@@ -214,7 +223,7 @@ def read_png(data: bytes, allow_loss: bool = False) -> Image:
     return image
 
 
-def _read_pillow(data: bytes, allow_loss: bool) -> Image:
+def _read_pillow(data: bytes, allow_loss: bool, drop: bool | None = None) -> Image:
     """Any Pillow-readable image; metadata (ICC, EXIF, XMP) as side data."""
     import warnings
 
@@ -229,7 +238,7 @@ def _read_pillow(data: bytes, allow_loss: bool) -> Image:
                 limits.check_pixels(*im.size)
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1:
-                    _loss(f"{frames - 1} of its {frames} frames", allow_loss)
+                    _drop(f"{frames - 1} of its {frames} frames", allow_loss if drop is None else drop)
                 bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
                 if bits and max(bits if isinstance(bits, tuple) else (bits,)) > 8 and im.mode not in ("I;16", "F"):
                     _loss(f"its {max(bits)}-bit samples (Pillow reads them as {im.mode})", allow_loss)
@@ -290,7 +299,7 @@ def read_pnm(data: bytes) -> Image:
     return Image(pixels.reshape(height, width, channels), None, extra={"pnmh": wrap(data, start, end)})
 
 
-def read_bmp(data: bytes, allow_loss: bool = False) -> Image:
+def read_bmp(data: bytes, allow_loss: bool = False, drop: bool | None = None) -> Image:
     """An uncompressed 24-bit (BGR) or 32-bit (BGRA/BGRX) BMP as RGB / RGBA; the headers and
     anything after the raster are side data (``bmph``), restored byte for byte.  Other BMPs
     (palettes, RLE, bit fields other than the plain order) go through Pillow."""
@@ -302,7 +311,7 @@ def read_bmp(data: bytes, allow_loss: bool = False) -> Image:
         raise UnsupportedInputError("BMP header is truncated") from None
     plain = compression == 0 or (compression == 3 and bits == 32 and masks == (0xFF0000, 0xFF00, 0xFF))
     if bits not in (24, 32) or not plain or width <= 0 or height == 0 or dib < 40:
-        return _read_pillow(data, allow_loss)
+        return _read_pillow(data, allow_loss, drop)
     rows, channels = abs(height), bits // 8
     limits.check_pixels(width, rows)
     stride = (width * channels + 3) & ~3
@@ -311,7 +320,7 @@ def read_bmp(data: bytes, allow_loss: bool = False) -> Image:
         raise UnsupportedInputError("BMP raster is truncated")
     raster = np.frombuffer(data, np.uint8, stride * rows, offset).reshape(rows, stride)
     if raster[:, width * channels:].any():
-        return _read_pillow(data, allow_loss)  # non-zero row padding: not ours to drop
+        return _read_pillow(data, allow_loss, drop)  # non-zero row padding: not ours to drop
     pixels = raster[:, :width * channels].reshape(rows, width, channels)[:, :, [2, 1, 0, 3][:channels]]
     pixels = pixels[::-1] if height > 0 else pixels
     return Image(np.ascontiguousarray(pixels), None, extra={"bmph": wrap(data, offset, end)})
@@ -463,9 +472,9 @@ _TECHNICAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands
                    "vendor_id", "creation_time", "duration", "language"}
 
 
-def _read_video_av(data: bytes, allow_loss: bool) -> Video:
+def _read_video_av(data: bytes, allow_loss: bool, drop: bool) -> Video:
     """Decode the first video stream of an mp4/mkv/... to planar YUV (``AvReader``)."""
-    with AvReader(io.BytesIO(data), allow_loss) as reader:
+    with AvReader(io.BytesIO(data), allow_loss, drop) as reader:
         planes: list[list[np.ndarray]] = [[], [], []]
         itemsize = np.dtype(PIX_FMTS[reader.pix_fmt][2]).itemsize
         for frame in reader.frames():
@@ -480,11 +489,12 @@ def _read_video_av(data: bytes, allow_loss: bool) -> Video:
 class AvReader:
     """The first video stream of an mp4/mkv/... read frame by frame through PyAV, as planar
     YUV in its own pixel format when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else
-    converted to 8-bit 4:2:0 (a loss, refused unless ``allow_loss``, as are other streams and
-    the user's container tags).  ``width``/``height`` are the first frame's (read at
-    construction); ``frames()`` yields (Y, U, V); a context manager (closes the container)."""
+    converted to 8-bit 4:2:0 (a loss, refused unless ``allow_loss``, as are the user's
+    container tags; other streams unless ``drop``, default ``allow_loss``).  ``width`` and
+    ``height`` are the first frame's (read at construction); ``frames()`` yields (Y, U, V); a
+    context manager (closes the container)."""
 
-    def __init__(self, f: BinaryIO, allow_loss: bool):
+    def __init__(self, f: BinaryIO, allow_loss: bool, drop: bool | None = None):
         import av
 
         self._errors = (av.FFmpegError, IndexError, StopIteration)
@@ -493,7 +503,7 @@ class AvReader:
         except self._errors as exc:
             raise UnsupportedInputError(f"cannot read as video: {exc}") from None
         try:
-            self._open(allow_loss)
+            self._open(allow_loss, allow_loss if drop is None else drop)
         except BaseException:
             self.box.close()
             raise
@@ -501,12 +511,12 @@ class AvReader:
         self.height = self._first.height if self._first else 0
         limits.check_pixels(max(self.width, 1), max(self.height, 1))
 
-    def _open(self, allow_loss: bool) -> None:
+    def _open(self, allow_loss: bool, drop: bool) -> None:
         try:
             vs = self.box.streams.video[0]
             others = [s.type for s in self.box.streams if s is not vs]
             if others:
-                _loss(f"its other streams ({', '.join(others)})", allow_loss)
+                _drop(f"its other streams ({', '.join(others)})", drop)
             tags = sorted(k for k in {**self.box.metadata, **vs.metadata} if k.lower() not in _TECHNICAL_TAGS)
             if tags:
                 _loss(f"its container tags ({', '.join(tags)})", allow_loss)
@@ -549,13 +559,13 @@ class AvReader:
         self.box.close()
 
 
-def open_video(f: BinaryIO, fmt: str, allow_loss: bool = False):
+def open_video(f: BinaryIO, fmt: str, allow_loss: bool = False, drop: bool | None = None):
     """A frame-by-frame reader of a video file (``y4m.Reader`` or ``AvReader``): ``width``,
     ``height``, ``fps``, ``pix_fmt``, ``frames()``, ``side()`` (side data once read: y4m's
     header and frame lines, or None)."""
     from . import y4m
 
-    return y4m.Reader(f) if fmt == "y4m" else AvReader(f, allow_loss)
+    return y4m.Reader(f) if fmt == "y4m" else AvReader(f, allow_loss, drop)
 
 
 # ------------------------------------------------------------------------------ writers

@@ -318,6 +318,22 @@ def test_explicit_codec_refuses_what_it_would_lose(corpus, tmp_path, capsys, nam
         assert main(["encode", str(corpus / name), "-c", codec, "--allow-loss", "-o", str(out)]) == 0
 
 
+@pytest.mark.parametrize("name,codec,lost", [
+    ("img/anim.gif", "webp", "3 of its 4 frames"), ("img/anim.png", "jpeg", "animation (APNG) frames"),
+    ("vid/h264_aac.mp4", "x264", "other streams (audio)")])
+def test_a_lossy_codec_or_quality_is_no_consent_to_leave_out_frames_or_streams(corpus, tmp_path, capsys, name, codec,
+                                                                                lost):
+    """A lossy codec, even with a quality, used to take an animation's first frame or a
+    video without its audio, silently; whole frames and streams now need --allow-loss."""
+    out = tmp_path / "x.omc"
+    for quality in ([], ["-q", "60"]):
+        assert main(["encode", str(corpus / name), "-c", codec, *quality, "-o", str(out)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert lost in err and "--allow-loss" in err and "\n" not in err
+        assert not out.exists()
+    assert main(["encode", str(corpus / name), "-c", codec, "-q", "60", "--allow-loss", "-o", str(out)]) == 0
+
+
 def test_ten_bit_video_keeps_its_depth_through_ffv1(corpus, tmp_path):
     """An explicit lossless codec keeps 10-bit 4:2:0 from an HEVC mp4, as PyAV decodes it."""
     import av
