@@ -334,6 +334,40 @@ def test_a_lossy_codec_or_quality_is_no_consent_to_leave_out_frames_or_streams(c
     assert main(["encode", str(corpus / name), "-c", codec, "-q", "60", "--allow-loss", "-o", str(out)]) == 0
 
 
+def _rich_flac(tmp_path) -> Path:
+    """A FLAC with a comment libsndfile does not show (REPLAYGAIN_TRACK_GAIN) and cover art."""
+    plain = io.BytesIO()
+    sf.write(plain, 0.3 * np.sin(np.arange(8000) / 10), 8000, format="FLAC")
+    data = plain.getvalue()
+    info = data[4:8 + int.from_bytes(data[5:8], "big")]  # STREAMINFO, not the last block
+    size = int.from_bytes(data[len(info) + 5:len(info) + 8], "big")
+    audio = data[len(info) + 8 + size:]  # past libsndfile's (last) comment block
+    field = b"REPLAYGAIN_TRACK_GAIN=-3.2 dB"
+    comment = struct.pack("<I", 4) + b"test" + struct.pack("<II", 1, len(field)) + field
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    picture = struct.pack(">II", 3, 9) + b"image/png" + struct.pack(">I", 0) + struct.pack(">5I", 1, 1, 24, 0, len(png)) + png
+    path = tmp_path / "rich.flac"
+    path.write_bytes(b"fLaC" + info + bytes([4]) + len(comment).to_bytes(3, "big") + comment
+                     + bytes([0x86]) + len(picture).to_bytes(3, "big") + picture + audio)
+    return path
+
+
+def test_flac_comments_and_pictures_libsndfile_does_not_show_are_not_lost(tmp_path, capsys):
+    """-c flac (lossless) read a FLAC's samples and dropped its cover art and any comment
+    libsndfile has no name for, silently; a lossy codec dropped the cover art."""
+    from omnicodec.datasets.files import flac_metadata
+
+    src = _rich_flac(tmp_path)
+    assert flac_metadata(src.read_bytes()) == (["REPLAYGAIN_TRACK_GAIN"], ["picture"])
+    out = tmp_path / "x.omc"
+    for args, lost in ((["-c", "flac"], "tags (REPLAYGAIN_TRACK_GAIN)"), (["-c", "opus", "-q", "50"], "picture")):
+        assert main(["encode", str(src), *args, "-o", str(out)]) == 1
+        assert lost in capsys.readouterr().err and not out.exists()
+    assert main(["encode", str(src), "-c", "opus", "-q", "50", "--allow-loss", "-o", str(out)]) == 0
+    assert main(["encode", str(src), "-o", str(tmp_path / "default.omc")]) == 0  # the bytes, exactly
+    assert omnicodec.decode((tmp_path / "default.omc").read_bytes()).data == src.read_bytes()
+
+
 def test_ten_bit_video_keeps_its_depth_through_ffv1(corpus, tmp_path):
     """An explicit lossless codec keeps 10-bit 4:2:0 from an HEVC mp4, as PyAV decodes it."""
     import av
