@@ -440,64 +440,44 @@ def _read_soundfile(data: bytes, allow_loss: bool, drop: bool | None = None) -> 
     from .media import read_audio
 
     drop = allow_loss if drop is None else drop
-    if data[:4] == b"fLaC":  # what libsndfile's tags do not show: any comment, pictures, cue sheets
-        fields, blocks = flac_metadata(data)
-        if fields:
-            _loss(f"its tags ({', '.join(fields)})", allow_loss)
-        if blocks:
-            _drop(f"its {', '.join(blocks)}", drop)
+    tags, others = audio_extras(data)
+    if tags:
+        _loss(f"its tags ({', '.join(tags)})", allow_loss)
+    if others:
+        _drop(f"its other streams ({', '.join(others)})", drop)
     try:
         return read_audio(data, allow_loss)
     except RuntimeError as exc:  # soundfile.LibsndfileError (its str() names a BytesIO object)
         if not allow_loss:
             raise UnsupportedInputError(f"cannot read as audio: {getattr(exc, 'error_string', exc)}") from None
-    return _read_audio_av(data, drop)
+    return _read_audio_av(data)
 
 
-_FLAC_BLOCKS = {2: "application data", 5: "cue sheet", 6: "picture"}
+def audio_extras(data: bytes) -> tuple[list[str], list[str]]:
+    """(the user's tags, the types of the streams after the first audio one) of an audio file
+    as FFmpeg reads it: what its samples do not hold, libsndfile's few named tags and more
+    (any Vorbis comment or ID3 frame; cover art, a "picture"); ([], []) where FFmpeg cannot
+    open it."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as box:
+            audio = box.streams.audio[0]
+            tags = {**box.metadata, **audio.metadata}
+            return ([k for k in tags if k.lower() not in _TECHNICAL_TAGS],
+                    ["picture" if s.disposition & av.stream.Disposition.attached_pic else s.type
+                     for s in box.streams if s is not audio])
+    except (av.FFmpegError, IndexError):
+        return [], []
 
 
-def flac_metadata(data: bytes) -> tuple[list[str], list[str]]:
-    """(the field names of its Vorbis comment, its other metadata blocks that are not
-    STREAMINFO, PADDING or SEEKTABLE) of a FLAC file: what its samples do not hold."""
-    fields: list[str] = []
-    blocks: list[str] = []
-    pos = 4
-    while pos + 4 <= len(data):
-        head, length = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
-        body = data[pos + 4:pos + 4 + length]
-        kind = head & 0x7F
-        if kind == 4 and len(body) >= 8:
-            at = 4 + int.from_bytes(body[:4], "little")  # past the vendor string
-            count = int.from_bytes(body[at:at + 4], "little") if at + 4 <= len(body) else 0
-            at += 4
-            for _ in range(min(count, len(body) // 4)):
-                n = int.from_bytes(body[at:at + 4], "little")
-                name = body[at + 4:at + 4 + n].split(b"=", 1)[0].decode("utf-8", "replace").upper()
-                at += 4 + n
-                if at > len(body):
-                    break
-                if name not in fields:
-                    fields.append(name)
-        elif kind in _FLAC_BLOCKS or kind not in (0, 1, 3, 4, 127):
-            blocks.append(_FLAC_BLOCKS.get(kind, f"metadata block of type {kind}"))
-        pos += 4 + length
-        if head & 0x80:
-            break
-    return fields, blocks
-
-
-def _read_audio_av(data: bytes, drop: bool) -> Audio:
-    """Decode the first audio stream of any FFmpeg container (m4a/aac...) to float32; other
-    streams (more audio, cover art) only with ``drop``."""
+def _read_audio_av(data: bytes) -> Audio:
+    """Decode the first audio stream of any FFmpeg container (m4a/aac...) to float32."""
     import av
 
     try:
         with av.open(io.BytesIO(data)) as box:
             stream = box.streams.audio[0]
-            others = [s.type for s in box.streams if s is not stream]
-            if others:
-                _drop(f"its other streams ({', '.join(others)})", drop)
             chunks = [f.to_ndarray() for f in box.decode(stream)]
             rate, channels = stream.rate, stream.channels
     except (av.FFmpegError, IndexError) as exc:

@@ -352,15 +352,15 @@ def _rich_flac(tmp_path) -> Path:
     return path
 
 
-def test_flac_comments_and_pictures_libsndfile_does_not_show_are_not_lost(tmp_path, capsys):
-    """-c flac (lossless) read a FLAC's samples and dropped its cover art and any comment
-    libsndfile has no name for, silently; a lossy codec dropped the cover art."""
-    from omnicodec.datasets.files import flac_metadata
+def test_audio_tags_and_cover_art_libsndfile_does_not_show_are_not_lost(tmp_path, capsys):
+    """-c flac (lossless) read a FLAC's (or an MP3's...) samples and dropped its cover art and
+    any tag libsndfile has no name for, silently; a lossy codec dropped the cover art."""
+    from omnicodec.datasets.files import audio_extras
 
     src = _rich_flac(tmp_path)
-    assert flac_metadata(src.read_bytes()) == (["REPLAYGAIN_TRACK_GAIN"], ["picture"])
+    assert audio_extras(src.read_bytes()) == (["REPLAYGAIN_TRACK_GAIN"], ["picture"])
     out = tmp_path / "x.omc"
-    for args, lost in ((["-c", "flac"], "tags (REPLAYGAIN_TRACK_GAIN)"), (["-c", "opus", "-q", "50"], "picture")):
+    for args, lost in ((["-c", "flac"], "tags (REPLAYGAIN_TRACK_GAIN)"), (["-c", "opus", "-q", "50"], "other streams (picture)")):
         assert main(["encode", str(src), *args, "-o", str(out)]) == 1
         assert lost in capsys.readouterr().err and not out.exists()
     assert main(["encode", str(src), "-c", "opus", "-q", "50", "--allow-loss", "-o", str(out)]) == 0
