@@ -242,6 +242,9 @@ def _read_pillow(data: bytes, allow_loss: bool, drop: bool | None = None) -> Ima
                 bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
                 if bits and max(bits if isinstance(bits, tuple) else (bits,)) > 8 and im.mode not in ("I;16", "F"):
                     _loss(f"its {max(bits)}-bit samples (Pillow reads them as {im.mode})", allow_loss)
+                notes = _image_notes(im)
+                if notes:
+                    _loss(f"its {', '.join(notes)}", allow_loss)
                 im.load()
                 image = from_pil(im, allow_loss)
                 for key, tag in (("icc_profile", "iccp"), ("exif", "exif"), ("xmp", "xmp_")):
@@ -255,6 +258,19 @@ def _read_pillow(data: bytes, allow_loss: bool, drop: bool | None = None) -> Ima
         raise
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
         raise UnsupportedInputError(f"cannot read image: {exc}") from None
+
+
+# metadata a user writes that the side data above (ICC, EXIF, XMP) does not carry: Pillow's
+# info keys, and TIFF's own description, artist and copyright tags
+_IMAGE_NOTES = {"comment": "comment", "photoshop": "Photoshop/IPTC block"}
+_TIFF_NOTES = {270: "description", 315: "artist", 33432: "copyright"}
+
+
+def _image_notes(im) -> list[str]:
+    """What ``_read_pillow``'s item would not keep of ``im``'s metadata."""
+    notes = [name for key, name in _IMAGE_NOTES.items() if im.info.get(key)]
+    tags = im.tag_v2 if hasattr(im, "tag_v2") else {}
+    return notes + [f"TIFF {name}" for tag, name in _TIFF_NOTES.items() if tags.get(tag)]
 
 
 # raw formats: header + samples + trailer ----------------------------------------------

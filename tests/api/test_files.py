@@ -368,6 +368,24 @@ def test_audio_tags_and_cover_art_libsndfile_does_not_show_are_not_lost(tmp_path
     assert omnicodec.decode((tmp_path / "default.omc").read_bytes()).data == src.read_bytes()
 
 
+@pytest.mark.parametrize("fmt,kwargs,lost", [("JPEG", {"comment": b"a note"}, "comment"),
+                                             ("GIF", {"comment": b"a note"}, "comment"),
+                                             ("TIFF", {"description": "a cat"}, "TIFF description")])
+def test_image_comments_and_descriptions_are_not_lost_by_a_lossless_codec(tmp_path, capsys, fmt, kwargs, lost):
+    """-c png of a JPEG or GIF with a comment, or of a TIFF with a description, kept the
+    pixels and dropped the words, silently."""
+    src = tmp_path / f"x.{fmt.lower()}"
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8)
+    PILImage.fromarray(pixels).save(src, fmt, **kwargs)
+    out = tmp_path / "x.omc"
+    assert main(["encode", str(src), "-c", "png", "-o", str(out)]) == 1
+    assert f"its {lost}" in capsys.readouterr().err and not out.exists()
+    assert main(["encode", str(src), "-c", "png", "--allow-loss", "-o", str(out)]) == 0
+    PILImage.fromarray(pixels).save(src, fmt)  # without them: not this refusal (a GIF's palette has its own)
+    main(["encode", str(src), "-c", "png", "-f", "-o", str(out)])
+    assert lost not in capsys.readouterr().err
+
+
 def test_ten_bit_video_keeps_its_depth_through_ffv1(corpus, tmp_path):
     """An explicit lossless codec keeps 10-bit 4:2:0 from an HEVC mp4, as PyAV decodes it."""
     import av
