@@ -280,7 +280,8 @@ class Walloc(LearnedCodec):
     # ---- the latent: v̂ = the dequantized symbols (Walloc.dequantize), the decoder's input
     def encode_latent(self, item):
         """Images (latent, H/8, W/8) rounded up; audio (channels, latent, frames / 2^J) rounded
-        up, stereo as mid/side (see ``to_float``)."""
+        up, stereo as mid/side, float audio louder than full scale divided by its peak (see
+        ``to_float``; ``synthesize`` returns it so scaled)."""
         from ..models.walloc import BOUND
 
         self.check_supports(item)
