@@ -397,7 +397,8 @@ class LossyCodec(Codec):
 
     def supports(self, item: Item) -> str | None:
         reason = super().supports(item)
-        if reason is None and item.modality == "audio" and not math.isfinite(item.peak()):
+        if (reason is None and item.modality == "audio" and item.frames.dtype.kind == "f"
+                and not math.isfinite(item.peak())):  # (integer samples always are)
             return (f"{self.codec_id}: the sound has NaN or infinite samples, which a lossy codec cannot keep "
                     "(wav stores them)")
         return reason

@@ -219,8 +219,7 @@ def _s16_frame(samples: np.ndarray, rate: int):
 def _within_full_scale(codec_id: str, item: Audio, how: str) -> str | None:
     """None, or why ``item`` cannot go through the 16-bit path (``to_int16``) that ``codec_id``
     takes ``how``: float samples beyond full scale, which it would clip."""
-    peak = item.peak()
-    if item.frames.dtype.kind != "f" or peak <= 1.0:
+    if item.frames.dtype.kind != "f" or (peak := item.peak()) <= 1.0:
         return None
     return (f"{codec_id} {how} codes 16-bit samples, and this float sound peaks at {peak:.4g}, beyond full "
             "scale (1): it would be clipped; scale it into [-1, 1], or use vorbis or walloc (wav keeps it exactly)")

@@ -131,7 +131,7 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
                        "bmp": lambda: read_bmp(data, allow_loss, drop)}
             return readers.get(fmt, lambda: _read_pillow(data, allow_loss, drop))()
         if modality == "audio":
-            readers = {"wav": lambda: read_wav(data), "aiff": lambda: read_aiff(data, allow_loss)}
+            readers = {"wav": lambda: read_wav(data), "aiff": lambda: read_aiff(data, allow_loss, drop)}
             return readers.get(fmt, lambda: _read_soundfile(data, allow_loss, drop))()
         if modality == "video":
             from . import y4m
@@ -182,7 +182,7 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 _IDAT_MARK = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
 
 
-def read_png(data: bytes, allow_loss: bool = False, drop: bool | None = None) -> Image:
+def read_png(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image:
     """Pixels at their bit depth (8/16-bit grey, grey+alpha, RGB, RGBA, 8-bit palette indices)
     plus every chunk but IHDR/IDAT/IEND verbatim, in order (side data ``pngc``, an empty IDAT
     marking the pixels; PLTE and tRNS included)."""
@@ -191,11 +191,11 @@ def read_png(data: bytes, allow_loss: bool = False, drop: bool | None = None) ->
     limits.check_pixels(width, height)
     kinds = [k for k, _ in chunks]
     if b"acTL" in kinds:
-        _drop("the animation (APNG) frames after the first", allow_loss if drop is None else drop)
+        _drop("the animation (APNG) frames after the first", drop)
     if depth < 8:
         _loss(f"the {depth}-bit sample depth (it would become 8-bit)", allow_loss)
     if depth < 8 or b"acTL" in kinds or (ctype == 3 and allow_loss):
-        return _read_pillow(data, True)
+        return _read_pillow(data, True, True)  # (what it loses was checked above)
     if ctype == 3:  # indices; PLTE and tRNS ride along with the other chunks
         from PIL import Image as PILImage
 
@@ -209,7 +209,7 @@ def read_png(data: bytes, allow_loss: bool = False, drop: bool | None = None) ->
         mode = {4: "LA;16", 2: "RGB;16", 6: "RGBA;16"}[ctype]
         image = Image(pixels, mode)
     else:
-        image = _read_pillow(data, False)
+        image = _read_pillow(data, False, False)
         image.extra.clear()  # the chunks below hold ICC, EXIF and XMP verbatim
     side, seen_idat = [], False
     for kind, raw in chunks[1:-1]:
@@ -223,7 +223,7 @@ def read_png(data: bytes, allow_loss: bool = False, drop: bool | None = None) ->
     return image
 
 
-def _read_pillow(data: bytes, allow_loss: bool, drop: bool | None = None) -> Image:
+def _read_pillow(data: bytes, allow_loss: bool, drop: bool) -> Image:
     """Any Pillow-readable image; metadata (ICC, EXIF, XMP) as side data."""
     import warnings
 
@@ -238,7 +238,7 @@ def _read_pillow(data: bytes, allow_loss: bool, drop: bool | None = None) -> Ima
                 limits.check_pixels(*im.size)
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1:
-                    _drop(f"{frames - 1} of its {frames} frames", allow_loss if drop is None else drop)
+                    _drop(f"{frames - 1} of its {frames} frames", drop)
                 bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
                 if bits and max(bits if isinstance(bits, tuple) else (bits,)) > 8 and im.mode not in ("I;16", "F"):
                     _loss(f"its {max(bits)}-bit samples (Pillow reads them as {im.mode})", allow_loss)
@@ -315,7 +315,7 @@ def read_pnm(data: bytes) -> Image:
     return Image(pixels.reshape(height, width, channels), None, extra={"pnmh": wrap(data, start, end)})
 
 
-def read_bmp(data: bytes, allow_loss: bool = False, drop: bool | None = None) -> Image:
+def read_bmp(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image:
     """An uncompressed 24-bit (BGR) or 32-bit (BGRA/BGRX) BMP as RGB / RGBA; the headers and
     anything after the raster are side data (``bmph``), restored byte for byte.  Other BMPs
     (palettes, RLE, bit fields other than the plain order) go through Pillow."""
@@ -392,11 +392,11 @@ def read_wav(data: bytes) -> Audio:
     return Audio(samples, rate, subtype, extra={"wave": wrap(data, span[0], end)})
 
 
-def read_aiff(data: bytes, allow_loss: bool = False) -> Audio:
+def read_aiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Audio:
     """An AIFF file (big-endian PCM, 8 to 32 bits); the file around its samples is side data
     (``aiff``), restored byte for byte.  AIFF-C and anything unusual goes through libsndfile."""
     if data[:4] != b"FORM" or data[8:12] != b"AIFF":
-        return _read_soundfile(data, allow_loss)
+        return _read_soundfile(data, allow_loss, drop)
     pos, comm, span = 12, None, None
     while pos + 8 <= len(data):
         kind, size = data[pos:pos + 4], struct.unpack_from(">I", data, pos + 4)[0]
@@ -408,7 +408,7 @@ def read_aiff(data: bytes, allow_loss: bool = False) -> Audio:
             span = (body + 8 + offset, body + size)
         pos = body + size + (size & 1)
     if comm is None or span is None:
-        return _read_soundfile(data, allow_loss)
+        return _read_soundfile(data, allow_loss, drop)
     channels, frames, bits = struct.unpack_from(">HIH", comm)
     exponent, mantissa = struct.unpack_from(">HQ", comm, 8)
     shift = exponent - 16383 - 63  # an 80-bit extended float; rates are integers below 2**32
@@ -416,7 +416,7 @@ def read_aiff(data: bytes, allow_loss: bool = False) -> Audio:
     subtype = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}.get(bits)
     width = (bits or 0) // 8
     if subtype is None or channels == 0 or rate != int(rate) or rate <= 0:
-        return _read_soundfile(data, allow_loss)
+        return _read_soundfile(data, allow_loss, drop)
     limits.check_samples(frames, channels)
     end = span[0] + frames * channels * width
     if end > span[1]:
@@ -452,10 +452,9 @@ def samples_to_pcm(samples: np.ndarray, subtype: str) -> bytes:
     return np.ascontiguousarray(samples, dtype).tobytes()
 
 
-def _read_soundfile(data: bytes, allow_loss: bool, drop: bool | None = None) -> Audio:
+def _read_soundfile(data: bytes, allow_loss: bool, drop: bool) -> Audio:
     from .media import read_audio
 
-    drop = allow_loss if drop is None else drop
     tags, others = audio_extras(data)
     if tags:
         _loss(f"its tags ({', '.join(tags)})", allow_loss)
@@ -530,11 +529,11 @@ class AvReader:
     """The first video stream of an mp4/mkv/... read frame by frame through PyAV, as planar
     YUV in its own pixel format when a Video holds it (8 to 16 bits, 4:2:0 to 4:4:4), else
     converted to 8-bit 4:2:0 (a loss, refused unless ``allow_loss``, as are the user's
-    container tags; other streams unless ``drop``, default ``allow_loss``).  ``width`` and
+    container tags; other streams unless ``drop``).  ``width`` and
     ``height`` are the first frame's (read at construction); ``frames()`` yields (Y, U, V); a
     context manager (closes the container)."""
 
-    def __init__(self, f: BinaryIO, allow_loss: bool, drop: bool | None = None):
+    def __init__(self, f: BinaryIO, allow_loss: bool, drop: bool):
         import av
 
         self._errors = (av.FFmpegError, IndexError, StopIteration)
@@ -543,7 +542,7 @@ class AvReader:
         except self._errors as exc:
             raise UnsupportedInputError(f"cannot read as video: {exc}") from None
         try:
-            self._open(allow_loss, allow_loss if drop is None else drop)
+            self._open(allow_loss, drop)
         except BaseException:
             self.box.close()
             raise
@@ -602,10 +601,11 @@ class AvReader:
 def open_video(f: BinaryIO, fmt: str, allow_loss: bool = False, drop: bool | None = None):
     """A frame-by-frame reader of a video file (``y4m.Reader`` or ``AvReader``): ``width``,
     ``height``, ``fps``, ``pix_fmt``, ``frames()``, ``side()`` (side data once read: y4m's
-    header and frame lines, or None)."""
+    header and frame lines, or None); other streams are left out only with ``drop`` (default:
+    ``allow_loss``)."""
     from . import y4m
 
-    return y4m.Reader(f) if fmt == "y4m" else AvReader(f, allow_loss, drop)
+    return y4m.Reader(f) if fmt == "y4m" else AvReader(f, allow_loss, allow_loss if drop is None else drop)
 
 
 # ------------------------------------------------------------------------------ writers
