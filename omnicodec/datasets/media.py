@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import deque
 from fractions import Fraction
 from typing import Iterator
 
@@ -110,16 +111,16 @@ def mkv(item: items.Video, encoder: str, pix_fmt: str, options: dict[str, str]) 
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.codec_context.time_base = Fraction(item.fps[1], item.fps[0])
         stream.options = options
-        muxed: list[tuple] = []  # (pts, dts) of each packet, named if the muxer refuses one
+        muxed: deque = deque(maxlen=8)  # (pts, dts) of the last packets, named if the muxer refuses one
         for frame in _av_frames(item, pix_fmt):
             packets = stream.encode(frame)
             try:
                 box.mux(packets)
             except av.error.FFmpegError as exc:  # seen once under load (x265, EINVAL): say what it was given
-                exc.add_note(f"{encoder}: packets muxed (pts, dts): {muxed}; refused: "
+                exc.add_note(f"{encoder}: last packets muxed (pts, dts): {list(muxed)}; refused: "
                              f"{[(p.pts, p.dts) for p in packets]}")
                 raise
-            muxed += [(p.pts, p.dts) for p in packets]
+            muxed.extend((p.pts, p.dts) for p in packets)
     return out.getvalue()
 
 
