@@ -49,7 +49,11 @@ from .stream import decode_checked, decode_in_order, decode_where, encode_blocks
 
 __all__ = ["Logzip", "decode_block", "encode_block"]
 
-_TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
+# bytes that text does not hold: C0 controls but tab, line feed, vertical tab, form feed,
+# carriage return and escape (ANSI colours), and DEL.  Bytes from 0x80 up are text: UTF-8
+# (Cyrillic, CJK: most of a line's bytes) and 8-bit code pages (Latin-1)
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\v\f\r\x1b") + b"\x7f"
+_UTF16_BOMS = ((b"\xff\xfe", b"\n\x00"), (b"\xfe\xff", b"\x00\n"))
 # streams this large are decoded by worker processes (each starts in about a second: it imports
 # omnicodec and numba; the 1 GB generated log decodes at 80 MB/s on one core)
 PARALLEL_DECODE = 128 << 20
@@ -83,10 +87,14 @@ class Logzip(StreamingCodec):
         return f"omnicodec {__version__}"
 
     def suits(self, item):
-        """Text-like input (mostly printable, has line breaks): the default codec for it."""
+        """Text with line breaks, in any language and 8-bit encoding (at most 5% control
+        bytes), or UTF-16 with its byte-order mark: the default codec for it."""
         head = item.data[: 1 << 16]
-        binary = len(head.translate(None, _TEXT_BYTES))
-        return b"\n" in head and binary <= 0.05 * len(head)
+        for bom, newline in _UTF16_BOMS:
+            if head.startswith(bom):
+                return newline in head
+        controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+        return b"\n" in head and controls <= 0.05 * len(head)
 
     def decode_memory(self, meta, item_bytes):
         """The text and its joined copy, one block's columns and templates at work, which
