@@ -83,6 +83,15 @@ def users_log(lines: int = 200, seed: int = 0) -> bytes:
     return "".join(rows).encode()
 
 
+def access_log(lines: int = 1500, seed: int = 0) -> bytes:
+    """Access-log lines from a pool of 60 client addresses, each used again and again."""
+    rng = np.random.default_rng(seed)
+    pool = [".".join(str(int(x)) for x in rng.integers(1, 255, 4)) for _ in range(60)]
+    return "".join(f"{pool[rng.integers(0, 60)]} - - [10/Dec/2024:06:{i // 60 % 60:02d}:{i % 60:02d} +0000] "
+                   f'"GET /item/{rng.integers(1, 500)} HTTP/1.1" 200 {rng.integers(100, 9000)}\n'
+                   for i in range(lines)).encode()
+
+
 def names_log(lines: int = 400, seed: int = 0) -> bytes:
     """sshd-like lines naming users and hosts from pools of 40 made-up names: many different
     words at a few places of a few templates, combined anew on every line (word slots)."""
@@ -179,6 +188,56 @@ def test_fixture_typed():
     head = _head(memoryview(block))
     assert head.packed and head.masked, "the fixture's block does not use every structure 2 form"
     assert read_block(block, len(data)).columns[::META].count(bytes([MIXED_COL << 4])) >= 2
+
+
+def test_fixture_joint_columns():
+    """Structure 6's frozen stream: an address's four number columns joined into one chain
+    where its values repeat together, which a dictionary then codes once per address (a
+    quarter smaller than structure 5 here); shifted copies (``b = a + 1`` on every line,
+    which PPMd predicts apart) stay apart where PPMd says so."""
+    from omnicodec import container
+    from omnicodec.codecs.logzip.blocks import read_block
+
+    data = access_log() + log_like(60, seed=6)
+    check_fixture("logzip", Bytes(data), "v3-joint")
+    payload = container.unpack((FIXTURES / "logzip" / "v3-joint" / "sample.omc").read_bytes())
+    assert payload.header.config["structure"] == 6
+
+    def mixed(block: bytes) -> int:
+        meta = np.frombuffer(read_block(block, len(data)).columns, np.uint8).reshape(-1, META)
+        return int((meta[:, 0] >> 4 == MIXED_COL).sum())
+    blocks = {st: Logzip(structure=st).encode(Bytes(data))["BLKS"] for st in (5, 6)}
+    assert payload.sections["BLKS"] == blocks[6]
+    assert mixed(blocks[6]) >= mixed(blocks[5]) + 2  # the address's last three octets (the first
+    assert len(blocks[6]) < 0.85 * len(blocks[5])  # column also holds the other lines' first numbers)
+    dump = "".join(" ".join(str(k + j) for j in range(12)) + "\n" for k in range(0, 4000, 128) for _ in range(4))
+    shifted = (dump * 3).encode()
+    assert len(Logzip(structure=6).encode(Bytes(shifted))["BLKS"]) <= len(Logzip(structure=5).encode(Bytes(shifted))["BLKS"])
+
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["0", "7", "007", "10", "255", "65535", "18446744073", "4"]), min_size=2,
+                         max_size=5), min_size=2, max_size=6),
+       st.lists(st.integers(0, 5), min_size=20, max_size=300))
+def test_joint_columns_come_back(pool, picks):
+    """Whatever chains the joint fold builds (leading zeros, wide values, a chain up to its
+    value limit), the number kernel splits them back to the same digits."""
+    from omnicodec.codecs.logzip.columns import encode_numbers
+    from omnicodec.kernels import kernel
+
+    def mixed_count(meta: bytes, planes: bytes) -> int:  # a cost that prefers the joint fold
+        return -int((np.frombuffer(meta, np.uint8)[::META] >> 4 == MIXED_COL).sum())
+
+    groups = [pool[k % len(pool)] for k in picks]
+    width = max(len(g) for g in groups)
+    nums = [g[j] if j < len(g) else "1" for g in groups for j in range(width)]
+    cols = np.tile(np.arange(width), len(groups))
+    values = np.array(nums, dtype=np.bytes_)
+    ints, widths = values.astype(np.int64), np.char.str_len(values).astype(np.int64)
+    meta, planes, pads = encode_numbers(ints, widths, cols, width, mixed=True, joint=mixed_count)
+    got, got_widths = kernel("logs", "numbers", size=0)(meta, planes, pads, cols, width)
+    assert got.tolist() == ints.tolist() and got_widths.tolist() == widths.tolist()
 
 
 def _backends(block: bytes) -> list[int]:

@@ -219,8 +219,9 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     also UUIDs and MAC addresses as tokens, mixed-radix number columns, packed hex digits and
     columns keyed with variable words masked), 3 (2, and each PPMd stream of a structured
     block at the model order its sample prefers: ``backends.compress_streams``), 4 (3, and
-    variable words as string slots where that is smaller: ``_with_word_slots``) or 5 (4, or
-    variable whole tokens as string slots where that is smaller: ``_structured``).  Every block
+    variable words as string slots where that is smaller: ``_with_word_slots``), 5 (4, or
+    variable whole tokens as string slots where that is smaller: ``_structured``) or 6 (5, and
+    number columns joined where their values repeat together: ``columns.fold``).  Every block
     decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
@@ -416,7 +417,8 @@ def _structure(data: bytes, structure: int = 1, tokens: bool = False) -> Structu
     raw = np.array(nums, dtype=np.bytes_) if nums else np.zeros(0, dtype="S1")
     values = raw.astype(np.int64) if nums else np.zeros(0, np.int64)
     widths = np.char.str_len(raw).astype(np.int64) if nums else np.zeros(0, np.int64)
-    columns, planes, pads = encode_numbers(values, widths, slots.num_cols, tpl.num_cols, mixed=structure >= 2)
+    joint = (lambda *streams: _ppmd_size(list(streams))) if structure >= 6 else None
+    columns, planes, pads = encode_numbers(values, widths, slots.num_cols, tpl.num_cols, structure >= 2, joint)
 
     line_ids = np.zeros(len(lines), dtype=np.int64)
     line_ids[~outlier] = tids + 1

@@ -4,7 +4,9 @@ planes (LogReducer FAST'21, LogShrink ICSE'24, Denum ASE'24).
     values in text order ─→ grouped by column (stable)
         ─→ mixed radix: a column whose every value comes right after one of the column before
            it, and that wraps around when that one goes up (seconds after minutes, a counter's
-           low digits), folds into it as ``before * radix + value`` where that is smaller
+           low digits), folds into it as ``before * radix + value`` where that is smaller;
+           from structure 6 on, so do columns whose values repeat together (an address's
+           octets), where the dictionary of the joined values is smaller
         ─→ per column, whichever of
               raw         zigzag(v)
               delta       zigzag(v - previous value of the column)
@@ -18,6 +20,8 @@ folded (mixed-radix) column stores no planes, and its radix in bytes 0 and 2
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -65,13 +69,16 @@ def _scatter_planes(u, seg, k, n_seg, w_seg) -> bytes:
     return out.tobytes()
 
 
-def encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray,
-                   num_cols: int, mixed: bool = False) -> tuple[bytes, bytes, bytes]:
+def encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray, num_cols: int, mixed: bool = False,
+                   joint: Callable[[bytes, bytes], int] | None = None) -> tuple[bytes, bytes, bytes]:
     """Per column: raw, delta or dictionary coding (whichever the bit-cost estimate favours),
     zigzag, byte planes; all columns at once.  Dictionary coding sends repeated values as
     back-references (0 = a new value, k = the value introduced k distinct values ago).  Digit
     widths are stored once per column when constant, else per value.  With ``mixed``, columns
-    are first folded into the column before them where that is smaller (``fold``).
+    are first folded into the column before them where that is smaller (``fold``).  With
+    ``joint``, a cost of (metadata, planes) such as their PPMd size, columns whose values
+    repeat together are also folded where that costs less than not (the bit estimates
+    misjudge columns that PPMd predicts from each other).
     Returns (column metadata, planes: codes then dictionary values, zero padding)."""
     if values.size == 0:
         return bytes(META * num_cols), b"", b""
@@ -84,18 +91,33 @@ def encode_numbers(values: np.ndarray, widths: np.ndarray, cols: np.ndarray,
     fixed = (lo == hi) & (hi < 256)
     meta[:, 1] = np.where(fixed, hi, 0)
     pads = (w - digits(values[order]))[~fixed[col]].astype(np.uint8)
-    radix = np.zeros(num_cols, dtype=np.int64)
-    if mixed:
-        radix, values = fold(values, cols, order, starts, ends)
-        kept = radix[cols] == 0
-        values, cols = values[kept], cols[kept]
-        order, starts, ends = column_segments(cols, num_cols)
+    if not mixed:
+        return (*_coded(values, cols, np.zeros(num_cols, dtype=np.int64), meta), pads.tobytes())
+    radix, folded, any_joint = fold(values, cols, order, starts, ends, joint is not None)
+    if any_joint:  # compared on the chains that differ, coded alone
+        plain = fold(values, cols, order, starts, ends)[:2]
+        linked = (radix > 0) | (plain[0] > 0)
+        chain = np.cumsum(~linked)  # columns joined to the one before share its number
+        part = np.isin(chain[cols], chain[radix != plain[0]])
+        apart = joint(*_coded(plain[1][part], cols[part], plain[0], meta))
+        if apart <= joint(*_coded(folded[part], cols[part], radix, meta)):
+            radix, folded = plain
+    return (*_coded(folded, cols, radix, meta), pads.tobytes())
+
+
+def _coded(values: np.ndarray, cols: np.ndarray, radix: np.ndarray, meta: np.ndarray) -> tuple[bytes, bytes]:
+    """(column metadata, planes) of values whose folded columns (``radix``) are left out."""
+    num_cols = radix.size
+    kept = radix[cols] == 0
+    values, cols = values[kept], cols[kept]
+    order, starts, ends = column_segments(cols, num_cols)
+    meta = meta.copy()
     coded, planes = _code_columns(values[order], cols[order], starts, ends, num_cols)
     meta[:, 0], meta[:, 2] = coded[:, 0], coded[:, 1]
     for c in np.flatnonzero(radix).tolist():
         e = _exponent(int(radix[c]))
         meta[c, 0], meta[c, 2] = MIXED_COL << 4 | e, (radix[c] >> e) - 1
-    return meta.tobytes(), planes, pads.tobytes()
+    return meta.tobytes(), planes
 
 
 def _code_columns(v, col, starts, ends, num_cols) -> tuple[np.ndarray, bytes]:
@@ -148,36 +170,62 @@ def _code_columns(v, col, starts, ends, num_cols) -> tuple[np.ndarray, bytes]:
     return coded, b"".join(parts)
 
 
-def fold(values, cols, order, starts, ends) -> tuple[np.ndarray, np.ndarray]:
+def fold(values, cols, order, starts, ends, joint: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
     """Mixed radix: (each column's radix, 0 where it stays a column of its own; the values with
-    every folded column's joined into its chain's first column).  Column c folds into column
-    c - 1 where each of its values comes right after one of c - 1's (in text order, so the two
-    have as many), where c drops mostly when c - 1 goes up (it wraps around, as seconds do
-    when the minute turns), and where the joined values' byte planes cost fewer bits."""
+    every folded column's joined into its chain's first column; whether a joint chain formed).
+    Column c folds into column c - 1 where each of its values comes right after one of
+    c - 1's (in text order, so the two have as many), where c drops mostly when c - 1 goes up
+    (it wraps around, as seconds do when the minute turns), and where the joined values'
+    byte planes cost fewer bits.
+
+    With ``joint``, a column that does not wrap (or follows a joint chain) also folds where
+    the columns' values repeat together, as an IPv4 address's octets or a version's parts
+    do: joined, a dictionary codes each combination once (``_dict_bits``), where apart each
+    octet costs its own bits on every line.  A joint chain takes no wrapping column and a
+    wrapping chain no joint one; a constant column stays apart (it costs nothing there)."""
     num_cols = starts.size
     counts = ends - starts
     v = values[order]
     radix = np.zeros(num_cols, dtype=np.int64)
     head = np.arange(num_cols)
     bits: dict[int, float] = {}  # the estimate of each chain's joined values so far
-    for c in _wrapping(v, starts, counts, np.flatnonzero(follows_previous(cols, num_cols))):
+    alone: dict[int, float] = {}  # the estimate of a column coded on its own, either way
+    chained, joint_chain = np.zeros(num_cols, bool), np.zeros(num_cols, bool)
+    cands = np.flatnonzero(follows_previous(cols, num_cols))
+    wrapping = set(_wrapping(v, starts, counts, cands))
+    for c in cands[counts[cands] > 1].tolist():
         h = head[c - 1]
+        as_joint = joint and (joint_chain[h] or (c not in wrapping and not chained[h]))
+        if not as_joint and (c not in wrapping or joint_chain[h]):
+            continue
         b, stored = v[starts[c]:ends[c]], v[starts[h]:ends[h]]
         r = _radix(int(b.max()) + 1)
         if r > MAX_RADIX or int(stored.max()) >= (1 << 62) // r:
             continue
         joined = stored * r + b
-        cost = _plane_bits(joined)
-        if h not in bits:
-            bits[h] = _plane_bits(stored)
-        if cost < bits[h] + _plane_bits(b):
+        if as_joint:
+            if counts[c] < JOINT_MIN or b.min() == b.max() or stored.min() == stored.max():
+                continue
+            cost = _dict_bits(joined)
+            if not joint_chain[h] and h not in alone:
+                alone[h] = _best_bits(stored)
+            alone[c] = _best_bits(b)
+            apart = (bits[h] if joint_chain[h] else alone[h]) + alone[c]
+        else:
+            cost = _plane_bits(joined)
+            if h not in bits:
+                bits[h] = _plane_bits(stored)
+            apart = bits[h] + _plane_bits(b)
+        if cost < apart:
             v[starts[h]:ends[h]], radix[c], head[c], bits[h] = joined, r, h, cost
+            chained[h], joint_chain[h] = True, as_joint
     out = np.empty_like(values)
     out[order] = v
-    return radix, out
+    return radix, out, bool(joint_chain.any())
 
 
 MAX_RADIX = 256 << 15
+JOINT_MIN = 16  # fewer values than this, and a joint fold saves a few bytes at most
 
 
 def _wrapping(v, starts, counts, cands) -> list[int]:
@@ -216,3 +264,20 @@ def _plane_bits(x: np.ndarray) -> float:
         bits = x.size * w * np.log2(x.size) - float((counts * np.log2(counts)).sum()) + 8 * counts.size
         best = min(best, bits)
     return best
+
+
+def _dict_bits(x: np.ndarray) -> float:
+    """Estimated bits of a column in dictionary mode (``_code_columns``): its codes (0 for a
+    new value, else how many distinct values ago it came) and its distinct values, each as
+    ``_plane_bits`` counts them."""
+    _, first, inverse = np.unique(x, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first)] = np.arange(first.size)
+    at = first[inverse.ravel()]
+    new = at == np.arange(x.size)
+    codes = np.where(new, 0, np.cumsum(new) - rank[inverse.ravel()])
+    return _plane_bits(codes) + _plane_bits(x[new])
+
+
+def _best_bits(x: np.ndarray) -> float:
+    return min(_plane_bits(x), _dict_bits(x))
