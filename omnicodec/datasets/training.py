@@ -2,11 +2,15 @@
 with a fixed held-out slice for validation, seeded batches that resume exactly, and a packer
 that fits an image training set into a small folder for the GPU machine.
 
-    folder ─► source(kind, folder, size) ─► .batch(rng, n)   float32 (n, C, size, size) images in [0, 1]
-                                                                      (n, 1, size) audio in [-1, 1]
-                                                                      (n, frames, 3, size, size) video
+    folder ─► source(kind, folder, size) ─► .batch(rng, n)   uint8 (n, 3, size, size) images
                                                                       (n, 1, 28, 28) MNIST
-                                          └► .validation()    the same shapes, fixed, never trained on
+                                                               float32 (n, 1, size) audio in [-1, 1]
+                                                                      (n, frames, 3, size, size) video in [0, 1]
+                                          └► .validation()    the same shapes as float32 (uint8 ones
+                                                               scaled to [0, 1]), fixed, never trained on
+
+uint8 batches cross to the trainer's device as bytes (a quarter of float32's) and become floats
+in [0, 1] there (``models.train.to_device``).
 
 Held out: a folder with ``train/`` and ``val/`` subfolders (as ``pack_images`` writes) is split
 by them; otherwise every ``HOLDOUT``-th file in sorted path order is held out (MNIST: its test
@@ -84,14 +88,15 @@ class ImageSource(_Source):
         self._load(folder, IMAGE_EXTS, load, f"image of at least {size}px")
 
     def batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """uint8 (n, 3, size, size): the trainer makes them floats in [0, 1] on its device."""
         s = self.size
-        out = np.empty((n, s, s, 3), dtype=np.uint8)
+        out = np.empty((n, 3, s, s), dtype=np.uint8)
         for i in range(n):
             a = self.items[rng.integers(len(self.items))]
             y, x = rng.integers(0, a.shape[0] - s + 1), rng.integers(0, a.shape[1] - s + 1)
             c = a[y:y + s, x:x + s]
-            out[i] = c[:, ::-1] if rng.random() < 0.5 else c
-        return out.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+            out[i] = (c[:, ::-1] if rng.random() < 0.5 else c).transpose(2, 0, 1)
+        return out
 
     def validation(self) -> np.ndarray:
         crops = np.stack([_centre(a, self.size) for a in self.held_out])
@@ -202,7 +207,8 @@ class MnistSource:
         self.train, self.test = load(folder, "train")[0], load(folder, "test")[0][:256]
 
     def batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return self.train[rng.integers(0, len(self.train), n)][:, None].astype(np.float32) / 255.0
+        """uint8 (n, 1, 28, 28), as ``ImageSource.batch``."""
+        return self.train[rng.integers(0, len(self.train), n)][:, None]
 
     def validation(self) -> np.ndarray:
         return self.test[:, None].astype(np.float32) / 255.0

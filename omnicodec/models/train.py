@@ -247,17 +247,24 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
     val = torch.from_numpy(src.validation()).to(device)
     if not state and not init:  # a fresh model: its data-dependent init, from its own draw
         items = run.model.prepare_items
-        run.model.prepare(torch.from_numpy(src.batch(np.random.default_rng(tc.seed + 1), items)).to(device))
+        run.model.prepare(to_device(src.batch(np.random.default_rng(tc.seed + 1), items), device))
     out.mkdir(parents=True, exist_ok=True)
     path, model = out / "last.pt", run.model
     log(f"training {model_id} {model.cfg} on {data} ({device}), step {run.step} of {tc.steps}, "
         f"lr {tc.lr:g} (now {tc.lr_at(run.step):.3g}), batch {tc.batch}, size {tc.size}")
+    model.train()
+    with Batches(src, run.rng, tc.batch, device) as batches:
+        _loop(run, batches, val, path, minutes, log)
+    return path
+
+
+def _loop(run: Run, batches: Batches, val: torch.Tensor, path: Path, minutes: float, log) -> None:
+    tc, model = run.tc, run.model
     t0 = last_save = time.time()
     sums, count, first = {}, 0, run.step
-    model.train()
     while run.step < tc.steps:
         lr = tc.lr_at(run.step)
-        metrics = run.train_step(torch.from_numpy(src.batch(run.rng, tc.batch)).to(device), lr)
+        metrics = run.train_step(batches.next(), lr)
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + float(v)  # (a numpy scalar would not reload weights_only)
         count += 1
@@ -284,7 +291,70 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
             break
     if run.step == first:  # nothing to do: still leave a checkpoint to export
         run.save(path)
-    return path
+
+
+def to_device(a: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    """A batch on ``device``; uint8 (images, digits) crosses as bytes and becomes floats in
+    [0, 1] there (the same floats as dividing by 255 on the host)."""
+    t = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a).to(device, non_blocking=True)
+    return t.float().div_(255) if t.dtype == torch.uint8 else t
+
+
+PREFETCH = 3  # batches a GPU run draws ahead
+
+
+class Batches:
+    """A run's training batches in order, drawn from ``rng`` by ``src.batch``.  With
+    ``prefetch`` (the default on a GPU), a thread draws and pins the next PREFETCH batches
+    while the device works, from its own copy of ``rng``; taking a batch sets ``rng`` to the
+    state after it, so a checkpoint holds the state an unthreaded run would (exact resume)."""
+
+    def __init__(self, src, rng: np.random.Generator, n: int, device: str, prefetch: bool | None = None):
+        import queue
+        import threading
+
+        self.src, self.rng, self.n, self.device = src, rng, n, device
+        self.prefetch = device.startswith("cuda") if prefetch is None else prefetch
+        if self.prefetch:
+            own = np.random.default_rng()
+            own.bit_generator.state = rng.bit_generator.state
+            self.queue, self.stop = queue.Queue(PREFETCH), threading.Event()
+            self.thread = threading.Thread(target=self._fill, args=(own,), daemon=True)
+            self.thread.start()
+
+    def _fill(self, rng: np.random.Generator) -> None:
+        import queue
+
+        failed = False
+        while not (self.stop.is_set() or failed):
+            try:
+                t = torch.from_numpy(self.src.batch(rng, self.n))
+                item = (t.pin_memory() if self.device.startswith("cuda") else t, rng.bit_generator.state)
+            except BaseException as e:  # handed to the training loop, which raises it
+                item, failed = (e, None), True
+            while not self.stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def next(self) -> torch.Tensor:
+        if not self.prefetch:
+            return to_device(self.src.batch(self.rng, self.n), self.device)
+        batch, state = self.queue.get()
+        if isinstance(batch, BaseException):
+            raise batch
+        self.rng.bit_generator.state = state
+        return to_device(batch, self.device)
+
+    def __enter__(self) -> Batches:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.prefetch:
+            self.stop.set()
+            self.thread.join()
 
 
 def export(checkpoint: Path, weights_dir: Path, name: str = "", note: str = "") -> tuple[str, dict]:

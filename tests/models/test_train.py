@@ -45,6 +45,38 @@ def test_resume_is_exact(tmp_path):
     assert straight["train"]["ema"] == resumed["train"]["ema"] == 0.9
 
 
+
+def test_prefetched_batches_are_the_unthreaded_ones(tmp_path):
+    """A GPU run's prefetching thread hands over the batches, and leaves the sampler in the
+    states, that drawing them in the loop would (so checkpoints resume exactly); uint8 crops
+    become the floats a host-side division by 255 gives; a failing source fails the run."""
+    from omnicodec.datasets import training
+    from omnicodec.models.train import Batches, to_device
+
+    src = training.source("images", write_images(tmp_path / "imgs"), 32)
+    rngs = [np.random.default_rng(7), np.random.default_rng(7)]
+    with Batches(src, rngs[0], 3, "cpu", prefetch=False) as plain, Batches(src, rngs[1], 3, "cpu", prefetch=True) as ahead:
+        for _ in range(5):
+            a, b = plain.next(), ahead.next()
+            assert torch.equal(a, b) and a.dtype == torch.float32
+            assert rngs[0].bit_generator.state == rngs[1].bit_generator.state
+    raw = src.batch(np.random.default_rng(1), 2)
+    assert torch.equal(to_device(raw, "cpu"), torch.from_numpy(raw.astype(np.float32) / 255.0))
+
+    class Broken:
+        calls = 0
+
+        def batch(self, rng, n):
+            Broken.calls += 1
+            if Broken.calls > 1:
+                raise OSError("disk gone")
+            return np.zeros((n, 3, 4, 4), np.uint8)
+
+    with Batches(Broken(), np.random.default_rng(0), 2, "cpu", prefetch=True) as batches:
+        batches.next()
+        with pytest.raises(OSError, match="disk gone"):
+            batches.next()
+
 def test_learning_rate_schedule():
     from omnicodec.models.train import TrainConfig
 
