@@ -56,11 +56,10 @@ class Inference:
 
     def __init__(self, art):
         from ..models.base import ACT_BITS, IntegerNet, load_half
-        from ..models.mcquic import McQuicConfig, analysis_net, context_net, down_net, ladder_books, synthesis_net
+        from ..models.mcquic import McQuicConfig, context_net, down_net, image_nets, ladder_books
 
         cfg = self.cfg = McQuicConfig.from_dict(art["config"])
-        self.encoder, self.down = analysis_net(cfg.encoder, cfg.width), down_net(cfg)
-        self.decoder, context = synthesis_net(cfg.width, cfg.decoder), context_net(cfg)
+        (self.encoder, self.decoder), self.down, context = image_nets(cfg), down_net(cfg), context_net(cfg)
         for name, net in (("encoder", self.encoder), ("down", self.down), ("decoder", self.decoder),
                           ("context", context)):
             load_half(net, art[name])

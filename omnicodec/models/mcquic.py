@@ -62,8 +62,13 @@ class McQuicConfig(TupleConfig):
     ladder_from: int = 2500  # before it the lower levels' large errors stall the young model (measured)
     commitment: float = 0.25
     # a code whose usage (an EMA of its assignments a step) falls below this is re-seeded from
-    # the batch (with 1024 codes a group and 512 positions a batch, 2 re-seeds most codes often)
-    dead_code: float = 2.0
+    # the batch (with 1024 codes a group and 512 positions a batch, 2, the shipped model's,
+    # re-seeds most codes every step, so no code keeps a frequency and the priors learn
+    # nothing; 0.05 coded 7% fewer bits by step 1500, measured 2026-12-06)
+    dead_code: float = 0.05
+    # subtracted from the image before the analysis, added to the synthesis' output (0.5: a
+    # plain autoencoder of these nets reached 17.8 dB after 600 steps, 15.5 dB uncentred)
+    centre: float = 0.0
     predict: float = 0.25  # weight of the prediction's squared error from the latent
     distortion: float = 1000.0  # weight of the MSE (images in [0, 1])
     prior_weight: float = 0.1  # weight of the priors' cross-entropy (nats per index)
@@ -80,6 +85,16 @@ class McQuicConfig(TupleConfig):
 def down_net(cfg: McQuicConfig) -> nn.Sequential:
     w = cfg.width
     return nn.Sequential(nn.Conv2d(w, w, 3, 2, 1), nn.SiLU(), nn.Conv2d(w, w, 3, 1, 1))
+
+
+def image_nets(cfg: McQuicConfig) -> tuple[nn.Sequential, nn.Sequential]:
+    """The analysis and synthesis nets, centred by ``cfg.centre`` (forward hooks: the weights'
+    names stay those of uncentred models)."""
+    encoder, decoder = analysis_net(cfg.encoder, cfg.width), synthesis_net(cfg.width, cfg.decoder)
+    if cfg.centre:
+        encoder.register_forward_pre_hook(lambda _, args: (args[0] - cfg.centre, *args[1:]))
+        decoder.register_forward_hook(lambda _, args, out: out + cfg.centre)
+    return encoder, decoder
 
 
 def context_net(cfg: McQuicConfig) -> nn.Sequential:
@@ -136,8 +151,7 @@ class McQuic(LearnedModel):
 
     def __init__(self, cfg: McQuicConfig = McQuicConfig(), train_parts: bool = True):
         super().__init__(cfg)
-        self.encoder, self.down = analysis_net(cfg.encoder, cfg.width), down_net(cfg)
-        self.context, self.decoder = context_net(cfg), synthesis_net(cfg.width, cfg.decoder)
+        (self.encoder, self.decoder), self.down, self.context = image_nets(cfg), down_net(cfg), context_net(cfg)
         self.coarse_logits = nn.Parameter(torch.zeros(cfg.groups[0], cfg.codes[0]))
         self.fine_logits = nn.Parameter(torch.zeros(cfg.groups[1], cfg.codes[1]))
         self.scale_offset = nn.Parameter(torch.zeros(cfg.groups[1]))  # folded into the context net at export

@@ -109,3 +109,35 @@ def test_export_round_trips_and_refuses_codebooks_that_do_not_fit():
     art["centroids"] = art["centroids"][:, :-1]
     with pytest.raises(ValueError, match="do not fit"):
         ladder_books(art)
+
+
+def test_a_centred_model_shifts_its_image_nets_and_the_codec_does_the_same():
+    """``centre``: the analysis sees x - centre and the synthesis adds it back, in the model and
+    in the codec's inference built from its export (same weight names as an uncentred model,
+    whose export still loads as before); older code refuses the key rather than ignore it."""
+    import dataclasses
+
+    from omnicodec.codecs.mcquic import Inference
+
+    torch.manual_seed(0)
+    centred = McQuic(dataclasses.replace(TINY, centre=0.5))
+    centred.prepare(torch.rand(8, 3, 64, 64))
+    plain = McQuic(TINY, train_parts=False)
+    plain.load_state_dict(centred.state_dict(), strict=False)
+    centred.eval(), plain.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        z = centred.encoder(x)
+        assert torch.allclose(z, plain.encoder(x - 0.5)) and not torch.allclose(z, plain.encoder(x))
+        assert torch.allclose(centred.decoder(z), plain.decoder(z) + 0.5)
+    art = centred.export()
+    assert art["config"]["centre"] == 0.5 and set(art["encoder"]) == set(plain.encoder.state_dict())
+    inference = Inference(art)
+    with torch.no_grad():
+        got = inference.encoder(x.double().float())
+        want = McQuic(dataclasses.replace(TINY, centre=0.5), train_parts=False)
+        want.load_artefact(art)
+        want.eval()
+        assert torch.allclose(got, want.encoder(x), atol=1e-6)
+        assert torch.allclose(inference.decoder(z.double()), want.decoder(z).double(), atol=1e-5)
+    assert McQuicConfig.from_dict({k: v for k, v in art["config"].items() if k != "centre"}).centre == 0
