@@ -12,7 +12,7 @@ from omnicodec.codecs.logzip.blocks import _STREAMS, _structure
 from omnicodec.errors import CorruptStreamError
 from omnicodec.kernels.logs import META, MIXED_COL
 
-from ..codecs.test_logzip import PIECES, log_like, names_log, packages_log
+from ..codecs.test_logzip import PIECES, access_log, log_like, names_log, packages_log
 
 
 def render_with(twin: str, block, cap: int, monkeypatch, rows=None) -> bytes | str:
@@ -31,23 +31,24 @@ def samples():
     yield b"id=deadbeef01 " * 40 + b"\n" + b"\x01 outlier \xff\n" * 3 + b"x" * 70000 + b"\n7\n"
     yield names_log(300).replace(b"\n", b"\r\n", 50) + b"x\x03y\n" + log_like(40, seed=5) + b"no final newline"
     yield packages_log(500).replace(b"\n", b"\r\n", 70) + b"x\x03y  z\n" + b"no final newline"
+    yield access_log() + log_like(60, seed=6)  # joint chains (structure 6: the v3-joint fixture's text)
 
 
 def structured(data: bytes, structure: int):
-    """Structure 5's streams with token slots (where it has none, structure 4's)."""
-    return (_structure(data, structure, tokens=True) if structure == 5 else None) or _structure(data, structure)
+    """From structure 5 on, the streams with token slots (where it has none, without)."""
+    return (_structure(data, structure, tokens=True) if structure >= 5 else None) or _structure(data, structure)
 
 
-@pytest.mark.parametrize("structure", [1, 2, 4, 5])
-@pytest.mark.parametrize("data", list(samples()), ids=range(6))
+@pytest.mark.parametrize("structure", [1, 2, 4, 5, 6])
+@pytest.mark.parametrize("data", list(samples()), ids=range(7))
 def test_twins_render_the_same_text(data, structure, monkeypatch):
     block = structured(data, structure)
     for twin in ("numpy", "cpu"):
         assert render_with(twin, block, len(data), monkeypatch) == data
 
 
-@pytest.mark.parametrize("structure", [1, 2, 4, 5])
-@pytest.mark.parametrize("data", list(samples()), ids=range(6))
+@pytest.mark.parametrize("structure", [1, 2, 4, 5, 6])
+@pytest.mark.parametrize("data", list(samples()), ids=range(7))
 def test_twins_render_the_lines_picked(data, structure, monkeypatch):
     """A selection of lines (random, none, all but the last, the last alone) renders as those
     lines of the text, each with its line end (the last without one where the text has none),
