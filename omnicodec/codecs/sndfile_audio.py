@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -96,17 +96,79 @@ class _SndfileCodec(Codec):
 
 @dataclass
 class FLAC(_SndfileCodec):
+    """FLAC, and float sound whose samples are 16- or 24-bit PCM in disguise (``float_bits``)."""
+
     codec_id: ClassVar[str] = "flac"
     standard: ClassVar[tuple[str, ...]] = (".flac",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "FLAC"
-    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24")
+    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT")
     max_channels: ClassVar[int] = 8
-    description: ClassVar[str] = "FLAC lossless (libFLAC level 8)"
+    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float sound that is 16/24-bit PCM"
+    # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
+    # as 16- or 24-bit sound a converter or a DAW saved as float is: coded as those integers,
+    # divided back (exactly: a power of two) on decode.  Written only for such sounds.
+    float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24)})
+
+    def __post_init__(self):
+        if self.float_bits not in (0, 16, 24):
+            raise ValueError(f"flac float_bits must be 0, 16 or 24, got {self.float_bits!r}")
+
+    def for_item(self, item):
+        if isinstance(item, Audio) and item.subtype == "FLOAT":
+            return dataclasses.replace(self, float_bits=_pcm_bits(item.frames))
+        return self
+
+    def supports(self, item):
+        reason = super().supports(item)
+        if reason is None and item.subtype == "FLOAT" and not _pcm_bits(item.frames):
+            return "flac stores float sound only where it is 16- or 24-bit PCM saved as float (wav keeps any)"
+        return reason
 
     def write_args(self, item):
         subtype = "PCM_16" if item.subtype in ("PCM_S8", "PCM_U8") else item.subtype
-        return {"subtype": subtype, "compression_level": 1.0}
+        return {"subtype": f"PCM_{self.float_bits}" if self.float_bits else subtype, "compression_level": 1.0}
+
+    def encode(self, item):
+        if item.subtype != "FLOAT":
+            return super().encode(item)
+        self.check_supports(item)
+        if _pcm_bits(item.frames) != self.float_bits:
+            raise UnsupportedInputError(f"flac float_bits={self.float_bits} does not fit this sound's samples")
+        # left-justified int32, as libsndfile takes integers for any PCM width (exact in float32:
+        # a power of two times at most 24 significant bits)
+        ints = (item.frames * np.float32(2.0 ** 31)).astype(np.int32)
+        out = io.BytesIO()
+        sf.write(out, ints, item.sample_rate, format=self.format, **self.write_args(item))
+        return {"DATA": out.getvalue()}
+
+    def decode(self, sections, meta):
+        if not self.float_bits or meta.get("subtype") != "FLOAT":
+            if self.float_bits:
+                raise CorruptStreamError("flac: float_bits is for float sound")
+            return super().decode(sections, meta)
+        ints = super().decode(sections, {**meta, "subtype": "PCM_32"}).frames
+        if np.any(ints & ((1 << (32 - self.float_bits)) - 1)):
+            raise CorruptStreamError(f"flac: samples finer than {self.float_bits} bits")
+        return audio_from(ints.astype(np.float32) / np.float32(2.0 ** 31), meta)
+
+
+def _pcm_bits(frames: np.ndarray) -> int:
+    """16 or 24 where float samples are all whole multiples of 2**(1 - bits) in [-1, 1) (the
+    fewest bits that hold them), else 0.  A negative zero has no integer: it rules them out.
+    In chunks: memory stays a few MB over the sound's."""
+    if frames.dtype != np.float32 or not frames.size:
+        return 0
+    flat, fits16 = frames.reshape(-1), True
+    for start in range(0, flat.size, 1 << 20):
+        x = flat[start:start + (1 << 20)].astype(np.float64)
+        if not (np.isfinite(x).all() and x.min() >= -1.0 and x.max() < 1.0) or np.signbit(x[x == 0]).any():
+            return 0
+        s24 = x * 2.0 ** 23
+        if not np.array_equal(s24, np.round(s24)):
+            return 0
+        fits16 = fits16 and np.array_equal(x * 2.0 ** 15, np.round(x * 2.0 ** 15))
+    return 16 if fits16 else 24
 
 
 @dataclass

@@ -165,3 +165,32 @@ def test_lossy_codecs_refuse_nan_or_infinite_samples(codec_id):
     x[100] = np.nan if codec_id != "vorbis" else np.inf
     with pytest.raises(omnicodec.errors.UnsupportedInputError, match="NaN or infinite"):
         omnicodec.encode(Audio(x, 44100, "FLOAT"), omnicodec.get_codec(codec_id, 50))
+
+
+def test_float_sound_that_is_16_or_24_bit_pcm_goes_to_flac_exactly():
+    """Float WAVs saved from 16- or 24-bit sound (converters, DAWs) were stored raw by the
+    default (wav: FLAC refused FLOAT); FLAC codes their integers and gives the same float32
+    samples back.  Float sound off those grids, or at full scale (1.0 is no 24-bit value),
+    stays with wav; a stream whose payload is finer than its float_bits is refused."""
+    from omnicodec import container
+    from omnicodec.codecs.sndfile_audio import FLAC
+    from omnicodec.errors import CorruptStreamError
+
+    t = np.arange(20000) / 16000
+    blobs = {}
+    for bits in (16, 24):
+        k = np.round(np.sin(2 * np.pi * 440 * t)[:, None] * np.array([0.5, 0.3]) * 2 ** (bits - 1)) + 0.0  # no -0.0
+        item = omnicodec.Audio((k / 2 ** (bits - 1)).astype(np.float32), 16000, "FLOAT")
+        assert omnicodec.choose_codec(item).codec_id == "flac"
+        blobs[bits] = omnicodec.encode(item)
+        header, back = omnicodec.decode_with_header(blobs[bits])
+        assert header.codec == "flac" and header.config == {"float_bits": bits}
+        assert back.subtype == "FLOAT" and back.frames.dtype == np.float32 and np.array_equal(back.frames, item.frames)
+        assert len(blobs[bits]) < 0.5 * len(omnicodec.encode(item, "wav"))
+    for frames in (item.frames * np.float32(0.7), np.concatenate([item.frames, [[1.0, 0.0]]]).astype(np.float32),
+                   np.concatenate([item.frames, [[-0.0, 0.0]]]).astype(np.float32)):  # -0.0: no integer
+        other = omnicodec.Audio(frames, 16000, "FLOAT")
+        assert "16- or 24-bit PCM" in FLAC().supports(other) and omnicodec.choose_codec(other).codec_id == "wav"
+    box = container.unpack(blobs[24])
+    with pytest.raises(CorruptStreamError, match="finer than 16 bits"):
+        FLAC(float_bits=16).decode(box.sections, box.header.meta)
