@@ -194,3 +194,4 @@ def test_float_sound_that_is_16_or_24_bit_pcm_goes_to_flac_exactly():
     box = container.unpack(blobs[24])
     with pytest.raises(CorruptStreamError, match="finer than 16 bits"):
         FLAC(float_bits=16).decode(box.sections, box.header.meta)
+    check_fixture("flac", omnicodec.Audio(item.frames[:2000].copy(), 16000, "FLOAT"), "v3-float24")  # frozen
