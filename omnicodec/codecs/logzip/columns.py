@@ -129,16 +129,7 @@ def _code_columns(v, col, starts, ends, num_cols) -> tuple[np.ndarray, bytes]:
     prev = np.concatenate([[0], v[:-1]])
     prev[k == 0] = 0
     delta = _zigzag(v - prev)
-    # dictionary codes
-    idx = np.lexsort((v, col))  # by column, then value; ties keep text order
-    sv, sc = v[idx], col[idx]
-    group_start = np.concatenate([[True], (sv[1:] != sv[:-1]) | (sc[1:] != sc[:-1])])
-    first = np.empty(v.size, dtype=np.int64)
-    first[idx] = idx[group_start][np.cumsum(group_start) - 1]
-    new = first == pos
-    rank = seg_cumsum(new.astype(np.int64), starts, counts) - 1
-    seen = rank + 1 - new
-    codes = np.where(new, 0, seen - rank[first]).astype(np.uint64)
+    codes, new = _dict_codes(v, col, starts, counts)
     distinct = np.bincount(col[new], minlength=num_cols)
 
     def colsum(x):
@@ -168,6 +159,21 @@ def _code_columns(v, col, starts, ends, num_cols) -> tuple[np.ndarray, bytes]:
         coded[:, 1] = uw
         parts.append(_scatter_planes(raw[in_dict], ucol, uk, ucount, uw))
     return coded, b"".join(parts)
+
+
+def _dict_codes(v, col, starts, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary codes (uint64) of values grouped by column: 0 for a value new to its column,
+    k for the value introduced k distinct values ago; and which values are new."""
+    pos = np.arange(v.size)
+    idx = np.lexsort((v, col))  # by column, then value; ties keep text order
+    sv, sc = v[idx], col[idx]
+    group_start = np.concatenate([[True], (sv[1:] != sv[:-1]) | (sc[1:] != sc[:-1])])
+    first = np.empty(v.size, dtype=np.int64)
+    first[idx] = idx[group_start][np.cumsum(group_start) - 1]
+    new = first == pos
+    rank = seg_cumsum(new.astype(np.int64), starts, counts) - 1
+    seen = rank + 1 - new
+    return np.where(new, 0, seen - rank[first]).astype(np.uint64), new
 
 
 def fold(values, cols, order, starts, ends, joint: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -270,13 +276,8 @@ def _dict_bits(x: np.ndarray) -> float:
     """Estimated bits of a column in dictionary mode (``_code_columns``): its codes (0 for a
     new value, else how many distinct values ago it came) and its distinct values, each as
     ``_plane_bits`` counts them."""
-    _, first, inverse = np.unique(x, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, np.int64)
-    rank[np.argsort(first)] = np.arange(first.size)
-    at = first[inverse.ravel()]
-    new = at == np.arange(x.size)
-    codes = np.where(new, 0, np.cumsum(new) - rank[inverse.ravel()])
-    return _plane_bits(codes) + _plane_bits(x[new])
+    codes, new = _dict_codes(x, np.zeros(x.size, np.int64), np.zeros(1, np.int64), np.array([x.size]))
+    return _plane_bits(codes.astype(np.int64)) + _plane_bits(x[new])
 
 
 def _best_bits(x: np.ndarray) -> float:
