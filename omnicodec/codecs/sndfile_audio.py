@@ -121,8 +121,12 @@ class FLAC(_SndfileCodec):
 
     def supports(self, item):
         reason = super().supports(item)
-        if reason is None and item.subtype == "FLOAT" and not _pcm_bits(item.frames):
-            return "flac stores float sound only where it is 16- or 24-bit PCM saved as float (wav keeps any)"
+        if reason is None and item.subtype == "FLOAT":
+            bits = _pcm_bits(item.frames)
+            if not bits:
+                return "flac stores float sound only where it is 16- or 24-bit PCM saved as float (wav keeps any)"
+            if self.float_bits and bits != self.float_bits:
+                return f"flac float_bits={self.float_bits} does not fit this sound's samples ({bits}-bit)"
         return reason
 
     def write_args(self, item):
@@ -133,8 +137,8 @@ class FLAC(_SndfileCodec):
         if item.subtype != "FLOAT":
             return super().encode(item)
         self.check_supports(item)
-        if _pcm_bits(item.frames) != self.float_bits:
-            raise UnsupportedInputError(f"flac float_bits={self.float_bits} does not fit this sound's samples")
+        if not self.float_bits:  # (``for_item`` sets it)
+            raise UnsupportedInputError("flac codes float sound with float_bits 16 or 24")
         # left-justified int32, as libsndfile takes integers for any PCM width (exact in float32:
         # a power of two times at most 24 significant bits)
         ints = (item.frames * np.float32(2.0 ** 31)).astype(np.int32)
