@@ -6,8 +6,7 @@ that fits an image training set into a small folder for the GPU machine.
                                                                       (n, 1, 28, 28) MNIST
                                                                float32 (n, 1, size) audio in [-1, 1]
                                                                       (n, frames, 3, size, size) video in [0, 1]
-                                          └► .validation()    the same shapes as float32 (uint8 ones
-                                                               scaled to [0, 1]), fixed, never trained on
+                                          └► .validation()    the same shapes and types, fixed, never trained on
 
 uint8 batches cross to the trainer's device as bytes (a quarter of float32's) and become floats
 in [0, 1] there (``models.train.to_device``).
@@ -99,8 +98,7 @@ class ImageSource(_Source):
         return out
 
     def validation(self) -> np.ndarray:
-        crops = np.stack([_centre(a, self.size) for a in self.held_out])
-        return crops.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        return np.ascontiguousarray(np.stack([_centre(a, self.size) for a in self.held_out]).transpose(0, 3, 1, 2))
 
 
 class AudioSource(_Source):
@@ -211,7 +209,7 @@ class MnistSource:
         return self.train[rng.integers(0, len(self.train), n)][:, None]
 
     def validation(self) -> np.ndarray:
-        return self.test[:, None].astype(np.float32) / 255.0
+        return self.test[:, None]
 
 
 def source(kind: str, folder: Path, size: int, frames: int = 4):

@@ -27,7 +27,9 @@ import json
 import math
 import os
 import platform
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,7 +246,7 @@ def train(model_id: str, data: Path, out: Path, tc: TrainConfig, resume: Path | 
         tc.start = run.step
     run.data = str(data)
     src = source(run.model.source, data, tc.size, tc.frames)
-    val = torch.from_numpy(src.validation()).to(device)
+    val = to_device(src.validation(), device)
     if not state and not init:  # a fresh model: its data-dependent init, from its own draw
         items = run.model.prepare_items
         run.model.prepare(to_device(src.batch(np.random.default_rng(tc.seed + 1), items), device))
@@ -310,9 +312,6 @@ class Batches:
     state after it, so a checkpoint holds the state an unthreaded run would (exact resume)."""
 
     def __init__(self, src, rng: np.random.Generator, n: int, device: str, prefetch: bool | None = None):
-        import queue
-        import threading
-
         self.src, self.rng, self.n, self.device = src, rng, n, device
         self.prefetch = device.startswith("cuda") if prefetch is None else prefetch
         if self.prefetch:
@@ -323,8 +322,6 @@ class Batches:
             self.thread.start()
 
     def _fill(self, rng: np.random.Generator) -> None:
-        import queue
-
         failed = False
         while not (self.stop.is_set() or failed):
             try:
