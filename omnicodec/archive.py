@@ -29,9 +29,11 @@ decoded item in the original format.  The manifest keeps the sha256 of the sourc
 restored file (decoding is deterministic), so ``verify`` proves that a restore still gives
 exactly what was checked at archive time, and the two digests say which files restore byte
 for byte.  ``--codec`` applies to the files of its
-modality; the others are coded losslessly by the default choice.  Symbolic links to files are
-archived as the file they point to; links to directories are not followed; empty directories
-are recorded and restored.
+modality; the others are coded losslessly by the default choice.  Symbolic links (to files or
+directories, inside the tree or out of it, dangling or not) are recorded as links, with their
+target as written, and restored as the same links, as tar and ``rsync -a`` keep them: never
+followed, so a link's target is neither archived twice nor taken from outside the tree.  Empty
+directories are recorded and restored.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Report:
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    links: int = 0               # symbolic links recorded (archive) or restored (restore)
     bytes_in: int = 0
     bytes_out: int = 0
     seconds: float = 0.0         # wall time, the cluster's start included
@@ -137,6 +140,7 @@ class Manifest:
             self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({_COLUMNS[0]} TEXT PRIMARY KEY, "
                             + ", ".join(_COLUMNS[1:]) + ")")
             self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS links (path TEXT PRIMARY KEY, target TEXT)")
             self.db.execute("CREATE TABLE IF NOT EXISTS runs (started REAL, seconds REAL, command TEXT, "
                             "src TEXT, settings TEXT, version TEXT, workers INTEGER, files INTEGER, "
                             "done INTEGER, skipped INTEGER, failed INTEGER)")
@@ -160,10 +164,20 @@ class Manifest:
     def dirs(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM dirs ORDER BY path")]
 
+    def links(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT path, target FROM links ORDER BY path"))
+
     def put(self, rows: Iterable[Row]) -> None:
-        with self.db:
-            self.db.executemany(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})",
-                                [dataclasses.astuple(r) for r in rows])
+        rows = [dataclasses.astuple(r) for r in rows]
+        with self.db:  # a path that was a link and is a file now is a file
+            self.db.executemany("DELETE FROM links WHERE path = ?", [r[:1] for r in rows])
+            self.db.executemany(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+
+    def put_links(self, links: Iterable[tuple[str, str]]) -> None:
+        links = list(links)
+        with self.db:  # ... and one that was a file and is a link now is a link
+            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p, _ in links])
+            self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?)", links)
 
     def put_dirs(self, paths: Iterable[str]) -> None:
         with self.db:
@@ -197,13 +211,14 @@ def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec 
     manifest = Manifest(dest, create=True)
     asked = _asked(codec, quality)
     try:
-        files, dirs, problems = _walk(src)
+        files, dirs, links, problems = _walk(src)
         manifest.put_dirs(dirs)
+        manifest.put_links(links)
         manifest.forget_failed({rel for rel, _, _ in files} | {rel for rel, _ in problems})
         done = manifest.done()
         jobs = [Job(rel, size, done[rel][3] if done.get(rel, ())[:3] == (size, mtime, asked) else None)
                 for rel, size, mtime in files]
-        report = Report(files=len(jobs) + len(problems), bytes_in=sum(j.bytes for j in jobs))
+        report = Report(files=len(jobs) + len(problems), links=len(links), bytes_in=sum(j.bytes for j in jobs))
         failed_early = [Row(rel, "failed", asked, error=msg) for rel, msg in problems]
         manifest.put(failed_early)
         report.failed, report.problems = len(failed_early), list(problems)
@@ -281,6 +296,16 @@ def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progre
             return [(j.path, _message(exc), 0.0) for j in group]
 
         _run(report, jobs, batch, done, lost, workers, scheduler, progress)
+        if out is not None:  # after the files, so that no file is ever written through a link
+            for path, target in manifest.links().items():
+                problem = _restore_link(out, path, target, force)
+                if problem:
+                    report.failed += 1
+                    report.problems.append((path, problem))
+                else:
+                    report.links += 1
+        else:
+            report.links = len(manifest.links())
         manifest.log_run("restore" if out else "verify", str(out or ""), "", report, time.time() - report.seconds)
     finally:
         manifest.close()
@@ -369,10 +394,10 @@ def _version() -> str:
 
 
 # ------------------------------------------------------------------------ client helpers
-def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str]]]:
-    """(files as (path, size, mtime_ns), directories, (path, problem) for what cannot be
-    archived), paths relative to ``src`` with "/"; links to files count as their target."""
-    files, dirs, problems = [], [], []
+def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(files as (path, size, mtime_ns), directories, symbolic links as (path, target), (path,
+    problem) for what cannot be archived), paths relative to ``src`` with "/"."""
+    files, dirs, links, problems = [], [], [], []
     for root, subdirs, names in os.walk(src):
         here = Path(root)
         subdirs.sort()
@@ -386,7 +411,10 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
                 problems.append((rel, "an omnicodec temporary file (being written, or left by a killed writer)"))
                 continue
             try:
-                st = path.stat()
+                st = path.lstat()
+                if stat.S_ISLNK(st.st_mode):
+                    links.append((rel, os.readlink(path)))
+                    continue
             except OSError as exc:
                 problems.append((rel, _message(exc)))
                 continue
@@ -394,10 +422,10 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
                 problems.append((rel, "not a regular file"))
             else:
                 files.append((rel, st.st_size, st.st_mtime_ns))
-        for name in subdirs:
+        for name in subdirs:  # os.walk lists a link to a directory here, and does not follow it
             if (here / name).is_symlink():
-                problems.append(((here / name).relative_to(src).as_posix(), "link to a directory (not followed)"))
-    return files, dirs, problems
+                links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name)))
+    return files, dirs, links, problems
 
 
 def _batches(jobs: list[Job], parts: int) -> list[list[Job]]:
@@ -514,6 +542,22 @@ def _check_one(dest: Path, out: Path | None, row: Row, force: bool) -> str:
             target.unlink()
     if digest != row.restored_sha256:
         return "decodes to different content than at archive time"
+    return ""
+
+
+def _restore_link(out: Path, path: str, target: str, force: bool) -> str:
+    """Make ``out/path`` the symbolic link to ``target``: "" or the problem."""
+    link = out / path
+    if os.path.lexists(link):
+        if link.is_symlink() and os.readlink(link) == target:
+            return ""
+        if not force:
+            return "output exists (use --force to overwrite)"
+        if link.is_dir() and not link.is_symlink():
+            return "a directory is in the way of the link"
+        link.unlink()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, link)
     return ""
 
 

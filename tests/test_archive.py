@@ -5,6 +5,7 @@ lossy codecs, corruption and per-file failures."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -237,19 +238,59 @@ def test_a_failing_file_is_recorded_and_the_run_goes_on(tmp_path, capsys):
     src.mkdir()
     (src / "fine.log").write_bytes(make_bytes(lines=20).data)
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG that does not read
-    (src / "dir-link").symlink_to(tmp_path, target_is_directory=True)
+    os.mkfifo(src / "pipe")
     dest = tmp_path / "archive"
     assert main(["archive", str(src), str(dest), "-c", "webp", "-q", "50", "--workers", "1"]) == 1
     err = capsys.readouterr().err
-    assert "broken.png" in err and "dir-link" in err and "Traceback" not in err
+    assert "broken.png" in err and "pipe: not a regular file" in err and "Traceback" not in err
     rows = archive.Manifest(dest).rows()
     assert rows["fine.log"].status == "done" and rows["broken.png"].status == "failed" and rows["broken.png"].error
-    assert {p for p, _ in archive.verify(dest, workers=1).problems} == {"broken.png", "dir-link"}
+    assert {p for p, _ in archive.verify(dest, workers=1).problems} == {"broken.png", "pipe"}
     (src / "broken.png").unlink()  # gone from the source: its failed row goes too, done rows stay
     (src / "fine.log").unlink()
     again = archive.archive(src, dest, workers=1)
     assert (again.files, again.failed) == (1, 1)
-    assert set(archive.Manifest(dest).rows()) == {"fine.log", "dir-link"}
+    assert set(archive.Manifest(dest).rows()) == {"fine.log", "pipe"}
+
+
+def test_links_are_archived_and_restored_as_links(tmp_path, capsys):
+    """A link to a file, to a folder, out of the tree and a dangling one come back as the same
+    links; nothing is followed, so the linked folder's files are not archived twice."""
+    src = tmp_path / "src"
+    (src / "data").mkdir(parents=True)
+    (src / "data" / "a.log").write_bytes(make_bytes(lines=20).data)
+    outside = tmp_path / "outside.log"
+    outside.write_bytes(b"not in the tree\n")
+    links = {"to-file.log": "data/a.log", "to-dir": "data", "data/up": "..", "out.log": str(outside),
+             "dangling": "no/such/file"}
+    for path, target in links.items():
+        (src / path).symlink_to(target)
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    assert main(["archive", str(src), str(dest), "--workers", "1"]) == 0
+    assert "1 archived" in capsys.readouterr().err
+    assert archive.Manifest(dest).links() == links and set(archive.Manifest(dest).rows()) == {"data/a.log"}
+    assert not (dest / "to-file.log.omc").exists() and not (dest / "to-dir").exists()
+    assert archive.verify(dest, workers=1).links == 5
+    report = archive.restore(dest, out, workers=1)
+    assert (report.done, report.links, report.problems) == (1, 5, [])
+    for path, target in links.items():
+        assert (out / path).is_symlink() and os.readlink(out / path) == target, path
+    assert (out / "to-file.log").read_bytes() == (src / "data" / "a.log").read_bytes()
+    # again: the same links there already are no problem; a file in a link's place is, without --force
+    (out / "dangling").unlink()
+    (out / "dangling").write_bytes(b"mine")
+    again = archive.restore(dest, out, workers=1)
+    assert {p for p, _ in again.problems} == {"data/a.log", "dangling"} and (out / "dangling").read_bytes() == b"mine"
+    assert not archive.restore(dest, out, force=True, workers=1).problems
+    assert os.readlink(out / "dangling") == "no/such/file"
+    # a link that became a file is a file in the manifest, and a file that became a link a link
+    (src / "to-file.log").unlink()
+    (src / "to-file.log").write_bytes(b"a file now\n")
+    (src / "data" / "a.log").unlink()
+    (src / "data" / "a.log").symlink_to("../out.log")
+    archive.archive(src, dest, workers=1)
+    manifest = archive.Manifest(dest)
+    assert set(manifest.rows()) == {"to-file.log"} and manifest.links()["data/a.log"] == "../out.log"
 
 
 @pytest.mark.parametrize("argv, message", [

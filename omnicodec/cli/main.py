@@ -526,7 +526,8 @@ def cmd_archive(args) -> int:
     report = archive.archive(args.src, args.dest, codec=codec, quality=args.quality, workers=args.workers,
                              scheduler=args.scheduler, progress=progress.Tree("archived"))
     return _summary(report, f"{report.done} archived, {report.skipped} already done and unchanged, "
-                    f"{report.failed} failed; {report.bytes_in / 2**20:.1f} MB -> {report.bytes_out / 2**20:.1f} MB")
+                    f"{report.failed} failed, {report.links} links; "
+                    f"{report.bytes_in / 2**20:.1f} MB -> {report.bytes_out / 2**20:.1f} MB")
 
 
 def cmd_verify(args) -> int:
@@ -534,7 +535,8 @@ def cmd_verify(args) -> int:
 
     report = archive.verify(args.dest, workers=args.workers, scheduler=args.scheduler,
                             progress=progress.Tree("verified"))
-    return _summary(report, f"{report.done} of {report.files} files verified, {report.failed} problems")
+    return _summary(report, f"{report.done} of {report.files} files verified ({report.links} links), "
+                    f"{report.failed} problems")
 
 
 def cmd_restore(args) -> int:
@@ -542,8 +544,8 @@ def cmd_restore(args) -> int:
 
     report = archive.restore(args.dest, args.out, force=args.force, workers=args.workers,
                              scheduler=args.scheduler, progress=progress.Tree("restored"))
-    return _summary(report, f"{report.done} of {report.files} files restored to {args.out}, "
-                    f"{report.failed} problems")
+    return _summary(report, f"{report.done} of {report.files} files and {report.links} links restored to "
+                    f"{args.out}, {report.failed} problems")
 
 
 def _summary(report, line: str) -> int:
