@@ -291,6 +291,7 @@ def test_links_are_archived_and_restored_as_links(tmp_path, capsys):
     archive.archive(src, dest, workers=1)
     manifest = archive.Manifest(dest)
     assert set(manifest.rows()) == {"to-file.log"} and manifest.links()["data/a.log"] == "../out.log"
+    assert not (dest / "data" / "a.log.omc").exists() and not archive.verify(dest, workers=1).problems
 
 
 @pytest.mark.parametrize("argv, message", [
