@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -96,7 +97,8 @@ class _SndfileCodec(Codec):
 
 @dataclass
 class FLAC(_SndfileCodec):
-    """FLAC, and float sound whose samples are 16- or 24-bit PCM in disguise (``float_bits``)."""
+    """FLAC, and float32 sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
+    any other finite float32 sound as integers through FLAC plus what they leave out."""
 
     codec_id: ClassVar[str] = "flac"
     standard: ClassVar[tuple[str, ...]] = (".flac",)
@@ -104,47 +106,60 @@ class FLAC(_SndfileCodec):
     format: ClassVar[str] = "FLAC"
     subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT")
     max_channels: ClassVar[int] = 8
-    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float sound that is 16/24-bit PCM"
+    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float32 sound too"
     # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
-    # as 16- or 24-bit sound a converter or a DAW saved as float is: coded as those integers,
-    # divided back (exactly: a power of two) on decode.  Written only for such sounds.
-    float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24)})
+    # as 16- or 24-bit sound a converter or a DAW saved as float is (16, 24): coded as those
+    # integers, divided back (exactly: a power of two) on decode.  Any other finite float32
+    # sound (32): 24-bit integers through FLAC and a section XTRA with what they leave out
+    # (``split_float``).  Written only for float sound.
+    float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32)})
 
     def __post_init__(self):
-        if self.float_bits not in (0, 16, 24):
-            raise ValueError(f"flac float_bits must be 0, 16 or 24, got {self.float_bits!r}")
+        if self.float_bits not in (0, 16, 24, 32):
+            raise ValueError(f"flac float_bits must be 0, 16, 24 or 32, got {self.float_bits!r}")
 
     def for_item(self, item):
-        if isinstance(item, Audio) and item.subtype == "FLOAT":
-            return dataclasses.replace(self, float_bits=_pcm_bits(item.frames))
+        """Float sound's float_bits from its samples, unless the user gave one (``-O``)."""
+        if isinstance(item, Audio) and item.subtype == "FLOAT" and not self.float_bits:
+            return dataclasses.replace(self, float_bits=_pcm_bits(item.frames) or 32)
         return self
 
     def supports(self, item):
         reason = super().supports(item)
         if reason is None and item.subtype == "FLOAT":
-            bits = _pcm_bits(item.frames)
-            if not bits:
-                return "flac stores float sound only where it is 16- or 24-bit PCM saved as float (wav keeps any)"
-            if self.float_bits and bits != self.float_bits:
-                return f"flac float_bits={self.float_bits} does not fit this sound's samples ({bits}-bit)"
+            if not math.isfinite(item.peak()):
+                return "flac: the sound has NaN or infinite samples (wav stores them)"
+            if self.float_bits in (16, 24) and not 0 < _pcm_bits(item.frames) <= self.float_bits:
+                return f"flac float_bits={self.float_bits} does not fit this sound's samples"
         return reason
 
     def write_args(self, item):
         subtype = "PCM_16" if item.subtype in ("PCM_S8", "PCM_U8") else item.subtype
-        return {"subtype": f"PCM_{self.float_bits}" if self.float_bits else subtype, "compression_level": 1.0}
+        bits = min(self.float_bits, 24)
+        return {"subtype": f"PCM_{bits}" if bits else subtype, "compression_level": 1.0}
 
     def encode(self, item):
         if item.subtype != "FLOAT":
             return super().encode(item)
         self.check_supports(item)
         if not self.float_bits:  # (``for_item`` sets it)
-            raise UnsupportedInputError("flac codes float sound with float_bits 16 or 24")
+            raise UnsupportedInputError("flac codes float sound with float_bits 16, 24 or 32")
+        if self.float_bits == 32:
+            return min((self._flac(item, ints) | {"XTRA": xtra} for ints, xtra in split_float(item.frames)),
+                       key=lambda sections: sum(map(len, sections.values())))
         # left-justified int32, as libsndfile takes integers for any PCM width (exact in float32:
         # a power of two times at most 24 significant bits)
-        ints = (item.frames * np.float32(2.0 ** 31)).astype(np.int32)
+        return self._flac(item, (item.frames * np.float32(2.0 ** 31)).astype(np.int32))
+
+    def _flac(self, item: Audio, ints: np.ndarray) -> dict[str, bytes]:
         out = io.BytesIO()
         sf.write(out, ints, item.sample_rate, format=self.format, **self.write_args(item))
         return {"DATA": out.getvalue()}
+
+    def decode_memory(self, meta, item_bytes):
+        """float_bits 32: the integers as read (two copies), shifted, their magnitudes and the
+        floats, each the item's size (tests/api/test_memory.py)."""
+        return super().decode_memory(meta, item_bytes) + (3 * item_bytes if self.float_bits == 32 else 0)
 
     def decode(self, sections, meta):
         if not self.float_bits or meta.get("subtype") != "FLOAT":
@@ -152,8 +167,10 @@ class FLAC(_SndfileCodec):
                 raise CorruptStreamError("flac: float_bits is for float sound")
             return super().decode(sections, meta)
         ints = super().decode(sections, {**meta, "subtype": "PCM_32"}).frames
-        if np.any(ints & ((1 << (32 - self.float_bits)) - 1)):
-            raise CorruptStreamError(f"flac: samples finer than {self.float_bits} bits")
+        if np.any(ints & ((1 << (32 - min(self.float_bits, 24))) - 1)):
+            raise CorruptStreamError(f"flac: samples finer than {min(self.float_bits, 24)} bits")
+        if self.float_bits == 32:
+            return audio_from(join_float(ints >> 8, section(sections, "XTRA", self.codec_id)), meta)
         return audio_from(ints.astype(np.float32) / np.float32(2.0 ** 31), meta)
 
 
@@ -173,6 +190,140 @@ def _pcm_bits(frames: np.ndarray) -> int:
             return 0
         fits16 = fits16 and np.array_equal(x * 2.0 ** 15, np.round(x * 2.0 ** 15))
     return 16 if fits16 else 24
+
+
+# ------------------------------------------------- float32 sound of any values (float_bits 32)
+# Two ways to turn float32 samples into 24-bit integers for FLAC, and the section XTRA that
+# gives the floats back from them (the encoder keeps the smaller whole):
+#   mantissa (XTRA = 1, int16 s, a zstd frame): each sample's magnitude scaled by 2**s (s puts
+#     all but the loudest 1/65536 (or 16) below 2**23) and cut to an integer I, as WavPack codes float;
+#     the bits the cut drops (k = 24 - bit length of |I|: what a float's 24-bit mantissa holds
+#     beyond I) packed MSB first in 2**14-sample chunks, each padded to a byte, then the float32
+#     bits of every sample whose I is 0 (silence, -0.0, the quietest, and those too loud for
+#     24 bits): sound processed in float (mixes, EQ, resampling, reverb, fades), whose low
+#     mantissa bits are noise.
+#   rank (XTRA = 2, uint32 D, a zstd frame): the sorted distinct values, and each sample as its
+#     rank among them (minus D // 2): integer PCM scaled by a gain, whose values are few and
+#     whose ranks are the original integers again where it used them all.
+_FLOAT_CHUNK = 1 << 14
+_RANK_MAX_SAMPLES = 1 << 26  # ranks sort every sample (16 bytes each): longer sound skips them
+
+
+def split_float(frames: np.ndarray):
+    """(left-justified int32 for a PCM_24 FLAC, XTRA) of finite float32 ``frames`` by each
+    way that applies (see above)."""
+    flat = frames.reshape(-1)
+    bits = flat.view(np.int32)
+    keys = np.where(bits < 0, ~(bits & 0x7FFFFFFF), bits)  # float order as int32 order, -0.0 < 0.0
+    if flat.size <= _RANK_MAX_SAMPLES and 4 * np.unique(keys[:1 << 20]).size <= 3 * min(flat.size, 1 << 20):
+        values = np.unique(keys)
+        if values.size <= 1 << 24:
+            ranks = np.searchsorted(values, keys).astype(np.int32) - values.size // 2
+            steps = np.diff(values.astype(np.int64) + (1 << 31), prepend=0).astype("<u4")
+            yield ((ranks << 8).reshape(frames.shape), b"\x02" + int(values.size).to_bytes(4, "little")
+                   + _zstd(steps.view(np.uint8).reshape(-1, 4).T.tobytes()))
+    s = _float_scale(flat)
+    mags, tails, zeros = np.empty(flat.size, np.int32), [], []
+    for start in range(0, flat.size, _FLOAT_CHUNK):
+        x = np.abs(flat[start:start + _FLOAT_CHUNK].astype(np.float64))
+        mag = np.floor(np.minimum(np.ldexp(x, s), 2.0 ** 23)).astype(np.int64)
+        k = _tail_bits(mag)
+        tail = np.ldexp(x, s + k) - np.ldexp(mag.astype(np.float64), k)
+        exact = (mag < 1 << 23) & (tail == np.floor(tail)) & (tail < np.ldexp(1.0, k))
+        mag, k = np.where(exact, mag, 0), np.where(exact, k, 0)
+        mags[start:start + x.size] = mag
+        tails.append(_pack_tails(np.where(mag > 0, tail, 0).astype(np.int32), k))
+        zeros.append(flat[start:start + x.size][mag == 0].astype("<f4").tobytes())
+    ints = np.where(np.signbit(flat), -mags, mags) << 8
+    yield ints.reshape(frames.shape), b"\x01" + int(s).to_bytes(2, "little", signed=True) + _zstd(
+        b"".join(tails) + b"".join(zeros))
+
+
+def _float_scale(flat: np.ndarray) -> int:
+    """s such that |x| * 2**s < 2**23 for all but 1 in 65536 of the samples, or 16 (the loudest,
+    kept whole with the zeros: a glitch of 1e30 does not push the rest of the sound to zero)."""
+    counts = np.zeros(280, np.int64)  # float32 exponents (frexp) from -148 to 128, at +150
+    for start in range(0, flat.size, 1 << 20):
+        counts += np.bincount(np.frexp(flat[start:start + (1 << 20)])[1] + 150, minlength=280)
+    above = np.cumsum(counts[::-1])[::-1]  # samples with an exponent of at least each
+    found = np.flatnonzero(above > max(16, flat.size >> 16))
+    return 23 - (int(found[-1] if found.size else np.flatnonzero(counts)[-1]) - 150)
+
+
+def join_float(ints: np.ndarray, xtra: bytes) -> np.ndarray:
+    """The float32 samples ``split_float`` made ``ints`` (right-justified) and ``xtra`` from;
+    CorruptStreamError where they disagree."""
+    xtra, flat = bytes(xtra), ints.reshape(-1)
+    if xtra[:1] == b"\x02" and len(xtra) >= 5:
+        d = int.from_bytes(xtra[1:5], "little")
+        ranks = flat + d // 2
+        if not 0 < d <= min(flat.size, 1 << 24) or (flat.size and (ranks.min() < 0 or ranks.max() >= d)):
+            raise CorruptStreamError("flac: a rank out of its table")
+        steps = np.frombuffer(_unzstd(xtra[5:], 4 * d), np.uint8).reshape(4, d).T.copy().view("<u4").ravel()
+        keys = np.cumsum(steps, dtype=np.int64) - (1 << 31)
+        if keys.size != d or keys[-1] >= 1 << 31 or np.any(steps[1:] == 0):
+            raise CorruptStreamError("flac: the value table is not sorted")
+        keys = keys.astype(np.int32)
+        bits = np.where(keys < 0, ~keys | np.int32(-(1 << 31)), keys)
+        return bits[ranks].view(np.float32).reshape(ints.shape)
+    if xtra[:1] != b"\x01" or len(xtra) < 3:
+        raise CorruptStreamError("flac: unknown float layout")
+    s = int.from_bytes(xtra[1:3], "little", signed=True)
+    mags = np.abs(flat)
+    chunks = range(0, flat.size, _FLOAT_CHUNK)
+    sizes = [-(-int(_tail_bits(mags[start:start + _FLOAT_CHUNK]).sum()) // 8) for start in chunks]
+    zeros = int(np.count_nonzero(mags == 0))
+    payload = _unzstd(xtra[3:], sum(sizes) + 4 * zeros)
+    out, at = np.empty(flat.size, np.float32), 0
+    for start, size in zip(chunks, sizes):
+        mag = mags[start:start + _FLOAT_CHUNK].astype(np.int64)
+        k = _tail_bits(mag)
+        tail = _unpack_tails(np.frombuffer(payload, np.uint8, size, at), k)
+        x = np.ldexp((mag << k | tail).astype(np.float64), -(s + k)).astype(np.float32)
+        out[start:start + k.size] = np.where(flat[start:start + k.size] < 0, -x, x)
+        at += size
+    out[mags == 0] = np.frombuffer(payload, "<f4", zeros, at)
+    return out.reshape(ints.shape)
+
+
+def _tail_bits(mag: np.ndarray) -> np.ndarray:
+    """Bits of a float32's mantissa beyond the integer ``mag`` (> 0; 0 for 0): 24 - its length."""
+    return np.where(mag > 0, 24 - np.frexp(mag.astype(np.float64))[1], 0)
+
+
+def _pack_tails(tail: np.ndarray, k: np.ndarray) -> bytes:
+    """``tail[i]``'s low ``k[i]`` bits (k < 24), MSB first, back to back, padded to a byte."""
+    shift = k[:, None] - 1 - np.arange(23, dtype=np.int32)
+    bits = (tail[:, None] >> np.maximum(shift, 0)) & 1
+    return np.packbits(bits[shift >= 0].astype(np.uint8)).tobytes()
+
+
+def _unpack_tails(packed: np.ndarray, k: np.ndarray) -> np.ndarray:
+    bits = np.unpackbits(packed).astype(np.int64)
+    at = (np.cumsum(k) - k)[:, None] + np.arange(23)
+    shift = k[:, None] - 1 - np.arange(23)
+    taken = np.where(shift >= 0, bits[np.where(shift >= 0, at, 0)] if bits.size else 0, 0)
+    return (taken << np.maximum(shift, 0)).sum(axis=1)
+
+
+def _zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=19).compress(data)
+
+
+def _unzstd(data: bytes, size: int) -> bytes:
+    import zstandard
+
+    from .generic import zstd_frame
+
+    try:
+        out = zstd_frame(data, size)
+    except zstandard.ZstdError:
+        out = b""
+    if len(out) != size:
+        raise CorruptStreamError("flac: the float section is damaged")
+    return out
 
 
 @dataclass

@@ -171,7 +171,8 @@ def test_float_sound_that_is_16_or_24_bit_pcm_goes_to_flac_exactly():
     """Float WAVs saved from 16- or 24-bit sound (converters, DAWs) were stored raw by the
     default (wav: FLAC refused FLOAT); FLAC codes their integers and gives the same float32
     samples back.  Float sound off those grids, or at full scale (1.0 is no 24-bit value),
-    stays with wav; a stream whose payload is finer than its float_bits is refused."""
+    takes float_bits 32 (the next test); a stream whose payload is finer than its float_bits
+    is refused."""
     from omnicodec import container
     from omnicodec.codecs.sndfile_audio import FLAC
     from omnicodec.errors import CorruptStreamError
@@ -187,11 +188,90 @@ def test_float_sound_that_is_16_or_24_bit_pcm_goes_to_flac_exactly():
         assert header.codec == "flac" and header.config == {"float_bits": bits}
         assert back.subtype == "FLOAT" and back.frames.dtype == np.float32 and np.array_equal(back.frames, item.frames)
         assert len(blobs[bits]) < 0.5 * len(omnicodec.encode(item, "wav"))
+        if bits == 16:
+            item16 = item
     for frames in (item.frames * np.float32(0.7), np.concatenate([item.frames, [[1.0, 0.0]]]).astype(np.float32),
                    np.concatenate([item.frames, [[-0.0, 0.0]]]).astype(np.float32)):  # -0.0: no integer
         other = omnicodec.Audio(frames, 16000, "FLOAT")
-        assert "16- or 24-bit PCM" in FLAC().supports(other) and omnicodec.choose_codec(other).codec_id == "wav"
+        assert "does not fit" in FLAC(float_bits=24).supports(other)
+        assert omnicodec.choose_codec(other).for_item(other).float_bits == 32
+    for asked in (24, 32):  # a user's float_bits that holds the sound is kept
+        header, back = omnicodec.decode_with_header(omnicodec.encode(item16, FLAC(float_bits=asked)))
+        assert header.config == {"float_bits": asked} and back.frames.tobytes() == item16.frames.tobytes()
     box = container.unpack(blobs[24])
     with pytest.raises(CorruptStreamError, match="finer than 16 bits"):
         FLAC(float_bits=16).decode(box.sections, box.header.meta)
     check_fixture("flac", omnicodec.Audio(item.frames[:2000].copy(), 16000, "FLOAT"), "v3-float24")  # frozen
+
+
+def _edges(x: np.ndarray) -> np.ndarray:
+    """``x`` with the floats a split into integers can get wrong: both zeros, denormals, the
+    smallest normal, values far above 1 and the largest float32."""
+    x = x.copy()
+    tiny = np.finfo(np.float32).tiny
+    edges = [-0.0, 0.0, 1e-45, -3e-42, tiny, -tiny, 3e30, -np.finfo(np.float32).max, 1.0, -1.0, 2.0 ** -24]
+    x[1:1 + len(edges), 0] = np.array(edges, np.float32)
+    return x
+
+
+def test_any_float32_sound_goes_to_flac_exactly_and_smaller_than_xz():
+    """Float sound that is not integer PCM in disguise (a mix, a filter, a resampler, a fade: its
+    low mantissa bits are noise) went to wav, uncompressed.  FLAC codes it as 24-bit integers
+    plus the bits they leave out (the mantissa way), and integer sound times a gain (few
+    distinct values) as the ranks of its values (the rank way): both give every float32
+    bit pattern back, -0.0, denormals and the largest float included, and both are smaller
+    than xz -9e of the raw samples, which is smaller than what wav stores."""
+    import lzma
+
+    from omnicodec import container
+    from omnicodec.codecs.sndfile_audio import FLAC
+
+    rng = np.random.default_rng(3)
+    t = np.arange(30000) / 44100
+    mix = np.sin(2 * np.pi * 220 * t)[:, None] * [0.5, 0.4] + 0.05 * rng.standard_normal((t.size, 2))
+    gained = np.round(mix * 8000) / 32768 * 0.7  # 16-bit sound at 0.7
+    for frames, way in ((_edges(mix.astype(np.float32)), 1), (_edges(gained.astype(np.float32)), 2)):
+        item = omnicodec.Audio(frames, 44100, "FLOAT")
+        blob = omnicodec.encode(item)
+        box = container.unpack(blob)
+        assert box.header.codec == "flac" and box.header.config == {"float_bits": 32}
+        assert box.sections["XTRA"][0] == way
+        back = omnicodec.decode(blob)
+        assert back.subtype == "FLOAT" and back.frames.tobytes() == frames.tobytes()
+        assert len(blob) < 0.9 * len(lzma.compress(frames.tobytes(), preset=9 | lzma.PRESET_EXTREME))
+    loud = omnicodec.Audio(np.concatenate([mix, [[np.inf, 0.0]]]).astype(np.float32), 44100, "FLOAT")
+    assert "NaN or infinite" in FLAC(float_bits=32).supports(loud) and omnicodec.choose_codec(loud).codec_id == "wav"
+    check_fixture("flac", omnicodec.Audio(_edges(mix[:3000].astype(np.float32)), 44100, "FLOAT"), "v3-float32")
+    check_fixture("flac", omnicodec.Audio(_edges(gained[:3000].astype(np.float32)), 44100, "FLOAT"),
+                  "v3-float32-rank")
+
+
+@pytest.mark.parametrize("frames", [np.zeros((5, 1)), np.full((3, 2), -0.0), np.array([[1e-45], [-1e-45]]),
+                                    np.array([[3e38], [-1.0]])])
+def test_both_float_ways_give_back_odd_sounds(frames):
+    """Silence, negative zeros only, denormals only, a peak near the largest float: each way
+    the encoder can take gives the same bits back."""
+    from omnicodec.codecs.sndfile_audio import join_float, split_float
+
+    frames = np.repeat(frames, 4, axis=0).astype(np.float32)
+    ways = list(split_float(frames))
+    assert len(ways) == 2  # the rank way too: few values
+    for ints, xtra in ways:
+        assert ints.shape == frames.shape and np.all(ints & 0xFF == 0)
+        assert join_float(ints >> 8, xtra).tobytes() == frames.tobytes()
+
+
+def test_a_damaged_float_section_is_refused():
+    from omnicodec.codecs.sndfile_audio import join_float, split_float
+    from omnicodec.errors import CorruptStreamError
+
+    frames = (np.random.default_rng(0).standard_normal((4000, 1)) * 0.1).astype(np.float32)
+    ranks, table = next(split_float(np.round(frames * 50) / 50))
+    ints, tails = list(split_float(frames))[-1]
+    for bad_ints, bad, match in ((ranks >> 8, b"\x07" + table[1:], "unknown float layout"),
+                                 ((ranks >> 8) + 100000, table, "rank out of its table"),
+                                 (ranks >> 8, table[:5] + table[5:][:-3], ""),
+                                 (ints >> 8, tails[:3] + tails[3:][:-3], ""),
+                                 ((ints >> 8) * 2, tails, "")):
+        with pytest.raises(CorruptStreamError, match=match or None):
+            join_float(bad_ints, bad)

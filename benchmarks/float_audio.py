@@ -1,0 +1,170 @@
+"""Lossless float32 sound: the default encode (FLAC's float_bits) against WavPack and the
+general-purpose compressors, on float WAVs made from the shared clips the way float sound is
+made in the field.
+
+Each clip of ../shared/data/audio/sms_tools (mono, 16-bit) and whisper_tests (stereo, 24-bit)
+becomes float32 seven ways: as is (PCM in disguise: float_bits 16/24), a gain of -3 dB, a mix
+with two other clips (0.5, 0.5, 0.3), resampled to 48 kHz (scipy's polyphase filter), a
+4th-order low-pass (scipy's IIR filter), a reverb (a seeded decaying-noise impulse response of
+0.1 s) and a fade-out, each computed in float64 and rounded once to float32, as a DAW or a
+converter writes it.  For each file, in the same run: the whole .omc of ``codec encode`` (default
+options, then decoded back and compared byte for byte with the WAV), the WAV itself, ``xz -9e``,
+``zstd -19``, ``bzip2 -9`` of the WAV, and WavPack (FFmpeg's encoder through PyAV, its highest
+compression level; its decode is checked sample for sample).  Sizes are whole files; times are
+encode seconds on this machine, one thread.
+
+    python benchmarks/float_audio.py   -> benchmarks/results/float_audio.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import io
+import json
+import lzma
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "audio"
+OUT = ROOT / "benchmarks" / "results" / "float_audio.json"
+WAYS = ("as is", "gain -3 dB", "mix of three", "resampled 48 kHz", "low-pass", "reverb", "fade-out")
+
+
+def sources() -> list[tuple[str, np.ndarray, int]]:
+    import soundfile as sf
+
+    files = sorted((DATA / "sms_tools").glob("*.wav")) + [DATA / "whisper_tests" / "jfk.flac"]
+    out = []
+    for f in files:
+        x, rate = sf.read(f, dtype="float64", always_2d=True)
+        out.append((f.stem, x, rate))
+    return out
+
+
+def made(way: str, i: int, clips: list[tuple[str, np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    from scipy.signal import butter, fftconvolve, lfilter, resample_poly
+
+    name, x, rate = clips[i]
+    if way == "as is":
+        y = x
+    elif way == "gain -3 dB":
+        y = x * 10 ** (-3 / 20)
+    elif way == "mix of three":
+        others = [c[1] for c in clips if c[2] == rate and c[1].shape[1] == x.shape[1] and c[0] != name]
+        a, b = others[i % len(others)], others[(i + 7) % len(others)]
+        n = min(len(x), len(a), len(b))
+        y = 0.5 * x[:n] + 0.5 * a[:n] + 0.3 * b[:n]
+    elif way == "resampled 48 kHz":
+        y, rate = resample_poly(x, 160, 147, axis=0), 48000
+    elif way == "low-pass":
+        b, a = butter(4, 0.25)
+        y = lfilter(b, a, x, axis=0)
+    elif way == "reverb":
+        rng = np.random.default_rng(i)
+        n = rate // 10
+        ir = rng.standard_normal(n) * np.exp(-np.arange(n) / (n / 6)) * 0.03
+        ir[0] = 1.0
+        y = np.stack([fftconvolve(x[:, c], ir)[:len(x)] for c in range(x.shape[1])], axis=1)
+    else:
+        y = x * np.linspace(1.0, 0.0, len(x))[:, None]
+    y = y / max(1.0, float(np.abs(y).max()) / 0.99)  # no clipping
+    return y.astype(np.float32), rate
+
+
+def wavpack(x: np.ndarray, rate: int) -> tuple[int, bool]:
+    """(bytes of a .wv file of ``x`` from FFmpeg's WavPack encoder, whether it decodes exactly)."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="wv") as box:
+        stream = box.add_stream("wavpack", rate=rate)
+        stream.layout = "mono" if x.shape[1] == 1 else "stereo"
+        stream.format = "fltp"
+        stream.options = {"compression_level": "8"}
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout=stream.layout)
+        frame.sample_rate, frame.pts = rate, 0
+        box.mux(stream.encode(frame))
+        box.mux(stream.encode(None))
+    data = out.getvalue()
+    back = []
+    with av.open(io.BytesIO(data)) as box:
+        for frame in box.decode(audio=0):
+            back.append(frame.to_ndarray())
+    y = np.concatenate(back, axis=1).T if back else np.zeros((0, x.shape[1]), np.float32)
+    return len(data), y.shape == x.shape and y.tobytes() == x.tobytes()
+
+
+def measure(wav: Path) -> dict:
+    from omnicodec import api
+
+    data = wav.read_bytes()
+    omc, back = wav.with_suffix(".omc"), wav.with_suffix(".back.wav")
+    t = time.perf_counter()
+    _, header = api.encode_file(wav, omc, force=True, workers=1)
+    enc = time.perf_counter() - t
+    t = time.perf_counter()
+    api.decode_file(omc, back, force=True)
+    dec = time.perf_counter() - t
+    row = {"wav": len(data), "omc": omc.stat().st_size, "codec": header.codec, "config": header.config,
+           "omc_exact": back.read_bytes() == data, "omc_encode_s": enc, "omc_decode_s": dec}
+    t = time.perf_counter()
+    row["xz"] = len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    row["xz_encode_s"] = time.perf_counter() - t
+    row["zstd"] = len(subprocess.run(["zstd", "-19", "-c", "-q"], input=data, capture_output=True, check=True).stdout)
+    row["bzip2"] = len(bz2.compress(data, 9))
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    import soundfile as sf
+
+    clips = sources()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="float-audio-") as tmp:
+        for way in WAYS:
+            for i in range(len(clips)):
+                x, rate = made(way, i, clips)
+                wav = Path(tmp) / "x.wav"
+                sf.write(wav, x, rate, subtype="FLOAT")
+                row = {"clip": clips[i][0], "way": way, "channels": x.shape[1], "rate": rate, **measure(wav)}
+                t = time.perf_counter()
+                row["wavpack"], row["wavpack_exact"] = wavpack(x, rate)
+                row["wavpack_encode_s"] = time.perf_counter() - t
+                rows.append(row)
+                print(f"{way:17s} {clips[i][0]:18s} wav {row['wav']:9d} omc {row['omc']:9d} "
+                      f"({row['config']}) wavpack {row['wavpack']:9d} xz {row['xz']:9d} "
+                      f"exact {row['omc_exact']}/{row['wavpack_exact']}", flush=True)
+    keys = ("wav", "omc", "wavpack", "xz", "zstd", "bzip2")
+    summary = {}
+    for way in (*WAYS, "all"):
+        sel = [r for r in rows if way in ("all", r["way"])]
+        total = {k: sum(r[k] for r in sel) for k in keys}
+        summary[way] = {**total, "files": len(sel), "omc_vs_wavpack": total["omc"] / total["wavpack"],
+                        "omc_vs_xz": total["omc"] / total["xz"], "ratio_vs_wav": total["wav"] / total["omc"],
+                        "omc_exact": all(r["omc_exact"] for r in sel),
+                        "wavpack_exact": all(r["wavpack_exact"] for r in sel),
+                        "omc_encode_mb_s": total["wav"] / 1e6 / sum(r["omc_encode_s"] for r in sel),
+                        "wavpack_encode_mb_s": total["wav"] / 1e6 / sum(r["wavpack_encode_s"] for r in sel)}
+        s = summary[way]
+        print(f"{way:17s} {s['files']:3d} files: omc {s['omc']:10d} = {s['omc_vs_wavpack']:.3f} x WavPack, "
+              f"{s['omc_vs_xz']:.3f} x xz -9e, {s['ratio_vs_wav']:.2f}:1 vs wav")
+    args.out.write_text(json.dumps({
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, one thread",
+        "python": platform.python_version(), "command": "python benchmarks/float_audio.py",
+        "date": time.strftime("%Y-%m-%d"), "summary": summary, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
