@@ -97,21 +97,23 @@ class _SndfileCodec(Codec):
 
 @dataclass
 class FLAC(_SndfileCodec):
-    """FLAC, and float32 sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
-    any other finite float32 sound as integers through FLAC plus what they leave out."""
+    """FLAC, and float sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
+    any other finite float32 sound as integers through FLAC plus what they leave out; float64
+    sound where its values are float32's (as ``soundfile.read`` gives any file by default)."""
 
     codec_id: ClassVar[str] = "flac"
     standard: ClassVar[tuple[str, ...]] = (".flac",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "FLAC"
-    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT")
+    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT", "DOUBLE")
     max_channels: ClassVar[int] = 8
-    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float32 sound too"
+    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float sound too"
     # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
     # as 16- or 24-bit sound a converter or a DAW saved as float is (16, 24): coded as those
     # integers, divided back (exactly: a power of two) on decode.  Any other finite float32
     # sound (32): 24-bit integers through FLAC and a section XTRA with what they leave out
-    # (``split_float``).  Written only for float sound.
+    # (``split_float``).  Written only for float sound; DOUBLE sound (float64) takes the same
+    # ways where every value is a float32 (converted back on decode, exactly).
     float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32)})
 
     def __post_init__(self):
@@ -120,16 +122,21 @@ class FLAC(_SndfileCodec):
 
     def for_item(self, item):
         """Float sound's float_bits from its samples, unless the user gave one (``-O``)."""
-        if isinstance(item, Audio) and item.subtype == "FLOAT" and not self.float_bits:
-            return dataclasses.replace(self, float_bits=_pcm_bits(item.frames) or 32)
+        if isinstance(item, Audio) and item.subtype in _FLOATS and not self.float_bits:
+            frames = _float32(item.frames)
+            if frames is not None:
+                return dataclasses.replace(self, float_bits=_pcm_bits(frames) or 32)
         return self
 
     def supports(self, item):
         reason = super().supports(item)
-        if reason is None and item.subtype == "FLOAT":
+        if reason is None and item.subtype in _FLOATS:
             if not math.isfinite(item.peak()):
                 return "flac: the sound has NaN or infinite samples (wav stores them)"
-            if self.float_bits in (16, 24) and not 0 < _pcm_bits(item.frames) <= self.float_bits:
+            frames = _float32(item.frames)
+            if frames is None:
+                return "flac stores float64 sound only where its values are float32's (wav keeps any)"
+            if self.float_bits in (16, 24) and not 0 < _pcm_bits(frames) <= self.float_bits:
                 return f"flac float_bits={self.float_bits} does not fit this sound's samples"
         return reason
 
@@ -139,17 +146,18 @@ class FLAC(_SndfileCodec):
         return {"subtype": f"PCM_{bits}" if bits else subtype, "compression_level": 1.0}
 
     def encode(self, item):
-        if item.subtype != "FLOAT":
+        if item.subtype not in _FLOATS:
             return super().encode(item)
         self.check_supports(item)
         if not self.float_bits:  # (``for_item`` sets it)
             raise UnsupportedInputError("flac codes float sound with float_bits 16, 24 or 32")
+        frames = _float32(item.frames)
         if self.float_bits == 32:
-            return min((self._flac(item, ints) | {"XTRA": xtra} for ints, xtra in split_float(item.frames)),
+            return min((self._flac(item, ints) | {"XTRA": xtra} for ints, xtra in split_float(frames)),
                        key=lambda sections: sum(map(len, sections.values())))
         # left-justified int32, as libsndfile takes integers for any PCM width (exact in float32:
         # a power of two times at most 24 significant bits)
-        return self._flac(item, (item.frames * np.float32(2.0 ** 31)).astype(np.int32))
+        return self._flac(item, (frames * np.float32(2.0 ** 31)).astype(np.int32))
 
     def _flac(self, item: Audio, ints: np.ndarray) -> dict[str, bytes]:
         out = io.BytesIO()
@@ -162,7 +170,7 @@ class FLAC(_SndfileCodec):
         return super().decode_memory(meta, item_bytes) + (3 * item_bytes if self.float_bits == 32 else 0)
 
     def decode(self, sections, meta):
-        if not self.float_bits or meta.get("subtype") != "FLOAT":
+        if not self.float_bits or meta.get("subtype") not in _FLOATS:
             if self.float_bits:
                 raise CorruptStreamError("flac: float_bits is for float sound")
             return super().decode(sections, meta)
@@ -170,8 +178,26 @@ class FLAC(_SndfileCodec):
         if np.any(ints & ((1 << (32 - min(self.float_bits, 24))) - 1)):
             raise CorruptStreamError(f"flac: samples finer than {min(self.float_bits, 24)} bits")
         if self.float_bits == 32:
-            return audio_from(join_float(ints >> 8, section(sections, "XTRA", self.codec_id)), meta)
-        return audio_from(ints.astype(np.float32) / np.float32(2.0 ** 31), meta)
+            frames = join_float(ints >> 8, section(sections, "XTRA", self.codec_id))
+        else:
+            frames = ints.astype(np.float32) / np.float32(2.0 ** 31)
+        return audio_from(frames.astype(AUDIO_SUBTYPES[meta["subtype"]], copy=False), meta)
+
+
+_FLOATS = ("FLOAT", "DOUBLE")
+
+
+def _float32(frames: np.ndarray) -> np.ndarray | None:
+    """Float sound as float32: itself, or a float64 sound's copy where every value is a float32
+    (bit for bit: -0.0 too), else None."""
+    if frames.dtype == np.float32:
+        return frames
+    flat = frames.reshape(-1)
+    for start in range(0, flat.size, 1 << 20):
+        x = flat[start:start + (1 << 20)]
+        if not np.array_equal(x.astype(np.float32).astype(np.float64).view(np.int64), x.view(np.int64)):
+            return None
+    return frames.astype(np.float32)
 
 
 def _pcm_bits(frames: np.ndarray) -> int:

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 
@@ -275,3 +277,30 @@ def test_a_damaged_float_section_is_refused():
                                  ((ints >> 8) * 2, tails, "")):
         with pytest.raises(CorruptStreamError, match=match or None):
             join_float(bad_ints, bad)
+
+
+def test_float64_sound_of_float32_values_goes_to_flac_exactly():
+    """soundfile.read gives any file as float64 by default: such sound (DOUBLE) went to wav,
+    8 bytes a sample.  Where every value is a float32 FLAC takes it, by the same ways as float32
+    sound, and gives the float64 samples back bit for bit; other float64 sound stays with wav."""
+    import soundfile as sf
+
+    from omnicodec.codecs.sndfile_audio import FLAC
+
+    rng = np.random.default_rng(5)
+    pcm = np.round(np.sin(np.arange(12000) / 7)[:, None] * [9000, 7000] + rng.normal(0, 30, (12000, 2)))
+    buf = io.BytesIO()
+    sf.write(buf, pcm.astype(np.int16), 44100, format="WAV", subtype="PCM_16")
+    read, _ = sf.read(io.BytesIO(buf.getvalue()), always_2d=True)  # float64, as a user gets it
+    genuine = (read * 0.7 + rng.normal(0, 1e-3, read.shape)).astype(np.float32).astype(np.float64)
+    genuine[3, 0] = -0.0
+    for frames, bits in ((read, 16), (genuine, 32)):
+        item = omnicodec.Audio(frames, 44100, "DOUBLE")
+        blob = omnicodec.encode(item)
+        header, back = omnicodec.decode_with_header(blob)
+        assert header.codec == "flac" and header.config == {"float_bits": bits}
+        assert back.subtype == "DOUBLE" and back.frames.dtype == np.float64
+        assert back.frames.tobytes() == frames.tobytes()
+        assert len(blob) < 0.4 * len(omnicodec.encode(item, "wav"))
+    finer = omnicodec.Audio(read + 1e-12, 44100, "DOUBLE")
+    assert "float32's" in FLAC().supports(finer) and omnicodec.choose_codec(finer).codec_id == "wav"
