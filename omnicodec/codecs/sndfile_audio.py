@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import zlib
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -98,7 +97,7 @@ class _SndfileCodec(Codec):
 @dataclass
 class FLAC(_SndfileCodec):
     """FLAC, and float sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
-    any other finite float32 sound as integers through FLAC plus what they leave out; float64
+    any other float32 sound as integers through FLAC plus what they leave out; float64
     sound where its values are float32's (as ``soundfile.read`` gives any file by default)."""
 
     codec_id: ClassVar[str] = "flac"
@@ -110,8 +109,8 @@ class FLAC(_SndfileCodec):
     description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float sound too"
     # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
     # as 16- or 24-bit sound a converter or a DAW saved as float is (16, 24): coded as those
-    # integers, divided back (exactly: a power of two) on decode.  Any other finite float32
-    # sound (32): 24-bit integers through FLAC and a section XTRA with what they leave out
+    # integers, divided back (exactly: a power of two) on decode.  Any other float32 sound, NaN
+    # and infinities included (32): 24-bit integers through FLAC and a section XTRA with what they leave out
     # (``split_float``).  Written only for float sound; DOUBLE sound (float64) takes the same
     # ways where every value is a float32 (converted back on decode, exactly).
     float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32)})
@@ -131,8 +130,6 @@ class FLAC(_SndfileCodec):
     def supports(self, item):
         reason = super().supports(item)
         if reason is None and item.subtype in _FLOATS:
-            if not math.isfinite(item.peak()):
-                return "flac: the sound has NaN or infinite samples (wav stores them)"
             frames = _float32(item.frames)
             if frames is None:
                 return "flac stores float64 sound only where its values are float32's (wav keeps any)"
@@ -252,7 +249,7 @@ def split_float(frames: np.ndarray):
     mags, tails, zeros = np.empty(flat.size, np.int32), [], []
     for start in range(0, flat.size, _FLOAT_CHUNK):
         x = np.abs(flat[start:start + _FLOAT_CHUNK].astype(np.float64))
-        mag = np.floor(np.minimum(np.ldexp(x, s), 2.0 ** 23)).astype(np.int64)
+        mag = np.floor(np.fmin(np.ldexp(x, s), 2.0 ** 23)).astype(np.int64)  # NaN, inf: 2**23, kept whole
         k = _tail_bits(mag)
         tail = np.ldexp(x, s + k) - np.ldexp(mag.astype(np.float64), k)
         exact = (mag < 1 << 23) & (tail == np.floor(tail)) & (tail < np.ldexp(1.0, k))

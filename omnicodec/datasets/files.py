@@ -393,16 +393,18 @@ def read_wav(data: bytes) -> Audio:
 
 
 def read_aiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Audio:
-    """An AIFF file (big-endian PCM, 8 to 32 bits); the file around its samples is side data
-    (``aiff``), restored byte for byte.  AIFF-C and anything unusual goes through libsndfile."""
-    if data[:4] != b"FORM" or data[8:12] != b"AIFF":
+    """An AIFF file (big-endian PCM, 8 to 32 bits) or AIFF-C (the same, or big-endian float32 /
+    float64: Logic's and Pro Tools' float export); the file around its samples is side data
+    (``aiff``), restored byte for byte.  Anything unusual goes through libsndfile."""
+    aifc = data[8:12] == b"AIFC"
+    if data[:4] != b"FORM" or not (aifc or data[8:12] == b"AIFF"):
         return _read_soundfile(data, allow_loss, drop)
     pos, comm, span = 12, None, None
     while pos + 8 <= len(data):
         kind, size = data[pos:pos + 4], struct.unpack_from(">I", data, pos + 4)[0]
         body = pos + 8
-        if kind == b"COMM" and size >= 18 and body + size <= len(data):
-            comm = data[body: body + 18]
+        if kind == b"COMM" and size >= (22 if aifc else 18) and body + size <= len(data):
+            comm = data[body: body + 22]
         elif kind == b"SSND" and size >= 8 and span is None and body + size <= len(data):
             offset = struct.unpack_from(">I", data, body)[0]
             span = (body + 8 + offset, body + size)
@@ -414,7 +416,9 @@ def read_aiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Audi
     shift = exponent - 16383 - 63  # an 80-bit extended float; rates are integers below 2**32
     rate = mantissa * 2.0 ** shift if -63 <= shift <= 0 else 0.5
     subtype = {8: "PCM_S8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}.get(bits)
-    width = (bits or 0) // 8
+    if aifc and comm[18:22] != b"NONE":
+        subtype = {b"fl32": "FLOAT", b"FL32": "FLOAT", b"fl64": "DOUBLE", b"FL64": "DOUBLE"}.get(comm[18:22])
+    width = _AIFF_WIDTHS.get(subtype, 0)
     if subtype is None or channels == 0 or rate != int(rate) or rate <= 0:
         return _read_soundfile(data, allow_loss, drop)
     limits.check_samples(frames, channels)
@@ -424,6 +428,9 @@ def read_aiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Audi
     big = np.frombuffer(data, np.uint8, end - span[0], span[0]).reshape(-1, width)[:, ::-1]
     samples = pcm_to_samples(np.ascontiguousarray(big).ravel(), "PCM_S8" if bits == 8 else subtype, channels)
     return Audio(samples, int(rate), subtype, extra={"aiff": wrap(data, span[0], end)})
+
+
+_AIFF_WIDTHS = {"PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
 
 
 def pcm_to_samples(raw: np.ndarray, subtype: str, channels: int) -> np.ndarray:
@@ -633,7 +640,7 @@ def render(item: Item, ext: str) -> bytes:
         if ext == ".wav" and "wave" in item.extra:
             return unwrap(item.extra["wave"], samples_to_pcm(item.frames, item.subtype))
         if ext in (".aiff", ".aif") and "aiff" in item.extra:  # big-endian: reverse each sample
-            width = {"PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}[item.subtype]
+            width = _AIFF_WIDTHS[item.subtype]
             little = np.frombuffer(samples_to_pcm(item.frames, item.subtype), np.uint8)
             return unwrap(item.extra["aiff"], little.reshape(-1, width)[:, ::-1].tobytes())
         import soundfile as sf
