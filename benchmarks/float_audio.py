@@ -59,8 +59,9 @@ def made(way: str, i: int, clips: list[tuple[str, np.ndarray, int]]) -> tuple[np
     elif way == "gain -3 dB":
         y = x * 10 ** (-3 / 20)
     elif way == "mix of three":
-        others = [c[1] for c in clips if c[2] == rate and c[1].shape[1] == x.shape[1] and c[0] != name]
-        a, b = others[i % len(others)], others[(i + 7) % len(others)]
+        others = [c[1] for c in clips if c[0] != name]  # (a mono partner of stereo sound: on both sides)
+        a, b = (np.broadcast_to(o[:, :1], (len(o), x.shape[1])) if o.shape[1] != x.shape[1] else o
+                for o in (others[i % len(others)], others[(i + 7) % len(others)]))
         n = min(len(x), len(a), len(b))
         y = 0.5 * x[:n] + 0.5 * a[:n] + 0.3 * b[:n]
     elif way == "resampled 48 kHz":
