@@ -110,9 +110,9 @@ class FLAC(_SndfileCodec):
     # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
     # as 16- or 24-bit sound a converter or a DAW saved as float is (16, 24): coded as those
     # integers, divided back (exactly: a power of two) on decode.  Any other float32 sound, NaN
-    # and infinities included (32): 24-bit integers through FLAC and a section XTRA with what they leave out
-    # (``split_float``).  Written only for float sound; DOUBLE sound (float64) takes the same
-    # ways where every value is a float32 (converted back on decode, exactly).
+    # and infinities included (32): 24-bit integers through FLAC and a section XTRA with what
+    # they leave out (``split_float``).  Written only for float sound; DOUBLE sound (float64)
+    # takes the same ways where every value is a float32 (converted back on decode, exactly).
     float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32)})
 
     def __post_init__(self):
@@ -219,8 +219,8 @@ def _pcm_bits(frames: np.ndarray) -> int:
 # Two ways to turn float32 samples into 24-bit integers for FLAC, and the section XTRA that
 # gives the floats back from them (the encoder keeps the smaller whole):
 #   mantissa (XTRA = 1, int16 s, a zstd frame): each sample's magnitude scaled by 2**s (s puts
-#     all but the loudest 1/65536 (or 16) below 2**23) and cut to an integer I, as WavPack codes float;
-#     the bits the cut drops (k = 24 - bit length of |I|: what a float's 24-bit mantissa holds
+#     all but the loudest 1/65536, or 16, below 2**23) and cut to an integer I, as WavPack
+#     codes float; the bits the cut drops (k = 24 - bit length of |I|: what a float's 24-bit mantissa holds
 #     beyond I) packed MSB first in 2**14-sample chunks, each padded to a byte, then the float32
 #     bits of every sample whose I is 0 (silence, -0.0, the quietest, and those too loud for
 #     24 bits): sound processed in float (mixes, EQ, resampling, reverb, fades), whose low
@@ -233,8 +233,8 @@ _RANK_MAX_SAMPLES = 1 << 26  # ranks sort every sample (16 bytes each): longer s
 
 
 def split_float(frames: np.ndarray):
-    """(left-justified int32 for a PCM_24 FLAC, XTRA) of finite float32 ``frames`` by each
-    way that applies (see above)."""
+    """(left-justified int32 for a PCM_24 FLAC, XTRA) of float32 ``frames`` by each way that
+    applies (see above)."""
     flat = frames.reshape(-1)
     bits = flat.view(np.int32)
     keys = np.where(bits < 0, ~(bits & 0x7FFFFFFF), bits)  # float order as int32 order, -0.0 < 0.0
