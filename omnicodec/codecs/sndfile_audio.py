@@ -220,11 +220,11 @@ def _pcm_bits(frames: np.ndarray) -> int:
 # gives the floats back from them (the encoder keeps the smaller whole):
 #   mantissa (XTRA = 1, int16 s, a zstd frame): each sample's magnitude scaled by 2**s (s puts
 #     all but the loudest 1/65536, or 16, below 2**23) and cut to an integer I, as WavPack
-#     codes float; the bits the cut drops (k = 24 - bit length of |I|: what a float's 24-bit mantissa holds
-#     beyond I) packed MSB first in 2**14-sample chunks, each padded to a byte, then the float32
-#     bits of every sample whose I is 0 (silence, -0.0, the quietest, and those too loud for
-#     24 bits): sound processed in float (mixes, EQ, resampling, reverb, fades), whose low
-#     mantissa bits are noise.
+#     codes float; the bits the cut drops (k = 24 - bit length of |I|: what a float's 24-bit
+#     mantissa holds beyond I) packed MSB first in 2**14-sample chunks, each padded to a byte,
+#     then the float32 bits of every sample whose I is 0 (silence, -0.0, the quietest, and
+#     those too loud for 24 bits, NaN and inf): sound processed in float (mixes, EQ,
+#     resampling, reverb, fades), whose low mantissa bits are noise.
 #   rank (XTRA = 2, uint32 D, a zstd frame): the sorted distinct values, and each sample as its
 #     rank among them (minus D // 2): integer PCM scaled by a gain, whose values are few and
 #     whose ranks are the original integers again where it used them all.
