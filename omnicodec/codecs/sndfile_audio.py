@@ -98,15 +98,16 @@ class _SndfileCodec(Codec):
 class FLAC(_SndfileCodec):
     """FLAC, and float sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
     any other float32 sound as integers through FLAC plus what they leave out; float64
-    sound where its values are float32's (as ``soundfile.read`` gives any file by default)."""
+    sound where its values are float32's (as ``soundfile.read`` gives any file by default);
+    32-bit integer sound as its top 24 bits and its low bytes apart (``split32``)."""
 
     codec_id: ClassVar[str] = "flac"
     standard: ClassVar[tuple[str, ...]] = (".flac",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "FLAC"
-    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "FLOAT", "DOUBLE")
+    subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
     max_channels: ClassVar[int] = 8
-    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float sound too"
+    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float and 32-bit sound too"
     # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
     # as 16- or 24-bit sound a converter or a DAW saved as float is (16, 24): coded as those
     # integers, divided back (exactly: a power of two) on decode.  Any other float32 sound, NaN
@@ -114,6 +115,9 @@ class FLAC(_SndfileCodec):
     # they leave out (``split_float``).  Written only for float sound; DOUBLE sound (float64)
     # takes the same ways where every value is a float32 (converted back on decode, exactly).
     float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32)})
+    # PCM_32 sound (libFLAC through libsndfile stops at 24 bits): its top 24 bits through FLAC,
+    # its low bytes in a section XTRA (one zstd frame: nothing much where they are padding).
+    split32: bool = field(default=False, metadata={"omit_default": True})
 
     def __post_init__(self):
         if self.float_bits not in (0, 16, 24, 32):
@@ -125,6 +129,8 @@ class FLAC(_SndfileCodec):
             frames = _float32(item.frames)
             if frames is not None:
                 return dataclasses.replace(self, float_bits=_pcm_bits(frames) or 32)
+        if isinstance(item, Audio) and item.subtype == "PCM_32":
+            return dataclasses.replace(self, split32=True)
         return self
 
     def supports(self, item):
@@ -138,11 +144,17 @@ class FLAC(_SndfileCodec):
         return reason
 
     def write_args(self, item):
-        subtype = "PCM_16" if item.subtype in ("PCM_S8", "PCM_U8") else item.subtype
+        subtype = {"PCM_S8": "PCM_16", "PCM_U8": "PCM_16", "PCM_32": "PCM_24"}.get(item.subtype, item.subtype)
         bits = min(self.float_bits, 24)
         return {"subtype": f"PCM_{bits}" if bits else subtype, "compression_level": 1.0}
 
     def encode(self, item):
+        if item.subtype == "PCM_32":
+            self.check_supports(item)
+            if not self.split32:  # (``for_item`` sets it)
+                raise UnsupportedInputError("flac codes 32-bit sound with split32")
+            low = (item.frames & 0xFF).astype(np.uint8)
+            return self._flac(item, item.frames & ~np.int32(0xFF)) | {"XTRA": _zstd(low.tobytes())}
         if item.subtype not in _FLOATS:
             return super().encode(item)
         self.check_supports(item)
@@ -167,6 +179,14 @@ class FLAC(_SndfileCodec):
         return super().decode_memory(meta, item_bytes) + (3 * item_bytes if self.float_bits == 32 else 0)
 
     def decode(self, sections, meta):
+        if self.split32 != (meta.get("subtype") == "PCM_32"):
+            raise CorruptStreamError("flac: split32 is for 32-bit sound, and 32-bit sound has it")
+        if self.split32:
+            ints = super().decode(sections, meta).frames
+            if np.any(ints & 0xFF):
+                raise CorruptStreamError("flac: samples finer than 24 bits")
+            low = np.frombuffer(_unzstd(section(sections, "XTRA", self.codec_id), ints.size), np.uint8)
+            return audio_from(ints | low.reshape(ints.shape), meta)
         if not self.float_bits or meta.get("subtype") not in _FLOATS:
             if self.float_bits:
                 raise CorruptStreamError("flac: float_bits is for float sound")
@@ -345,7 +365,7 @@ def _unzstd(data: bytes, size: int) -> bytes:
     except zstandard.ZstdError:
         out = b""
     if len(out) != size:
-        raise CorruptStreamError("flac: the float section is damaged")
+        raise CorruptStreamError("flac: section XTRA is damaged")
     return out
 
 

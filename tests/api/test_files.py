@@ -209,7 +209,7 @@ CORPUS = {
     "snd/surround.wav": lambda: _wav("PCM_16", 6), "snd/empty.wav": lambda: _wav("PCM_16", frames=0),
     "snd/s24.aiff": lambda: _sound("AIFF", "PCM_24", title="aiff"), "snd/s8.aiff": lambda: _sound("AIFF", "PCM_S8", 1),
     "snd/float.aiff": lambda: _sound("AIFF", "FLOAT"), "snd/double.aiff": lambda: _sound("AIFF", "DOUBLE", 1),
-    "snd/double.wav": lambda: _wav("DOUBLE", 2),
+    "snd/double.wav": lambda: _wav("DOUBLE", 2), "snd/s32.wav": lambda: _wav("PCM_32", 2, frames=4000),
     "snd/tagged.flac": lambda: _sound("FLAC", "PCM_16", title="t", album="a"),
     "snd/stereo.mp3": lambda: _sound("MP3", "MPEG_LAYER_III"),
     "snd/music.m4a": lambda: _av("ipod", None, "aac"),
@@ -270,7 +270,7 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     assert codecs["snd/s24.aiff"] == codecs["snd/s8.aiff"] == "flac"
     # float sound (AIFF-C fl32 too, which went to xz as bytes); float64 off float32's values is
     # no FLAC's: wav, which these small files' wrappers put over the size bound, so bytes
-    assert codecs["snd/float.wav"] == codecs["snd/float.aiff"] == "flac"
+    assert codecs["snd/float.wav"] == codecs["snd/float.aiff"] == codecs["snd/s32.wav"] == "flac"
     assert codecs["snd/double.wav"] == codecs["snd/double.aiff"] == "xz"
     assert codecs["img/meta.png"] == codecs["img/png16_grey.png"] == "jxl-lossless" and codecs["img/palette.png"] == "png"
     assert codecs["misc/tiny.txt"] == "store", err

@@ -307,3 +307,33 @@ def test_float64_sound_of_float32_values_goes_to_flac_exactly():
         assert len(blob) < 0.4 * len(omnicodec.encode(item, "wav"))
     finer = omnicodec.Audio(read + 1e-12, 44100, "DOUBLE")
     assert "float32's" in FLAC().supports(finer) and omnicodec.choose_codec(finer).codec_id == "wav"
+
+
+def test_32_bit_sound_goes_to_flac_exactly():
+    """PCM_32 sound went to wav, uncompressed (libFLAC through libsndfile stops at 24 bits):
+    FLAC codes its top 24 bits and its low bytes go apart, next to nothing where they are a
+    24-bit recorder's padding; a stream whose FLAC payload holds more than 24 bits is refused."""
+    from omnicodec import container
+    from omnicodec.codecs.sndfile_audio import FLAC
+    from omnicodec.errors import CorruptStreamError
+
+    rng = np.random.default_rng(7)
+    wave = np.sin(np.arange(20000) / 9)[:, None] * [0.5, 0.4] + rng.normal(0, 1e-6, (20000, 2))
+    full = np.round(wave * 2 ** 31).astype(np.int32)
+    padded = full & ~np.int32(0xFF)
+    sizes = {}
+    for name, frames in (("full", full), ("padded", padded)):
+        item = omnicodec.Audio(frames, 48000, "PCM_32")
+        blob = omnicodec.encode(item)
+        header, back = omnicodec.decode_with_header(blob)
+        assert header.codec == "flac" and header.config == {"split32": True}
+        assert back.subtype == "PCM_32" and np.array_equal(back.frames, frames)
+        sizes[name] = len(blob)
+        assert sizes[name] < 0.6 * len(omnicodec.encode(item, "wav"))
+    assert sizes["padded"] < sizes["full"] - 0.9 * full.size  # the low bytes cost almost a byte each
+    box = container.unpack(omnicodec.encode(omnicodec.Audio(padded, 48000, "PCM_32")))
+    with pytest.raises(CorruptStreamError, match="split32"):
+        FLAC().decode(box.sections, box.header.meta)
+    with pytest.raises(CorruptStreamError, match="XTRA is damaged"):
+        FLAC(split32=True).decode({**box.sections, "XTRA": box.sections["XTRA"][:-2]}, box.header.meta)
+    check_fixture("flac", omnicodec.Audio(full[:3000].copy(), 48000, "PCM_32"), "v3-split32")
