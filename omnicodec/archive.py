@@ -32,8 +32,10 @@ for byte.  ``--codec`` applies to the files of its
 modality; the others are coded losslessly by the default choice.  Symbolic links (to files or
 directories, inside the tree or out of it, dangling or not) are recorded as links, with their
 target as written, and restored as the same links, as tar and ``rsync -a`` keep them: never
-followed, so a link's target is neither archived twice nor taken from outside the tree.  Empty
-directories are recorded and restored.
+followed, so a link's target is neither archived twice nor taken from outside the tree.  A
+file's further names (hard links: one inode under several paths of the tree) are recorded as
+links to its first path and restored as hard links to it, as ``tar`` and ``rsync -aH`` do: its
+content is archived once.  Empty directories are recorded and restored.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class Report:
     done: int = 0
     skipped: int = 0
     failed: int = 0
-    links: int = 0               # symbolic links recorded (archive) or restored (restore)
+    links: int = 0               # links (symbolic and hard) recorded (archive) or restored (restore)
     bytes_in: int = 0
     bytes_out: int = 0
     seconds: float = 0.0         # wall time, the cluster's start included
@@ -140,7 +142,8 @@ class Manifest:
             self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({_COLUMNS[0]} TEXT PRIMARY KEY, "
                             + ", ".join(_COLUMNS[1:]) + ")")
             self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS links (path TEXT PRIMARY KEY, target TEXT)")
+            # target: a symbolic link's as written, or (hard = 1) the path of a file of the tree
+            self.db.execute("CREATE TABLE IF NOT EXISTS links (path TEXT PRIMARY KEY, target TEXT, hard INTEGER)")
             self.db.execute("CREATE TABLE IF NOT EXISTS runs (started REAL, seconds REAL, command TEXT, "
                             "src TEXT, settings TEXT, version TEXT, workers INTEGER, files INTEGER, "
                             "done INTEGER, skipped INTEGER, failed INTEGER)")
@@ -164,8 +167,9 @@ class Manifest:
     def dirs(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM dirs ORDER BY path")]
 
-    def links(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT path, target FROM links ORDER BY path"))
+    def links(self) -> dict[str, tuple[str, bool]]:
+        """path -> (target, whether a hard link)."""
+        return {p: (t, bool(h)) for p, t, h in self.db.execute("SELECT path, target, hard FROM links ORDER BY path")}
 
     def put(self, rows: Iterable[Row]) -> None:
         rows = [dataclasses.astuple(r) for r in rows]
@@ -173,11 +177,11 @@ class Manifest:
             self.db.executemany("DELETE FROM links WHERE path = ?", [r[:1] for r in rows])
             self.db.executemany(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
 
-    def put_links(self, links: Iterable[tuple[str, str]]) -> None:
+    def put_links(self, links: Iterable[tuple[str, str, bool]]) -> None:
         links = list(links)
         with self.db:  # ... and one that was a file and is a link now is a link
-            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p, _ in links])
-            self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?)", links)
+            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p, _, _ in links])
+            self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", links)
 
     def put_dirs(self, paths: Iterable[str]) -> None:
         with self.db:
@@ -215,7 +219,7 @@ def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec 
         manifest.put_dirs(dirs)
         was_file = manifest.done()
         manifest.put_links(links)
-        for rel, _ in links:  # a file that is a link now: its .omc goes after its row
+        for rel, _, _ in links:  # a file that is a link now: its .omc goes after its row
             if rel in was_file:
                 (dest / (rel + api.OMC_EXT)).unlink(missing_ok=True)
         manifest.forget_failed({rel for rel, _, _ in files} | {rel for rel, _ in problems})
@@ -301,8 +305,9 @@ def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progre
 
         _run(report, jobs, batch, done, lost, workers, scheduler, progress)
         if out is not None:  # after the files, so that no file is ever written through a link
-            for path, target in manifest.links().items():
-                problem = _restore_link(out, path, target, force)
+            for path, (target, hard) in manifest.links().items():
+                problem = (_restore_hard_link(out, path, rows.get(target), force) if hard
+                           else _restore_link(out, path, target, force))
                 if problem:
                     report.failed += 1
                     report.problems.append((path, problem))
@@ -398,10 +403,13 @@ def _version() -> str:
 
 
 # ------------------------------------------------------------------------ client helpers
-def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str]], list[tuple[str, str]]]:
-    """(files as (path, size, mtime_ns), directories, symbolic links as (path, target), (path,
-    problem) for what cannot be archived), paths relative to ``src`` with "/"."""
+def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str, bool]],
+                             list[tuple[str, str]]]:
+    """(files as (path, size, mtime_ns), directories, links as (path, target, hard), (path,
+    problem) for what cannot be archived), paths relative to ``src`` with "/"; a file's first
+    path in walk order is its file, its other names hard links to it."""
     files, dirs, links, problems = [], [], [], []
+    first: dict[tuple[int, int], str] = {}  # (device, inode) of files with several names
     for root, subdirs, names in os.walk(src):
         here = Path(root)
         subdirs.sort()
@@ -417,18 +425,22 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             try:
                 st = path.lstat()
                 if stat.S_ISLNK(st.st_mode):
-                    links.append((rel, os.readlink(path)))
+                    links.append((rel, os.readlink(path), False))
                     continue
             except OSError as exc:
                 problems.append((rel, _message(exc)))
                 continue
             if not stat.S_ISREG(st.st_mode):
                 problems.append((rel, "not a regular file"))
+            elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in first:
+                links.append((rel, first[st.st_dev, st.st_ino], True))
             else:
                 files.append((rel, st.st_size, st.st_mtime_ns))
+                if st.st_nlink > 1:
+                    first[st.st_dev, st.st_ino] = rel
         for name in subdirs:  # os.walk lists a link to a directory here, and does not follow it
             if (here / name).is_symlink():
-                links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name)))
+                links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name), False))
     return files, dirs, links, problems
 
 
@@ -561,7 +573,36 @@ def _restore_link(out: Path, path: str, target: str, force: bool) -> str:
             return "a directory is in the way of the link"
         link.unlink()
     link.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(target, link)
+    try:
+        os.symlink(target, link)
+    except OSError as exc:
+        return _message(exc)
+    return ""
+
+
+def _restore_hard_link(out: Path, path: str, file: Row | None, force: bool) -> str:
+    """Make ``out/path`` another name of the restored ``file`` (its suffix follows the file's,
+    should the restore have changed it): "" or the problem."""
+    if file is None or file.status != "done":
+        return "a hard link to a file that was not archived"
+    target = out / file.restored_path
+    name = Path(path)
+    if Path(file.path).suffix != target.suffix:
+        name = name.with_suffix(target.suffix)
+    link = out / name
+    if os.path.lexists(link):
+        if not link.is_symlink() and link.is_file() and os.path.samefile(link, target):
+            return ""
+        if not force or (link.is_dir() and not link.is_symlink()):
+            return "output exists (use --force to overwrite)"
+        link.unlink()
+    if not target.is_file():
+        return "a hard link to a file that was not restored"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(target, link)
+    except OSError as exc:
+        return _message(exc)
     return ""
 
 

@@ -268,7 +268,8 @@ def test_links_are_archived_and_restored_as_links(tmp_path, capsys):
     dest, out = tmp_path / "archive", tmp_path / "out"
     assert main(["archive", str(src), str(dest), "--workers", "1"]) == 0
     assert "1 archived" in capsys.readouterr().err
-    assert archive.Manifest(dest).links() == links and set(archive.Manifest(dest).rows()) == {"data/a.log"}
+    assert archive.Manifest(dest).links() == {p: (t, False) for p, t in links.items()}
+    assert set(archive.Manifest(dest).rows()) == {"data/a.log"}
     assert not (dest / "to-file.log.omc").exists() and not (dest / "to-dir").exists()
     assert archive.verify(dest, workers=1).links == 5
     report = archive.restore(dest, out, workers=1)
@@ -290,7 +291,7 @@ def test_links_are_archived_and_restored_as_links(tmp_path, capsys):
     (src / "data" / "a.log").symlink_to("../out.log")
     archive.archive(src, dest, workers=1)
     manifest = archive.Manifest(dest)
-    assert set(manifest.rows()) == {"to-file.log"} and manifest.links()["data/a.log"] == "../out.log"
+    assert set(manifest.rows()) == {"to-file.log"} and manifest.links()["data/a.log"] == ("../out.log", False)
     assert not (dest / "data" / "a.log.omc").exists() and not archive.verify(dest, workers=1).problems
 
 
@@ -356,3 +357,28 @@ def test_workers_of_another_version_are_refused(tmp_path, small_tree, monkeypatc
         with pytest.raises(UnsupportedInputError, match=f"runs omnicodec {re.escape(omnicodec.__version__)}, this "
                            "client 0.0.0"):
             archive.archive(small_tree, tmp_path / "a", scheduler=local.scheduler_address)
+
+
+def test_hard_links_are_archived_once_and_restored_as_hard_links(tmp_path):
+    """One file under three names (backup snapshots, package stores): its content is archived
+    once, and the restore gives one file with three names again, as tar and rsync -aH do."""
+    src = tmp_path / "src"
+    (src / "b").mkdir(parents=True)
+    (src / "a.log").write_bytes(make_bytes(lines=40).data)
+    os.link(src / "a.log", src / "b" / "again.log")
+    os.link(src / "a.log", src / "c.log")
+    (src / "other.log").write_bytes(b"alone\n")
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    report = archive.archive(src, dest, workers=1)
+    assert (report.done, report.links) == (2, 2)
+    manifest = archive.Manifest(dest)
+    assert set(manifest.rows()) == {"a.log", "other.log"}
+    assert manifest.links() == {"b/again.log": ("a.log", True), "c.log": ("a.log", True)}
+    assert not (dest / "c.log.omc").exists() and not archive.verify(dest, workers=1).problems
+    restored = archive.restore(dest, out, workers=1)
+    assert (restored.done, restored.links, restored.problems) == (2, 2, [])
+    first = (out / "a.log").stat()
+    assert first.st_nlink == 3 and (out / "a.log").read_bytes() == (src / "a.log").read_bytes()
+    assert (out / "b" / "again.log").stat().st_ino == (out / "c.log").stat().st_ino == first.st_ino
+    assert not archive.restore(dest, out, force=True, workers=1).problems  # again: the same names
+    assert (out / "c.log").stat().st_ino == (out / "a.log").stat().st_ino
