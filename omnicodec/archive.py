@@ -564,20 +564,8 @@ def _check_one(dest: Path, out: Path | None, row: Row, force: bool) -> str:
 def _restore_link(out: Path, path: str, target: str, force: bool) -> str:
     """Make ``out/path`` the symbolic link to ``target``: "" or the problem."""
     link = out / path
-    if os.path.lexists(link):
-        if link.is_symlink() and os.readlink(link) == target:
-            return ""
-        if not force:
-            return "output exists (use --force to overwrite)"
-        if link.is_dir() and not link.is_symlink():
-            return "a directory is in the way of the link"
-        link.unlink()
-    link.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.symlink(target, link)
-    except OSError as exc:
-        return _message(exc)
-    return ""
+    return _place(link, lambda: link.is_symlink() and os.readlink(link) == target,
+                  lambda: os.symlink(target, link), force)
 
 
 def _restore_hard_link(out: Path, path: str, file: Row | None, force: bool) -> str:
@@ -586,21 +574,28 @@ def _restore_hard_link(out: Path, path: str, file: Row | None, force: bool) -> s
     if file is None or file.status != "done":
         return "a hard link to a file that was not archived"
     target = out / file.restored_path
+    if not target.is_file():
+        return "a hard link to a file that was not restored"
     name = Path(path)
     if Path(file.path).suffix != target.suffix:
         name = name.with_suffix(target.suffix)
     link = out / name
+    return _place(link, lambda: link.is_file() and not link.is_symlink() and os.path.samefile(link, target),
+                  lambda: os.link(target, link), force)
+
+
+def _place(link: Path, there: Callable[[], bool], make: Callable[[], None], force: bool) -> str:
+    """``make()`` the link at ``link`` unless ``there()`` says it is already; what is in its way
+    goes with ``force`` (a directory never): "" or the problem."""
     if os.path.lexists(link):
-        if not link.is_symlink() and link.is_file() and os.path.samefile(link, target):
+        if there():
             return ""
         if not force or (link.is_dir() and not link.is_symlink()):
             return "output exists (use --force to overwrite)"
         link.unlink()
-    if not target.is_file():
-        return "a hard link to a file that was not restored"
     link.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(target, link)
+        make()
     except OSError as exc:
         return _message(exc)
     return ""
