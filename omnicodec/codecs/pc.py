@@ -72,7 +72,7 @@ class PC(LearnedCodec):
     lossless: ClassVar[bool] = True
     description: ClassVar[str] = "probabilistic circuit (HCLT): lossless 28x28 grey digits (MNIST) and grids of them"
     network: ClassVar[str] = "omnicodec.models.pc:HCLT"
-    weights_file: ClassVar[str] = "pc-hclt32x64-930.pt"
+    weights_file: ClassVar[str] = "pc-hclt32x64-3500.pt"
     decode_fixed_bytes: ClassVar[int] = 160 << 20  # the integer tables (52 MB at H=32) and their loading
     decode_pixel_bytes: ClassVar[int] = 8
 
