@@ -217,13 +217,12 @@ def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec 
     try:
         files, dirs, links, problems = _walk(src)
         manifest.put_dirs(dirs)
-        was_file = manifest.done()
+        done = manifest.done()  # (a path is a file or a link of the walk: the links' rows never serve a job)
         manifest.put_links(links)
         for rel, _, _ in links:  # a file that is a link now: its .omc goes after its row
-            if rel in was_file:
+            if rel in done:
                 (dest / (rel + api.OMC_EXT)).unlink(missing_ok=True)
         manifest.forget_failed({rel for rel, _, _ in files} | {rel for rel, _ in problems})
-        done = manifest.done()
         jobs = [Job(rel, size, done[rel][3] if done.get(rel, ())[:3] == (size, mtime, asked) else None)
                 for rel, size, mtime in files]
         report = Report(files=len(jobs) + len(problems), links=len(links), bytes_in=sum(j.bytes for j in jobs))
