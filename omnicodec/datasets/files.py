@@ -404,7 +404,7 @@ def read_aiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Audi
         kind, size = data[pos:pos + 4], struct.unpack_from(">I", data, pos + 4)[0]
         body = pos + 8
         if kind == b"COMM" and size >= (22 if aifc else 18) and body + size <= len(data):
-            comm = data[body: body + 22]
+            comm = data[body: body + min(size, 22)]  # AIFF-C's holds the compression type at 18
         elif kind == b"SSND" and size >= 8 and span is None and body + size <= len(data):
             offset = struct.unpack_from(">I", data, body)[0]
             span = (body + 8 + offset, body + size)
