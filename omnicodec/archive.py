@@ -35,11 +35,17 @@ target as written, and restored as the same links, as tar and ``rsync -a`` keep 
 followed, so a link's target is neither archived twice nor taken from outside the tree.  A
 file's further names (hard links: one inode under several paths of the tree) are recorded as
 links to its first path and restored as hard links to it, as ``tar`` and ``rsync -aH`` do: its
-content is archived once.  Empty directories are recorded and restored.
+content is archived once.  Directories (empty ones too) are recorded with their permission
+bits and mtimes: the archive's mirror takes each source directory's bits (the owner's rwx
+added, for the workers), so a private folder's .omc files are no more readable than its files,
+and a restore gives every directory its bits and mtime after everything inside it, as tar does
+(the root's only where the restore made it).  Files keep theirs through ``encode_file`` and
+``decode_file``.  Ownership is not recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -141,7 +147,12 @@ class Manifest:
         with self.db:
             self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({_COLUMNS[0]} TEXT PRIMARY KEY, "
                             + ", ".join(_COLUMNS[1:]) + ")")
-            self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY)")
+            # mode: the permission bits, with mtime_ns restored after the files (NULL in
+            # archives made before 2026-12-07 #19: restored with the defaults)
+            self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, mode INTEGER, mtime_ns INTEGER)")
+            if "mode" not in [r[1] for r in self.db.execute("PRAGMA table_info(dirs)")]:
+                self.db.execute("ALTER TABLE dirs ADD COLUMN mode INTEGER")
+                self.db.execute("ALTER TABLE dirs ADD COLUMN mtime_ns INTEGER")
             # target: a symbolic link's as written, or (hard = 1) the path of a file of the tree
             self.db.execute("CREATE TABLE IF NOT EXISTS links (path TEXT PRIMARY KEY, target TEXT, hard INTEGER)")
             self.db.execute("CREATE TABLE IF NOT EXISTS runs (started REAL, seconds REAL, command TEXT, "
@@ -164,8 +175,9 @@ class Manifest:
         with self.db:
             self.db.executemany("DELETE FROM files WHERE path = ?", gone)
 
-    def dirs(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT path FROM dirs ORDER BY path")]
+    def dirs(self) -> dict[str, tuple[int | None, int | None]]:
+        """path -> (permission bits, mtime_ns); "." is the source tree's root."""
+        return {p: (m, t) for p, m, t in self.db.execute("SELECT path, mode, mtime_ns FROM dirs ORDER BY path")}
 
     def links(self) -> dict[str, tuple[str, bool]]:
         """path -> (target, whether a hard link)."""
@@ -183,9 +195,9 @@ class Manifest:
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p, _, _ in links])
             self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", links)
 
-    def put_dirs(self, paths: Iterable[str]) -> None:
+    def put_dirs(self, dirs: Iterable[tuple[str, int, int]]) -> None:
         with self.db:
-            self.db.executemany("INSERT OR IGNORE INTO dirs VALUES (?)", [(p,) for p in paths])
+            self.db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", list(dirs))
 
     def log_run(self, command: str, src: str, settings: str, report: Report, started: float) -> None:
         with self.db:
@@ -211,12 +223,14 @@ def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec 
         raise UnsupportedInputError(f"{dest}: the archive and the source tree must not contain each other")
     if isinstance(codec, str):
         api.get_codec(codec, quality)  # an unknown codec or a bad quality fails here, once
+    new = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(dest, create=True)
     asked = _asked(codec, quality)
     try:
         files, dirs, links, problems = _walk(src)
         manifest.put_dirs(dirs)
+        _mirror_dirs(dest, dirs, new)
         done = manifest.done()  # (a path is a file or a link of the walk: the links' rows never serve a job)
         manifest.put_links(links)
         for rel, _, _ in links:  # a file that is a link now: its .omc goes after its row
@@ -267,17 +281,18 @@ def restore(dest: str | os.PathLike, out: str | os.PathLike, force: bool = False
     out, dest = Path(out).resolve(), Path(dest).resolve()
     if out == dest or out.is_relative_to(dest):
         raise UnsupportedInputError(f"{out}: restore into a folder outside the archive {dest}")
+    new = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    return _check(dest, out, force, workers, scheduler, progress)
+    return _check(dest, out, force, workers, scheduler, progress, new)
 
 
-def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progress) -> Report:
+def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progress, new: bool = False) -> Report:
     manifest = Manifest(dest)
     try:
         rows = manifest.rows()
+        dirs = manifest.dirs()
         if out is not None:
-            for d in manifest.dirs():
-                (out / d).mkdir(parents=True, exist_ok=True)
+            _open_dirs(out, dirs)
         good = [r for r in rows.values() if r.status == "done"]
         report = Report(files=len(rows), bytes_in=sum(r.omc_bytes for r in good))
         report.problems = [(r.path, f"not archived: {r.error}") for r in rows.values() if r.status != "done"]
@@ -312,6 +327,9 @@ def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progre
                     report.problems.append((path, problem))
                 else:
                     report.links += 1
+            folders = _dir_metadata(out, dirs, new)
+            report.problems += folders
+            report.failed += len(folders)
         else:
             report.links = len(manifest.links())
         manifest.log_run("restore" if out else "verify", str(out or ""), "", report, time.time() - report.seconds)
@@ -404,17 +422,17 @@ def _version() -> str:
 # ------------------------------------------------------------------------ client helpers
 def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str, bool]],
                              list[tuple[str, str]]]:
-    """(files as (path, size, mtime_ns), directories, links as (path, target, hard), (path,
-    problem) for what cannot be archived), paths relative to ``src`` with "/"; a file's first
-    path in walk order is its file, its other names hard links to it."""
+    """(files as (path, size, mtime_ns), directories as (path, permission bits, mtime_ns), "."
+    the root, links as (path, target, hard), (path, problem) for what cannot be archived),
+    paths relative to ``src`` with "/"; a file's first path in walk order is its file, its other
+    names hard links to it."""
     files, dirs, links, problems = [], [], [], []
     first: dict[tuple[int, int], str] = {}  # (device, inode) of files with several names
     for root, subdirs, names in os.walk(src):
         here = Path(root)
         subdirs.sort()
-        rel_root = here.relative_to(src).as_posix()
-        if rel_root != ".":
-            dirs.append(rel_root)
+        st = here.stat()
+        dirs.append((here.relative_to(src).as_posix(), stat.S_IMODE(st.st_mode), st.st_mtime_ns))
         for name in sorted(names):
             path = here / name
             rel = path.relative_to(src).as_posix()
@@ -441,6 +459,44 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             if (here / name).is_symlink():
                 links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name), False))
     return files, dirs, links, problems
+
+
+def _mirror_dirs(dest: Path, dirs: list[tuple[str, int, int]], new: bool) -> None:
+    """Make the archive's folders with their sources' permission bits, the owner's added (the
+    workers write there): a private folder's .omc files are no easier to read than its files.
+    The root takes the source root's only where the archive is new."""
+    for rel, mode, _ in dirs:
+        if rel != "." or new:
+            (dest / rel).mkdir(parents=True, exist_ok=True)
+            os.chmod(dest / rel, mode | stat.S_IRWXU)
+
+
+def _open_dirs(out: Path, dirs: dict[str, tuple[int | None, int | None]]) -> None:
+    """Make the folders a restore writes into, each open to its owner until ``_dir_metadata``
+    (a read-only folder of an earlier restore, too)."""
+    for rel, (mode, _) in dirs.items():
+        folder = out / rel
+        folder.mkdir(parents=True, exist_ok=True)
+        if mode is not None and not os.access(folder, os.W_OK | os.X_OK):
+            with contextlib.suppress(OSError):  # not ours: the writes into it report
+                os.chmod(folder, stat.S_IMODE(folder.stat().st_mode) | stat.S_IRWXU)
+
+
+def _dir_metadata(out: Path, dirs: dict[str, tuple[int | None, int | None]], new: bool) -> list[tuple[str, str]]:
+    """Give the restored folders their recorded permission bits and mtimes, deepest first and
+    after everything inside them, as tar does (the root only where the restore made it):
+    problems as (path, problem)."""
+    problems = []
+    for rel in sorted(dirs, key=lambda r: (-r.count("/"), r)):
+        mode, mtime = dirs[rel]
+        if mode is None or (rel == "." and not new):
+            continue
+        try:
+            os.chmod(out / rel, mode)
+            os.utime(out / rel, ns=(mtime, mtime))
+        except OSError as exc:
+            problems.append((rel + "/", _message(exc)))
+    return problems
 
 
 def _batches(jobs: list[Job], parts: int) -> list[list[Job]]:

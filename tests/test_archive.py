@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -382,3 +383,48 @@ def test_hard_links_are_archived_once_and_restored_as_hard_links(tmp_path):
     assert (out / "b" / "again.log").stat().st_ino == (out / "c.log").stat().st_ino == first.st_ino
     assert not archive.restore(dest, out, force=True, workers=1).problems  # again: the same names
     assert (out / "c.log").stat().st_ino == (out / "a.log").stat().st_ino
+
+
+def test_folders_keep_their_permissions_and_times(tmp_path):
+    """A private folder stays private in the archive and after a restore, and every folder
+    (empty ones, a read-only one, the root of a new restore) gets its permission bits and mtime
+    back, as tar and rsync -a give them; an archive made before folders had them still restores."""
+    src = tmp_path / "src"
+    (src / "private" / "deeper").mkdir(parents=True)
+    (src / "private" / "key.log").write_bytes(b"secret line\n")
+    (src / "shared" / "empty").mkdir(parents=True)
+    (src / "ro").mkdir()
+    (src / "ro" / "f.log").write_bytes(b"read only\n")
+    modes = {".": 0o750, "private": 0o700, "private/deeper": 0o711, "shared": 0o775, "shared/empty": 0o755, "ro": 0o555}
+    for i, (rel, mode) in enumerate(sorted(modes.items(), key=lambda kv: -kv[0].count("/"))):
+        os.chmod(src / rel, mode)
+        os.utime(src / rel, ns=(10**18 + i * 10**9 + 123, 10**18 + i * 10**9 + 123))
+    before = {rel: (src / rel).stat().st_mtime_ns for rel in modes}
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    assert not archive.archive(src, dest, workers=1).problems
+    assert stat.S_IMODE((dest / "private").stat().st_mode) == 0o700  # the owner's rwx, no one else's
+    assert stat.S_IMODE((dest / "ro").stat().st_mode) == 0o755 and stat.S_IMODE(dest.stat().st_mode) == 0o750
+
+    def same(root: Path) -> None:
+        for rel, mode in modes.items():
+            st = (root / rel).stat()
+            assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (mode, before[rel]), rel
+
+    assert not archive.restore(dest, out, workers=1).problems
+    same(out)
+    assert (out / "ro" / "f.log").read_bytes() == b"read only\n"
+    assert not archive.restore(dest, out, force=True, workers=1).problems  # into its read-only folder again
+    same(out)
+    # an archive of an earlier version: no permission bits or times; folders as before, the files restored
+    with sqlite3.connect(dest / archive.MANIFEST) as db:
+        db.execute("UPDATE dirs SET mode = NULL, mtime_ns = NULL")
+    old = tmp_path / "old"
+    assert archive.restore(dest, old, workers=1).done == 2 and (old / "shared" / "empty").is_dir()
+    assert (old / "ro" / "f.log").read_bytes() == b"read only\n"
+    assert stat.S_IMODE((old / "private").stat().st_mode) == 0o777 & ~umask()
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
