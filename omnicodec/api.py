@@ -541,7 +541,7 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
                                     "write .omc, or pass --allow-loss")
     if verify and chosen.lossless:
         decode(blob)  # raises if the stream does not restore the item
-    out = standard_file(chosen, sections, header.meta, ext)
+    out = standard_file(_decoder(header), sections, header.meta, ext)  # configured as the stream says
     atomic_write(dst, lambda tmp: tmp.write_bytes(out), like=os.stat(src))
     return header
 

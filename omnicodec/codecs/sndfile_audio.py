@@ -99,15 +99,18 @@ class FLAC(_SndfileCodec):
     """FLAC, and float sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
     any other float32 sound as integers through FLAC plus what they leave out; float64
     sound where its values are float32's (as ``soundfile.read`` gives any file by default);
-    32-bit integer sound as its top 24 bits and its low bytes apart (``split32``)."""
+    32-bit integer sound as its top 24 bits and its low bytes apart (``split32``).  Sound of
+    more than 8 channels (FLAC's most: polyphonic field recorders, ambisonics, 7.1.4 beds) as
+    FLAC files of GROUP channels in order, the last the rest, each preceded in DATA by its
+    length (u64 LE); implied by the channel count (no stream of more than 8 channels was ever
+    written otherwise)."""
 
     codec_id: ClassVar[str] = "flac"
     standard: ClassVar[tuple[str, ...]] = (".flac",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "FLAC"
     subtypes: ClassVar[tuple[str, ...]] = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
-    max_channels: ClassVar[int] = 8
-    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float and 32-bit sound too"
+    description: ClassVar[str] = "FLAC lossless (libFLAC level 8); float, 32-bit and many-channel sound too"
     # FLOAT sound (float32) whose every sample is a whole multiple of 2**(1 - bits) in [-1, 1),
     # as 16- or 24-bit sound a converter or a DAW saved as float is (16, 24): coded as those
     # integers, divided back (exactly: a power of two) on decode.  Any other float32 sound, NaN
@@ -156,7 +159,8 @@ class FLAC(_SndfileCodec):
             low = (item.frames & 0xFF).astype(np.uint8)
             return self._flac(item, item.frames & ~np.int32(0xFF)) | {"XTRA": _zstd(low.tobytes())}
         if item.subtype not in _FLOATS:
-            return super().encode(item)
+            self.check_supports(item)
+            return self._flac(item, item.frames)
         self.check_supports(item)
         if not self.float_bits:  # (``for_item`` sets it)
             raise UnsupportedInputError("flac codes float sound with float_bits 16, 24 or 32")
@@ -169,20 +173,57 @@ class FLAC(_SndfileCodec):
         return self._flac(item, (frames * np.float32(2.0 ** 31)).astype(np.int32))
 
     def _flac(self, item: Audio, ints: np.ndarray) -> dict[str, bytes]:
-        out = io.BytesIO()
-        sf.write(out, ints, item.sample_rate, format=self.format, **self.write_args(item))
-        return {"DATA": out.getvalue()}
+        """DATA: one FLAC file, or length-prefixed ones of GROUP channels each."""
+        files = []
+        for start in range(0, ints.shape[1], GROUP):
+            out = io.BytesIO()
+            sf.write(out, ints[:, start:start + GROUP], item.sample_rate, format=self.format, **self.write_args(item))
+            files.append(out.getvalue())
+        if len(files) == 1:
+            return {"DATA": files[0]}
+        return {"DATA": b"".join(len(f).to_bytes(8, "little") + f for f in files)}
+
+    def _read(self, sections, meta) -> Audio:
+        """The samples of DATA as the header's ``meta`` describes them (``_flac``'s layout)."""
+        channels = int(meta["channels"])
+        if channels <= GROUP:
+            return super().decode(sections, meta)
+        limits.check_samples(int(meta["frames"]), channels)
+        data, at, parts = memoryview(section(sections, "DATA", self.codec_id)), 0, []
+        for start in range(0, channels, GROUP):
+            size = int.from_bytes(data[at:at + 8], "little")
+            if at + 8 + size > len(data):
+                raise CorruptStreamError("flac: a channel group runs past the payload")
+            part = {**meta, "channels": min(GROUP, channels - start)}
+            parts.append(super().decode({"DATA": data[at + 8:at + 8 + size]}, part).frames)
+            at += 8 + size
+        if at != len(data):
+            raise CorruptStreamError("flac: bytes after the last channel group")
+        return audio_from(np.hstack(parts), meta)
+
+    def standard_file(self, data, ext, meta):
+        """DATA as a .flac file, where it is one that holds the sound (float_bits 16 and 24:
+        the same values as integers); refused where the sound needs more."""
+        if int(meta["channels"]) > GROUP:
+            raise UnsupportedInputError(f"a .flac file holds at most {GROUP} channels, this sound has "
+                                        f"{meta['channels']}: write .omc or .wav")
+        if self.split32 or self.float_bits == 32:
+            what = "32-bit integers" if self.split32 else "float32 values"
+            raise UnsupportedInputError(f"a .flac file holds at most 24 bits a sample: this sound's {what} would "
+                                        "lose their low bits: write .omc or .wav")
+        return data
 
     def decode_memory(self, meta, item_bytes):
         """float_bits 32: the integers as read (two copies), shifted, their magnitudes and the
         floats, each the item's size (tests/api/test_memory.py)."""
-        return super().decode_memory(meta, item_bytes) + (3 * item_bytes if self.float_bits == 32 else 0)
+        return (super().decode_memory(meta, item_bytes) + (3 * item_bytes if self.float_bits == 32 else 0)
+                + (item_bytes if int(meta["channels"]) > GROUP else 0))  # the groups, then joined
 
     def decode(self, sections, meta):
         if self.split32 != (meta.get("subtype") == "PCM_32"):
             raise CorruptStreamError("flac: split32 is for 32-bit sound, and 32-bit sound has it")
         if self.split32:
-            ints = super().decode(sections, meta).frames
+            ints = self._read(sections, meta).frames
             if np.any(ints & 0xFF):
                 raise CorruptStreamError("flac: samples finer than 24 bits")
             low = np.frombuffer(_unzstd(section(sections, "XTRA", self.codec_id), ints.size), np.uint8)
@@ -190,8 +231,8 @@ class FLAC(_SndfileCodec):
         if not self.float_bits or meta.get("subtype") not in _FLOATS:
             if self.float_bits:
                 raise CorruptStreamError("flac: float_bits is for float sound")
-            return super().decode(sections, meta)
-        ints = super().decode(sections, {**meta, "subtype": "PCM_32"}).frames
+            return self._read(sections, meta)
+        ints = self._read(sections, {**meta, "subtype": "PCM_32"}).frames
         if np.any(ints & ((1 << (32 - min(self.float_bits, 24))) - 1)):
             raise CorruptStreamError(f"flac: samples finer than {min(self.float_bits, 24)} bits")
         if self.float_bits == 32:
@@ -202,6 +243,7 @@ class FLAC(_SndfileCodec):
 
 
 _FLOATS = ("FLOAT", "DOUBLE")
+GROUP = 8  # libFLAC's most channels: more go in groups of this many
 
 
 def _float32(frames: np.ndarray) -> np.ndarray | None:

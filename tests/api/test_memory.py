@@ -80,6 +80,8 @@ CASES = {  # name: (codec, a big item, a small one)
     "flac": ("flac", lambda: make_audio(frames=3_000_000, rate=48000, channels=2),
              lambda: make_audio(frames=100, channels=2)),
     "flac-float32": ("flac", lambda: _float_sound(3_000_000), lambda: _float_sound(100)),
+    "flac-12ch": ("flac", lambda: make_audio(frames=500_000, rate=48000, channels=12),
+                  lambda: make_audio(frames=100, channels=12)),
     "ffv1": ("ffv1", lambda: make_video(frames=20, h=360, w=640), lambda: make_video(frames=2, h=16, w=16)),
     "gzip": ("gzip", lambda: make_bytes(lines=150_000), lambda: make_bytes(lines=5)),
     "logzip": ("logzip", lambda: make_bytes(lines=150_000), lambda: make_bytes(lines=5)),

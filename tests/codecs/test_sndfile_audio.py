@@ -10,7 +10,7 @@ from .checklist import check_fixture, check_quality_monotone, run_checklist
 
 
 @pytest.mark.parametrize("codec_id", ["flac", "wav"])
-@pytest.mark.parametrize("subtype,channels", [("PCM_16", 1), ("PCM_16", 2), ("PCM_24", 2)])
+@pytest.mark.parametrize("subtype,channels", [("PCM_16", 1), ("PCM_16", 2), ("PCM_24", 2), ("PCM_24", 12)])
 def test_lossless_roundtrip(codec_id, subtype, channels):
     run_checklist(codec_id, make_audio(channels=channels, subtype=subtype))
 
@@ -337,3 +337,64 @@ def test_32_bit_sound_goes_to_flac_exactly():
     with pytest.raises(CorruptStreamError, match="XTRA is damaged"):
         FLAC(split32=True).decode({**box.sections, "XTRA": box.sections["XTRA"][:-2]}, box.header.meta)
     check_fixture("flac", omnicodec.Audio(full[:3000].copy(), 48000, "PCM_32"), "v3-split32")
+
+
+@pytest.mark.parametrize("subtype,channels", [("PCM_16", 9), ("PCM_24", 12), ("FLOAT", 16), ("PCM_32", 10)])
+def test_sound_of_more_than_8_channels_goes_to_flac_in_groups(subtype, channels):
+    """More channels than FLAC's 8 (polyphonic recorders, ambisonics) went to wav, uncompressed:
+    flac codes them as FLAC files of 8 channels in order, each channel back exactly; a payload
+    whose groups do not add up is refused."""
+    from omnicodec import container
+    from omnicodec.codecs.sndfile_audio import FLAC
+    from omnicodec.errors import CorruptStreamError
+
+    base = make_audio(frames=6000, rate=48000, channels=channels, subtype="PCM_24" if subtype != "PCM_16" else subtype)
+    frames = {"FLOAT": lambda f: (f >> 8).astype(np.float32) * np.float32(1.37 / 2 ** 23),
+              "PCM_32": lambda f: f | np.int32(0x5A)}.get(subtype, lambda f: f)(base.frames)
+    item = omnicodec.Audio(np.ascontiguousarray(frames), 48000, subtype)
+    blob = omnicodec.encode(item)
+    header, back = omnicodec.decode_with_header(blob)
+    assert header.codec == "flac" and back.subtype == subtype
+    assert back.frames.dtype == frames.dtype and back.frames.tobytes() == frames.tobytes()
+    assert len(blob) < 0.8 * len(omnicodec.encode(item, "wav"))
+    box = container.unpack(blob)
+    codec = FLAC.from_config(box.header.config)
+    data = bytes(box.sections["DATA"])
+    shorter = (int.from_bytes(data[:8], "little") - 5).to_bytes(8, "little") + data[8:]
+    for bad, message in ((data[:-10], "past the payload"), (data + b"\0", "after the last"), (shorter, "")):
+        with pytest.raises(CorruptStreamError, match=message):
+            codec.decode({**box.sections, "DATA": bad}, box.header.meta)
+    with pytest.raises(CorruptStreamError):  # a header that says one channel less
+        codec.decode(box.sections, {**box.header.meta, "channels": channels - 1})
+
+
+def test_many_channel_flac_fixture():
+    check_fixture("flac", make_audio(frames=2400, rate=48000, channels=12, subtype="PCM_24"), "v3-12ch")
+
+
+def test_a_flac_file_is_refused_where_it_would_not_hold_the_sound(tmp_path):
+    """``-o x.flac`` wrote the FLAC payload alone: 32-bit sound lost its low byte silently.  A
+    .flac file is written where it holds the sound's values (float in 16- or 24-bit steps too),
+    and refused in one line for 32-bit integers, float32 values and more than 8 channels."""
+    import soundfile as sf
+
+    from omnicodec.errors import UnsupportedInputError
+
+    stereo = make_audio(frames=4000, rate=48000, channels=2, subtype="PCM_24").frames
+    cases = {"i32.wav": (stereo | np.int32(0x11), "PCM_32", "24 bits"),
+             "f32.wav": ((stereo >> 8).astype(np.float32) * np.float32(0.77 / 2 ** 23), "FLOAT", "24 bits"),
+             "many.wav": (make_audio(frames=4000, rate=48000, channels=9).frames, "PCM_16", "8 channels")}
+    for name, (frames, subtype, message) in cases.items():
+        src = tmp_path / name
+        sf.write(src, frames, 48000, subtype=subtype)
+        with pytest.raises(UnsupportedInputError, match=message):
+            omnicodec.api.encode_file(src, tmp_path / "x.flac", allow_loss=True)
+        omc, _ = omnicodec.api.encode_file(src)
+        with pytest.raises(UnsupportedInputError, match=message):
+            omnicodec.api.decode_file(omc, tmp_path / "x.flac", allow_loss=True)
+        assert not (tmp_path / "x.flac").exists()
+    grid = tmp_path / "grid.wav"  # float sound of 24-bit values: the .flac holds them
+    sf.write(grid, (stereo >> 8).astype(np.float32) / np.float32(2 ** 23), 48000, subtype="FLOAT")
+    omnicodec.api.encode_file(grid, tmp_path / "grid.flac", allow_loss=True)
+    back, _ = sf.read(tmp_path / "grid.flac", dtype="float32")
+    assert np.array_equal(back, sf.read(grid, dtype="float32")[0])
