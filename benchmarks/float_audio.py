@@ -82,25 +82,33 @@ def made(way: str, i: int, clips: list[tuple[str, np.ndarray, int]]) -> tuple[np
 
 
 def wavpack(x: np.ndarray, rate: int) -> tuple[int, bool]:
-    """(bytes of a .wv file of ``x`` from FFmpeg's WavPack encoder, whether it decodes exactly)."""
+    """(bytes of a .wv file of ``x`` (float32, int16 or int32 samples, any number of channels)
+    from FFmpeg's WavPack encoder, whether it decodes exactly).  Frames go in and come out
+    interleaved, converted to and from the encoder's planar format by FFmpeg's resampler (the
+    same samples): PyAV's planes of a planar frame are wrong beyond 8 channels."""
     import av
 
+    layout = {1: "mono", 2: "stereo"}.get(x.shape[1], f"{x.shape[1]}c")
+    packed = {"float32": "flt", "int16": "s16", "int32": "s32"}[x.dtype.name]
     out = io.BytesIO()
     with av.open(out, "w", format="wv") as box:
         stream = box.add_stream("wavpack", rate=rate)
-        stream.layout = "mono" if x.shape[1] == 1 else "stereo"
-        stream.format = "fltp"
+        stream.layout, stream.format = layout, packed + "p"
         stream.options = {"compression_level": "8"}
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout=stream.layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.reshape(1, -1)), format=packed, layout=layout)
         frame.sample_rate, frame.pts = rate, 0
-        box.mux(stream.encode(frame))
+        planar = av.AudioResampler(format=packed + "p", layout=layout, rate=rate)
+        for f in planar.resample(frame) + planar.resample(None):
+            box.mux(stream.encode(f))
         box.mux(stream.encode(None))
     data = out.getvalue()
     back = []
     with av.open(io.BytesIO(data)) as box:
+        interleave = av.AudioResampler(format=packed, layout=layout, rate=rate)
         for frame in box.decode(audio=0):
-            back.append(frame.to_ndarray())
-    y = np.concatenate(back, axis=1).T if back else np.zeros((0, x.shape[1]), np.float32)
+            back += [f.to_ndarray().reshape(-1, x.shape[1]) for f in interleave.resample(frame)]
+        back += [f.to_ndarray().reshape(-1, x.shape[1]) for f in interleave.resample(None)]
+    y = np.concatenate(back) if back else np.zeros((0, x.shape[1]), x.dtype)
     return len(data), y.shape == x.shape and y.tobytes() == x.tobytes()
 
 

@@ -562,6 +562,7 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
     from .datasets.files import ITEM_FORMATS, read_item
 
     limit = size_bound(len(data))
+    raw = None  # an item codec's that stores it uncompressed (wav), if it came to that
     if fmt in ITEM_FORMATS:
         try:
             item = read_item(src, modality, data=data)
@@ -570,12 +571,19 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
         for codec in candidates(item) if item is not None else ():
             done = _try(item, codec, source, limit)
             if done is not None and (not verify or _restores(done[1], item, data, fmt)):
-                return done
+                if not codec.uncompressed:
+                    return done
+                raw, limit = done, len(done[1])  # the bytes codecs' output has to be smaller
+                break
     item = Bytes(data)
     for codec in candidates(item):
+        if raw is not None and codec.verbatim:
+            break  # (store)
         done = _try(item, codec, source, limit)
         if done is not None and (not verify or codec.verbatim or _restores(done[1], item, data, "")):
             return done
+    if raw is not None:
+        return raw
     raise UnsupportedInputError(f"{src}: no codec could store it within {limit} bytes")  # unreachable: store
 
 

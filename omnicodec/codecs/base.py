@@ -127,6 +127,9 @@ class Codec:
     extra: ClassVar[str] = ""  # the pip extra that provides ``requires``
     description: ClassVar[str] = ""
     verbatim: ClassVar[bool] = False  # the payload is the content (no digest: its CRC covers it)
+    # stores the item uncompressed (wav): the default encode compares it with the file's bytes
+    # through the bytes codecs and keeps the smaller
+    uncompressed: ClassVar[bool] = False
     # restores damaged payload sections (``decode_repair``) when a decode asks for it (vq)
     repairable: ClassVar[bool] = False
     # its encoder's bytes depend on the CPU (a library's run-time SIMD dispatch): the same on

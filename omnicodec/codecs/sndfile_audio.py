@@ -417,6 +417,7 @@ class WAV(_SndfileCodec):
     standard: ClassVar[tuple[str, ...]] = (".wav",)
     lossless: ClassVar[bool] = True
     format: ClassVar[str] = "WAV"
+    uncompressed: ClassVar[bool] = True
     description: ClassVar[str] = "WAV passthrough (PCM or float, uncompressed)"
 
     def write_args(self, item):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import omnicodec
+from omnicodec import api
 
 from ..common import VERSIONS, make_audio, peak_growth
 from .checklist import check_fixture, check_quality_monotone, run_checklist
@@ -388,13 +389,35 @@ def test_a_flac_file_is_refused_where_it_would_not_hold_the_sound(tmp_path):
         src = tmp_path / name
         sf.write(src, frames, 48000, subtype=subtype)
         with pytest.raises(UnsupportedInputError, match=message):
-            omnicodec.api.encode_file(src, tmp_path / "x.flac", allow_loss=True)
-        omc, _ = omnicodec.api.encode_file(src)
+            api.encode_file(src, tmp_path / "x.flac", allow_loss=True)
+        omc, _ = api.encode_file(src)
         with pytest.raises(UnsupportedInputError, match=message):
-            omnicodec.api.decode_file(omc, tmp_path / "x.flac", allow_loss=True)
+            api.decode_file(omc, tmp_path / "x.flac", allow_loss=True)
         assert not (tmp_path / "x.flac").exists()
     grid = tmp_path / "grid.wav"  # float sound of 24-bit values: the .flac holds them
     sf.write(grid, (stereo >> 8).astype(np.float32) / np.float32(2 ** 23), 48000, subtype="FLOAT")
-    omnicodec.api.encode_file(grid, tmp_path / "grid.flac", allow_loss=True)
+    api.encode_file(grid, tmp_path / "grid.flac", allow_loss=True)
     back, _ = sf.read(tmp_path / "grid.flac", dtype="float32")
     assert np.array_equal(back, sf.read(grid, dtype="float32")[0])
+
+
+def test_sound_the_default_stores_uncompressed_goes_through_xz_where_that_is_smaller(tmp_path):
+    """float64 sound off the float32 values (synthesized, scientific) went to wav, uncompressed:
+    the default now keeps the file's bytes through xz where they come out smaller, and wav
+    where nothing compresses them (random bits)."""
+    import soundfile as sf
+
+    t = np.arange(30000)[:, None] / 44100
+    smooth = 0.3 * np.sin(2 * np.pi * 440 * t * [1, 1.5]) * np.exp(-t)
+    noise = np.random.default_rng(3).integers(0, 1 << 62, (20000, 2)).view(np.float64)
+    for name, frames, codec in (("smooth.wav", smooth, "xz"), ("bits.wav", noise, "wav")):
+        src = tmp_path / name
+        sf.write(src, frames, 44100, subtype="DOUBLE")
+        omc, header = api.encode_file(src)
+        assert header.codec == codec, name
+        assert omc.stat().st_size <= src.stat().st_size + 300
+        if codec == "xz":
+            assert omc.stat().st_size < 0.95 * src.stat().st_size
+        api.decode_file(omc, tmp_path / "back.wav")
+        assert (tmp_path / "back.wav").read_bytes() == src.read_bytes()
+        (tmp_path / "back.wav").unlink()
