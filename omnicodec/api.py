@@ -454,7 +454,7 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     dst = _output_path(Path(dst) if dst is not None else src.with_name(src.name + OMC_EXT))
     _check_output(src, dst, force)
     before = src.stat()
-    source = {} if dst.name == src.name + OMC_EXT else {"name": src.name}
+    source = {} if dst.name == src.name + OMC_EXT or not _utf8(src.name) else {"name": src.name}
     with src.open("rb") as f:
         head = f.read(1 << 16)
     modality, fmt = identify(head[:64], src.suffix.lower())
@@ -1057,6 +1057,16 @@ def default_output(src: Path, header: Header) -> Path:
         return src.with_name(name)
     fallback = MODE_EXT.get(mode, DEFAULT_EXT[header.modality])
     return src.with_name((Path(name).stem if ext else name) + fallback)
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name is UTF-8 (a header holds only such names; another is not stored, and
+    the decode is named after the .omc)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _output_path(dst: Path) -> Path:

@@ -159,54 +159,75 @@ class Manifest:
                             "src TEXT, settings TEXT, version TEXT, workers INTEGER, files INTEGER, "
                             "done INTEGER, skipped INTEGER, failed INTEGER)")
 
+    def _read(self, sql: str) -> list[tuple]:
+        return [tuple(map(_loaded, r)) for r in self.db.execute(sql)]
+
+    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+        self.db.executemany(sql, [tuple(map(_stored, r)) for r in rows])
+
     def rows(self) -> dict[str, Row]:
-        cursor = self.db.execute(f"SELECT {', '.join(_COLUMNS)} FROM files ORDER BY path")
-        return {r[0]: Row(*r) for r in cursor}
+        return {r[0]: Row(*r) for r in self._read(f"SELECT {', '.join(_COLUMNS)} FROM files ORDER BY path")}
 
     def done(self) -> dict[str, tuple[int, int, str, str]]:
         """path -> (bytes, mtime_ns, asked, omc_sha256) of the done rows (small: a resumed run
         of millions of files holds this, not whole rows)."""
-        cursor = self.db.execute("SELECT path, bytes, mtime_ns, asked, omc_sha256 FROM files WHERE status = 'done'")
-        return {r[0]: r[1:] for r in cursor}
+        return {r[0]: r[1:] for r in self._read("SELECT path, bytes, mtime_ns, asked, omc_sha256 FROM files "
+                                                "WHERE status = 'done'")}
 
     def forget_failed(self, keep: set[str]) -> None:
         """Drop the failed rows of files that are gone from the source tree."""
-        gone = [(p,) for (p,) in self.db.execute("SELECT path FROM files WHERE status = 'failed'") if p not in keep]
+        gone = [(p,) for (p,) in self._read("SELECT path FROM files WHERE status = 'failed'") if p not in keep]
         with self.db:
-            self.db.executemany("DELETE FROM files WHERE path = ?", gone)
+            self._write("DELETE FROM files WHERE path = ?", gone)
 
     def dirs(self) -> dict[str, tuple[int | None, int | None]]:
         """path -> (permission bits, mtime_ns); "." is the source tree's root."""
-        return {p: (m, t) for p, m, t in self.db.execute("SELECT path, mode, mtime_ns FROM dirs ORDER BY path")}
+        return {p: (m, t) for p, m, t in self._read("SELECT path, mode, mtime_ns FROM dirs ORDER BY path")}
 
     def links(self) -> dict[str, tuple[str, bool]]:
         """path -> (target, whether a hard link)."""
-        return {p: (t, bool(h)) for p, t, h in self.db.execute("SELECT path, target, hard FROM links ORDER BY path")}
+        return {p: (t, bool(h)) for p, t, h in self._read("SELECT path, target, hard FROM links ORDER BY path")}
 
     def put(self, rows: Iterable[Row]) -> None:
         rows = [dataclasses.astuple(r) for r in rows]
         with self.db:  # a path that was a link and is a file now is a file
-            self.db.executemany("DELETE FROM links WHERE path = ?", [r[:1] for r in rows])
-            self.db.executemany(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+            self._write("DELETE FROM links WHERE path = ?", [r[:1] for r in rows])
+            self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
 
     def put_links(self, links: Iterable[tuple[str, str, bool]]) -> None:
         links = list(links)
         with self.db:  # ... and one that was a file and is a link now is a link
-            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p, _, _ in links])
-            self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", links)
+            self._write("DELETE FROM files WHERE path = ?", [(p,) for p, _, _ in links])
+            self._write("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", links)
 
     def put_dirs(self, dirs: Iterable[tuple[str, int, int]]) -> None:
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", list(dirs))
+            self._write("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", dirs)
 
     def log_run(self, command: str, src: str, settings: str, report: Report, started: float) -> None:
         with self.db:
-            self.db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (started, report.seconds, command, src, settings, __version__, report.workers,
-                             report.files, report.done, report.skipped, report.failed))
+            self._write("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(started, report.seconds, command, src, settings, __version__, report.workers,
+                          report.files, report.done, report.skipped, report.failed)])
 
     def close(self) -> None:
         self.db.close()
+
+
+def _stored(value):
+    """A value as the manifest stores it: a string as TEXT, or, where it holds a name that is
+    not UTF-8 (Linux names are bytes; Python gives their odd bytes as surrogates), as those
+    bytes, a BLOB; every other string's rows stay as they were."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+def _loaded(value):
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 # ------------------------------------------------------------------------------- the runs

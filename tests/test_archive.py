@@ -428,3 +428,27 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_names_that_are_not_utf8_are_archived_and_restored(tmp_path):
+    """Linux names are bytes: a Latin-1 file name, a folder and a link target of odd bytes made
+    the whole run fail (the manifest could not store them); they are archived, skipped when
+    unchanged, verified and restored under the same bytes."""
+    src = os.fsencode(tmp_path / "src")
+    os.makedirs(os.path.join(src, b"d\xff"))
+    names = {b"caf\xe9.log": make_bytes(lines=30).data, b"d\xff/x.txt": b"in an odd folder\n", b"ok.log": b"fine\n"}
+    for name, data in names.items():
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(data)
+    os.symlink(b"caf\xe9.log", os.path.join(src, b"link\xfe"))
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    report = archive.archive(os.fsdecode(src), dest, workers=1)
+    assert (report.done, report.links, report.problems) == (3, 1, [])
+    assert archive.archive(os.fsdecode(src), dest, workers=1).skipped == 3
+    assert not archive.verify(dest, workers=1).problems
+    assert not archive.restore(dest, out, workers=1).problems
+    back = os.fsencode(out)
+    for name, data in names.items():
+        with open(os.path.join(back, name), "rb") as f:
+            assert f.read() == data, name
+    assert os.readlink(os.path.join(back, b"link\xfe")) == b"caf\xe9.log"

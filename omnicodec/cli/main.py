@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import json
 import os
 import re
@@ -214,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress.QUIET = getattr(args, "quiet", False)
     warnings.showwarning = _one_line_warning
+    _names_as_bytes()
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -231,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc) if expected else f"internal error: {type(exc).__name__}: {exc}"
         print(f"codec: error: {msg}".splitlines()[0], file=sys.stderr)
         return 2 if args.command == "grep" else 1  # grep's status for an error
+
+
+def _names_as_bytes() -> None:
+    """File names that are not UTF-8 (Python holds their odd bytes as surrogates) print as
+    their bytes on stdout, as ls prints them, and escaped on stderr, whatever the locale (a
+    UTF-8 locale's strict stdout raised on them)."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

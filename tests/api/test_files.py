@@ -615,3 +615,20 @@ def test_modes_no_png_holds_decode_to_a_file_that_holds_them(tmp_path, array, mo
     out = tmp_path / ("a" + ext)
     back = np.load(out) if ext == ".npy" else np.asarray(PILImage.open(out))
     assert np.array_equal(back.reshape(array.shape), array)
+
+
+def test_a_file_name_that_is_not_utf8_encodes_and_decodes(tmp_path, capsys):
+    """A Latin-1 name (bytes that are not UTF-8) failed with a misleading "no codec could store
+    it" where the header was to keep the name (``-o`` another name): the name is not kept, the
+    content is, and the decode is named after the .omc; without ``-o`` it round-trips whole."""
+    src = os.path.join(os.fsencode(tmp_path), b"caf\xe9.log")
+    with open(src, "wb") as f:
+        f.write(b"line 1\nline 2\n" * 40)
+    assert main(["encode", os.fsdecode(src), "-o", str(tmp_path / "x.omc")]) == 0
+    assert main(["decode", str(tmp_path / "x.omc")]) == 0
+    assert (tmp_path / "x").read_bytes() == b"line 1\nline 2\n" * 40
+    assert main(["encode", os.fsdecode(src)]) == 0
+    os.rename(src, src + b".orig")
+    assert main(["decode", os.fsdecode(src + b".omc")]) == 0
+    with open(src, "rb") as f:
+        assert f.read() == b"line 1\nline 2\n" * 40
