@@ -1,5 +1,6 @@
 """``codec grep``: search the text of .omc files, printing what ``grep`` prints on the decoded
-text (LC_ALL=C, extended regular expressions as Python writes them, or fixed strings).
+text (LC_ALL=C, extended regular expressions as Python writes them, with grep's character
+classes such as ``[[:digit:]]`` too, or fixed strings).
 
 Logzip streams are searched in their compressed form first, as CLP and LogGrep do: a line is
 a template's pieces with digit runs and hex tokens (whole words of 0-9a-fA-F with a digit) in
@@ -45,7 +46,7 @@ class Pattern:
     @classmethod
     def of(cls, pattern: str, fixed: bool = False, ignore_case: bool = False) -> Pattern:
         raw = os.fsencode(pattern)
-        source = re.escape(raw) if fixed else raw
+        source = re.escape(raw) if fixed else posix_classes(raw)
         try:
             regex = re.compile(source, re.MULTILINE | (re.IGNORECASE if ignore_case else 0))
         except re.error as exc:
@@ -87,6 +88,47 @@ class Pattern:
             if m.end() <= end or search(text[start:end]):
                 yield start, end
             pos = end + 1
+
+
+# grep's character classes in the C locale, as Python's class contents
+_CLASSES = {b"alpha": rb"A-Za-z", b"digit": rb"0-9", b"alnum": rb"0-9A-Za-z", b"upper": rb"A-Z",
+            b"lower": rb"a-z", b"space": rb" \t\n\v\f\r", b"blank": rb" \t", b"xdigit": rb"0-9A-Fa-f",
+            b"punct": rb"!-/:-@\[-`{-~", b"print": rb" -~", b"graph": rb"!-~", b"cntrl": rb"\x00-\x1f\x7f"}
+_CLASS = re.compile(rb"\[:([a-z]+):\]")
+
+
+def posix_classes(source: bytes) -> bytes:
+    """``source`` with grep's character classes inside brackets (``[[:digit:]]``, ``[^[:space:]x]``)
+    written as Python's regexes take them (Python reads ``[[:digit:]]`` as a set of ``[:digt``
+    followed by ``]``: a grep user's pattern would silently match other lines); anything
+    else as it was.  An unknown class name is an error, as in grep."""
+    out, i, n = bytearray(), 0, len(source)
+    while i < n:
+        c = source[i:i + 1]
+        if c == b"\\":
+            out += source[i:i + 2]
+            i += 2
+        elif c == b"[":
+            j = i + 1 + (source[i + 1:i + 2] == b"^")
+            j += source[j:j + 1] == b"]"  # a first "]" is a member
+            out += source[i:j]
+            while j < n and source[j:j + 1] != b"]":
+                m = _CLASS.match(source, j)
+                if m:
+                    if m[1] not in _CLASSES:
+                        raise ValueError(f"grep: unknown character class [:{m[1].decode()}:]")
+                    out += _CLASSES[m[1]]
+                    j = m.end()
+                else:
+                    step = 2 if source[j:j + 1] == b"\\" else 1
+                    out += source[j:j + step]
+                    j += step
+            out += source[j:j + 1]
+            i = j + 1
+        else:
+            out += c
+            i += 1
+    return bytes(out)
 
 
 def _slotted_run(run: bytes) -> re.Pattern:

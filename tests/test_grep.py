@@ -26,7 +26,8 @@ CASES = [["-F", "Cache: evicted"], ["-F", "user=bob"], ["-F", "10.0.3."], ["-F",
          ["-E", "ERROR|DEBUG session 1"], ["-E", "size=40[0-9]{2}"], ["-E", "[^a-z]root"], ["-E", "a.b"],
          ["-E", "evicted key=0x[0-9a-f]*ab "], ["-E", "x"], ["-iF", "info [MAIN]"], ["-E", "opened for bob$"],
          ["-F", "deadbeef"], ["-F", "beef01 trace"], ["-F", "trace abc done"], ["-E", "=[a-f]+7 trace"],
-         ["-F", "ace d"]]
+         ["-F", "ace d"], ["-E", "[[:digit:]]{2}:[[:digit:]]"], ["-E", "^[[:upper:]]+ "],
+         ["-E", "[^[:alnum:][:space:]=.:-]"], ["-iE", "[[:lower:]]+=[[:xdigit:]]+ trace"], ["-E", "[[:punct:]]{2}"]]
 
 
 def sample(tmp_path, block_mb: float):
@@ -65,6 +66,18 @@ def assert_greps_alike(cases, extra, src, omc, capfdbinary):
 def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
     src, omc = sample(tmp_path, block_mb)
     assert_greps_alike(CASES, extra, src, omc, capfdbinary)
+
+
+def test_grep_character_classes_are_translated_inside_brackets_only():
+    """Python read ``[[:digit:]]`` as a set of ``[:digt`` and a "]": a grep user's pattern
+    matched other lines, silently."""
+    assert grep.posix_classes(rb"[[:digit:]]{4}") == rb"[0-9]{4}"
+    assert grep.posix_classes(rb"[^[:space:]x]") == rb"[^ \t\n\v\f\r" + b"x]"
+    assert grep.posix_classes(rb"[]a[:upper:]]") == rb"[]aA-Z]"
+    for kept in (rb"\[[:digit:]\]", rb"x[\]]y", rb"[a-z]", rb"[:digit:]"):
+        assert grep.posix_classes(kept) == kept
+    with pytest.raises(ValueError, match="unknown character class"):
+        grep.Pattern.of("[[:digits:]]")
 
 
 @pytest.mark.parametrize("run, holds", [
