@@ -1,6 +1,6 @@
 """``codec grep``: search the text of .omc files, printing what ``grep`` prints on the decoded
 text (LC_ALL=C, extended regular expressions as Python writes them, with grep's character
-classes such as ``[[:digit:]]`` too, or fixed strings).
+classes such as ``[[:digit:]]`` and word edges ``\\<`` ``\\>`` too, or fixed strings).
 
 Logzip streams are searched in their compressed form first, as CLP and LogGrep do: a line is
 a template's pieces with digit runs and hex tokens (whole words of 0-9a-fA-F with a digit) in
@@ -46,7 +46,7 @@ class Pattern:
     @classmethod
     def of(cls, pattern: str, fixed: bool = False, ignore_case: bool = False) -> Pattern:
         raw = os.fsencode(pattern)
-        source = re.escape(raw) if fixed else posix_classes(raw)
+        source = re.escape(raw) if fixed else from_grep(raw)
         try:
             regex = re.compile(source, re.MULTILINE | (re.IGNORECASE if ignore_case else 0))
         except re.error as exc:
@@ -97,16 +97,20 @@ _CLASSES = {b"alpha": rb"A-Za-z", b"digit": rb"0-9", b"alnum": rb"0-9A-Za-z", b"
 _CLASS = re.compile(rb"\[:([a-z]+):\]")
 
 
-def posix_classes(source: bytes) -> bytes:
+_EDGES = {b"\\<": rb"\b(?=\w)", b"\\>": rb"\b(?<=\w)"}  # grep's word start and end
+
+
+def from_grep(source: bytes) -> bytes:
     """``source`` with grep's character classes inside brackets (``[[:digit:]]``, ``[^[:space:]x]``)
-    written as Python's regexes take them (Python reads ``[[:digit:]]`` as a set of ``[:digt``
-    followed by ``]``: a grep user's pattern would silently match other lines); anything
-    else as it was.  An unknown class name is an error, as in grep."""
+    and its word edges ``\\<`` and ``\\>`` written as Python's regexes take them (Python reads
+    ``[[:digit:]]`` as a set of ``[:digt`` followed by ``]``, and ``\\<`` as "<": a grep user's
+    pattern would silently match other lines); anything else as it was.  An unknown class name
+    is an error, as in grep."""
     out, i, n = bytearray(), 0, len(source)
     while i < n:
         c = source[i:i + 1]
         if c == b"\\":
-            out += source[i:i + 2]
+            out += _EDGES.get(source[i:i + 2], source[i:i + 2])
             i += 2
         elif c == b"[":
             j = i + 1 + (source[i + 1:i + 2] == b"^")

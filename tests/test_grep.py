@@ -27,7 +27,8 @@ CASES = [["-F", "Cache: evicted"], ["-F", "user=bob"], ["-F", "10.0.3."], ["-F",
          ["-E", "evicted key=0x[0-9a-f]*ab "], ["-E", "x"], ["-iF", "info [MAIN]"], ["-E", "opened for bob$"],
          ["-F", "deadbeef"], ["-F", "beef01 trace"], ["-F", "trace abc done"], ["-E", "=[a-f]+7 trace"],
          ["-F", "ace d"], ["-E", "[[:digit:]]{2}:[[:digit:]]"], ["-E", "^[[:upper:]]+ "],
-         ["-E", "[^[:alnum:][:space:]=.:-]"], ["-iE", "[[:lower:]]+=[[:xdigit:]]+ trace"], ["-E", "[[:punct:]]{2}"]]
+         ["-E", "[^[:alnum:][:space:]=.:-]"], ["-iE", "[[:lower:]]+=[[:xdigit:]]+ trace"], ["-E", "[[:punct:]]{2}"],
+         ["-E", "\\<id\\>"], ["-E", "\\<ace"], ["-E", "race\\>"]]
 
 
 def sample(tmp_path, block_mb: float):
@@ -68,14 +69,15 @@ def test_prints_what_grep_prints(tmp_path, capfdbinary, block_mb, extra):
     assert_greps_alike(CASES, extra, src, omc, capfdbinary)
 
 
-def test_grep_character_classes_are_translated_inside_brackets_only():
-    """Python read ``[[:digit:]]`` as a set of ``[:digt`` and a "]": a grep user's pattern
-    matched other lines, silently."""
-    assert grep.posix_classes(rb"[[:digit:]]{4}") == rb"[0-9]{4}"
-    assert grep.posix_classes(rb"[^[:space:]x]") == rb"[^ \t\n\v\f\r" + b"x]"
-    assert grep.posix_classes(rb"[]a[:upper:]]") == rb"[]aA-Z]"
+def test_grep_classes_and_word_edges_are_translated():
+    """Python read ``[[:digit:]]`` as a set of ``[:digt`` and a "]", and ``\\<`` as "<": a grep
+    user's pattern matched other lines, silently."""
+    assert grep.from_grep(rb"\<ab\>|\\<") == rb"\b(?=\w)ab\b(?<=\w)|\\<"
+    assert grep.from_grep(rb"[[:digit:]]{4}") == rb"[0-9]{4}"
+    assert grep.from_grep(rb"[^[:space:]x]") == rb"[^ \t\n\v\f\r" + b"x]"
+    assert grep.from_grep(rb"[]a[:upper:]]") == rb"[]aA-Z]"
     for kept in (rb"\[[:digit:]\]", rb"x[\]]y", rb"[a-z]", rb"[:digit:]"):
-        assert grep.posix_classes(kept) == kept
+        assert grep.from_grep(kept) == kept
     with pytest.raises(ValueError, match="unknown character class"):
         grep.Pattern.of("[[:digits:]]")
 

@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grep", help="print the lines of .omc text and log files that match a pattern, as grep "
                        "would on the decoded text (logzip files are filtered in compressed form)")
-    g.add_argument("pattern", help="a regular expression (Python's syntax, like grep -E; [[:digit:]] and "
-                   "grep's other classes too) or, with -F, a string")
+    g.add_argument("pattern", help="a regular expression (Python's syntax, like grep -E; grep's [[:digit:]] "
+                   "classes and \\< \\> too) or, with -F, a string")
     g.add_argument("inputs", nargs="+", metavar="FILE.omc")
     g.add_argument("-F", "--fixed-strings", action="store_true", help="the pattern is a plain string")
     g.add_argument("-i", "--ignore-case", action="store_true", help="ignore case")
