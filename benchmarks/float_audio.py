@@ -112,6 +112,19 @@ def wavpack(x: np.ndarray, rate: int) -> tuple[int, bool]:
     return len(data), y.shape == x.shape and y.tobytes() == x.tobytes()
 
 
+def measure_wav(folder: Path, x: np.ndarray, rate: int, subtype: str) -> dict:
+    """``measure`` of ``x`` written as a WAV of ``subtype`` in ``folder``, and WavPack's columns."""
+    import soundfile as sf
+
+    wav = folder / "x.wav"
+    sf.write(wav, x, rate, subtype=subtype)
+    row = measure(wav)
+    t = time.perf_counter()
+    row["wavpack"], row["wavpack_exact"] = wavpack(x, rate)
+    row["wavpack_encode_s"] = time.perf_counter() - t
+    return row
+
+
 def measure(wav: Path) -> dict:
     from omnicodec import api
 
@@ -137,7 +150,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    import soundfile as sf
 
     clips = sources()
     rows = []
@@ -145,35 +157,36 @@ def main() -> None:
         for way in WAYS:
             for i in range(len(clips)):
                 x, rate = made(way, i, clips)
-                wav = Path(tmp) / "x.wav"
-                sf.write(wav, x, rate, subtype="FLOAT")
-                row = {"clip": clips[i][0], "way": way, "channels": x.shape[1], "rate": rate, **measure(wav)}
-                t = time.perf_counter()
-                row["wavpack"], row["wavpack_exact"] = wavpack(x, rate)
-                row["wavpack_encode_s"] = time.perf_counter() - t
+                row = {"clip": clips[i][0], "way": way, "channels": x.shape[1], "rate": rate,
+                       **measure_wav(Path(tmp), x, rate, "FLOAT")}
                 rows.append(row)
                 print(f"{way:17s} {clips[i][0]:18s} wav {row['wav']:9d} omc {row['omc']:9d} "
                       f"({row['config']}) wavpack {row['wavpack']:9d} xz {row['xz']:9d} "
                       f"exact {row['omc_exact']}/{row['wavpack_exact']}", flush=True)
-    keys = ("wav", "omc", "wavpack", "xz", "zstd", "bzip2")
     summary = {}
     for way in (*WAYS, "all"):
-        sel = [r for r in rows if way in ("all", r["way"])]
-        total = {k: sum(r[k] for r in sel) for k in keys}
-        summary[way] = {**total, "files": len(sel), "omc_vs_wavpack": total["omc"] / total["wavpack"],
-                        "omc_vs_xz": total["omc"] / total["xz"], "ratio_vs_wav": total["wav"] / total["omc"],
-                        "omc_exact": all(r["omc_exact"] for r in sel),
-                        "wavpack_exact": all(r["wavpack_exact"] for r in sel),
-                        "omc_encode_mb_s": total["wav"] / 1e6 / sum(r["omc_encode_s"] for r in sel),
-                        "wavpack_encode_mb_s": total["wav"] / 1e6 / sum(r["wavpack_encode_s"] for r in sel)}
-        s = summary[way]
+        summary[way] = s = summarize([r for r in rows if way in ("all", r["way"])])
         print(f"{way:17s} {s['files']:3d} files: omc {s['omc']:10d} = {s['omc_vs_wavpack']:.3f} x WavPack, "
               f"{s['omc_vs_xz']:.3f} x xz -9e, {s['ratio_vs_wav']:.2f}:1 vs wav")
-    args.out.write_text(json.dumps({
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, one thread",
-        "python": platform.python_version(), "command": "python benchmarks/float_audio.py",
-        "date": time.strftime("%Y-%m-%d"), "summary": summary, "rows": rows}, indent=1) + "\n")
+    save(args.out, "python benchmarks/float_audio.py", summary, rows)
 
+
+def summarize(rows: list[dict]) -> dict:
+    """Totals of ``measure`` rows with a WavPack column, their ratios and speeds."""
+    total = {k: sum(r[k] for r in rows) for k in ("wav", "omc", "wavpack", "xz", "zstd", "bzip2")}
+    return {**total, "files": len(rows), "omc_vs_wavpack": total["omc"] / total["wavpack"],
+            "omc_vs_xz": total["omc"] / total["xz"], "ratio_vs_wav": total["wav"] / total["omc"],
+            "omc_exact": all(r["omc_exact"] for r in rows), "wavpack_exact": all(r["wavpack_exact"] for r in rows),
+            "omc_encode_mb_s": total["wav"] / 1e6 / sum(r["omc_encode_s"] for r in rows),
+            "omc_decode_mb_s": total["wav"] / 1e6 / sum(r["omc_decode_s"] for r in rows),
+            "wavpack_encode_mb_s": total["wav"] / 1e6 / sum(r["wavpack_encode_s"] for r in rows)}
+
+
+def save(out: Path, command: str, summary: dict, rows: list[dict]) -> None:
+    out.write_text(json.dumps({
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, one thread",
+        "python": platform.python_version(), "command": command,
+        "date": time.strftime("%Y-%m-%d"), "summary": summary, "rows": rows}, indent=1) + "\n")
 
 if __name__ == "__main__":
     main()
