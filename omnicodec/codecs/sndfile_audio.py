@@ -121,23 +121,38 @@ class FLAC(_SndfileCodec):
     # PCM_32 sound (libFLAC through libsndfile stops at 24 bits): its top 24 bits through FLAC,
     # its low bytes in a section XTRA (one zstd frame: nothing much where they are padding).
     split32: bool = field(default=False, metadata={"omit_default": True})
+    # 16-, 24- or 32-bit sound on a coarse grid of its own (16-bit sound after a gain, saved at
+    # 24 bits; 8-bit sound after a gain at 16; ``_sparse``): each sample's rank
+    # among its distinct values through FLAC (as 24-bit integers), the values in a section XTRA
+    # (``to_ranks``; float32's rank way): the ranks are the original integers again where a
+    # gain spread them out.  Set by ``for_item`` where the sound is that sparse and it pays.
+    ranks: bool = field(default=False, metadata={"omit_default": True})
 
     def __post_init__(self):
         if self.float_bits not in (0, 16, 24, 32):
             raise ValueError(f"flac float_bits must be 0, 16, 24 or 32, got {self.float_bits!r}")
 
     def for_item(self, item):
-        """Float sound's float_bits from its samples, unless the user gave one (``-O``)."""
+        """Float sound's float_bits from its samples, unless the user gave one (``-O``); for
+        integer sound split32 (32-bit) or ranks (where ``_sparse`` finds a candidate and it codes
+        smaller: the piano clip of the shared set is sparse enough, and 24% larger by rank)."""
         if isinstance(item, Audio) and item.subtype in _FLOATS and not self.float_bits:
             frames = _float32(item.frames)
             if frames is not None:
                 return dataclasses.replace(self, float_bits=_pcm_bits(frames) or 32)
-        if isinstance(item, Audio) and item.subtype == "PCM_32":
-            return dataclasses.replace(self, split32=True)
-        return self
+        if not isinstance(item, Audio) or item.subtype not in _RANKED or self.ranks:
+            return self
+        plain = dataclasses.replace(self, split32=item.subtype == "PCM_32")
+        if _sparse(item):  # a candidate: the rank way where it codes smaller
+            ranked = dataclasses.replace(self, ranks=True)
+            sizes = [sum(map(len, codec.encode(item).values())) for codec in (ranked, plain)]
+            return ranked if sizes[0] < sizes[1] else plain
+        return plain
 
     def supports(self, item):
         reason = super().supports(item)
+        if reason is None and self.ranks and item.subtype not in _RANKED:
+            return f"flac ranks is for {', '.join(_RANKED)} sound, not {item.subtype}"
         if reason is None and item.subtype in _FLOATS:
             frames = _float32(item.frames)
             if frames is None:
@@ -148,10 +163,16 @@ class FLAC(_SndfileCodec):
 
     def write_args(self, item):
         subtype = {"PCM_S8": "PCM_16", "PCM_U8": "PCM_16", "PCM_32": "PCM_24"}.get(item.subtype, item.subtype)
-        bits = min(self.float_bits, 24)
+        bits = 24 if self.ranks else min(self.float_bits, 24)
         return {"subtype": f"PCM_{bits}" if bits else subtype, "compression_level": 1.0}
 
     def encode(self, item):
+        if self.ranks:
+            self.check_supports(item)
+            ranked = to_ranks(item.frames.astype(np.int32, copy=False).reshape(-1))
+            if ranked is None:
+                raise UnsupportedInputError("flac ranks: the sound has more than 2**24 distinct values")
+            return self._flac(item, (ranked[0] << 8).reshape(item.frames.shape)) | {"XTRA": ranked[1]}
         if item.subtype == "PCM_32":
             self.check_supports(item)
             if not self.split32:  # (``for_item`` sets it)
@@ -214,12 +235,26 @@ class FLAC(_SndfileCodec):
         return data
 
     def decode_memory(self, meta, item_bytes):
-        """float_bits 32: the integers as read (two copies), shifted, their magnitudes and the
-        floats, each the item's size (tests/api/test_memory.py)."""
-        return (super().decode_memory(meta, item_bytes) + (3 * item_bytes if self.float_bits == 32 else 0)
-                + (item_bytes if int(meta["channels"]) > GROUP else 0))  # the groups, then joined
+        """float_bits 32 and ranks: the integers as read (two copies), shifted, their magnitudes
+        or ranks and the floats or values, each int32 (tests/api/test_memory.py); more than 8
+        channels: the groups, then joined."""
+        int32_bytes = item_bytes * 4 // np.dtype(AUDIO_SUBTYPES.get(meta.get("subtype"), "int32")).itemsize
+        working = 3 * int32_bytes if self.float_bits == 32 or self.ranks else 0
+        return super().decode_memory(meta, item_bytes) + working + (item_bytes if int(meta["channels"]) > GROUP else 0)
 
     def decode(self, sections, meta):
+        if self.ranks:
+            if meta.get("subtype") not in _RANKED or self.split32 or self.float_bits:
+                raise CorruptStreamError("flac: ranks is for 16-, 24- or 32-bit sound alone")
+            ints = self._read(sections, {**meta, "subtype": "PCM_32"}).frames
+            if np.any(ints & 0xFF):
+                raise CorruptStreamError("flac: samples finer than 24 bits")
+            values = from_ranks((ints >> 8).reshape(-1), section(sections, "XTRA", self.codec_id))
+            dtype = np.dtype(AUDIO_SUBTYPES[meta["subtype"]])
+            if (values.size and (values.min() < np.iinfo(dtype).min or values.max() > np.iinfo(dtype).max)
+                    or meta["subtype"] == "PCM_24" and np.any(values & 0xFF)):
+                raise CorruptStreamError(f"flac: a value {meta['subtype']} cannot hold")
+            return audio_from(values.astype(dtype).reshape(ints.shape), meta)
         if self.split32 != (meta.get("subtype") == "PCM_32"):
             raise CorruptStreamError("flac: split32 is for 32-bit sound, and 32-bit sound has it")
         if self.split32:
@@ -243,7 +278,26 @@ class FLAC(_SndfileCodec):
 
 
 _FLOATS = ("FLOAT", "DOUBLE")
+_RANKED = ("PCM_16", "PCM_24", "PCM_32")  # subtypes the rank way may take (``ranks``)
 GROUP = 8  # libFLAC's most channels: more go in groups of this many
+
+
+def _sparse(item: Audio) -> bool:
+    """Whether integer sound may be on a coarse grid of its own, as a gain or a smaller depth
+    leaves it (a candidate for ``ranks``): its distinct values (at most 2**24) each used twice
+    or more on average (so few samples are not taken for few values) and half the gaps between
+    them at least 4 of its depth's steps (2**8 for PCM_24; natural sound is dense where it is
+    busiest).  First on 2**18 samples spread over it (cheap: most sound fails there), then on
+    all of it."""
+    flat = item.frames.reshape(-1)
+    if not 0 < flat.size <= _RANK_MAX_SAMPLES:
+        return False
+    step = 256 if item.subtype == "PCM_24" else 1
+    for x in (flat[:: max(1, flat.size >> 18)], flat):
+        values = np.unique(x)
+        if values.size > min(1 << 24, x.size // 2) or np.median(np.diff(values.astype(np.int64))) < 4 * step:
+            return False
+    return True
 
 
 def _float32(frames: np.ndarray) -> np.ndarray | None:
@@ -301,12 +355,9 @@ def split_float(frames: np.ndarray):
     bits = flat.view(np.int32)
     keys = np.where(bits < 0, ~(bits & 0x7FFFFFFF), bits)  # float order as int32 order, -0.0 < 0.0
     if flat.size <= _RANK_MAX_SAMPLES and 4 * np.unique(keys[:1 << 20]).size <= 3 * min(flat.size, 1 << 20):
-        values = np.unique(keys)
-        if values.size <= 1 << 24:
-            ranks = np.searchsorted(values, keys).astype(np.int32) - values.size // 2
-            steps = np.diff(values.astype(np.int64) + (1 << 31), prepend=0).astype("<u4")
-            yield ((ranks << 8).reshape(frames.shape), b"\x02" + int(values.size).to_bytes(4, "little")
-                   + _zstd(steps.view(np.uint8).reshape(-1, 4).T.tobytes()))
+        ranked = to_ranks(keys)
+        if ranked is not None:
+            yield (ranked[0] << 8).reshape(frames.shape), ranked[1]
     s = _float_scale(flat)
     mags, tails, zeros = np.empty(flat.size, np.int32), [], []
     for start in range(0, flat.size, _FLOAT_CHUNK):
@@ -324,6 +375,33 @@ def split_float(frames: np.ndarray):
         b"".join(tails) + b"".join(zeros))
 
 
+def to_ranks(keys: np.ndarray) -> tuple[np.ndarray, bytes] | None:
+    """(each int32 key's rank among the distinct keys, minus D // 2; the XTRA that gives the keys
+    back: byte 2, uint32 D, one zstd frame of the sorted keys' differences in four byte planes),
+    or None where there are more than 2**24 distinct keys."""
+    values = np.unique(keys)
+    if values.size > 1 << 24:
+        return None
+    ranks = np.searchsorted(values, keys).astype(np.int32) - values.size // 2
+    steps = np.diff(values.astype(np.int64) + (1 << 31), prepend=0).astype("<u4")
+    table = _zstd(steps.view(np.uint8).reshape(-1, 4).T.tobytes())
+    return ranks, b"\x02" + int(values.size).to_bytes(4, "little") + table
+
+
+def from_ranks(flat: np.ndarray, xtra: bytes) -> np.ndarray:
+    """The int32 keys ``to_ranks`` made the ranks ``flat`` and ``xtra`` from; CorruptStreamError
+    where they disagree."""
+    d = int.from_bytes(xtra[1:5], "little") if len(xtra) >= 5 else 0
+    ranks = flat + d // 2
+    if not 0 < d <= min(flat.size, 1 << 24) or (flat.size and (ranks.min() < 0 or ranks.max() >= d)):
+        raise CorruptStreamError("flac: a rank out of its table")
+    steps = np.frombuffer(_unzstd(xtra[5:], 4 * d), np.uint8).reshape(4, d).T.copy().view("<u4").ravel()
+    keys = np.cumsum(steps, dtype=np.int64) - (1 << 31)
+    if keys.size != d or keys[-1] >= 1 << 31 or np.any(steps[1:] == 0):
+        raise CorruptStreamError("flac: the value table is not sorted")
+    return keys.astype(np.int32)[ranks]
+
+
 def _float_scale(flat: np.ndarray) -> int:
     """s such that |x| * 2**s < 2**23 for all but 1 in 65536 of the samples, or 16 (the loudest,
     kept whole with the zeros: a glitch of 1e30 does not push the rest of the sound to zero)."""
@@ -339,18 +417,9 @@ def join_float(ints: np.ndarray, xtra: bytes) -> np.ndarray:
     """The float32 samples ``split_float`` made ``ints`` (right-justified) and ``xtra`` from;
     CorruptStreamError where they disagree."""
     xtra, flat = bytes(xtra), ints.reshape(-1)
-    if xtra[:1] == b"\x02" and len(xtra) >= 5:
-        d = int.from_bytes(xtra[1:5], "little")
-        ranks = flat + d // 2
-        if not 0 < d <= min(flat.size, 1 << 24) or (flat.size and (ranks.min() < 0 or ranks.max() >= d)):
-            raise CorruptStreamError("flac: a rank out of its table")
-        steps = np.frombuffer(_unzstd(xtra[5:], 4 * d), np.uint8).reshape(4, d).T.copy().view("<u4").ravel()
-        keys = np.cumsum(steps, dtype=np.int64) - (1 << 31)
-        if keys.size != d or keys[-1] >= 1 << 31 or np.any(steps[1:] == 0):
-            raise CorruptStreamError("flac: the value table is not sorted")
-        keys = keys.astype(np.int32)
-        bits = np.where(keys < 0, ~keys | np.int32(-(1 << 31)), keys)
-        return bits[ranks].view(np.float32).reshape(ints.shape)
+    if xtra[:1] == b"\x02":
+        keys = from_ranks(flat, xtra)
+        return np.where(keys < 0, ~keys | np.int32(-(1 << 31)), keys).view(np.float32).reshape(ints.shape)
     if xtra[:1] != b"\x01" or len(xtra) < 3:
         raise CorruptStreamError("flac: unknown float layout")
     s = int.from_bytes(xtra[1:3], "little", signed=True)

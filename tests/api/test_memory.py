@@ -74,12 +74,25 @@ def _float_sound(frames: int):
     return omnicodec.Audio((0.4 * np.sin(2 * np.pi * 440 * t) + 0.01 * noise).astype(np.float32), 48000, "FLOAT")
 
 
+def _ranked_sound(frames: int, subtype: str):
+    """16-bit sound after a gain at 24 bits, or 8-bit sound after a gain at 16: few values,
+    coded by rank (flac's ``ranks``)."""
+    import numpy as np
+
+    base = make_audio(frames=frames, rate=48000, channels=2).frames.astype(np.float64)
+    if subtype == "PCM_16":
+        return omnicodec.Audio(np.round(np.round(base / 256) * 77.3).astype(np.int16), 48000, subtype)
+    return omnicodec.Audio(np.round(base * (0.8 * 256)).astype(np.int32) << 8, 48000, subtype)
+
+
 CASES = {  # name: (codec, a big item, a small one)
     "png": ("png", lambda: make_image(1200, 1600), lambda: make_image(20, 30)),
     "jpeg": ("jpeg", lambda: make_image(1200, 1600), lambda: make_image(20, 30)),
     "flac": ("flac", lambda: make_audio(frames=3_000_000, rate=48000, channels=2),
              lambda: make_audio(frames=100, channels=2)),
     "flac-float32": ("flac", lambda: _float_sound(3_000_000), lambda: _float_sound(100)),
+    "flac-ranks24": ("flac", lambda: _ranked_sound(3_000_000, "PCM_24"), lambda: _ranked_sound(2000, "PCM_24")),
+    "flac-ranks16": ("flac", lambda: _ranked_sound(3_000_000, "PCM_16"), lambda: _ranked_sound(2000, "PCM_16")),
     "flac-12ch": ("flac", lambda: make_audio(frames=500_000, rate=48000, channels=12),
                   lambda: make_audio(frames=100, channels=12)),
     "ffv1": ("ffv1", lambda: make_video(frames=20, h=360, w=640), lambda: make_video(frames=2, h=16, w=16)),

@@ -421,3 +421,43 @@ def test_sound_the_default_stores_uncompressed_goes_through_xz_where_that_is_sma
         api.decode_file(omc, tmp_path / "back.wav")
         assert (tmp_path / "back.wav").read_bytes() == src.read_bytes()
         (tmp_path / "back.wav").unlink()
+
+
+@pytest.mark.parametrize("subtype,channels", [("PCM_24", 2), ("PCM_32", 1), ("PCM_16", 1), ("PCM_24", 10)])
+def test_integer_sound_of_few_values_goes_through_its_ranks(subtype, channels):
+    """16-bit sound after a gain saved at 24 or 32 bits (or 8-bit sound after a gain at 16) uses
+    few of its range's values: FLAC codes each sample's rank among them (the original integers
+    again), the values apart; dense sound stays plain; a table the header's depth cannot hold
+    is refused."""
+    from omnicodec import container
+    from omnicodec.codecs.sndfile_audio import FLAC
+    from omnicodec.errors import CorruptStreamError
+
+    base = make_audio(frames=60000, rate=44100, channels=channels).frames.astype(np.float64)
+    if subtype == "PCM_16":
+        base = np.round(base / 256)  # 8-bit sound
+    scale = {"PCM_24": 0.8 * 2 ** 16, "PCM_32": 0.77 * 2 ** 16, "PCM_16": 77.3}[subtype]
+    frames = np.round(base * scale).astype(np.int32)
+    frames = frames << 8 if subtype == "PCM_24" else frames.astype(np.int16 if subtype == "PCM_16" else np.int32)
+    item = omnicodec.Audio(frames, 44100, subtype)
+    blob = omnicodec.encode(item)
+    header, back = omnicodec.decode_with_header(blob)
+    assert header.config == {"ranks": True} and back.frames.tobytes() == frames.tobytes()
+    plain = FLAC(split32=subtype == "PCM_32").encode(item)
+    assert len(blob) < 0.8 * sum(map(len, plain.values()))
+    for dense in (make_audio(frames=60000, rate=44100, channels=channels, subtype="PCM_24"),  # few samples
+                  make_audio(frames=400000, rate=44100, channels=channels)):  # all of 16 bits used
+        assert omnicodec.decode_with_header(omnicodec.encode(dense))[0].config == {}
+    box = container.unpack(blob)
+    other = {"PCM_24": "PCM_16", "PCM_32": "PCM_24", "PCM_16": "FLOAT"}[subtype]
+    with pytest.raises(CorruptStreamError):
+        FLAC(ranks=True).decode(box.sections, {**box.header.meta, "subtype": other})
+    xtra = bytes(box.sections["XTRA"])
+    for bad, message in ((xtra[:5], "XTRA is damaged"), (xtra[:1] + (3).to_bytes(4, "little") + xtra[5:], "out of its")):
+        with pytest.raises(CorruptStreamError, match=message):
+            FLAC(ranks=True).decode({**box.sections, "XTRA": bad}, box.header.meta)
+
+
+def test_ranked_flac_fixture():
+    frames = np.round(make_audio(frames=3000, rate=44100, channels=2).frames * (0.8 * 256)).astype(np.int32) << 8
+    check_fixture("flac", omnicodec.Audio(frames, 44100, "PCM_24"), "v3-ranks24")
