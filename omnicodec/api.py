@@ -959,7 +959,12 @@ def standard_file(codec: Codec, sections: dict[str, Any], meta: dict[str, Any], 
     data = _section_bytes(sections, "DATA")
     if ext == ".png" and "pngc" in sections:
         return splice_png(data, _section_bytes(sections, "pngc"))
-    return codec.standard_file(data, ext, meta)
+    out = codec.standard_file(data, ext, meta)
+    if out is None:  # DATA alone is not the item (flac's ranks): the item decoded, in that format
+        from .datasets.files import render
+
+        return render(codec.decode({t: _section_bytes(sections, t) for t in sections if t.isupper()}, meta), ext)
+    return out
 
 
 def _lost(sections: dict[str, Any], ext: str) -> list[str]:

@@ -269,9 +269,10 @@ class Codec:
         Called after an encode (some encoders name their version only in their output)."""
         return ""
 
-    def standard_file(self, data: bytes, ext: str, meta: dict[str, Any]) -> bytes:
+    def standard_file(self, data: bytes, ext: str, meta: dict[str, Any]) -> bytes | None:
         """The DATA section of a stream as the standard file of extension ``ext`` (one of
-        ``standard``): the section itself unless a codec knows better (a container rebuilt)."""
+        ``standard``): the section itself unless a codec knows better (a container rebuilt);
+        None where DATA is not the item (the decoded item is written in the format then)."""
         return data
 
     def supports(self, item: Item) -> str | None:

@@ -117,7 +117,8 @@ class FLAC(_SndfileCodec):
     # and infinities included (32): 24-bit integers through FLAC and a section XTRA with what
     # they leave out (``split_float``).  Written only for float sound; DOUBLE sound (float64)
     # takes the same ways where every value is a float32 (converted back on decode, exactly).
-    float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32)})
+    # DOUBLE sound of other values (64): the same two ways with float64's 53-bit mantissa.
+    float_bits: int = field(default=0, metadata={"omit_default": True, "choices": (0, 16, 24, 32, 64)})
     # PCM_32 sound (libFLAC through libsndfile stops at 24 bits): its top 24 bits through FLAC,
     # its low bytes in a section XTRA (one zstd frame: nothing much where they are padding).
     split32: bool = field(default=False, metadata={"omit_default": True})
@@ -129,8 +130,8 @@ class FLAC(_SndfileCodec):
     ranks: bool = field(default=False, metadata={"omit_default": True})
 
     def __post_init__(self):
-        if self.float_bits not in (0, 16, 24, 32):
-            raise ValueError(f"flac float_bits must be 0, 16, 24 or 32, got {self.float_bits!r}")
+        if self.float_bits not in (0, 16, 24, 32, 64):
+            raise ValueError(f"flac float_bits must be 0, 16, 24, 32 or 64, got {self.float_bits!r}")
 
     def for_item(self, item):
         """Float sound's float_bits from its samples, unless the user gave one (``-O``); for
@@ -138,8 +139,7 @@ class FLAC(_SndfileCodec):
         smaller: the piano clip of the shared set is sparse enough, and 24% larger by rank)."""
         if isinstance(item, Audio) and item.subtype in _FLOATS and not self.float_bits:
             frames = _float32(item.frames)
-            if frames is not None:
-                return dataclasses.replace(self, float_bits=_pcm_bits(frames) or 32)
+            return dataclasses.replace(self, float_bits=64 if frames is None else _pcm_bits(frames) or 32)
         if not isinstance(item, Audio) or item.subtype not in _RANKED or self.ranks:
             return self
         plain = dataclasses.replace(self, split32=item.subtype == "PCM_32")
@@ -154,9 +154,11 @@ class FLAC(_SndfileCodec):
         if reason is None and self.ranks and item.subtype not in _RANKED:
             return f"flac ranks is for {', '.join(_RANKED)} sound, not {item.subtype}"
         if reason is None and item.subtype in _FLOATS:
+            if self.float_bits == 64:
+                return None if item.subtype == "DOUBLE" else "flac float_bits=64 is for float64 sound"
             frames = _float32(item.frames)
             if frames is None:
-                return "flac stores float64 sound only where its values are float32's (wav keeps any)"
+                return None if not self.float_bits else f"flac float_bits={self.float_bits} needs float32 values"
             if self.float_bits in (16, 24) and not 0 < _pcm_bits(frames) <= self.float_bits:
                 return f"flac float_bits={self.float_bits} does not fit this sound's samples"
         return reason
@@ -184,9 +186,9 @@ class FLAC(_SndfileCodec):
             return self._flac(item, item.frames)
         self.check_supports(item)
         if not self.float_bits:  # (``for_item`` sets it)
-            raise UnsupportedInputError("flac codes float sound with float_bits 16, 24 or 32")
-        frames = _float32(item.frames)
-        if self.float_bits == 32:
+            raise UnsupportedInputError("flac codes float sound with float_bits 16, 24, 32 or 64")
+        frames = item.frames if self.float_bits == 64 else _float32(item.frames)
+        if self.float_bits >= 32:
             return min((self._flac(item, ints) | {"XTRA": xtra} for ints, xtra in split_float(frames)),
                        key=lambda sections: sum(map(len, sections.values())))
         # left-justified int32, as libsndfile takes integers for any PCM width (exact in float32:
@@ -224,22 +226,23 @@ class FLAC(_SndfileCodec):
 
     def standard_file(self, data, ext, meta):
         """DATA as a .flac file, where it is one that holds the sound (float_bits 16 and 24:
-        the same values as integers); refused where the sound needs more."""
+        the same values as integers; ranks: None, the decoded values); refused where the sound
+        needs more."""
         if int(meta["channels"]) > GROUP:
             raise UnsupportedInputError(f"a .flac file holds at most {GROUP} channels, this sound has "
                                         f"{meta['channels']}: write .omc or .wav")
-        if self.split32 or self.float_bits == 32:
-            what = "32-bit integers" if self.split32 else "float32 values"
+        if self.split32 or self.float_bits >= 32:
+            what = "32-bit integers" if self.split32 else f"float{self.float_bits} values"
             raise UnsupportedInputError(f"a .flac file holds at most 24 bits a sample: this sound's {what} would "
                                         "lose their low bits: write .omc or .wav")
-        return data
+        return None if self.ranks else data  # ranks: the values, written as FLAC by libsndfile
 
     def decode_memory(self, meta, item_bytes):
         """float_bits 32 and ranks: the integers as read (two copies), shifted, their magnitudes
         or ranks and the floats or values, each int32 (tests/api/test_memory.py); more than 8
         channels: the groups, then joined."""
         int32_bytes = item_bytes * 4 // np.dtype(AUDIO_SUBTYPES.get(meta.get("subtype"), "int32")).itemsize
-        working = 3 * int32_bytes if self.float_bits == 32 or self.ranks else 0
+        working = 3 * max(int32_bytes, item_bytes) if self.float_bits >= 32 or self.ranks else 0
         return super().decode_memory(meta, item_bytes) + working + (item_bytes if int(meta["channels"]) > GROUP else 0)
 
     def decode(self, sections, meta):
@@ -270,8 +273,11 @@ class FLAC(_SndfileCodec):
         ints = self._read(sections, {**meta, "subtype": "PCM_32"}).frames
         if np.any(ints & ((1 << (32 - min(self.float_bits, 24))) - 1)):
             raise CorruptStreamError(f"flac: samples finer than {min(self.float_bits, 24)} bits")
-        if self.float_bits == 32:
-            frames = join_float(ints >> 8, section(sections, "XTRA", self.codec_id))
+        if self.float_bits == 64 and meta["subtype"] != "DOUBLE":
+            raise CorruptStreamError("flac: float_bits 64 is for float64 sound")
+        if self.float_bits >= 32:
+            frames = join_float(ints >> 8, section(sections, "XTRA", self.codec_id),
+                                "float64" if self.float_bits == 64 else "float32")
         else:
             frames = ints.astype(np.float32) / np.float32(2.0 ** 31)
         return audio_from(frames.astype(AUDIO_SUBTYPES[meta["subtype"]], copy=False), meta)
@@ -349,113 +355,124 @@ _RANK_MAX_SAMPLES = 1 << 26  # ranks sort every sample (16 bytes each): longer s
 
 
 def split_float(frames: np.ndarray):
-    """(left-justified int32 for a PCM_24 FLAC, XTRA) of float32 ``frames`` by each way that
-    applies (see above)."""
+    """(left-justified int32 for a PCM_24 FLAC, XTRA) of float32 or float64 ``frames`` by each
+    way that applies (see above)."""
     flat = frames.reshape(-1)
-    bits = flat.view(np.int32)
-    keys = np.where(bits < 0, ~(bits & 0x7FFFFFFF), bits)  # float order as int32 order, -0.0 < 0.0
+    width = flat.dtype.itemsize
+    bits = flat.view(f"i{width}")
+    keys = np.where(bits < 0, ~(bits & np.iinfo(bits.dtype).max), bits)  # float order as int order, -0.0 < 0.0
     if flat.size <= _RANK_MAX_SAMPLES and 4 * np.unique(keys[:1 << 20]).size <= 3 * min(flat.size, 1 << 20):
         ranked = to_ranks(keys)
         if ranked is not None:
             yield (ranked[0] << 8).reshape(frames.shape), ranked[1]
-    s = _float_scale(flat)
+    s, digits = _float_scale(flat), _MANTISSA[width]
     mags, tails, zeros = np.empty(flat.size, np.int32), [], []
     for start in range(0, flat.size, _FLOAT_CHUNK):
         x = np.abs(flat[start:start + _FLOAT_CHUNK].astype(np.float64))
         mag = np.floor(np.fmin(np.ldexp(x, s), 2.0 ** 23)).astype(np.int64)  # NaN, inf: 2**23, kept whole
-        k = _tail_bits(mag)
-        tail = np.ldexp(x, s + k) - np.ldexp(mag.astype(np.float64), k)
+        k = _tail_bits(mag, digits)
+        tail = np.ldexp(x, s + k) - np.ldexp(mag.astype(np.float64), k)  # exact: below 2**53
         exact = (mag < 1 << 23) & (tail == np.floor(tail)) & (tail < np.ldexp(1.0, k))
         mag, k = np.where(exact, mag, 0), np.where(exact, k, 0)
         mags[start:start + x.size] = mag
-        tails.append(_pack_tails(np.where(mag > 0, tail, 0).astype(np.int32), k))
-        zeros.append(flat[start:start + x.size][mag == 0].astype("<f4").tobytes())
+        tails.append(_pack_tails(np.where(mag > 0, tail, 0).astype(np.int64), k, digits))
+        zeros.append(flat[start:start + x.size][mag == 0].astype(f"<f{width}").tobytes())
     ints = np.where(np.signbit(flat), -mags, mags) << 8
     yield ints.reshape(frames.shape), b"\x01" + int(s).to_bytes(2, "little", signed=True) + _zstd(
         b"".join(tails) + b"".join(zeros))
 
 
 def to_ranks(keys: np.ndarray) -> tuple[np.ndarray, bytes] | None:
-    """(each int32 key's rank among the distinct keys, minus D // 2; the XTRA that gives the keys
-    back: byte 2, uint32 D, one zstd frame of the sorted keys' differences in four byte planes),
-    or None where there are more than 2**24 distinct keys."""
+    """(each int32 or int64 key's rank among the distinct keys, minus D // 2; the XTRA that
+    gives the keys back: byte 2, uint32 D, one zstd frame of the sorted keys' differences (as
+    unsigned, from the key -2**31 or -2**63) in four or eight byte planes), or None where there
+    are more than 2**24 distinct keys."""
+    width = keys.dtype.itemsize
     values = np.unique(keys)
     if values.size > 1 << 24:
         return None
     ranks = np.searchsorted(values, keys).astype(np.int32) - values.size // 2
-    steps = np.diff(values.astype(np.int64) + (1 << 31), prepend=0).astype("<u4")
-    table = _zstd(steps.view(np.uint8).reshape(-1, 4).T.tobytes())
+    offset = values.view(f"u{width}") ^ np.array(1 << (8 * width - 1), f"u{width}")
+    steps = np.diff(offset, prepend=offset.dtype.type(0)).astype(f"<u{width}")
+    table = _zstd(steps.view(np.uint8).reshape(-1, width).T.tobytes())
     return ranks, b"\x02" + int(values.size).to_bytes(4, "little") + table
 
 
-def from_ranks(flat: np.ndarray, xtra: bytes) -> np.ndarray:
-    """The int32 keys ``to_ranks`` made the ranks ``flat`` and ``xtra`` from; CorruptStreamError
-    where they disagree."""
+def from_ranks(flat: np.ndarray, xtra: bytes, width: int = 4) -> np.ndarray:
+    """The int32 (``width`` 4) or int64 (8) keys ``to_ranks`` made the ranks ``flat`` and
+    ``xtra`` from; CorruptStreamError where they disagree."""
     d = int.from_bytes(xtra[1:5], "little") if len(xtra) >= 5 else 0
     ranks = flat + d // 2
     if not 0 < d <= min(flat.size, 1 << 24) or (flat.size and (ranks.min() < 0 or ranks.max() >= d)):
         raise CorruptStreamError("flac: a rank out of its table")
-    steps = np.frombuffer(_unzstd(xtra[5:], 4 * d), np.uint8).reshape(4, d).T.copy().view("<u4").ravel()
-    keys = np.cumsum(steps, dtype=np.int64) - (1 << 31)
-    if keys.size != d or keys[-1] >= 1 << 31 or np.any(steps[1:] == 0):
+    planes = np.frombuffer(_unzstd(xtra[5:], width * d), np.uint8).reshape(width, d)
+    offset = np.cumsum(planes.T.copy().view(f"<u{width}").ravel(), dtype=np.uint64)  # a wrap goes down
+    if np.any(offset[1:] <= offset[:-1]) or offset[-1] >> np.uint64(8 * width - 1) > 1:
         raise CorruptStreamError("flac: the value table is not sorted")
-    return keys.astype(np.int32)[ranks]
+    keys = (offset.astype(f"u{width}") ^ np.array(1 << (8 * width - 1), f"u{width}")).view(f"i{width}")
+    return keys[ranks]
 
 
 def _float_scale(flat: np.ndarray) -> int:
     """s such that |x| * 2**s < 2**23 for all but 1 in 65536 of the samples, or 16 (the loudest,
     kept whole with the zeros: a glitch of 1e30 does not push the rest of the sound to zero)."""
-    counts = np.zeros(280, np.int64)  # float32 exponents (frexp) from -148 to 128, at +150
+    low = 150 if flat.dtype == np.float32 else 1075  # frexp's exponents: from -148 (-1073) to 128 (1024)
+    counts = np.zeros(low + 130 if low == 150 else low + 1026, np.int64)
     for start in range(0, flat.size, 1 << 20):
-        counts += np.bincount(np.frexp(flat[start:start + (1 << 20)])[1] + 150, minlength=280)
+        counts += np.bincount(np.frexp(flat[start:start + (1 << 20)])[1] + low, minlength=counts.size)
     above = np.cumsum(counts[::-1])[::-1]  # samples with an exponent of at least each
     found = np.flatnonzero(above > max(16, flat.size >> 16))
-    return 23 - (int(found[-1] if found.size else np.flatnonzero(counts)[-1]) - 150)
+    return 23 - (int(found[-1] if found.size else np.flatnonzero(counts)[-1]) - low)
 
 
-def join_float(ints: np.ndarray, xtra: bytes) -> np.ndarray:
-    """The float32 samples ``split_float`` made ``ints`` (right-justified) and ``xtra`` from;
-    CorruptStreamError where they disagree."""
-    xtra, flat = bytes(xtra), ints.reshape(-1)
+def join_float(ints: np.ndarray, xtra: bytes, dtype: str = "float32") -> np.ndarray:
+    """The float32 (or float64) samples ``split_float`` made ``ints`` (right-justified) and
+    ``xtra`` from; CorruptStreamError where they disagree."""
+    xtra, flat, width = bytes(xtra), ints.reshape(-1), np.dtype(dtype).itemsize
     if xtra[:1] == b"\x02":
-        keys = from_ranks(flat, xtra)
-        return np.where(keys < 0, ~keys | np.int32(-(1 << 31)), keys).view(np.float32).reshape(ints.shape)
+        keys = from_ranks(flat, xtra, width)
+        sign = np.array(-(1 << (8 * width - 1)), keys.dtype)
+        return np.where(keys < 0, ~keys | sign, keys).view(dtype).reshape(ints.shape)
     if xtra[:1] != b"\x01" or len(xtra) < 3:
         raise CorruptStreamError("flac: unknown float layout")
-    s = int.from_bytes(xtra[1:3], "little", signed=True)
+    s, digits = int.from_bytes(xtra[1:3], "little", signed=True), _MANTISSA[width]
     mags = np.abs(flat)
     chunks = range(0, flat.size, _FLOAT_CHUNK)
-    sizes = [-(-int(_tail_bits(mags[start:start + _FLOAT_CHUNK]).sum()) // 8) for start in chunks]
+    sizes = [-(-int(_tail_bits(mags[start:start + _FLOAT_CHUNK], digits).sum()) // 8) for start in chunks]
     zeros = int(np.count_nonzero(mags == 0))
-    payload = _unzstd(xtra[3:], sum(sizes) + 4 * zeros)
-    out, at = np.empty(flat.size, np.float32), 0
+    payload = _unzstd(xtra[3:], sum(sizes) + width * zeros)
+    out, at = np.empty(flat.size, dtype), 0
     for start, size in zip(chunks, sizes):
         mag = mags[start:start + _FLOAT_CHUNK].astype(np.int64)
-        k = _tail_bits(mag)
-        tail = _unpack_tails(np.frombuffer(payload, np.uint8, size, at), k)
-        x = np.ldexp((mag << k | tail).astype(np.float64), -(s + k)).astype(np.float32)
+        k = _tail_bits(mag, digits)
+        tail = _unpack_tails(np.frombuffer(payload, np.uint8, size, at), k, digits)
+        x = np.ldexp((mag << k | tail).astype(np.float64), -(s + k)).astype(dtype)
         out[start:start + k.size] = np.where(flat[start:start + k.size] < 0, -x, x)
         at += size
-    out[mags == 0] = np.frombuffer(payload, "<f4", zeros, at)
+    out[mags == 0] = np.frombuffer(payload, f"<f{width}", zeros, at)
     return out.reshape(ints.shape)
 
 
-def _tail_bits(mag: np.ndarray) -> np.ndarray:
-    """Bits of a float32's mantissa beyond the integer ``mag`` (> 0; 0 for 0): 24 - its length."""
-    return np.where(mag > 0, 24 - np.frexp(mag.astype(np.float64))[1], 0)
+_MANTISSA = {4: 24, 8: 53}  # significant bits of a float32's and a float64's mantissa
 
 
-def _pack_tails(tail: np.ndarray, k: np.ndarray) -> bytes:
-    """``tail[i]``'s low ``k[i]`` bits (k < 24), MSB first, back to back, padded to a byte."""
-    shift = k[:, None] - 1 - np.arange(23, dtype=np.int32)
+def _tail_bits(mag: np.ndarray, digits: int = 24) -> np.ndarray:
+    """Bits of a float's ``digits``-bit mantissa beyond the integer ``mag`` (> 0; 0 for 0):
+    ``digits`` - its length."""
+    return np.where(mag > 0, digits - np.frexp(mag.astype(np.float64))[1], 0)
+
+
+def _pack_tails(tail: np.ndarray, k: np.ndarray, digits: int = 24) -> bytes:
+    """``tail[i]``'s low ``k[i]`` bits (k < ``digits``), MSB first, back to back, padded to a byte."""
+    shift = k[:, None] - 1 - np.arange(digits - 1, dtype=np.int64)
     bits = (tail[:, None] >> np.maximum(shift, 0)) & 1
     return np.packbits(bits[shift >= 0].astype(np.uint8)).tobytes()
 
 
-def _unpack_tails(packed: np.ndarray, k: np.ndarray) -> np.ndarray:
+def _unpack_tails(packed: np.ndarray, k: np.ndarray, digits: int = 24) -> np.ndarray:
     bits = np.unpackbits(packed).astype(np.int64)
-    at = (np.cumsum(k) - k)[:, None] + np.arange(23)
-    shift = k[:, None] - 1 - np.arange(23)
+    at = (np.cumsum(k) - k)[:, None] + np.arange(digits - 1)
+    shift = k[:, None] - 1 - np.arange(digits - 1)
     taken = np.where(shift >= 0, bits[np.where(shift >= 0, at, 0)] if bits.size else 0, 0)
     return (taken << np.maximum(shift, 0)).sum(axis=1)
 

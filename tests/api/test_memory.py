@@ -64,14 +64,15 @@ payload = sum(len(v) for v in container.unpack(blob).sections.values())
 print(grown, payload + codec.decode_memory(header.meta, omnicodec.items.check_meta(header.modality, header.meta)))
 """
 
-def _float_sound(frames: int):
-    """Float32 sound off any integer grid, nearly every sample distinct (flac's float_bits 32,
-    its mantissa way)."""
+def _float_sound(frames: int, subtype: str = "FLOAT"):
+    """Float32 (or float64) sound off any integer grid, nearly every sample distinct (flac's
+    float_bits 32 or 64, its mantissa way)."""
     import numpy as np
 
     t = np.arange(frames)[:, None] / 48000
     noise = np.random.default_rng(0).standard_normal((frames, 2))
-    return omnicodec.Audio((0.4 * np.sin(2 * np.pi * 440 * t) + 0.01 * noise).astype(np.float32), 48000, "FLOAT")
+    x = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.01 * noise
+    return omnicodec.Audio(x.astype(np.float32) if subtype == "FLOAT" else x, 48000, subtype)
 
 
 def _ranked_sound(frames: int, subtype: str):
@@ -91,6 +92,7 @@ CASES = {  # name: (codec, a big item, a small one)
     "flac": ("flac", lambda: make_audio(frames=3_000_000, rate=48000, channels=2),
              lambda: make_audio(frames=100, channels=2)),
     "flac-float32": ("flac", lambda: _float_sound(3_000_000), lambda: _float_sound(100)),
+    "flac-float64": ("flac", lambda: _float_sound(2_000_000, "DOUBLE"), lambda: _float_sound(100, "DOUBLE")),
     "flac-ranks24": ("flac", lambda: _ranked_sound(3_000_000, "PCM_24"), lambda: _ranked_sound(2000, "PCM_24")),
     "flac-ranks16": ("flac", lambda: _ranked_sound(3_000_000, "PCM_16"), lambda: _ranked_sound(2000, "PCM_16")),
     "flac-12ch": ("flac", lambda: make_audio(frames=500_000, rate=48000, channels=12),

@@ -307,7 +307,39 @@ def test_float64_sound_of_float32_values_goes_to_flac_exactly():
         assert back.frames.tobytes() == frames.tobytes()
         assert len(blob) < 0.4 * len(omnicodec.encode(item, "wav"))
     finer = omnicodec.Audio(read + 1e-12, 44100, "DOUBLE")
-    assert "float32's" in FLAC().supports(finer) and omnicodec.choose_codec(finer).codec_id == "wav"
+    assert "float32 values" in FLAC(float_bits=32).supports(finer)
+    assert FLAC().for_item(finer).float_bits == 64
+
+
+@pytest.mark.parametrize("way", ["processed", "gain"])
+def test_any_float64_sound_goes_to_flac_exactly(way):
+    """float64 sound of other values (numpy or scipy processing written as it is) went to wav or
+    xz: FLAC takes it with float64's 53-bit mantissa (float_bits 64), by either way, bit for bit,
+    -0.0, NaN payloads, infinities and denormals included."""
+    from omnicodec.codecs.sndfile_audio import FLAC, join_float, split_float
+
+    rng = np.random.default_rng(9)
+    t = np.arange(30000)[:, None] / 44100
+    pcm = np.round(np.sin(2 * np.pi * 220 * t * [1, 1.01]) * 12000 + rng.normal(0, 40, (30000, 2))) / 32768
+    frames = pcm * 0.8123 if way == "gain" else np.convolve(pcm[:, 0], [0.3, 0.5, 0.2], "same")[:, None] * [1, -0.7]
+    frames = np.ascontiguousarray(frames)
+    frames[:4, 0] = [-0.0, np.nan, np.inf, 5e-324]
+    frames[4, 1] = np.array(0x7FF8000000000123, np.int64).view(np.float64)  # a NaN with a payload
+    item = omnicodec.Audio(frames, 44100, "DOUBLE")
+    blob = omnicodec.encode(item)
+    header, back = omnicodec.decode_with_header(blob)
+    assert header.codec == "flac" and header.config == {"float_bits": 64}
+    assert back.frames.dtype == np.float64 and back.frames.tobytes() == frames.tobytes()
+    assert len(blob) < {"gain": 0.3, "processed": 0.75}[way] * len(omnicodec.encode(item, "wav"))
+    for ints, xtra in split_float(frames):  # both ways, wherever they apply
+        assert join_float(ints >> 8, xtra, "float64").tobytes() == frames.tobytes()
+    assert "float64 sound" in FLAC(float_bits=64).supports(omnicodec.Audio(frames.astype(np.float32), 44100, "FLOAT"))
+
+
+def test_float64_flac_fixture():
+    t = np.arange(3000)[:, None] / 44100
+    frames = np.sin(2 * np.pi * 330 * t * [1, 1.5]) * 0.3 * np.exp(-t)
+    check_fixture("flac", omnicodec.Audio(frames, 44100, "DOUBLE"), "v3-float64")
 
 
 def test_32_bit_sound_goes_to_flac_exactly():
@@ -384,7 +416,8 @@ def test_a_flac_file_is_refused_where_it_would_not_hold_the_sound(tmp_path):
     stereo = make_audio(frames=4000, rate=48000, channels=2, subtype="PCM_24").frames
     cases = {"i32.wav": (stereo | np.int32(0x11), "PCM_32", "24 bits"),
              "f32.wav": ((stereo >> 8).astype(np.float32) * np.float32(0.77 / 2 ** 23), "FLOAT", "24 bits"),
-             "many.wav": (make_audio(frames=4000, rate=48000, channels=9).frames, "PCM_16", "8 channels")}
+             "many.wav": (make_audio(frames=4000, rate=48000, channels=9).frames, "PCM_16", "8 channels"),
+             "f64.wav": ((stereo >> 8) * (0.77 / 2 ** 23), "DOUBLE", "float64 values")}
     for name, (frames, subtype, message) in cases.items():
         src = tmp_path / name
         sf.write(src, frames, 48000, subtype=subtype)
@@ -399,20 +432,30 @@ def test_a_flac_file_is_refused_where_it_would_not_hold_the_sound(tmp_path):
     api.encode_file(grid, tmp_path / "grid.flac", allow_loss=True)
     back, _ = sf.read(tmp_path / "grid.flac", dtype="float32")
     assert np.array_equal(back, sf.read(grid, dtype="float32")[0])
+    # 24-bit sound by rank: a .flac of its values (not of its ranks), encoding and decoding
+    gained = tmp_path / "gained.wav"
+    sf.write(gained, np.round(make_audio(frames=40000, rate=48000, channels=2).frames * 204.8).astype(np.int32) << 8,
+             48000, subtype="PCM_24")
+    omc, header = api.encode_file(gained)
+    assert header.config == {"ranks": True}
+    for made in (lambda out: api.encode_file(gained, out), lambda out: api.decode_file(omc, out)):
+        made(tmp_path / "values.flac")
+        assert np.array_equal(sf.read(tmp_path / "values.flac", dtype="int32")[0], sf.read(gained, dtype="int32")[0])
+        (tmp_path / "values.flac").unlink()
 
 
 def test_sound_the_default_stores_uncompressed_goes_through_xz_where_that_is_smaller(tmp_path):
-    """float64 sound off the float32 values (synthesized, scientific) went to wav, uncompressed:
-    the default now keeps the file's bytes through xz where they come out smaller, and wav
-    where nothing compresses them (random bits)."""
+    """Sound only wav takes (more than 255 channels) was stored uncompressed: the default now
+    keeps the file's bytes through xz where they come out smaller, and wav where nothing
+    compresses them (random bits)."""
     import soundfile as sf
 
-    t = np.arange(30000)[:, None] / 44100
-    smooth = 0.3 * np.sin(2 * np.pi * 440 * t * [1, 1.5]) * np.exp(-t)
+    t = np.arange(3000)[:, None] / 44100
+    smooth = np.round(0.3 * np.sin(2 * np.pi * 440 * t * (1 + np.arange(300) / 50)) * 32767).astype(np.int16)
     noise = np.random.default_rng(3).integers(0, 1 << 62, (20000, 2)).view(np.float64)
-    for name, frames, codec in (("smooth.wav", smooth, "xz"), ("bits.wav", noise, "wav")):
+    for name, frames, codec, subtype in (("many.wav", smooth, "xz", "PCM_16"), ("bits.wav", noise, "wav", "DOUBLE")):
         src = tmp_path / name
-        sf.write(src, frames, 44100, subtype="DOUBLE")
+        sf.write(src, frames, 44100, subtype=subtype)
         omc, header = api.encode_file(src)
         assert header.codec == codec, name
         assert omc.stat().st_size <= src.stat().st_size + 300
