@@ -13,7 +13,9 @@ options, then decoded back and compared byte for byte with the WAV), the WAV its
 compression level; its decode is checked sample for sample).  Sizes are whole files; times are
 encode seconds on this machine, one thread.
 
-    python benchmarks/float_audio.py   -> benchmarks/results/float_audio.json
+    python benchmarks/float_audio.py            -> benchmarks/results/float_audio.json
+    python benchmarks/float_audio.py --double   -> benchmarks/results/float64_audio.json
+      (the same files in float64, rounded from float64 to nothing: WavPack takes no float64)
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def sources() -> list[tuple[str, np.ndarray, int]]:
     return out
 
 
-def made(way: str, i: int, clips: list[tuple[str, np.ndarray, int]]) -> tuple[np.ndarray, int]:
+def made(way: str, i: int, clips: list[tuple[str, np.ndarray, int]], dtype=np.float32) -> tuple[np.ndarray, int]:
     from scipy.signal import butter, fftconvolve, lfilter, resample_poly
 
     name, x, rate = clips[i]
@@ -78,7 +80,7 @@ def made(way: str, i: int, clips: list[tuple[str, np.ndarray, int]]) -> tuple[np
     else:
         y = x * np.linspace(1.0, 0.0, len(x))[:, None]
     y = y / max(1.0, float(np.abs(y).max()) / 0.99)  # no clipping
-    return y.astype(np.float32), rate
+    return y.astype(dtype), rate
 
 
 def wavpack(x: np.ndarray, rate: int) -> tuple[int, bool]:
@@ -113,12 +115,15 @@ def wavpack(x: np.ndarray, rate: int) -> tuple[int, bool]:
 
 
 def measure_wav(folder: Path, x: np.ndarray, rate: int, subtype: str) -> dict:
-    """``measure`` of ``x`` written as a WAV of ``subtype`` in ``folder``, and WavPack's columns."""
+    """``measure`` of ``x`` written as a WAV of ``subtype`` in ``folder``, and WavPack's columns
+    (but for float64, which FFmpeg's WavPack encoder does not take)."""
     import soundfile as sf
 
     wav = folder / "x.wav"
     sf.write(wav, x, rate, subtype=subtype)
     row = measure(wav)
+    if x.dtype == np.float64:
+        return row
     t = time.perf_counter()
     row["wavpack"], row["wavpack_exact"] = wavpack(x, rate)
     row["wavpack_encode_s"] = time.perf_counter() - t
@@ -148,38 +153,44 @@ def measure(wav: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--double", action="store_true", help="float64 files (no WavPack: it takes no float64)")
     args = ap.parse_args()
+    subtype, dtype = ("DOUBLE", np.float64) if args.double else ("FLOAT", np.float32)
+    out = args.out or (OUT.with_name("float64_audio.json") if args.double else OUT)
 
     clips = sources()
     rows = []
     with tempfile.TemporaryDirectory(prefix="float-audio-") as tmp:
         for way in WAYS:
             for i in range(len(clips)):
-                x, rate = made(way, i, clips)
+                x, rate = made(way, i, clips, dtype)
                 row = {"clip": clips[i][0], "way": way, "channels": x.shape[1], "rate": rate,
-                       **measure_wav(Path(tmp), x, rate, "FLOAT")}
+                       **measure_wav(Path(tmp), x, rate, subtype)}
                 rows.append(row)
                 print(f"{way:17s} {clips[i][0]:18s} wav {row['wav']:9d} omc {row['omc']:9d} "
-                      f"({row['config']}) wavpack {row['wavpack']:9d} xz {row['xz']:9d} "
-                      f"exact {row['omc_exact']}/{row['wavpack_exact']}", flush=True)
+                      f"({row['config']}) wavpack {row.get('wavpack', '-'):>9} xz {row['xz']:9d} "
+                      f"exact {row['omc_exact']}/{row.get('wavpack_exact', '-')}", flush=True)
     summary = {}
     for way in (*WAYS, "all"):
         summary[way] = s = summarize([r for r in rows if way in ("all", r["way"])])
-        print(f"{way:17s} {s['files']:3d} files: omc {s['omc']:10d} = {s['omc_vs_wavpack']:.3f} x WavPack, "
+        print(f"{way:17s} {s['files']:3d} files: omc {s['omc']:10d} = {s.get('omc_vs_wavpack', 0):.3f} x WavPack, "
               f"{s['omc_vs_xz']:.3f} x xz -9e, {s['ratio_vs_wav']:.2f}:1 vs wav")
-    save(args.out, "python benchmarks/float_audio.py", summary, rows)
+    save(out, "python benchmarks/float_audio.py" + " --double" * args.double, summary, rows)
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Totals of ``measure`` rows with a WavPack column, their ratios and speeds."""
-    total = {k: sum(r[k] for r in rows) for k in ("wav", "omc", "wavpack", "xz", "zstd", "bzip2")}
-    return {**total, "files": len(rows), "omc_vs_wavpack": total["omc"] / total["wavpack"],
-            "omc_vs_xz": total["omc"] / total["xz"], "ratio_vs_wav": total["wav"] / total["omc"],
-            "omc_exact": all(r["omc_exact"] for r in rows), "wavpack_exact": all(r["wavpack_exact"] for r in rows),
-            "omc_encode_mb_s": total["wav"] / 1e6 / sum(r["omc_encode_s"] for r in rows),
-            "omc_decode_mb_s": total["wav"] / 1e6 / sum(r["omc_decode_s"] for r in rows),
-            "wavpack_encode_mb_s": total["wav"] / 1e6 / sum(r["wavpack_encode_s"] for r in rows)}
+    """Totals of ``measure_wav`` rows, their ratios and speeds (WavPack's where the rows have it)."""
+    total = {k: sum(r[k] for r in rows) for k in ("wav", "omc", "xz", "zstd", "bzip2")}
+    out = {**total, "files": len(rows), "omc_vs_xz": total["omc"] / total["xz"],
+           "ratio_vs_wav": total["wav"] / total["omc"], "omc_exact": all(r["omc_exact"] for r in rows),
+           "omc_encode_mb_s": total["wav"] / 1e6 / sum(r["omc_encode_s"] for r in rows),
+           "omc_decode_mb_s": total["wav"] / 1e6 / sum(r["omc_decode_s"] for r in rows)}
+    if all("wavpack" in r for r in rows):
+        out["wavpack"] = sum(r["wavpack"] for r in rows)
+        out |= {"omc_vs_wavpack": total["omc"] / out["wavpack"], "wavpack_exact": all(r["wavpack_exact"] for r in rows),
+                "wavpack_encode_mb_s": total["wav"] / 1e6 / sum(r["wavpack_encode_s"] for r in rows)}
+    return out
 
 
 def save(out: Path, command: str, summary: dict, rows: list[dict]) -> None:
@@ -187,6 +198,7 @@ def save(out: Path, command: str, summary: dict, rows: list[dict]) -> None:
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, one thread",
         "python": platform.python_version(), "command": command,
         "date": time.strftime("%Y-%m-%d"), "summary": summary, "rows": rows}, indent=1) + "\n")
+
 
 if __name__ == "__main__":
     main()

@@ -97,9 +97,9 @@ class _SndfileCodec(Codec):
 @dataclass
 class FLAC(_SndfileCodec):
     """FLAC, and float sound (``float_bits``): 16- or 24-bit PCM in disguise as its integers,
-    any other float32 sound as integers through FLAC plus what they leave out; float64
-    sound where its values are float32's (as ``soundfile.read`` gives any file by default);
-    32-bit integer sound as its top 24 bits and its low bytes apart (``split32``).  Sound of
+    any other float32 or float64 sound as integers through FLAC plus what they leave out;
+    32-bit integer sound as its top 24 bits and its low bytes apart (``split32``); integer
+    sound of few values as their ranks (``ranks``).  Sound of
     more than 8 channels (FLAC's most: polyphonic field recorders, ambisonics, 7.1.4 beds) as
     FLAC files of GROUP channels in order, the last the rest, each preceded in DATA by its
     length (u64 LE); implied by the channel count (no stream of more than 8 channels was ever
@@ -123,8 +123,8 @@ class FLAC(_SndfileCodec):
     # its low bytes in a section XTRA (one zstd frame: nothing much where they are padding).
     split32: bool = field(default=False, metadata={"omit_default": True})
     # 16-, 24- or 32-bit sound on a coarse grid of its own (16-bit sound after a gain, saved at
-    # 24 bits; 8-bit sound after a gain at 16; ``_sparse``): each sample's rank
-    # among its distinct values through FLAC (as 24-bit integers), the values in a section XTRA
+    # 24 bits; 8-bit sound after a gain at 16; ``_sparse``): each sample's rank among its
+    # distinct values through FLAC (as 24-bit integers), the values in a section XTRA
     # (``to_ranks``; float32's rank way): the ranks are the original integers again where a
     # gain spread them out.  Set by ``for_item`` where the sound is that sparse and it pays.
     ranks: bool = field(default=False, metadata={"omit_default": True})
