@@ -45,6 +45,7 @@ class _AVCodec(Codec):
     encoder: ClassVar[str] = ""
     pix_fmts: ClassVar[tuple[str, ...]] = ("yuv420p", "yuv444p")
     requires: ClassVar[tuple[str, ...]] = ("av",)
+    odd_sizes: ClassVar[bool] = False  # whether the encoder takes sizes the chroma subsampling does not divide
 
     def encoder_version(self):
         return ffmpeg_version()
@@ -68,7 +69,7 @@ class _AVCodec(Codec):
         _, h, w = item.planes[0].shape
         for fmt in (item.pix_fmt, self._target(item)):
             sx, sy, _ = PIX_FMTS[fmt]
-            if w % sx or h % sy:
+            if (w % sx or h % sy) and not self.odd_sizes:
                 return f"{self.codec_id} needs frame sizes that the chroma subsampling divides, got {w}x{h}"
         return None
 
@@ -129,6 +130,7 @@ class FFV1(_AVCodec):
     codec_id: ClassVar[str] = "ffv1"
     lossless: ClassVar[bool] = True
     encoder: ClassVar[str] = "ffv1"
+    odd_sizes: ClassVar[bool] = True  # FFmpeg's FFV1 codes a 63x47 4:2:0 frame exactly (32x24 chroma)
     description: ClassVar[str] = "FFV1 level 3 lossless (range coder, large context), 8 to 16 bits, 4:2:0 to 4:4:4"
     pix_fmts: ClassVar[tuple[str, ...]] = tuple(PIX_FMTS)
 
