@@ -40,7 +40,9 @@ bits and mtimes: the archive's mirror takes each source directory's bits (the ow
 added, for the workers), so a private folder's .omc files are no more readable than its files,
 and a restore gives every directory its bits and mtime after everything inside it, as tar does
 (the root's only where the restore made it).  Files keep theirs through ``encode_file`` and
-``decode_file``.  Ownership is not recorded.
+``decode_file``.  Owners (uid, gid) of files, directories and symbolic links are recorded and
+given back where the restore runs as root, as tar and ``rsync -a`` do (set-user-ID bits kept);
+anyone else's restore makes the files their own.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ SHARE = 8                 # at least this many tasks per worker thread, so the t
 WINDOW = 4                # tasks in flight per worker thread (the rest wait in the client)
 
 _COLUMNS = ("path", "status", "asked", "codec", "bytes", "mtime_ns", "omc_bytes", "sha256", "omc_sha256",
-            "restored_path", "restored_sha256", "seconds", "worker", "error")
+            "restored_path", "restored_sha256", "seconds", "worker", "error", "uid", "gid")
+# columns added since a table was first made: NULL in older archives' rows (restored as before)
+_ADDED = {"files": ("uid", "gid"), "dirs": ("mode", "mtime_ns", "uid", "gid"), "links": ("uid", "gid")}
 
 
 @dataclass
@@ -92,6 +96,8 @@ class Row:
     seconds: float = 0.0
     worker: str = ""
     error: str = ""
+    uid: int | None = None       # the owner, restored where the restore runs as root (as tar does)
+    gid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,14 +153,15 @@ class Manifest:
         with self.db:
             self.db.execute(f"CREATE TABLE IF NOT EXISTS files ({_COLUMNS[0]} TEXT PRIMARY KEY, "
                             + ", ".join(_COLUMNS[1:]) + ")")
-            # mode: the permission bits, with mtime_ns restored after the files (NULL in
-            # archives made before 2026-12-07 #19: restored with the defaults)
-            self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, mode INTEGER, mtime_ns INTEGER)")
-            if "mode" not in [r[1] for r in self.db.execute("PRAGMA table_info(dirs)")]:
-                self.db.execute("ALTER TABLE dirs ADD COLUMN mode INTEGER")
-                self.db.execute("ALTER TABLE dirs ADD COLUMN mtime_ns INTEGER")
+            # mode: the permission bits, with mtime_ns restored after the files
+            self.db.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY)")
             # target: a symbolic link's as written, or (hard = 1) the path of a file of the tree
             self.db.execute("CREATE TABLE IF NOT EXISTS links (path TEXT PRIMARY KEY, target TEXT, hard INTEGER)")
+            for table, columns in _ADDED.items():
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
             self.db.execute("CREATE TABLE IF NOT EXISTS runs (started REAL, seconds REAL, command TEXT, "
                             "src TEXT, settings TEXT, version TEXT, workers INTEGER, files INTEGER, "
                             "done INTEGER, skipped INTEGER, failed INTEGER)")
@@ -180,29 +187,31 @@ class Manifest:
         with self.db:
             self._write("DELETE FROM files WHERE path = ?", gone)
 
-    def dirs(self) -> dict[str, tuple[int | None, int | None]]:
-        """path -> (permission bits, mtime_ns); "." is the source tree's root."""
-        return {p: (m, t) for p, m, t in self._read("SELECT path, mode, mtime_ns FROM dirs ORDER BY path")}
+    def dirs(self) -> dict[str, tuple[int | None, ...]]:
+        """path -> (permission bits, mtime_ns, uid, gid); "." is the source tree's root."""
+        return {r[0]: r[1:] for r in self._read("SELECT path, mode, mtime_ns, uid, gid FROM dirs ORDER BY path")}
 
-    def links(self) -> dict[str, tuple[str, bool]]:
-        """path -> (target, whether a hard link)."""
-        return {p: (t, bool(h)) for p, t, h in self._read("SELECT path, target, hard FROM links ORDER BY path")}
+    def links(self) -> dict[str, tuple[str, bool, int | None, int | None]]:
+        """path -> (target, whether a hard link, uid, gid of a symbolic link)."""
+        return {p: (t, bool(h), u, g) for p, t, h, u, g in self._read("SELECT path, target, hard, uid, gid FROM links "
+                                                                      "ORDER BY path")}
 
     def put(self, rows: Iterable[Row]) -> None:
         rows = [dataclasses.astuple(r) for r in rows]
         with self.db:  # a path that was a link and is a file now is a file
             self._write("DELETE FROM links WHERE path = ?", [r[:1] for r in rows])
-            self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+            self._write(f"INSERT OR REPLACE INTO files ({', '.join(_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
 
-    def put_links(self, links: Iterable[tuple[str, str, bool]]) -> None:
+    def put_links(self, links: Iterable[tuple]) -> None:
         links = list(links)
         with self.db:  # ... and one that was a file and is a link now is a link
-            self._write("DELETE FROM files WHERE path = ?", [(p,) for p, _, _ in links])
-            self._write("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", links)
+            self._write("DELETE FROM files WHERE path = ?", [link[:1] for link in links])
+            self._write("INSERT OR REPLACE INTO links (path, target, hard, uid, gid) VALUES (?, ?, ?, ?, ?)", links)
 
-    def put_dirs(self, dirs: Iterable[tuple[str, int, int]]) -> None:
+    def put_dirs(self, dirs: Iterable[tuple]) -> None:
         with self.db:
-            self._write("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", dirs)
+            self._write("INSERT OR REPLACE INTO dirs (path, mode, mtime_ns, uid, gid) VALUES (?, ?, ?, ?, ?)", dirs)
 
     def log_run(self, command: str, src: str, settings: str, report: Report, started: float) -> None:
         with self.db:
@@ -254,7 +263,7 @@ def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec 
         _mirror_dirs(dest, dirs, new)
         done = manifest.done()  # (a path is a file or a link of the walk: the links' rows never serve a job)
         manifest.put_links(links)
-        for rel, _, _ in links:  # a file that is a link now: its .omc goes after its row
+        for rel, *_ in links:  # a file that is a link now: its .omc goes after its row
             if rel in done:
                 (dest / (rel + api.OMC_EXT)).unlink(missing_ok=True)
         manifest.forget_failed({rel for rel, _, _ in files} | {rel for rel, _ in problems})
@@ -340,9 +349,9 @@ def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progre
 
         _run(report, jobs, batch, done, lost, workers, scheduler, progress)
         if out is not None:  # after the files, so that no file is ever written through a link
-            for path, (target, hard) in manifest.links().items():
+            for path, (target, hard, uid, gid) in manifest.links().items():
                 problem = (_restore_hard_link(out, path, rows.get(target), force) if hard
-                           else _restore_link(out, path, target, force))
+                           else _restore_link(out, path, target, force) or _own(out / path, uid, gid, link=True))
                 if problem:
                     report.failed += 1
                     report.problems.append((path, problem))
@@ -443,8 +452,9 @@ def _version() -> str:
 # ------------------------------------------------------------------------ client helpers
 def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str, bool]],
                              list[tuple[str, str]]]:
-    """(files as (path, size, mtime_ns), directories as (path, permission bits, mtime_ns), "."
-    the root, links as (path, target, hard), (path, problem) for what cannot be archived),
+    """(files as (path, size, mtime_ns), directories as (path, permission bits, mtime_ns, uid,
+    gid), "." the root, links as (path, target, hard, uid, gid: None for a hard link, which is
+    its file), (path, problem) for what cannot be archived),
     paths relative to ``src`` with "/"; a file's first path in walk order is its file, its other
     names hard links to it."""
     files, dirs, links, problems = [], [], [], []
@@ -453,7 +463,7 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
         here = Path(root)
         subdirs.sort()
         st = here.stat()
-        dirs.append((here.relative_to(src).as_posix(), stat.S_IMODE(st.st_mode), st.st_mtime_ns))
+        dirs.append((here.relative_to(src).as_posix(), stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_uid, st.st_gid))
         for name in sorted(names):
             path = here / name
             rel = path.relative_to(src).as_posix()
@@ -463,7 +473,7 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             try:
                 st = path.lstat()
                 if stat.S_ISLNK(st.st_mode):
-                    links.append((rel, os.readlink(path), False))
+                    links.append((rel, os.readlink(path), False, st.st_uid, st.st_gid))
                     continue
             except OSError as exc:
                 problems.append((rel, _message(exc)))
@@ -471,31 +481,33 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             if not stat.S_ISREG(st.st_mode):
                 problems.append((rel, "not a regular file"))
             elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in first:
-                links.append((rel, first[st.st_dev, st.st_ino], True))
+                links.append((rel, first[st.st_dev, st.st_ino], True, None, None))
             else:
                 files.append((rel, st.st_size, st.st_mtime_ns))
                 if st.st_nlink > 1:
                     first[st.st_dev, st.st_ino] = rel
         for name in subdirs:  # os.walk lists a link to a directory here, and does not follow it
             if (here / name).is_symlink():
-                links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name), False))
+                st = (here / name).lstat()
+                links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name), False,
+                              st.st_uid, st.st_gid))
     return files, dirs, links, problems
 
 
-def _mirror_dirs(dest: Path, dirs: list[tuple[str, int, int]], new: bool) -> None:
+def _mirror_dirs(dest: Path, dirs: list[tuple], new: bool) -> None:
     """Make the archive's folders with their sources' permission bits, the owner's added (the
     workers write there): a private folder's .omc files are no easier to read than its files.
     The root takes the source root's only where the archive is new."""
-    for rel, mode, _ in dirs:
+    for rel, mode, *_ in dirs:
         if rel != "." or new:
             (dest / rel).mkdir(parents=True, exist_ok=True)
             os.chmod(dest / rel, mode | stat.S_IRWXU)
 
 
-def _open_dirs(out: Path, dirs: dict[str, tuple[int | None, int | None]]) -> None:
+def _open_dirs(out: Path, dirs: dict[str, tuple[int | None, ...]]) -> None:
     """Make the folders a restore writes into, each open to its owner until ``_dir_metadata``
     (a read-only folder of an earlier restore, too)."""
-    for rel, (mode, _) in dirs.items():
+    for rel, (mode, *_) in dirs.items():
         folder = out / rel
         folder.mkdir(parents=True, exist_ok=True)
         if mode is not None and not os.access(folder, os.W_OK | os.X_OK):
@@ -503,21 +515,40 @@ def _open_dirs(out: Path, dirs: dict[str, tuple[int | None, int | None]]) -> Non
                 os.chmod(folder, stat.S_IMODE(folder.stat().st_mode) | stat.S_IRWXU)
 
 
-def _dir_metadata(out: Path, dirs: dict[str, tuple[int | None, int | None]], new: bool) -> list[tuple[str, str]]:
+def _dir_metadata(out: Path, dirs: dict[str, tuple[int | None, ...]], new: bool) -> list[tuple[str, str]]:
     """Give the restored folders their recorded permission bits and mtimes, deepest first and
     after everything inside them, as tar does (the root only where the restore made it):
     problems as (path, problem)."""
     problems = []
     for rel in sorted(dirs, key=lambda r: (-r.count("/"), r)):
-        mode, mtime = dirs[rel]
+        mode, mtime, uid, gid = dirs[rel]
         if mode is None or (rel == "." and not new):
             continue
         try:
+            problem = _own(out / rel, uid, gid)
             os.chmod(out / rel, mode)
             os.utime(out / rel, ns=(mtime, mtime))
         except OSError as exc:
-            problems.append((rel + "/", _message(exc)))
+            problem = _message(exc)
+        if problem:
+            problems.append((rel + "/", problem))
     return problems
+
+
+def _own(path: Path, uid: int | None, gid: int | None, link: bool = False) -> str:
+    """Give ``path`` its recorded owner where this process runs as root, as tar and rsync -a do
+    (anyone else's files are their own; older archives recorded none), keeping its permission
+    bits (a chown drops set-user-ID): "" or the problem."""
+    if uid is None or gid is None or os.geteuid() != 0:
+        return ""
+    try:
+        mode = os.lstat(path).st_mode
+        os.chown(path, uid, gid, follow_symlinks=False)
+        if not link:
+            os.chmod(path, stat.S_IMODE(mode))
+    except OSError as exc:
+        return _message(exc)
+    return ""
 
 
 def _batches(jobs: list[Job], parts: int) -> list[list[Job]]:
@@ -601,7 +632,7 @@ def _archive_one(src_root: Path, dest_root: Path, job: Job, codec: str | Codec |
     # and restore check later.
     restored_digest = digest if header.modality == "bytes" else _restored_digest(dst, restored.name)
     return Row(job.path, "done", asked, header.codec, before.st_size, before.st_mtime_ns, dst.stat().st_size,
-               digest, sha256_file(dst), restored.as_posix(), restored_digest)
+               digest, sha256_file(dst), restored.as_posix(), restored_digest, uid=before.st_uid, gid=before.st_gid)
 
 
 def _check_batch(dest: str, out: str | None, rows: list[Row], force: bool) -> list[tuple[str, str, float]]:
@@ -632,6 +663,8 @@ def _check_one(dest: Path, out: Path | None, row: Row, force: bool) -> str:
         digest = sha256_file(target)
         if digest != row.restored_sha256:
             target.unlink()
+        else:
+            return _own(target, row.uid, row.gid)
     if digest != row.restored_sha256:
         return "decodes to different content than at archive time"
     return ""

@@ -269,7 +269,8 @@ def test_links_are_archived_and_restored_as_links(tmp_path, capsys):
     dest, out = tmp_path / "archive", tmp_path / "out"
     assert main(["archive", str(src), str(dest), "--workers", "1"]) == 0
     assert "1 archived" in capsys.readouterr().err
-    assert archive.Manifest(dest).links() == {p: (t, False) for p, t in links.items()}
+    owner = (os.getuid(), os.getgid())
+    assert archive.Manifest(dest).links() == {p: (t, False, *owner) for p, t in links.items()}
     assert set(archive.Manifest(dest).rows()) == {"data/a.log"}
     assert not (dest / "to-file.log.omc").exists() and not (dest / "to-dir").exists()
     assert archive.verify(dest, workers=1).links == 5
@@ -292,7 +293,7 @@ def test_links_are_archived_and_restored_as_links(tmp_path, capsys):
     (src / "data" / "a.log").symlink_to("../out.log")
     archive.archive(src, dest, workers=1)
     manifest = archive.Manifest(dest)
-    assert set(manifest.rows()) == {"to-file.log"} and manifest.links()["data/a.log"] == ("../out.log", False)
+    assert set(manifest.rows()) == {"to-file.log"} and manifest.links()["data/a.log"] == ("../out.log", False, *owner)
     assert not (dest / "data" / "a.log.omc").exists() and not archive.verify(dest, workers=1).problems
 
 
@@ -374,7 +375,7 @@ def test_hard_links_are_archived_once_and_restored_as_hard_links(tmp_path):
     assert (report.done, report.links) == (2, 2)
     manifest = archive.Manifest(dest)
     assert set(manifest.rows()) == {"a.log", "other.log"}
-    assert manifest.links() == {"b/again.log": ("a.log", True), "c.log": ("a.log", True)}
+    assert manifest.links() == {"b/again.log": ("a.log", True, None, None), "c.log": ("a.log", True, None, None)}
     assert not (dest / "c.log.omc").exists() and not archive.verify(dest, workers=1).problems
     restored = archive.restore(dest, out, workers=1)
     assert (restored.done, restored.links, restored.problems) == (2, 2, [])
@@ -452,3 +453,34 @@ def test_names_that_are_not_utf8_are_archived_and_restored(tmp_path):
         with open(os.path.join(back, name), "rb") as f:
             assert f.read() == data, name
     assert os.readlink(os.path.join(back, b"link\xfe")) == b"caf\xe9.log"
+
+
+def test_owners_are_recorded_and_restored_by_root(tmp_path):
+    """A backup run as root restored every file, folder and link as root's: the owners are now
+    recorded (uid, gid) and given back where the restore runs as root, as tar and rsync -a do,
+    set-user-ID bits kept; anyone else gets the files as their own, as before."""
+    src = tmp_path / "src"
+    (src / "home").mkdir(parents=True)
+    (src / "home" / "notes.log").write_bytes(b"mine\n")
+    (src / "tool").write_bytes(b"#!/bin/sh\n")
+    (src / "home" / "link").symlink_to("notes.log")
+    me = (os.getuid(), os.getgid())
+    owners = {"home": (4242, 4343), "home/notes.log": (4242, 4343), "tool": (0, 4343), "home/link": (4545, 4646)}
+    root = os.geteuid() == 0
+    if root:
+        for rel, (uid, gid) in owners.items():
+            os.chown(src / rel, uid, gid, follow_symlinks=False)
+        os.chmod(src / "tool", 0o4755)
+    else:
+        owners = dict.fromkeys(owners, me)
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    assert not archive.archive(src, dest, workers=1).problems
+    manifest = archive.Manifest(dest)
+    rows, links, dirs = manifest.rows(), manifest.links(), manifest.dirs()
+    assert (rows["home/notes.log"].uid, rows["home/notes.log"].gid) == owners["home/notes.log"]
+    assert links["home/link"][2:] == owners["home/link"] and dirs["home"][2:] == owners["home"]
+    assert not archive.restore(dest, out, workers=1).problems
+    for rel, owner in owners.items():
+        st = (out / rel).lstat()
+        assert (st.st_uid, st.st_gid) == owner, rel
+    assert stat.S_IMODE((out / "tool").stat().st_mode) == (0o4755 if root else stat.S_IMODE((src / "tool").stat().st_mode))
