@@ -31,7 +31,8 @@ exactly what was checked at archive time, and the two digests say which files re
 for byte.  ``--codec`` applies to the files of its
 modality; the others are coded losslessly by the default choice.  Symbolic links (to files or
 directories, inside the tree or out of it, dangling or not) are recorded as links, with their
-target as written, and restored as the same links, as tar and ``rsync -a`` keep them: never
+target as written, and restored as the same links (their own mtimes too), as tar and
+``rsync -a`` keep them: never
 followed, so a link's target is neither archived twice nor taken from outside the tree.  A
 file's further names (hard links: one inode under several paths of the tree) are recorded as
 links to its first path and restored as hard links to it, as ``tar`` and ``rsync -aH`` do: its
@@ -75,7 +76,7 @@ WINDOW = 4                # tasks in flight per worker thread (the rest wait in 
 _COLUMNS = ("path", "status", "asked", "codec", "bytes", "mtime_ns", "omc_bytes", "sha256", "omc_sha256",
             "restored_path", "restored_sha256", "seconds", "worker", "error", "uid", "gid")
 # columns added since a table was first made: NULL in older archives' rows (restored as before)
-_ADDED = {"files": ("uid", "gid"), "dirs": ("mode", "mtime_ns", "uid", "gid"), "links": ("uid", "gid")}
+_ADDED = {"files": ("uid", "gid"), "dirs": ("mode", "mtime_ns", "uid", "gid"), "links": ("uid", "gid", "mtime_ns")}
 
 
 @dataclass
@@ -191,10 +192,10 @@ class Manifest:
         """path -> (permission bits, mtime_ns, uid, gid); "." is the source tree's root."""
         return {r[0]: r[1:] for r in self._read("SELECT path, mode, mtime_ns, uid, gid FROM dirs ORDER BY path")}
 
-    def links(self) -> dict[str, tuple[str, bool, int | None, int | None]]:
-        """path -> (target, whether a hard link, uid, gid of a symbolic link)."""
-        return {p: (t, bool(h), u, g) for p, t, h, u, g in self._read("SELECT path, target, hard, uid, gid FROM links "
-                                                                      "ORDER BY path")}
+    def links(self) -> dict[str, tuple[str, bool, int | None, int | None, int | None]]:
+        """path -> (target, whether a hard link, uid, gid and mtime_ns of a symbolic link)."""
+        return {p: (t, bool(h), *rest) for p, t, h, *rest in self._read("SELECT path, target, hard, uid, gid, mtime_ns "
+                                                                         "FROM links ORDER BY path")}
 
     def put(self, rows: Iterable[Row]) -> None:
         rows = [dataclasses.astuple(r) for r in rows]
@@ -207,7 +208,8 @@ class Manifest:
         links = list(links)
         with self.db:  # ... and one that was a file and is a link now is a link
             self._write("DELETE FROM files WHERE path = ?", [link[:1] for link in links])
-            self._write("INSERT OR REPLACE INTO links (path, target, hard, uid, gid) VALUES (?, ?, ?, ?, ?)", links)
+            self._write("INSERT OR REPLACE INTO links (path, target, hard, uid, gid, mtime_ns) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", links)
 
     def put_dirs(self, dirs: Iterable[tuple]) -> None:
         with self.db:
@@ -349,9 +351,9 @@ def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progre
 
         _run(report, jobs, batch, done, lost, workers, scheduler, progress)
         if out is not None:  # after the files, so that no file is ever written through a link
-            for path, (target, hard, uid, gid) in manifest.links().items():
+            for path, (target, hard, uid, gid, mtime) in manifest.links().items():
                 problem = (_restore_hard_link(out, path, rows.get(target), force) if hard
-                           else _restore_link(out, path, target, force) or _own(out / path, uid, gid, link=True))
+                           else _restore_link(out, path, target, force, mtime) or _own(out / path, uid, gid, link=True))
                 if problem:
                     report.failed += 1
                     report.problems.append((path, problem))
@@ -453,8 +455,8 @@ def _version() -> str:
 def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str, bool]],
                              list[tuple[str, str]]]:
     """(files as (path, size, mtime_ns), directories as (path, permission bits, mtime_ns, uid,
-    gid), "." the root, links as (path, target, hard, uid, gid: None for a hard link, which is
-    its file), (path, problem) for what cannot be archived),
+    gid), "." the root, links as (path, target, hard, uid, gid, mtime_ns: None for a hard link,
+    which is its file), (path, problem) for what cannot be archived),
     paths relative to ``src`` with "/"; a file's first path in walk order is its file, its other
     names hard links to it."""
     files, dirs, links, problems = [], [], [], []
@@ -473,7 +475,7 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             try:
                 st = path.lstat()
                 if stat.S_ISLNK(st.st_mode):
-                    links.append((rel, os.readlink(path), False, st.st_uid, st.st_gid))
+                    links.append((rel, os.readlink(path), False, st.st_uid, st.st_gid, st.st_mtime_ns))
                     continue
             except OSError as exc:
                 problems.append((rel, _message(exc)))
@@ -481,7 +483,7 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             if not stat.S_ISREG(st.st_mode):
                 problems.append((rel, "not a regular file"))
             elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in first:
-                links.append((rel, first[st.st_dev, st.st_ino], True, None, None))
+                links.append((rel, first[st.st_dev, st.st_ino], True, None, None, None))
             else:
                 files.append((rel, st.st_size, st.st_mtime_ns))
                 if st.st_nlink > 1:
@@ -490,7 +492,7 @@ def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[
             if (here / name).is_symlink():
                 st = (here / name).lstat()
                 links.append(((here / name).relative_to(src).as_posix(), os.readlink(here / name), False,
-                              st.st_uid, st.st_gid))
+                              st.st_uid, st.st_gid, st.st_mtime_ns))
     return files, dirs, links, problems
 
 
@@ -670,11 +672,18 @@ def _check_one(dest: Path, out: Path | None, row: Row, force: bool) -> str:
     return ""
 
 
-def _restore_link(out: Path, path: str, target: str, force: bool) -> str:
-    """Make ``out/path`` the symbolic link to ``target``: "" or the problem."""
+def _restore_link(out: Path, path: str, target: str, force: bool, mtime: int | None = None) -> str:
+    """Make ``out/path`` the symbolic link to ``target``, with its own ``mtime`` where recorded
+    (as tar does): "" or the problem."""
     link = out / path
-    return _place(link, lambda: link.is_symlink() and os.readlink(link) == target,
-                  lambda: os.symlink(target, link), force)
+    problem = _place(link, lambda: link.is_symlink() and os.readlink(link) == target,
+                     lambda: os.symlink(target, link), force)
+    if not problem and mtime is not None:
+        try:
+            os.utime(link, ns=(mtime, mtime), follow_symlinks=False)
+        except OSError as exc:
+            return _message(exc)
+    return problem
 
 
 def _restore_hard_link(out: Path, path: str, file: Row | None, force: bool) -> str:
