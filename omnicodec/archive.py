@@ -28,12 +28,11 @@ and chunks in a recompressed file; every bytes codec byte for byte), and for a l
 decoded item in the original format.  The manifest keeps the sha256 of the source and of that
 restored file (decoding is deterministic), so ``verify`` proves that a restore still gives
 exactly what was checked at archive time, and the two digests say which files restore byte
-for byte.  ``--codec`` applies to the files of its
-modality; the others are coded losslessly by the default choice.  Symbolic links (to files or
-directories, inside the tree or out of it, dangling or not) are recorded as links, with their
-target as written, and restored as the same links (their own mtimes too), as tar and
-``rsync -a`` keep them: never
-followed, so a link's target is neither archived twice nor taken from outside the tree.  A
+for byte.  ``--codec`` applies to the files of its modality; the others are coded losslessly
+by the default choice.  Symbolic links (to files or directories, inside the tree or out of it,
+dangling or not) are recorded as links, with their target as written, and restored as the
+same links (their own mtimes too), as tar and ``rsync -a`` keep them: never followed, so a
+link's target is neither archived twice nor taken from outside the tree.  A
 file's further names (hard links: one inode under several paths of the tree) are recorded as
 links to its first path and restored as hard links to it, as ``tar`` and ``rsync -aH`` do: its
 content is archived once.  Directories (empty ones too) are recorded with their permission
