@@ -301,7 +301,9 @@ def _sparse(item: Audio) -> bool:
     step = 256 if item.subtype == "PCM_24" else 1
     for x in (flat[:: max(1, flat.size >> 18)], flat):
         values = np.unique(x)
-        if values.size > min(1 << 24, x.size // 2) or np.median(np.diff(values.astype(np.int64))) < 4 * step:
+        if not 2 <= values.size <= min(1 << 24, x.size // 2):  # (one value, silence: nothing to rank)
+            return False
+        if np.median(np.diff(values.astype(np.int64))) < 4 * step:
             return False
     return True
 
@@ -416,8 +418,9 @@ def from_ranks(flat: np.ndarray, xtra: bytes, width: int = 4) -> np.ndarray:
 def _float_scale(flat: np.ndarray) -> int:
     """s such that |x| * 2**s < 2**23 for all but 1 in 65536 of the samples, or 16 (the loudest,
     kept whole with the zeros: a glitch of 1e30 does not push the rest of the sound to zero)."""
-    low = 150 if flat.dtype == np.float32 else 1075  # frexp's exponents: from -148 (-1073) to 128 (1024)
-    counts = np.zeros(low + 130 if low == 150 else low + 1026, np.int64)
+    # frexp's exponents, float32: -148 to 128 (at +150), float64: -1073 to 1024 (at +1075)
+    low, high = (150, 128) if flat.dtype == np.float32 else (1075, 1024)
+    counts = np.zeros(low + high + 2, np.int64)
     for start in range(0, flat.size, 1 << 20):
         counts += np.bincount(np.frexp(flat[start:start + (1 << 20)])[1] + low, minlength=counts.size)
     above = np.cumsum(counts[::-1])[::-1]  # samples with an exponent of at least each
