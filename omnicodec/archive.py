@@ -18,9 +18,10 @@ compressed bytes, the sha256 of the source, of the .omc and of what a restore wr
 worker, error.  A row says done only after its .omc was written whole (temporary file, rename),
 synced to disk and decoded again, so a killed client or worker never leaves a half-written .omc
 that the manifest calls done; a re-run skips files whose row is done, whose source has the same
-size and mtime and whose .omc still has the recorded sha256 (the workers check), and redoes
-everything else.  A worker that dies mid-batch has its batch rerun on another worker (Dask
-reschedules it); a file that fails is recorded with its error and the run goes on.
+size and mtime and whose .omc still has the recorded sha256 (the workers check; a new owner or
+new permission bits alone are recorded on the way), and redoes everything else.  A worker that
+dies mid-batch has its batch rerun on another worker (Dask reschedules it); a file that fails
+is recorded with its error and the run goes on.
 
 What a restore gives is what ``codec decode`` gives, checked: the original bytes for files
 coded losslessly (the default: every format but PNG byte for byte, PNG with the same pixels
@@ -203,6 +204,11 @@ class Manifest:
             self._write(f"INSERT OR REPLACE INTO files ({', '.join(_COLUMNS)}) "
                         f"VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
 
+    def put_owners(self, rows: Iterable[Row]) -> None:
+        """The owners of files skipped as unchanged (a chown changes no content or mtime)."""
+        with self.db:
+            self._write("UPDATE files SET uid = ?, gid = ? WHERE path = ?", [(r.uid, r.gid, r.path) for r in rows])
+
     def put_links(self, links: Iterable[tuple]) -> None:
         links = list(links)
         with self.db:  # ... and one that was a file and is a link now is a link
@@ -280,6 +286,7 @@ def archive(src: str | os.PathLike, dest: str | os.PathLike, codec: str | Codec 
 
         def done(group: list[Job], rows: list[Row]) -> None:
             manifest.put([r for r in rows if r.status != "skipped"])
+            manifest.put_owners([r for r in rows if r.status == "skipped"])
             for r in rows:
                 report.task_seconds += r.seconds
                 report.bytes_out += r.omc_bytes if r.status != "failed" else 0
@@ -614,7 +621,10 @@ def _archive_one(src_root: Path, dest_root: Path, job: Job, codec: str | Codec |
     dst = dest_root / (job.path + api.OMC_EXT)
     asked = _asked(codec, quality)
     if job.expect is not None and dst.is_file() and sha256_file(dst) == job.expect:
-        return Row(job.path, "skipped", asked, omc_bytes=dst.stat().st_size)
+        src_st, omc_st = src.stat(), dst.stat()
+        if stat.S_IMODE(src_st.st_mode) != stat.S_IMODE(omc_st.st_mode):  # a chmod alone (no new mtime):
+            os.chmod(dst, stat.S_IMODE(src_st.st_mode))  # the .omc carries the bits to a restore
+        return Row(job.path, "skipped", asked, omc_bytes=omc_st.st_size, uid=src_st.st_uid, gid=src_st.st_gid)
     before = src.stat()
     if codec is not None and not _codec_takes(codec, src):
         codec_used, quality_used = None, None  # another modality: the default lossless choice

@@ -487,3 +487,13 @@ def test_owners_are_recorded_and_restored_by_root(tmp_path):
         st = (out / rel).lstat()
         assert (st.st_uid, st.st_gid) == owner, rel
     assert stat.S_IMODE((out / "tool").stat().st_mode) == (0o4755 if root else stat.S_IMODE((src / "tool").stat().st_mode))
+    # a chmod or chown alone changes neither content nor mtime: the re-run skips the file and
+    # still records its new bits and owner
+    os.chmod(src / "home" / "notes.log", 0o600)
+    if root:
+        os.chown(src / "home" / "notes.log", 5151, 5252)
+    assert archive.archive(src, dest, workers=1).skipped == 2
+    again = tmp_path / "again"
+    assert not archive.restore(dest, again, workers=1).problems
+    st = (again / "home" / "notes.log").stat()
+    assert stat.S_IMODE(st.st_mode) == 0o600 and (st.st_uid, st.st_gid) == ((5151, 5252) if root else me)
