@@ -224,6 +224,14 @@ class FLAC(_SndfileCodec):
             raise CorruptStreamError("flac: bytes after the last channel group")
         return audio_from(np.hstack(parts), meta)
 
+    def _ints(self, sections, meta, bits: int = 24) -> np.ndarray:
+        """DATA's samples as left-justified int32, refused where they are finer than ``bits``
+        (the 24 bits every way but plain PCM writes, or float_bits 16's 16)."""
+        ints = self._read(sections, {**meta, "subtype": "PCM_32"}).frames
+        if np.any(ints & ((1 << (32 - bits)) - 1)):
+            raise CorruptStreamError(f"flac: samples finer than {bits} bits")
+        return ints
+
     def standard_file(self, data, ext, meta):
         """DATA as a .flac file, where it is one that holds the sound (float_bits 16 and 24:
         the same values as integers; ranks: None, the decoded values); refused where the sound
@@ -249,9 +257,7 @@ class FLAC(_SndfileCodec):
         if self.ranks:
             if meta.get("subtype") not in _RANKED or self.split32 or self.float_bits:
                 raise CorruptStreamError("flac: ranks is for 16-, 24- or 32-bit sound alone")
-            ints = self._read(sections, {**meta, "subtype": "PCM_32"}).frames
-            if np.any(ints & 0xFF):
-                raise CorruptStreamError("flac: samples finer than 24 bits")
+            ints = self._ints(sections, meta)
             values = from_ranks((ints >> 8).reshape(-1), section(sections, "XTRA", self.codec_id))
             dtype = np.dtype(AUDIO_SUBTYPES[meta["subtype"]])
             if (values.size and (values.min() < np.iinfo(dtype).min or values.max() > np.iinfo(dtype).max)
@@ -261,18 +267,14 @@ class FLAC(_SndfileCodec):
         if self.split32 != (meta.get("subtype") == "PCM_32"):
             raise CorruptStreamError("flac: split32 is for 32-bit sound, and 32-bit sound has it")
         if self.split32:
-            ints = self._read(sections, meta).frames
-            if np.any(ints & 0xFF):
-                raise CorruptStreamError("flac: samples finer than 24 bits")
+            ints = self._ints(sections, meta)
             low = np.frombuffer(_unzstd(section(sections, "XTRA", self.codec_id), ints.size), np.uint8)
             return audio_from(ints | low.reshape(ints.shape), meta)
         if not self.float_bits or meta.get("subtype") not in _FLOATS:
             if self.float_bits:
                 raise CorruptStreamError("flac: float_bits is for float sound")
             return self._read(sections, meta)
-        ints = self._read(sections, {**meta, "subtype": "PCM_32"}).frames
-        if np.any(ints & ((1 << (32 - min(self.float_bits, 24))) - 1)):
-            raise CorruptStreamError(f"flac: samples finer than {min(self.float_bits, 24)} bits")
+        ints = self._ints(sections, meta, min(self.float_bits, 24))
         if self.float_bits == 64 and meta["subtype"] != "DOUBLE":
             raise CorruptStreamError("flac: float_bits 64 is for float64 sound")
         if self.float_bits >= 32:
