@@ -359,7 +359,8 @@ def _check(dest: Path, out: Path | None, force: bool, workers, scheduler, progre
         if out is not None:  # after the files, so that no file is ever written through a link
             for path, (target, hard, uid, gid, mtime) in manifest.links().items():
                 problem = (_restore_hard_link(out, path, rows.get(target), force) if hard
-                           else _restore_link(out, path, target, force, mtime) or _own(out / path, uid, gid, link=True))
+                           else _restore_link(out, path, target, force, mtime)
+                           or _own(out / path, uid, gid, keep_mode=False))
                 if problem:
                     report.failed += 1
                     report.problems.append((path, problem))
@@ -458,8 +459,7 @@ def _version() -> str:
 
 
 # ------------------------------------------------------------------------ client helpers
-def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[str], list[tuple[str, str, bool]],
-                             list[tuple[str, str]]]:
+def _walk(src: Path) -> tuple[list[tuple[str, int, int]], list[tuple], list[tuple], list[tuple[str, str]]]:
     """(files as (path, size, mtime_ns), directories as (path, permission bits, mtime_ns, uid,
     gid), "." the root, links as (path, target, hard, uid, gid, mtime_ns: None for a hard link,
     which is its file), (path, problem) for what cannot be archived),
@@ -533,7 +533,7 @@ def _dir_metadata(out: Path, dirs: dict[str, tuple[int | None, ...]], new: bool)
         if mode is None or (rel == "." and not new):
             continue
         try:
-            problem = _own(out / rel, uid, gid)
+            problem = _own(out / rel, uid, gid, keep_mode=False)  # (the recorded bits follow)
             os.chmod(out / rel, mode)
             os.utime(out / rel, ns=(mtime, mtime))
         except OSError as exc:
@@ -543,16 +543,17 @@ def _dir_metadata(out: Path, dirs: dict[str, tuple[int | None, ...]], new: bool)
     return problems
 
 
-def _own(path: Path, uid: int | None, gid: int | None, link: bool = False) -> str:
+def _own(path: Path, uid: int | None, gid: int | None, keep_mode: bool = True) -> str:
     """Give ``path`` its recorded owner where this process runs as root, as tar and rsync -a do
-    (anyone else's files are their own; older archives recorded none), keeping its permission
-    bits (a chown drops set-user-ID): "" or the problem."""
+    (anyone else's files are their own; older archives recorded none), with ``keep_mode`` its
+    permission bits set again (a chown drops set-user-ID; a symbolic link has none): "" or
+    the problem."""
     if uid is None or gid is None or os.geteuid() != 0:
         return ""
     try:
         mode = os.lstat(path).st_mode
         os.chown(path, uid, gid, follow_symlinks=False)
-        if not link:
+        if keep_mode:
             os.chmod(path, stat.S_IMODE(mode))
     except OSError as exc:
         return _message(exc)
