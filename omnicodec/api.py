@@ -209,8 +209,12 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     except CorruptStreamError as exc:
         raise UnsupportedInputError(f"too large to be decoded within the caps: {exc}") from None
     config = codec.get_config()  # fixed before encode: the stream records what was asked for
+    from .datasets.files import RECIPES
+
     sections = codec.encode(item)
     for tag, value in item.extra.items():
+        if tag in RECIPES and not codec.lossless:
+            continue  # (how the original file compressed the pixels the codec changes)
         if len(tag.encode("ascii")) != 4 or not tag[0].islower() or tag in sections:
             raise UnsupportedInputError(f"side data tag {tag!r} must be 4 ASCII characters, "
                                         "starting lower-case")
@@ -481,7 +485,8 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     if header is None:
         data = src.read_bytes()
         if codec is not None or quality is not None or target is not None:
-            header, blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify, target)
+            header, blob = _encode_asked(src, data, modality, fmt, codec, quality, source, allow_loss, verify,
+                                         target)
         else:
             header, blob = _encode_default(src, data, modality, fmt, source, verify)
         _check_unchanged(src, before, len(data))
@@ -546,12 +551,14 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
     return header
 
 
-def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify,
+def _encode_asked(src, data, modality, fmt, codec, quality, source, allow_loss, verify,
                   target=None) -> tuple[Header, bytes]:
-    from .datasets.files import read_item
+    from .datasets.files import read_item, with_recipe
 
     lossless = codec.lossless if codec is not None else quality is None and target is None
     item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data, drop=allow_loss)
+    if lossless:
+        with_recipe(item, data, fmt)
     header, blob = _encode(item, codec, quality, source=source, target=target)
     if verify and lossless:
         decode(blob)  # raises if the stream does not restore the item
@@ -559,13 +566,13 @@ def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verif
 
 
 def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, bytes]:
-    from .datasets.files import ITEM_FORMATS, read_item
+    from .datasets.files import ITEM_FORMATS, read_item, with_recipe
 
     limit = size_bound(len(data))
     raw = None  # an item codec's that stores it uncompressed (wav), if it came to that
     if fmt in ITEM_FORMATS:
         try:
-            item = read_item(src, modality, data=data)
+            item = with_recipe(read_item(src, modality, data=data), data, fmt)
         except Exception:  # noqa: BLE001 - whatever a reader makes of it, bytes always work
             item = None
         for codec in candidates(item) if item is not None else ():
@@ -597,7 +604,8 @@ def _try(item: Item, codec: Codec, source: dict, limit: int) -> tuple[Header, by
 
 def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
     """Whether ``blob`` decodes to ``item`` and renders back to the original file (byte for
-    byte for bytes and the BYTE_EXACT formats; to the same pixels and chunks for PNG)."""
+    byte for bytes, the BYTE_EXACT formats and a PNG with its recipe; to the same pixels and
+    chunks for another PNG)."""
     from .datasets.files import BYTE_EXACT, read_item, render
 
     try:
@@ -605,7 +613,7 @@ def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
         if item.modality == "bytes":
             return decoded.data == data
         restored = render(decoded, "." + fmt)
-        if fmt in BYTE_EXACT:
+        if fmt in BYTE_EXACT or "pngz" in item.extra:
             return restored == data
         return read_item(Path("x." + fmt), item.modality, data=restored).digest() == item.digest()
     except Exception:  # noqa: BLE001 - anything short of an exact restore is a failure
@@ -990,8 +998,8 @@ def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool
     if ext not in cls.standard or header.modality == "bytes" or "DATA" not in sections:
         return False
     side = _lost(sections, ext)
-    if side and set(side) <= RENDER_KEEPS.get(ext, set()):
-        return False  # rendered, with that side data (a PNG with its EXIF, a WAV in its wrapper)
+    if (side and set(side) <= RENDER_KEEPS.get(ext, set())) or (ext == ".png" and "pngz" in sections):
+        return False  # rendered, with that side data (a PNG with its EXIF or its own IDAT, a WAV in its wrapper)
     if side and not allow_loss:
         raise _cannot_carry(side, ext, header.modality, f" to write the stored {ext} without it")
     return True

@@ -7,7 +7,8 @@ Identification looks at magic bytes first and the extension second.  What a form
   rides along as side data (``Item.extra``): PNG ancillary chunks verbatim (``pngc``: ICC, EXIF,
   XMP, text, gamma...), the file around its raw samples (``wave``, ``pnmh``: see
   :func:`wrap`), the y4m stream and frame headers (``y4mh``).  WAV, PNM and y4m are restored
-  byte for byte (``BYTE_EXACT``); PNG to the same pixels and chunks.
+  byte for byte (``BYTE_EXACT``), and so is a PNG written through zlib (its IDAT's recipe,
+  ``pngz``: see pngz.py); another PNG to the same pixels and chunks.
 * Every other format (JPEG, GIF, WebP, AVIF, TIFF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
   compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
   its own bytes, so it decodes to the same file.  Asked for a codec by name, it is read as an
@@ -46,7 +47,10 @@ MODE_EXT = {"F": ".tif", "CMYK": ".tif", "LA;F": ".npy", "RGB;F": ".npy", "RGBA;
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # side data (item.extra tags) that render() writes into a file of each extension
 _PILLOW_META = {"iccp", "exif", "xmp_"}
-RENDER_KEEPS = {".png": {"pngc"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": {"iccp", "exif"},
+# side data that remakes the original file's bytes from its exact pixels (pngz: a PNG's zlib
+# stream); a lossy codec leaves it out
+RECIPES = {"pngz"}
+RENDER_KEEPS = {".png": {"pngc", "pngz"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": {"iccp", "exif"},
                 ".tiff": {"iccp", "exif"}, ".bmp": {"bmph"}, ".ppm": {"pnmh"}, ".pgm": {"pnmh"}, ".pnm": {"pnmh"},
                 ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}, ".y4m": {"y4mh"}}
 
@@ -54,8 +58,11 @@ RENDER_KEEPS = {".png": {"pngc"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": 
 def informative(tag: str, value: bytes) -> bool:
     """Whether side data holds anything a file of another format would lose: a WAV or AIFF
     wrapper made only of the chunks every such file has (RIFF/FORM, fmt/COMM, the data
-    header, a FLAC-describable layout) holds nothing beyond rate, channels and sample format;
-    every other side data does."""
+    header, a FLAC-describable layout) holds nothing beyond rate, channels and sample format,
+    a recipe (RECIPES) nothing but how the original compressed its pixels; every other side
+    data does."""
+    if tag in RECIPES:
+        return False
     if tag not in ("wave", "aiff") or len(value) < 8:
         return True
     offset = struct.unpack_from("<Q", value)[0]
@@ -221,6 +228,18 @@ def read_png(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image
             side.append(raw)
     image.extra["pngc"] = b"".join(side)
     return image
+
+
+def with_recipe(item: Item, data: bytes, fmt: str) -> Item:
+    """``item`` (read from ``data``, a file of format ``fmt``) with the side data that remakes
+    the file's bytes where one is found: a PNG's IDAT chunks (``pngz``, see pngz.py)."""
+    if fmt == "png" and "pngc" in item.extra:  # (read whole by read_png)
+        from .pngz import recipe
+
+        made = recipe(data, item)
+        if made is not None:
+            item.extra["pngz"] = made
+    return item
 
 
 def _read_pillow(data: bytes, allow_loss: bool, drop: bool) -> Image:
@@ -671,7 +690,12 @@ def _render_image(item: Image, ext: str) -> bytes:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())
     if ext == ".png":
-        if item.mode in ("LA;16", "RGB;16", "RGBA;16"):  # what Pillow cannot write
+        from .pngz import rebuild
+
+        exact = rebuild(item, item.extra["pngz"]) if "pngz" in item.extra else None
+        if exact is not None:
+            png = exact
+        elif item.mode in ("LA;16", "RGB;16", "RGBA;16"):  # what Pillow cannot write
             png = wide_png(item, 6)
         else:
             out = io.BytesIO()

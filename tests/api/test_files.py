@@ -1,9 +1,8 @@
 """Fidelity: what the default stores comes back whole, and nothing comes out bigger than it went in.
 
 A corpus of ordinary files is generated here (small, for CI).  Each goes through the CLI's
-default encode and decode as a directory tree; the restored file must be byte-identical, or, for
-PNG (whose compressed pixel stream is rewritten), have the same pixels at their bit depth as
-judged by a PNG reader written here (not the project's) and the same ancillary chunks.  Every
+default encode and decode as a directory tree; the restored file must be byte-identical (the
+PNGs too: Pillow and libpng write them through zlib, whose stream pngz.py remakes).  Every
 output must respect the size bound.  Explicit codecs that cannot keep something refuse with one
 line and write nothing, unless --allow-loss.
 """
@@ -237,13 +236,7 @@ def corpus(tmp_path_factory):
 
 
 def _same(original: Path, restored: Path) -> None:
-    a, b = original.read_bytes(), restored.read_bytes()
-    if a == b:
-        return
-    assert original.suffix == ".png", f"{original.name} does not come back byte for byte"
-    (pa, ca), (pb, cb) = png_pixels(a), png_pixels(b)
-    assert pa.dtype == pb.dtype and np.array_equal(pa, pb), f"{original.name}: pixels differ"
-    assert ca == cb, f"{original.name}: ancillary chunks differ"
+    assert original.read_bytes() == restored.read_bytes(), f"{original.name} does not come back byte for byte"
 
 
 def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, capsys):

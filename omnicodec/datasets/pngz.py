@@ -1,0 +1,199 @@
+"""A PNG's pixel data byte for byte: the recipe (side data ``pngz``) that remakes its IDAT
+chunks from the pixels.
+
+A PNG's IDAT chunks hold one zlib stream of filtered scanlines: each row (of each Adam7 pass
+when interlaced) starts with its filter type (None, Sub, Up, Average, Paeth), and the row's
+bytes are the differences that filter leaves.  Given the pixels, the row filters and the
+deflate settings, zlib makes the same stream again.  :func:`recipe` finds settings under
+which this machine's zlib remakes a file's stream (libpng, Pillow, OpenCV, optipng and most
+software write PNGs through zlib); a stream zlib does not make (zopfli, libdeflate, most of
+zlib-ng's, a flush in the middle) has no recipe, and the PNG is restored with the same pixels and
+chunks, its stream rewritten.
+
+Recipe layout: version ``1``; zlib level, memLevel, strategy and window bits (a byte each);
+the CRC-32 of the stream (``u32`` little-endian), which tells a decoder whose zlib writes
+differently; the IHDR chunk's 13 bytes; then, zlib-compressed, the IDAT chunk count and sizes
+(``u32`` each) followed by one filter type byte per row.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import CorruptStreamError
+from ..items import Image
+
+VERSION = 1
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+# Adam7 passes as (first column, first row, column step, row step)
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_FEED = 1 << 15  # bytes fed to a candidate before its output is compared
+_MIN_IDAT = 64  # bytes in every IDAT chunk but the last, for a recipe
+
+
+class ZlibMismatch(Warning):
+    """This machine's zlib does not remake the stream a recipe describes."""
+
+
+def recipe(data: bytes, image: Image) -> bytes | None:
+    """The recipe that remakes the IDAT chunks of PNG ``data`` from ``image`` (its pixels as
+    read), or None when this machine's zlib cannot make that stream."""
+    from .files import png_chunks
+
+    chunks = png_chunks(data)
+    ihdr = chunks[0][1][8:-4]
+    idat = [raw[8:-4] for kind, raw in chunks if kind == b"IDAT"]
+    stream = b"".join(idat)
+    try:
+        raw = zlib.decompress(stream)
+        passes = _passes(image, ihdr)
+    except (zlib.error, ValueError):
+        return None
+    lengths = [p.shape[1] + 1 for p in passes for _ in range(len(p))]
+    if not lengths or sum(lengths) != len(raw) or min(map(len, idat[:-1]), default=_MIN_IDAT) < _MIN_IDAT:
+        return None  # (chunks of a few bytes: the decoder bounds the count by the stream's size)
+    filters = np.frombuffer(raw, np.uint8)[np.cumsum([0] + lengths[:-1])]
+    if filters.max() > 4:
+        return None
+    pos = 0
+    for lines in _filtered(passes, filters, ihdr):
+        if raw[pos:pos + len(lines)] != lines:
+            return None
+        pos += len(lines)
+    settings = _settings(raw, stream)
+    if settings is None:
+        return None
+    body = np.array([len(idat)] + [len(c) for c in idat], "<u4").tobytes() + filters.tobytes()
+    return (bytes([VERSION, *settings]) + struct.pack("<I", zlib.crc32(stream)) + ihdr
+            + zlib.compress(body, 9))
+
+
+def rebuild(image: Image, side: bytes) -> bytes | None:
+    """The PNG (IHDR, IDAT chunks, IEND) that recipe ``side`` describes for ``image``, or None,
+    with a :class:`ZlibMismatch` warning, where this machine's zlib writes another stream."""
+    if len(side) < 22 or side[0] != VERSION:
+        raise CorruptStreamError("PNG recipe (pngz) is damaged or of an unknown version")
+    level, mem, strategy, wbits = side[1:5]
+    (crc,) = struct.unpack_from("<I", side, 5)
+    ihdr = side[9:22]
+    try:
+        passes = _passes(image, ihdr)
+        rows = sum(len(p) for p in passes)
+        most = (rows + sum(p.size for p in passes)) // (_MIN_IDAT - 4) + 2  # IDAT chunks: the stream's bound
+        body = zlib.decompressobj()
+        table = body.decompress(side[22:], 4 * (most + 1) + rows)
+        if body.unconsumed_tail or body.unused_data or not body.eof or len(table) < 4:
+            raise ValueError
+        (count,) = struct.unpack_from("<I", table)
+        if count > most:
+            raise ValueError
+        sizes = np.frombuffer(table, "<u4", count, 4).astype(np.int64)
+        filters = np.frombuffer(table, np.uint8, offset=4 + 4 * count)
+        if len(filters) != rows or (rows and filters.max() > 4):
+            raise ValueError
+        z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
+        stream = b"".join([z.compress(lines) for lines in _filtered(passes, filters, ihdr)] + [z.flush()])
+    except (ValueError, zlib.error):
+        raise CorruptStreamError("PNG recipe (pngz) does not fit the image") from None
+    if zlib.crc32(stream) != crc or sizes.sum() != len(stream) or not sizes.all():
+        warnings.warn(ZlibMismatch(f"this machine's zlib ({zlib.ZLIB_RUNTIME_VERSION}) does not remake the PNG's "
+                                   "compressed pixel data: it is written with the same pixels and chunks, "
+                                   "but not byte for byte"))
+        return None
+    ends = np.cumsum(sizes).tolist()
+    idat = b"".join(_chunk(b"IDAT", stream[end - size:end]) for size, end in zip(sizes.tolist(), ends))
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + idat + _chunk(b"IEND", b"")
+
+
+def _passes(image: Image, ihdr: bytes) -> list[np.ndarray]:
+    """The scanlines before filtering, as a (rows, bytes) array per Adam7 pass (one when not
+    interlaced, empty passes left out); raises ValueError where IHDR does not describe
+    ``image``'s pixels."""
+    width, height, depth, ctype, method, filtering, interlace = struct.unpack(">IIBBBBB", ihdr)
+    pixels = image.pixels
+    if ((height, width, _CHANNELS.get(ctype)) != pixels.shape or (method, filtering) != (0, 0)
+            or interlace > 1 or (depth, pixels.dtype.itemsize) not in ((8, 1), (16, 2))):
+        raise ValueError("IHDR does not describe the pixels")
+    big = pixels.astype(">u2") if depth == 16 else pixels
+    out = []
+    for x0, y0, dx, dy in _ADAM7 if interlace else ((0, 0, 1, 1),):
+        sub = big[y0::dy, x0::dx]
+        if sub.size:
+            out.append(np.ascontiguousarray(sub).view(np.uint8).reshape(sub.shape[0], -1))
+    return out
+
+
+def _filtered(passes: list[np.ndarray], filters: np.ndarray, ihdr: bytes, block: int = 256) -> Iterator[bytes]:
+    """The scanlines, each behind its filter type byte and filtered by it (PNG section 9:
+    "left" is a whole pixel back, "above" the row above in the same pass), ``block`` rows at
+    a time."""
+    depth, ctype = ihdr[8], ihdr[9]
+    step = max(1, _CHANNELS[ctype] * depth // 8)
+    first = 0
+    for rows in passes:
+        for start in range(0, len(rows), block):
+            x = rows[start:start + block].astype(np.int16)
+            b = np.zeros_like(x)
+            b[1:] = x[:-1]
+            if start:
+                b[0] = rows[start - 1]
+            a, c = np.zeros_like(x), np.zeros_like(x)
+            a[:, step:], c[:, step:] = x[:, :-step], b[:, :-step]
+            kind = filters[first + start:first + start + len(x), None]
+            p = a + b - c
+            pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+            paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+            guess = np.select([kind == 1, kind == 2, kind == 3, kind == 4], [a, b, (a + b) // 2, paeth], 0)
+            line = np.empty((len(x), x.shape[1] + 1), np.uint8)
+            line[:, 0], line[:, 1:] = kind[:, 0], (x - guess) & 0xFF
+            yield line.tobytes()
+        first += len(rows)
+
+
+def _settings(raw: bytes, stream: bytes) -> tuple[int, int, int, int] | None:
+    """(level, memLevel, strategy, window bits) under which zlib compresses ``raw`` to
+    ``stream`` exactly, tried in order of use; each candidate is dropped at its first byte
+    that differs."""
+    if len(stream) < 2:
+        return None
+    wbits = (stream[0] >> 4) + 8
+    for level, strategy, mem in _candidates(stream[1] >> 6):
+        for bits in ((wbits, 9) if wbits == 8 else (wbits,)):  # zlib writes a window of 2^8 as 2^9
+            try:
+                z = zlib.compressobj(level, zlib.DEFLATED, bits, mem, strategy)
+            except ValueError:
+                continue
+            made = bytearray()
+            for start in range(0, len(raw), _FEED):
+                made += z.compress(raw[start:start + _FEED])
+                if made != stream[:len(made)]:
+                    break
+            else:
+                if made + z.flush() == stream:
+                    return level, mem, strategy, bits
+    return None
+
+
+def _candidates(flevel: int):
+    """(level, strategy, memLevel) whose zlib header carries ``flevel``, the usual first:
+    libpng's and Pillow's level 6 with Z_FILTERED or the default strategy, memLevel 8 or 9."""
+    mems = (8, 9, 7, 6, 5, 4, 3, 2, 1)
+    if flevel == 0:  # levels 0-1, and every strategy that writes 0 (Huffman only and RLE ignore the level)
+        tried = [(1, s) for s in (zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED)] + [(0, 0), (1, zlib.Z_HUFFMAN_ONLY),
+                                                                                  (1, zlib.Z_RLE)]
+        tried += [(level, zlib.Z_FIXED) for level in range(1, 10)]
+    else:
+        levels = {1: (2, 3, 4, 5), 2: (6,), 3: (9, 7, 8)}[flevel]
+        tried = [(level, s) for level in levels for s in (zlib.Z_FILTERED, zlib.Z_DEFAULT_STRATEGY)]
+    for mem in mems:
+        for level, strategy in tried:
+            yield level, strategy, mem
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

@@ -1,0 +1,204 @@
+"""PNG files come back byte for byte where this machine's zlib remakes their pixel stream
+(pngz.py), and with the same pixels and chunks where it does not (zopfli, zlib-ng...)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import imagecodecs
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from PIL import PngImagePlugin
+
+from omnicodec import container
+from omnicodec.cli.main import main
+from omnicodec.datasets import pngz
+from omnicodec.items import Image
+
+# (PNG 1.2 section 2.6: pass 1 starts at row 0 column 0 with steps of 8, pass 2 at column 4...)
+ADAM7_ROWS = ((0, 8), (0, 8), (4, 8), (0, 4), (2, 4), (0, 2), (1, 2))
+ADAM7_COLUMNS = ((0, 8), (4, 8), (0, 4), (2, 4), (0, 2), (1, 2), (0, 1))
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def _filter(line: bytes, above: bytes, kind: int, step: int) -> bytes:
+    """One scanline filtered byte by byte, as PNG 1.2 section 6 writes it."""
+    out = bytearray()
+    for i, x in enumerate(line):
+        a, b = line[i - step] if i >= step else 0, above[i]
+        c = above[i - step] if i >= step else 0
+        out.append((x - (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind]) % 256)
+    return bytes([kind]) + bytes(out)
+
+
+def _png(pixels: np.ndarray, ctype: int, interlace: int = 0, idat: int = 1 << 13, filters=(0,), **deflate) -> bytes:
+    """A PNG written here, without a PNG library: rows filtered by ``filters`` in turn, Adam7
+    passes taken by slicing, the stream from zlib with ``deflate``'s settings, IDAT chunks of
+    ``idat`` bytes."""
+    h, w = pixels.shape[:2]
+    big = pixels.astype(">u2") if pixels.dtype == np.uint16 else pixels
+    step = max(1, big.dtype.itemsize * (big.shape[2] if big.ndim == 3 else 1))
+    raw, n = b"", 0
+    for (y0, dy), (x0, dx) in zip(ADAM7_ROWS, ADAM7_COLUMNS) if interlace else [((0, 1), (0, 1))]:
+        sub = big[y0::dy, x0::dx]
+        above = bytes(sub[0].nbytes) if sub.size else b""
+        for row in sub if sub.size else ():
+            raw += _filter(row.tobytes(), above, filters[n % len(filters)], step)
+            above, n = row.tobytes(), n + 1
+    z = zlib.compressobj(deflate.get("level", 6), zlib.DEFLATED, deflate.get("wbits", 15), deflate.get("mem", 8),
+                         deflate.get("strategy", 0))
+    stream = z.compress(raw) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 8 * big.dtype.itemsize, ctype, 0, 0, interlace)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+            + b"".join(_chunk(b"IDAT", stream[i:i + idat]) for i in range(0, len(stream), idat)) + _chunk(b"IEND", b""))
+
+
+def _smooth(h: int, w: int) -> np.ndarray:
+    """RGBA gradients with a little noise: what compresses as photos do, so the default codes pixels."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    noise = np.random.default_rng(5).integers(0, 3, (h, w))
+    return np.stack([xx * 2 + noise, yy * 3, (xx + yy) + noise, 255 - yy], -1).clip(0, 255).astype(np.uint8)
+
+
+SMOOTH = _smooth(45, 61)
+
+
+def _pillow(mode: str, **save) -> bytes:
+    im = PILImage.fromarray(_smooth(60, 80), "RGBA").convert(mode)
+    out = io.BytesIO()
+    im.save(out, "PNG", **save)
+    return out.getvalue()
+
+
+def _text() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "kept")
+    return _pillow("RGB", pnginfo=info, compress_level=9)
+
+
+WRITERS = {
+    "pillow-rgb": lambda: _pillow("RGB"), "pillow-fast": lambda: _pillow("RGB", compress_level=1),
+    "pillow-rgba-text": _text, "pillow-grey": lambda: _pillow("L"), "pillow-la": lambda: _pillow("LA"),
+    "pillow-palette": lambda: _pillow("P", transparency=3),
+    "pillow-grey16": lambda: _pillow("I;16"),
+    "libpng-rgb16": lambda: imagecodecs.png_encode((SMOOTH[..., :3].astype(np.uint16) * 257)),
+    "libpng-rle-sub": lambda: imagecodecs.png_encode(SMOOTH, level=1, strategy=3, filter=16),
+    "libpng-9": lambda: imagecodecs.png_encode(SMOOTH, level=9),
+    "adam7-rgb": lambda: _png(SMOOTH[..., :3], 2, interlace=1, filters=(4, 1, 2, 3, 0)),
+    "every-filter-la16": lambda: _png(SMOOTH[..., :2].astype(np.uint16) * 250, 4, filters=(0, 1, 2, 3, 4), mem=9),
+    "adam7-grey16-fixed": lambda: _png(SMOOTH[..., 0].astype(np.uint16) * 300, 0, interlace=1, level=4,
+                                       strategy=zlib.Z_FIXED, mem=3),
+    "small-window-huffman": lambda: _png(SMOOTH, 6, wbits=9, strategy=zlib.Z_HUFFMAN_ONLY, idat=100),
+    "stored": lambda: _png(SMOOTH, 6, level=0),
+}
+
+
+def _round_trip(tmp_path, name: str, data: bytes, *options: str) -> tuple[bytes, dict]:
+    src = tmp_path / f"{name}.png"
+    src.write_bytes(data)
+    assert main(["encode", str(src), "-o", str(tmp_path / "x.omc"), "-f", *options]) == 0
+    sections = container.unpack((tmp_path / "x.omc").read_bytes()).sections
+    assert main(["decode", str(tmp_path / "x.omc"), "-o", str(tmp_path / "back.png"), "-f"]) == 0
+    return (tmp_path / "back.png").read_bytes(), sections
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_png_written_through_zlib_comes_back_byte_for_byte(tmp_path, writer):
+    data = WRITERS[writer]()
+    back, sections = _round_trip(tmp_path, writer, data)
+    assert "pngz" in sections and len(sections["pngz"]) < 200
+    assert back == data
+
+
+def test_an_explicit_lossless_codec_keeps_the_bytes_and_a_lossy_one_leaves_the_recipe_out(tmp_path):
+    data = _text()
+    for codec in ("png", "webp-lossless"):
+        back, sections = _round_trip(tmp_path, "t", data, "-c", codec)
+        assert back == data and "pngz" in sections, codec
+    back, sections = _round_trip(tmp_path, "t", data, "-c", "webp", "-q", "80")
+    assert "pngz" not in sections and "pngc" in sections and back != data
+    with PILImage.open(io.BytesIO(back)) as im:
+        assert im.info["Comment"] == "kept"
+
+
+@pytest.mark.parametrize("deflater", ["zopfli", "deflate", "flush"])
+def test_a_stream_zlib_does_not_make_keeps_its_pixels_and_chunks(tmp_path, deflater):
+    """zopfli, libdeflate, a full flush: no recipe; the PNG is rewritten, with the same pixels
+    (Pillow judges) and chunks."""
+    raw = b"".join(b"\0" + row.tobytes() for row in SMOOTH)
+    if deflater == "flush":
+        z = zlib.compressobj(6)
+        stream = z.compress(raw[:3000]) + z.flush(zlib.Z_FULL_FLUSH) + z.compress(raw[3000:]) + z.flush()
+    else:
+        stream = getattr(imagecodecs, f"{deflater}_encode")(raw)
+    assert zlib.decompress(stream) == raw
+    data = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 61, 45, 8, 6, 0, 0, 0))
+            + _chunk(b"tEXt", b"Title\0odd deflate") + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
+    assert pngz.recipe(data, Image(SMOOTH)) is None
+    back, sections = _round_trip(tmp_path, deflater, data)
+    assert "pngz" not in sections and back != data
+    with PILImage.open(io.BytesIO(back)) as im:
+        assert np.array_equal(np.asarray(im), SMOOTH) and im.info["Title"] == "odd deflate"
+
+
+def test_a_zlib_that_writes_otherwise_at_decode_warns_and_keeps_the_pixels(tmp_path, monkeypatch, capsys):
+    data = WRITERS["libpng-9"]()
+    src = tmp_path / "p.png"
+    src.write_bytes(data)
+    assert main(["encode", str(src)]) == 0
+    real = zlib.compressobj
+    monkeypatch.setattr(zlib, "compressobj", lambda level, *rest: real(1 if level != 1 else 9, *rest))
+    capsys.readouterr()
+    assert main(["decode", str(src) + ".omc", "-o", str(tmp_path / "back.png")]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "does not remake the PNG's compressed pixel data" in warned[0]
+    back = (tmp_path / "back.png").read_bytes()
+    with PILImage.open(io.BytesIO(back)) as a, PILImage.open(io.BytesIO(data)) as b:
+        assert back != data and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_recipe_that_does_not_fit_the_pixels_is_refused_in_one_line(tmp_path, capsys):
+    """A recipe is covered by the digest, but a crafted file can carry a digest of anything:
+    one filter byte short (or a bad version) is a one-line error and no output."""
+    import omnicodec
+    from omnicodec.datasets.files import read_item, with_recipe
+
+    data = _pillow("RGB")
+    item = with_recipe(read_item(tmp_path / "x.png", "image", data=data), data, "png")
+    side = item.extra["pngz"]
+    table = zlib.decompress(side[22:])
+    for bad in (side[:22] + zlib.compress(table[:-1]), b"\2" + side[1:], side[:21]):
+        item.extra["pngz"] = bad
+        (tmp_path / "bad.omc").write_bytes(omnicodec.encode(item, "png"))
+        capsys.readouterr()
+        assert main(["decode", str(tmp_path / "bad.omc"), "-o", str(tmp_path / "bad.png")]) == 1
+        err = capsys.readouterr().err
+        assert "PNG recipe (pngz)" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "bad.png").exists()
+
+
+def test_a_frozen_stream_with_a_recipe_still_remakes_its_png():
+    """The compatibility promise for pngz: a v3 file (interlaced, every filter type) decodes and
+    renders to the same PNG bytes."""
+    import omnicodec
+    from omnicodec.datasets.files import read_item, render, with_recipe
+    from tests.common import FIXTURES, check_fixture
+
+    data = _png(SMOOTH, 6, interlace=1, level=9, filters=(1, 4, 2, 0, 3))
+    item = with_recipe(read_item(FIXTURES / "x.png", "image", data=data), data, "png")
+    check_fixture("png", item, "v3-pngz")
+    decoded = omnicodec.decode((FIXTURES / "png" / "v3-pngz" / "sample.omc").read_bytes())
+    assert render(decoded, ".png") == data
