@@ -566,7 +566,7 @@ def _encode_asked(src, data, modality, fmt, codec, quality, source, allow_loss, 
 
 
 def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, bytes]:
-    from .datasets.files import ITEM_FORMATS, read_item, with_recipe
+    from .datasets.files import ITEM_FORMATS, WRAPPERS, read_item, with_recipe
 
     limit = size_bound(len(data))
     raw = None  # an item codec's that stores it uncompressed (wav), if it came to that
@@ -575,6 +575,8 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
             item = with_recipe(read_item(src, modality, data=data), data, fmt)
         except Exception:  # noqa: BLE001 - whatever a reader makes of it, bytes always work
             item = None
+        if item is not None and fmt in WRAPPERS and WRAPPERS[fmt] not in item.extra:
+            item = None  # read through Pillow or libsndfile: it would not give the file back
         for codec in candidates(item) if item is not None else ():
             done = _try(item, codec, source, limit)
             if done is not None and (not verify or _restores(done[1], item, data, fmt)):

@@ -2,14 +2,16 @@
 
 Identification looks at magic bytes first and the extension second.  What a format keeps:
 
-* ``ITEM_FORMATS`` (PNG, PGM/PPM, WAV, y4m) are decoded to items by default: their essence is
-  pixels, samples or frames that a lossless codec can shrink, and everything else in the file
-  rides along as side data (``Item.extra``): PNG ancillary chunks verbatim (``pngc``: ICC, EXIF,
-  XMP, text, gamma...), the file around its raw samples (``wave``, ``pnmh``: see
-  :func:`wrap`), the y4m stream and frame headers (``y4mh``).  WAV, PNM and y4m are restored
-  byte for byte (``BYTE_EXACT``), and so is a PNG written through zlib (its IDAT's recipe,
-  ``pngz``: see pngz.py); another PNG to the same pixels and chunks.
-* Every other format (JPEG, GIF, WebP, AVIF, TIFF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
+* ``ITEM_FORMATS`` (PNG, PGM/PPM, BMP, TIFF, WAV, AIFF, y4m) are decoded to items by default:
+  their essence is pixels, samples or frames that a lossless codec can shrink, and everything
+  else in the file rides along as side data (``Item.extra``): PNG ancillary chunks verbatim
+  (``pngc``: ICC, EXIF, XMP, text, gamma...), the file around its raw samples (``wave``,
+  ``aiff``, ``pnmh``, ``bmph``, ``tifh``: see :func:`wrap`), the y4m stream and frame headers
+  (``y4mh``).  WAV, AIFF, PNM, BMP, TIFF and y4m are restored byte for byte (``BYTE_EXACT``),
+  and so is a PNG written through zlib (its IDAT's recipe, ``pngz``: see pngz.py); another PNG
+  to the same pixels and chunks.  A file of these formats that its reader takes through
+  Pillow or libsndfile (a palette BMP, an LZW TIFF) has no such side data and stays bytes.
+* Every other format (JPEG, GIF, WebP, AVIF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
   compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
   its own bytes, so it decodes to the same file.  Asked for a codec by name, it is read as an
   item, and a reader that would drop something (a frame, a track, bit depth, a palette) refuses
@@ -36,8 +38,11 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "pnm", "bmp", "wav", "aiff", "y4m"}  # decoded to items by default (restored exactly)
-BYTE_EXACT = {"pnm", "bmp", "wav", "aiff", "y4m"}  # ... and restored byte for byte
+ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m"}  # decoded to items by default (restored exactly)
+BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m"}  # ... and restored byte for byte
+# the side data that holds the rest of a BYTE_EXACT file: a reader that did not write it (a
+# palette BMP, an LZW TIFF through Pillow) read an item that does not restore the file
+WRAPPERS = {"pnm": "pnmh", "bmp": "bmph", "tiff": "tifh", "wav": "wave", "aiff": "aiff", "y4m": "y4mh"}
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".npy"},
             "audio": {".wav", ".flac", ".aiff", ".aif", ".npy"}, "video": {".y4m", ".mkv"}}
@@ -50,8 +55,9 @@ _PILLOW_META = {"iccp", "exif", "xmp_"}
 # side data that remakes the original file's bytes from its exact pixels (pngz: a PNG's zlib
 # stream); a lossy codec leaves it out
 RECIPES = {"pngz"}
-RENDER_KEEPS = {".png": {"pngc", "pngz"} | _PILLOW_META, ".webp": _PILLOW_META, ".tif": {"iccp", "exif"},
-                ".tiff": {"iccp", "exif"}, ".bmp": {"bmph"}, ".ppm": {"pnmh"}, ".pgm": {"pnmh"}, ".pnm": {"pnmh"},
+RENDER_KEEPS = {".png": {"pngc", "pngz"} | _PILLOW_META, ".webp": _PILLOW_META,
+                ".tif": {"iccp", "exif", "tifh"}, ".tiff": {"iccp", "exif", "tifh"}, ".bmp": {"bmph"},
+                ".ppm": {"pnmh"}, ".pgm": {"pnmh"}, ".pnm": {"pnmh"},
                 ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}, ".y4m": {"y4mh"}}
 
 
@@ -135,7 +141,8 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
         drop = allow_loss if drop is None else drop
         if modality == "image":
             readers = {"png": lambda: read_png(data, allow_loss, drop), "pnm": lambda: read_pnm(data),
-                       "bmp": lambda: read_bmp(data, allow_loss, drop)}
+                       "bmp": lambda: read_bmp(data, allow_loss, drop),
+                       "tiff": lambda: read_tiff(data, allow_loss, drop)}
             return readers.get(fmt, lambda: _read_pillow(data, allow_loss, drop))()
         if modality == "audio":
             readers = {"wav": lambda: read_wav(data), "aiff": lambda: read_aiff(data, allow_loss, drop)}
@@ -370,6 +377,67 @@ def bmp_raster(item: Image, bottom_up: bool) -> bytes:
     out = np.zeros((h, stride), np.uint8)
     out[:, :w * channels] = rows.reshape(h, -1)
     return out.tobytes()
+
+
+# TIFF -----------------------------------------------------------------------------------
+_TIFF_TAGS = {256: "width", 257: "height", 258: "bits", 259: "compression", 262: "photometric", 273: "offsets",
+              277: "samples", 279: "counts", 284: "planar", 317: "predictor", 322: "tiles", 339: "format"}
+
+
+def read_tiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image:
+    """A one-image uncompressed TIFF of 8/16-bit grey or RGB samples (alpha or other extra
+    samples included), interleaved, in strips that follow one another: the pixels, and the file
+    around them as side data (``tifh``, as ``wave``), restored byte for byte.  Any other TIFF
+    (compressed, tiled, planar, several pages, float, CMYK, palette) goes through Pillow."""
+    found = _tiff_raster(data)
+    if found is None:
+        return _read_pillow(data, allow_loss, drop)
+    start, dtype, shape = found
+    end = start + dtype.itemsize * int(np.prod(shape))
+    pixels = np.frombuffer(data, dtype, int(np.prod(shape)), start).reshape(shape)
+    return Image(pixels.astype(dtype.name), None, extra={"tifh": wrap(data, start, end)})
+
+
+def _tiff_raster(data: bytes) -> tuple[int, np.dtype, tuple[int, int, int]] | None:
+    """(offset, sample dtype, (H, W, C)) of a TIFF that :func:`read_tiff` reads as pixels."""
+    order = {b"II*\0": "<", b"MM\0*": ">"}.get(data[:4])
+    if order is None:
+        return None
+    tags = {}
+    try:
+        (ifd,) = struct.unpack_from(order + "I", data, 4)
+        (entries,) = struct.unpack_from(order + "H", data, ifd)
+        for i in range(entries):
+            tag, kind, count, value = struct.unpack_from(order + "HHI4s", data, ifd + 2 + 12 * i)
+            if tag not in _TIFF_TAGS:
+                continue
+            if kind not in (3, 4):  # SHORT, LONG
+                return None
+            size = count * (2 if kind == 3 else 4)
+            raw = value if size <= 4 else data[struct.unpack(order + "I", value)[0]:][:size]
+            if len(raw) < size:
+                return None
+            tags[_TIFF_TAGS[tag]] = struct.unpack_from(f"{order}{count}{'H' if kind == 3 else 'I'}", raw)
+        (following,) = struct.unpack_from(order + "I", data, ifd + 2 + 12 * entries)
+    except struct.error:
+        return None
+    samples = tags.get("samples", (1,))[0]
+    bits, offsets, counts = tags.get("bits", (1,)), tags.get("offsets", ()), tags.get("counts", ())
+    grey_or_rgb = {1: (1, 2), 2: (3, 4)}.get(tags.get("photometric", (-1,))[0], ())
+    plain = (following == 0 and "tiles" not in tags and samples in grey_or_rgb and len(set(bits)) == 1
+             and bits[0] in (8, 16) and len(bits) in (1, samples) and set(tags.get("format", (1,))) == {1}
+             and all(tags.get(k, (1,)) == (1,) for k in ("compression", "planar", "predictor"))
+             and "width" in tags and "height" in tags and offsets and len(offsets) == len(counts))
+    if not plain:
+        return None
+    shape = (tags["height"][0], tags["width"][0], samples)
+    limits.check_pixels(shape[1], shape[0])
+    dtype = np.dtype(order + ("u1" if bits[0] == 8 else "u2"))
+    ends = np.cumsum(np.array(counts, np.int64)) + offsets[0]
+    size = dtype.itemsize * shape[0] * shape[1] * samples
+    if offsets[0] < 8 or ends[-1] - offsets[0] != size or ends[-1] > len(data) or list(offsets[1:]) != list(ends[:-1]):
+        return None  # strips apart, out of order or not the whole image (the file stays bytes)
+    return offsets[0], dtype, shape
 
 
 # WAV ------------------------------------------------------------------------------------
@@ -686,6 +754,10 @@ def _render_image(item: Image, ext: str) -> bytes:
         if len(side) < 8 + 26:
             raise CorruptStreamError("BMP side data is damaged")
         return unwrap(side, bmp_raster(item, struct.unpack_from("<i", side, 8 + 22)[0] > 0))
+    if ext in (".tif", ".tiff") and "tifh" in item.extra:
+        side = item.extra["tifh"]
+        order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[8:12], "<")
+        return unwrap(side, item.pixels.astype(item.pixels.dtype.newbyteorder(order)).tobytes())
     if ext in (".ppm", ".pgm", ".pnm") and "pnmh" in item.extra:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())

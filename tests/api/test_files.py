@@ -197,12 +197,30 @@ def _y4m(chroma: str = "420mpeg2", samples: int = 3 * 32 * 16 // 2, dtype=np.uin
     return head + b"".join(f + (np.arange(samples) % 7 + i).astype(dtype).tobytes() for i, f in enumerate(frames))
 
 
+def _tiff_be() -> bytes:
+    """A big-endian ("MM") 16-bit grey TIFF written by hand: a description, three strips, the
+    IFD last (the layout libtiff's writers use)."""
+    h, w = 48, 64
+    raster = _smooth((h, w), 4095).astype(">u2").tobytes()
+    desc, strip = b"made by hand\0", len(raster) // 3
+    offsets = 8 + len(desc) + 24
+    tables = struct.pack(">3I", *(offsets + i * strip for i in range(3))) + struct.pack(">3I", *[strip] * 3)
+    ifd = 8 + len(desc) + len(tables) + len(raster)
+    entries = [(256, 3, 1, w << 16), (257, 3, 1, h << 16), (258, 3, 1, 16 << 16), (259, 3, 1, 1 << 16),
+               (262, 3, 1, 1 << 16), (270, 2, len(desc), 8), (273, 4, 3, 8 + len(desc)), (277, 3, 1, 1 << 16),
+               (278, 3, 1, (h // 3) << 16), (279, 4, 3, 8 + len(desc) + 12)]
+    body = struct.pack(">H", len(entries)) + b"".join(struct.pack(">HHII", *e) for e in entries) + bytes(4)
+    return b"MM\0*" + struct.pack(">I", ifd) + desc + tables + raster + body
+
+
 CORPUS = {
     "img/png16_rgb.png": lambda: _png16(3), "img/png16_rgba.png": lambda: _png16(4),
     "img/png16_grey.png": lambda: _pillow("I;16", "PNG"), "img/rgba.png": lambda: _pillow("RGBA", "PNG"),
     "img/palette.png": lambda: _pillow("P", "PNG"), "img/meta.png": _text_png, "img/anim.png": _apng,
     "img/anim.gif": _gif, "img/cmyk.jpg": lambda: _pillow("CMYK", "JPEG", size=(64, 48)),
     "img/float.tif": lambda: _pillow("F", "TIFF"), "img/photo.jpg": _jpeg_exif_icc,
+    "img/scan.tif": lambda: _pillow("RGB", "TIFF", dpi=(300, 300)), "img/grey16_be.tif": _tiff_be,
+    "img/lzw.tif": lambda: _pillow("RGBA", "TIFF", compression="tiff_lzw"),
     "snd/s16.wav": lambda: _wav("PCM_16", title="a title", artist="me"), "snd/s24.wav": lambda: _wav("PCM_24", 2),
     "snd/float.wav": lambda: _wav("FLOAT"), "snd/u8.wav": lambda: _wav("PCM_U8"),
     "snd/surround.wav": lambda: _wav("PCM_16", 6), "snd/empty.wav": lambda: _wav("PCM_16", frames=0),
@@ -266,6 +284,9 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     assert codecs["snd/float.wav"] == codecs["snd/float.aiff"] == codecs["snd/s32.wav"] == "flac"
     assert codecs["snd/double.wav"] == codecs["snd/double.aiff"] == "flac"
     assert codecs["img/meta.png"] == codecs["img/png16_grey.png"] == "jxl-lossless" and codecs["img/palette.png"] == "png"
+    # uncompressed TIFF (either byte order) as pixels; LZW stays its own bytes
+    assert codecs["img/scan.tif"] == codecs["img/grey16_be.tif"] == "jxl-lossless"
+    assert codecs["img/lzw.tif"] in ("xz", "store")
     assert codecs["misc/tiny.txt"] == "store", err
 
 
@@ -369,7 +390,8 @@ def test_audio_tags_and_cover_art_libsndfile_does_not_show_are_not_lost(tmp_path
 
 @pytest.mark.parametrize("fmt,kwargs,lost", [("JPEG", {"comment": b"a note"}, "comment"),
                                              ("GIF", {"comment": b"a note"}, "comment"),
-                                             ("TIFF", {"description": "a cat"}, "TIFF description")])
+                                             ("TIFF", {"description": "a cat", "compression": "tiff_lzw"},
+                                              "TIFF description")])
 def test_image_comments_and_descriptions_are_not_lost_by_a_lossless_codec(tmp_path, capsys, fmt, kwargs, lost):
     """-c png of a JPEG or GIF with a comment, or of a TIFF with a description, kept the
     pixels and dropped the words, silently."""
@@ -383,6 +405,20 @@ def test_image_comments_and_descriptions_are_not_lost_by_a_lossless_codec(tmp_pa
     PILImage.fromarray(pixels).save(src, fmt)  # without them: not this refusal (a GIF's palette has its own)
     main(["encode", str(src), "-c", "png", "-f", "-o", str(out)])
     assert f"its {lost}" not in capsys.readouterr().err
+
+
+def test_an_uncompressed_tiff_comes_back_whole_through_any_lossless_codec(tmp_path):
+    """Its tags (a description here) ride along with the file around the pixels (tifh): -c png
+    keeps them, and the decode is the TIFF byte for byte."""
+    src = tmp_path / "x.tif"
+    PILImage.fromarray(_smooth((40, 50, 3), 255).astype(np.uint8)).save(src, "TIFF", description="a cat")
+    assert main(["encode", str(src), "-c", "png", "-o", str(tmp_path / "x.omc")]) == 0
+    assert main(["decode", str(tmp_path / "x.omc"), "-o", str(tmp_path / "back.tif")]) == 0
+    assert (tmp_path / "back.tif").read_bytes() == src.read_bytes()
+    assert main(["decode", str(tmp_path / "x.omc"), "-o", str(tmp_path / "back.png")]) == 1  # would drop the tags
+    assert main(["decode", str(tmp_path / "x.omc"), "--allow-loss", "-o", str(tmp_path / "back.png")]) == 0
+    with PILImage.open(tmp_path / "back.png") as im, PILImage.open(src) as original:
+        assert np.array_equal(np.asarray(im), np.asarray(original))
 
 
 def test_ten_bit_video_keeps_its_depth_through_ffv1(corpus, tmp_path):

@@ -1,0 +1,100 @@
+"""Uncompressed TIFF through the default encode, against what TIFF users have: the general-
+purpose compressors on the file, and TIFF's own LZW and Deflate (with the horizontal predictor,
+as scanners and Photoshop write them).
+
+Each photo of ../shared/data/images/kodak (24, 768x512) and clic_or_other_test/CBSD68 (68,
+481x321) becomes an uncompressed TIFF (Pillow: 8-bit RGB, one strip per 64 KiB or so) with a
+300 dpi resolution and a description, and its grey version (8-bit L).  For each file, in the
+same run: the whole .omc of ``codec encode`` (default options, then ``codec decode`` compared byte
+for byte with the TIFF), ``xz -9e``, ``zstd -19 --long`` of the TIFF, and the same pixels as LZW
+and Deflate TIFFs with predictor 2 (libtiff through imagecodecs).  Sizes are whole files; times
+are the encode's seconds on this machine (the CLI process, verification included).
+
+    python benchmarks/tiff.py       -> benchmarks/results/tiff.json
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import lzma
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import zstandard
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "images"
+OUT = ROOT / "benchmarks" / "results" / "tiff.json"
+CODEC = str(ROOT / ".venv" / "bin" / "codec")
+
+
+SIZES = ("omc_bytes", "xz9e_bytes", "zstd19_bytes", "tiff_lzw_bytes", "tiff_deflate_bytes")
+
+
+def tiff(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "TIFF", dpi=(300, 300), description="benchmark scan")
+    return out.getvalue()
+
+
+def measure(name: str, pixels: np.ndarray, work: Path) -> dict:
+    data = tiff(pixels)
+    src = work / "x.tif"
+    src.write_bytes(data)
+    t0 = time.perf_counter()
+    subprocess.run([CODEC, "encode", str(src), "-f"], check=True, capture_output=True)
+    seconds = time.perf_counter() - t0
+    omc = work / "x.tif.omc"
+    src.unlink()
+    subprocess.run([CODEC, "decode", str(omc)], check=True, capture_output=True)
+    exact = src.read_bytes() == data
+    row = {"file": name, "mode": "RGB" if pixels.ndim == 3 else "L", "bytes": len(data),
+           "omc_bytes": omc.stat().st_size, "codec": json.loads(subprocess.run(
+               [CODEC, "info", str(omc), "--json"], check=True, capture_output=True, text=True).stdout)["codec"],
+           "exact": exact, "encode_s": round(seconds, 2),
+           "xz9e_bytes": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+           "zstd19_bytes": len(zstandard.ZstdCompressor(level=19, write_content_size=True).compress(data))}
+    for method in ("lzw", "deflate"):
+        row[f"tiff_{method}_bytes"] = len(imagecodecs.tiff_encode(pixels, compression=method, predictor=True))
+    src.unlink()
+    omc.unlink()
+    return row
+
+
+def main() -> None:
+    files = sorted((DATA / "kodak").glob("*.png")) + sorted((DATA / "clic_or_other_test" / "CBSD68").glob("*.png"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"))
+            for pixels in (rgb, np.asarray(Image.fromarray(rgb).convert("L"))):
+                rows.append(measure(f"{path.parent.name}/{path.name}", pixels, Path(tmp)))
+                r = rows[-1]
+                print(f"{r['file']} {r['mode']}: {r['bytes']} -> {r['omc_bytes']} ({r['codec']}, exact={r['exact']}); "
+                      f"xz {r['xz9e_bytes']}, LZW {r['tiff_lzw_bytes']}, Deflate {r['tiff_deflate_bytes']}", flush=True)
+    summary = {}
+    for mode in ("RGB", "L"):
+        group = [r for r in rows if r["mode"] == mode]
+        total = sum(r["bytes"] for r in group)
+        summary[mode] = {"files": len(group), "bytes": total, "exact": sum(r["exact"] for r in group),
+                         "codecs": sorted({r["codec"] for r in group}),
+                         "encode_s_mean": round(float(np.mean([r["encode_s"] for r in group])), 2),
+                         **{f"ratio_{k[:-6]}": round(total / sum(r[k] for r in group), 3) for k in SIZES}}
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "command": "python benchmarks/tiff.py", "date": time.strftime("%Y-%m-%d"), "summary": summary,
+              "files": rows}
+    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
