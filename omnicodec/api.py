@@ -485,8 +485,7 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     if header is None:
         data = src.read_bytes()
         if codec is not None or quality is not None or target is not None:
-            header, blob = _encode_asked(src, data, modality, fmt, codec, quality, source, allow_loss, verify,
-                                         target)
+            header, blob = _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify, target)
         else:
             header, blob = _encode_default(src, data, modality, fmt, source, verify)
         _check_unchanged(src, before, len(data))
@@ -551,14 +550,13 @@ def _encode_standard(src: Path, dst: Path, data: bytes, modality: str, codec, qu
     return header
 
 
-def _encode_asked(src, data, modality, fmt, codec, quality, source, allow_loss, verify,
+def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verify,
                   target=None) -> tuple[Header, bytes]:
-    from .datasets.files import read_item, with_recipe
+    from .datasets.files import read_item
 
     lossless = codec.lossless if codec is not None else quality is None and target is None
-    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data, drop=allow_loss)
-    if lossless:
-        with_recipe(item, data, fmt)
+    item = read_item(src, modality, allow_loss=allow_loss or not lossless, data=data, drop=allow_loss,
+                     exact=lossless)
     header, blob = _encode(item, codec, quality, source=source, target=target)
     if verify and lossless:
         decode(blob)  # raises if the stream does not restore the item
@@ -566,16 +564,16 @@ def _encode_asked(src, data, modality, fmt, codec, quality, source, allow_loss, 
 
 
 def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, bytes]:
-    from .datasets.files import ITEM_FORMATS, WRAPPERS, read_item, with_recipe
+    from .datasets.files import ITEM_FORMATS, WRAPPERS, read_item
 
     limit = size_bound(len(data))
     raw = None  # an item codec's that stores it uncompressed (wav), if it came to that
     if fmt in ITEM_FORMATS:
         try:
-            item = with_recipe(read_item(src, modality, data=data), data, fmt)
+            item = read_item(src, modality, data=data, exact=True)
         except Exception:  # noqa: BLE001 - whatever a reader makes of it, bytes always work
             item = None
-        if item is not None and fmt in WRAPPERS and WRAPPERS[fmt] not in item.extra:
+        if item is not None and fmt in WRAPPERS and not WRAPPERS[fmt] & item.extra.keys():
             item = None  # read through Pillow or libsndfile: it would not give the file back
         for codec in candidates(item) if item is not None else ():
             done = _try(item, codec, source, limit)

@@ -8,7 +8,7 @@ Identification looks at magic bytes first and the extension second.  What a form
   (``pngc``: ICC, EXIF, XMP, text, gamma...), the file around its raw samples (``wave``,
   ``aiff``, ``pnmh``, ``bmph``, ``tifh``: see :func:`wrap`), the y4m stream and frame headers
   (``y4mh``).  WAV, AIFF, PNM, BMP, TIFF and y4m are restored byte for byte (``BYTE_EXACT``),
-  and so is a PNG written through zlib (its IDAT's recipe, ``pngz``: see pngz.py); another PNG
+  and so is a PNG written through zlib (its IDAT's recipe, ``pngz``: see recipes.py); another PNG
   to the same pixels and chunks.  A file of these formats that its reader takes through
   Pillow or libsndfile (a palette BMP, an LZW TIFF) has no such side data and stays bytes.
 * Every other format (JPEG, GIF, WebP, AVIF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
@@ -42,7 +42,8 @@ ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m"}  # decoded to
 BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m"}  # ... and restored byte for byte
 # the side data that holds the rest of a BYTE_EXACT file: a reader that did not write it (a
 # palette BMP, an LZW TIFF through Pillow) read an item that does not restore the file
-WRAPPERS = {"pnm": "pnmh", "bmp": "bmph", "tiff": "tifh", "wav": "wave", "aiff": "aiff", "y4m": "y4mh"}
+WRAPPERS = {"pnm": {"pnmh"}, "bmp": {"bmph"}, "tiff": {"tifh", "tifz"}, "wav": {"wave"}, "aiff": {"aiff"},
+            "y4m": {"y4mh"}}
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".npy"},
             "audio": {".wav", ".flac", ".aiff", ".aif", ".npy"}, "video": {".y4m", ".mkv"}}
@@ -52,11 +53,11 @@ MODE_EXT = {"F": ".tif", "CMYK": ".tif", "LA;F": ".npy", "RGB;F": ".npy", "RGBA;
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # side data (item.extra tags) that render() writes into a file of each extension
 _PILLOW_META = {"iccp", "exif", "xmp_"}
-# side data that remakes the original file's bytes from its exact pixels (pngz: a PNG's zlib
-# stream); a lossy codec leaves it out
-RECIPES = {"pngz"}
+# side data that remakes the original file's compressed pixel data from its exact pixels
+# (recipes.py): a lossy codec leaves it out
+RECIPES = {"pngz", "tifz"}
 RENDER_KEEPS = {".png": {"pngc", "pngz"} | _PILLOW_META, ".webp": _PILLOW_META,
-                ".tif": {"iccp", "exif", "tifh"}, ".tiff": {"iccp", "exif", "tifh"}, ".bmp": {"bmph"},
+                ".tif": {"iccp", "exif", "tifh", "tifz"}, ".tiff": {"iccp", "exif", "tifh", "tifz"}, ".bmp": {"bmph"},
                 ".ppm": {"pnmh"}, ".pgm": {"pnmh"}, ".pnm": {"pnmh"},
                 ".wav": {"wave"}, ".aiff": {"aiff"}, ".aif": {"aiff"}, ".y4m": {"y4mh"}}
 
@@ -65,9 +66,8 @@ def informative(tag: str, value: bytes) -> bool:
     """Whether side data holds anything a file of another format would lose: a WAV or AIFF
     wrapper made only of the chunks every such file has (RIFF/FORM, fmt/COMM, the data
     header, a FLAC-describable layout) holds nothing beyond rate, channels and sample format,
-    a recipe (RECIPES) nothing but how the original compressed its pixels; every other side
-    data does."""
-    if tag in RECIPES:
+    a PNG's recipe nothing but how its pixels were deflated; every other side data does."""
+    if tag == "pngz":
         return False
     if tag not in ("wave", "aiff") or len(value) < 8:
         return True
@@ -125,12 +125,14 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------ readers
 def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: bool = False,
-              data: bytes | None = None, drop: bool | None = None) -> Item:
+              data: bytes | None = None, drop: bool | None = None, exact: bool = False) -> Item:
     """Read a file as an item of its identified (or the given) modality.  Without
     ``allow_loss``, a file that holds more than the item can keep is refused
     (:class:`UnsupportedInputError` naming what would be lost); whole frames after the first
     and other streams (an animation, a video's audio) only with ``drop`` (default:
-    ``allow_loss``): a lossy codec's consent to lose precision is not consent to lose them."""
+    ``allow_loss``): a lossy codec's consent to lose precision is not consent to lose them.
+    ``exact`` (for a lossless encode) adds the recipes that remake a file's compressed pixel
+    data byte for byte, where one is found (recipes.py: a PNG's IDAT, a Deflate TIFF)."""
     path = Path(path)
     data = path.read_bytes() if data is None else data
     found, fmt = identify(data[:64], path.suffix.lower())
@@ -140,9 +142,9 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
             return Bytes(data)
         drop = allow_loss if drop is None else drop
         if modality == "image":
-            readers = {"png": lambda: read_png(data, allow_loss, drop), "pnm": lambda: read_pnm(data),
+            readers = {"png": lambda: read_png(data, allow_loss, drop, exact), "pnm": lambda: read_pnm(data),
                        "bmp": lambda: read_bmp(data, allow_loss, drop),
-                       "tiff": lambda: read_tiff(data, allow_loss, drop)}
+                       "tiff": lambda: read_tiff(data, allow_loss, drop, exact)}
             return readers.get(fmt, lambda: _read_pillow(data, allow_loss, drop))()
         if modality == "audio":
             readers = {"wav": lambda: read_wav(data), "aiff": lambda: read_aiff(data, allow_loss, drop)}
@@ -196,10 +198,11 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 _IDAT_MARK = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
 
 
-def read_png(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image:
+def read_png(data: bytes, allow_loss: bool = False, drop: bool = False, exact: bool = False) -> Image:
     """Pixels at their bit depth (8/16-bit grey, grey+alpha, RGB, RGBA, 8-bit palette indices)
     plus every chunk but IHDR/IDAT/IEND verbatim, in order (side data ``pngc``, an empty IDAT
-    marking the pixels; PLTE and tRNS included)."""
+    marking the pixels; PLTE and tRNS included); with ``exact``, the IDAT's recipe (``pngz``,
+    see recipes.py) where this machine's zlib remakes it."""
     chunks = png_chunks(data)
     width, height, depth, ctype = struct.unpack_from(">IIBB", chunks[0][1], 8)
     limits.check_pixels(width, height)
@@ -234,19 +237,13 @@ def read_png(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image
         else:
             side.append(raw)
     image.extra["pngc"] = b"".join(side)
-    return image
+    if exact:
+        from .recipes import png_recipe
 
-
-def with_recipe(item: Item, data: bytes, fmt: str) -> Item:
-    """``item`` (read from ``data``, a file of format ``fmt``) with the side data that remakes
-    the file's bytes where one is found: a PNG's IDAT chunks (``pngz``, see pngz.py)."""
-    if fmt == "png" and "pngc" in item.extra:  # (read whole by read_png)
-        from .pngz import recipe
-
-        made = recipe(data, item)
+        made = png_recipe(data, image)
         if made is not None:
-            item.extra["pngz"] = made
-    return item
+            image.extra["pngz"] = made
+    return image
 
 
 def _read_pillow(data: bytes, allow_loss: bool, drop: bool) -> Image:
@@ -381,25 +378,41 @@ def bmp_raster(item: Image, bottom_up: bool) -> bytes:
 
 # TIFF -----------------------------------------------------------------------------------
 _TIFF_TAGS = {256: "width", 257: "height", 258: "bits", 259: "compression", 262: "photometric", 273: "offsets",
-              277: "samples", 279: "counts", 284: "planar", 317: "predictor", 322: "tiles", 339: "format"}
+              277: "samples", 278: "rows", 279: "counts", 284: "planar", 317: "predictor", 322: "tiles",
+              339: "format"}
+_DEFLATE = (8, 32946)  # TIFF's Deflate compression codes (Adobe's, and the older one)
 
 
-def read_tiff(data: bytes, allow_loss: bool = False, drop: bool = False) -> Image:
-    """A one-image uncompressed TIFF of 8/16-bit grey or RGB samples (alpha or other extra
-    samples included), interleaved, in strips that follow one another: the pixels, and the file
-    around them as side data (``tifh``, as ``wave``), restored byte for byte.  Any other TIFF
-    (compressed, tiled, planar, several pages, float, CMYK, palette) goes through Pillow."""
-    found = _tiff_raster(data)
-    if found is None:
+def read_tiff(data: bytes, allow_loss: bool = False, drop: bool = False, exact: bool = False) -> Image:
+    """A one-image TIFF of 8/16-bit grey or RGB samples (alpha or other extra samples
+    included), interleaved, in strips that follow one another, restored byte for byte:
+    uncompressed, the pixels and the file around them (side data ``tifh``, as ``wave``); with
+    ``exact``, Deflate where this machine's zlib remakes the strips (``tifz``, see recipes.py).
+    Any other TIFF (LZW, tiled, planar, several pages, float, CMYK, palette) goes through
+    Pillow."""
+    layout = _tiff_layout(data)
+    if layout is None or (layout["compression"] != 1 and not exact):
         return _read_pillow(data, allow_loss, drop)
-    start, dtype, shape = found
-    end = start + dtype.itemsize * int(np.prod(shape))
-    pixels = np.frombuffer(data, dtype, int(np.prod(shape)), start).reshape(shape)
-    return Image(pixels.astype(dtype.name), None, extra={"tifh": wrap(data, start, end)})
+    strips, dtype, shape = layout["strips"], layout["dtype"], layout["shape"]
+    if layout["compression"] == 1:
+        start = strips[0][0]
+        end = start + dtype.itemsize * int(np.prod(shape))
+        if strips[-1][0] + strips[-1][1] != end:
+            return _read_pillow(data, allow_loss, drop)  # not the whole image: not ours to drop
+        pixels = np.frombuffer(data, dtype, int(np.prod(shape)), start).reshape(shape)
+        return Image(pixels.astype(dtype.name), None, extra={"tifh": wrap(data, start, end)})
+    from .recipes import tiff_recipe
+
+    made = tiff_recipe(data, strips, layout["rows"], shape, dtype, layout["predictor"])
+    if made is None:
+        return _read_pillow(data, allow_loss, drop)
+    return Image(made[0], None, extra={"tifz": made[1]})
 
 
-def _tiff_raster(data: bytes) -> tuple[int, np.dtype, tuple[int, int, int]] | None:
-    """(offset, sample dtype, (H, W, C)) of a TIFF that :func:`read_tiff` reads as pixels."""
+def _tiff_layout(data: bytes) -> dict | None:
+    """What :func:`read_tiff` reads of a TIFF it takes as pixels: compression, predictor,
+    strips ((offset, size) each, one after another), rows per strip, sample dtype (in the
+    file's byte order), shape (H, W, C); None for any other TIFF."""
     order = {b"II*\0": "<", b"MM\0*": ">"}.get(data[:4])
     if order is None:
         return None
@@ -421,23 +434,24 @@ def _tiff_raster(data: bytes) -> tuple[int, np.dtype, tuple[int, int, int]] | No
         (following,) = struct.unpack_from(order + "I", data, ifd + 2 + 12 * entries)
     except struct.error:
         return None
-    samples = tags.get("samples", (1,))[0]
+    samples, compression = tags.get("samples", (1,))[0], tags.get("compression", (1,))
     bits, offsets, counts = tags.get("bits", (1,)), tags.get("offsets", ()), tags.get("counts", ())
     grey_or_rgb = {1: (1, 2), 2: (3, 4)}.get(tags.get("photometric", (-1,))[0], ())
     plain = (following == 0 and "tiles" not in tags and samples in grey_or_rgb and len(set(bits)) == 1
              and bits[0] in (8, 16) and len(bits) in (1, samples) and set(tags.get("format", (1,))) == {1}
-             and all(tags.get(k, (1,)) == (1,) for k in ("compression", "planar", "predictor"))
-             and "width" in tags and "height" in tags and offsets and len(offsets) == len(counts))
+             and tags.get("planar", (1,)) == (1,) and len(compression) == 1 and compression[0] in (1, *_DEFLATE)
+             and tags.get("predictor", (1,)) in ((1,), (2,)) and "width" in tags and "height" in tags
+             and offsets and len(offsets) == len(counts))
     if not plain:
         return None
     shape = (tags["height"][0], tags["width"][0], samples)
     limits.check_pixels(shape[1], shape[0])
-    dtype = np.dtype(order + ("u1" if bits[0] == 8 else "u2"))
     ends = np.cumsum(np.array(counts, np.int64)) + offsets[0]
-    size = dtype.itemsize * shape[0] * shape[1] * samples
-    if offsets[0] < 8 or ends[-1] - offsets[0] != size or ends[-1] > len(data) or list(offsets[1:]) != list(ends[:-1]):
-        return None  # strips apart, out of order or not the whole image (the file stays bytes)
-    return offsets[0], dtype, shape
+    if offsets[0] < 8 or ends[-1] > len(data) or list(offsets[1:]) != list(ends[:-1]):
+        return None  # strips apart or out of order (the file stays bytes)
+    return {"compression": compression[0], "predictor": tags.get("predictor", (1,))[0],
+            "strips": list(zip(offsets, counts)), "rows": tags.get("rows", (shape[0],))[0],
+            "dtype": np.dtype(order + ("u1" if bits[0] == 8 else "u2")), "shape": shape}
 
 
 # WAV ------------------------------------------------------------------------------------
@@ -754,6 +768,10 @@ def _render_image(item: Image, ext: str) -> bytes:
         if len(side) < 8 + 26:
             raise CorruptStreamError("BMP side data is damaged")
         return unwrap(side, bmp_raster(item, struct.unpack_from("<i", side, 8 + 22)[0] > 0))
+    if ext in (".tif", ".tiff") and "tifz" in item.extra:
+        from .recipes import tiff_rebuild
+
+        return tiff_rebuild(item, item.extra["tifz"])
     if ext in (".tif", ".tiff") and "tifh" in item.extra:
         side = item.extra["tifh"]
         order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[8:12], "<")
@@ -762,9 +780,9 @@ def _render_image(item: Image, ext: str) -> bytes:
         big = item.pixels.astype(">u2") if item.pixels.dtype == np.uint16 else item.pixels
         return unwrap(item.extra["pnmh"], big.tobytes())
     if ext == ".png":
-        from .pngz import rebuild
+        from .recipes import png_rebuild
 
-        exact = rebuild(item, item.extra["pngz"]) if "pngz" in item.extra else None
+        exact = png_rebuild(item, item.extra["pngz"]) if "pngz" in item.extra else None
         if exact is not None:
             png = exact
         elif item.mode in ("LA;16", "RGB;16", "RGBA;16"):  # what Pillow cannot write

@@ -1,19 +1,25 @@
-"""A PNG's pixel data byte for byte: the recipe (side data ``pngz``) that remakes its IDAT
-chunks from the pixels.
+"""Compressed pixel data byte for byte: recipes (side data) that remake a file's deflated
+pixels from the pixels themselves, so that a PNG or a Deflate TIFF comes back as it was.
 
-A PNG's IDAT chunks hold one zlib stream of filtered scanlines: each row (of each Adam7 pass
-when interlaced) starts with its filter type (None, Sub, Up, Average, Paeth), and the row's
-bytes are the differences that filter leaves.  Given the pixels, the row filters and the
-deflate settings, zlib makes the same stream again.  :func:`recipe` finds settings under
-which this machine's zlib remakes a file's stream (libpng, Pillow, OpenCV, optipng and most
-software write PNGs through zlib); a stream zlib does not make (zopfli, libdeflate, most of
-zlib-ng's, a flush in the middle) has no recipe, and the PNG is restored with the same pixels and
-chunks, its stream rewritten.
+zlib is deterministic: given the bytes it was fed and its settings (level, memLevel,
+strategy, window), it writes the same stream again.  :func:`_settings` finds settings under
+which this machine's zlib remakes a stream (libpng, Pillow, libtiff, OpenCV, optipng and most
+software deflate through zlib); a stream zlib does not make (zopfli, libdeflate, most of
+zlib-ng's, a flush in the middle) has no recipe.  Each recipe carries the CRC-32 of what it
+remakes, which tells a decoder whose zlib writes differently.
 
-Recipe layout: version ``1``; zlib level, memLevel, strategy and window bits (a byte each);
-the CRC-32 of the stream (``u32`` little-endian), which tells a decoder whose zlib writes
-differently; the IHDR chunk's 13 bytes; then, zlib-compressed, the IDAT chunk count and sizes
-(``u32`` each) followed by one filter type byte per row.
+* ``pngz`` (:func:`png_recipe`, :func:`png_rebuild`): a PNG's IDAT chunks hold one zlib stream
+  of filtered scanlines, each row (of each Adam7 pass when interlaced) behind its filter type
+  (None, Sub, Up, Average, Paeth).  Layout: version ``1``; level, memLevel, strategy, window
+  bits (a byte each); the stream's CRC-32 (``u32`` little-endian); the IHDR chunk's 13 bytes;
+  then, zlib-compressed, the IDAT chunk count and sizes (``u32`` each) followed by one filter
+  type byte per row.  Without one, a PNG is restored with the same pixels and chunks.
+* ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate TIFF's strips are zlib
+  streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for it.  Layout:
+  version ``1``; level, memLevel, strategy, window bits; the predictor (1 or 2); rows per strip
+  and the CRC-32 of the strips as they follow one another (``u32`` each); then the file without
+  its strips, as ``wave`` holds a WAV (``u64`` offset, the rest).  Without one, a Deflate TIFF
+  stays bytes.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import CorruptStreamError
+from ..errors import CorruptStreamError, UnsupportedInputError
 from ..items import Image
 
 VERSION = 1
@@ -36,11 +42,14 @@ _FEED = 1 << 15  # bytes fed to a candidate before its output is compared
 _MIN_IDAT = 64  # bytes in every IDAT chunk but the last, for a recipe
 
 
+_MISMATCH = f"this machine's zlib ({zlib.ZLIB_RUNTIME_VERSION}) does not remake the"
+
+
 class ZlibMismatch(Warning):
     """This machine's zlib does not remake the stream a recipe describes."""
 
 
-def recipe(data: bytes, image: Image) -> bytes | None:
+def png_recipe(data: bytes, image: Image) -> bytes | None:
     """The recipe that remakes the IDAT chunks of PNG ``data`` from ``image`` (its pixels as
     read), or None when this machine's zlib cannot make that stream."""
     from .files import png_chunks
@@ -73,11 +82,11 @@ def recipe(data: bytes, image: Image) -> bytes | None:
             + zlib.compress(body, 9))
 
 
-def rebuild(image: Image, side: bytes) -> bytes | None:
+def png_rebuild(image: Image, side: bytes) -> bytes | None:
     """The PNG (IHDR, IDAT chunks, IEND) that recipe ``side`` describes for ``image``, or None,
     with a :class:`ZlibMismatch` warning, where this machine's zlib writes another stream."""
     if len(side) < 22 or side[0] != VERSION:
-        raise CorruptStreamError("PNG recipe (pngz) is damaged or of an unknown version")
+        raise CorruptStreamError("PNG recipe (pngz) is damaged or of an unknown version")  # (22: the fixed part)
     level, mem, strategy, wbits = side[1:5]
     (crc,) = struct.unpack_from("<I", side, 5)
     ihdr = side[9:22]
@@ -101,9 +110,8 @@ def rebuild(image: Image, side: bytes) -> bytes | None:
     except (ValueError, zlib.error):
         raise CorruptStreamError("PNG recipe (pngz) does not fit the image") from None
     if zlib.crc32(stream) != crc or sizes.sum() != len(stream) or not sizes.all():
-        warnings.warn(ZlibMismatch(f"this machine's zlib ({zlib.ZLIB_RUNTIME_VERSION}) does not remake the PNG's "
-                                   "compressed pixel data: it is written with the same pixels and chunks, "
-                                   "but not byte for byte"))
+        warnings.warn(ZlibMismatch(f"{_MISMATCH} PNG's compressed pixel data: it is written with the same pixels "
+                                   "and chunks, but not byte for byte"))
         return None
     ends = np.cumsum(sizes).tolist()
     idat = b"".join(_chunk(b"IDAT", stream[end - size:end]) for size, end in zip(sizes.tolist(), ends))
@@ -155,6 +163,73 @@ def _filtered(passes: list[np.ndarray], filters: np.ndarray, ihdr: bytes, block:
         first += len(rows)
 
 
+# TIFF -----------------------------------------------------------------------------------
+def tiff_recipe(data: bytes, strips: list[tuple[int, int]], rows: int, shape: tuple[int, int, int],
+                dtype: np.dtype, predictor: int) -> tuple[np.ndarray, bytes] | None:
+    """The pixels of a Deflate TIFF whose ``strips`` ((offset, size) each, following one
+    another) hold ``rows`` rows each of ``shape`` samples of ``dtype`` (in the file's byte
+    order), and the recipe that remakes the file from them; None where a strip does not
+    inflate to its rows or this machine's zlib does not remake it."""
+    row_bytes = shape[1] * shape[2] * dtype.itemsize
+    raws = []
+    for i, (offset, size) in enumerate(strips):
+        inflate = zlib.decompressobj()
+        try:
+            raw = inflate.decompress(data[offset:offset + size], row_bytes * rows + 1)
+        except zlib.error:
+            return None
+        if not inflate.eof or inflate.unused_data or len(raw) != row_bytes * min(rows, shape[0] - i * rows):
+            return None
+        raws.append(raw)
+    if sum(map(len, raws)) != row_bytes * shape[0] or predictor not in (1, 2):
+        return None
+    samples = np.frombuffer(b"".join(raws), dtype).reshape(shape)
+    pixels = np.cumsum(samples, axis=1, dtype=dtype.name) if predictor == 2 else samples  # (native order)
+    start, end = strips[0][0], strips[-1][0] + strips[-1][1]
+    settings = _settings(raws[0], data[start:start + strips[0][1]])
+    if settings is None or _strips(pixels.astype(dtype), rows, predictor, settings) != data[start:end]:
+        return None
+    from .files import wrap
+
+    head = bytes([VERSION, *settings, predictor]) + struct.pack("<II", rows, zlib.crc32(data[start:end]))
+    return pixels.astype(pixels.dtype.name), head + wrap(data, start, end)
+
+
+def tiff_rebuild(image: Image, side: bytes) -> bytes:
+    """The TIFF file that recipe ``side`` describes for ``image``."""
+    from .files import unwrap
+
+    if len(side) < 22 or side[0] != VERSION or side[5] not in (1, 2):
+        raise CorruptStreamError("TIFF recipe (tifz) is damaged or of an unknown version")
+    rows, crc = struct.unpack_from("<II", side, 6)
+    order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[22:26], "<")
+    try:
+        strips = _strips(image.pixels.astype(image.pixels.dtype.newbyteorder(order)), max(1, rows), side[5],
+                         tuple(side[1:5]))
+    except (ValueError, zlib.error):
+        raise CorruptStreamError("TIFF recipe (tifz) does not fit the image") from None
+    if zlib.crc32(strips) != crc:
+        raise UnsupportedInputError(f"{_MISMATCH} TIFF's Deflate strips: decode to .png or .npy with --allow-loss "
+                                    "for its pixels")
+    return unwrap(side[14:], strips)
+
+
+def _strips(pixels: np.ndarray, rows: int, predictor: int, settings: tuple[int, ...]) -> bytes:
+    """A Deflate TIFF's strips, one after another: ``rows`` rows each, predicted (2: each
+    sample less the one before it in its row and channel), deflated by zlib's ``settings``."""
+    level, mem, strategy, wbits = settings
+    out = []
+    for start in range(0, len(pixels), rows):
+        block = pixels[start:start + rows]
+        if predictor == 2:
+            block = block.copy()
+            block[:, 1:] -= pixels[start:start + rows, :-1]
+        z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
+        out.append(z.compress(block.tobytes()) + z.flush())
+    return b"".join(out)
+
+
+# zlib -----------------------------------------------------------------------------------
 def _settings(raw: bytes, stream: bytes) -> tuple[int, int, int, int] | None:
     """(level, memLevel, strategy, window bits) under which zlib compresses ``raw`` to
     ``stream`` exactly, tried in order of use; each candidate is dropped at its first byte

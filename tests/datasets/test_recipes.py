@@ -1,5 +1,6 @@
-"""PNG files come back byte for byte where this machine's zlib remakes their pixel stream
-(pngz.py), and with the same pixels and chunks where it does not (zopfli, zlib-ng...)."""
+"""PNG and Deflate TIFF files come back byte for byte where this machine's zlib remakes their
+compressed pixels (recipes.py); a PNG whose stream it does not make comes back with the same
+pixels and chunks, such a TIFF as its bytes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PIL import PngImagePlugin
 
 from omnicodec import container
 from omnicodec.cli.main import main
-from omnicodec.datasets import pngz
+from omnicodec.datasets import recipes
 from omnicodec.items import Image
 
 # (PNG 1.2 section 2.6: pass 1 starts at row 0 column 0 with steps of 8, pass 2 at column 4...)
@@ -105,13 +106,14 @@ WRITERS = {
 }
 
 
-def _round_trip(tmp_path, name: str, data: bytes, *options: str) -> tuple[bytes, dict]:
-    src = tmp_path / f"{name}.png"
+def _round_trip(tmp_path, name: str, data: bytes, *options: str, suffix: str = ".png") -> tuple[bytes, dict]:
+    src = tmp_path / f"{name}{suffix}"
     src.write_bytes(data)
     assert main(["encode", str(src), "-o", str(tmp_path / "x.omc"), "-f", *options]) == 0
     sections = container.unpack((tmp_path / "x.omc").read_bytes()).sections
-    assert main(["decode", str(tmp_path / "x.omc"), "-o", str(tmp_path / "back.png"), "-f"]) == 0
-    return (tmp_path / "back.png").read_bytes(), sections
+    back = tmp_path / f"back{suffix}"
+    assert main(["decode", str(tmp_path / "x.omc"), "-o", str(back), "-f"]) == 0
+    return back.read_bytes(), sections
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
@@ -146,7 +148,7 @@ def test_a_stream_zlib_does_not_make_keeps_its_pixels_and_chunks(tmp_path, defla
     assert zlib.decompress(stream) == raw
     data = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 61, 45, 8, 6, 0, 0, 0))
             + _chunk(b"tEXt", b"Title\0odd deflate") + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
-    assert pngz.recipe(data, Image(SMOOTH)) is None
+    assert recipes.png_recipe(data, Image(SMOOTH)) is None
     back, sections = _round_trip(tmp_path, deflater, data)
     assert "pngz" not in sections and back != data
     with PILImage.open(io.BytesIO(back)) as im:
@@ -174,10 +176,10 @@ def test_a_recipe_that_does_not_fit_the_pixels_is_refused_in_one_line(tmp_path, 
     """A recipe is covered by the digest, but a crafted file can carry a digest of anything:
     one filter byte short (or a bad version) is a one-line error and no output."""
     import omnicodec
-    from omnicodec.datasets.files import read_item, with_recipe
+    from omnicodec.datasets.files import read_item
 
     data = _pillow("RGB")
-    item = with_recipe(read_item(tmp_path / "x.png", "image", data=data), data, "png")
+    item = read_item(tmp_path / "x.png", "image", data=data, exact=True)
     side = item.extra["pngz"]
     table = zlib.decompress(side[22:])
     for bad in (side[:22] + zlib.compress(table[:-1]), b"\2" + side[1:], side[:21]):
@@ -194,11 +196,92 @@ def test_a_frozen_stream_with_a_recipe_still_remakes_its_png():
     """The compatibility promise for pngz: a v3 file (interlaced, every filter type) decodes and
     renders to the same PNG bytes."""
     import omnicodec
-    from omnicodec.datasets.files import read_item, render, with_recipe
+    from omnicodec.datasets.files import read_item, render
     from tests.common import FIXTURES, check_fixture
 
     data = _png(SMOOTH, 6, interlace=1, level=9, filters=(1, 4, 2, 0, 3))
-    item = with_recipe(read_item(FIXTURES / "x.png", "image", data=data), data, "png")
+    item = read_item(FIXTURES / "x.png", "image", data=data, exact=True)
     check_fixture("png", item, "v3-pngz")
     decoded = omnicodec.decode((FIXTURES / "png" / "v3-pngz" / "sample.omc").read_bytes())
     assert render(decoded, ".png") == data
+
+
+# TIFF -----------------------------------------------------------------------------------
+def _tiff_by_hand(pixels: np.ndarray, deflate) -> bytes:
+    """A little-endian one-strip RGB TIFF written here: Deflate (compression 8) through
+    ``deflate``, a description, the IFD last."""
+    h, w = pixels.shape[:2]
+    strip, desc = deflate(pixels.tobytes()), b"by hand\0"
+    ifd = 8 + len(desc) + 6 + len(strip)
+    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, 8 + len(desc)), (259, 3, 1, 8), (262, 3, 1, 2),
+               (270, 2, len(desc), 8), (273, 4, 1, 8 + len(desc) + 6), (277, 3, 1, 3), (278, 3, 1, h),
+               (279, 4, 1, len(strip))]
+    body = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + bytes(4)
+    return b"II*\0" + struct.pack("<I", ifd) + desc + struct.pack("<3H", 8, 8, 8) + strip + body
+
+
+def _pillow_tiff(**save) -> bytes:
+    out = io.BytesIO()
+    PILImage.fromarray(_smooth(60, 80)[..., :3]).save(out, "TIFF", dpi=(300, 300), **save)
+    return out.getvalue()
+
+
+TIFFS = {
+    "pillow-deflate": lambda: _pillow_tiff(compression="tiff_adobe_deflate"),
+    "libtiff-predictor-rgba": lambda: imagecodecs.tiff_encode(_smooth(70, 90), compression="deflate", predictor=True),
+    "libtiff-predictor-grey16-big-endian": lambda: imagecodecs.tiff_encode(
+        _smooth(70, 90)[..., 0].astype(np.uint16) * 251, compression="deflate", predictor=True, byteorder=">"),
+    "by-hand-zlib-9": lambda: _tiff_by_hand(SMOOTH[..., :3], lambda raw: zlib.compress(raw, 9)),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(TIFFS))
+def test_a_deflate_tiff_written_through_zlib_comes_back_byte_for_byte(tmp_path, writer):
+    data = TIFFS[writer]()
+    back, sections = _round_trip(tmp_path, writer, data, suffix=".tif")
+    assert "tifz" in sections and "DATA" in sections  # pixels coded, the file around them kept
+    assert back == data
+
+
+def test_a_deflate_tiff_zlib_does_not_make_stays_its_bytes(tmp_path):
+    data = _tiff_by_hand(SMOOTH[..., :3], lambda raw: zlib.compress(raw)[:2] + imagecodecs.zopfli_encode(raw)[2:])
+    with PILImage.open(io.BytesIO(data)) as im:  # a valid TIFF all the same
+        assert np.array_equal(np.asarray(im), SMOOTH[..., :3])
+    back, sections = _round_trip(tmp_path, "zopfli", data, suffix=".tif")
+    assert "tifz" not in sections and back == data
+
+
+def test_a_deflate_tiff_goes_lossy_through_its_pixels_without_the_recipe(tmp_path):
+    back, sections = _round_trip(tmp_path, "lossy", TIFFS["pillow-deflate"](), "-c", "webp", "-q", "90",
+                                 suffix=".tif")
+    assert "tifz" not in sections
+    with PILImage.open(io.BytesIO(back)) as im:
+        assert im.size == (80, 60) and np.abs(np.asarray(im).astype(int) - _smooth(60, 80)[..., :3]).mean() < 3
+
+
+def test_a_tiff_recipe_that_cannot_be_remade_is_a_one_line_error_and_no_file(tmp_path, monkeypatch, capsys):
+    """A zlib that writes otherwise at decode (no PNG-like fallback: the file's tags describe
+    Deflate strips), and a crafted recipe, each refuse in one line and write nothing."""
+    import omnicodec
+    from omnicodec.datasets.files import read_item
+
+    data = TIFFS["pillow-deflate"]()
+    src = tmp_path / "d.tif"
+    src.write_bytes(data)
+    assert main(["encode", str(src)]) == 0
+    real = zlib.compressobj
+    monkeypatch.setattr(zlib, "compressobj", lambda level, *rest: real(1 if level != 1 else 9, *rest))
+    capsys.readouterr()
+    assert main(["decode", str(src) + ".omc", "-o", str(tmp_path / "back.tif")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "does not remake the TIFF's Deflate strips" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "back.tif").exists()
+    monkeypatch.undo()
+    item = read_item(src, "image", data=data, exact=True)
+    for bad in (b"\2" + item.extra["tifz"][1:], item.extra["tifz"][:5] + b"\7" + item.extra["tifz"][6:]):
+        item.extra["tifz"] = bad
+        (tmp_path / "bad.omc").write_bytes(omnicodec.encode(item, "png"))
+        capsys.readouterr()
+        assert main(["decode", str(tmp_path / "bad.omc"), "-o", str(tmp_path / "bad.tif")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "TIFF recipe (tifz)" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad.tif").exists()
