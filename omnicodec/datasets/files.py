@@ -380,16 +380,15 @@ def bmp_raster(item: Image, bottom_up: bool) -> bytes:
 _TIFF_TAGS = {256: "width", 257: "height", 258: "bits", 259: "compression", 262: "photometric", 273: "offsets",
               277: "samples", 278: "rows", 279: "counts", 284: "planar", 317: "predictor", 322: "tiles",
               339: "format"}
-_DEFLATE = (8, 32946)  # TIFF's Deflate compression codes (Adobe's, and the older one)
 
 
 def read_tiff(data: bytes, allow_loss: bool = False, drop: bool = False, exact: bool = False) -> Image:
     """A one-image TIFF of 8/16-bit grey or RGB samples (alpha or other extra samples
     included), interleaved, in strips that follow one another, restored byte for byte:
     uncompressed, the pixels and the file around them (side data ``tifh``, as ``wave``); with
-    ``exact``, Deflate where this machine's zlib remakes the strips (``tifz``, see recipes.py).
-    Any other TIFF (LZW, tiled, planar, several pages, float, CMYK, palette) goes through
-    Pillow."""
+    ``exact``, Deflate or LZW where zlib or our LZW remakes the strips (``tifz``, see
+    recipes.py).  Any other TIFF (JPEG, PackBits, tiled, planar, several pages, float, CMYK,
+    palette) goes through Pillow."""
     layout = _tiff_layout(data)
     if layout is None or (layout["compression"] != 1 and not exact):
         return _read_pillow(data, allow_loss, drop)
@@ -403,7 +402,7 @@ def read_tiff(data: bytes, allow_loss: bool = False, drop: bool = False, exact: 
         return Image(pixels.astype(dtype.name), None, extra={"tifh": wrap(data, start, end)})
     from .recipes import tiff_recipe
 
-    made = tiff_recipe(data, strips, layout["rows"], shape, dtype, layout["predictor"])
+    made = tiff_recipe(data, strips, layout["rows"], shape, dtype, layout["predictor"], layout["compression"])
     if made is None:
         return _read_pillow(data, allow_loss, drop)
     return Image(made[0], None, extra={"tifz": made[1]})
@@ -439,7 +438,7 @@ def _tiff_layout(data: bytes) -> dict | None:
     grey_or_rgb = {1: (1, 2), 2: (3, 4)}.get(tags.get("photometric", (-1,))[0], ())
     plain = (following == 0 and "tiles" not in tags and samples in grey_or_rgb and len(set(bits)) == 1
              and bits[0] in (8, 16) and len(bits) in (1, samples) and set(tags.get("format", (1,))) == {1}
-             and tags.get("planar", (1,)) == (1,) and len(compression) == 1 and compression[0] in (1, *_DEFLATE)
+             and tags.get("planar", (1,)) == (1,) and len(compression) == 1 and compression[0] in (1, 5, 8, 32946)
              and tags.get("predictor", (1,)) in ((1,), (2,)) and "width" in tags and "height" in tags
              and offsets and len(offsets) == len(counts))
     if not plain:

@@ -14,12 +14,14 @@ remakes, which tells a decoder whose zlib writes differently.
   bits (a byte each); the stream's CRC-32 (``u32`` little-endian); the IHDR chunk's 13 bytes;
   then, zlib-compressed, the IDAT chunk count and sizes (``u32`` each) followed by one filter
   type byte per row.  Without one, a PNG is restored with the same pixels and chunks.
-* ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate TIFF's strips are zlib
-  streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for it.  Layout:
-  version ``1``; level, memLevel, strategy, window bits; the predictor (1 or 2); rows per strip
-  and the CRC-32 of the strips as they follow one another (``u32`` each); then the file without
-  its strips, as ``wave`` holds a WAV (``u64`` offset, the rest).  Without one, a Deflate TIFF
-  stays bytes.
+* ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate or LZW TIFF's strips are
+  zlib or LZW streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for
+  it; LZW has no settings, but libtiff's rules for starting its table afresh, which
+  ``kernels/lzw.py`` follows.  Layout: version ``1``; the coder (0 zlib, 1 LZW); four bytes of
+  settings (zlib: level, memLevel, strategy, window bits; LZW: whether the last code counts
+  for its width, then zeros); the predictor (1 or 2); rows per strip and the CRC-32 of the
+  strips as they follow one another (``u32`` each); then the file without its strips, as
+  ``wave`` holds a WAV (``u64`` offset, the rest).  Without one, such a TIFF stays bytes.
 """
 
 from __future__ import annotations
@@ -164,21 +166,33 @@ def _filtered(passes: list[np.ndarray], filters: np.ndarray, ihdr: bytes, block:
 
 
 # TIFF -----------------------------------------------------------------------------------
+_ZLIB, _LZW = 0, 1  # how the strips were compressed (the recipe's coder byte)
+TIFF_CODERS = {8: _ZLIB, 32946: _ZLIB, 5: _LZW}  # TIFF compression codes -> coder
+
+
 def tiff_recipe(data: bytes, strips: list[tuple[int, int]], rows: int, shape: tuple[int, int, int],
-                dtype: np.dtype, predictor: int) -> tuple[np.ndarray, bytes] | None:
-    """The pixels of a Deflate TIFF whose ``strips`` ((offset, size) each, following one
-    another) hold ``rows`` rows each of ``shape`` samples of ``dtype`` (in the file's byte
+                dtype: np.dtype, predictor: int, compression: int) -> tuple[np.ndarray, bytes] | None:
+    """The pixels of a Deflate or LZW TIFF whose ``strips`` ((offset, size) each, following
+    one another) hold ``rows`` rows each of ``shape`` samples of ``dtype`` (in the file's byte
     order), and the recipe that remakes the file from them; None where a strip does not
-    inflate to its rows or this machine's zlib does not remake it."""
-    row_bytes = shape[1] * shape[2] * dtype.itemsize
-    raws = []
+    decompress to its rows or is not remade byte for byte."""
+    import imagecodecs
+
+    coder, row_bytes, raws = TIFF_CODERS[compression], shape[1] * shape[2] * dtype.itemsize, []
     for i, (offset, size) in enumerate(strips):
-        inflate = zlib.decompressobj()
-        try:
-            raw = inflate.decompress(data[offset:offset + size], row_bytes * rows + 1)
-        except zlib.error:
+        expected = row_bytes * min(rows, shape[0] - i * rows)
+        if expected <= 0:
             return None
-        if not inflate.eof or inflate.unused_data or len(raw) != row_bytes * min(rows, shape[0] - i * rows):
+        try:
+            if coder == _LZW:  # (into a buffer one byte too big: a longer strip is refused, unread)
+                raw = bytes(imagecodecs.lzw_decode(data[offset:offset + size], out=bytearray(expected + 1)))
+            else:
+                inflate = zlib.decompressobj()
+                raw = inflate.decompress(data[offset:offset + size], expected + 1)
+                raw = raw if inflate.eof and not inflate.unused_data else b""
+        except (zlib.error, imagecodecs.LzwError):
+            return None
+        if len(raw) != expected:
             return None
         raws.append(raw)
     if sum(map(len, raws)) != row_bytes * shape[0] or predictor not in (1, 2):
@@ -186,47 +200,61 @@ def tiff_recipe(data: bytes, strips: list[tuple[int, int]], rows: int, shape: tu
     samples = np.frombuffer(b"".join(raws), dtype).reshape(shape)
     pixels = np.cumsum(samples, axis=1, dtype=dtype.name) if predictor == 2 else samples  # (native order)
     start, end = strips[0][0], strips[-1][0] + strips[-1][1]
-    settings = _settings(raws[0], data[start:start + strips[0][1]])
-    if settings is None or _strips(pixels.astype(dtype), rows, predictor, settings) != data[start:end]:
-        return None
-    from .files import wrap
+    first = data[start:start + strips[0][1]]
+    if coder == _ZLIB:
+        tried = [_settings(raws[0], first)]
+    else:
+        tried = [(step, 0, 0, 0) for step in (1, 0) if _lzw(raws[0], step) == first]
+    for params in [p for p in tried if p is not None][:1]:
+        if _strips(pixels.astype(dtype), rows, predictor, coder, params) == data[start:end]:
+            from .files import wrap
 
-    head = bytes([VERSION, *settings, predictor]) + struct.pack("<II", rows, zlib.crc32(data[start:end]))
-    return pixels.astype(pixels.dtype.name), head + wrap(data, start, end)
+            head = bytes([VERSION, coder, *params, predictor]) + struct.pack("<II", rows, zlib.crc32(data[start:end]))
+            return pixels.astype(dtype.name), head + wrap(data, start, end)
+    return None
 
 
 def tiff_rebuild(image: Image, side: bytes) -> bytes:
     """The TIFF file that recipe ``side`` describes for ``image``."""
     from .files import unwrap
 
-    if len(side) < 22 or side[0] != VERSION or side[5] not in (1, 2):
+    if len(side) < 23 or side[0] != VERSION or side[1] not in (_ZLIB, _LZW) or side[6] not in (1, 2):
         raise CorruptStreamError("TIFF recipe (tifz) is damaged or of an unknown version")
-    rows, crc = struct.unpack_from("<II", side, 6)
-    order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[22:26], "<")
+    rows, crc = struct.unpack_from("<II", side, 7)
+    order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[23:27], "<")
     try:
-        strips = _strips(image.pixels.astype(image.pixels.dtype.newbyteorder(order)), max(1, rows), side[5],
-                         tuple(side[1:5]))
+        strips = _strips(image.pixels.astype(image.pixels.dtype.newbyteorder(order)), max(1, rows), side[6],
+                         side[1], tuple(side[2:6]))
     except (ValueError, zlib.error):
         raise CorruptStreamError("TIFF recipe (tifz) does not fit the image") from None
     if zlib.crc32(strips) != crc:
-        raise UnsupportedInputError(f"{_MISMATCH} TIFF's Deflate strips: decode to .png or .npy with --allow-loss "
+        raise UnsupportedInputError(f"{_MISMATCH} TIFF's strips: decode to .png or .npy with --allow-loss "
                                     "for its pixels")
-    return unwrap(side[14:], strips)
+    return unwrap(side[15:], strips)
 
 
-def _strips(pixels: np.ndarray, rows: int, predictor: int, settings: tuple[int, ...]) -> bytes:
-    """A Deflate TIFF's strips, one after another: ``rows`` rows each, predicted (2: each
-    sample less the one before it in its row and channel), deflated by zlib's ``settings``."""
-    level, mem, strategy, wbits = settings
+def _strips(pixels: np.ndarray, rows: int, predictor: int, coder: int, params: tuple[int, ...]) -> bytes:
+    """A TIFF's strips, one after another: ``rows`` rows each, predicted (2: each sample less
+    the one before it in its row and channel), compressed by zlib's settings or by LZW."""
     out = []
     for start in range(0, len(pixels), rows):
         block = pixels[start:start + rows]
         if predictor == 2:
             block = block.copy()
             block[:, 1:] -= pixels[start:start + rows, :-1]
-        z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
-        out.append(z.compress(block.tobytes()) + z.flush())
+        if coder == _LZW:
+            out.append(_lzw(block.tobytes(), params[0]))
+        else:
+            level, mem, strategy, wbits = params
+            z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
+            out.append(z.compress(block.tobytes()) + z.flush())
     return b"".join(out)
+
+
+def _lzw(raw: bytes, final_step: int) -> bytes:
+    from ..kernels import kernel
+
+    return kernel("lzw", "encode")(np.frombuffer(raw, np.uint8), bool(final_step))
 
 
 # zlib -----------------------------------------------------------------------------------
