@@ -221,6 +221,7 @@ CORPUS = {
     "img/float.tif": lambda: _pillow("F", "TIFF"), "img/photo.jpg": _jpeg_exif_icc,
     "img/scan.tif": lambda: _pillow("RGB", "TIFF", dpi=(300, 300)), "img/grey16_be.tif": _tiff_be,
     "img/lzw.tif": lambda: _pillow("RGBA", "TIFF", compression="tiff_lzw"),
+    "img/packbits.tif": lambda: _pillow("RGB", "TIFF", compression="packbits"),
     "snd/s16.wav": lambda: _wav("PCM_16", title="a title", artist="me"), "snd/s24.wav": lambda: _wav("PCM_24", 2),
     "snd/float.wav": lambda: _wav("FLOAT"), "snd/u8.wav": lambda: _wav("PCM_U8"),
     "snd/surround.wav": lambda: _wav("PCM_16", 6), "snd/empty.wav": lambda: _wav("PCM_16", frames=0),
@@ -284,9 +285,9 @@ def test_default_tree_round_trip_is_exact_and_never_bigger(corpus, tmp_path, cap
     assert codecs["snd/float.wav"] == codecs["snd/float.aiff"] == codecs["snd/s32.wav"] == "flac"
     assert codecs["snd/double.wav"] == codecs["snd/double.aiff"] == "flac"
     assert codecs["img/meta.png"] == codecs["img/png16_grey.png"] == "jxl-lossless" and codecs["img/palette.png"] == "png"
-    # uncompressed TIFF (either byte order) as pixels; LZW stays its own bytes
-    assert codecs["img/scan.tif"] == codecs["img/grey16_be.tif"] == "jxl-lossless"
-    assert codecs["img/lzw.tif"] in ("xz", "store")
+    # uncompressed TIFF (either byte order) and libtiff's LZW as pixels; PackBits stays its own bytes
+    assert codecs["img/scan.tif"] == codecs["img/grey16_be.tif"] == codecs["img/lzw.tif"] == "jxl-lossless"
+    assert codecs["img/packbits.tif"] in ("xz", "store")
     assert codecs["misc/tiny.txt"] == "store", err
 
 
@@ -390,7 +391,7 @@ def test_audio_tags_and_cover_art_libsndfile_does_not_show_are_not_lost(tmp_path
 
 @pytest.mark.parametrize("fmt,kwargs,lost", [("JPEG", {"comment": b"a note"}, "comment"),
                                              ("GIF", {"comment": b"a note"}, "comment"),
-                                             ("TIFF", {"description": "a cat", "compression": "tiff_lzw"},
+                                             ("TIFF", {"description": "a cat", "compression": "packbits"},
                                               "TIFF description")])
 def test_image_comments_and_descriptions_are_not_lost_by_a_lossless_codec(tmp_path, capsys, fmt, kwargs, lost):
     """-c png of a JPEG or GIF with a comment, or of a TIFF with a description, kept the
