@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=300, help="time per target")
     ap.add_argument("--timeout", type=int, default=20, help="per-input time limit")
     args = ap.parse_args()
-    names = args.targets or ["container", *(f"codec:{c}" for c in targets.codec_ids())]
+    names = args.targets or ["container", "recipes", *(f"codec:{c}" for c in targets.codec_ids())]
     out = HERE / "results" / "campaign.json"
     out.parent.mkdir(exist_ok=True)
     rows = {r["target"]: r for r in json.loads(out.read_text())["rows"]} if out.exists() else {}

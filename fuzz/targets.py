@@ -19,6 +19,10 @@ Decodes run with ``limits.MAX_MEMORY`` at 1 GiB, so a finding of memory means a 
 
 * ``all``: byte 0 picks the codec, the rest is a ``codec:ID`` input: one process covers every
   decoder (the CI smoke run).
+* ``recipes``: byte 0 picks one of a few small items with a recipe (a zlib PNG's and another
+  deflater's ``pngz``, an LZW TIFF's ``tifz``, a gzip file's ``gzpz``), the rest replaces that
+  side data, and the item is rendered as its file (``files.render``, what a decode writes): a
+  crafted file can carry any side data under a valid digest.
 
 ``seeds(target)`` gives each target's starting corpus: the fixtures, in that layout.
 """
@@ -84,9 +88,69 @@ def decode(blob: bytes) -> None:
         limits.MAX_MEMORY = saved
 
 
+@lru_cache(maxsize=1)
+def recipe_items() -> list[tuple[object, str, str]]:
+    """(item, side-data tag, extension) for the ``recipes`` target, made here (small, fixed)."""
+    import gzip
+    import io
+
+    import imagecodecs
+    import numpy as np
+    from PIL import Image as PILImage
+
+    from omnicodec.datasets.files import read_item
+
+    yy, xx = np.mgrid[0:24, 0:40]
+    pixels = np.stack([xx * 5, yy * 9, xx + yy], -1).astype(np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(pixels).save(out, "PNG")
+    png = out.getvalue()
+    rows = np.concatenate([np.ones((24, 1), np.uint8), pixels.reshape(24, -1)], 1).tobytes()  # (Sub filters)
+    odd = imagecodecs.zopfli_encode(rows)  # zlib does not make it: pngz's second form
+    other = png[:33] + _chunk(b"IDAT", odd) + png[-12:]  # (signature and IHDR, the IDAT, IEND)
+    tiff = imagecodecs.tiff_encode(pixels, compression="lzw", predictor=True)
+    log = b"".join(b"line %d of a log\n" % i for i in range(300))
+    files = [(png, "x.png", "pngz", ".png"), (other, "x.png", "pngz", ".png"),
+             (tiff, "x.tif", "tifz", ".tif"), (gzip.compress(log, mtime=0), "x.gz", "gzpz", ".gz")]
+    items = []
+    for data, name, tag, ext in files:
+        item = read_item(Path(name), data=data, exact=True)
+        assert tag in item.extra, name
+        items.append((item, tag, ext))
+    return items
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def render_recipe(data: bytes) -> None:
+    """A ``recipes`` input rendered; only omnicodec's errors are expected."""
+    import dataclasses
+    import warnings
+
+    from omnicodec.datasets.files import render
+    from omnicodec.datasets.recipes import ZlibMismatch
+
+    if not data:
+        return
+    item, tag, ext = recipe_items()[data[0] % len(recipe_items())]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ZlibMismatch)  # (a pngz of another zlib: rendered all the same)
+            render(dataclasses.replace(item, extra={**item.extra, tag: data[1:]}), ext)
+    except OmnicodecError:
+        pass
+
+
 def target(name: str) -> Callable[[bytes], None]:
     if name == "container":
         return decode
+    if name == "recipes":
+        return render_recipe
     if name == "all":
         ids = codec_ids()
         return lambda data: decode(build(ids[data[0] % len(ids)], data[1:])) if data else None
@@ -101,6 +165,8 @@ def seeds(name: str) -> list[bytes]:
     ``codec:ID`` layout."""
     if name == "container":
         return [p.read_bytes() for p in sorted(FIXTURES.glob("*/*/sample.omc"))]
+    if name == "recipes":
+        return [bytes([i]) + item.extra[tag] for i, (item, tag, _) in enumerate(recipe_items())]
     ids = codec_ids() if name == "all" else [name.removeprefix("codec:")]
     out = []
     for codec_id in ids:

@@ -28,7 +28,7 @@ from . import container, limits, registry
 from .codecs.base import Codec, StreamingCodec, check_line_range
 from .container import Header
 from .errors import CorruptStreamError, OmnicodecError, UnknownCodecError, UnsupportedInputError
-from .items import Audio, Bytes, Image, Item, Video, check_meta, select_lines
+from .items import Audio, Bytes, Image, Item, Video, check_meta, select_lines, side_records
 
 OMC_EXT = ".omc"
 
@@ -610,7 +610,7 @@ def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
 
     try:
         decoded = decode(blob)
-        if item.modality == "bytes":
+        if item.modality == "bytes" and not item.extra:
             return decoded.data == data
         restored = render(decoded, "." + fmt)
         if fmt in BYTE_EXACT or "pngz" in item.extra:
@@ -849,8 +849,8 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines:
             for chunk in next(iter(box.sections.values())).chunks():
                 out.write(chunk)
         return
-    if not issubclass(cls, StreamingCodec):
-        ext = tmp.suffix.lower()
+    if not issubclass(cls, StreamingCodec) or (lines is None and any(t[:1].islower() for t in box.sections)):
+        ext = tmp.suffix.lower()  # (side data of bytes: the file around them, a gzip member's recipe)
         if lines is None and _copies(header, box.sections, ext, allow_loss):
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
@@ -925,6 +925,7 @@ def _streamed(box: container.LazyContainer) -> Iterator[bytes]:
         for block in _decoder(header).iter_decode(_payload(box.sections), header.meta):
             digest.update(block)
             yield block
+    side_records(digest, {t: _section_bytes(box.sections, t) for t in box.sections if t[:1].islower()})
     if header.digest is not None and digest.hexdigest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
 

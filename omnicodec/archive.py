@@ -640,7 +640,7 @@ def _archive_one(src_root: Path, dest_root: Path, job: Job, codec: str | Codec |
     restored = Path(job.path).parent / api.default_output(dst, header).name
     # encode_file verified a bytes stream against the source (and its decode checks the stored
     # digest): the restore is the source.  Anything else is decoded here as a restore writes it
-    # (a PNG zlib did not write: the same pixels and chunks), and that file's digest is what verify
+    # (a PNG without a recipe: the same pixels and chunks), and that file's digest is what verify
     # and restore check later.
     restored_digest = digest if header.modality == "bytes" else _restored_digest(dst, restored.name)
     return Row(job.path, "done", asked, header.codec, before.st_size, before.st_mtime_ns, dst.stat().st_size,

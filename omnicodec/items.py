@@ -261,7 +261,11 @@ class Bytes:
         return {"size": len(self.data)}
 
     def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        """sha256 of the bytes, then of each side-data entry as ``_digest`` adds them (none:
+        the bytes' own sha256, which a streamed decode checks block by block)."""
+        h = hashlib.sha256(self.data)
+        side_records(h, self.extra)
+        return h.hexdigest()
 
 
 Item = Image | Audio | Video | Bytes
@@ -318,9 +322,14 @@ def _digest(meta: dict[str, Any], *arrays: np.ndarray, extra: dict[str, bytes] |
     for a in arrays:
         h.update(str(a.dtype.newbyteorder("<")).encode())
         h.update(np.ascontiguousarray(a, a.dtype.newbyteorder("<")))  # the buffer: no copy
+    side_records(h, extra)
+    return h.hexdigest()
+
+
+def side_records(h, extra: dict[str, bytes] | None) -> None:
+    """Each side-data entry into hash ``h``: tag, u64 length, bytes, in tag order."""
     for tag in sorted(extra or {}):
         h.update(tag.encode("ascii") + len(extra[tag]).to_bytes(8, "little") + extra[tag])
-    return h.hexdigest()
 
 
 def _whole(meta: dict[str, Any], key: str, lo: int, hi: int = 1 << 62) -> int:

@@ -40,6 +40,18 @@ def test_mutated_streams_raise_only_our_errors(codec_id, data):
     targets.target(f"codec:{codec_id}")(data.draw(mutated(codec_id)))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_recipes_raise_only_our_errors(data):
+    """Side data that remakes a file (pngz, tifz, gzpz), mutated, then rendered as the file."""
+    seed = bytearray(data.draw(st.sampled_from(targets.seeds("recipes"))))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(1, len(seed) - 1))
+        seed[pos] ^= data.draw(st.integers(1, 255))
+    cut = data.draw(st.integers(1, len(seed)))
+    targets.target("recipes")(bytes(seed[:cut] if data.draw(st.booleans()) else seed))
+
+
 def test_container_target_accepts_its_seeds():
     for seed in targets.seeds("container"):
         targets.target("container")(seed)

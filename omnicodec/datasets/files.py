@@ -8,8 +8,8 @@ Identification looks at magic bytes first and the extension second.  What a form
   (``pngc``: ICC, EXIF, XMP, text, gamma...), the file around its raw samples (``wave``,
   ``aiff``, ``pnmh``, ``bmph``, ``tifh``: see :func:`wrap`), the y4m stream and frame headers
   (``y4mh``).  WAV, AIFF, PNM, BMP, TIFF and y4m are restored byte for byte (``BYTE_EXACT``),
-  and so is a PNG written through zlib (its IDAT's recipe, ``pngz``: see recipes.py); another PNG
-  to the same pixels and chunks.  A file of these formats that its reader takes through
+  and so is a PNG (its IDAT's recipe, ``pngz``: see recipes.py; one without a recipe to the
+  same pixels and chunks).  A file of these formats that its reader takes through
   Pillow or libsndfile (a palette BMP, an LZW TIFF) has no such side data and stays bytes.
 * Every other format (JPEG, GIF, WebP, AVIF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
   compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
@@ -38,12 +38,12 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m"}  # decoded to items by default (restored exactly)
-BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m"}  # ... and restored byte for byte
+ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip"}  # decoded to items by default
+BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip"}  # ... and restored byte for byte
 # the side data that holds the rest of a BYTE_EXACT file: a reader that did not write it (a
 # palette BMP, an LZW TIFF through Pillow) read an item that does not restore the file
 WRAPPERS = {"pnm": {"pnmh"}, "bmp": {"bmph"}, "tiff": {"tifh", "tifz"}, "wav": {"wave"}, "aiff": {"aiff"},
-            "y4m": {"y4mh"}}
+            "y4m": {"y4mh"}, "gzip": {"gzpz"}}
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".npy"},
             "audio": {".wav", ".flac", ".aiff", ".aif", ".npy"}, "video": {".y4m", ".mkv"}}
@@ -95,6 +95,8 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
     name ("png", "jpeg", "wav", "mp4"...) or "" when unknown."""
     if head.startswith(b"YUV4MPEG2"):
         return "video", "y4m"
+    if head.startswith(b"\x1f\x8b\x08"):  # gzip: its content is coded (recipes.gzip_item)
+        return "bytes", "gzip"
     magic = [(PNG_MAGIC, "image", "png"), (b"\xff\xd8\xff", "image", "jpeg"), (b"GIF8", "image", "gif"),
              (b"BM", "image", "bmp"), (b"II*\0", "image", "tiff"), (b"MM\0*", "image", "tiff"),
              (b"qoif", "image", "qoi"), (b"\xff\x0a", "image", "jxl"), (b"\0\0\0\x0cJXL ", "image", "jxl"),
@@ -139,7 +141,9 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
     modality = modality or found
     try:
         if modality == "bytes":
-            return Bytes(data)
+            from .recipes import gzip_item
+
+            return (gzip_item(data) if fmt == "gzip" and exact else None) or Bytes(data)
         drop = allow_loss if drop is None else drop
         if modality == "image":
             readers = {"png": lambda: read_png(data, allow_loss, drop, exact), "pnm": lambda: read_pnm(data),
@@ -725,6 +729,10 @@ def render(item: Item, ext: str) -> bytes:
     """The file bytes of ``item`` in the format of extension ``ext``; side data restores the
     original file (the BYTE_EXACT formats byte for byte; PNG chunks verbatim)."""
     if item.modality == "bytes":
+        if "gzpz" in item.extra:  # a gzip file's content: the file, whatever the extension
+            from .recipes import gzip_rebuild
+
+            return gzip_rebuild(item)
         return item.data
     if ext not in WRITABLE[item.modality]:
         raise UnsupportedInputError(

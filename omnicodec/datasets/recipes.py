@@ -4,16 +4,23 @@ pixels from the pixels themselves, so that a PNG or a Deflate TIFF comes back as
 zlib is deterministic: given the bytes it was fed and its settings (level, memLevel,
 strategy, window), it writes the same stream again.  :func:`_settings` finds settings under
 which this machine's zlib remakes a stream (libpng, Pillow, libtiff, OpenCV, optipng and most
-software deflate through zlib); a stream zlib does not make (zopfli, libdeflate, most of
-zlib-ng's, a flush in the middle) has no recipe.  Each recipe carries the CRC-32 of what it
-remakes, which tells a decoder whose zlib writes differently.
+software deflate through zlib).  Any other deflate stream (zopfli, libdeflate, 7-Zip, gzip(1),
+most of zlib-ng's, a flush in the middle) is remade by :func:`deflate_recipe`: its blocks'
+headers verbatim and its tokens as corrections to a plain matcher (kernels/deflate.py), a few
+percent of the stream for zlib-like deflaters, 5-10% for optimal parsers.  Each recipe
+carries the CRC-32 of what it remakes, which tells a decoder whose zlib writes differently.
 
 * ``pngz`` (:func:`png_recipe`, :func:`png_rebuild`): a PNG's IDAT chunks hold one zlib stream
   of filtered scanlines, each row (of each Adam7 pass when interlaced) behind its filter type
   (None, Sub, Up, Average, Paeth).  Layout: version ``1``; level, memLevel, strategy, window
   bits (a byte each); the stream's CRC-32 (``u32`` little-endian); the IHDR chunk's 13 bytes;
   then, zlib-compressed, the IDAT chunk count and sizes (``u32`` each) followed by one filter
-  type byte per row.  Without one, a PNG is restored with the same pixels and chunks.
+  type byte per row.  Version ``2``, for a stream zlib does not make: the zlib header's two
+  bytes and two zeros in place of the settings, and after the table a :func:`deflate_recipe`
+  of the stream's deflate data (the Adler-32 after it is computed).  Without either, a PNG is
+  restored with the same pixels and chunks.
+* ``gzpz`` (:func:`gzip_item`, :func:`gzip_rebuild`): a gzip file's header verbatim and its
+  deflate stream's recipe, beside its content (which a bytes codec codes: logzip for a log).
 * ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate or LZW TIFF's strips are
   zlib or LZW streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for
   it; LZW has no settings, but libtiff's rules for starting its table afresh, which
@@ -34,9 +41,10 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import CorruptStreamError, UnsupportedInputError
-from ..items import Image
+from ..items import Bytes, Image
 
 VERSION = 1
+_ANY_DEFLATE = 2  # pngz's first byte for a stream zlib does not make (remade by deflate_rebuild)
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 # Adam7 passes as (first column, first row, column step, row step)
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
@@ -76,18 +84,21 @@ def png_recipe(data: bytes, image: Image) -> bytes | None:
         if raw[pos:pos + len(lines)] != lines:
             return None
         pos += len(lines)
-    settings = _settings(raw, stream)
-    if settings is None:
-        return None
     body = np.array([len(idat)] + [len(c) for c in idat], "<u4").tobytes() + filters.tobytes()
-    return (bytes([VERSION, *settings]) + struct.pack("<I", zlib.crc32(stream)) + ihdr
-            + zlib.compress(body, 9))
+    head = struct.pack("<I", zlib.crc32(stream)) + ihdr + zlib.compress(body, 9)
+    settings = _settings(raw, stream)
+    if settings is not None:
+        return bytes([VERSION, *settings]) + head
+    if len(stream) < 6 or stream[-4:] != zlib.adler32(raw).to_bytes(4, "big"):
+        return None
+    remade = deflate_recipe(stream[2:-4], raw)  # another deflater's: its stream as corrections
+    return None if remade is None else bytes([_ANY_DEFLATE, stream[0], stream[1], 0, 0]) + head + remade
 
 
 def png_rebuild(image: Image, side: bytes) -> bytes | None:
     """The PNG (IHDR, IDAT chunks, IEND) that recipe ``side`` describes for ``image``, or None,
     with a :class:`ZlibMismatch` warning, where this machine's zlib writes another stream."""
-    if len(side) < 22 or side[0] != VERSION:
+    if len(side) < 22 or side[0] not in (VERSION, _ANY_DEFLATE):
         raise CorruptStreamError("PNG recipe (pngz) is damaged or of an unknown version")  # (22: the fixed part)
     level, mem, strategy, wbits = side[1:5]
     (crc,) = struct.unpack_from("<I", side, 5)
@@ -98,7 +109,8 @@ def png_rebuild(image: Image, side: bytes) -> bytes | None:
         most = (rows + sum(p.size for p in passes)) // (_MIN_IDAT - 4) + 2  # IDAT chunks: the stream's bound
         body = zlib.decompressobj()
         table = body.decompress(side[22:], 4 * (most + 1) + rows)
-        if body.unconsumed_tail or body.unused_data or not body.eof or len(table) < 4:
+        if body.unconsumed_tail or bool(body.unused_data) != (side[0] == _ANY_DEFLATE) or not body.eof \
+                or len(table) < 4:
             raise ValueError
         (count,) = struct.unpack_from("<I", table)
         if count > most:
@@ -107,9 +119,15 @@ def png_rebuild(image: Image, side: bytes) -> bytes | None:
         filters = np.frombuffer(table, np.uint8, offset=4 + 4 * count)
         if len(filters) != rows or (rows and filters.max() > 4):
             raise ValueError
-        z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
-        stream = b"".join([z.compress(lines) for lines in _filtered(passes, filters, ihdr)] + [z.flush()])
-    except (ValueError, zlib.error):
+        if side[0] == _ANY_DEFLATE:
+            raw = b"".join(_filtered(passes, filters, ihdr))
+            stream = side[1:3] + deflate_rebuild(raw, body.unused_data) + zlib.adler32(raw).to_bytes(4, "big")
+            if zlib.crc32(stream) != crc:
+                raise ValueError
+        else:
+            z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
+            stream = b"".join([z.compress(lines) for lines in _filtered(passes, filters, ihdr)] + [z.flush()])
+    except (ValueError, zlib.error, CorruptStreamError):
         raise CorruptStreamError("PNG recipe (pngz) does not fit the image") from None
     if zlib.crc32(stream) != crc or sizes.sum() != len(stream) or not sizes.all():
         warnings.warn(ZlibMismatch(f"{_MISMATCH} PNG's compressed pixel data: it is written with the same pixels "
@@ -255,6 +273,132 @@ def _lzw(raw: bytes, final_step: int) -> bytes:
     from ..kernels import kernel
 
     return kernel("lzw", "encode")(np.frombuffer(raw, np.uint8), bool(final_step))
+
+
+# any deflate stream ---------------------------------------------------------------------
+def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
+    """The recipe that remakes raw deflate ``stream`` from ``raw`` (what it inflates to),
+    whatever deflater wrote it (kernels/deflate.py: its blocks' headers verbatim, its tokens as
+    corrections to a plain matcher), or None where it does not inflate to exactly ``raw``."""
+    import lzma
+
+    from ..kernels import kernel
+    from ..kernels.deflate import CHAINS
+
+    parsed, lengths, dists, blocks, end, ok = kernel("deflate", "parse")(stream, 8 * len(stream), len(raw))
+    if not ok or parsed.tobytes() != raw or (end + 7) // 8 != len(stream):
+        return None
+    bits = np.unpackbits(np.frombuffer(stream, np.uint8), bitorder="little")
+    header_bits = np.concatenate([bits[b[1]:b[2]] for b in blocks]) if len(blocks) else bits[:0]
+    stored = np.zeros(len(lengths), np.bool_)
+    for kind, _, _, first, count in blocks:
+        stored[first:first + count] = kind == 0
+    tail = bits[end:]
+    table = np.stack([blocks[:, 0], blocks[:, 2] - blocks[:, 1], blocks[:, 4]], 1).astype("<u4")
+    best = None
+    for chain in CHAINS:  # zlib level 6's chain first; a longer one where that leaves much to correct
+        diff = kernel("deflate", "diff")(parsed, lengths, dists, stored, chain)
+        if diff is None:
+            break
+        body = (struct.pack("<IIIBH", zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain)
+                + table.tobytes()
+                + np.packbits(header_bits, bitorder="little").tobytes()
+                + np.packbits(tail, bitorder="little").tobytes() + np.asarray(diff[0], "<u4").tobytes() + diff[1])
+        made = lzma.compress(body, check=lzma.CHECK_NONE, preset=9 | lzma.PRESET_EXTREME)
+        best = made if best is None or len(made) < len(best) else best
+        if len(best) < len(stream) // 100:
+            break
+    try:
+        return best if best is not None and deflate_rebuild(raw, best) == stream else None
+    except CorruptStreamError:
+        return None
+
+
+def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:
+    """The deflate stream that :func:`deflate_recipe` describes for ``raw``."""
+    import lzma
+
+    from ..kernels import kernel
+    from ..kernels.deflate import CHAINS, STREAMS
+
+    unpack = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    try:
+        body = unpack.decompress(recipe, max_length=16 * len(raw) + (1 << 20))  # (tokens <= bytes)
+        crc, count, nbits, tail_bits, chain = struct.unpack_from("<IIIBH", body)
+        at = 15 + 12 * count
+        table = np.frombuffer(body, "<u4", 3 * count, 15).reshape(count, 3).astype(np.int64)
+        headers = body[at:at + (nbits + 7) // 8]
+        at += (nbits + 7) // 8
+        tail = body[at] if tail_bits else 0
+        at += 1 if tail_bits else 0
+        sizes = np.frombuffer(body, "<u4", STREAMS, at).astype(np.int64)
+        corrections = body[at + 4 * STREAMS:]
+        if not unpack.eof or unpack.unused_data or len(headers) != (nbits + 7) // 8 or tail_bits > 7 \
+                or table[:, 0].max(initial=0) > 2 or chain not in CHAINS:
+            raise ValueError
+    except (lzma.LZMAError, struct.error, ValueError, IndexError):
+        raise CorruptStreamError("deflate recipe is damaged") from None
+    firsts = np.concatenate([[0], np.cumsum(table[:, 2])[:-1]]).astype(np.int64)
+    stored = np.stack([firsts, table[:, 2]], 1)[table[:, 0] == 0]
+    lengths, dists, ok = kernel("deflate", "undiff")(np.frombuffer(raw, np.uint8), stored, sizes, corrections, chain)
+    if ok:
+        starts = np.concatenate([[0], np.cumsum(table[:, 1])[:-1]])
+        blocks = np.stack([table[:, 0], starts, starts + table[:, 1], firsts, table[:, 2]], 1)
+        stream, ok = kernel("deflate", "write")(np.frombuffer(raw, np.uint8), lengths, dists, blocks, headers, nbits,
+                                                 tail, tail_bits)
+    if not ok or zlib.crc32(stream) != crc:
+        raise CorruptStreamError("deflate recipe does not fit the data")
+    return stream
+
+
+# gzip -----------------------------------------------------------------------------------
+GZIP_MAX = 64 << 20  # bytes a gzip member may inflate to for its content to be coded
+
+
+def gzip_item(data: bytes) -> Bytes | None:
+    """A one-member gzip file (RFC 1952) as its content, with side data ``gzpz`` that remakes
+    the file: version ``1``, the header's length (``u32``) and bytes (name, time, comment and
+    extra fields verbatim), then a :func:`deflate_recipe` of its deflate stream (the CRC-32 and
+    size after it are computed).  None for anything else (several members, bytes after the
+    member, content over GZIP_MAX, a stream this cannot remake)."""
+    if len(data) < 18 or data[:3] != b"\x1f\x8b\x08" or data[3] & 0xE0:
+        return None
+    flags, pos = data[3], 10
+    try:
+        if flags & 4:  # FEXTRA
+            pos += 2 + struct.unpack_from("<H", data, pos)[0]
+        for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+            if flags & flag:
+                pos = data.index(b"\0", pos) + 1
+        pos += 2 if flags & 2 else 0  # FHCRC
+    except (struct.error, ValueError):
+        return None
+    inflate = zlib.decompressobj(-15)
+    try:
+        content = inflate.decompress(data[pos:], GZIP_MAX + 1)
+    except zlib.error:
+        return None
+    if not inflate.eof or len(inflate.unused_data) != 8 or len(content) > GZIP_MAX \
+            or inflate.unused_data != _gzip_trailer(content):
+        return None
+    remade = deflate_recipe(data[pos:-8], content)
+    if remade is None:
+        return None
+    return Bytes(content, extra={"gzpz": bytes([VERSION]) + struct.pack("<I", pos) + data[:pos] + remade})
+
+
+def gzip_rebuild(item: Bytes) -> bytes:
+    """The gzip file that ``item``'s side data ``gzpz`` describes."""
+    side = item.extra["gzpz"]
+    size = struct.unpack_from("<I", side, 1)[0] if len(side) >= 5 else -1
+    if side[:1] != bytes([VERSION]) or not 10 <= size <= len(side) - 5:
+        raise CorruptStreamError("gzip recipe (gzpz) is damaged or of an unknown version")
+    stream = deflate_rebuild(item.data, side[5 + size:])
+    return side[5:5 + size] + stream + _gzip_trailer(item.data)
+
+
+def _gzip_trailer(content: bytes) -> bytes:
+    return struct.pack("<II", zlib.crc32(content), len(content) & 0xFFFFFFFF)
 
 
 # zlib -----------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ probabilistic circuit's exact conditionals, interleaved with rANS decoding: NumP
 twins, sequential within a lane), ``codewords`` (mcquic's integer Gaussian-mixture masses over
 codewords: NumPy and CPU twins), ``context`` (walloc's neighbour statistics per latent of an
 interlaced pass), ``lzw`` (TIFF's LZW as libtiff writes it, for remaking LZW TIFFs byte for
-byte: NumPy and CPU twins, sequential).  The twins give the same bytes
+byte: NumPy and CPU twins, sequential), ``deflate`` (any deflate stream parsed into tokens,
+written back bit for bit, and its tokens as corrections to a plain matcher: NumPy and CPU
+twins, sequential).  The twins give the same bytes
 and the same symbols: the CPU and CUDA twins run one Python source each (compiled twice), the
 NumPy twin is written independently, and ``tests/kernels`` compares all three bit for bit.
 

@@ -5,7 +5,9 @@ pixels and chunks, such a TIFF as its bytes."""
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
 import zlib
 
 import imagecodecs
@@ -135,21 +137,35 @@ def test_an_explicit_lossless_codec_keeps_the_bytes_and_a_lossy_one_leaves_the_r
         assert im.info["Comment"] == "kept"
 
 
+def _odd_png(stream: bytes) -> bytes:
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 61, 45, 8, 6, 0, 0, 0))
+            + _chunk(b"tEXt", b"Title\0odd deflate") + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
+
+
+RAW = b"".join(b"\0" + row.tobytes() for row in SMOOTH)
+
+
 @pytest.mark.parametrize("deflater", ["zopfli", "deflate", "flush"])
-def test_a_stream_zlib_does_not_make_keeps_its_pixels_and_chunks(tmp_path, deflater):
-    """zopfli, libdeflate, a full flush: no recipe; the PNG is rewritten, with the same pixels
-    (Pillow judges) and chunks."""
-    raw = b"".join(b"\0" + row.tobytes() for row in SMOOTH)
+def test_a_stream_zlib_does_not_make_comes_back_byte_for_byte_too(tmp_path, deflater):
+    """zopfli, libdeflate, a full flush: no zlib settings remake them, the stream is kept as
+    its differences from a plain matcher (pngz's second form, kernels/deflate.py)."""
     if deflater == "flush":
         z = zlib.compressobj(6)
-        stream = z.compress(raw[:3000]) + z.flush(zlib.Z_FULL_FLUSH) + z.compress(raw[3000:]) + z.flush()
+        stream = z.compress(RAW[:3000]) + z.flush(zlib.Z_FULL_FLUSH) + z.compress(RAW[3000:]) + z.flush()
     else:
-        stream = getattr(imagecodecs, f"{deflater}_encode")(raw)
-    assert zlib.decompress(stream) == raw
-    data = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 61, 45, 8, 6, 0, 0, 0))
-            + _chunk(b"tEXt", b"Title\0odd deflate") + _chunk(b"IDAT", stream) + _chunk(b"IEND", b""))
-    assert recipes.png_recipe(data, Image(SMOOTH)) is None
+        stream = getattr(imagecodecs, f"{deflater}_encode")(RAW)
+    assert zlib.decompress(stream) == RAW
+    data = _odd_png(stream)
     back, sections = _round_trip(tmp_path, deflater, data)
+    assert sections["pngz"][0] == 2 and back == data
+
+
+def test_a_stream_with_bytes_after_it_keeps_its_pixels_and_chunks(tmp_path):
+    """Bytes after the zlib stream (which zlib ignores): no recipe; the PNG is rewritten, with
+    the same pixels (Pillow judges) and chunks."""
+    data = _odd_png(zlib.compress(RAW) + b"\0\1")
+    assert recipes.png_recipe(data, Image(SMOOTH)) is None
+    back, sections = _round_trip(tmp_path, "after", data)
     assert "pngz" not in sections and back != data
     with PILImage.open(io.BytesIO(back)) as im:
         assert np.array_equal(np.asarray(im), SMOOTH) and im.info["Title"] == "odd deflate"
@@ -290,3 +306,55 @@ def test_a_tiff_recipe_that_cannot_be_remade_is_a_one_line_error_and_no_file(tmp
         assert main(["decode", str(tmp_path / "bad.omc"), "-o", str(tmp_path / "bad.tif")]) == 1
         err = capsys.readouterr().err.strip()
         assert "TIFF recipe (tifz)" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad.tif").exists()
+
+
+# gzip -----------------------------------------------------------------------------------
+LOG = b"".join(b"2026-12-07 13:%02d:%02d worker%d job %d finished in %d ms\n"
+               % (i // 60 % 60, i % 60, i % 5, i, i * 7 % 991) for i in range(4000))
+
+
+def _gzip_cli(data: bytes, *flags: str) -> bytes:
+    return subprocess.run(["gzip", *flags, "-c"], input=data, capture_output=True, check=True).stdout
+
+
+def _gzip_by_hand(data: bytes) -> bytes:
+    """A member with every optional header field: extra, name, comment and a header CRC."""
+    import gzip
+
+    head = b"\x1f\x8b\x08" + bytes([4 | 8 | 16 | 2]) + struct.pack("<I", 1765000000) + b"\x02\x03"
+    head += struct.pack("<H", 6) + b"AB\x02\x00hi" + b"name.log\0" + b"a comment\0"
+    head += struct.pack("<H", zlib.crc32(head) & 0xFFFF)
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    member = head + z.compress(data) + z.flush() + struct.pack("<II", zlib.crc32(data), len(data))
+    assert gzip.decompress(member) == data
+    return member
+
+
+GZIPS = {"gzip(1) -9 with a name": lambda: _gzip_cli(LOG, "-9"), "gzip(1) -1": lambda: _gzip_cli(LOG, "-1", "-n"),
+         "python's gzip": lambda: __import__("gzip").compress(LOG, mtime=0), "every header field": lambda: _gzip_by_hand(LOG)}
+
+
+@pytest.mark.skipif(shutil.which("gzip") is None, reason="gzip(1) is not installed")
+@pytest.mark.parametrize("writer", sorted(GZIPS))
+def test_a_gzip_file_is_coded_as_its_content_and_comes_back_byte_for_byte(tmp_path, capsys, writer):
+    data = GZIPS[writer]()
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".log.gz")
+    assert back == data and "gzpz" in sections
+    omc = tmp_path / "x.omc"
+    assert omc.stat().st_size < len(data) / 2  # the log through logzip, not its gzip bytes through xz
+    capsys.readouterr()
+    assert main(["grep", "-c", "job 3999 ", str(omc)]) == 0 and capsys.readouterr().out.strip() == "1"  # as zgrep
+    assert main(["test", str(omc)]) == 0
+
+
+@pytest.mark.parametrize("case", ["two members", "bytes after", "bad crc", "over the cap"])
+def test_a_gzip_file_the_recipe_does_not_take_stays_its_bytes(tmp_path, monkeypatch, case):
+    import gzip
+
+    data = {"two members": gzip.compress(LOG[:5000]) + gzip.compress(LOG[5000:]),
+            "bytes after": gzip.compress(LOG) + b"\0\0", "bad crc": gzip.compress(LOG)[:-8] + bytes(8),
+            "over the cap": gzip.compress(LOG)}[case]
+    if case == "over the cap":
+        monkeypatch.setattr(recipes, "GZIP_MAX", len(LOG) - 1)
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".gz")
+    assert back == data and "gzpz" not in sections

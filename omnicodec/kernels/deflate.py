@@ -1,0 +1,660 @@
+"""Deflate streams taken apart and put back together bit for bit, whatever wrote them.
+
+Three jobs, for ``datasets/deflate.py`` (which keeps what they return):
+
+``parse[twin](stream, nbits, cap) -> (raw, lengths, distances, blocks, end)``: inflate (RFC
+1951) into its tokens: a literal (length 0, the byte as distance) or a match (length 3-258,
+distance 1-32768), and its blocks as rows (type, first bit, first bit after the header, first
+token, tokens); ``end`` is the bit after the last block.  Stored blocks' bytes are literals.
+``ok`` is False for a stream this reader refuses (truncated, a bad code, more than ``cap``
+bytes out): callers first let zlib inflate it.
+
+``write[twin](raw, lengths, distances, blocks, headers, tail, tail_bits) -> stream``: the
+inverse: each block's header bits copied from ``headers`` (the original stream's, block after
+block), its tokens written with the Huffman codes that header defines (the fixed ones for
+type 1), then the end-of-block code; ``tail`` bits pad the last byte.  Given a parse's pieces
+it writes the parsed stream again, byte for byte (``ok`` False where the pieces disagree: a
+token its header has no code for, tokens past the data).
+
+``diff[twin](raw, lengths, distances, stored, chain) -> corrections`` and ``undiff[twin](raw,
+stored runs, corrections, chain) -> (lengths, distances)``: a parse as its differences from
+what a plain matcher predicts at each token: the longest match of at least 3 bytes found along
+a hash chain of the 3 bytes there (at most ``chain`` candidates back, within 32 KiB), the
+nearest of those that long, looked at with zlib's eyes (is the match one byte on longer: a
+lazy matcher's literal; is it 3 bytes from more than 4 KiB back: zlib's TOO_FAR).  Encoders
+that chose that token cost a byte that repeats (kind 1); a literal where a match was
+available, or a shorter or farther match, costs its length's shortfall and its distance as a
+rank among the candidates at least as long.  zlib and gzip take the longest match nearly
+always; optimal parsers (zopfli, 7-Zip) take shorter ones more often.  The two walk the data
+identically, so ``undiff(raw, diff(raw, parse)) == parse``; ``stored`` marks tokens of
+stored blocks (literals, not predicted).
+
+Corrections are STREAMS byte streams, so that each holds bytes of one distribution: kinds (0
+literal, 1 as predicted, 2 otherwise) by the matcher's context (found nothing; or lazy,
+too-far and the predicted length up to 17), lengths ((predicted - length) mod 256) by the
+predicted length, ranks (LEB128: 0 when an explicit distance follows, else rank + 1) and
+explicit distances (u16).  The matcher's work is bounded (``budget``).  Sequential bit work: the NumPy twin runs the
+same Python source uncompiled (slow; zlib is the independent yardstick in the tests).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import Twins, cpu_device
+
+CHAINS = (128, 4096)  # hash chain candidates tried per token: zlib's level 6 and its level 9
+WINDOW = 32768
+_LBASE = np.array([3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
+                   163, 195, 227, 258], np.int64)
+_LEXT = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0], np.int64)
+_DBASE = np.array([1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+                   2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577], np.int64)
+_DEXT = np.array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13],
+                 np.int64)
+_ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], np.int64)
+_FIXED = np.array([8] * 144 + [9] * 112 + [7] * 24 + [8] * 8 + [5] * 30, np.int64)
+
+
+# ------------------------------------------------------------------------------- bits in
+def _get(d, nbits, p, k):
+    """k bits (LSB first) at bit p of d, or -1 past nbits."""
+    if p + k > nbits:
+        return -1
+    v = 0
+    for i in range(k):
+        q = p + i
+        v |= ((np.int64(d[q >> 3]) >> (q & 7)) & 1) << i
+    return v
+
+
+def _table(lengths, n, count, first, symbols):
+    """Canonical Huffman decoding tables of code ``lengths[:n]``: codes per length, the first
+    index per length, symbols in code order; False where the code is over-subscribed."""
+    count[:] = 0
+    for i in range(n):
+        count[lengths[i]] += 1
+    count[0] = 0
+    left = 1
+    for bits in range(1, 16):
+        left = (left << 1) - count[bits]
+        if left < 0:
+            return False
+    first[0] = 0
+    for bits in range(1, 16):
+        first[bits] = first[bits - 1] + count[bits - 1]
+    at = first.copy()
+    for i in range(n):
+        if lengths[i]:
+            symbols[at[lengths[i]]] = i
+            at[lengths[i]] += 1
+    return True
+
+
+def _symbol(d, nbits, p, count, first, symbols):
+    """(symbol, bit after it), or (-1, p) for bits no code has."""
+    code = 0
+    start = 0
+    index = 0
+    for bits in range(1, 16):
+        if p >= nbits:
+            return -1, p
+        code |= (np.int64(d[p >> 3]) >> (p & 7)) & 1
+        p += 1
+        c = count[bits]
+        if code - c < start:
+            return symbols[index + code - start], p
+        index += c
+        start = (start + c) << 1
+        code <<= 1
+    return -1, p
+
+
+def _header(d, nbits, p, lengths):
+    """A dynamic block's code lengths into ``lengths`` (literal/length codes, then distance
+    codes); returns (bit after the header, literal/length code count, distance code count), or
+    p = -1 where it is damaged."""
+    hlit = _get(d, nbits, p, 5)
+    hdist = _get(d, nbits, p + 5, 5)
+    hclen = _get(d, nbits, p + 10, 4)
+    if hclen < 0:
+        return -1, 0, 0
+    hlit += 257
+    hdist += 1
+    hclen += 4
+    p += 14
+    clen = np.zeros(19, np.int64)
+    for i in range(hclen):
+        v = _get(d, nbits, p, 3)
+        if v < 0:
+            return -1, 0, 0
+        clen[_ORDER[i]] = v
+        p += 3
+    count = np.zeros(16, np.int64)
+    first = np.zeros(16, np.int64)
+    symbols = np.zeros(19, np.int64)
+    if not _table(clen, 19, count, first, symbols):
+        return -1, 0, 0
+    k = 0
+    while k < hlit + hdist:
+        s, p = _symbol(d, nbits, p, count, first, symbols)
+        if s < 0:
+            return -1, 0, 0
+        if s < 16:
+            lengths[k] = s
+            k += 1
+            continue
+        if s == 16:
+            if k == 0:
+                return -1, 0, 0
+            r, value, p = 3 + _get(d, nbits, p, 2), lengths[k - 1], p + 2
+        elif s == 17:
+            r, value, p = 3 + _get(d, nbits, p, 3), 0, p + 3
+        else:
+            r, value, p = 11 + _get(d, nbits, p, 7), 0, p + 7
+        if r < 3 or k + r > hlit + hdist:
+            return -1, 0, 0
+        for _ in range(r):
+            lengths[k] = value
+            k += 1
+    return p, hlit, hdist
+
+
+# ------------------------------------------------------------------------------- parse
+def _parse(d, nbits, cap, raw, lengths_out, dists_out, blocks):
+    """Fill raw, tokens and block rows; returns (bytes, tokens, blocks, end bit, ok)."""
+    p = 0
+    o = 0
+    nt = 0
+    nb = 0
+    lengths = np.zeros(320, np.int64)
+    lc, lf, ls = np.zeros(16, np.int64), np.zeros(16, np.int64), np.zeros(288, np.int64)
+    dc, df, ds = np.zeros(16, np.int64), np.zeros(16, np.int64), np.zeros(32, np.int64)
+    while True:
+        if nb >= len(blocks):
+            return o, nt, nb, p, False
+        final = _get(d, nbits, p, 1)
+        kind = _get(d, nbits, p + 1, 2)
+        if kind < 0 or kind == 3:
+            return o, nt, nb, p, False
+        blocks[nb, 0] = kind
+        blocks[nb, 1] = p
+        blocks[nb, 3] = nt
+        p += 3
+        if kind == 0:
+            p = (p + 7) // 8 * 8
+            size = _get(d, nbits, p, 16)
+            check = _get(d, nbits, p + 16, 16)
+            p += 32
+            if check < 0 or size != (~check & 0xFFFF) or p + 8 * size > nbits or o + size > cap:
+                return o, nt, nb, p, False
+            blocks[nb, 2] = p
+            for i in range(size):
+                raw[o] = d[(p >> 3) + i]
+                lengths_out[nt] = 0
+                dists_out[nt] = raw[o]
+                o += 1
+                nt += 1
+            p += 8 * size
+        else:
+            if kind == 1:
+                lengths[:318] = _FIXED
+                hlit, hdist = 288, 30
+            else:
+                p, hlit, hdist = _header(d, nbits, p, lengths)
+                if p < 0:
+                    return o, nt, nb, 0, False
+            blocks[nb, 2] = p
+            if not _table(lengths[:hlit], hlit, lc, lf, ls) or \
+                    not _table(lengths[hlit:hlit + hdist], hdist, dc, df, ds):
+                return o, nt, nb, p, False
+            while True:
+                s, p = _symbol(d, nbits, p, lc, lf, ls)
+                if s < 0 or s > 285:
+                    return o, nt, nb, p, False
+                if s < 256:
+                    if o >= cap:
+                        return o, nt, nb, p, False
+                    raw[o] = s
+                    lengths_out[nt] = 0
+                    dists_out[nt] = s
+                    o += 1
+                    nt += 1
+                    continue
+                if s == 256:
+                    break
+                extra = _get(d, nbits, p, _LEXT[s - 257])
+                size = _LBASE[s - 257] + extra
+                p += _LEXT[s - 257]
+                t, p = _symbol(d, nbits, p, dc, df, ds)
+                if extra < 0 or t < 0 or t > 29:
+                    return o, nt, nb, p, False
+                extra = _get(d, nbits, p, _DEXT[t])
+                dist = _DBASE[t] + extra
+                p += _DEXT[t]
+                if extra < 0 or dist > o or o + size > cap:
+                    return o, nt, nb, p, False
+                for i in range(size):
+                    raw[o] = raw[o - dist]
+                    o += 1
+                lengths_out[nt] = size
+                dists_out[nt] = dist
+                nt += 1
+        blocks[nb, 4] = nt - blocks[nb, 3]
+        nb += 1
+        if final:
+            return o, nt, nb, p, True
+
+
+def _parse_entry(run):
+    def parse(stream: bytes, nbits: int, cap: int):
+        d = np.frombuffer(stream, np.uint8)
+        raw = np.zeros(cap, np.uint8)
+        lengths = np.zeros(cap, np.int32)
+        dists = np.zeros(cap, np.int32)
+        blocks = np.zeros((nbits // 10 + 2, 5), np.int64)  # a block is 10 bits or more
+        o, nt, nb, end, ok = run(d, nbits, cap, raw, lengths, dists, blocks)
+        return raw[:o], lengths[:nt], dists[:nt], blocks[:nb], end, bool(ok)
+    return parse
+
+
+# ------------------------------------------------------------------------------- write
+def _put(out, at, value, k):
+    """k bits of value, LSB first, at bit ``at`` of out (zeroed); returns the bit after."""
+    for i in range(k):
+        if (value >> i) & 1:
+            out[(at + i) >> 3] |= np.uint8(1 << ((at + i) & 7))
+    return at + k
+
+
+def _codes(lengths, n, codes):
+    """Canonical codes of ``lengths[:n]``, bit-reversed for writing LSB first (0 length: none)."""
+    count = np.zeros(16, np.int64)
+    for i in range(n):
+        count[lengths[i]] += 1
+    count[0] = 0
+    start = np.zeros(16, np.int64)
+    code = 0
+    for bits in range(1, 16):
+        code = (code + count[bits - 1]) << 1
+        start[bits] = code
+    for i in range(n):
+        bits = lengths[i]
+        if bits:
+            c = start[bits]
+            start[bits] += 1
+            r = 0
+            for j in range(bits):
+                r |= ((c >> j) & 1) << (bits - 1 - j)
+            codes[i] = r
+
+
+def _write(raw, lengths_in, dists_in, blocks, headers, hbits, tail, tail_bits, out):
+    """The stream into out (zeroed, big enough); returns (bytes, ok)."""
+    at = 0
+    hp = 0
+    o = 0
+    lengths = np.zeros(320, np.int64)
+    lcode, dcode = np.zeros(288, np.int64), np.zeros(32, np.int64)
+    for b in range(len(blocks)):
+        kind, start, stop, first, count = blocks[b, 0], blocks[b, 1], blocks[b, 2], blocks[b, 3], blocks[b, 4]
+        size = stop - start
+        if size < 3 or hp + size > hbits or first < 0 or first + count > len(lengths_in) or at + size > 8 * len(out):
+            return 0, False
+        for i in range(size):  # the header, verbatim
+            q = hp + i
+            if (headers[q >> 3] >> (q & 7)) & 1:
+                out[(at + i) >> 3] |= np.uint8(1 << ((at + i) & 7))
+        hp += size
+        at += size
+        if kind == 0:
+            stated = _get(headers, hbits, hp - 32, 16)
+            if at & 7 or stated != count or o + count > len(raw) or (at >> 3) + count > len(out):
+                return 0, False
+            for i in range(count):
+                out[(at >> 3) + i] = raw[o + i]
+            o += count
+            at += 8 * count
+            continue
+        if kind == 1:
+            lengths[:318] = _FIXED
+            hlit, hdist = 288, 30
+        else:
+            end, hlit, hdist = _header(headers, hbits, hp - size + 3, lengths)
+            if end != hp:
+                return 0, False
+        lcode[:] = 0
+        dcode[:] = 0
+        _codes(lengths[:hlit], hlit, lcode)
+        _codes(lengths[hlit:hlit + hdist], hdist, dcode)
+        for t in range(first, first + count):
+            size, dist = lengths_in[t], dists_in[t]
+            if 8 * len(out) - at < 64:
+                return 0, False
+            if size == 0:
+                if dist < 0 or dist > 255 or lengths[dist] == 0:
+                    return 0, False
+                at = _put(out, at, lcode[dist], lengths[dist])
+                o += 1
+                continue
+            if size < 3 or size > 258 or dist < 1 or dist > WINDOW or dist > o:
+                return 0, False
+            s = 0
+            while s < 28 and _LBASE[s + 1] <= size:
+                s += 1
+            if size == 258:
+                s = 28
+            t2 = 0
+            while t2 < 29 and _DBASE[t2 + 1] <= dist:
+                t2 += 1
+            if 257 + s >= hlit or lengths[257 + s] == 0 or t2 >= hdist or lengths[hlit + t2] == 0:
+                return 0, False
+            at = _put(out, at, lcode[257 + s], lengths[257 + s])
+            at = _put(out, at, size - _LBASE[s], _LEXT[s])
+            at = _put(out, at, dcode[t2], lengths[hlit + t2])
+            at = _put(out, at, dist - _DBASE[t2], _DEXT[t2])
+            o += size
+        if lengths[256] == 0 or 8 * len(out) - at < 16:
+            return 0, False
+        at = _put(out, at, lcode[256], lengths[256])
+    if hp != hbits or o != len(raw) or tail_bits < 0 or tail_bits > 7 or at + tail_bits > 8 * len(out):
+        return 0, False
+    at = _put(out, at, tail, tail_bits)
+    if at & 7:
+        return 0, False
+    return at >> 3, True
+
+
+def _write_entry(run):
+    def write(raw, lengths, dists, blocks, headers: bytes, hbits: int, tail: int, tail_bits: int):
+        out = np.zeros(2 * len(raw) + len(headers) + 8 * len(blocks) + 64, np.uint8)
+        n, ok = run(np.asarray(raw, np.uint8), np.asarray(lengths, np.int32), np.asarray(dists, np.int32),
+                    np.asarray(blocks, np.int64), np.frombuffer(headers, np.uint8), hbits, tail, tail_bits, out)
+        return out[:n].tobytes(), bool(ok)
+    return write
+
+
+# ------------------------------------------------------------------------------- predict
+def _hash(raw, p):
+    return ((np.int64(raw[p]) << 10) ^ (np.int64(raw[p + 1]) << 5) ^ np.int64(raw[p + 2])) & 32767
+
+
+def _insert(raw, n, head, prev, upto, done):
+    """Hash positions [done, upto) into the chains; returns upto."""
+    for q in range(done, upto):
+        if q + 2 < n:
+            h = _hash(raw, q)
+            prev[q] = head[h]
+            head[h] = q
+    return upto
+
+
+def _match(raw, n, p, c):
+    m = 0
+    top = min(258, n - p)
+    while m < top and raw[c + m] == raw[p + m]:
+        m += 1
+    return m
+
+
+def _longest(raw, n, p, head, prev, chain, work, beat):
+    """The longest match at p (0 below 3) along its chain, the nearest of that length (or, with
+    ``beat`` >= 3, the first longer than that); the candidates tried are added to work[0]."""
+    if p + 2 >= n:
+        return 0, 0
+    c = head[_hash(raw, p)]
+    best = 0
+    dist = 0
+    steps = 0
+    top = min(258, n - p)
+    while c >= 0 and p - c <= WINDOW and steps < chain:
+        if best < 3 or (best < top and raw[c + best] == raw[p + best]):  # (else it cannot be longer)
+            m = _match(raw, n, p, c)
+            if m > best:
+                best = m
+                dist = p - c
+                if m == top or (beat >= 3 and m > beat):
+                    break
+        c = prev[c]
+        steps += 1
+    work[0] += steps
+    return (best, dist) if best >= 3 else (0, 0)
+
+
+def _rank(raw, n, p, head, prev, size, dist, chain):
+    """The rank of ``dist`` among the chain's candidates at least ``size`` long, or -1."""
+    if p + 2 >= n:
+        return -1
+    c = head[_hash(raw, p)]
+    r = 0
+    steps = 0
+    while c >= 0 and p - c <= WINDOW and steps < chain:
+        if _match(raw, n, p, c) >= size:
+            if p - c == dist:
+                return r
+            r += 1
+        c = prev[c]
+        steps += 1
+    return -1
+
+
+def _nth(raw, n, p, head, prev, size, r, chain):
+    """The distance of the chain's r-th candidate at least ``size`` long, or 0."""
+    if p + 2 >= n:
+        return 0
+    c = head[_hash(raw, p)]
+    steps = 0
+    while c >= 0 and p - c <= WINDOW and steps < chain:
+        if _match(raw, n, p, c) >= size:
+            if r == 0:
+                return p - c
+            r -= 1
+        c = prev[c]
+        steps += 1
+    return 0
+
+
+STREAMS = 130  # correction streams: kinds by context (0-60), lengths by prediction (64-127), ranks, distances
+_RANKS, _FAR = 128, 129
+
+
+def _context(raw, n, p, head, prev, done, chain, work):
+    """Insert positions up to p, then the matcher's view at p: (longest, its distance, the
+    kinds stream of this context); p itself is inserted (for the lazy look at p + 1)."""
+    done = _insert(raw, n, head, prev, p, done)
+    best, near = _longest(raw, n, p, head, prev, chain, work, 0)
+    done = _insert(raw, n, head, prev, p + 1, done)
+    if best < 3:
+        return 0, 0, 0, done
+    ahead, _ = _longest(raw, n, p + 1, head, prev, chain, work, best) if p + 1 < n else (0, 0)
+    lazy = 1 if ahead > best else 0  # zlib and gzip emit a literal here (below their lazy limit)
+    far = 1 if best == 3 and near > 4096 else 0  # zlib drops such matches (TOO_FAR)
+    return best, near, 1 + (lazy * 2 + far) * 15 + min(best, 17) - 3, done
+
+
+def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
+    """Each correction byte and the stream it belongs to; counts[0]: how many (-1 where the
+    matcher tried more than ``budget`` candidates in all)."""
+    n = len(raw)
+    work = np.zeros(1, np.int64)
+    head = np.full(32768, -1, np.int64)
+    prev = np.full(max(n, 1), -1, np.int64)
+    done = 0
+    p = 0
+    k = 0
+    for t in range(len(lengths)):
+        size = lengths[t]
+        step = size if size else 1
+        if stored[t]:
+            p += step
+            continue
+        best, near, ctx, done = _context(raw, n, p, head, prev, done, chain, work)
+        if work[0] > budget:
+            counts[0] = -1
+            return
+        kind = 0 if size == 0 else (1 if size == best and dists[t] == near else 2)
+        sid[k] = ctx
+        sym[k] = kind
+        k += 1
+        if kind == 2:
+            sid[k] = 64 + min(best, 63)
+            sym[k] = (best - size) & 255
+            k += 1
+            r = _rank(raw, n, p, head, prev, size, dists[t], chain) + 1  # 0: not among them
+            explicit = r == 0
+            while True:
+                sid[k] = _RANKS
+                sym[k] = (r & 127) | (128 if r > 127 else 0)
+                k += 1
+                r >>= 7
+                if r == 0:
+                    break
+            if explicit:
+                sid[k] = _FAR
+                sym[k] = dists[t] & 255
+                sid[k + 1] = _FAR
+                sym[k + 1] = dists[t] >> 8
+                k += 2
+        p += step
+    counts[0] = k
+
+
+def budget(n: int) -> int:
+    """Candidates the matcher may try over n bytes: a recipe that needs more is not written
+    (the pathological data of long hash chains and short matches), nor read."""
+    return 256 * n + (1 << 22)
+
+
+def _diff_entry(run):
+    def diff(raw, lengths, dists, stored, chain: int) -> tuple[np.ndarray, bytes] | None:
+        """(bytes per stream, the streams one after another), or None past the budget."""
+        n = len(lengths)
+        sid, sym, counts = np.zeros(6 * n + 1, np.uint8), np.zeros(6 * n + 1, np.uint8), np.zeros(1, np.int64)
+        run(np.asarray(raw, np.uint8), np.asarray(lengths, np.int64), np.asarray(dists, np.int64),
+            np.asarray(stored, np.bool_), chain, budget(len(raw)), sid, sym, counts)
+        if counts[0] < 0:
+            return None
+        sid, sym = sid[:counts[0]], sym[:counts[0]]
+        return np.bincount(sid, minlength=STREAMS), sym[np.argsort(sid, kind="stable")].tobytes()
+    return diff
+
+
+def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
+    """Tokens back from corrections (``sizes`` bytes per stream of ``data``); stored_runs:
+    (token index, count) of the stored blocks, in order.  Returns (tokens, ok)."""
+    n = len(raw)
+    work = np.zeros(1, np.int64)
+    head = np.full(32768, -1, np.int64)
+    prev = np.full(max(n, 1), -1, np.int64)
+    at = np.zeros(STREAMS, np.int64)  # each stream's next byte
+    stop = np.zeros(STREAMS, np.int64)
+    total = 0
+    for i in range(STREAMS):
+        at[i] = total
+        total += sizes[i]
+        stop[i] = total
+    if total != len(data):
+        return 0, False
+    done = 0
+    p = 0
+    t = 0
+    run = 0
+    while p < n:
+        if t >= len(lengths):
+            return t, False
+        if run < len(stored_runs) and stored_runs[run, 0] == t:  # a stored block's bytes
+            for _ in range(stored_runs[run, 1]):
+                if p >= n or t >= len(lengths):
+                    return t, False
+                lengths[t] = 0
+                dists[t] = raw[p]
+                p += 1
+                t += 1
+            run += 1
+            continue
+        best, near, ctx, done = _context(raw, n, p, head, prev, done, chain, work)
+        if at[ctx] >= stop[ctx] or work[0] > budget:
+            return t, False
+        kind = data[at[ctx]]
+        at[ctx] += 1
+        if kind == 0:
+            lengths[t] = 0
+            dists[t] = raw[p]
+            p += 1
+        elif kind == 1 and best:
+            lengths[t] = best
+            dists[t] = near
+            p += best
+        elif kind == 2:
+            s = 64 + min(best, 63)
+            if at[s] >= stop[s]:
+                return t, False
+            size = best - np.int64(data[at[s]])
+            at[s] += 1
+            while size < 3:  # (best - size) mod 256 names one size in 3..258
+                size += 256
+            r = 0
+            shift = 0
+            while True:
+                if at[_RANKS] >= stop[_RANKS] or shift > 28:
+                    return t, False
+                byte = np.int64(data[at[_RANKS]])
+                at[_RANKS] += 1
+                r |= (byte & 127) << shift
+                shift += 7
+                if byte < 128:
+                    break
+            if r == 0:
+                if at[_FAR] + 2 > stop[_FAR]:
+                    return t, False
+                dist = np.int64(data[at[_FAR]]) | (np.int64(data[at[_FAR] + 1]) << 8)
+                at[_FAR] += 2
+            else:
+                dist = _nth(raw, n, p, head, prev, size, r - 1, chain)
+            if size > 258 or dist < 1 or dist > p or p + size > n:
+                return t, False
+            lengths[t] = size
+            dists[t] = dist
+            p += size
+        else:
+            return t, False
+        t += 1
+    while run < len(stored_runs) and stored_runs[run, 0] == t and stored_runs[run, 1] == 0:
+        run += 1  # trailing stored blocks of no bytes
+    if run != len(stored_runs):
+        return t, False
+    for i in range(STREAMS):
+        if at[i] != stop[i]:  # every correction used
+            return t, False
+    return t, True
+
+
+def _undiff_entry(run):
+    def undiff(raw, stored_runs, sizes, data: bytes, chain: int):
+        raw = np.asarray(raw, np.uint8)
+        lengths, dists = np.zeros(len(raw) + 1, np.int32), np.zeros(len(raw) + 1, np.int32)
+        t, ok = run(raw, np.asarray(stored_runs, np.int64).reshape(-1, 2), np.asarray(sizes, np.int64),
+                    np.frombuffer(data, np.uint8), chain, budget(len(raw)), lengths, dists)
+        return lengths[:t], dists[:t], bool(ok)
+    return undiff
+
+
+def _cpu(fn, entry, names):
+    """A builder of the CPU twin of ``fn``: compiled, with the helpers it calls (``names``, in
+    dependency order: each compiled with those before it) compiled in."""
+    def build():
+        helpers = {}
+        for name in names:
+            helpers[name] = cpu_device(globals()[name], **helpers)
+        return entry(cpu_device(fn, **helpers))
+    return build
+
+
+_BITS = ["_get", "_table", "_symbol", "_header"]
+_MATCHER = ["_hash", "_insert", "_match", "_longest", "_rank", "_nth", "_context"]
+parse = Twins(_parse_entry(_parse), _cpu(_parse, _parse_entry, _BITS), _cpu(_parse, _parse_entry, _BITS))
+write = Twins(_write_entry(_write), _cpu(_write, _write_entry, _BITS + ["_put", "_codes"]),
+              _cpu(_write, _write_entry, _BITS + ["_put", "_codes"]))
+diff = Twins(_diff_entry(_diff), _cpu(_diff, _diff_entry, _MATCHER), _cpu(_diff, _diff_entry, _MATCHER))
+undiff = Twins(_undiff_entry(_undiff), _cpu(_undiff, _undiff_entry, _MATCHER),
+               _cpu(_undiff, _undiff_entry, _MATCHER))

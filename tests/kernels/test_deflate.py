@@ -1,0 +1,113 @@
+"""Deflate streams apart and together: the parse inflates as zlib does, the writer puts the
+parsed stream back bit for bit, and the corrections give the parse back, for every deflater we
+can run (zlib's levels and strategies, stored and fixed blocks, flushes, zopfli, libdeflate,
+gzip(1)); the NumPy twin (the uncompiled source) agrees with the CPU one; a damaged recipe is
+refused in one error, never read out of bounds."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import zlib
+
+import imagecodecs
+import numpy as np
+import pytest
+
+from omnicodec.datasets.recipes import deflate_rebuild, deflate_recipe
+from omnicodec.errors import CorruptStreamError
+from omnicodec.kernels import deflate
+
+TEXT = b"".join(b"2026-12-07 13:%02d:%02d host%d sshd[%d]: session %s for user u%d\n"
+                % (i // 60 % 60, i % 60, i % 7, 4000 + i % 13, b"opened" if i % 3 else b"closed", i % 29)
+                for i in range(3000))
+
+
+def _zlib(data: bytes, level: int = 6, strategy: int = 0, mem: int = 8, flush_at: int | None = None) -> bytes:
+    z = zlib.compressobj(level, zlib.DEFLATED, -15, mem, strategy)
+    if flush_at is None:
+        return z.compress(data) + z.flush()
+    return z.compress(data[:flush_at]) + z.flush(zlib.Z_SYNC_FLUSH) + z.compress(data[flush_at:]) + z.flush()
+
+
+STREAMS = {
+    "zlib-1": lambda: _zlib(TEXT, 1), "zlib-6": lambda: _zlib(TEXT), "zlib-9": lambda: _zlib(TEXT, 9),
+    "stored": lambda: _zlib(TEXT[:70000], 0), "fixed": lambda: _zlib(TEXT, 6, zlib.Z_FIXED),
+    "huffman": lambda: _zlib(TEXT, 6, zlib.Z_HUFFMAN_ONLY), "rle": lambda: _zlib(bytes(5000) + TEXT, 6, zlib.Z_RLE),
+    "sync-flush": lambda: _zlib(TEXT, 6, flush_at=1000), "empty": lambda: _zlib(b""),
+    "zopfli": lambda: imagecodecs.zopfli_encode(TEXT[:60000])[2:-4],
+    "libdeflate-12": lambda: imagecodecs.deflate_encode(TEXT, level=12, raw=True),
+}
+
+
+def _gzip_body(data: bytes) -> bytes:
+    """gzip(1)'s own deflate (not zlib's): the member's body."""
+    out = subprocess.run(["gzip", "-9", "-n", "-c"], input=data, capture_output=True, check=True).stdout
+    return out[10:-8]
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_parse_write_and_the_recipe_give_the_stream_back(name):
+    stream = STREAMS[name]()
+    raw = zlib.decompress(stream, -15)
+    parsed, lengths, dists, blocks, end, ok = deflate.parse["cpu"](stream, 8 * len(stream), len(raw))
+    assert ok and parsed.tobytes() == raw and (end + 7) // 8 == len(stream)
+    assert int(np.maximum(lengths, 1).sum()) == len(raw)  # every byte a literal or inside a match
+    recipe = deflate_recipe(stream, raw)
+    assert recipe is not None and deflate_rebuild(raw, recipe) == stream
+    assert len(recipe) < max(200, len(stream) // 3)
+
+
+@pytest.mark.skipif(shutil.which("gzip") is None, reason="gzip(1) is not installed")
+def test_gzips_own_deflater_is_remade_cheaply():
+    stream = _gzip_body(TEXT)
+    recipe = deflate_recipe(stream, TEXT)
+    assert recipe is not None and deflate_rebuild(TEXT, recipe) == stream and len(recipe) < len(stream) // 20
+
+
+def test_a_stream_longer_than_its_data_or_shorter_is_not_parsed():
+    stream = _zlib(TEXT)
+    assert not deflate.parse["cpu"](stream, 8 * len(stream), len(TEXT) - 1)[-1]  # more bytes than the cap
+    assert not deflate.parse["cpu"](stream[:-3], 8 * len(stream) - 24, len(TEXT))[-1]  # truncated
+    assert deflate_recipe(stream, TEXT[:-1]) is None and deflate_recipe(stream + b"\0", TEXT) is None
+
+
+def test_the_numpy_twin_is_the_cpu_twin():
+    data = TEXT[:3000]
+    stream = _zlib(data, 1)
+    parsed = {w: deflate.parse[w](stream, 8 * len(stream), len(data)) for w in ("numpy", "cpu")}
+    for a, b in zip(parsed["numpy"], parsed["cpu"]):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    raw, lengths, dists, blocks, end, _ = parsed["cpu"]
+    stored = np.zeros(len(lengths), bool)
+    sizes, corrections = deflate.diff["cpu"](raw, lengths, dists, stored, 128)
+    numpy_sizes, numpy_corrections = deflate.diff["numpy"](raw, lengths, dists, stored, 128)
+    assert np.array_equal(sizes, numpy_sizes) and corrections == numpy_corrections
+    for w in ("numpy", "cpu"):
+        back = deflate.undiff[w](raw, np.zeros((0, 2), np.int64), sizes, corrections, 128)
+        assert back[2] and np.array_equal(back[0], lengths) and np.array_equal(back[1], dists)
+
+
+def test_a_damaged_recipe_is_refused_and_nothing_else():
+    stream = _zlib(TEXT, 9, flush_at=5000)
+    recipe = deflate_recipe(stream, TEXT)
+    rng = random.Random(3)
+    outcomes = set()
+    for _ in range(300):
+        bad = bytearray(recipe)
+        for _ in range(rng.randint(1, 3)):
+            bad[rng.randrange(len(bad))] = rng.randrange(256)
+        try:
+            outcomes.add("same" if deflate_rebuild(TEXT, bytes(bad)) == stream else "other")
+        except CorruptStreamError:
+            outcomes.add("refused")
+    assert "refused" in outcomes and "other" not in outcomes  # (xz's own checks, then ours)
+
+
+def test_the_matchers_work_is_bounded(monkeypatch):
+    """Past its budget the encoder writes no recipe (data of long chains and short matches)."""
+    data = np.random.default_rng(0).integers(0, 2, 200_000).astype(np.uint8).tobytes()
+    stream = _zlib(data, 9)
+    monkeypatch.setattr(deflate, "budget", lambda n: 1000)
+    assert deflate_recipe(stream, data) is None
