@@ -208,18 +208,35 @@ def test_a_recipe_that_does_not_fit_the_pixels_is_refused_in_one_line(tmp_path, 
         assert not (tmp_path / "bad.png").exists()
 
 
-def test_a_frozen_stream_with_a_recipe_still_remakes_its_png():
-    """The compatibility promise for pngz: a v3 file (interlaced, every filter type) decodes and
-    renders to the same PNG bytes."""
+def _flushed_png() -> bytes:
+    z = zlib.compressobj(9)
+    return _odd_png(z.compress(RAW[:3000]) + z.flush(zlib.Z_FULL_FLUSH) + z.compress(RAW[3000:]) + z.flush())
+
+
+FROZEN = {  # folder: (codec, the original file, its extension, its recipe's tag and first byte); zlib made them
+    "v3-pngz": ("png", lambda: _png(SMOOTH, 6, interlace=1, level=9, filters=(1, 4, 2, 0, 3)), ".png", "pngz", 1),
+    "v3-pngz2": ("png", _flushed_png, ".png", "pngz", 2),
+    "v3-tifz": ("png", lambda: _tiff_by_hand(SMOOTH[..., :3], lambda raw: zlib.compress(raw, 9)), ".tif", "tifz", 1),
+    "v3-gzpz": ("logzip", lambda: __import__("gzip").compress(LOG, 9, mtime=0), ".gz", "gzpz", 1),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(FROZEN))
+def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder):
+    """The compatibility promise for the recipes: frozen v3 files (pngz of both forms, an
+    interlaced PNG of every filter type and a flushed stream; tifz; gzpz) decode and render to
+    their original file's bytes."""
     import omnicodec
     from omnicodec.datasets.files import read_item, render
     from tests.common import FIXTURES, check_fixture
 
-    data = _png(SMOOTH, 6, interlace=1, level=9, filters=(1, 4, 2, 0, 3))
-    item = read_item(FIXTURES / "x.png", "image", data=data, exact=True)
-    check_fixture("png", item, "v3-pngz")
-    decoded = omnicodec.decode((FIXTURES / "png" / "v3-pngz" / "sample.omc").read_bytes())
-    assert render(decoded, ".png") == data
+    codec, make, ext, tag, version = FROZEN[folder]
+    data = make()
+    item = read_item(FIXTURES / f"x{ext}", data=data, exact=True)
+    assert item.extra[tag][0] == version
+    check_fixture(codec, item, folder)
+    decoded = omnicodec.decode((FIXTURES / codec / folder / "sample.omc").read_bytes())
+    assert render(decoded, ext) == data
 
 
 # TIFF -----------------------------------------------------------------------------------
