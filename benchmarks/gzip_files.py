@@ -1,0 +1,95 @@
+"""gzip files through the default encode: rotated logs as logrotate leaves them.
+
+Each log of ../shared/data/logs (the 2k-line LogHub samples and the large Linux and Proxifier
+logs) is gzipped three ways: gzip(1) -6 (logrotate's default), gzip(1) -9, and Python's gzip
+module (zlib, level 9, as many programs write them).  For each .gz, in the same run: the whole
+.omc of ``codec encode`` (default options; then ``codec decode`` compared byte for byte with the
+.gz), ``xz -9e`` of the .gz (what an archiver that keeps the bytes gets), and, as the anchors a
+user who gives up the .gz bytes would reach, ``xz -9e`` of the content and the .omc of the
+content itself.  Sizes are whole files; times are the encode's seconds (the CLI process,
+verification included) on this machine.
+
+    python benchmarks/gzip_files.py       -> benchmarks/results/gzip_files.json
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "logs"
+OUT = ROOT / "benchmarks" / "results" / "gzip_files.json"
+CODEC = str(ROOT / ".venv" / "bin" / "codec")
+WRITERS = {"gzip -6": lambda d: _cli(d, "-6"), "gzip -9": lambda d: _cli(d, "-9"),
+           "python gzip": lambda d: gzip.compress(d, 9, mtime=0)}
+
+
+def _cli(data: bytes, level: str) -> bytes:
+    return subprocess.run(["gzip", level, "-n", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+def _omc(data: bytes, name: str, work: Path) -> tuple[int, str, bool, float]:
+    src = work / name
+    src.write_bytes(data)
+    t0 = time.perf_counter()
+    subprocess.run([CODEC, "encode", str(src), "-f"], check=True, capture_output=True)
+    seconds = time.perf_counter() - t0
+    omc = work / (name + ".omc")
+    src.unlink()
+    subprocess.run([CODEC, "decode", str(omc)], check=True, capture_output=True)
+    exact = src.read_bytes() == data
+    codec = json.loads(subprocess.run([CODEC, "info", str(omc), "--json"], check=True, capture_output=True,
+                                      text=True).stdout)["codec"]
+    size = omc.stat().st_size
+    src.unlink()
+    omc.unlink()
+    return size, codec, exact, seconds
+
+
+def main() -> None:
+    logs = sorted(p for p in DATA.rglob("*.log"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for path in logs:
+            content = path.read_bytes()
+            plain = _omc(content, path.name, work)[0]
+            xz_content = len(lzma.compress(content, preset=9 | lzma.PRESET_EXTREME))
+            for writer, make in WRITERS.items():
+                gz = make(content)
+                size, codec, exact, seconds = _omc(gz, path.name + ".gz", work)
+                rows.append({"file": str(path.relative_to(DATA)), "writer": writer, "content_bytes": len(content),
+                             "gz_bytes": len(gz), "omc_bytes": size, "codec": codec, "exact": exact,
+                             "encode_s": round(seconds, 2),
+                             "xz9e_of_gz_bytes": len(lzma.compress(gz, preset=9 | lzma.PRESET_EXTREME)),
+                             "xz9e_of_content_bytes": xz_content, "omc_of_content_bytes": plain})
+                r = rows[-1]
+                print(f"{r['file']} {writer}: .gz {r['gz_bytes']} -> {size} ({codec}, exact={exact}); "
+                      f"xz of .gz {r['xz9e_of_gz_bytes']}, content: xz {xz_content}, .omc {plain}", flush=True)
+    summary = {}
+    for writer in WRITERS:
+        group = [r for r in rows if r["writer"] == writer]
+        gz = sum(r["gz_bytes"] for r in group)
+        summary[writer] = {"files": len(group), "gz_bytes": gz, "exact": sum(r["exact"] for r in group),
+                           "codecs": sorted({r["codec"] for r in group}),
+                           "encode_s_mean": round(sum(r["encode_s"] for r in group) / len(group), 2),
+                           **{f"ratio_{k[:-6]}": round(gz / sum(r[k] for r in group), 3)
+                              for k in ("omc_bytes", "xz9e_of_gz_bytes", "xz9e_of_content_bytes",
+                                        "omc_of_content_bytes")}}
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "command": "python benchmarks/gzip_files.py", "date": time.strftime("%Y-%m-%d"),
+              "summary": summary, "files": rows}
+    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
