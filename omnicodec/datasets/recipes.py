@@ -304,7 +304,9 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
                 + table.tobytes()
                 + np.packbits(header_bits, bitorder="little").tobytes()
                 + np.packbits(tail, bitorder="little").tobytes() + np.asarray(diff[0], "<u4").tobytes() + diff[1])
-        made = lzma.compress(body, check=lzma.CHECK_NONE, preset=9 | lzma.PRESET_EXTREME)
+        window = max(1 << 12, 1 << (len(body) - 1).bit_length())  # (a decoder allocates it: no more than needed)
+        made = lzma.compress(body, format=lzma.FORMAT_ALONE, filters=[
+            {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": window}])
         best = made if best is None or len(made) < len(best) else best
         if len(best) < len(stream) // 100:
             break
@@ -321,7 +323,9 @@ def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:
     from ..kernels import kernel
     from ..kernels.deflate import CHAINS, STREAMS
 
-    unpack = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    if len(recipe) < 13 or int.from_bytes(recipe[1:5], "little") > max(1 << 12, 32 * len(raw) + (1 << 21)):
+        raise CorruptStreamError("deflate recipe is damaged")  # (its window, before anything is allocated)
+    unpack = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)
     try:
         body = unpack.decompress(recipe, max_length=16 * len(raw) + (1 << 20))  # (tokens <= bytes)
         crc, count, nbits, tail_bits, chain = struct.unpack_from("<IIIBH", body)
