@@ -20,7 +20,7 @@ Decodes run with ``limits.MAX_MEMORY`` at 1 GiB, so a finding of memory means a 
 * ``all``: byte 0 picks the codec, the rest is a ``codec:ID`` input: one process covers every
   decoder (the CI smoke run).
 * ``recipes``: byte 0 picks one of a few small items with a recipe (a zlib PNG's and another
-  deflater's ``pngz``, an LZW TIFF's ``tifz``, a gzip file's ``gzpz``), the rest replaces that
+  deflater's ``pngz``, an LZW TIFF's ``tifz``, a gzip file's ``gzpz``, a ZIP's ``zipz``), the rest replaces that
   side data, and the item is rendered as its file (``files.render``, what a decode writes): a
   crafted file can carry any side data under a valid digest.
 
@@ -93,6 +93,7 @@ def recipe_items() -> list[tuple[object, str, str]]:
     """(item, side-data tag, extension) for the ``recipes`` target, made here (small, fixed)."""
     import gzip
     import io
+    import zipfile
 
     import imagecodecs
     import numpy as np
@@ -110,8 +111,12 @@ def recipe_items() -> list[tuple[object, str, str]]:
     other = png[:33] + _chunk(b"IDAT", odd) + png[-12:]  # (signature and IHDR, the IDAT, IEND)
     tiff = imagecodecs.tiff_encode(pixels, compression="lzw", predictor=True)
     log = b"".join(b"line %d of a log\n" % i for i in range(300))
-    files = [(png, "x.png", "pngz", ".png"), (other, "x.png", "pngz", ".png"),
-             (tiff, "x.tif", "tifz", ".tif"), (gzip.compress(log, mtime=0), "x.gz", "gzpz", ".gz")]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.log", log)
+        z.writestr("b.log", log[::-1])
+    files = [(png, "x.png", "pngz", ".png"), (other, "x.png", "pngz", ".png"), (tiff, "x.tif", "tifz", ".tif"),
+             (gzip.compress(log, mtime=0), "x.gz", "gzpz", ".gz"), (archive.getvalue(), "x.zip", "zipz", ".zip")]
     items = []
     for data, name, tag, ext in files:
         item = read_item(Path(name), data=data, exact=True)

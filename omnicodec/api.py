@@ -564,10 +564,10 @@ def _encode_asked(src, data, modality, codec, quality, source, allow_loss, verif
 
 
 def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, bytes]:
-    from .datasets.files import ITEM_FORMATS, WRAPPERS, read_item
+    from .datasets.files import EXPANDED, ITEM_FORMATS, WRAPPERS, read_item
 
     limit = size_bound(len(data))
-    raw = None  # an item codec's that stores it uncompressed (wav), if it came to that
+    raw = None  # an item codec's output that the bytes route may beat (wav, an expanded ZIP)
     if fmt in ITEM_FORMATS:
         try:
             item = read_item(src, modality, data=data, exact=True)
@@ -578,7 +578,7 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
         for codec in candidates(item) if item is not None else ():
             done = _try(item, codec, source, limit)
             if done is not None and (not verify or _restores(done[1], item, data, fmt)):
-                if not codec.uncompressed:
+                if not codec.uncompressed and fmt not in EXPANDED:
                     return done
                 raw, limit = done, len(done[1])  # the bytes codecs' output has to be smaller
                 break

@@ -38,12 +38,13 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip"}  # decoded to items by default
-BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip"}  # ... and restored byte for byte
+ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip", "zip"}  # decoded to items by default
+BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip", "zip"}  # ... and restored byte for byte
 # the side data that holds the rest of a BYTE_EXACT file: a reader that did not write it (a
 # palette BMP, an LZW TIFF through Pillow) read an item that does not restore the file
 WRAPPERS = {"pnm": {"pnmh"}, "bmp": {"bmph"}, "tiff": {"tifh", "tifz"}, "wav": {"wave"}, "aiff": {"aiff"},
-            "y4m": {"y4mh"}, "gzip": {"gzpz"}}
+            "y4m": {"y4mh"}, "gzip": {"gzpz"}, "zip": {"zipz"}}
+EXPANDED = {"zip"}  # formats read as the file expanded: the file's own bytes through a bytes codec may be smaller
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".npy"},
             "audio": {".wav", ".flac", ".aiff", ".aif", ".npy"}, "video": {".y4m", ".mkv"}}
@@ -97,6 +98,8 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
         return "video", "y4m"
     if head.startswith(b"\x1f\x8b\x08"):  # gzip: its content is coded (recipes.gzip_item)
         return "bytes", "gzip"
+    if head.startswith(b"PK\x03\x04"):  # ZIP (docx, xlsx, jar...): expanded (recipes.zip_item)
+        return "bytes", "zip"
     magic = [(PNG_MAGIC, "image", "png"), (b"\xff\xd8\xff", "image", "jpeg"), (b"GIF8", "image", "gif"),
              (b"BM", "image", "bmp"), (b"II*\0", "image", "tiff"), (b"MM\0*", "image", "tiff"),
              (b"qoif", "image", "qoi"), (b"\xff\x0a", "image", "jxl"), (b"\0\0\0\x0cJXL ", "image", "jxl"),
@@ -141,9 +144,10 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
     modality = modality or found
     try:
         if modality == "bytes":
-            from .recipes import gzip_item
+            from .recipes import gzip_item, zip_item
 
-            return (gzip_item(data) if fmt == "gzip" and exact else None) or Bytes(data)
+            opened = {"gzip": gzip_item, "zip": zip_item}.get(fmt) if exact else None
+            return (opened(data) if opened else None) or Bytes(data)
         drop = allow_loss if drop is None else drop
         if modality == "image":
             readers = {"png": lambda: read_png(data, allow_loss, drop, exact), "pnm": lambda: read_pnm(data),
@@ -729,10 +733,10 @@ def render(item: Item, ext: str) -> bytes:
     """The file bytes of ``item`` in the format of extension ``ext``; side data restores the
     original file (the BYTE_EXACT formats byte for byte; PNG chunks verbatim)."""
     if item.modality == "bytes":
-        if "gzpz" in item.extra:  # a gzip file's content: the file, whatever the extension
-            from .recipes import gzip_rebuild
+        if "gzpz" in item.extra or "zipz" in item.extra:  # opened: the file, whatever the extension
+            from .recipes import gzip_rebuild, zip_rebuild
 
-            return gzip_rebuild(item)
+            return gzip_rebuild(item) if "gzpz" in item.extra else zip_rebuild(item)
         return item.data
     if ext not in WRITABLE[item.modality]:
         raise UnsupportedInputError(

@@ -21,6 +21,8 @@ carries the CRC-32 of what it remakes, which tells a decoder whose zlib writes d
   restored with the same pixels and chunks.
 * ``gzpz`` (:func:`gzip_item`, :func:`gzip_rebuild`): a gzip file's header verbatim and its
   deflate stream's recipe, beside its content (which a bytes codec codes: logzip for a log).
+* ``zipz`` (:func:`zip_item`, :func:`zip_rebuild`): a ZIP file with its deflated members
+  expanded, and their streams' recipes.
 * ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate or LZW TIFF's strips are
   zlib or LZW streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for
   it; LZW has no settings, but libtiff's rules for starting its table afresh, which
@@ -399,6 +401,71 @@ def gzip_rebuild(item: Bytes) -> bytes:
         raise CorruptStreamError("gzip recipe (gzpz) is damaged or of an unknown version")
     stream = deflate_rebuild(item.data, side[5 + size:])
     return side[5:5 + size] + stream + _gzip_trailer(item.data)
+
+
+def zip_item(data: bytes) -> Bytes | None:
+    """A ZIP file (docx, xlsx, jar, epub...) expanded: each deflated member's data replaced by
+    what it inflates to, so that a bytes codec sees the documents themselves, with side data
+    ``zipz`` that remakes the file: version ``1``, the count (``u32``), per expanded member its
+    offset in the expanded bytes and length (``u64`` each) and its recipe's length (``u32``),
+    then the :func:`deflate_recipe` of each.  Members that are stored, encrypted, under 64
+    bytes, or whose stream this cannot remake stay as they are; None when no member is
+    expanded, the members overlap, or the expanded bytes would pass GZIP_MAX."""
+    import io
+    import zipfile
+
+    try:
+        members = sorted(zipfile.ZipFile(io.BytesIO(data)).infolist(), key=lambda m: m.header_offset)
+    except Exception:  # noqa: BLE001 - whatever zipfile makes of a damaged directory: not a ZIP we expand
+        return None
+    pieces, table, recipes, at, size = [], [], [], 0, len(data)
+    for member in members:
+        start = member.header_offset + 30
+        if member.compress_type != zipfile.ZIP_DEFLATED or member.flag_bits & 1 or member.compress_size < 64 \
+                or data[member.header_offset:start - 26] != b"PK\x03\x04" or start > len(data):
+            continue
+        start += sum(struct.unpack_from("<HH", data, start - 4))  # the name and extra field
+        end = start + member.compress_size
+        if start < at or end > len(data) or size + member.file_size > GZIP_MAX:
+            return None
+        inflate = zlib.decompressobj(-15)
+        try:
+            content = inflate.decompress(data[start:end], member.file_size + 1)
+        except zlib.error:
+            continue
+        remade = None
+        if inflate.eof and not inflate.unused_data and len(content) == member.file_size \
+                and zlib.crc32(content) == member.CRC:
+            remade = deflate_recipe(data[start:end], content)
+        if remade is None:
+            continue
+        pieces += [data[at:start], content]
+        size += len(content) - (end - start)
+        table.append((sum(map(len, pieces)) - len(content), len(content), len(remade)))
+        recipes.append(remade)
+        at = end
+    if not table:
+        return None
+    head = bytes([VERSION]) + struct.pack("<I", len(table)) + b"".join(struct.pack("<QQI", *t) for t in table)
+    return Bytes(b"".join(pieces) + data[at:], extra={"zipz": head + b"".join(recipes)})
+
+
+def zip_rebuild(item: Bytes) -> bytes:
+    """The ZIP file that ``item``'s side data ``zipz`` describes."""
+    side, data = item.extra["zipz"], item.data
+    count = struct.unpack_from("<I", side, 1)[0] if len(side) >= 5 and side[0] == VERSION else -1
+    if not 0 < count <= (len(side) - 5) // 20:
+        raise CorruptStreamError("ZIP recipe (zipz) is damaged or of an unknown version")
+    out, at, pos = [], 0, 5 + 20 * count
+    for i in range(count):
+        start, length, size = struct.unpack_from("<QQI", side, 5 + 20 * i)
+        if start < at or start + length > len(data) or pos + size > len(side):
+            raise CorruptStreamError("ZIP recipe (zipz) does not fit the data")
+        out += [data[at:start], deflate_rebuild(data[start:start + length], side[pos:pos + size])]
+        at, pos = start + length, pos + size
+    if pos != len(side):
+        raise CorruptStreamError("ZIP recipe (zipz) does not fit the data")
+    return b"".join(out) + data[at:]
 
 
 def _gzip_trailer(content: bytes) -> bytes:

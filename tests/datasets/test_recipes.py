@@ -218,14 +218,16 @@ FROZEN = {  # folder: (codec, the original file, its extension, its recipe's tag
     "v3-pngz2": ("png", _flushed_png, ".png", "pngz", 2),
     "v3-tifz": ("png", lambda: _tiff_by_hand(SMOOTH[..., :3], lambda raw: zlib.compress(raw, 9)), ".tif", "tifz", 1),
     "v3-gzpz": ("logzip", lambda: __import__("gzip").compress(LOG, 9, mtime=0), ".gz", "gzpz", 1),
+    "v3-zipz": ("xz", lambda: _zip({"a.xml": (LOG[:50000], 8), "b/": (b"", 0), "c.txt": (LOG[50000:], 8)}), ".zip",
+                "zipz", 1),
 }
 
 
 @pytest.mark.parametrize("folder", sorted(FROZEN))
 def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder):
     """The compatibility promise for the recipes: frozen v3 files (pngz of both forms, an
-    interlaced PNG of every filter type and a flushed stream; tifz; gzpz) decode and render to
-    their original file's bytes."""
+    interlaced PNG of every filter type and a flushed stream; tifz; gzpz; zipz) decode and
+    render to their original file's bytes."""
     import omnicodec
     from omnicodec.datasets.files import read_item, render
     from tests.common import FIXTURES, check_fixture
@@ -375,3 +377,51 @@ def test_a_gzip_file_the_recipe_does_not_take_stays_its_bytes(tmp_path, monkeypa
         monkeypatch.setattr(recipes, "GZIP_MAX", len(LOG) - 1)
     back, sections = _round_trip(tmp_path, "x", data, suffix=".gz")
     assert back == data and "gzpz" not in sections
+
+
+# ZIP ------------------------------------------------------------------------------------
+def _zip(members: dict[str, tuple[bytes, int]]) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, (data, method) in members.items():
+            z.writestr(zipfile.ZipInfo(name, (2026, 12, 7, 14, 0, 0)), data, compress_type=method)
+    return out.getvalue()
+
+
+def test_a_zip_file_is_coded_expanded_and_comes_back_byte_for_byte(tmp_path):
+    """Deflated members are expanded (their streams kept as recipes); a stored member, a tiny
+    one and a folder stay as they are."""
+    import lzma
+    import zipfile
+
+    data = _zip({"word/document.xml": (LOG, zipfile.ZIP_DEFLATED), "styles.xml": (LOG[:20000], zipfile.ZIP_DEFLATED),
+                 "media/": (b"", zipfile.ZIP_STORED), "media/raw.bin": (bytes(range(256)) * 8, zipfile.ZIP_STORED),
+                 "tiny.txt": (b"hi", zipfile.ZIP_DEFLATED)})
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".docx")
+    assert back == data and struct.unpack_from("<I", sections["zipz"], 1)[0] == 2  # the two big members
+    assert (tmp_path / "x.omc").stat().st_size < len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)) / 2
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="zip(1) is not installed")
+def test_info_zips_own_deflater_is_remade(tmp_path):
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        (tmp_path / "in" / f"log{i}.txt").write_bytes(LOG[i * 30000:(i + 1) * 30000])
+    subprocess.run(["zip", "-q", "-r", "-9", str(tmp_path / "a.zip"), "in"], cwd=tmp_path, check=True)
+    data = (tmp_path / "a.zip").read_bytes()
+    back, sections = _round_trip(tmp_path, "a", data, suffix=".zip")
+    assert back == data and "zipz" in sections
+
+
+@pytest.mark.parametrize("case", ["noise", "damaged directory"])
+def test_a_zip_file_that_does_not_gain_stays_its_bytes(tmp_path, case):
+    import zipfile
+
+    noise = np.random.default_rng(0).integers(0, 256, 40000, np.uint8).tobytes()
+    data = _zip({"a.bin": (noise, zipfile.ZIP_DEFLATED), "b.txt": (LOG[:3000], zipfile.ZIP_DEFLATED)})
+    if case == "damaged directory":
+        data = data[:-22] + b"PK\x05\x06" + bytes(18)  # an end record that points nowhere
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".zip")
+    assert back == data and "zipz" not in sections
