@@ -1,5 +1,6 @@
-"""Compressed pixel data byte for byte: recipes (side data) that remake a file's deflated
-pixels from the pixels themselves, so that a PNG or a Deflate TIFF comes back as it was.
+"""Compressed files byte for byte: recipes (side data) that remake a file's compressed bytes
+from what they hold, so that a PNG, a Deflate or LZW TIFF, a gzip or a ZIP file coded as its
+pixels or content comes back as it was.
 
 zlib is deterministic: given the bytes it was fed and its settings (level, memLevel,
 strategy, window), it writes the same stream again.  :func:`_settings` finds settings under
@@ -26,11 +27,13 @@ carries the CRC-32 of what it remakes, which tells a decoder whose zlib writes d
 * ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate or LZW TIFF's strips are
   zlib or LZW streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for
   it; LZW has no settings, but libtiff's rules for starting its table afresh, which
-  ``kernels/lzw.py`` follows.  Layout: version ``1``; the coder (0 zlib, 1 LZW); four bytes of
-  settings (zlib: level, memLevel, strategy, window bits; LZW: whether the last code counts
-  for its width, then zeros); the predictor (1 or 2); rows per strip and the CRC-32 of the
-  strips as they follow one another (``u32`` each); then the file without its strips, as
-  ``wave`` holds a WAV (``u64`` offset, the rest).  Without one, such a TIFF stays bytes.
+  ``kernels/lzw.py`` follows.  Layout: version ``1``; the coder (0 zlib, 1 LZW, 2 another
+  deflater); four bytes of settings (zlib: level, memLevel, strategy, window bits; LZW:
+  whether the last code counts for its width, then zeros); the predictor (1 or 2); rows per
+  strip and the CRC-32 of the strips as they follow one another (``u32`` each); for coder 2,
+  the strip count and each strip's recipe length (``u32`` each), then each strip's zlib header
+  (2 bytes) and :func:`deflate_recipe`; then the file without its strips, as ``wave`` holds a
+  WAV (``u64`` offset, the rest).  Without one, such a TIFF stays bytes.
 """
 
 from __future__ import annotations
@@ -186,7 +189,7 @@ def _filtered(passes: list[np.ndarray], filters: np.ndarray, ihdr: bytes, block:
 
 
 # TIFF -----------------------------------------------------------------------------------
-_ZLIB, _LZW = 0, 1  # how the strips were compressed (the recipe's coder byte)
+_ZLIB, _LZW, _ANY = 0, 1, 2  # how the strips were compressed (the recipe's coder byte: zlib, LZW, another deflater)
 TIFF_CODERS = {8: _ZLIB, 32946: _ZLIB, 5: _LZW}  # TIFF compression codes -> coder
 
 
@@ -225,38 +228,63 @@ def tiff_recipe(data: bytes, strips: list[tuple[int, int]], rows: int, shape: tu
         tried = [_settings(raws[0], first)]
     else:
         tried = [(step, 0, 0, 0) for step in (1, 0) if _lzw(raws[0], step) == first]
+    from .files import wrap
+
+    head = struct.pack("<II", rows, zlib.crc32(data[start:end]))
     for params in [p for p in tried if p is not None][:1]:
         if _strips(pixels.astype(dtype), rows, predictor, coder, params) == data[start:end]:
-            from .files import wrap
-
-            head = bytes([VERSION, coder, *params, predictor]) + struct.pack("<II", rows, zlib.crc32(data[start:end]))
-            return pixels.astype(dtype.name), head + wrap(data, start, end)
-    return None
+            side = bytes([VERSION, coder, *params, predictor]) + head
+            return pixels.astype(dtype.name), side + wrap(data, start, end)
+    if coder != _ZLIB:
+        return None
+    remade = []  # another deflater's strips (libdeflate's, in many libtiff builds): a recipe each
+    for (offset, size), raw in zip(strips, raws):
+        stream = data[offset:offset + size]
+        recipe = deflate_recipe(stream[2:-4], raw) if stream[-4:] == zlib.adler32(raw).to_bytes(4, "big") else None
+        if recipe is None:
+            return None
+        remade.append(stream[:2] + recipe)
+    table = struct.pack(f"<{len(remade) + 1}I", len(remade), *map(len, remade))
+    side = bytes([VERSION, _ANY, 0, 0, 0, 0, predictor]) + head + table + b"".join(remade)
+    return pixels.astype(dtype.name), side + wrap(data, start, end)
 
 
 def tiff_rebuild(image: Image, side: bytes) -> bytes:
     """The TIFF file that recipe ``side`` describes for ``image``."""
     from .files import unwrap
 
-    if len(side) < 23 or side[0] != VERSION or side[1] not in (_ZLIB, _LZW) or side[6] not in (1, 2):
+    if len(side) < 23 or side[0] != VERSION or side[1] not in (_ZLIB, _LZW, _ANY) or side[6] not in (1, 2):
         raise CorruptStreamError("TIFF recipe (tifz) is damaged or of an unknown version")
     rows, crc = struct.unpack_from("<II", side, 7)
-    order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[23:27], "<")
+    at, remade = 15, None
     try:
+        if side[1] == _ANY:
+            (count,) = struct.unpack_from("<I", side, at)
+            sizes = struct.unpack_from(f"<{min(count, len(side) // 4)}I", side, at + 4)
+            at += 4 + 4 * len(sizes)
+            remade = [side[at + sum(sizes[:i]):at + sum(sizes[:i + 1])] for i in range(len(sizes))]
+            at += sum(sizes)
+        order = {b"II*\0": "<", b"MM\0*": ">"}.get(side[at + 8:at + 12], "<")
         strips = _strips(image.pixels.astype(image.pixels.dtype.newbyteorder(order)), max(1, rows), side[6],
-                         side[1], tuple(side[2:6]))
-    except (ValueError, zlib.error):
+                         side[1], tuple(side[2:6]), remade)
+    except (ValueError, zlib.error, struct.error, CorruptStreamError):
         raise CorruptStreamError("TIFF recipe (tifz) does not fit the image") from None
-    if zlib.crc32(strips) != crc:
+    if zlib.crc32(strips) != crc and side[1] == _ZLIB:
         raise UnsupportedInputError(f"{_MISMATCH} TIFF's strips: decode to .png or .npy with --allow-loss "
                                     "for its pixels")
-    return unwrap(side[15:], strips)
+    if zlib.crc32(strips) != crc:
+        raise CorruptStreamError("TIFF recipe (tifz) does not fit the image")
+    return unwrap(side[at:], strips)
 
 
-def _strips(pixels: np.ndarray, rows: int, predictor: int, coder: int, params: tuple[int, ...]) -> bytes:
+def _strips(pixels: np.ndarray, rows: int, predictor: int, coder: int, params: tuple[int, ...],
+            remade: list[bytes] | None = None) -> bytes:
     """A TIFF's strips, one after another: ``rows`` rows each, predicted (2: each sample less
-    the one before it in its row and channel), compressed by zlib's settings or by LZW."""
+    the one before it in its row and channel), compressed by zlib's settings, by LZW, or (coder
+    _ANY) by each strip's zlib header and deflate recipe in ``remade``."""
     out = []
+    if coder == _ANY and len(remade) != -(-len(pixels) // rows):
+        raise ValueError("a recipe per strip")
     for start in range(0, len(pixels), rows):
         block = pixels[start:start + rows]
         if predictor == 2:
@@ -264,6 +292,9 @@ def _strips(pixels: np.ndarray, rows: int, predictor: int, coder: int, params: t
             block[:, 1:] -= pixels[start:start + rows, :-1]
         if coder == _LZW:
             out.append(_lzw(block.tobytes(), params[0]))
+        elif coder == _ANY:
+            raw, recipe = block.tobytes(), remade[start // rows]
+            out.append(recipe[:2] + deflate_rebuild(raw, recipe[2:]) + zlib.adler32(raw).to_bytes(4, "big"))
         else:
             level, mem, strategy, wbits = params
             z = zlib.compressobj(level, zlib.DEFLATED, wbits, mem, strategy)
