@@ -250,8 +250,8 @@ def _parse_entry(run):
     def parse(stream: bytes, nbits: int, cap: int):
         d = np.frombuffer(stream, np.uint8)
         raw = np.zeros(cap, np.uint8)
-        lengths = np.zeros(cap, np.int32)
-        dists = np.zeros(cap, np.int32)
+        lengths = np.zeros(cap, np.uint16)  # (a token: length 0-258, distance or byte up to 32768)
+        dists = np.zeros(cap, np.uint16)
         blocks = np.zeros((nbits // 10 + 2, 5), np.int64)  # a block is 10 bits or more
         o, nt, nb, end, ok = run(d, nbits, cap, raw, lengths, dists, blocks)
         return raw[:o], lengths[:nt], dists[:nt], blocks[:nb], end, bool(ok)
@@ -328,7 +328,7 @@ def _write(raw, lengths_in, dists_in, blocks, headers, hbits, tail, tail_bits, o
         _codes(lengths[:hlit], hlit, lcode)
         _codes(lengths[hlit:hlit + hdist], hdist, dcode)
         for t in range(first, first + count):
-            size, dist = lengths_in[t], dists_in[t]
+            size, dist = np.int64(lengths_in[t]), np.int64(dists_in[t])
             if 8 * len(out) - at < 64:
                 return 0, False
             if size == 0:
@@ -368,7 +368,7 @@ def _write(raw, lengths_in, dists_in, blocks, headers, hbits, tail, tail_bits, o
 def _write_entry(run):
     def write(raw, lengths, dists, blocks, headers: bytes, hbits: int, tail: int, tail_bits: int):
         out = np.zeros(2 * len(raw) + len(headers) + 8 * len(blocks) + 64, np.uint8)
-        n, ok = run(np.asarray(raw, np.uint8), np.asarray(lengths, np.int32), np.asarray(dists, np.int32),
+        n, ok = run(np.asarray(raw, np.uint8), np.asarray(lengths, np.uint16), np.asarray(dists, np.uint16),
                     np.asarray(blocks, np.int64), np.frombuffer(headers, np.uint8), hbits, tail, tail_bits, out)
         return out[:n].tobytes(), bool(ok)
     return write
@@ -483,7 +483,8 @@ def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
     p = 0
     k = 0
     for t in range(len(lengths)):
-        size = lengths[t]
+        size = np.int64(lengths[t])
+        dist = np.int64(dists[t])
         step = size if size else 1
         if stored[t]:
             p += step
@@ -492,7 +493,7 @@ def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
         if work[0] > budget:
             counts[0] = -1
             return
-        kind = 0 if size == 0 else (1 if size == best and dists[t] == near else 2)
+        kind = 0 if size == 0 else (1 if size == best and dist == near else 2)
         sid[k] = ctx
         sym[k] = kind
         k += 1
@@ -500,7 +501,7 @@ def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
             sid[k] = 64 + min(best, 63)
             sym[k] = (best - size) & 255
             k += 1
-            r = _rank(raw, n, p, head, prev, size, dists[t], chain) + 1  # 0: not among them
+            r = _rank(raw, n, p, head, prev, size, dist, chain) + 1  # 0: not among them
             explicit = r == 0
             while True:
                 sid[k] = _RANKS
@@ -511,9 +512,9 @@ def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
                     break
             if explicit:
                 sid[k] = _FAR
-                sym[k] = dists[t] & 255
+                sym[k] = dist & 255
                 sid[k + 1] = _FAR
-                sym[k + 1] = dists[t] >> 8
+                sym[k + 1] = dist >> 8
                 k += 2
         p += step
     counts[0] = k
@@ -530,7 +531,7 @@ def _diff_entry(run):
         """(bytes per stream, the streams one after another), or None past the budget."""
         n = len(lengths)
         sid, sym, counts = np.zeros(6 * n + 1, np.uint8), np.zeros(6 * n + 1, np.uint8), np.zeros(1, np.int64)
-        run(np.asarray(raw, np.uint8), np.asarray(lengths, np.int64), np.asarray(dists, np.int64),
+        run(np.asarray(raw, np.uint8), np.asarray(lengths, np.uint16), np.asarray(dists, np.uint16),
             np.asarray(stored, np.bool_), chain, budget(len(raw)), sid, sym, counts)
         if counts[0] < 0:
             return None
@@ -632,7 +633,7 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
 def _undiff_entry(run):
     def undiff(raw, stored_runs, sizes, data: bytes, chain: int):
         raw = np.asarray(raw, np.uint8)
-        lengths, dists = np.zeros(len(raw) + 1, np.int32), np.zeros(len(raw) + 1, np.int32)
+        lengths, dists = np.zeros(len(raw) + 1, np.uint16), np.zeros(len(raw) + 1, np.uint16)
         t, ok = run(raw, np.asarray(stored_runs, np.int64).reshape(-1, 2), np.asarray(sizes, np.int64),
                     np.frombuffer(data, np.uint8), chain, budget(len(raw)), lengths, dists)
         return lengths[:t], dists[:t], bool(ok)
