@@ -523,7 +523,7 @@ def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
 def budget(n: int) -> int:
     """Candidates the matcher may try over n bytes: a recipe that needs more is not written
     (the pathological data of long hash chains and short matches), nor read."""
-    return 256 * n + (1 << 22)
+    return 128 * n + (1 << 25)  # (about 1 s a MB; Kodak's optimal parser needs up to 128 n at chain 4096)
 
 
 def _diff_entry(run):
