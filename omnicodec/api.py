@@ -186,6 +186,8 @@ def _search(codec: Codec | None, encode_at: Callable, goal_of: Callable[[Header]
 def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float | None = None,
             source: dict[str, str] | None = None, target: Target | None = None) -> tuple[Header, bytes]:
     """:func:`encode`, also returning the header it wrote."""
+    from .datasets.files import RECIPES
+
     if isinstance(item, (bytes, bytearray, memoryview)):
         item = Bytes(bytes(item))
     elif isinstance(item, np.ndarray):
@@ -209,8 +211,6 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     except CorruptStreamError as exc:
         raise UnsupportedInputError(f"too large to be decoded within the caps: {exc}") from None
     config = codec.get_config()  # fixed before encode: the stream records what was asked for
-    from .datasets.files import RECIPES
-
     sections = codec.encode(item)
     for tag, value in item.extra.items():
         if tag in RECIPES and not codec.lossless:
