@@ -2,7 +2,7 @@
 
 Identification looks at magic bytes first and the extension second.  What a format keeps:
 
-* ``ITEM_FORMATS`` (PNG, PGM/PPM, BMP, TIFF, WAV, AIFF, y4m) are decoded to items by default:
+* ``ITEM_FORMATS`` (PNG, PGM/PPM, BMP, TIFF, WAV, AIFF, y4m; gzip and ZIP, opened) are decoded to items by default:
   their essence is pixels, samples or frames that a lossless codec can shrink, and everything
   else in the file rides along as side data (``Item.extra``): PNG ancillary chunks verbatim
   (``pngc``: ICC, EXIF, XMP, text, gamma...), the file around its raw samples (``wave``,
@@ -10,7 +10,9 @@ Identification looks at magic bytes first and the extension second.  What a form
   (``y4mh``).  WAV, AIFF, PNM, BMP, TIFF and y4m are restored byte for byte (``BYTE_EXACT``),
   and so is a PNG (its IDAT's recipe, ``pngz``: see recipes.py; one without a recipe to the
   same pixels and chunks).  A file of these formats that its reader takes through
-  Pillow or libsndfile (a palette BMP, an LZW TIFF) has no such side data and stays bytes.
+  Pillow or libsndfile (a palette BMP, a PackBits TIFF) has no such side data and stays bytes.
+  A gzip file is read as its content, a ZIP with its deflated members expanded (``gzpz``,
+  ``zipz``: recipes.py), and restored byte for byte.
 * Every other format (JPEG, GIF, WebP, AVIF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
   compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
   its own bytes, so it decodes to the same file.  Asked for a codec by name, it is read as an
@@ -136,8 +138,9 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
     (:class:`UnsupportedInputError` naming what would be lost); whole frames after the first
     and other streams (an animation, a video's audio) only with ``drop`` (default:
     ``allow_loss``): a lossy codec's consent to lose precision is not consent to lose them.
-    ``exact`` (for a lossless encode) adds the recipes that remake a file's compressed pixel
-    data byte for byte, where one is found (recipes.py: a PNG's IDAT, a Deflate TIFF)."""
+    ``exact`` (for a lossless encode) adds the recipes that remake a file's compressed data
+    byte for byte, where one is found (recipes.py: a PNG's IDAT, a Deflate or LZW TIFF's
+    strips), and opens gzip and ZIP files."""
     path = Path(path)
     data = path.read_bytes() if data is None else data
     found, fmt = identify(data[:64], path.suffix.lower())
@@ -394,8 +397,8 @@ def read_tiff(data: bytes, allow_loss: bool = False, drop: bool = False, exact: 
     """A one-image TIFF of 8/16-bit grey or RGB samples (alpha or other extra samples
     included), interleaved, in strips that follow one another, restored byte for byte:
     uncompressed, the pixels and the file around them (side data ``tifh``, as ``wave``); with
-    ``exact``, Deflate or LZW where zlib or our LZW remakes the strips (``tifz``, see
-    recipes.py).  Any other TIFF (JPEG, PackBits, tiled, planar, several pages, float, CMYK,
+    ``exact``, Deflate (any deflater's) or LZW (libtiff's) where the strips are remade
+    (``tifz``, see recipes.py).  Any other TIFF (JPEG, PackBits, tiled, planar, several pages, float, CMYK,
     palette) goes through Pillow."""
     layout = _tiff_layout(data)
     if layout is None or (layout["compression"] != 1 and not exact):
