@@ -11,8 +11,8 @@ Identification looks at magic bytes first and the extension second.  What a form
   and so is a PNG (its IDAT's recipe, ``pngz``: see recipes.py; one without a recipe to the
   same pixels and chunks).  A file of these formats that its reader takes through
   Pillow or libsndfile (a palette BMP, a PackBits TIFF) has no such side data and stays bytes.
-  A gzip file is read as its content, a ZIP with its deflated members expanded (``gzpz``,
-  ``zipz``: recipes.py), and restored byte for byte.
+  A gzip or bzip2 file is read as its content, a ZIP with its deflated members expanded
+  (``gzpz``, ``bz2z``, ``zipz``: recipes.py), and restored byte for byte.
 * Every other format (JPEG, GIF, WebP, AVIF, MP3, Ogg, FLAC, M4A, MP4, MKV...) is already
   compressed or holds more than one item can (frames, tracks, tags): by default it is kept as
   its own bytes, so it decodes to the same file.  Asked for a codec by name, it is read as an
@@ -40,12 +40,12 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf",
               ".m4a", ".aac"}
 VIDEO_EXTS = {".y4m", ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
-ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip", "zip"}  # decoded to items by default
-BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip", "zip"}  # ... and restored byte for byte
+ITEM_FORMATS = {"png", "pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip", "bzip2", "zip"}  # decoded to items
+BYTE_EXACT = {"pnm", "bmp", "tiff", "wav", "aiff", "y4m", "gzip", "bzip2", "zip"}  # ... and restored byte for byte
 # the side data that holds the rest of a BYTE_EXACT file: a reader that did not write it (a
 # palette BMP, an LZW TIFF through Pillow) read an item that does not restore the file
 WRAPPERS = {"pnm": {"pnmh"}, "bmp": {"bmph"}, "tiff": {"tifh", "tifz"}, "wav": {"wave"}, "aiff": {"aiff"},
-            "y4m": {"y4mh"}, "gzip": {"gzpz"}, "zip": {"zipz"}}
+            "y4m": {"y4mh"}, "gzip": {"gzpz"}, "bzip2": {"bz2z"}, "zip": {"zipz"}}
 EXPANDED = {"zip"}  # formats read as the file expanded: the file's own bytes through a bytes codec may be smaller
 # formats a decoded item can be written back to without loss, per modality
 WRITABLE = {"image": {".png", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".npy"},
@@ -102,6 +102,8 @@ def identify(head: bytes, ext: str) -> tuple[str, str]:
         return "bytes", "gzip"
     if head.startswith(b"PK\x03\x04"):  # ZIP (docx, xlsx, jar...): expanded (recipes.zip_item)
         return "bytes", "zip"
+    if head[:3] == b"BZh" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):  # bzip2 (recipes.bz2_item)
+        return "bytes", "bzip2"
     magic = [(PNG_MAGIC, "image", "png"), (b"\xff\xd8\xff", "image", "jpeg"), (b"GIF8", "image", "gif"),
              (b"BM", "image", "bmp"), (b"II*\0", "image", "tiff"), (b"MM\0*", "image", "tiff"),
              (b"qoif", "image", "qoi"), (b"\xff\x0a", "image", "jxl"), (b"\0\0\0\x0cJXL ", "image", "jxl"),
@@ -147,9 +149,9 @@ def read_item(path: str | os.PathLike, modality: str | None = None, allow_loss: 
     modality = modality or found
     try:
         if modality == "bytes":
-            from .recipes import gzip_item, zip_item
+            from .recipes import bz2_item, gzip_item, zip_item
 
-            opened = {"gzip": gzip_item, "zip": zip_item}.get(fmt) if exact else None
+            opened = {"gzip": gzip_item, "bzip2": bz2_item, "zip": zip_item}.get(fmt) if exact else None
             return (opened(data) if opened else None) or Bytes(data)
         drop = allow_loss if drop is None else drop
         if modality == "image":
@@ -736,10 +738,11 @@ def render(item: Item, ext: str) -> bytes:
     """The file bytes of ``item`` in the format of extension ``ext``; side data restores the
     original file (the BYTE_EXACT formats byte for byte; PNG chunks verbatim)."""
     if item.modality == "bytes":
-        if "gzpz" in item.extra or "zipz" in item.extra:  # opened: the file, whatever the extension
-            from .recipes import gzip_rebuild, zip_rebuild
+        from .recipes import bz2_rebuild, gzip_rebuild, zip_rebuild
 
-            return gzip_rebuild(item) if "gzpz" in item.extra else zip_rebuild(item)
+        for tag, rebuild in (("gzpz", gzip_rebuild), ("bz2z", bz2_rebuild), ("zipz", zip_rebuild)):
+            if tag in item.extra:  # an opened file: the file, whatever the extension
+                return rebuild(item)
         return item.data
     if ext not in WRITABLE[item.modality]:
         raise UnsupportedInputError(

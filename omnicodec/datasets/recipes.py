@@ -24,6 +24,8 @@ carries the CRC-32 of what it remakes, which tells a decoder whose zlib writes d
   deflate stream's recipe, beside its content (which a bytes codec codes: logzip for a log).
 * ``zipz`` (:func:`zip_item`, :func:`zip_rebuild`): a ZIP file with its deflated members
   expanded, and their streams' recipes.
+* ``bz2z`` (:func:`bz2_item`, :func:`bz2_rebuild`): a bzip2 file's block size, beside its
+  content (libbzip2 is deterministic).
 * ``tifz`` (:func:`tiff_recipe`, :func:`tiff_rebuild`): a Deflate or LZW TIFF's strips are
   zlib or LZW streams of whole rows, after TIFF's horizontal predictor where tag 317 asks for
   it; LZW has no settings, but libtiff's rules for starting its table afresh, which
@@ -389,7 +391,7 @@ def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:
 
 
 # gzip -----------------------------------------------------------------------------------
-GZIP_MAX = 64 << 20  # bytes a gzip member may inflate to for its content to be coded
+OPEN_MAX = 64 << 20  # bytes a gzip, bzip2 or ZIP file may open to for its content to be coded
 
 
 def gzip_item(data: bytes) -> Bytes | None:
@@ -397,7 +399,7 @@ def gzip_item(data: bytes) -> Bytes | None:
     the file: version ``1``, the header's length (``u32``) and bytes (name, time, comment and
     extra fields verbatim), then a :func:`deflate_recipe` of its deflate stream (the CRC-32 and
     size after it are computed).  None for anything else (several members, bytes after the
-    member, content over GZIP_MAX, a stream this cannot remake)."""
+    member, content over OPEN_MAX, a stream this cannot remake)."""
     if len(data) < 18 or data[:3] != b"\x1f\x8b\x08" or data[3] & 0xE0:
         return None
     flags, pos = data[3], 10
@@ -412,10 +414,10 @@ def gzip_item(data: bytes) -> Bytes | None:
         return None
     inflate = zlib.decompressobj(-15)
     try:
-        content = inflate.decompress(data[pos:], GZIP_MAX + 1)
+        content = inflate.decompress(data[pos:], OPEN_MAX + 1)
     except zlib.error:
         return None
-    if not inflate.eof or len(inflate.unused_data) != 8 or len(content) > GZIP_MAX \
+    if not inflate.eof or len(inflate.unused_data) != 8 or len(content) > OPEN_MAX \
             or inflate.unused_data != _gzip_trailer(content):
         return None
     remade = deflate_recipe(data[pos:-8], content)
@@ -434,6 +436,39 @@ def gzip_rebuild(item: Bytes) -> bytes:
     return side[5:5 + size] + stream + _gzip_trailer(item.data)
 
 
+def bz2_item(data: bytes) -> Bytes | None:
+    """A bzip2 file of one stream, as bzip2(1) and libbzip2 write it, as its content: bzip2 is
+    deterministic, so side data ``bz2z`` is version ``1``, the block size digit and the file's
+    CRC-32 (``u32``: a decoder whose libbzip2 writes otherwise refuses).  None for anything
+    else (several streams, pbzip2's or lbzip2's output, content over OPEN_MAX)."""
+    import bz2
+
+    if len(data) < 14 or data[:3] != b"BZh" or not 0x31 <= data[3] <= 0x39:
+        return None
+    unpack = bz2.BZ2Decompressor()
+    try:
+        content = unpack.decompress(data, OPEN_MAX + 1)
+    except (OSError, ValueError):
+        return None
+    if not unpack.eof or unpack.unused_data or len(content) > OPEN_MAX or bz2.compress(content, data[3] - 0x30) != data:
+        return None
+    return Bytes(content, extra={"bz2z": bytes([VERSION, data[3] - 0x30]) + struct.pack("<I", zlib.crc32(data))})
+
+
+def bz2_rebuild(item: Bytes) -> bytes:
+    """The bzip2 file that ``item``'s side data ``bz2z`` describes."""
+    import bz2
+
+    side = item.extra["bz2z"]
+    if len(side) != 6 or side[0] != VERSION or not 1 <= side[1] <= 9:
+        raise CorruptStreamError("bzip2 recipe (bz2z) is damaged or of an unknown version")
+    out = bz2.compress(item.data, side[1])
+    if zlib.crc32(out) != struct.unpack_from("<I", side, 2)[0]:
+        raise UnsupportedInputError("this machine's libbzip2 does not remake the bzip2 file (its content: "
+                                    "codec decode --lines A:B)")
+    return out
+
+
 def zip_item(data: bytes) -> Bytes | None:
     """A ZIP file (docx, xlsx, jar, epub...) expanded: each deflated member's data replaced by
     what it inflates to, so that a bytes codec sees the documents themselves, with side data
@@ -441,7 +476,7 @@ def zip_item(data: bytes) -> Bytes | None:
     offset in the expanded bytes and length (``u64`` each) and its recipe's length (``u32``),
     then the :func:`deflate_recipe` of each.  Members that are stored, encrypted, under 64
     bytes, or whose stream this cannot remake stay as they are; None when no member is
-    expanded, the members overlap, or the expanded bytes would pass GZIP_MAX."""
+    expanded, the members overlap, or the expanded bytes would pass OPEN_MAX."""
     import io
     import zipfile
 
@@ -457,7 +492,7 @@ def zip_item(data: bytes) -> Bytes | None:
             continue
         start += sum(struct.unpack_from("<HH", data, start - 4))  # the name and extra field
         end = start + member.compress_size
-        if start < at or end > len(data) or size + member.file_size > GZIP_MAX:
+        if start < at or end > len(data) or size + member.file_size > OPEN_MAX:
             return None
         inflate = zlib.decompressobj(-15)
         try:

@@ -220,14 +220,15 @@ FROZEN = {  # folder: (codec, the original file, its extension, its recipe's tag
     "v3-gzpz": ("logzip", lambda: __import__("gzip").compress(LOG, 9, mtime=0), ".gz", "gzpz", 1),
     "v3-zipz": ("xz", lambda: _zip({"a.xml": (LOG[:50000], 8), "b/": (b"", 0), "c.txt": (LOG[50000:], 8)}), ".zip",
                 "zipz", 1),
+    "v3-bz2z": ("logzip", lambda: __import__("bz2").compress(LOG, 9), ".bz2", "bz2z", 1),
 }
 
 
 @pytest.mark.parametrize("folder", sorted(FROZEN))
 def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder):
     """The compatibility promise for the recipes: frozen v3 files (pngz of both forms, an
-    interlaced PNG of every filter type and a flushed stream; tifz; gzpz; zipz) decode and
-    render to their original file's bytes."""
+    interlaced PNG of every filter type and a flushed stream; tifz; gzpz; zipz; bz2z) decode
+    and render to their original file's bytes."""
     import omnicodec
     from omnicodec.datasets.files import read_item, render
     from tests.common import FIXTURES, check_fixture
@@ -382,7 +383,7 @@ def test_a_gzip_file_the_recipe_does_not_take_stays_its_bytes(tmp_path, monkeypa
             "bytes after": gzip.compress(LOG) + b"\0\0", "bad crc": gzip.compress(LOG)[:-8] + bytes(8),
             "over the cap": gzip.compress(LOG)}[case]
     if case == "over the cap":
-        monkeypatch.setattr(recipes, "GZIP_MAX", len(LOG) - 1)
+        monkeypatch.setattr(recipes, "OPEN_MAX", len(LOG) - 1)
     back, sections = _round_trip(tmp_path, "x", data, suffix=".gz")
     assert back == data and "gzpz" not in sections
 
@@ -433,3 +434,24 @@ def test_a_zip_file_that_does_not_gain_stays_its_bytes(tmp_path, case):
         data = data[:-22] + b"PK\x05\x06" + bytes(18)  # an end record that points nowhere
     back, sections = _round_trip(tmp_path, "x", data, suffix=".zip")
     assert back == data and "zipz" not in sections
+
+
+# bzip2 ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", [1, 9])
+def test_a_bzip2_file_is_coded_as_its_content_and_comes_back_byte_for_byte(tmp_path, level, capsys):
+    import bz2
+
+    data = bz2.compress(LOG, level)  # (what bzip2(1) writes: the same libbzip2, the same bytes)
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".log.bz2")
+    assert back == data and sections["bz2z"][1] == level
+    assert (tmp_path / "x.omc").stat().st_size < len(data) / 2
+    capsys.readouterr()
+    assert main(["grep", "-c", "job 3999 ", str(tmp_path / "x.omc")]) == 0 and capsys.readouterr().out.strip() == "1"
+
+
+def test_a_bzip2_file_libbzip2_does_not_remake_stays_its_bytes(tmp_path):
+    import bz2
+
+    data = bz2.compress(LOG[:20000]) + bz2.compress(LOG[20000:])  # two streams (as pbzip2 writes)
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".bz2")
+    assert back == data and "bz2z" not in sections
