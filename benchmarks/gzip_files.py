@@ -1,8 +1,8 @@
-"""gzip files through the default encode: rotated logs as logrotate leaves them.
+"""gzip and bzip2 files through the default encode: rotated logs as logrotate leaves them.
 
 Each log of ../shared/data/logs (the 2k-line LogHub samples and the large Linux and Proxifier
-logs) is gzipped three ways: gzip(1) -6 (logrotate's default), gzip(1) -9, and Python's gzip
-module (zlib, level 9, as many programs write them).  For each .gz, in the same run: the whole
+logs) is compressed four ways: gzip(1) -6 (logrotate's default), gzip(1) -9, Python's gzip
+module (zlib, level 9, as many programs write them) and bzip2(1) -9.  For each file, in the same run: the whole
 .omc of ``codec encode`` (default options; then ``codec decode`` compared byte for byte with the
 .gz), ``xz -9e`` of the .gz (what an archiver that keeps the bytes gets), and, as the anchors a
 user who gives up the .gz bytes would reach, ``xz -9e`` of the content and the .omc of the
@@ -10,6 +10,8 @@ content itself.  Sizes are whole files; times are the encode's seconds (the CLI 
 verification included) on this machine.
 
     python benchmarks/gzip_files.py       -> benchmarks/results/gzip_files.json
+
+(Field names say gz for either format.)
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "logs"
 OUT = ROOT / "benchmarks" / "results" / "gzip_files.json"
 CODEC = str(ROOT / ".venv" / "bin" / "codec")
-WRITERS = {"gzip -6": lambda d: _cli(d, "-6"), "gzip -9": lambda d: _cli(d, "-9"),
-           "python gzip": lambda d: gzip.compress(d, 9, mtime=0)}
+WRITERS = {"gzip -6": lambda d: _cli(d, "gzip", "-6", "-n"), "gzip -9": lambda d: _cli(d, "gzip", "-9", "-n"),
+           "python gzip": lambda d: gzip.compress(d, 9, mtime=0), "bzip2 -9": lambda d: _cli(d, "bzip2", "-9")}
 
 
-def _cli(data: bytes, level: str) -> bytes:
-    return subprocess.run(["gzip", level, "-n", "-c"], input=data, capture_output=True, check=True).stdout
+def _cli(data: bytes, *command: str) -> bytes:
+    return subprocess.run([*command, "-c"], input=data, capture_output=True, check=True).stdout
 
 
 def _omc(data: bytes, name: str, work: Path) -> tuple[int, str, bool, float]:
@@ -65,7 +67,7 @@ def main() -> None:
             xz_content = len(lzma.compress(content, preset=9 | lzma.PRESET_EXTREME))
             for writer, make in WRITERS.items():
                 gz = make(content)
-                size, codec, exact, seconds = _omc(gz, path.name + ".gz", work)
+                size, codec, exact, seconds = _omc(gz, path.name + (".bz2" if "bzip2" in writer else ".gz"), work)
                 rows.append({"file": str(path.relative_to(DATA)), "writer": writer, "content_bytes": len(content),
                              "gz_bytes": len(gz), "omc_bytes": size, "codec": codec, "exact": exact,
                              "encode_s": round(seconds, 2),
