@@ -1,15 +1,17 @@
 """Deflate streams taken apart and put back together bit for bit, whatever wrote them.
 
-Three jobs, for ``datasets/deflate.py`` (which keeps what they return):
+Four jobs, for ``datasets/recipes.py`` (deflate_recipe and deflate_rebuild keep what they
+return):
 
-``parse[twin](stream, nbits, cap) -> (raw, lengths, distances, blocks, end)``: inflate (RFC
-1951) into its tokens: a literal (length 0, the byte as distance) or a match (length 3-258,
-distance 1-32768), and its blocks as rows (type, first bit, first bit after the header, first
+``parse[twin](stream, nbits, cap) -> (raw, lengths, distances, blocks, end, ok)``: inflate (RFC
+1951) into its tokens (``uint16`` arrays): a literal (length 0, the byte as distance) or a
+match (length 3-258, distance 1-32768), and its blocks as rows (type, first bit, first bit after the header, first
 token, tokens); ``end`` is the bit after the last block.  Stored blocks' bytes are literals.
 ``ok`` is False for a stream this reader refuses (truncated, a bad code, more than ``cap``
 bytes out): callers first let zlib inflate it.
 
-``write[twin](raw, lengths, distances, blocks, headers, tail, tail_bits) -> stream``: the
+``write[twin](raw, lengths, distances, blocks, headers, hbits, tail, tail_bits) -> (stream,
+ok)``: the
 inverse: each block's header bits copied from ``headers`` (the original stream's, block after
 block), its tokens written with the Huffman codes that header defines (the fixed ones for
 type 1), then the end-of-block code; ``tail`` bits pad the last byte.  Given a parse's pieces
@@ -17,7 +19,7 @@ it writes the parsed stream again, byte for byte (``ok`` False where the pieces 
 token its header has no code for, tokens past the data).
 
 ``diff[twin](raw, lengths, distances, stored, chain) -> corrections`` and ``undiff[twin](raw,
-stored runs, corrections, chain) -> (lengths, distances)``: a parse as its differences from
+stored runs, sizes, data, chain) -> (lengths, distances, ok)``: a parse as its differences from
 what a plain matcher predicts at each token: the longest match of at least 3 bytes found along
 a hash chain of the 3 bytes there (at most ``chain`` candidates back, within 32 KiB), the
 nearest of those that long, looked at with zlib's eyes (is the match one byte on longer: a
@@ -33,8 +35,9 @@ Corrections are STREAMS byte streams, so that each holds bytes of one distributi
 literal, 1 as predicted, 2 otherwise) by the matcher's context (found nothing; or lazy,
 too-far and the predicted length up to 17), lengths ((predicted - length) mod 256) by the
 predicted length, ranks (LEB128: 0 when an explicit distance follows, else rank + 1) and
-explicit distances (u16).  The matcher's work is bounded (``budget``).  Sequential bit work: the NumPy twin runs the
-same Python source uncompiled (slow; zlib is the independent yardstick in the tests).
+explicit distances (u16); ``diff`` returns the bytes per stream and the streams one after
+another.  The matcher's work is bounded (``budget``).  Sequential bit work: the NumPy twin
+runs the same Python source uncompiled (slow; zlib is the independent yardstick in the tests).
 """
 
 from __future__ import annotations
