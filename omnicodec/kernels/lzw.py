@@ -82,6 +82,18 @@ def _encode_numpy(data: np.ndarray, final_step: bool) -> bytes:
     return bytes(out)
 
 
+def _put(out, pos, acc, nacc, code, width):
+    """``code`` in ``width`` bits after the ``nacc`` pending bits of ``acc``, whole bytes to
+    ``out`` from ``pos``; returns (pos, acc, nacc), fewer than 8 bits pending."""
+    acc = (acc << width) | code
+    nacc += width
+    while nacc >= 8:
+        nacc -= 8
+        out[pos] = (acc >> nacc) & 0xFF
+        pos += 1
+    return pos, acc & ((1 << nacc) - 1), nacc
+
+
 def _encode_body(data, final_step, out):  # the CPU twin's loop (numba): returns the bytes written
     keys = np.full(8192, -1, np.int64)  # open addressing, linear probing: at most 4094 of 8192 used
     codes = np.zeros(8192, np.int32)
@@ -91,7 +103,7 @@ def _encode_body(data, final_step, out):  # the CPU twin's loop (numba): returns
     nacc = 0
     width = 9
     if n > 0:
-        acc, nacc = CLEAR, 9  # (flushed below, with the first code)
+        pos, acc, nacc = _put(out, pos, acc, nacc, CLEAR, 9)
         written = 9
         prefix = np.int64(data[0])
         seen = 1
@@ -108,13 +120,7 @@ def _encode_body(data, final_step, out):  # the CPU twin's loop (numba): returns
             if keys[slot] == key:
                 prefix = np.int64(codes[slot])
                 continue
-            acc = (acc << width) | prefix
-            nacc += width
-            while nacc >= 8:
-                nacc -= 8
-                out[pos] = (acc >> nacc) & 0xFF
-                pos += 1
-            acc &= (1 << nacc) - 1
+            pos, acc, nacc = _put(out, pos, acc, nacc, prefix, width)
             written += width
             keys[slot] = key
             codes[slot] = free
@@ -134,35 +140,22 @@ def _encode_body(data, final_step, out):  # the CPU twin's loop (numba): returns
                 reset = now <= ratio
                 ratio = now
             if reset:
-                acc = (acc << width) | CLEAR
-                nacc += width
-                while nacc >= 8:
-                    nacc -= 8
-                    out[pos] = (acc >> nacc) & 0xFF
-                    pos += 1
-                acc &= (1 << nacc) - 1
+                pos, acc, nacc = _put(out, pos, acc, nacc, CLEAR, width)
                 keys[:] = -1
                 written = width
                 width = 9
                 free = FIRST
                 seen = 0
                 ratio = 0
-        acc = (acc << width) | prefix
-        nacc += width
+        pos, acc, nacc = _put(out, pos, acc, nacc, prefix, width)
         if final_step:
             free += 1
             if free == FULL:
-                acc = (acc << width) | CLEAR
-                nacc += width
+                pos, acc, nacc = _put(out, pos, acc, nacc, CLEAR, width)
                 width = 9
             elif free > (1 << width) - 1:
                 width += 1
-    acc = (acc << width) | END
-    nacc += width
-    while nacc >= 8:
-        nacc -= 8
-        out[pos] = (acc >> nacc) & 0xFF
-        pos += 1
+    pos, acc, nacc = _put(out, pos, acc, nacc, END, width)
     if nacc:
         out[pos] = (acc << (8 - nacc)) & 0xFF
         pos += 1
@@ -170,7 +163,7 @@ def _encode_body(data, final_step, out):  # the CPU twin's loop (numba): returns
 
 
 def _encode_cpu():
-    body = cpu_device(_encode_body)
+    body = cpu_device(_encode_body, _put=cpu_device(_put))
 
     def run(data: np.ndarray, final_step: bool) -> bytes:
         data = np.ascontiguousarray(data, np.uint8).reshape(-1)
