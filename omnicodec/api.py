@@ -606,14 +606,14 @@ def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
     """Whether ``blob`` decodes to ``item`` and renders back to the original file (byte for
     byte for bytes, the BYTE_EXACT formats and a PNG with its recipe; to the same pixels and
     chunks for another PNG)."""
-    from .datasets.files import BYTE_EXACT, read_item, render
+    from .datasets.files import BYTE_EXACT, RECIPES, read_item, render
 
     try:
         decoded = decode(blob)
         if item.modality == "bytes" and not item.extra:
             return decoded.data == data
         restored = render(decoded, "." + fmt)
-        if fmt in BYTE_EXACT or "pngz" in item.extra:
+        if fmt in BYTE_EXACT or RECIPES & item.extra.keys():
             return restored == data
         return read_item(Path("x." + fmt), item.modality, data=restored).digest() == item.digest()
     except Exception:  # noqa: BLE001 - anything short of an exact restore is a failure
@@ -993,13 +993,13 @@ def _section_bytes(sections: dict[str, Any], tag: str) -> bytes:
 
 def _copies(header: Header, sections: dict[str, Any], ext: str, allow_loss: bool) -> bool:
     """Whether a decode to ``ext`` writes the stored stream itself (see :func:`decode_file`)."""
-    from .datasets.files import RENDER_KEEPS
+    from .datasets.files import RECIPES, RENDER_KEEPS
 
     cls = _codec_class(header)
     if ext not in cls.standard or header.modality == "bytes" or "DATA" not in sections:
         return False
-    side = _lost(sections, ext)
-    if (side and set(side) <= RENDER_KEEPS.get(ext, set())) or (ext == ".png" and "pngz" in sections):
+    side, keeps = _lost(sections, ext), RENDER_KEEPS.get(ext, set())
+    if (side and set(side) <= keeps) or RECIPES & keeps & sections.keys():
         return False  # rendered, with that side data (a PNG with its EXIF or its own IDAT, a WAV in its wrapper)
     if side and not allow_loss:
         raise _cannot_carry(side, ext, header.modality, f" to write the stored {ext} without it")

@@ -484,7 +484,7 @@ def zip_item(data: bytes) -> Bytes | None:
         members = sorted(zipfile.ZipFile(io.BytesIO(data)).infolist(), key=lambda m: m.header_offset)
     except Exception:  # noqa: BLE001 - whatever zipfile makes of a damaged directory: not a ZIP we expand
         return None
-    pieces, table, recipes, at, size = [], [], [], 0, len(data)
+    pieces, table, recipes, at, size, written = [], [], [], 0, len(data), 0
     for member in members:
         start = member.header_offset + 30
         if member.compress_type != zipfile.ZIP_DEFLATED or member.flag_bits & 1 or member.compress_size < 64 \
@@ -507,7 +507,9 @@ def zip_item(data: bytes) -> Bytes | None:
             continue
         pieces += [data[at:start], content]
         size += len(content) - (end - start)
-        table.append((sum(map(len, pieces)) - len(content), len(content), len(remade)))
+        written += start - at  # (the expanded bytes before this member's content)
+        table.append((written, len(content), len(remade)))
+        written += len(content)
         recipes.append(remade)
         at = end
     if not table:
