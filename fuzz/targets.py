@@ -102,6 +102,7 @@ def recipe_items() -> list[tuple[object, str, str]]:
     from PIL import Image as PILImage
 
     from omnicodec.datasets.files import read_item
+    from omnicodec.datasets.recipes import png_chunk
 
     yy, xx = np.mgrid[0:24, 0:40]
     pixels = np.stack([xx * 5, yy * 9, xx + yy], -1).astype(np.uint8)
@@ -110,7 +111,7 @@ def recipe_items() -> list[tuple[object, str, str]]:
     png = out.getvalue()
     rows = np.concatenate([np.ones((24, 1), np.uint8), pixels.reshape(24, -1)], 1).tobytes()  # (Sub filters)
     odd = imagecodecs.zopfli_encode(rows)  # zlib does not make it: pngz's second form
-    other = png[:33] + _chunk(b"IDAT", odd) + png[-12:]  # (signature and IHDR, the IDAT, IEND)
+    other = png[:33] + png_chunk(b"IDAT", odd) + png[-12:]  # (signature and IHDR, the IDAT, IEND)
     tiff = imagecodecs.tiff_encode(pixels, compression="lzw", predictor=True)
     log = b"".join(b"line %d of a log\n" % i for i in range(300))
     archive = io.BytesIO()
@@ -126,13 +127,6 @@ def recipe_items() -> list[tuple[object, str, str]]:
         assert tag in item.extra, name
         items.append((item, tag, ext))
     return items
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    import struct
-    import zlib
-
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def render_recipe(data: bytes) -> None:

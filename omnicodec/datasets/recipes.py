@@ -141,8 +141,8 @@ def png_rebuild(image: Image, side: bytes) -> bytes | None:
                                    "and chunks, but not byte for byte"))
         return None
     ends = np.cumsum(sizes).tolist()
-    idat = b"".join(_chunk(b"IDAT", stream[end - size:end]) for size, end in zip(sizes.tolist(), ends))
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + idat + _chunk(b"IEND", b"")
+    idat = b"".join(png_chunk(b"IDAT", stream[end - size:end]) for size, end in zip(sizes.tolist(), ends))
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + idat + png_chunk(b"IEND", b"")
 
 
 def _passes(image: Image, ihdr: bytes) -> list[np.ndarray]:
@@ -581,5 +581,6 @@ def _candidates(flevel: int):
             yield level, strategy, mem
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """A PNG chunk: length, type, body, CRC-32 of type and body."""
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
