@@ -22,6 +22,7 @@ import lzma
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,31 +30,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "logs"
 OUT = ROOT / "benchmarks" / "results" / "gzip_files.json"
-CODEC = str(ROOT / ".venv" / "bin" / "codec")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from round_trip import round_trip  # noqa: E402
+
 WRITERS = {"gzip -6": lambda d: _cli(d, "gzip", "-6", "-n"), "gzip -9": lambda d: _cli(d, "gzip", "-9", "-n"),
            "python gzip": lambda d: gzip.compress(d, 9, mtime=0), "bzip2 -9": lambda d: _cli(d, "bzip2", "-9")}
 
 
 def _cli(data: bytes, *command: str) -> bytes:
     return subprocess.run([*command, "-c"], input=data, capture_output=True, check=True).stdout
-
-
-def _omc(data: bytes, name: str, work: Path) -> tuple[int, str, bool, float]:
-    src = work / name
-    src.write_bytes(data)
-    t0 = time.perf_counter()
-    subprocess.run([CODEC, "encode", str(src), "-f"], check=True, capture_output=True)
-    seconds = time.perf_counter() - t0
-    omc = work / (name + ".omc")
-    src.unlink()
-    subprocess.run([CODEC, "decode", str(omc)], check=True, capture_output=True)
-    exact = src.read_bytes() == data
-    codec = json.loads(subprocess.run([CODEC, "info", str(omc), "--json"], check=True, capture_output=True,
-                                      text=True).stdout)["codec"]
-    size = omc.stat().st_size
-    src.unlink()
-    omc.unlink()
-    return size, codec, exact, seconds
 
 
 def main() -> None:
@@ -63,14 +48,15 @@ def main() -> None:
         work = Path(tmp)
         for path in logs:
             content = path.read_bytes()
-            plain = _omc(content, path.name, work)[0]
+            plain = round_trip(content, path.name, work)["omc_bytes"]
             xz_content = len(lzma.compress(content, preset=9 | lzma.PRESET_EXTREME))
             for writer, make in WRITERS.items():
                 gz = make(content)
-                size, codec, exact, seconds = _omc(gz, path.name + (".bz2" if "bzip2" in writer else ".gz"), work)
+                done = round_trip(gz, path.name + (".bz2" if "bzip2" in writer else ".gz"), work)
+                size, codec, exact = done["omc_bytes"], done["codec"], done["exact"]
                 rows.append({"file": str(path.relative_to(DATA)), "writer": writer, "content_bytes": len(content),
                              "gz_bytes": len(gz), "omc_bytes": size, "codec": codec, "exact": exact,
-                             "encode_s": round(seconds, 2),
+                             "encode_s": done["encode_s"],
                              "xz9e_of_gz_bytes": len(lzma.compress(gz, preset=9 | lzma.PRESET_EXTREME)),
                              "xz9e_of_content_bytes": xz_content, "omc_of_content_bytes": plain})
                 r = rows[-1]

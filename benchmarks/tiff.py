@@ -22,7 +22,7 @@ import json
 import lzma
 import os
 import platform
-import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +35,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "images"
 OUT = ROOT / "benchmarks" / "results" / "tiff.json"
-CODEC = str(ROOT / ".venv" / "bin" / "codec")
-
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from round_trip import round_trip  # noqa: E402
 
 SIZES = ("omc_bytes", "lzw_omc_bytes", "deflate_omc_bytes", "xz9e_bytes", "zstd19_bytes", "tiff_lzw_bytes",
          "tiff_deflate_bytes")
@@ -48,38 +48,20 @@ def tiff(pixels: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def default(data: bytes, work: Path) -> tuple[int, str, bool, float]:
-    """``codec encode`` of a TIFF and ``codec decode`` back: .omc bytes, codec, exact, seconds."""
-    src = work / "x.tif"
-    src.write_bytes(data)
-    t0 = time.perf_counter()
-    subprocess.run([CODEC, "encode", str(src), "-f"], check=True, capture_output=True)
-    seconds = time.perf_counter() - t0
-    omc = work / "x.tif.omc"
-    src.unlink()
-    subprocess.run([CODEC, "decode", str(omc)], check=True, capture_output=True)
-    exact = src.read_bytes() == data
-    codec = json.loads(subprocess.run([CODEC, "info", str(omc), "--json"], check=True, capture_output=True,
-                                      text=True).stdout)["codec"]
-    size = omc.stat().st_size
-    src.unlink()
-    omc.unlink()
-    return size, codec, exact, seconds
-
-
 def measure(name: str, pixels: np.ndarray, work: Path) -> dict:
     data = tiff(pixels)
-    size, codec, exact, seconds = default(data, work)
-    row = {"file": name, "mode": "RGB" if pixels.ndim == 3 else "L", "bytes": len(data), "omc_bytes": size,
-           "codec": codec, "exact": exact, "encode_s": round(seconds, 2),
+    done = round_trip(data, "x.tif", work)
+    row = {"file": name, "mode": "RGB" if pixels.ndim == 3 else "L", "bytes": len(data),
+           "omc_bytes": done["omc_bytes"], "codec": done["codec"], "exact": done["exact"], "encode_s": done["encode_s"],
            "xz9e_bytes": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
            "zstd19_bytes": len(zstandard.ZstdCompressor(level=19, write_content_size=True).compress(data))}
     for method in ("lzw", "deflate"):
         row[f"tiff_{method}_bytes"] = len(imagecodecs.tiff_encode(pixels, compression=method, predictor=True))
     # the LZW and Deflate TIFFs themselves through the default (their strips remade: side data tifz)
     for method in ("lzw", "deflate"):
-        size, codec, exact, _ = default(imagecodecs.tiff_encode(pixels, compression=method, predictor=True), work)
-        row |= {f"{method}_omc_bytes": size, f"{method}_codec": codec, f"{method}_exact": exact}
+        done = round_trip(imagecodecs.tiff_encode(pixels, compression=method, predictor=True), "x.tif", work)
+        row |= {f"{method}_omc_bytes": done["omc_bytes"], f"{method}_codec": done["codec"],
+                f"{method}_exact": done["exact"]}
     return row
 
 

@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -31,7 +32,9 @@ import zstandard
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results" / "zip_files.json"
-CODEC = str(ROOT / ".venv" / "bin" / "codec")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from round_trip import round_trip  # noqa: E402
+
 SETS = {"sources": lambda: sorted((ROOT / "omnicodec").rglob("*.py")),
         "logs": lambda: sorted((DATA / "logs" / "loghub").rglob("*.log")),
         "kodak PNGs": lambda: sorted((DATA / "images" / "kodak").glob("*.png"))}
@@ -61,23 +64,11 @@ def tar_xz(files: list[Path], base: Path) -> int:
 
 
 def measure(data: bytes, work: Path) -> dict:
-    src = work / "x.zip"
-    src.write_bytes(data)
-    t0 = time.perf_counter()
-    subprocess.run([CODEC, "encode", str(src), "-f"], check=True, capture_output=True)
-    seconds = time.perf_counter() - t0
-    omc = work / "x.zip.omc"
-    src.unlink()
-    subprocess.run([CODEC, "decode", str(omc)], check=True, capture_output=True)
-    info = json.loads(subprocess.run([CODEC, "info", str(omc), "--json"], check=True, capture_output=True,
-                                     text=True).stdout)
-    row = {"zip_bytes": len(data), "omc_bytes": omc.stat().st_size, "codec": info["codec"],
-           "expanded": "zipz" in info.get("side_data", {}), "exact": src.read_bytes() == data,
-           "encode_s": round(seconds, 2), "xz9e_bytes": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
-           "zstd19_bytes": len(zstandard.ZstdCompressor(level=19).compress(data))}
-    src.unlink()
-    omc.unlink()
-    return row
+    done = round_trip(data, "x.zip", work)
+    return {"zip_bytes": len(data), "omc_bytes": done["omc_bytes"], "codec": done["codec"],
+            "expanded": "zipz" in done["side_data"], "exact": done["exact"], "encode_s": done["encode_s"],
+            "xz9e_bytes": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+            "zstd19_bytes": len(zstandard.ZstdCompressor(level=19).compress(data))}
 
 
 def main() -> None:
