@@ -171,16 +171,24 @@ def test_a_stream_with_bytes_after_it_keeps_its_pixels_and_chunks(tmp_path):
         assert np.array_equal(np.asarray(im), SMOOTH) and im.info["Title"] == "odd deflate"
 
 
-def test_a_zlib_that_writes_otherwise_at_decode_warns_and_keeps_the_pixels(tmp_path, monkeypatch, capsys):
-    data = WRITERS["libpng-9"]()
-    src = tmp_path / "p.png"
+def _decode_under_another_zlib(tmp_path, monkeypatch, capsys, data: bytes, suffix: str) -> tuple[int, str]:
+    """Encode ``data`` as a file of ``suffix``, then decode it where zlib writes other streams
+    (a level swapped): the exit status and stderr."""
+    src = tmp_path / f"x{suffix}"
     src.write_bytes(data)
     assert main(["encode", str(src)]) == 0
     real = zlib.compressobj
     monkeypatch.setattr(zlib, "compressobj", lambda level, *rest: real(1 if level != 1 else 9, *rest))
     capsys.readouterr()
-    assert main(["decode", str(src) + ".omc", "-o", str(tmp_path / "back.png")]) == 0
-    err = capsys.readouterr().err
+    status = main(["decode", str(src) + ".omc", "-o", str(tmp_path / f"back{suffix}")])
+    monkeypatch.undo()
+    return status, capsys.readouterr().err
+
+
+def test_a_zlib_that_writes_otherwise_at_decode_warns_and_keeps_the_pixels(tmp_path, monkeypatch, capsys):
+    data = WRITERS["libpng-9"]()
+    status, err = _decode_under_another_zlib(tmp_path, monkeypatch, capsys, data, ".png")
+    assert status == 0
     warned = [line for line in err.splitlines() if "warning" in line]
     assert len(warned) == 1 and "does not remake the PNG's compressed pixel data" in warned[0]
     back = (tmp_path / "back.png").read_bytes()
@@ -315,18 +323,10 @@ def test_a_tiff_recipe_that_cannot_be_remade_is_a_one_line_error_and_no_file(tmp
     from omnicodec.datasets.files import read_item
 
     data = TIFFS["pillow-deflate"]()
-    src = tmp_path / "d.tif"
-    src.write_bytes(data)
-    assert main(["encode", str(src)]) == 0
-    real = zlib.compressobj
-    monkeypatch.setattr(zlib, "compressobj", lambda level, *rest: real(1 if level != 1 else 9, *rest))
-    capsys.readouterr()
-    assert main(["decode", str(src) + ".omc", "-o", str(tmp_path / "back.tif")]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "does not remake the TIFF's strips" in err and len(err.splitlines()) == 1
+    status, err = _decode_under_another_zlib(tmp_path, monkeypatch, capsys, data, ".tif")
+    assert status == 1 and "does not remake the TIFF's strips" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "back.tif").exists()
-    monkeypatch.undo()
-    item = read_item(src, "image", data=data, exact=True)
+    item = read_item(tmp_path / "x.tif", "image", data=data, exact=True)
     for bad in (b"\2" + item.extra["tifz"][1:], item.extra["tifz"][:6] + b"\7" + item.extra["tifz"][7:]):
         item.extra["tifz"] = bad
         (tmp_path / "bad.omc").write_bytes(omnicodec.encode(item, "png"))
