@@ -163,6 +163,38 @@ def _header(d, nbits, p, lengths):
     return p, hlit, hdist
 
 
+def _code_lengths(d, nbits, rows, out):
+    """Each block's code lengths (``rows``: type, first bit, first bit after its header) into
+    ``out`` (blocks, 320): literal/length codes 0-287, distance codes from 288 (the fixed codes
+    for type 1, none for stored blocks); False where a header does not decode to its end."""
+    tmp = np.zeros(320, np.int64)
+    for i in range(len(rows)):
+        kind = rows[i, 0]
+        if kind == 1:
+            for j in range(288):
+                out[i, j] = _FIXED[j]
+            for j in range(30):
+                out[i, 288 + j] = 5
+        elif kind == 2:
+            p, hlit, hdist = _header(d, nbits, rows[i, 1] + 3, tmp)
+            if p != rows[i, 2]:
+                return False
+            for j in range(hlit):
+                out[i, j] = tmp[j]
+            for j in range(hdist):
+                out[i, 288 + j] = tmp[hlit + j]
+    return True
+
+
+def _lengths_entry(run):
+    def code_lengths(stream: bytes, rows) -> np.ndarray | None:
+        """``_code_lengths`` of a stream's (or a recipe's concatenated headers') blocks, or None."""
+        rows = np.asarray(rows, np.int64).reshape(-1, 3)
+        out = np.zeros((len(rows), 320), np.int64)
+        return out if run(np.frombuffer(stream, np.uint8), 8 * len(stream), rows, out) else None
+    return code_lengths
+
+
 # ------------------------------------------------------------------------------- parse
 def _parse(d, nbits, cap, raw, lengths_out, dists_out, blocks):
     """Fill raw, tokens and block rows; returns (bytes, tokens, blocks, end bit, ok)."""
@@ -457,8 +489,53 @@ def _nth(raw, n, p, head, prev, size, r, chain):
     return 0
 
 
-STREAMS = 130  # correction streams: kinds by context (0-60), lengths by prediction (64-127), ranks, distances
-_RANKS, _FAR = 128, 129
+STREAMS = 130  # correction streams of one cost class: kinds by context (0-60), lengths by prediction (64-127),
+_RANKS, _FAR = 128, 129  # ranks, distances
+# cost classes: the predicted match's bits under its block's Huffman codes minus those of the
+# literals it covers, cut at these edges (an optimal parser takes the cheaper); kinds of class
+# k are streams 64k + context, and the lengths, ranks and distances follow the last class's
+COST_EDGES = np.array([-12, -6, -3, 0, 3, 6, 12], np.int64)
+
+
+def streams(classes: int) -> int:
+    """Correction streams with ``classes`` cost classes (1: none, the first recipes)."""
+    return STREAMS + 64 * (classes - 1)
+
+
+def kinds_streams(count: int) -> int:
+    """How many of ``count`` correction streams hold kinds (the first ones)."""
+    return count - (STREAMS - 64)
+
+
+def _bits_of(costs, b, p, raw, best, near):
+    """(bits of the match (best, near), bits of the literals raw[p:p + best]) under block b's
+    code lengths ``costs[b]`` (literal/length codes 0-287, distance codes from 288; a symbol
+    without a code costs 64)."""
+    ls = 0
+    while ls < 28 and _LBASE[ls + 1] <= best:
+        ls += 1
+    ds = 0
+    while ds < 29 and _DBASE[ds + 1] <= near:
+        ds += 1
+    a = costs[b, 257 + ls]
+    d = costs[b, 288 + ds]
+    match = (a if a else 64) + _LEXT[ls] + (d if d else 64) + _DEXT[ds]
+    lits = 0
+    for i in range(best):
+        c = costs[b, raw[p + i]]
+        lits += c if c else 64
+    return match, lits
+
+
+def _cost_class(raw, p, best, near, costs, b, edges):
+    """The cost class of the predicted match at p (0 without classes, a match or block b)."""
+    if len(edges) == 0 or best < 3 or b >= len(costs):
+        return 0
+    match, lits = _bits_of(costs, b, p, raw, best, near)
+    k = 0
+    while k < len(edges) and match - lits >= edges[k]:
+        k += 1
+    return k
 
 
 def _context(raw, n, p, head, prev, done, chain, work):
@@ -475,10 +552,13 @@ def _context(raw, n, p, head, prev, done, chain, work):
     return best, near, 1 + (lazy * 2 + far) * 15 + min(best, 17) - 3, done
 
 
-def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
+def _diff(raw, lengths, dists, stored, chain, budget, costs, firsts, edges, sid, sym, counts):
     """Each correction byte and the stream it belongs to; counts[0]: how many (-1 where the
-    matcher tried more than ``budget`` candidates in all)."""
+    matcher tried more than ``budget`` candidates in all).  ``costs``: each block's code
+    lengths, ``firsts`` its first token, ``edges`` the cost classes' (none: one class)."""
     n = len(raw)
+    top = 64 * len(edges)  # where the lengths, ranks and distances streams start, less 64
+    b = 0
     work = np.zeros(1, np.int64)
     head = np.full(32768, -1, np.int64)
     prev = np.full(max(n, 1), -1, np.int64)
@@ -492,31 +572,33 @@ def _diff(raw, lengths, dists, stored, chain, budget, sid, sym, counts):
         if stored[t]:
             p += step
             continue
+        while b + 1 < len(firsts) and firsts[b + 1] <= t:
+            b += 1
         best, near, ctx, done = _context(raw, n, p, head, prev, done, chain, work)
         if work[0] > budget:
             counts[0] = -1
             return
         kind = 0 if size == 0 else (1 if size == best and dist == near else 2)
-        sid[k] = ctx
+        sid[k] = ctx + 64 * _cost_class(raw, p, best, near, costs, b, edges)
         sym[k] = kind
         k += 1
         if kind == 2:
-            sid[k] = 64 + min(best, 63)
+            sid[k] = top + 64 + min(best, 63)
             sym[k] = (best - size) & 255
             k += 1
             r = _rank(raw, n, p, head, prev, size, dist, chain) + 1  # 0: not among them
             explicit = r == 0
             while True:
-                sid[k] = _RANKS
+                sid[k] = top + _RANKS
                 sym[k] = (r & 127) | (128 if r > 127 else 0)
                 k += 1
                 r >>= 7
                 if r == 0:
                     break
             if explicit:
-                sid[k] = _FAR
+                sid[k] = top + _FAR
                 sym[k] = dist & 255
-                sid[k + 1] = _FAR
+                sid[k + 1] = top + _FAR
                 sym[k + 1] = dist >> 8
                 k += 2
         p += step
@@ -529,31 +611,50 @@ def budget(n: int) -> int:
     return 128 * n + (1 << 25)  # (about 1 s a MB; Kodak's optimal parser needs up to 128 n at chain 4096)
 
 
+def _classes(costs, firsts, edges):
+    """The kernels' cost-class arguments: none (one class) where ``costs`` is None."""
+    if costs is None:
+        return np.zeros((1, 320), np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64)
+    return np.asarray(costs, np.int64), np.asarray(firsts, np.int64), np.asarray(edges, np.int64)
+
+
 def _diff_entry(run):
-    def diff(raw, lengths, dists, stored, chain: int) -> tuple[np.ndarray, bytes] | None:
-        """(bytes per stream, the streams one after another), or None past the budget."""
+    def diff(raw, lengths, dists, stored, chain: int, costs=None, firsts=None,
+             edges=COST_EDGES) -> tuple[tuple[np.ndarray, bytes], ...] | None:
+        """Layouts of the corrections, each (bytes per stream, the streams one after another),
+        or None past the budget: with ``costs`` (per block: ``code_lengths``) and ``firsts``
+        (each block's first token), the kinds split by cost class too, then the same
+        corrections without classes; else only the latter."""
         n = len(lengths)
-        sid, sym, counts = np.zeros(6 * n + 1, np.uint8), np.zeros(6 * n + 1, np.uint8), np.zeros(1, np.int64)
+        sid, sym, counts = np.zeros(6 * n + 1, np.uint16), np.zeros(6 * n + 1, np.uint8), np.zeros(1, np.int64)
+        costs, firsts, edges = _classes(costs, firsts, edges)
         run(np.asarray(raw, np.uint8), np.asarray(lengths, np.uint16), np.asarray(dists, np.uint16),
-            np.asarray(stored, np.bool_), chain, budget(len(raw)), sid, sym, counts)
+            np.asarray(stored, np.bool_), chain, budget(len(raw)), costs, firsts, edges, sid, sym, counts)
         if counts[0] < 0:
             return None
-        sid, sym = sid[:counts[0]], sym[:counts[0]]
-        return np.bincount(sid, minlength=STREAMS), sym[np.argsort(sid, kind="stable")].tobytes()
+        sid, sym = sid[:counts[0]].astype(np.int64), sym[:counts[0]]
+        top = 64 * len(edges)
+        plain = np.where(sid < top + 64, sid % 64, sid - top)
+        ids = [(sid, streams(len(edges) + 1)), (plain, STREAMS)] if len(edges) else [(sid, STREAMS)]
+        return tuple((np.bincount(i, minlength=k), sym[np.argsort(i, kind="stable")].tobytes()) for i, k in ids)
     return diff
 
 
-def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
+def _undiff(raw, stored_runs, sizes, data, chain, budget, costs, firsts, edges, lengths, dists):
     """Tokens back from corrections (``sizes`` bytes per stream of ``data``); stored_runs:
-    (token index, count) of the stored blocks, in order.  Returns (tokens, ok)."""
+    (token index, count) of the stored blocks, in order; costs, firsts, edges: as ``_diff``'s.
+    Returns (tokens, ok)."""
     n = len(raw)
     work = np.zeros(1, np.int64)
     head = np.full(32768, -1, np.int64)
     prev = np.full(max(n, 1), -1, np.int64)
-    at = np.zeros(STREAMS, np.int64)  # each stream's next byte
-    stop = np.zeros(STREAMS, np.int64)
+    top = 64 * len(edges)
+    count = len(sizes)
+    at = np.zeros(count, np.int64)  # each stream's next byte
+    stop = np.zeros(count, np.int64)
     total = 0
-    for i in range(STREAMS):
+    b = 0
+    for i in range(count):
         at[i] = total
         total += sizes[i]
         stop[i] = total
@@ -576,7 +677,10 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
                 t += 1
             run += 1
             continue
+        while b + 1 < len(firsts) and firsts[b + 1] <= t:
+            b += 1
         best, near, ctx, done = _context(raw, n, p, head, prev, done, chain, work)
+        ctx += 64 * _cost_class(raw, p, best, near, costs, b, edges)
         if at[ctx] >= stop[ctx] or work[0] > budget:
             return t, False
         kind = data[at[ctx]]
@@ -590,7 +694,7 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
             dists[t] = near
             p += best
         elif kind == 2:
-            s = 64 + min(best, 63)
+            s = top + 64 + min(best, 63)
             if at[s] >= stop[s]:
                 return t, False
             size = best - np.int64(data[at[s]])
@@ -600,19 +704,20 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
             r = 0
             shift = 0
             while True:
-                if at[_RANKS] >= stop[_RANKS] or shift > 28:
+                if at[top + _RANKS] >= stop[top + _RANKS] or shift > 28:
                     return t, False
-                byte = np.int64(data[at[_RANKS]])
-                at[_RANKS] += 1
+                byte = np.int64(data[at[top + _RANKS]])
+                at[top + _RANKS] += 1
                 r |= (byte & 127) << shift
                 shift += 7
                 if byte < 128:
                     break
             if r == 0:
-                if at[_FAR] + 2 > stop[_FAR]:
+                f = top + _FAR
+                if at[f] + 2 > stop[f]:
                     return t, False
-                dist = np.int64(data[at[_FAR]]) | (np.int64(data[at[_FAR] + 1]) << 8)
-                at[_FAR] += 2
+                dist = np.int64(data[at[f]]) | (np.int64(data[at[f] + 1]) << 8)
+                at[f] += 2
             else:
                 dist = _nth(raw, n, p, head, prev, size, r - 1, chain)
             if size > 258 or dist < 1 or dist > p or p + size > n:
@@ -627,18 +732,21 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, lengths, dists):
         run += 1  # trailing stored blocks of no bytes
     if run != len(stored_runs):
         return t, False
-    for i in range(STREAMS):
+    for i in range(count):
         if at[i] != stop[i]:  # every correction used
             return t, False
     return t, True
 
 
 def _undiff_entry(run):
-    def undiff(raw, stored_runs, sizes, data: bytes, chain: int):
+    def undiff(raw, stored_runs, sizes, data: bytes, chain: int, costs=None, firsts=None, edges=COST_EDGES):
         raw = np.asarray(raw, np.uint8)
         lengths, dists = np.zeros(len(raw) + 1, np.uint16), np.zeros(len(raw) + 1, np.uint16)
+        costs, firsts, edges = _classes(costs, firsts, edges)
+        if len(sizes) != streams(len(edges) + 1):
+            return lengths[:0], dists[:0], False
         t, ok = run(raw, np.asarray(stored_runs, np.int64).reshape(-1, 2), np.asarray(sizes, np.int64),
-                    np.frombuffer(data, np.uint8), chain, budget(len(raw)), lengths, dists)
+                    np.frombuffer(data, np.uint8), chain, budget(len(raw)), costs, firsts, edges, lengths, dists)
         return lengths[:t], dists[:t], bool(ok)
     return undiff
 
@@ -655,7 +763,9 @@ def _cpu(fn, entry, names):
 
 
 _BITS = ["_get", "_table", "_symbol", "_header"]
-_MATCHER = ["_hash", "_insert", "_match", "_longest", "_rank", "_nth", "_context"]
+_MATCHER = ["_hash", "_insert", "_match", "_longest", "_rank", "_nth", "_context", "_bits_of", "_cost_class"]
+code_lengths = Twins(_lengths_entry(_code_lengths), _cpu(_code_lengths, _lengths_entry, _BITS),
+                     _cpu(_code_lengths, _lengths_entry, _BITS))
 parse = Twins(_parse_entry(_parse), _cpu(_parse, _parse_entry, _BITS), _cpu(_parse, _parse_entry, _BITS))
 write = Twins(_write_entry(_write), _cpu(_write, _write_entry, _BITS + ["_put", "_codes"]),
               _cpu(_write, _write_entry, _BITS + ["_put", "_codes"]))

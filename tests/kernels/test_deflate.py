@@ -24,6 +24,26 @@ TEXT = b"".join(b"2026-12-07 13:%02d:%02d host%d sshd[%d]: session %s for user u
                 for i in range(3000))
 
 
+def _image_rows(h: int, w: int) -> bytes:
+    """PNG-like rows of a noisy photo-like plane (the Sub filter), where optimal parsers take
+    many shorter or no matches: what the cost classes are for."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:h, :w]
+    img = (np.sin(x / 9.0) * 60 + np.cos(y / 7.0) * 50 + 128 + rng.normal(0, 6, (h, w))).clip(0, 255).astype(np.uint8)
+    return b"".join(b"\1" + np.diff(row, prepend=np.uint8(0)).tobytes() for row in img)
+
+
+IMAGE = _image_rows(160, 256)
+
+
+def _classed(recipe: bytes) -> bool:
+    import lzma
+
+    from omnicodec.datasets.recipes import _BODY, CLASSED
+
+    return bool(_BODY.unpack_from(lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(recipe))[4] & CLASSED)
+
+
 def _zlib(data: bytes, level: int = 6, strategy: int = 0, mem: int = 8, flush_at: int | None = None) -> bytes:
     z = zlib.compressobj(level, zlib.DEFLATED, -15, mem, strategy)
     if flush_at is None:
@@ -81,28 +101,67 @@ def test_the_numpy_twin_is_the_cpu_twin():
         assert np.array_equal(np.asarray(a), np.asarray(b))
     raw, lengths, dists, blocks, end, _ = parsed["cpu"]
     stored = np.zeros(len(lengths), bool)
-    sizes, corrections = deflate.diff["cpu"](raw, lengths, dists, stored, 128)
-    numpy_sizes, numpy_corrections = deflate.diff["numpy"](raw, lengths, dists, stored, 128)
+    (sizes, corrections), = deflate.diff["cpu"](raw, lengths, dists, stored, 128)
+    (numpy_sizes, numpy_corrections), = deflate.diff["numpy"](raw, lengths, dists, stored, 128)
     assert np.array_equal(sizes, numpy_sizes) and corrections == numpy_corrections
     for w in ("numpy", "cpu"):
         back = deflate.undiff[w](raw, np.zeros((0, 2), np.int64), sizes, corrections, 128)
         assert back[2] and np.array_equal(back[0], lengths) and np.array_equal(back[1], dists)
 
 
-def test_a_damaged_recipe_is_refused_and_nothing_else():
-    stream = _zlib(TEXT, 9, flush_at=5000)
-    recipe = deflate_recipe(stream, TEXT)
+@pytest.mark.parametrize("form", ["plain", "classed"])
+def test_a_damaged_recipe_is_refused_and_nothing_else(form):
+    data = TEXT if form == "plain" else IMAGE
+    stream = _zlib(data, 9, flush_at=5000) if form == "plain" else imagecodecs.zopfli_encode(data)[2:-4]
+    recipe = deflate_recipe(stream, data)
+    assert _classed(recipe) == (form == "classed")
     rng = random.Random(3)
     outcomes = set()
-    for _ in range(300):
+    for i in range(300):
         bad = bytearray(recipe)
-        for _ in range(rng.randint(1, 3)):
-            bad[rng.randrange(len(bad))] = rng.randrange(256)
+        if i % 3 == 0 and form == "classed":  # in the kinds after the LZMA part
+            bad = bad[:-8 - i % 5] + bytes(rng.randrange(256) for _ in range(8))
+        else:
+            for _ in range(rng.randint(1, 3)):
+                bad[rng.randrange(len(bad))] = rng.randrange(256)
         try:
-            outcomes.add("same" if deflate_rebuild(TEXT, bytes(bad)) == stream else "other")
+            outcomes.add("same" if deflate_rebuild(data, bytes(bad)) == stream else "other")
         except CorruptStreamError:
             outcomes.add("refused")
     assert "refused" in outcomes and "other" not in outcomes  # (xz's own checks, then ours)
+
+
+@pytest.mark.parametrize("deflater", ["zopfli", "libdeflate-12"])
+def test_an_optimal_parsers_kinds_go_by_cost_class_and_cost_less(deflater, monkeypatch):
+    """Where a deflater weighs a match's bits against its literals', the recipe splits the
+    kinds by that difference under the block's own codes and codes them by their counts:
+    smaller than the plain form, and it remakes the stream."""
+    from omnicodec.datasets import recipes
+
+    stream = (imagecodecs.zopfli_encode(IMAGE)[2:-4] if deflater == "zopfli"
+              else imagecodecs.deflate_encode(IMAGE, level=12, raw=True))
+    classed = deflate_recipe(stream, IMAGE)
+    monkeypatch.setattr(recipes, "CLASSED_FORM", False)
+    plain = deflate_recipe(stream, IMAGE)
+    assert _classed(classed) and not _classed(plain) and len(classed) < 0.9 * len(plain)
+    assert deflate_rebuild(IMAGE, classed) == stream and deflate_rebuild(IMAGE, plain) == stream
+
+
+def test_the_twins_agree_on_code_lengths_and_classed_corrections():
+    data = _image_rows(24, 64)
+    stream = imagecodecs.zopfli_encode(data)[2:-4]
+    raw, lengths, dists, blocks, _, ok = deflate.parse["cpu"](stream, 8 * len(stream), len(data))
+    costs = {w: deflate.code_lengths[w](stream, blocks[:, :3]) for w in ("numpy", "cpu")}
+    assert ok and np.array_equal(costs["numpy"], costs["cpu"]) and costs["cpu"][:, :256].any()
+    stored = np.zeros(len(lengths), bool)
+    layouts = {w: deflate.diff[w](raw, lengths, dists, stored, 128, costs["cpu"], blocks[:, 3]) for w in ("numpy", "cpu")}
+    for (a_sizes, a_data), (b_sizes, b_data) in zip(layouts["numpy"], layouts["cpu"]):
+        assert np.array_equal(a_sizes, b_sizes) and a_data == b_data
+    (sizes, data_), plain = layouts["cpu"]
+    assert len(sizes) == deflate.streams(len(deflate.COST_EDGES) + 1) and sorted(data_) == sorted(plain[1])
+    for w in ("numpy", "cpu"):
+        back = deflate.undiff[w](raw, np.zeros((0, 2), np.int64), sizes, data_, 128, costs["cpu"], blocks[:, 3])
+        assert back[2] and np.array_equal(back[0], lengths) and np.array_equal(back[1], dists)
 
 
 def test_the_matchers_work_is_bounded(monkeypatch):
