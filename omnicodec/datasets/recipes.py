@@ -344,12 +344,12 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
         head = (table.tobytes() + np.packbits(header_bits, bitorder="little").tobytes()
                 + np.packbits(tail, bitorder="little").tobytes())
         for classed, (sizes, data) in zip((len(layouts) > 1, False), layouts):
-            if classed and not CLASSED_FORM:
+            if classed and ENCODER < 2:
                 continue
             made = _recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain, classed, head,
                                 sizes, data)
             best = made if best is None or len(made) < len(best) else best
-        if len(best) < len(stream) // 400:  # (zlib -9's streams cost 0.7% of themselves at chain 128, 0.4% at 4096)
+        if len(best) < len(stream) // (100 if ENCODER < 2 else 400):  # (zlib -9: 0.7% at chain 128, 0.4% at 4096)
             break
     try:
         return best if best is not None and deflate_rebuild(raw, best) == stream else None
@@ -358,7 +358,10 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
 
 
 CLASSED = 0x8000  # the chain field's flag of the classed form (deflate_recipe)
-CLASSED_FORM = True  # whether deflate_recipe may write it (the plain form's frozen files are tested without)
+# which deflate_recipe runs: 1, the first (the plain form only; the longer chain only where the
+# shorter one's recipe is 1% of the stream or more), 2 (since 2026-12-07 #21) the classed form
+# too and the longer chain down to 0.25%; the first one's frozen files are tested with it
+ENCODER = 2
 _BODY = struct.Struct("<IIIBH")  # crc, blocks, header bits, tail bits, chain (| CLASSED)
 
 

@@ -251,7 +251,7 @@ def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder, monkeypatc
 
     codec, make, ext, tag, version = FROZEN[folder]
     if not folder.endswith("-classed"):  # written before the classed form: today's encoder without it
-        monkeypatch.setattr(recipes, "CLASSED_FORM", False)
+        monkeypatch.setattr(recipes, "ENCODER", 1)
     data = make()
     item = read_item(FIXTURES / f"x{ext}", data=data, exact=True)
     assert item.extra[tag][0] == version

@@ -141,7 +141,7 @@ def test_an_optimal_parsers_kinds_go_by_cost_class_and_cost_less(deflater, monke
     stream = (imagecodecs.zopfli_encode(IMAGE)[2:-4] if deflater == "zopfli"
               else imagecodecs.deflate_encode(IMAGE, level=12, raw=True))
     classed = deflate_recipe(stream, IMAGE)
-    monkeypatch.setattr(recipes, "CLASSED_FORM", False)
+    monkeypatch.setattr(recipes, "ENCODER", 1)
     plain = deflate_recipe(stream, IMAGE)
     assert _classed(classed) and not _classed(plain) and len(classed) < 0.9 * len(plain)
     assert deflate_rebuild(IMAGE, classed) == stream and deflate_rebuild(IMAGE, plain) == stream
