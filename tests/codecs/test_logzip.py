@@ -267,6 +267,30 @@ def test_fixture_orders():
     assert PPMD_K in _backends(payload.sections["BLKS"]), "the fixture's block has no stream of backend 5"
 
 
+def test_small_streams_keep_their_smallest_backend_from_structure_7():
+    """fast_slack buys decode speed with bytes; a stream under MIN_FAST decodes in a few
+    milliseconds whatever its backend, so from structure 7 it keeps its smallest one (the
+    template dictionary, read by every grep, aside): the block is smaller, decodes the same."""
+    from omnicodec import container
+    from omnicodec.codecs.logzip.backends import MIN_FAST, ZSTD
+    from omnicodec.codecs.logzip.blocks import _STREAMS
+
+    data = typed_log(250) + log_like(250, seed=6) + users_log(150)
+    six, seven, smallest = encode_block(data, 0.02, 2, 6), encode_block(data, 0.02, 2, 7), encode_block(data, 0, 2, 7)
+    skeletons = _STREAMS.index("skeletons")
+
+    def others(block: bytes) -> list[int]:
+        return [k for i, k in enumerate(_backends(block)) if i != skeletons]
+    assert len(data) < MIN_FAST and len(seven) < len(six)
+    assert ZSTD in others(six) and others(seven) == others(smallest) != others(six)
+    assert decode_block(seven, len(data)) == data
+    big = log_like(6000, seed=8)  # streams past MIN_FAST still go to zstd where the slack allows
+    assert len(big) > 4 * MIN_FAST and ZSTD in _backends(encode_block(big, 0.02, 2, 7))
+    check_fixture("logzip", Bytes(data), "v3-minfast")
+    payload = container.unpack((FIXTURES / "logzip" / "v3-minfast" / "sample.omc").read_bytes())
+    assert payload.header.config["structure"] == 7
+
+
 def test_ppmd_orders_pick_the_smaller_model_and_round_trip():
     """Independent small values (a byte plane of noise): longer contexts only dilute their
     statistics, so an order below 8 codes them in fewer bytes (about 7% here); with ``orders``

@@ -79,8 +79,9 @@ class Logzip(StreamingCodec):
     # number columns, packed hex digits and columns keyed without variable words, 3 each PPMd
     # stream's model order, 4 variable words as string slots where that is smaller, 5 also
     # variable whole tokens, 6 also number columns joined where their values repeat together
-    # (an IPv4 address's octets); any block decodes whatever wrote it
-    structure: int = 6
+    # (an IPv4 address's octets), 7 spends fast_slack only on streams of 64 KiB or more (and the
+    # template dictionary); any block decodes whatever wrote it
+    structure: int = 7
 
     def encoder_version(self):
         from ... import __version__
@@ -118,8 +119,8 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
-        if self.structure not in (1, 2, 3, 4, 5, 6) or (self.structure > 1 and self.block_layout < 2):
-            raise ValueError(f"logzip: structure must be 1 to 6 (2 and up need block_layout 2), "
+        if self.structure not in (1, 2, 3, 4, 5, 6, 7) or (self.structure > 1 and self.block_layout < 2):
+            raise ValueError(f"logzip: structure must be 1 to 7 (2 and up need block_layout 2), "
                              f"got {self.structure!r}")
 
     def _block_bytes(self) -> int:

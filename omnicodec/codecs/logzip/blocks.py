@@ -35,7 +35,7 @@ from ...container import uvar
 from ...errors import CorruptStreamError
 from ...kernels import kernel
 from ...kernels.logs import META, column_segments, starts, within
-from .backends import compress_streams, decompress_stream, ppmd, read_uvar, stream_length
+from .backends import MIN_FAST, compress_streams, decompress_stream, ppmd, read_uvar, stream_length
 from .columns import encode_numbers
 from .templates import Templates, outliers, token_slots, tokenize, word_slots
 
@@ -69,9 +69,10 @@ class Structured:
     masked_words: bool = False
     words: bytes | None = None  # with string slots (structures 4, 5): their strings grouped by column, joined by \n
 
-    def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False, orders: bool = False) -> bytes:
+    def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False, orders: bool = False,
+             min_fast: int = 0) -> bytes:
         """The block's bytes; with ``pack_hexes`` (layout 2), hex tokens go as shapes and nibbles
-        where that is smaller; ``orders``: see ``backends.compress_streams``."""
+        where that is smaller; ``orders``, ``min_fast``: see ``backends.compress_streams``."""
         streams = [getattr(self, name) for name in _STREAMS]
         if pack_hexes and layout == 2 and len(self.hexes) > 64:
             packed = pack_hex(self.hexes)
@@ -82,7 +83,8 @@ class Structured:
                           len(streams) > len(_STREAMS), self.masked_words, self.words is not None)
         if self.words is not None:
             streams.append(self.words)
-        return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"), orders=orders)
+        return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"), orders=orders,
+                                       min_fast=min_fast)
 
     def render(self, cap: int, rows: np.ndarray | None = None) -> bytes:
         """The block's bytes (with ``rows``, a bool per line: only those lines, each with its
@@ -220,20 +222,22 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     columns keyed with variable words masked), 3 (2, and each PPMd stream of a structured
     block at the model order its sample prefers: ``backends.compress_streams``), 4 (3, and
     variable words as string slots where that is smaller: ``_with_word_slots``), 5 (4, or
-    variable whole tokens as string slots where that is smaller: ``_structured``) or 6 (5, and
-    number columns joined where their values repeat together: ``columns.fold``).  Every block
-    decodes the same way whatever ``structure`` wrote it."""
+    variable whole tokens as string slots where that is smaller: ``_structured``), 6 (5, and
+    number columns joined where their values repeat together: ``columns.fold``) or 7 (6, and
+    ``slack`` spent only on streams of ``backends.MIN_FAST`` bytes or more, the template
+    dictionary aside).  Every block decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
     if structure > 1 and layout < 2:
         raise ValueError("logzip: structure 2 and up need block layout 2")
     orders = structure >= 3
+    fast = MIN_FAST if structure >= 7 else 0
     if not data:
-        return _generic(data, slack, layout)
-    structured = _structured(data, structure).pack(slack, layout, pack_hexes=structure >= 2, orders=orders)
+        return _generic(data, slack, layout, fast)
+    structured = _structured(data, structure).pack(slack, layout, structure >= 2, orders, fast)
     if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
         return structured
-    generic = _generic(data, slack, layout)
+    generic = _generic(data, slack, layout, fast)
     return structured if len(structured) < len(generic) else generic
 
 
@@ -380,8 +384,9 @@ def read_block(block: bytes, cap: int) -> Structured | bytes:
     return Structured(head.lines, head.final_nl, head.id_bytes, *streams, masked_words=head.masked, words=words)
 
 
-def _generic(data: bytes, slack: float, layout: int) -> bytes:
-    return _pack_head(layout, GENERIC, 0, False, 0) + compress_streams([data], slack, layout, zstd_any_size=True)
+def _generic(data: bytes, slack: float, layout: int, min_fast: int = 0) -> bytes:
+    return _pack_head(layout, GENERIC, 0, False, 0) + compress_streams([data], slack, layout, zstd_any_size=True,
+                                                                     min_fast=min_fast)
 
 
 def _structure(data: bytes, structure: int = 1, tokens: bool = False) -> Structured | None:
