@@ -383,14 +383,14 @@ def _recipe_body(crc, count, nbits, tail_bits, chain, classed, head, sizes, data
         n = int(sizes[:k].sum())
         kinds = np.frombuffer(data, np.uint8, n)
         used = np.flatnonzero(sizes[:k])
-        rows = np.repeat(np.arange(len(used)), sizes[used])
-        freq = np.zeros((len(used), 3), np.int64)
-        np.add.at(freq, (rows, kinds), 1)
+        starts = np.concatenate([[0], np.cumsum(sizes[used])])
+        freq = np.array([np.bincount(kinds[a:b], minlength=3) for a, b in zip(starts[:-1], starts[1:])],
+                        np.int64).reshape(-1, 3)
         body += freq[:, :2].astype("<u4").tobytes()
         data = data[n:]
         enc = Encoder("ans")
-        if n:
-            enc.encode(kinds, Categorical(freq), rows=rows)
+        for row, a, b in zip(freq, starts[:-1], starts[1:]):  # (a stream at a time: no per-kind arrays)
+            enc.encode(kinds[a:b], Categorical(row))
         after = enc.finish()
     body += data
     window = max(1 << 12, 1 << (len(body) - 1).bit_length())  # (a decoder allocates it: no more than needed)
@@ -467,15 +467,15 @@ def _classed_kinds(sizes: np.ndarray, body: bytes, at: int, coded: bytes, limit:
     freq[:, 2] = sizes[used] - freq[:, 0] - freq[:, 1]
     if (freq[:, 2] < 0).any():
         raise ValueError
-    rows = np.repeat(np.arange(len(used)), sizes[used])
     dec = Decoder(coded, "ans")
     try:
-        kinds = dec.decode(Categorical(freq), n, rows=rows) if n else np.zeros(0, np.int32)
+        kinds = [dec.decode(Categorical(row), int(count)) for row, count in zip(freq, sizes[used])]
         dec.finish()
     except CorruptStreamError:
         raise ValueError from None
-    if n and not np.array_equal(np.bincount(rows * 3 + kinds, minlength=3 * len(used)), freq.ravel()):
+    if any(not np.array_equal(np.bincount(part, minlength=3), row) for part, row in zip(kinds, freq)):
         raise ValueError
+    kinds = np.concatenate(kinds) if kinds else np.zeros(0, np.int32)
     return kinds.astype(np.uint8).tobytes(), at + 8 * len(used)
 
 

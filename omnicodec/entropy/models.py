@@ -100,21 +100,17 @@ def _count(count: int | None, model: str) -> int:
 
 # ------------------------------------------------------------------------------- categorical
 class Categorical(EntropyModel):
-    """A fixed distribution over ``0..K-1`` from non-negative integer frequencies; or, from a
-    2-D array, one such distribution per row, each symbol coded with the row its ``rows=``
-    names (contexts the decoder knows before it decodes)."""
+    """A fixed distribution over ``0..K-1`` from non-negative integer frequencies."""
 
     def __init__(self, frequencies: np.ndarray):
         f = np.asarray(frequencies)
-        if f.ndim not in (1, 2) or not 1 <= f.shape[-1] <= MAX_ALPHABET or f.dtype.kind not in "iu" or not f.size:
-            raise ValueError(f"frequencies must be 1..{MAX_ALPHABET} integers (a row of them per context)")
-        if f.min() < 0 or (f.sum(axis=-1) <= 0).any():
+        if f.ndim != 1 or not 1 <= f.size <= MAX_ALPHABET or f.dtype.kind not in "iu":
+            raise ValueError(f"frequencies must be 1..{MAX_ALPHABET} integers")
+        if f.min() < 0 or f.sum() <= 0:
             raise ValueError("frequencies must be non-negative with a positive sum")
         self.frequencies = f.astype(np.int64)
-        if f.ndim == 1:
-            self._cmodel = constriction.stream.model.Categorical(self.frequencies.astype(np.float64), perfect=False)
-        else:
-            self._cmodel = constriction.stream.model.Categorical(perfect=False)
+        self._cmodel = constriction.stream.model.Categorical(
+            self.frequencies.astype(np.float64), perfect=False)
 
     @classmethod
     def from_symbols(cls, symbols: np.ndarray, alphabet_size: int) -> Categorical:
@@ -122,50 +118,35 @@ class Categorical(EntropyModel):
         symbols = _check_domain(symbols, 0, alphabet_size - 1, "Categorical")
         return cls(np.bincount(symbols, minlength=alphabet_size))
 
-    def _rows(self, params: dict[str, Any], n: int) -> np.ndarray:
-        rows = params.pop("rows", None)
-        _no_more(params, "Categorical")
-        if (rows is None) != (self.frequencies.ndim == 1):
-            raise ValueError("Categorical: rows= goes with (and only with) a row of frequencies per context")
-        if rows is None:
-            return np.zeros(n, np.int32)
-        rows = np.asarray(rows).astype(np.int64).ravel()
-        if rows.size != n or (n and (rows.min() < 0 or rows.max() >= len(self.frequencies))):
-            raise ValueError("rows must be one row index per symbol")
-        return rows.astype(np.int32)
-
-    def _arrays(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        return () if self.frequencies.ndim == 1 else (self.frequencies[rows].astype(np.float64),)
-
     def encode(self, symbols, push, **params):
-        symbols = _check_domain(symbols, 0, self.frequencies.shape[-1] - 1, "Categorical")
-        rows = self._rows(params, symbols.size)
-        if self.frequencies.shape[-1] > 1:  # a one-symbol alphabet costs no bits
-            push(symbols, self._cmodel, *self._arrays(rows))
+        _no_more(params, "Categorical")
+        symbols = _check_domain(symbols, 0, self.frequencies.size - 1, "Categorical")
+        if self.frequencies.size > 1:  # a one-symbol alphabet costs no bits
+            push(symbols, self._cmodel)
 
     def decode(self, pop, count, **params):
+        _no_more(params, "Categorical")
         count = _count(count, "Categorical")
-        rows = self._rows(params, count)
-        if self.frequencies.shape[-1] == 1:
+        if self.frequencies.size == 1:
             return np.zeros(count, dtype=np.int32)
-        return pop(self._cmodel, count, *self._arrays(rows))
+        return pop(self._cmodel, count)
 
     @cached_property
     def _table(self) -> CdfTable:
         return CdfTable(quantize_counts(self.frequencies))
 
     def lane_encode(self, symbols, lanes, **params):
-        symbols = _check_domain(symbols, 0, self.frequencies.shape[-1] - 1, "Categorical")
-        rows = self._rows(params, symbols.size)
-        if self.frequencies.shape[-1] > 1:
-            lanes.table(self._table, rows, symbols)
+        _no_more(params, "Categorical")
+        symbols = _check_domain(symbols, 0, self.frequencies.size - 1, "Categorical")
+        if self.frequencies.size > 1:
+            lanes.table(self._table, np.zeros(symbols.size, np.int32), symbols)
 
     def lane_decode(self, lanes, count, **params):
+        _no_more(params, "Categorical")
         count = _count(count, "Categorical")
-        rows = self._rows(params, count)
-        if self.frequencies.shape[-1] == 1:
+        if self.frequencies.size == 1:
             return np.zeros(count, dtype=np.int32)
-        return lanes.table(self._table, rows)
+        return lanes.table(self._table, np.zeros(count, np.int32))
 
 
 class AdaptiveCategorical(EntropyModel):
