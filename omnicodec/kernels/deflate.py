@@ -632,9 +632,9 @@ def _diff_entry(run):
             np.asarray(stored, np.bool_), chain, budget(len(raw)), costs, firsts, edges, sid, sym, counts)
         if counts[0] < 0:
             return None
-        sid, sym = sid[:counts[0]].astype(np.int64), sym[:counts[0]]
+        sid, sym = sid[:counts[0]], sym[:counts[0]]
         top = 64 * len(edges)
-        plain = np.where(sid < top + 64, sid % 64, sid - top)
+        plain = np.where(sid < top + 64, sid % 64, sid - top).astype(np.uint16)  # (uint16: a radix sort)
         ids = [(sid, streams(len(edges) + 1)), (plain, STREAMS)] if len(edges) else [(sid, STREAMS)]
         return tuple((np.bincount(i, minlength=k), sym[np.argsort(i, kind="stable")].tobytes()) for i, k in ids)
     return diff
