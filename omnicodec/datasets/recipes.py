@@ -336,19 +336,39 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
     tail = bits[end:]
     table = np.stack([blocks[:, 0], blocks[:, 2] - blocks[:, 1], blocks[:, 4]], 1).astype("<u4")
     costs = kernel("deflate", "code_lengths")(stream, blocks[:, :3])
-    best = None
-    for chain in CHAINS:  # zlib level 6's chain first; a longer one where that leaves much to correct
-        layouts = kernel("deflate", "diff")(parsed, lengths, dists, stored, chain, costs, blocks[:, 3])
+    head = (table.tobytes() + np.packbits(header_bits, bitorder="little").tobytes()
+            + np.packbits(tail, bitorder="little").tobytes())
+
+    def made(chain: int, tokens: int) -> bytes | None:
+        """The smallest recipe body of the first ``tokens`` tokens at ``chain`` (None past the
+        matcher's budget); the plain form is left out where its kinds' entropy alone passes
+        the classed form's kinds by a tenth (its LZMA pass is the encoder's slowest step)."""
+        size = int(np.maximum(lengths[:tokens], 1).sum())
+        layouts = kernel("deflate", "diff")(parsed[:size], lengths[:tokens], dists[:tokens], stored[:tokens], chain,
+                                            costs, blocks[:, 3])
         if layouts is None:
-            break
-        head = (table.tobytes() + np.packbits(header_bits, bitorder="little").tobytes()
-                + np.packbits(tail, bitorder="little").tobytes())
+            return None
+        out = None
         for classed, (sizes, data) in zip((len(layouts) > 1, False), layouts):
-            if classed and ENCODER < 2:
+            if classed and ENCODER < 2 or not classed and ENCODER >= 2 and len(layouts) > 1 \
+                    and _kinds_bits(*layouts[1]) > 1.1 * _kinds_bits(*layouts[0]):
                 continue
-            made = _recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain, classed, head,
+            body = _recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain, classed, head,
                                 sizes, data)
-            best = made if best is None or len(made) < len(best) else best
+            out = body if out is None or len(body) < len(out) else out
+        return out
+
+    chains = CHAINS
+    if ENCODER >= 2 and len(raw) > 2 * CHAIN_SAMPLE:  # the chain its first CHAIN_SAMPLE bytes prefer
+        sample = int(np.searchsorted(np.cumsum(np.maximum(lengths, 1)), CHAIN_SAMPLE))
+        tried = {chain: made(chain, sample) for chain in CHAINS}
+        chains = (min(CHAINS, key=lambda c: len(tried[c]) if tried[c] is not None else 1 << 62),)
+    best = None
+    for chain in chains:  # zlib level 6's chain first; a longer one where that leaves much to correct
+        recipe = made(chain, len(lengths))
+        if recipe is None:
+            break
+        best = recipe if best is None or len(recipe) < len(best) else best
         if len(best) < len(stream) // (100 if ENCODER < 2 else 400):  # (zlib -9: 0.7% at chain 128, 0.4% at 4096)
             break
     try:
@@ -358,6 +378,7 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
 
 
 CLASSED = 0x8000  # the chain field's flag of the classed form (deflate_recipe)
+CHAIN_SAMPLE = 1 << 20  # bytes on which the encoder picks the chain for data of twice that or more
 # which deflate_recipe runs: 1, the first (the plain form only; the longer chain only where the
 # shorter one's recipe is 1% of the stream or more), 2 (since 2026-12-07 #21) the classed form
 # too and the longer chain down to 0.25%; the first one's frozen files are tested with it
@@ -396,6 +417,19 @@ def _recipe_body(crc, count, nbits, tail_bits, chain, classed, head, sizes, data
     window = max(1 << 12, 1 << (len(body) - 1).bit_length())  # (a decoder allocates it: no more than needed)
     return lzma.compress(body, format=lzma.FORMAT_ALONE, filters=[
         {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": window}]) + after
+
+
+def _kinds_bits(sizes: np.ndarray, data: bytes) -> float:
+    """The kinds' code length (bits) with each kinds stream's own counts, plus 64 bits for
+    the two counts of each stream that has kinds."""
+    from ..kernels.deflate import kinds_streams
+
+    k = kinds_streams(len(sizes))
+    kinds = np.frombuffer(data, np.uint8, int(sizes[:k].sum()))
+    rows = np.repeat(np.arange(k), sizes[:k])
+    counts = np.bincount(rows * 3 + kinds, minlength=3 * k).reshape(k, 3)[sizes[:k] > 0]
+    share = counts / counts.sum(axis=1, keepdims=True)
+    return float(-(counts * np.log2(np.where(counts > 0, share, 1.0))).sum() + 64 * len(counts))
 
 
 def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:

@@ -147,6 +147,25 @@ def test_an_optimal_parsers_kinds_go_by_cost_class_and_cost_less(deflater, monke
     assert deflate_rebuild(IMAGE, classed) == stream and deflate_rebuild(IMAGE, plain) == stream
 
 
+def test_on_long_data_the_chain_is_picked_on_a_sample_and_the_whole_is_walked_once(monkeypatch):
+    """The matcher walks the whole data once at the chain its first CHAIN_SAMPLE bytes prefer
+    (a walk per chain before): the recipe still remakes the stream, as small as the full
+    search's here."""
+    from omnicodec.datasets import recipes
+    from omnicodec.kernels import deflate as kernels
+
+    stream = imagecodecs.zopfli_encode(IMAGE)[2:-4]
+    full = deflate_recipe(stream, IMAGE)
+    walked = []
+    diff = kernels.diff["cpu"]
+    monkeypatch.setattr(kernels, "diff", {w: (lambda raw, *a, **k: walked.append(len(raw)) or diff(raw, *a, **k))
+                                          for w in ("numpy", "cpu", "cuda")})
+    monkeypatch.setattr(recipes, "CHAIN_SAMPLE", 16384)
+    sampled = deflate_recipe(stream, IMAGE)
+    assert deflate_rebuild(IMAGE, sampled) == stream and len(sampled) <= len(full) * 1.02
+    assert walked.count(len(IMAGE)) == 1 and len(walked) == 3  # (two sample walks, one whole)
+
+
 def test_the_twins_agree_on_code_lengths_and_classed_corrections():
     data = _image_rows(24, 64)
     stream = imagecodecs.zopfli_encode(data)[2:-4]
