@@ -1,6 +1,6 @@
 """Deflate streams taken apart and put back together bit for bit, whatever wrote them.
 
-Four jobs, for ``datasets/recipes.py`` (deflate_recipe and deflate_rebuild keep what they
+Five jobs, for ``datasets/recipes.py`` (deflate_recipe and deflate_rebuild keep what they
 return):
 
 ``parse[twin](stream, nbits, cap) -> (raw, lengths, distances, blocks, end, ok)``: inflate (RFC
@@ -18,8 +18,13 @@ type 1), then the end-of-block code; ``tail`` bits pad the last byte.  Given a p
 it writes the parsed stream again, byte for byte (``ok`` False where the pieces disagree: a
 token its header has no code for, tokens past the data).
 
-``diff[twin](raw, lengths, distances, stored, chain) -> corrections`` and ``undiff[twin](raw,
-stored runs, sizes, data, chain) -> (lengths, distances, ok)``: a parse as its differences from
+``code_lengths[twin](stream, rows) -> (blocks, 320) or None``: each block's Huffman code
+lengths (literal/length codes, then distance codes from 288), from its header, the fixed codes
+for type 1; what the cost classes below are reckoned with.
+
+``diff[twin](raw, lengths, distances, stored, chain[, costs, firsts]) -> layouts`` and
+``undiff[twin](raw, stored runs, sizes, data, chain[, costs, firsts]) -> (lengths, distances,
+ok)``: a parse as its differences from
 what a plain matcher predicts at each token: the longest match of at least 3 bytes found along
 a hash chain of the 3 bytes there (at most ``chain`` candidates back, within 32 KiB), the
 nearest of those that long, looked at with zlib's eyes (is the match one byte on longer: a
@@ -36,7 +41,10 @@ literal, 1 as predicted, 2 otherwise) by the matcher's context (found nothing; o
 too-far and the predicted length up to 17), lengths ((predicted - length) mod 256) by the
 predicted length, ranks (LEB128: 0 when an explicit distance follows, else rank + 1) and
 explicit distances (u16); ``diff`` returns the bytes per stream and the streams one after
-another.  The matcher's work is bounded (``budget``).  Sequential bit work: the NumPy twin
+another.  With ``costs`` (each block's code lengths) and ``firsts`` (each block's first token),
+the kinds are split further by cost class (``COST_EDGES``: the predicted match's bits under
+its block's codes minus those of the literals it covers), and ``diff`` returns that layout and
+the one without classes.  The matcher's work is bounded (``budget``).  Sequential bit work: the NumPy twin
 runs the same Python source uncompiled (slow; zlib is the independent yardstick in the tests).
 """
 
