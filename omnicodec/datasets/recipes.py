@@ -381,7 +381,9 @@ CLASSED = 0x8000  # the chain field's flag of the classed form (deflate_recipe)
 CHAIN_SAMPLE = 1 << 20  # bytes on which the encoder picks the chain for data of twice that or more
 # which deflate_recipe runs: 1, the first (the plain form only; the longer chain only where the
 # shorter one's recipe is 1% of the stream or more), 2 (since 2026-12-07 #21) the classed form
-# too and the longer chain down to 0.25%; the first one's frozen files are tested with it
+# too (the plain one's LZMA pass left out where its kinds' entropy passes the classed kinds' by a
+# tenth), the longer chain down to 0.25%, and on data of 2 * CHAIN_SAMPLE bytes or more the
+# chain its first CHAIN_SAMPLE bytes prefer; the first one's frozen files are tested with it
 ENCODER = 2
 _BODY = struct.Struct("<IIIBH")  # crc, blocks, header bits, tail bits, chain (| CLASSED)
 
