@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import imagecodecs
 
 from omnicodec.datasets import recipes
+from omnicodec.datasets.files import png_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -53,13 +53,7 @@ DEFLATERS = {"zlib -6": _zlib(6), "zlib -9": _zlib(9),
 
 def _idat(path: Path) -> bytes:
     """The raw deflate stream of a PNG's IDAT chunks (zlib header and Adler-32 removed)."""
-    data, pos, out = path.read_bytes(), 8, []
-    while pos < len(data):
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        if kind == b"IDAT":
-            out.append(data[pos + 8:pos + 8 + size])
-        pos += 12 + size
-    return b"".join(out)[2:-4]
+    return b"".join(raw[8:-4] for kind, raw in png_chunks(path.read_bytes()) if kind == b"IDAT")[2:-4]
 
 
 def _measure(stream: bytes, raw: bytes) -> dict:

@@ -335,7 +335,7 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
         stored[first:first + count] = kind == 0
     tail = bits[end:]
     table = np.stack([blocks[:, 0], blocks[:, 2] - blocks[:, 1], blocks[:, 4]], 1).astype("<u4")
-    costs = kernel("deflate", "code_lengths")(stream, blocks[:, :3])
+    costs = kernel("deflate", "code_lengths")(stream, blocks[:, :3]) if ENCODER >= 2 else None  # (None: plain only)
     head = (table.tobytes() + np.packbits(header_bits, bitorder="little").tobytes()
             + np.packbits(tail, bitorder="little").tobytes())
 
@@ -348,15 +348,12 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
                                             costs, blocks[:, 3])
         if layouts is None:
             return None
-        out = None
-        for classed, (sizes, data) in zip((len(layouts) > 1, False), layouts):
-            if classed and ENCODER < 2 or not classed and ENCODER >= 2 and len(layouts) > 1 \
-                    and _kinds_bits(*layouts[1]) > 1.1 * _kinds_bits(*layouts[0]):
-                continue
-            body = _recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain, classed, head,
-                                sizes, data)
-            out = body if out is None or len(body) < len(out) else out
-        return out
+        forms = [(True, layouts[0])] if len(layouts) > 1 else []
+        if not forms or _kinds_bits(*layouts[-1]) <= 1.1 * _kinds_bits(*layouts[0]):
+            forms.append((False, layouts[-1]))
+        bodies = [_recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain, classed, head,
+                               sizes, data) for classed, (sizes, data) in forms]
+        return min(bodies, key=len)
 
     chains = CHAINS
     if ENCODER >= 2 and len(raw) > 2 * CHAIN_SAMPLE:  # the chain its first CHAIN_SAMPLE bytes prefer
@@ -396,21 +393,15 @@ def _recipe_body(crc, count, nbits, tail_bits, chain, classed, head, sizes, data
     import lzma
 
     from ..entropy import Categorical, Encoder
-    from ..kernels.deflate import kinds_streams
 
     flagged = chain | (CLASSED if classed else 0)
     body = _BODY.pack(crc, count, nbits, tail_bits, flagged) + head + np.asarray(sizes, "<u4").tobytes()
     after = b""
     if classed:
-        k = kinds_streams(len(sizes))
-        n = int(sizes[:k].sum())
-        kinds = np.frombuffer(data, np.uint8, n)
-        used = np.flatnonzero(sizes[:k])
-        starts = np.concatenate([[0], np.cumsum(sizes[used])])
-        freq = np.array([np.bincount(kinds[a:b], minlength=3) for a, b in zip(starts[:-1], starts[1:])],
-                        np.int64).reshape(-1, 3)
+        kinds, freq = _kind_counts(sizes, data)
         body += freq[:, :2].astype("<u4").tobytes()
-        data = data[n:]
+        data = data[len(kinds):]
+        starts = np.concatenate([[0], np.cumsum(freq.sum(axis=1))])
         enc = Encoder("ans")
         for row, a, b in zip(freq, starts[:-1], starts[1:]):  # (a stream at a time: no per-kind arrays)
             enc.encode(kinds[a:b], Categorical(row))
@@ -421,15 +412,21 @@ def _recipe_body(crc, count, nbits, tail_bits, chain, classed, head, sizes, data
         {"id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": window}]) + after
 
 
-def _kinds_bits(sizes: np.ndarray, data: bytes) -> float:
-    """The kinds' code length (bits) with each kinds stream's own counts, plus 64 bits for
-    the two counts of each stream that has kinds."""
+def _kind_counts(sizes: np.ndarray, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The kinds at the head of corrections ``data`` and, per kinds stream that has any (in
+    stream order), how many of them are 0, 1 and 2."""
     from ..kernels.deflate import kinds_streams
 
     k = kinds_streams(len(sizes))
     kinds = np.frombuffer(data, np.uint8, int(sizes[:k].sum()))
     rows = np.repeat(np.arange(k), sizes[:k])
-    counts = np.bincount(rows * 3 + kinds, minlength=3 * k).reshape(k, 3)[sizes[:k] > 0]
+    return kinds, np.bincount(rows * 3 + kinds, minlength=3 * k).reshape(k, 3)[sizes[:k] > 0]
+
+
+def _kinds_bits(sizes: np.ndarray, data: bytes) -> float:
+    """The kinds' code length (bits) with each kinds stream's own counts, plus 64 bits for
+    the two counts of each stream that has kinds."""
+    counts = _kind_counts(sizes, data)[1]
     share = counts / counts.sum(axis=1, keepdims=True)
     return float(-(counts * np.log2(np.where(counts > 0, share, 1.0))).sum() + 64 * len(counts))
 
