@@ -1,15 +1,18 @@
 """What a deflate recipe costs, by deflater: the bytes that remake a deflate stream bit for bit
 from what it inflates to (``datasets/recipes.deflate_recipe``; inside ``pngz`` version 2,
-``gzpz``, ``zipz`` and ``tifz``), as a share of the stream, in both of its forms, measured in
-the same run: the first encoder's (the plain form: all corrections through LZMA) and today's
-(also the classed form: kinds by cost class under the block's own Huffman codes, coded by their
-counts, the smaller kept; the longer matcher chain tried down to 0.25% of the stream).
+``gzpz``, ``zipz`` and ``tifz``), as a share of the stream, by encoder, measured in the same
+run: the first (``recipes.ENCODER = 1``: the plain form, all corrections through LZMA), the
+second (2: also the classed form, kinds by cost class under the block's own Huffman codes
+coded by their counts, the smaller kept; the longer matcher chain tried down to 0.25% of the
+stream) and today's (3: also deep ranks, among the whole window's candidates, where an
+optimal parser's match lies beyond the matcher's chain).
 
-Inputs: six Kodak PNGs' filtered scanlines (what their IDAT inflates to) and six LogHub 2k
-logs.  Deflaters: zlib -6 and -9, gzip(1) -9 (its own deflater), libdeflate -6 and -12 and
-zopfli (optimal parsers: imagecodecs), and for the PNGs the stream in the file (Kodak's own
-writer).  Times are one process's seconds on this machine: the recipe (both forms, the
-encoder's verification included) and the rebuild of the kept one.
+Inputs: six Kodak PNGs' filtered scanlines (what their IDAT inflates to), two Kodak images
+upscaled 2x (bicubic, Pillow's PNG filters: smooth images, where deep ranks matter) and six
+LogHub 2k logs.  Deflaters: zlib -6 and -9, gzip(1) -9 (its own deflater), libdeflate -6 and
+-12 and zopfli (optimal parsers: imagecodecs), and for the Kodak PNGs the stream in the file
+(Kodak's own writer).  Times are one process's seconds on this machine: today's recipe (its
+forms, the encoder's verification included) and its rebuild.
 
     python benchmarks/deflate_recipes.py   -> benchmarks/results/deflate_recipes.json
 """
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "results" / "deflate_recipes.json"
 IMAGES = [DATA / "images" / "kodak" / f"kodim{i:02d}.png" for i in (1, 5, 9, 13, 17, 21)]
+UPSCALED = [DATA / "images" / "kodak" / f"kodim{i:02d}.png" for i in (3, 23)]
 LOGS = [DATA / "logs" / "loghub" / name / f"{name}_2k.log" for name in ("Apache", "HDFS", "Linux", "Mac", "OpenSSH",
                                                                         "Spark")]
 
@@ -56,27 +60,44 @@ def _idat(path: Path) -> bytes:
     return b"".join(raw[8:-4] for kind, raw in png_chunks(path.read_bytes()) if kind == b"IDAT")[2:-4]
 
 
+def _upscaled(path: Path) -> bytes:
+    """The filtered scanlines of ``path`` upscaled 2x (bicubic), as Pillow's PNG writer filters them."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        big = im.convert("RGB").resize((2 * im.width, 2 * im.height), Image.BICUBIC)
+    out = io.BytesIO()
+    big.save(out, "PNG", compress_level=9)
+    return zlib.decompress(b"".join(raw[8:-4] for kind, raw in png_chunks(out.getvalue()) if kind == b"IDAT"))
+
+
 def _measure(stream: bytes, raw: bytes) -> dict:
-    """Both forms' sizes, the time to make them, and the kept one's rebuild time."""
+    """Today's recipe and the earlier encoders', the time to make today's, and its rebuild time."""
     start = time.perf_counter()
     kept = recipes.deflate_recipe(stream, raw)
     made = time.perf_counter() - start
-    recipes.ENCODER = 1
+    today = recipes.ENCODER
+    earlier = {}
     try:
-        first = recipes.deflate_recipe(stream, raw)
+        for encoder in (1, 2):
+            recipes.ENCODER = encoder
+            earlier[encoder] = recipes.deflate_recipe(stream, raw)
     finally:
-        recipes.ENCODER = 2
+        recipes.ENCODER = today
     start = time.perf_counter()
     exact = kept is not None and recipes.deflate_rebuild(raw, kept) == stream
     rebuilt = time.perf_counter() - start
-    if kept is None or first is None:
+    if kept is None or None in earlier.values():
         raise SystemExit("no recipe (past the matcher's budget?)")
-    return {"stream_bytes": len(stream), "recipe_bytes": len(kept), "first_bytes": len(first), "exact": exact,
-            "recipe_s": round(made, 3), "rebuild_s": round(rebuilt, 3)}
+    return {"stream_bytes": len(stream), "recipe_bytes": len(kept), "second_bytes": len(earlier[2]),
+            "first_bytes": len(earlier[1]), "exact": exact, "recipe_s": round(made, 3), "rebuild_s": round(rebuilt, 3)}
 
 
 def main() -> None:
     inputs = [(p.name, "image", zlib.decompress(_idat(p), -15), _idat(p)) for p in IMAGES]
+    inputs += [(f"{p.stem} 2x", "upscaled image", _upscaled(p), None) for p in UPSCALED]
     inputs += [(p.name, "log", p.read_bytes(), None) for p in LOGS]
     deflaters = {k: v for k, v in DEFLATERS.items() if k != "gzip(1) -9" or shutil.which("gzip")}
     rows = []
@@ -87,9 +108,10 @@ def main() -> None:
             row = {"file": name, "kind": kind, "deflater": deflater, "raw_bytes": len(raw), **_measure(stream, raw)}
             rows.append(row)
             print(f"{name} {deflater}: stream {row['stream_bytes']}, recipe {row['recipe_bytes']} "
-                  f"(first encoder {row['first_bytes']}), {row['recipe_s']} s / {row['rebuild_s']} s", flush=True)
+                  f"(encoder 2: {row['second_bytes']}, 1: {row['first_bytes']}), {row['recipe_s']} s / "
+                  f"{row['rebuild_s']} s", flush=True)
     summary = {}
-    for kind in ("image", "log"):
+    for kind in ("image", "upscaled image", "log"):
         for deflater in ["its own (the file's)", *deflaters]:
             group = [r for r in rows if r["kind"] == kind and r["deflater"] == deflater]
             if not group:
@@ -97,8 +119,10 @@ def main() -> None:
             stream = sum(r["stream_bytes"] for r in group)
             summary[f"{kind}s, {deflater}"] = {
                 "files": len(group), "stream_bytes": stream, "recipe_bytes": sum(r["recipe_bytes"] for r in group),
+                "second_bytes": sum(r["second_bytes"] for r in group),
                 "first_bytes": sum(r["first_bytes"] for r in group), "exact": sum(r["exact"] for r in group),
                 "recipe_pct": round(100 * sum(r["recipe_bytes"] for r in group) / stream, 2),
+                "second_pct": round(100 * sum(r["second_bytes"] for r in group) / stream, 2),
                 "first_pct": round(100 * sum(r["first_bytes"] for r in group) / stream, 2),
                 "recipe_s": round(sum(r["recipe_s"] for r in group), 2),
                 "rebuild_s": round(sum(r["rebuild_s"] for r in group), 2)}

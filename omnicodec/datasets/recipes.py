@@ -341,17 +341,22 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
 
     def made(chain: int, tokens: int) -> bytes | None:
         """The smallest recipe body of the first ``tokens`` tokens at ``chain`` (None past the
-        matcher's budget); the plain form is left out where its kinds' entropy alone passes
-        the classed form's kinds by a tenth (its LZMA pass is the encoder's slowest step)."""
+        matcher's budget), with deep ranks where they fit the budget; the plain form is left
+        out where its kinds' entropy alone passes the classed form's kinds by a tenth (its
+        LZMA pass is the encoder's slowest step)."""
         size = int(np.maximum(lengths[:tokens], 1).sum())
-        layouts = kernel("deflate", "diff")(parsed[:size], lengths[:tokens], dists[:tokens], stored[:tokens], chain,
-                                            costs, blocks[:, 3])
-        if layouts is None:
+        for deep in (True, False) if ENCODER >= 3 else (False,):
+            layouts = kernel("deflate", "diff")(parsed[:size], lengths[:tokens], dists[:tokens], stored[:tokens],
+                                                chain, costs, blocks[:, 3], deep=deep)
+            if layouts is not None:
+                break
+        else:
             return None
         forms = [(True, layouts[0])] if len(layouts) > 1 else []
         if not forms or _kinds_bits(*layouts[-1]) <= 1.1 * _kinds_bits(*layouts[0]):
             forms.append((False, layouts[-1]))
-        bodies = [_recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), chain, classed, head,
+        flagged = chain | (DEEP if deep else 0)
+        bodies = [_recipe_body(zlib.crc32(stream), len(blocks), len(header_bits), len(tail), flagged, classed, head,
                                sizes, data) for classed, (sizes, data) in forms]
         return min(bodies, key=len)
 
@@ -375,14 +380,16 @@ def deflate_recipe(stream: bytes, raw: bytes) -> bytes | None:
 
 
 CLASSED = 0x8000  # the chain field's flag of the classed form (deflate_recipe)
+DEEP = 0x4000  # its flag of ranks among the whole window's candidates (kernels.deflate._reach)
 CHAIN_SAMPLE = 1 << 20  # bytes on which the encoder picks the chain for data of twice that or more
 # which deflate_recipe runs: 1, the first (the plain form only; the longer chain only where the
 # shorter one's recipe is 1% of the stream or more), 2 (since 2026-12-07 #21) the classed form
 # too (the plain one's LZMA pass left out where its kinds' entropy passes the classed kinds' by a
 # tenth), the longer chain down to 0.25%, and on data of 2 * CHAIN_SAMPLE bytes or more the
-# chain its first CHAIN_SAMPLE bytes prefer; the first one's frozen files are tested with it
-ENCODER = 2
-_BODY = struct.Struct("<IIIBH")  # crc, blocks, header bits, tail bits, chain (| CLASSED)
+# chain its first CHAIN_SAMPLE bytes prefer, 3 (since 2026-12-07 #22) also deep ranks (``DEEP``)
+# where they fit the matcher's budget; the earlier ones' frozen files are tested with them
+ENCODER = 3
+_BODY = struct.Struct("<IIIBH")  # crc, blocks, header bits, tail bits, chain (| CLASSED | DEEP)
 
 
 def _recipe_body(crc, count, nbits, tail_bits, chain, classed, head, sizes, data) -> bytes:
@@ -444,8 +451,8 @@ def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:
     try:
         body = unpack.decompress(recipe, max_length=16 * len(raw) + (1 << 20))  # (tokens <= bytes)
         crc, count, nbits, tail_bits, chain = _BODY.unpack_from(body)
-        classed = bool(chain & CLASSED)
-        chain &= ~CLASSED
+        classed, deep = bool(chain & CLASSED), bool(chain & DEEP)
+        chain &= ~(CLASSED | DEEP)
         at = _BODY.size + 12 * count
         table = np.frombuffer(body, "<u4", 3 * count, _BODY.size).reshape(count, 3).astype(np.int64)
         headers = body[at:at + (nbits + 7) // 8]
@@ -474,7 +481,7 @@ def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:
         if costs is None:
             raise CorruptStreamError("deflate recipe is damaged")
     lengths, dists, ok = kernel("deflate", "undiff")(np.frombuffer(raw, np.uint8), stored, sizes, corrections, chain,
-                                                     costs, firsts)
+                                                     costs, firsts, deep=deep)
     if ok:
         blocks = np.stack([table[:, 0], starts, starts + table[:, 1], firsts, table[:, 2]], 1)
         stream, ok = kernel("deflate", "write")(np.frombuffer(raw, np.uint8), lengths, dists, blocks, headers, nbits,

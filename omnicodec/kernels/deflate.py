@@ -22,16 +22,17 @@ token its header has no code for, tokens past the data).
 lengths (literal/length codes, then distance codes from 288), from its header, the fixed codes
 for type 1; what the cost classes below are reckoned with.
 
-``diff[twin](raw, lengths, distances, stored, chain[, costs, firsts]) -> layouts`` and
-``undiff[twin](raw, stored runs, sizes, data, chain[, costs, firsts]) -> (lengths, distances,
-ok)``: a parse as its differences from
+``diff[twin](raw, lengths, distances, stored, chain[, costs, firsts, deep]) -> layouts`` and
+``undiff[twin](raw, stored runs, sizes, data, chain[, costs, firsts, deep]) -> (lengths,
+distances, ok)``: a parse as its differences from
 what a plain matcher predicts at each token: the longest match of at least 3 bytes found along
 a hash chain of the 3 bytes there (at most ``chain`` candidates back, within 32 KiB), the
 nearest of those that long, looked at with zlib's eyes (is the match one byte on longer: a
 lazy matcher's literal; is it 3 bytes from more than 4 KiB back: zlib's TOO_FAR).  Encoders
 that chose that token cost a byte that repeats (kind 1); a literal where a match was
 available, or a shorter or farther match, costs its length's shortfall and its distance as a
-rank among the candidates at least as long.  zlib and gzip take the longest match nearly
+rank among the candidates at least as long (among the chain's, or with ``deep`` the whole
+window's: ``_reach``).  zlib and gzip take the longest match nearly
 always; optimal parsers (zopfli, 7-Zip) take shorter ones more often.  The two walk the data
 identically, so ``undiff(raw, diff(raw, parse)) == parse``; ``stored`` marks tokens of
 stored blocks (literals, not predicted).
@@ -56,6 +57,7 @@ from . import Twins, cpu_device
 
 CHAINS = (128, 4096)  # hash chain candidates tried per token: zlib's level 6 and its level 9
 WINDOW = 32768
+LONG, LONG_HEADS = 8, 1 << 17  # deep ranks' second chains: of LONG-byte hashes (``_first``)
 _LBASE = np.array([3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
                    163, 195, 227, 258], np.int64)
 _LEXT = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0], np.int64)
@@ -464,36 +466,81 @@ def _longest(raw, n, p, head, prev, chain, work, beat):
     return (best, dist) if best >= 3 else (0, 0)
 
 
-def _rank(raw, n, p, head, prev, size, dist, chain):
-    """The rank of ``dist`` among the chain's candidates at least ``size`` long, or -1."""
-    if p + 2 >= n:
-        return -1
-    c = head[_hash(raw, p)]
+def _as_long(raw, p, c, size):
+    """Whether the bytes at c match the ``size`` bytes at p (their last byte looked at first:
+    on long chains of look-alike data most candidates differ there)."""
+    if raw[c + size - 1] != raw[p + size - 1]:
+        return False
+    for i in range(size - 1):
+        if raw[c + i] != raw[p + i]:
+            return False
+    return True
+
+
+def _hash_long(raw, p):
+    """The hash of the LONG bytes at p (the deep ranks' second chain)."""
+    v = 0
+    for i in range(LONG):
+        v = (v * 31 + np.int64(raw[p + i])) & 0xFFFFFFF
+    return (v ^ (v >> 13)) & (LONG_HEADS - 1)
+
+
+def _insert_long(raw, n, head, prev, upto, done):
+    """Hash positions [done, upto) into the long chains; returns upto."""
+    for q in range(done, upto):
+        if q + LONG <= n:
+            h = _hash_long(raw, q)
+            prev[q] = head[h]
+            head[h] = q
+    return upto
+
+
+def _first(raw, n, p, head, prev, size, deep, heads, prevs, done):
+    """The chain to rank a match of ``size`` at p in: (its first candidate, whether it is the
+    long one, the long chains' insertion point).  With ``deep``, a match of LONG bytes or more
+    is ranked in the chains of LONG-byte hashes (the candidates that long are in both, in the
+    same order, and the long chain has far fewer of the others: a smooth image's 3-byte chains
+    run thousands of positions deep)."""
+    if p + 2 >= n or size < 3 or p + size > n:
+        return -1, False, done
+    if deep and size >= LONG:
+        done = _insert_long(raw, n, heads, prevs, p + 1, done)
+        return heads[_hash_long(raw, p)], True, done
+    return head[_hash(raw, p)], False, done
+
+
+def _rank(raw, p, c, prev, size, dist, reach, tally):
+    """The rank of ``dist`` among the first ``reach`` candidates at least ``size`` long of the
+    chain that goes on from c through ``prev`` (within the window), or -1; the candidates
+    looked at are added to tally[0]."""
     r = 0
     steps = 0
-    while c >= 0 and p - c <= WINDOW and steps < chain:
-        if _match(raw, n, p, c) >= size:
+    while c >= 0 and p - c <= WINDOW and steps < reach:
+        if _as_long(raw, p, c, size):
             if p - c == dist:
+                tally[0] += steps + 1
                 return r
             r += 1
         c = prev[c]
         steps += 1
+    tally[0] += steps
     return -1
 
 
-def _nth(raw, n, p, head, prev, size, r, chain):
-    """The distance of the chain's r-th candidate at least ``size`` long, or 0."""
-    if p + 2 >= n:
-        return 0
-    c = head[_hash(raw, p)]
+def _nth(raw, p, c, prev, size, r, reach, tally):
+    """The distance of the r-th of the first ``reach`` candidates at least ``size`` long of
+    the chain that goes on from c (within the window), or 0; the candidates looked at are
+    added to tally[0]."""
     steps = 0
-    while c >= 0 and p - c <= WINDOW and steps < chain:
-        if _match(raw, n, p, c) >= size:
+    while c >= 0 and p - c <= WINDOW and steps < reach:
+        if _as_long(raw, p, c, size):
             if r == 0:
+                tally[0] += steps + 1
                 return p - c
             r -= 1
         c = prev[c]
         steps += 1
+    tally[0] += steps
     return 0
 
 
@@ -560,14 +607,20 @@ def _context(raw, n, p, head, prev, done, chain, work):
     return best, near, 1 + (lazy * 2 + far) * 15 + min(best, 17) - 3, done
 
 
-def _diff(raw, lengths, dists, stored, chain, budget, costs, firsts, edges, sid, sym, counts):
+def _diff(raw, lengths, dists, stored, chain, reach, budget, costs, firsts, edges, sid, sym, counts):
     """Each correction byte and the stream it belongs to; counts[0]: how many (-1 where the
-    matcher tried more than ``budget`` candidates in all).  ``costs``: each block's code
-    lengths, ``firsts`` its first token, ``edges`` the cost classes' (none: one class)."""
+    matcher tried more than ``budget`` candidates in all).  ``reach``: the candidates a rank
+    is looked for among (``_reach``); ``costs``: each block's code lengths, ``firsts`` its
+    first token, ``edges`` the cost classes' (none: one class)."""
     n = len(raw)
     top = 64 * len(edges)  # where the lengths, ranks and distances streams start, less 64
     b = 0
     work = np.zeros(1, np.int64)
+    deep = reach > chain
+    tally = work if deep else np.zeros(1, np.int64)  # (deep ranks count as work)
+    heads = np.full(LONG_HEADS if deep else 1, -1, np.int32)
+    prevs = np.full(max(n, 1) if deep else 1, -1, np.int32)
+    done_long = 0
     head = np.full(32768, -1, np.int64)
     prev = np.full(max(n, 1), -1, np.int64)
     done = 0
@@ -594,7 +647,9 @@ def _diff(raw, lengths, dists, stored, chain, budget, costs, firsts, edges, sid,
             sid[k] = top + 64 + min(best, 63)
             sym[k] = (best - size) & 255
             k += 1
-            r = _rank(raw, n, p, head, prev, size, dist, chain) + 1  # 0: not among them
+            c, long, done_long = _first(raw, n, p, head, prev, size, deep, heads, prevs, done_long)
+            r = (_rank(raw, p, c, prevs, size, dist, reach, tally) if long
+                 else _rank(raw, p, c, prev, size, dist, reach, tally)) + 1  # 0: not among them
             explicit = r == 0
             while True:
                 sid[k] = top + _RANKS
@@ -619,6 +674,14 @@ def budget(n: int) -> int:
     return 128 * n + (1 << 25)  # (about 1 s a MB; Kodak's optimal parser needs up to 128 n at chain 4096)
 
 
+def _reach(chain: int, deep: bool) -> int:
+    """The candidates a rank is looked for among: the matcher's ``chain`` (the first recipes),
+    or with ``deep`` the whole window's (an optimal parser takes the nearest match of the
+    length it chose, often beyond the chain on smooth images: a rank there costs a byte where
+    an explicit distance costs two of near-uniform bits); a deep walk counts toward the budget."""
+    return WINDOW + 1 if deep else chain
+
+
 def _classes(costs, firsts, edges):
     """The kernels' cost-class arguments: none (one class) where ``costs`` is None."""
     if costs is None:
@@ -627,17 +690,19 @@ def _classes(costs, firsts, edges):
 
 
 def _diff_entry(run):
-    def diff(raw, lengths, dists, stored, chain: int, costs=None, firsts=None,
-             edges=COST_EDGES) -> tuple[tuple[np.ndarray, bytes], ...] | None:
+    def diff(raw, lengths, dists, stored, chain: int, costs=None, firsts=None, edges=COST_EDGES,
+             deep: bool = False) -> tuple[tuple[np.ndarray, bytes], ...] | None:
         """Layouts of the corrections, each (bytes per stream, the streams one after another),
         or None past the budget: with ``costs`` (per block: ``code_lengths``) and ``firsts``
         (each block's first token), the kinds split by cost class too, then the same
-        corrections without classes; else only the latter."""
+        corrections without classes; else only the latter; with ``deep``, ranks among the
+        whole window's candidates (``_reach``)."""
         n = len(lengths)
         sid, sym, counts = np.zeros(6 * n + 1, np.uint16), np.zeros(6 * n + 1, np.uint8), np.zeros(1, np.int64)
         costs, firsts, edges = _classes(costs, firsts, edges)
         run(np.asarray(raw, np.uint8), np.asarray(lengths, np.uint16), np.asarray(dists, np.uint16),
-            np.asarray(stored, np.bool_), chain, budget(len(raw)), costs, firsts, edges, sid, sym, counts)
+            np.asarray(stored, np.bool_), chain, _reach(chain, deep), budget(len(raw)), costs, firsts, edges, sid,
+            sym, counts)
         if counts[0] < 0:
             return None
         sid, sym = sid[:counts[0]], sym[:counts[0]]
@@ -648,12 +713,17 @@ def _diff_entry(run):
     return diff
 
 
-def _undiff(raw, stored_runs, sizes, data, chain, budget, costs, firsts, edges, lengths, dists):
+def _undiff(raw, stored_runs, sizes, data, chain, reach, budget, costs, firsts, edges, lengths, dists):
     """Tokens back from corrections (``sizes`` bytes per stream of ``data``); stored_runs:
     (token index, count) of the stored blocks, in order; costs, firsts, edges: as ``_diff``'s.
     Returns (tokens, ok)."""
     n = len(raw)
     work = np.zeros(1, np.int64)
+    deep = reach > chain
+    tally = work if deep else np.zeros(1, np.int64)
+    heads = np.full(LONG_HEADS if deep else 1, -1, np.int32)
+    prevs = np.full(max(n, 1) if deep else 1, -1, np.int32)
+    done_long = 0
     head = np.full(32768, -1, np.int64)
     prev = np.full(max(n, 1), -1, np.int64)
     top = 64 * len(edges)
@@ -727,7 +797,9 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, costs, firsts, edges, 
                 dist = np.int64(data[at[f]]) | (np.int64(data[at[f] + 1]) << 8)
                 at[f] += 2
             else:
-                dist = _nth(raw, n, p, head, prev, size, r - 1, chain)
+                c, long, done_long = _first(raw, n, p, head, prev, size, deep, heads, prevs, done_long)
+                dist = (_nth(raw, p, c, prevs, size, r - 1, reach, tally) if long
+                        else _nth(raw, p, c, prev, size, r - 1, reach, tally))
             if size > 258 or dist < 1 or dist > p or p + size > n:
                 return t, False
             lengths[t] = size
@@ -747,14 +819,16 @@ def _undiff(raw, stored_runs, sizes, data, chain, budget, costs, firsts, edges, 
 
 
 def _undiff_entry(run):
-    def undiff(raw, stored_runs, sizes, data: bytes, chain: int, costs=None, firsts=None, edges=COST_EDGES):
+    def undiff(raw, stored_runs, sizes, data: bytes, chain: int, costs=None, firsts=None, edges=COST_EDGES,
+               deep: bool = False):
         raw = np.asarray(raw, np.uint8)
         lengths, dists = np.zeros(len(raw) + 1, np.uint16), np.zeros(len(raw) + 1, np.uint16)
         costs, firsts, edges = _classes(costs, firsts, edges)
         if len(sizes) != streams(len(edges) + 1):
             return lengths[:0], dists[:0], False
         t, ok = run(raw, np.asarray(stored_runs, np.int64).reshape(-1, 2), np.asarray(sizes, np.int64),
-                    np.frombuffer(data, np.uint8), chain, budget(len(raw)), costs, firsts, edges, lengths, dists)
+                    np.frombuffer(data, np.uint8), chain, _reach(chain, deep), budget(len(raw)), costs, firsts, edges,
+                    lengths, dists)
         return lengths[:t], dists[:t], bool(ok)
     return undiff
 
@@ -771,7 +845,8 @@ def _cpu(fn, entry, names):
 
 
 _BITS = ["_get", "_table", "_symbol", "_header"]
-_MATCHER = ["_hash", "_insert", "_match", "_longest", "_rank", "_nth", "_context", "_bits_of", "_cost_class"]
+_MATCHER = ["_hash", "_insert", "_match", "_longest", "_as_long", "_hash_long", "_insert_long", "_first", "_rank",
+            "_nth", "_context", "_bits_of", "_cost_class"]
 code_lengths = Twins(_lengths_entry(_code_lengths), _cpu(_code_lengths, _lengths_entry, _BITS),
                      _cpu(_code_lengths, _lengths_entry, _BITS))
 parse = Twins(_parse_entry(_parse), _cpu(_parse, _parse_entry, _BITS), _cpu(_parse, _parse_entry, _BITS))

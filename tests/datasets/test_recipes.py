@@ -228,9 +228,10 @@ def _zopfli_png() -> bytes:
 
 
 FROZEN = {  # folder: (codec, the original file, its extension, its recipe's tag and first byte); zlib made them
-    # but the classed ones (deflate recipes with kinds by cost class, from an optimal parser)
+    # but the classed and deep ones (deflate recipes with kinds by cost class, and with deep ranks: zopfli)
     "v3-pngz": ("png", lambda: _png(SMOOTH, 6, interlace=1, level=9, filters=(1, 4, 2, 0, 3)), ".png", "pngz", 1),
     "v3-pngz2-classed": ("png", _zopfli_png, ".png", "pngz", 2),
+    "v3-pngz2-deep": ("png", _zopfli_png, ".png", "pngz", 2),
     "v3-pngz2": ("png", _flushed_png, ".png", "pngz", 2),
     "v3-tifz": ("png", lambda: _tiff_by_hand(SMOOTH[..., :3], lambda raw: zlib.compress(raw, 9)), ".tif", "tifz", 1),
     "v3-gzpz": ("logzip", lambda: __import__("gzip").compress(LOG, 9, mtime=0), ".gz", "gzpz", 1),
@@ -238,6 +239,11 @@ FROZEN = {  # folder: (codec, the original file, its extension, its recipe's tag
                 "zipz", 1),
     "v3-bz2z": ("logzip", lambda: __import__("bz2").compress(LOG, 9), ".bz2", "bz2z", 1),
 }
+
+
+# the deflate recipe encoder (recipes.ENCODER) that wrote each folder: the first (plain form)
+# unless named here; the bitstream guard rewrites each with its own
+WRITTEN_BY = {"v3-pngz2-classed": 2, "v3-pngz2-deep": 3}
 
 
 @pytest.mark.parametrize("folder", sorted(FROZEN))
@@ -250,8 +256,7 @@ def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder, monkeypatc
     from tests.common import FIXTURES, check_fixture
 
     codec, make, ext, tag, version = FROZEN[folder]
-    if not folder.endswith("-classed"):  # written before the classed form: today's encoder without it
-        monkeypatch.setattr(recipes, "ENCODER", 1)
+    monkeypatch.setattr(recipes, "ENCODER", WRITTEN_BY.get(folder, 1))  # (the encoder that wrote it)
     data = make()
     item = read_item(FIXTURES / f"x{ext}", data=data, exact=True)
     assert item.extra[tag][0] == version

@@ -36,12 +36,19 @@ def _image_rows(h: int, w: int) -> bytes:
 IMAGE = _image_rows(160, 256)
 
 
-def _classed(recipe: bytes) -> bool:
+def _flags(recipe: bytes) -> int:
+    """A recipe's chain field (the chain and the CLASSED and DEEP flags)."""
     import lzma
 
-    from omnicodec.datasets.recipes import _BODY, CLASSED
+    from omnicodec.datasets.recipes import _BODY
 
-    return bool(_BODY.unpack_from(lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(recipe))[4] & CLASSED)
+    return _BODY.unpack_from(lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(recipe))[4]
+
+
+def _classed(recipe: bytes) -> bool:
+    from omnicodec.datasets.recipes import CLASSED
+
+    return bool(_flags(recipe) & CLASSED)
 
 
 def _zlib(data: bytes, level: int = 6, strategy: int = 0, mem: int = 8, flush_at: int | None = None) -> bytes:
@@ -181,6 +188,55 @@ def test_the_twins_agree_on_code_lengths_and_classed_corrections():
     for w in ("numpy", "cpu"):
         back = deflate.undiff[w](raw, np.zeros((0, 2), np.int64), sizes, data_, 128, costs["cpu"], blocks[:, 3])
         assert back[2] and np.array_equal(back[0], lengths) and np.array_equal(back[1], dists)
+
+
+def _far_repeats(size: int, alike: int = 150, times: int = 4) -> bytes:
+    """A word of ``size`` bytes that comes back after ``alike`` look-alikes (its first 3 bytes,
+    then noise): the nearest match as long lies beyond the matcher's 128-candidate chain."""
+    rng = np.random.default_rng(1)
+    word = rng.integers(97, 123, size).astype(np.uint8).tobytes()
+    parts = []
+    for _ in range(times):
+        parts.append(word)
+        parts += [word[:3] + rng.integers(0, 256, 4).astype(np.uint8).tobytes() for _ in range(alike)]
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("size", [6, 12])  # ranked in the 3-byte chains; in the LONG-byte ones
+def test_deep_ranks_name_matches_beyond_the_chain_without_distances(size):
+    """Ranks among the whole window's candidates: an optimal parser's far match costs a rank,
+    not an explicit distance, both twins agree, and undiff gives the parse back (only when
+    told the ranks are deep)."""
+    data = _far_repeats(size)
+    stream = imagecodecs.zopfli_encode(data)[2:-4]
+    raw, lengths, dists, _, _, ok = deflate.parse["cpu"](stream, 8 * len(stream), len(data))
+    stored, none = np.zeros(len(lengths), bool), np.zeros((0, 2), np.int64)
+    (sizes, corrections), = deflate.diff["cpu"](raw, lengths, dists, stored, 128)
+    (deep_sizes, deep), = deflate.diff["cpu"](raw, lengths, dists, stored, 128, deep=True)
+    far = deflate.STREAMS - 1
+    assert ok and sizes[far] >= 40 and deep_sizes[far] == 0 and len(deep) < len(corrections)
+    (numpy_sizes, numpy_deep), = deflate.diff["numpy"](raw, lengths, dists, stored, 128, deep=True)
+    assert np.array_equal(numpy_sizes, deep_sizes) and numpy_deep == deep
+    for w in ("numpy", "cpu"):
+        back = deflate.undiff[w](raw, none, deep_sizes, deep, 128, deep=True)
+        assert back[2] and np.array_equal(back[0], lengths) and np.array_equal(back[1], dists)
+    shallow = deflate.undiff["cpu"](raw, none, deep_sizes, deep, 128)
+    assert not (shallow[2] and np.array_equal(shallow[1], dists))
+
+
+def test_an_optimal_parsers_far_matches_cost_a_recipe_less_with_deep_ranks(monkeypatch):
+    """At the shorter chain, today's encoder writes deep ranks (the DEEP flag) where the
+    one before wrote explicit distances: a smaller recipe that remakes the stream."""
+    from omnicodec.datasets import recipes
+
+    data = _far_repeats(12, times=12)
+    stream = imagecodecs.zopfli_encode(data)[2:-4]
+    monkeypatch.setattr(deflate, "CHAINS", (128,))
+    deep = deflate_recipe(stream, data)
+    monkeypatch.setattr(recipes, "ENCODER", 2)
+    before = deflate_recipe(stream, data)
+    assert _flags(deep) & recipes.DEEP and not _flags(before) & recipes.DEEP and len(deep) < 0.9 * len(before)
+    assert deflate_rebuild(data, deep) == stream and deflate_rebuild(data, before) == stream
 
 
 def test_the_matchers_work_is_bounded(monkeypatch):
