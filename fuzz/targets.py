@@ -20,10 +20,10 @@ Decodes run with ``limits.MAX_MEMORY`` at 1 GiB, so a finding of memory means a 
 * ``all``: byte 0 picks the codec, the rest is a ``codec:ID`` input: one process covers every
   decoder (the CI smoke run).
 * ``recipes``: byte 0 picks one of a few small items with a recipe (a zlib PNG's and another
-  deflater's ``pngz``, an LZW TIFF's ``tifz``, a gzip file's ``gzpz``, a ZIP's ``zipz``, a bzip2
-  file's ``bz2z``), the rest replaces that
-  side data, and the item is rendered as its file (``files.render``, what a decode writes): a
-  crafted file can carry any side data under a valid digest.
+  deflater's ``pngz``, an LZW TIFF's ``tifz``, a gzip file's ``gzpz`` of one member and one of
+  two, a ZIP's ``zipz``, a bzip2 file's ``bz2z``), the rest replaces that side data, and the
+  item is rendered as its file (``files.render``, what a decode writes): a crafted file can
+  carry any side data under a valid digest.
 
 ``seeds(target)`` gives each target's starting corpus: the fixtures, in that layout.
 """
@@ -119,7 +119,9 @@ def recipe_items() -> list[tuple[object, str, str]]:
         z.writestr("a.log", log)
         z.writestr("b.log", log[::-1])
     files = [(png, "x.png", "pngz", ".png"), (other, "x.png", "pngz", ".png"), (tiff, "x.tif", "tifz", ".tif"),
-             (gzip.compress(log, mtime=0), "x.gz", "gzpz", ".gz"), (archive.getvalue(), "x.zip", "zipz", ".zip"),
+             (gzip.compress(log, mtime=0), "x.gz", "gzpz", ".gz"),
+             (gzip.compress(log[:999], mtime=0) + gzip.compress(log[999:], mtime=0), "x.gz", "gzpz", ".gz"),
+             (archive.getvalue(), "x.zip", "zipz", ".zip"),
              (bz2.compress(log), "x.bz2", "bz2z", ".bz2")]
     items = []
     for data, name, tag, ext in files:

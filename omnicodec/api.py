@@ -472,7 +472,7 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
     header = None
     if modality == "video" and hasattr(codec, "encode_frames"):
         header = _encode_frames(src, dst, codec, fmt, source, progress, before, target, drop=allow_loss)
-    if modality == "bytes":
+    if modality == "bytes" and not _opened_whole(fmt, before.st_size, codec, quality):
         probe = head if before.st_size < STREAM_MIN else _probe(src, before.st_size)
         chosen = codec if codec is not None else choose_codec(Bytes(probe), quality)
         big = codec is not None or before.st_size >= STREAM_MIN
@@ -495,6 +495,16 @@ def _encode_file(src: Path, dst, codec, quality, force, progress, allow_loss, ve
 
 
 STREAM_MIN = 8 << 20  # default bytes encodes stream (logzip, store) from this size on
+
+
+def _opened_whole(fmt: str, size: int, codec, quality) -> bool:
+    """Whether a default encode reads a gzip, bzip2 or ZIP file whole to code its content
+    (``recipes.gzip_item`` and its kin), however big: one whose content may fit
+    ``recipes.OPEN_MAX``, which a compressed file larger than that cannot (a rotated log's
+    .gz is often past STREAM_MIN, and streamed it would only be stored)."""
+    from .datasets.recipes import OPEN_MAX
+
+    return fmt in ("gzip", "bzip2", "zip") and codec is None and quality is None and size <= OPEN_MAX
 
 
 def _probe(src: Path, size: int, n: int = 1 << 18) -> bytes:
@@ -576,6 +586,8 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
         if item is not None and fmt in WRAPPERS and not WRAPPERS[fmt] & item.extra.keys():
             item = None  # read through Pillow or libsndfile: it would not give the file back
         for codec in candidates(item) if item is not None else ():
+            if codec.verbatim:  # (an opened file's content stored beside its recipe: the file stored is no larger)
+                continue
             done = _try(item, codec, source, limit)
             if done is not None and (not verify or _restores(done[1], item, data, fmt)):
                 if not codec.uncompressed and fmt not in EXPANDED:
@@ -842,15 +854,16 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines:
     streams_frames = hasattr(cls, "decode_frames") and tmp.suffix.lower() == ".y4m" and not repair
     if frames is not None and not streams_frames:
         raise UnsupportedInputError("--frames applies to video streams that seek (stem), decoded to .y4m")
-    if cls.verbatim and lines is None:  # stored bytes: copied through, never held in memory
+    side = any(t[:1].islower() for t in box.sections)  # (side data of bytes: a gzip member's recipe...)
+    if cls.verbatim and lines is None and not side:  # stored bytes: copied through, never held in memory
         if len(box.sections) != 1:
             raise CorruptStreamError(f"{header.codec} holds one section, this file {len(box.sections)}")
         with tmp.open("wb") as out:
             for chunk in next(iter(box.sections.values())).chunks():
                 out.write(chunk)
         return
-    if not issubclass(cls, StreamingCodec) or (lines is None and any(t[:1].islower() for t in box.sections)):
-        ext = tmp.suffix.lower()  # (side data of bytes: the file around them, a gzip member's recipe)
+    if not issubclass(cls, StreamingCodec) or (lines is None and side):  # (stored or not: the file around them)
+        ext = tmp.suffix.lower()
         if lines is None and _copies(header, box.sections, ext, allow_loss):
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
@@ -938,9 +951,15 @@ def test_file(path: str | os.PathLike) -> Header:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    from .datasets.files import render
+
     with naming(path), container.open_sections(path) as box:
         cls = _codec_class(box.header)
-        if cls.verbatim or issubclass(cls, StreamingCodec):
+        if any(t[:1].islower() for t in box.sections):  # side data: the file around the content, as a decode
+            item = _decode_box(box.load())  # (every section read whole: each CRC)
+            if item.modality == "bytes":  # makes it (an opened file's recipe rebuilt)
+                render(item, "")
+        elif cls.verbatim or issubclass(cls, StreamingCodec):
             for section in box.sections.values():  # each CRC: these read slices, or nothing
                 for _ in section.chunks():
                     pass

@@ -40,6 +40,7 @@ carries the CRC-32 of what it remakes, which tells a decoder whose zlib writes d
 
 from __future__ import annotations
 
+import lzma
 import struct
 import warnings
 import zlib
@@ -397,8 +398,6 @@ def _recipe_body(crc, count, nbits, tail_bits, chain, classed, head, sizes, data
     streams' sizes, and the corrections), with ``classed`` the kinds apart: the body holds
     two counts (kinds 0 and 1) per kinds stream that has any, and the kinds follow the LZMA
     part, coded by the entropy backend with those counts."""
-    import lzma
-
     from ..entropy import Categorical, Encoder
 
     flagged = chain | (CLASSED if classed else 0)
@@ -440,8 +439,6 @@ def _kinds_bits(sizes: np.ndarray, data: bytes) -> float:
 
 def deflate_rebuild(raw: bytes, recipe: bytes) -> bytes:
     """The deflate stream that :func:`deflate_recipe` describes for ``raw``."""
-    import lzma
-
     from ..kernels import kernel
     from ..kernels.deflate import CHAINS, COST_EDGES, STREAMS, streams
 
@@ -523,65 +520,211 @@ def _classed_kinds(sizes: np.ndarray, body: bytes, at: int, coded: bytes, limit:
 OPEN_MAX = 64 << 20  # bytes a gzip, bzip2 or ZIP file may open to for its content to be coded
 
 
+MEMBERS_MAX = 1 << 16  # gzip members a file may have for its content to be coded (BGZF's are 64 KiB)
+
+
 def gzip_item(data: bytes) -> Bytes | None:
-    """A one-member gzip file (RFC 1952) as its content, with side data ``gzpz`` that remakes
-    the file: version ``1``, the header's length (``u32``) and bytes (name, time, comment and
+    """A gzip file (RFC 1952) as its content, with side data ``gzpz`` that remakes the file.
+    One member: version ``1``, the header's length (``u32``) and bytes (name, time, comment and
     extra fields verbatim), then a :func:`deflate_recipe` of its deflate stream (the CRC-32 and
-    size after it are computed).  None for anything else (several members, bytes after the
-    member, content over OPEN_MAX, a stream this cannot remake)."""
-    if len(data) < 18 or data[:3] != b"\x1f\x8b\x08" or data[3] & 0xE0:
+    size after it are computed).  Several (``cat a.gz b.gz``; BGZF, as bgzip and htslib write
+    genomics files, a member per 64 KiB): version ``2``, the member table's length (``u32``)
+    and the table, LZMA-compressed (the count, ``u32``; per member its header's, content's and
+    recipe's lengths, ``u32``, ``u64``, ``u32``; the headers), then the members' recipes one
+    after another, each a deflate recipe or, in 4 bytes, the zlib settings that make the
+    member (level, memLevel, strategy, window bits: ``_raw_settings``); the content is the
+    members' one after another.  None for anything else
+    (bytes after the last member, content over OPEN_MAX, more than MEMBERS_MAX members, a
+    stream this cannot remake)."""
+    members, pos, total = [], 0, 0
+    while pos < len(data):
+        start = _gzip_header(data, pos)
+        inflated = None if start is None or len(members) == MEMBERS_MAX else _inflate(data, start, OPEN_MAX - total)
+        if inflated is None or data[inflated[1]:inflated[1] + 8] != _gzip_trailer(inflated[0]):
+            return None
+        content, end = inflated
+        total += len(content)
+        members.append((data[pos:start], content, data[start:end]))
+        pos = end + 8
+    if len(members) == 1:
+        recipes = [deflate_recipe(members[0][2], members[0][1])]
+    else:  # (zlib's settings where they remake a member: BGZF's members are zlib's, 64 KiB each)
+        recipes, last = [], None
+        for _, content, stream in members:
+            settings = _raw_settings(content, stream, last)
+            last = settings or last
+            recipes.append(bytes(settings) if settings else deflate_recipe(stream, content))
+    if not members or None in recipes:
         return None
-    flags, pos = data[3], 10
-    try:
-        if flags & 4:  # FEXTRA
-            pos += 2 + struct.unpack_from("<H", data, pos)[0]
-        for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
-            if flags & flag:
-                pos = data.index(b"\0", pos) + 1
-        pos += 2 if flags & 2 else 0  # FHCRC
-    except (struct.error, ValueError):
-        return None
+    content = b"".join(c for _, c, _ in members)
+    if len(members) == 1:
+        head = members[0][0]
+        return Bytes(content, extra={"gzpz": bytes([VERSION]) + struct.pack("<I", len(head)) + head + recipes[0]})
+    table = struct.pack("<I", len(members)) + b"".join(
+        struct.pack("<IQI", len(head), len(c), len(r)) for (head, c, _), r in zip(members, recipes))
+    table = lzma.compress(table + b"".join(head for head, _, _ in members), format=lzma.FORMAT_XZ, preset=9)
+    return Bytes(content, extra={"gzpz": bytes([2]) + struct.pack("<I", len(table)) + table + b"".join(recipes)})
+
+
+def _inflate(data: bytes, start: int, limit: int, chunk: int = 1 << 20) -> tuple[bytes, int] | None:
+    """The content of the raw deflate stream at ``start`` and where the stream ends, or None
+    (damaged, cut short, more than ``limit`` bytes); fed a ``chunk`` at a time, so that what
+    follows it is not copied (a file of many members)."""
     inflate = zlib.decompressobj(-15)
+    parts, size, at = [], 0, start
     try:
-        content = inflate.decompress(data[pos:], OPEN_MAX + 1)
+        while not inflate.eof:
+            if at >= len(data):
+                return None
+            piece = data[at:at + chunk]
+            parts.append(inflate.decompress(piece, limit - size + 1))
+            size += len(parts[-1])
+            if size > limit:
+                return None
+            at += len(piece)
     except zlib.error:
         return None
-    if not inflate.eof or len(inflate.unused_data) != 8 or len(content) > OPEN_MAX \
-            or inflate.unused_data != _gzip_trailer(content):
+    return b"".join(parts), at - len(inflate.unused_data)
+
+
+RAW_LEVELS = (6, 9, 1, 2, 3, 4, 5, 7, 8)  # zlib levels tried on a gzip member, the default first
+SETTINGS_BYTES = 4  # a member's recipe this long is zlib's settings (a deflate recipe has 13 or more)
+
+
+def _raw_settings(content: bytes, stream: bytes, first: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """(level, memLevel, strategy, window bits) under which zlib makes raw deflate ``stream``
+    from ``content`` (``first`` tried first; then each level at memLevel 8, the default
+    strategy and window, as gzip writers call zlib); None where none does."""
+    tried = [first] if first is not None else []
+    for settings in tried + [(level, 8, zlib.Z_DEFAULT_STRATEGY, 15) for level in RAW_LEVELS]:
+        if _makes(zlib.compressobj(settings[0], zlib.DEFLATED, -settings[3], settings[1], settings[2]), content,
+                  stream):
+            return settings
+    return None
+
+
+def _raw_zlib(content: bytes, settings) -> bytes:
+    """``content`` through zlib at ``settings`` (level, memLevel, strategy, window bits), raw."""
+    z = zlib.compressobj(settings[0], zlib.DEFLATED, -settings[3], settings[1], settings[2])
+    return z.compress(content) + z.flush()
+
+
+def _gzip_header(data: bytes, pos: int) -> int | None:
+    """Where the deflate stream of the gzip member at ``pos`` starts (None: not a member
+    this reads: another method, reserved flags, a header cut short)."""
+    if len(data) < pos + 18 or data[pos:pos + 3] != b"\x1f\x8b\x08" or data[pos + 3] & 0xE0:
         return None
-    remade = deflate_recipe(data[pos:-8], content)
-    if remade is None:
+    flags, at = data[pos + 3], pos + 10
+    try:
+        if flags & 4:  # FEXTRA
+            at += 2 + struct.unpack_from("<H", data, at)[0]
+        for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+            if flags & flag:
+                at = data.index(b"\0", at) + 1
+        at += 2 if flags & 2 else 0  # FHCRC
+    except (struct.error, ValueError):
         return None
-    return Bytes(content, extra={"gzpz": bytes([VERSION]) + struct.pack("<I", pos) + data[:pos] + remade})
+    return at if at <= len(data) else None
 
 
 def gzip_rebuild(item: Bytes) -> bytes:
     """The gzip file that ``item``'s side data ``gzpz`` describes."""
     side = item.extra["gzpz"]
-    size = struct.unpack_from("<I", side, 1)[0] if len(side) >= 5 else -1
-    if side[:1] != bytes([VERSION]) or not 10 <= size <= len(side) - 5:
+    if side[:1] == bytes([VERSION]):
+        size = struct.unpack_from("<I", side, 1)[0] if len(side) >= 5 else -1
+        if not 10 <= size <= len(side) - 5:
+            raise CorruptStreamError("gzip recipe (gzpz) is damaged")
+        stream = deflate_rebuild(item.data, side[5 + size:])
+        return side[5:5 + size] + stream + _gzip_trailer(item.data)
+    if side[:1] != b"\2" or len(side) < 5:
         raise CorruptStreamError("gzip recipe (gzpz) is damaged or of an unknown version")
-    stream = deflate_rebuild(item.data, side[5 + size:])
-    return side[5:5 + size] + stream + _gzip_trailer(item.data)
+    members, recipes = _gzip_members(side)
+    out, at, used = [], 0, 0
+    for head, size, length in members:
+        content, recipe = item.data[at:at + size], recipes[used:used + length]
+        if length == SETTINGS_BYTES:  # zlib's settings
+            if not (recipe[0] <= 9 and 1 <= recipe[1] <= 9 and recipe[2] <= zlib.Z_FIXED and 9 <= recipe[3] <= 15):
+                raise CorruptStreamError("gzip recipe (gzpz) is damaged")
+            stream = _raw_zlib(content, recipe)
+        else:
+            stream = deflate_rebuild(content, recipe)
+        out += [head, stream, _gzip_trailer(content)]
+        at, used = at + size, used + length
+    if at != len(item.data) or used != len(recipes):
+        raise CorruptStreamError("gzip recipe (gzpz) does not fit the content")
+    return b"".join(out)
+
+
+def _gzip_members(side: bytes) -> tuple[list[tuple[bytes, int, int]], bytes]:
+    """A version-2 ``gzpz``'s members (header, content length, recipe length) and recipes."""
+    size = struct.unpack_from("<I", side, 1)[0]
+    unpack = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    try:  # (16 bytes a member and its header: the file they came from was at most OPEN_MAX)
+        table = unpack.decompress(side[5:5 + size], max_length=4 + 16 * MEMBERS_MAX + OPEN_MAX)
+        count = struct.unpack_from("<I", table)[0]
+        if not unpack.eof or not 2 <= count <= MEMBERS_MAX:
+            raise ValueError
+        rows = np.frombuffer(table, np.dtype([("head", "<u4"), ("size", "<u8"), ("recipe", "<u4")]), count, 4)
+        heads = table[4 + 16 * count:]
+        if len(heads) != int(rows["head"].sum()) or (rows["head"] < 10).any():
+            raise ValueError
+    except (lzma.LZMAError, struct.error, ValueError):
+        raise CorruptStreamError("gzip recipe (gzpz) is damaged") from None
+    starts = np.concatenate([[0], np.cumsum(rows["head"].astype(np.int64))])
+    members = [(heads[a:b], int(n), int(r))
+               for a, b, n, r in zip(starts[:-1], starts[1:], rows["size"], rows["recipe"])]
+    return members, side[5 + size:]
 
 
 def bz2_item(data: bytes) -> Bytes | None:
-    """A bzip2 file of one stream, as bzip2(1) and libbzip2 write it, as its content: bzip2 is
-    deterministic, so side data ``bz2z`` is version ``1``, the block size digit and the file's
-    CRC-32 (``u32``: a decoder whose libbzip2 writes otherwise refuses).  None for anything
-    else (several streams, pbzip2's or lbzip2's output, content over OPEN_MAX)."""
+    """A bzip2 file as bzip2(1) and libbzip2 write it (one stream), or as pbzip2 does (a
+    stream per 900 kB or so, each libbzip2's), as its content: libbzip2 is deterministic, so
+    side data ``bz2z`` is version ``1``, the block size digit and the file's CRC-32 (``u32``: a
+    decoder whose libbzip2 writes otherwise refuses); several streams, version ``2``, then the
+    stream count and each stream's content length (``u32`` each).  None for anything else
+    (lbzip2's output, streams of different block sizes, content over OPEN_MAX, more than
+    MEMBERS_MAX streams)."""
     import bz2
 
     if len(data) < 14 or data[:3] != b"BZh" or not 0x31 <= data[3] <= 0x39:
         return None
+    parts, pos, total = [], 0, 0
+    while pos < len(data):
+        unpacked = None if len(parts) == MEMBERS_MAX or data[pos:pos + 4] != data[:4] \
+            else _bunzip(data, pos, OPEN_MAX - total)
+        if unpacked is None:
+            return None
+        content, end = unpacked
+        if bz2.compress(content, data[3] - 0x30) != data[pos:end]:
+            return None
+        parts.append(content)
+        total, pos = total + len(content), end
+    head = bytes([VERSION if len(parts) == 1 else 2, data[3] - 0x30]) + struct.pack("<I", zlib.crc32(data))
+    if len(parts) > 1:
+        head += struct.pack(f"<{len(parts) + 1}I", len(parts), *map(len, parts))
+    return Bytes(b"".join(parts), extra={"bz2z": head})
+
+
+def _bunzip(data: bytes, start: int, limit: int, chunk: int = 1 << 20) -> tuple[bytes, int] | None:
+    """The content of the bzip2 stream at ``start`` and where it ends, or None (damaged, cut
+    short, more than ``limit`` bytes); fed a ``chunk`` at a time, as ``_inflate``."""
+    import bz2
+
     unpack = bz2.BZ2Decompressor()
+    parts, size, at = [], 0, start
     try:
-        content = unpack.decompress(data, OPEN_MAX + 1)
+        while not unpack.eof:
+            if at >= len(data):
+                return None
+            piece = data[at:at + chunk]
+            parts.append(unpack.decompress(piece, limit - size + 1))
+            size += len(parts[-1])
+            if size > limit:
+                return None
+            at += len(piece)
     except (OSError, ValueError):
         return None
-    if not unpack.eof or unpack.unused_data or len(content) > OPEN_MAX or bz2.compress(content, data[3] - 0x30) != data:
-        return None
-    return Bytes(content, extra={"bz2z": bytes([VERSION, data[3] - 0x30]) + struct.pack("<I", zlib.crc32(data))})
+    return b"".join(parts), at - len(unpack.unused_data)
 
 
 def bz2_rebuild(item: Bytes) -> bytes:
@@ -589,9 +732,16 @@ def bz2_rebuild(item: Bytes) -> bytes:
     import bz2
 
     side = item.extra["bz2z"]
-    if len(side) != 6 or side[0] != VERSION or not 1 <= side[1] <= 9:
+    sizes = [len(item.data)]
+    if side[:1] == b"\2":  # several streams: their contents' lengths
+        count = struct.unpack_from("<I", side, 6)[0] if len(side) >= 10 else 0
+        sizes = list(struct.unpack_from(f"<{count}I", side, 10)) \
+            if 2 <= count <= MEMBERS_MAX and len(side) == 10 + 4 * count else []
+        side = side[:6] if sum(sizes) == len(item.data) and sizes else b""
+    if len(side) != 6 or side[0] not in (VERSION, 2) or not 1 <= side[1] <= 9:
         raise CorruptStreamError("bzip2 recipe (bz2z) is damaged or of an unknown version")
-    out = bz2.compress(item.data, side[1])
+    starts = np.cumsum([0] + sizes)
+    out = b"".join(bz2.compress(item.data[a:b], side[1]) for a, b in zip(starts[:-1], starts[1:]))
     if zlib.crc32(out) != struct.unpack_from("<I", side, 2)[0]:
         raise UnsupportedInputError("this machine's libbzip2 does not remake the bzip2 file (its content: "
                                     "codec decode --lines A:B)")
@@ -683,15 +833,20 @@ def _settings(raw: bytes, stream: bytes) -> tuple[int, int, int, int] | None:
                 z = zlib.compressobj(level, zlib.DEFLATED, bits, mem, strategy)
             except ValueError:
                 continue
-            made = bytearray()
-            for start in range(0, len(raw), _FEED):
-                made += z.compress(raw[start:start + _FEED])
-                if made != stream[:len(made)]:
-                    break
-            else:
-                if made + z.flush() == stream:
-                    return level, mem, strategy, bits
+            if _makes(z, raw, stream):
+                return level, mem, strategy, bits
     return None
+
+
+def _makes(z, raw: bytes, stream: bytes) -> bool:
+    """Whether compressor ``z`` turns ``raw`` into ``stream`` (fed _FEED bytes at a time, it
+    is dropped at its first byte that differs)."""
+    made = bytearray()
+    for start in range(0, len(raw), _FEED):
+        made += z.compress(raw[start:start + _FEED])
+        if made != stream[:len(made)]:
+            return False
+    return made + z.flush() == stream
 
 
 def _candidates(flevel: int):

@@ -5,6 +5,7 @@ pixels and chunks, such a TIFF as its bytes."""
 from __future__ import annotations
 
 import io
+import lzma
 import shutil
 import struct
 import subprocess
@@ -238,19 +239,22 @@ FROZEN = {  # folder: (codec, the original file, its extension, its recipe's tag
     "v3-zipz": ("xz", lambda: _zip({"a.xml": (LOG[:50000], 8), "b/": (b"", 0), "c.txt": (LOG[50000:], 8)}), ".zip",
                 "zipz", 1),
     "v3-bz2z": ("logzip", lambda: __import__("bz2").compress(LOG, 9), ".bz2", "bz2z", 1),
+    "v3-gzpz2": ("logzip", lambda: _two_members(), ".gz", "gzpz", 2),
+    "v3-bz2z2": ("logzip", lambda: b"".join(__import__("bz2").compress(LOG[i:i + 30000], 9)
+                                           for i in range(0, len(LOG), 30000)), ".bz2", "bz2z", 2),
 }
 
 
 # the deflate recipe encoder (recipes.ENCODER) that wrote each folder: the first (plain form)
 # unless named here; the bitstream guard rewrites each with its own
-WRITTEN_BY = {"v3-pngz2-classed": 2, "v3-pngz2-deep": 3}
+WRITTEN_BY = {"v3-pngz2-classed": 2, "v3-pngz2-deep": 3, "v3-gzpz2": 3}
 
 
 @pytest.mark.parametrize("folder", sorted(FROZEN))
 def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder, monkeypatch):
     """The compatibility promise for the recipes: frozen v3 files (pngz of both forms, an
-    interlaced PNG of every filter type and a flushed stream; tifz; gzpz; zipz; bz2z) decode
-    and render to their original file's bytes."""
+    interlaced PNG of every filter type and a flushed stream; tifz; gzpz and bz2z of one
+    member and of several; zipz) decode and render to their original file's bytes."""
     import omnicodec
     from omnicodec.datasets.files import read_item, render
     from tests.common import FIXTURES, check_fixture
@@ -390,17 +394,131 @@ def test_a_gzip_file_is_coded_as_its_content_and_comes_back_byte_for_byte(tmp_pa
     assert main(["test", str(omc)]) == 0
 
 
-@pytest.mark.parametrize("case", ["two members", "bytes after", "bad crc", "over the cap"])
+@pytest.mark.parametrize("case", ["bytes after", "bad crc", "over the cap", "a member too many"])
 def test_a_gzip_file_the_recipe_does_not_take_stays_its_bytes(tmp_path, monkeypatch, case):
     import gzip
 
-    data = {"two members": gzip.compress(LOG[:5000]) + gzip.compress(LOG[5000:]),
-            "bytes after": gzip.compress(LOG) + b"\0\0", "bad crc": gzip.compress(LOG)[:-8] + bytes(8),
-            "over the cap": gzip.compress(LOG)}[case]
+    data = {"bytes after": gzip.compress(LOG) + b"\0\0", "bad crc": gzip.compress(LOG)[:-8] + bytes(8),
+            "over the cap": gzip.compress(LOG), "a member too many": _bgzf(LOG[:20000], 4096)}[case]
+    if case == "a member too many":
+        monkeypatch.setattr(recipes, "MEMBERS_MAX", 4)
     if case == "over the cap":
         monkeypatch.setattr(recipes, "OPEN_MAX", len(LOG) - 1)
     back, sections = _round_trip(tmp_path, "x", data, suffix=".gz")
     assert back == data and "gzpz" not in sections
+
+
+def _bgzf(data: bytes, block: int = 65280) -> bytes:
+    """BGZF, as bgzip and htslib write genomics files: a gzip member per ``block`` bytes, each
+    with a BC extra field giving its size, and an empty member at the end."""
+    out = []
+    for i in range(0, len(data), block):
+        part = data[i:i + block]
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        stream = z.compress(part) + z.flush()
+        head = b"\x1f\x8b\x08\x04" + bytes(4) + b"\x00\xff\x06\x00BC\x02\x00"
+        out.append(head + struct.pack("<H", len(head) + 2 + len(stream) + 8 - 1) + stream
+                   + struct.pack("<II", zlib.crc32(part), len(part)))
+    return b"".join(out) + bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _two_members() -> bytes:
+    """LOG as two gzip members: zlib's (its settings remake it) and zopfli's (a deflate recipe)."""
+    import gzip
+
+    import imagecodecs
+
+    zopfli = imagecodecs.zopfli_encode(LOG[5000:])[2:-4]
+    return gzip.compress(LOG[:5000], 9, mtime=0) + (
+        b"\x1f\x8b\x08\0\0\0\0\0\2\3" + zopfli + struct.pack("<II", zlib.crc32(LOG[5000:]), len(LOG) - 5000))
+
+
+@pytest.mark.parametrize("kind", ["cat of two", "bgzf"])
+def test_a_gzip_file_of_several_members_is_coded_as_its_content(tmp_path, capsys, kind):
+    """Members one after another (``cat a.gz b.gz``; BGZF) are opened as one content, each
+    member's header and recipe in a table (gzpz version 2), and come back byte for byte."""
+    import gzip
+
+    data = _bgzf(LOG) if kind == "bgzf" else _two_members()
+    assert gzip.decompress(data) == LOG
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".gz")
+    assert back == data and sections["gzpz"][0] == 2
+    if kind == "bgzf":  # zlib made every member: its settings are their recipes (4 bytes each)
+        assert len(sections["gzpz"]) < 150
+    assert (tmp_path / "x.omc").stat().st_size < len(data) / 2  # the log through logzip
+    capsys.readouterr()
+    assert main(["grep", "-c", "job 3999 ", str(tmp_path / "x.omc")]) == 0 and capsys.readouterr().out.strip() == "1"
+
+
+def test_a_damaged_member_table_is_refused_in_one_line(tmp_path, capsys):
+    import omnicodec
+    from omnicodec.datasets.files import read_item
+
+    item = read_item(tmp_path / "x.gz", data=_bgzf(LOG, 16384), exact=True)
+    side = item.extra["gzpz"]
+    size = struct.unpack_from("<I", side, 1)[0]
+    table = lzma.decompress(side[5:5 + size])
+    bad_level = side[:5 + size] + b"\x0b" + side[6 + size:]  # (the first member's zlib settings: level 11)
+    for bad_table in (table[:-1], struct.pack("<I", 70000) + table[4:], table[:4] + struct.pack("<I", 3) + table[8:],
+                      None):
+        packed = lzma.compress(bad_table, format=lzma.FORMAT_XZ) if bad_table else b""
+        item.extra["gzpz"] = (side[:1] + struct.pack("<I", len(packed)) + packed + side[5 + size:]) if bad_table \
+            else bad_level
+        (tmp_path / "bad.omc").write_bytes(omnicodec.encode(item, "logzip"))
+        capsys.readouterr()
+        assert main(["decode", str(tmp_path / "bad.omc"), "-o", str(tmp_path / "bad.gz")]) == 1
+        err = capsys.readouterr().err
+        assert "gzpz" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad.gz").exists()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip"])
+def test_an_opened_file_whose_content_does_not_shrink_is_stored_as_it_is(tmp_path, kind):
+    """A .gz of noise, a ZIP of incompressible members: the default keeps the file's own bytes
+    (``store``, one section), not its content beside a recipe, and the decode gives it back."""
+    import gzip
+
+    noise = np.random.default_rng(7).integers(0, 256, 200_000, np.uint8).tobytes()
+    data = gzip.compress(noise, 1, mtime=0) if kind == "gzip" else _zip({"a.bin": (noise, 8),
+                                                                         "b.bin": (noise[::-1], 8)})
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".gz" if kind == "gzip" else ".zip")
+    assert back == data and list(sections) == ["DATA"]
+
+
+def test_a_stored_content_beside_its_recipe_decodes_to_its_file(tmp_path):
+    """Until 2026-12-07 #22 the default could write a .gz of noise (or a ZIP of PNGs) as its
+    content through ``store`` beside the recipe (``gzpz``, ``zipz``), and ``codec decode``
+    refused such a file (store takes one section): the frozen one decodes to the .gz."""
+    import gzip
+
+    import omnicodec
+    from omnicodec.datasets.files import read_item
+    from tests.common import FIXTURES, check_fixture
+
+    data = gzip.compress(np.random.default_rng(7).integers(0, 256, 3000, np.uint8).tobytes(), 1, mtime=0)
+    item = read_item(tmp_path / "x.gz", data=data, exact=True)
+    assert "gzpz" in item.extra
+    check_fixture("store", item, "v3-gzpz", codec=omnicodec.get_codec("store"))
+    assert main(["decode", str(FIXTURES / "store" / "v3-gzpz" / "sample.omc"), "-o", str(tmp_path / "back.gz")]) == 0
+    assert (tmp_path / "back.gz").read_bytes() == data
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "bzip2"])
+def test_a_compressed_file_past_the_streaming_size_is_still_opened(tmp_path, monkeypatch, fmt):
+    """A rotated log's .gz is often past the size from which a default encode streams a file
+    (and would store a compressed one): it is read whole and coded as its content all the
+    same, while its content may fit OPEN_MAX; a file larger than that is streamed."""
+    import bz2
+    import gzip
+
+    from omnicodec import api
+
+    data = gzip.compress(LOG, 6, mtime=0) if fmt == "gzip" else bz2.compress(LOG, 9)
+    monkeypatch.setattr(api, "STREAM_MIN", len(data) // 4)
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".gz" if fmt == "gzip" else ".bz2")
+    assert back == data and ("gzpz" if fmt == "gzip" else "bz2z") in sections
+    monkeypatch.setattr(recipes, "OPEN_MAX", len(data) - 1)
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".gz" if fmt == "gzip" else ".bz2")
+    assert back == data and "gzpz" not in sections and "bz2z" not in sections
 
 
 # ZIP ------------------------------------------------------------------------------------
@@ -464,9 +582,54 @@ def test_a_bzip2_file_is_coded_as_its_content_and_comes_back_byte_for_byte(tmp_p
     assert main(["grep", "-c", "job 3999 ", str(tmp_path / "x.omc")]) == 0 and capsys.readouterr().out.strip() == "1"
 
 
-def test_a_bzip2_file_libbzip2_does_not_remake_stays_its_bytes(tmp_path):
+def test_a_bzip2_file_of_several_streams_is_coded_as_its_content(tmp_path, capsys):
+    """pbzip2 writes a stream per 900 kB, each libbzip2's: the streams' content lengths are
+    their recipe (bz2z version 2), and the file comes back byte for byte."""
     import bz2
 
-    data = bz2.compress(LOG[:20000]) + bz2.compress(LOG[20000:])  # two streams (as pbzip2 writes)
+    data = b"".join(bz2.compress(LOG[i:i + 30000], 9) for i in range(0, len(LOG), 30000))
+    back, sections = _round_trip(tmp_path, "x", data, suffix=".log.bz2")
+    count = -(-len(LOG) // 30000)
+    assert back == data and sections["bz2z"][0] == 2 and len(sections["bz2z"]) == 10 + 4 * count
+    capsys.readouterr()
+    assert main(["grep", "-c", "job 3999 ", str(tmp_path / "x.omc")]) == 0 and capsys.readouterr().out.strip() == "1"
+
+
+def test_codec_test_rebuilds_an_opened_file_as_a_decode_does(tmp_path, capsys):
+    """``codec test`` of an opened file rebuilds the file from its recipe, as ``codec decode``
+    does: a recipe that does not remake it (here a bzip2 CRC that no block size gives, under
+    a valid digest) fails the test, where streaming the content alone passed it."""
+    import bz2
+
+    import omnicodec
+    from omnicodec.datasets.files import read_item
+
+    item = read_item(tmp_path / "x.bz2", data=bz2.compress(LOG, 9), exact=True)
+    good = tmp_path / "good.omc"
+    good.write_bytes(omnicodec.encode(item, "logzip"))
+    item.extra["bz2z"] = item.extra["bz2z"][:2] + bytes(4)
+    bad = tmp_path / "bad.omc"
+    bad.write_bytes(omnicodec.encode(item, "logzip"))
+    capsys.readouterr()
+    assert main(["test", str(good)]) == 0 and main(["test", str(bad)]) == 1
+    assert "libbzip2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["block sizes differ", "bytes after", "lengths damaged"])
+def test_a_bzip2_file_libbzip2_does_not_remake_stays_its_bytes(tmp_path, case):
+    import bz2
+
+    import omnicodec
+    from omnicodec.datasets.files import read_item
+
+    if case == "lengths damaged":  # a crafted file: refused in one line
+        item = read_item(tmp_path / "x.bz2", data=bz2.compress(LOG[:20000]) + bz2.compress(LOG[20000:]), exact=True)
+        item.extra["bz2z"] = item.extra["bz2z"][:-1] + b"\1"
+        (tmp_path / "bad.omc").write_bytes(omnicodec.encode(item, "logzip"))
+        assert main(["decode", str(tmp_path / "bad.omc"), "-o", str(tmp_path / "bad.bz2")]) == 1
+        assert not (tmp_path / "bad.bz2").exists()
+        return
+    data = bz2.compress(LOG[:20000], 9) + (bz2.compress(LOG[20000:], 5) if case == "block sizes differ"
+                                           else bz2.compress(LOG[20000:], 9) + b"\0")
     back, sections = _round_trip(tmp_path, "x", data, suffix=".bz2")
     assert back == data and "bz2z" not in sections
