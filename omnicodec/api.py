@@ -615,19 +615,22 @@ def _try(item: Item, codec: Codec, source: dict, limit: int) -> tuple[Header, by
 
 
 def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
-    """Whether ``blob`` decodes to ``item`` and renders back to the original file (byte for
-    byte for bytes, the BYTE_EXACT formats and a PNG with its recipe; to the same pixels and
-    chunks for another PNG)."""
-    from .datasets.files import BYTE_EXACT, RECIPES, read_item, render
+    """Whether ``blob`` decodes, the way ``codec decode`` decodes a file, back to the original
+    file (byte for byte for bytes, the BYTE_EXACT formats and a PNG with its recipe; to the
+    same pixels and chunks for another PNG): through ``_decode_to``, as decode_file does, into
+    a scratch file named as the default decode would name it (an in-memory decode passed
+    stored content beside a recipe that ``codec decode`` refused, until 2026-12-07 #22)."""
+    from .datasets.files import BYTE_EXACT, RECIPES, read_item
 
     try:
-        decoded = decode(blob)
-        if item.modality == "bytes" and not item.extra:
-            return decoded.data == data
-        restored = render(decoded, "." + fmt)
-        if fmt in BYTE_EXACT or RECIPES & item.extra.keys():
+        with tempfile.TemporaryDirectory(prefix="omc-verify-") as scratch:
+            out = Path(scratch) / ("x." + fmt if fmt else "x")
+            with container.read_lazy(io.BytesIO(blob), len(blob)) as box:
+                _decode_to(box, _codec_class(box.header), out, None)
+            restored = out.read_bytes()
+        if item.modality == "bytes" or fmt in BYTE_EXACT or RECIPES & item.extra.keys():
             return restored == data
-        return read_item(Path("x." + fmt), item.modality, data=restored).digest() == item.digest()
+        return read_item(out, item.modality, data=restored).digest() == item.digest()
     except Exception:  # noqa: BLE001 - anything short of an exact restore is a failure
         return False
 
