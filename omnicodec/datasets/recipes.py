@@ -539,7 +539,8 @@ def gzip_item(data: bytes) -> Bytes | None:
     members, pos, total = [], 0, 0
     while pos < len(data):
         start = _gzip_header(data, pos)
-        inflated = None if start is None or len(members) == MEMBERS_MAX else _inflate(data, start, OPEN_MAX - total)
+        inflated = None if start is None or len(members) == MEMBERS_MAX \
+            else _unpack(zlib.decompressobj(-15), zlib.error, data, start, OPEN_MAX - total)
         if inflated is None or data[inflated[1]:inflated[1] + 8] != _gzip_trailer(inflated[0]):
             return None
         content, end = inflated
@@ -566,25 +567,25 @@ def gzip_item(data: bytes) -> Bytes | None:
     return Bytes(content, extra={"gzpz": bytes([2]) + struct.pack("<I", len(table)) + table + b"".join(recipes)})
 
 
-def _inflate(data: bytes, start: int, limit: int, chunk: int = 1 << 20) -> tuple[bytes, int] | None:
-    """The content of the raw deflate stream at ``start`` and where the stream ends, or None
-    (damaged, cut short, more than ``limit`` bytes); fed a ``chunk`` at a time, so that what
-    follows it is not copied (a file of many members)."""
-    inflate = zlib.decompressobj(-15)
+def _unpack(unpack, errors, data: bytes, start: int, limit: int, chunk: int = 1 << 20) -> tuple[bytes, int] | None:
+    """The content of the stream at ``start`` through decompressor ``unpack`` (zlib's or
+    bzip2's: its ``errors`` mean a damaged stream) and where the stream ends, or None (damaged,
+    cut short, more than ``limit`` bytes); fed a ``chunk`` at a time, so that what follows the
+    stream is not copied (a file of many members)."""
     parts, size, at = [], 0, start
     try:
-        while not inflate.eof:
+        while not unpack.eof:
             if at >= len(data):
                 return None
             piece = data[at:at + chunk]
-            parts.append(inflate.decompress(piece, limit - size + 1))
+            parts.append(unpack.decompress(piece, limit - size + 1))
             size += len(parts[-1])
             if size > limit:
                 return None
             at += len(piece)
-    except zlib.error:
+    except errors:
         return None
-    return b"".join(parts), at - len(inflate.unused_data)
+    return b"".join(parts), at - len(unpack.unused_data)
 
 
 RAW_LEVELS = (6, 9, 1, 2, 3, 4, 5, 7, 8)  # zlib levels tried on a gzip member, the default first
@@ -691,7 +692,7 @@ def bz2_item(data: bytes) -> Bytes | None:
     parts, pos, total = [], 0, 0
     while pos < len(data):
         unpacked = None if len(parts) == MEMBERS_MAX or data[pos:pos + 4] != data[:4] \
-            else _bunzip(data, pos, OPEN_MAX - total)
+            else _unpack(bz2.BZ2Decompressor(), (OSError, ValueError), data, pos, OPEN_MAX - total)
         if unpacked is None:
             return None
         content, end = unpacked
@@ -703,28 +704,6 @@ def bz2_item(data: bytes) -> Bytes | None:
     if len(parts) > 1:
         head += struct.pack(f"<{len(parts) + 1}I", len(parts), *map(len, parts))
     return Bytes(b"".join(parts), extra={"bz2z": head})
-
-
-def _bunzip(data: bytes, start: int, limit: int, chunk: int = 1 << 20) -> tuple[bytes, int] | None:
-    """The content of the bzip2 stream at ``start`` and where it ends, or None (damaged, cut
-    short, more than ``limit`` bytes); fed a ``chunk`` at a time, as ``_inflate``."""
-    import bz2
-
-    unpack = bz2.BZ2Decompressor()
-    parts, size, at = [], 0, start
-    try:
-        while not unpack.eof:
-            if at >= len(data):
-                return None
-            piece = data[at:at + chunk]
-            parts.append(unpack.decompress(piece, limit - size + 1))
-            size += len(parts[-1])
-            if size > limit:
-                return None
-            at += len(piece)
-    except (OSError, ValueError):
-        return None
-    return b"".join(parts), at - len(unpack.unused_data)
 
 
 def bz2_rebuild(item: Bytes) -> bytes:
