@@ -840,7 +840,7 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     with naming(src), container.open_sections(src) as box:
         header = box.header
         cls = _codec_class(header)
-        dst = _output_path(Path(dst) if dst is not None else default_output(src, header))
+        dst = _output_path(Path(dst) if dst is not None else default_output(src, header, box.sections))
         _check_output(src, dst, force)
         atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss, repair, frames), like=st)
     return dst, header
@@ -1074,15 +1074,25 @@ def _cannot_carry(lost: list[str], ext: str, modality: str, what: str = "") -> U
     """The one-line refusal of a decode to ``ext`` that would leave out side data ``lost``."""
     from .datasets.files import DEFAULT_EXT
 
+    carrier = _carrier(lost) or DEFAULT_EXT.get(modality, "its original format")
     return UnsupportedInputError(f"the file holds side data ({', '.join(lost)}) that a {ext} file cannot carry: "
-                                 f"decode without -o or to {DEFAULT_EXT.get(modality, 'its original format')}, "
-                                 f"or pass --allow-loss{what}")
+                                 f"decode to {carrier} (-o NAME{carrier}), or pass --allow-loss{what}")
 
 
-def default_output(src: Path, header: Header) -> Path:
+def _carrier(tags) -> str | None:
+    """The first extension whose file carries every one of side data ``tags`` (a TIFF's for
+    ``tifz``), or None."""
+    from .datasets.files import RENDER_KEEPS
+
+    return next((ext for ext, keeps in RENDER_KEEPS.items() if set(tags) <= keeps), None)
+
+
+def default_output(src: Path, header: Header, tags=()) -> Path:
     """Where a decode goes without -o: beside the .omc, under the original name when the
-    format can be restored, else with the modality's default extension."""
-    from .datasets.files import DEFAULT_EXT, MODE_EXT, WRITABLE
+    format can be restored, else with the modality's default extension; a name without an
+    extension (a stream written through the API, saved as NAME.omc) takes the one whose file
+    carries the side data ``tags`` (the stream's section tags) where the default would not."""
+    from .datasets.files import DEFAULT_EXT, MODE_EXT, RENDER_KEEPS, WRITABLE
 
     stem = src.name[: -len(OMC_EXT)] if src.name.endswith(OMC_EXT) else src.name
     name = Path(header.source.get("name", "")).name or stem  # never a path from the file
@@ -1092,6 +1102,9 @@ def default_output(src: Path, header: Header) -> Path:
     if ext in WRITABLE[header.modality] and ext == MODE_EXT.get(mode, ext):
         return src.with_name(name)
     fallback = MODE_EXT.get(mode, DEFAULT_EXT[header.modality])
+    side = {t for t in tags if t[:1].islower()} - RENDER_KEEPS.get(fallback, set())
+    if not ext and side and _carrier(side):  # (the fallback would leave side data out)
+        fallback = _carrier(side)
     return src.with_name((Path(name).stem if ext else name) + fallback)
 
 

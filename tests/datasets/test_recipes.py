@@ -269,6 +269,21 @@ def test_a_frozen_stream_with_a_recipe_still_remakes_its_file(folder, monkeypatc
     assert render(decoded, ext) == data
 
 
+def test_a_stream_saved_without_the_files_name_decodes_to_a_file_that_carries_its_side_data(tmp_path, capsys):
+    """A TIFF's stream written through the API and saved as NAME.omc (no name recorded):
+    ``codec decode`` without -o writes NAME.tif, its strips remade (it used to pick .png and
+    refuse); asked for a .png, the refusal names .tif."""
+    from tests.common import FIXTURES
+
+    codec, make, _, _, _ = FROZEN["v3-tifz"]
+    omc = tmp_path / "photo.omc"
+    shutil.copyfile(FIXTURES / codec / "v3-tifz" / "sample.omc", omc)
+    assert main(["decode", str(omc)]) == 0 and (tmp_path / "photo.tif").read_bytes() == make()
+    capsys.readouterr()
+    assert main(["decode", str(omc), "-o", str(tmp_path / "photo.png")]) == 1
+    assert "decode to .tif" in capsys.readouterr().err
+
+
 # TIFF -----------------------------------------------------------------------------------
 def _tiff_by_hand(pixels: np.ndarray, deflate) -> bytes:
     """A little-endian one-strip RGB TIFF written here: Deflate (compression 8) through
