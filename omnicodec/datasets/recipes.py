@@ -529,13 +529,12 @@ def gzip_item(data: bytes) -> Bytes | None:
     extra fields verbatim), then a :func:`deflate_recipe` of its deflate stream (the CRC-32 and
     size after it are computed).  Several (``cat a.gz b.gz``; BGZF, as bgzip and htslib write
     genomics files, a member per 64 KiB): version ``2``, the member table's length (``u32``)
-    and the table, LZMA-compressed (the count, ``u32``; per member its header's, content's and
-    recipe's lengths, ``u32``, ``u64``, ``u32``; the headers), then the members' recipes one
-    after another, each a deflate recipe or, in 4 bytes, the zlib settings that make the
+    and the table as one .xz stream (the count, ``u32``; per member its header's, content's
+    and recipe's lengths, ``u32``, ``u64``, ``u32``; the headers), then the members' recipes
+    one after another, each a deflate recipe or, in 4 bytes, the zlib settings that make the
     member (level, memLevel, strategy, window bits: ``_raw_settings``); the content is the
-    members' one after another.  None for anything else
-    (bytes after the last member, content over OPEN_MAX, more than MEMBERS_MAX members, a
-    stream this cannot remake)."""
+    members' one after another.  None for anything else (bytes after the last member,
+    content over OPEN_MAX, more than MEMBERS_MAX members, a stream this cannot remake)."""
     members, pos, total = [], 0, 0
     while pos < len(data):
         start = _gzip_header(data, pos)
