@@ -547,19 +547,18 @@ def gzip_item(data: bytes) -> Bytes | None:
         members.append((data[pos:start], content, data[start:end]))
         pos = end + 8
     if len(members) == 1:
-        recipes = [deflate_recipe(members[0][2], members[0][1])]
-    else:  # (zlib's settings where they remake a member: BGZF's members are zlib's, 64 KiB each)
-        recipes, last = [], None
-        for _, content, stream in members:
-            settings = _raw_settings(content, stream, last)
-            last = settings or last
-            recipes.append(bytes(settings) if settings else deflate_recipe(stream, content))
+        head, content, stream = members[0]
+        recipe = deflate_recipe(stream, content)
+        return None if recipe is None else Bytes(
+            content, extra={"gzpz": bytes([VERSION]) + struct.pack("<I", len(head)) + head + recipe})
+    recipes, last = [], None  # (zlib's settings where they remake a member: BGZF's members are zlib's)
+    for _, content, stream in members:
+        settings = _raw_settings(content, stream, last)
+        last = settings or last
+        recipes.append(bytes(settings) if settings else deflate_recipe(stream, content))
     if not members or None in recipes:
         return None
     content = b"".join(c for _, c, _ in members)
-    if len(members) == 1:
-        head = members[0][0]
-        return Bytes(content, extra={"gzpz": bytes([VERSION]) + struct.pack("<I", len(head)) + head + recipes[0]})
     table = struct.pack("<I", len(members)) + b"".join(
         struct.pack("<IQI", len(head), len(c), len(r)) for (head, c, _), r in zip(members, recipes))
     table = lzma.compress(table + b"".join(head for head, _, _ in members), format=lzma.FORMAT_XZ, preset=9)
@@ -597,16 +596,14 @@ def _raw_settings(content: bytes, stream: bytes, first: tuple[int, ...] | None) 
     strategy and window, as gzip writers call zlib); None where none does."""
     tried = [first] if first is not None else []
     for settings in tried + [(level, 8, zlib.Z_DEFAULT_STRATEGY, 15) for level in RAW_LEVELS]:
-        if _makes(zlib.compressobj(settings[0], zlib.DEFLATED, -settings[3], settings[1], settings[2]), content,
-                  stream):
+        if _makes(_raw_zlib(settings), content, stream):
             return settings
     return None
 
 
-def _raw_zlib(content: bytes, settings) -> bytes:
-    """``content`` through zlib at ``settings`` (level, memLevel, strategy, window bits), raw."""
-    z = zlib.compressobj(settings[0], zlib.DEFLATED, -settings[3], settings[1], settings[2])
-    return z.compress(content) + z.flush()
+def _raw_zlib(settings):
+    """A zlib compressor of raw deflate at ``settings`` (level, memLevel, strategy, window bits)."""
+    return zlib.compressobj(settings[0], zlib.DEFLATED, -settings[3], settings[1], settings[2])
 
 
 def _gzip_header(data: bytes, pos: int) -> int | None:
@@ -645,7 +642,8 @@ def gzip_rebuild(item: Bytes) -> bytes:
         if length == SETTINGS_BYTES:  # zlib's settings
             if not (recipe[0] <= 9 and 1 <= recipe[1] <= 9 and recipe[2] <= zlib.Z_FIXED and 9 <= recipe[3] <= 15):
                 raise CorruptStreamError("gzip recipe (gzpz) is damaged")
-            stream = _raw_zlib(content, recipe)
+            z = _raw_zlib(recipe)
+            stream = z.compress(content) + z.flush()
         else:
             stream = deflate_rebuild(content, recipe)
         out += [head, stream, _gzip_trailer(content)]
@@ -715,7 +713,7 @@ def bz2_rebuild(item: Bytes) -> bytes:
         count = struct.unpack_from("<I", side, 6)[0] if len(side) >= 10 else 0
         sizes = list(struct.unpack_from(f"<{count}I", side, 10)) \
             if 2 <= count <= MEMBERS_MAX and len(side) == 10 + 4 * count else []
-        side = side[:6] if sum(sizes) == len(item.data) and sizes else b""
+        side = side[:6] if sum(sizes) == len(item.data) and sizes else b""  # (b"": refused below)
     if len(side) != 6 or side[0] not in (VERSION, 2) or not 1 <= side[1] <= 9:
         raise CorruptStreamError("bzip2 recipe (bz2z) is damaged or of an unknown version")
     starts = np.cumsum([0] + sizes)
