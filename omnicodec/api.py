@@ -215,7 +215,7 @@ def _encode(item: Item | bytes, codec: str | Codec | None = None, quality: float
     for tag, value in item.extra.items():
         if tag in RECIPES and not codec.lossless:
             continue  # (how the original file compressed the pixels the codec changes)
-        if len(tag.encode("ascii")) != 4 or not tag[0].islower() or tag in sections:
+        if len(tag.encode("ascii")) != 4 or not _is_side(tag) or tag in sections:
             raise UnsupportedInputError(f"side data tag {tag!r} must be 4 ASCII characters, "
                                         "starting lower-case")
         sections[tag] = bytes(value)
@@ -297,7 +297,7 @@ def _decode_box(box: container.Container) -> Item:
             item = codec.decode_repair(_payload(box.sections), header.meta)
         else:
             item = codec.decode(_payload(box.sections), header.meta)
-    item.extra = {t: v for t, v in box.sections.items() if t[:1].islower()}
+    item.extra = {t: v for t, v in box.sections.items() if _is_side(t)}
     if header.digest is not None and item.digest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
     return item
@@ -333,7 +333,13 @@ def _invalid_meta(header: Header):
 
 def _payload(sections: dict[str, Any]) -> dict[str, Any]:
     """The codec's sections (upper-case tags; lower-case ones are the item's side data)."""
-    return {t: v for t, v in sections.items() if not t[:1].islower()}
+    return {t: v for t, v in sections.items() if not _is_side(t)}
+
+
+def _is_side(tag: str) -> bool:
+    """Whether a section of this tag is side data (the file around the content, a recipe):
+    lower-case tags; a codec's payload sections are upper case."""
+    return tag[:1].islower()
 
 
 def read(path: str | os.PathLike, modality: str | None = None, allow_loss: bool = False) -> Item:
@@ -393,7 +399,7 @@ def describe(path: str | os.PathLike, header: Header | None = None) -> dict[str,
             **header.to_json(), "lossless": lossless, **({"effective": effective} if effective else {})}
     try:  # the side data kept beside the essence (EXIF, ICC, XMP, PNG chunks, the WAV wrapper)
         with container.open_sections(path) as box:
-            side = {tag: len(s) for tag, s in box.sections.items() if tag[0].islower()}
+            side = {tag: len(s) for tag, s in box.sections.items() if _is_side(tag)}
     except OmnicodecError:
         side = {}  # a damaged file: the header alone (``codec test`` says what is wrong)
     return {**info, **({"side_data": side} if side else {}), **stream_facts(header.modality, header.meta, size)}
@@ -857,7 +863,7 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines:
     streams_frames = hasattr(cls, "decode_frames") and tmp.suffix.lower() == ".y4m" and not repair
     if frames is not None and not streams_frames:
         raise UnsupportedInputError("--frames applies to video streams that seek (stem), decoded to .y4m")
-    side = any(t[:1].islower() for t in box.sections)  # (side data of bytes: a gzip member's recipe...)
+    side = any(map(_is_side, box.sections))  # (side data of bytes: a gzip member's recipe...)
     if cls.verbatim and lines is None and not side:  # stored bytes: copied through, never held in memory
         if len(box.sections) != 1:
             raise CorruptStreamError(f"{header.codec} holds one section, this file {len(box.sections)}")
@@ -941,7 +947,7 @@ def _streamed(box: container.LazyContainer) -> Iterator[bytes]:
         for block in _decoder(header).iter_decode(_payload(box.sections), header.meta):
             digest.update(block)
             yield block
-    side_records(digest, {t: _section_bytes(box.sections, t) for t in box.sections if t[:1].islower()})
+    side_records(digest, {t: _section_bytes(box.sections, t) for t in box.sections if _is_side(t)})
     if header.digest is not None and digest.hexdigest() != header.digest:
         raise CorruptStreamError("decoded content does not match the stored digest")
 
@@ -958,7 +964,7 @@ def test_file(path: str | os.PathLike) -> Header:
 
     with naming(path), container.open_sections(path) as box:
         cls = _codec_class(box.header)
-        if any(t[:1].islower() for t in box.sections):  # side data: the file around the content, as a decode
+        if any(map(_is_side, box.sections)):  # side data: the file around the content, as a decode
             item = _decode_box(box.load())  # (every section read whole: each CRC)
             if item.modality == "bytes":  # makes it (an opened file's recipe rebuilt)
                 render(item, "")
@@ -1003,7 +1009,7 @@ def _lost(sections: dict[str, Any], ext: str) -> list[str]:
     nothing the file does not, aside)."""
     from .datasets.files import informative
 
-    return sorted(t for t in sections if t[:1].islower() and t not in CARRIED.get(ext, ())
+    return sorted(t for t in sections if _is_side(t) and t not in CARRIED.get(ext, ())
                   and informative(t, _section_bytes(sections, t)))
 
 
@@ -1102,7 +1108,7 @@ def default_output(src: Path, header: Header, tags=()) -> Path:
     if ext in WRITABLE[header.modality] and ext == MODE_EXT.get(mode, ext):
         return src.with_name(name)
     fallback = MODE_EXT.get(mode, DEFAULT_EXT[header.modality])
-    side = {t for t in tags if t[:1].islower()} - RENDER_KEEPS.get(fallback, set())
+    side = set(filter(_is_side, tags)) - RENDER_KEEPS.get(fallback, set())
     if not ext and side and _carrier(side):  # (the fallback would leave side data out)
         fallback = _carrier(side)
     return src.with_name((Path(name).stem if ext else name) + fallback)
