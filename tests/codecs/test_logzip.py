@@ -315,6 +315,110 @@ def test_a_ppmd_stream_with_a_bad_order_is_refused(order):
         decompress_stream(frame, 0, 1 << 20, 2)
 
 
+def test_fixture_context_mixing():
+    """Structure 8's frozen stream: a small log's streams through context mixing (backend 6)."""
+    from omnicodec import container
+    from omnicodec.codecs.logzip.backends import CM
+
+    data = typed_log() + log_like(150, seed=6) + users_log(60)
+    check_fixture("logzip", Bytes(data), "v3-zpaq")
+    payload = container.unpack((FIXTURES / "logzip" / "v3-zpaq" / "sample.omc").read_bytes())
+    assert payload.header.config["structure"] == 8
+    assert CM in _backends(payload.sections["BLKS"]), "the fixture's block has no stream of backend 6"
+
+
+def test_context_mixing_codes_small_blocks_smaller_and_large_ones_not_at_all():
+    """A block of up to CM_BLOCK bytes: its streams through ZPAQ where smaller (both models
+    in use here), the block smaller than structure 7's and exact; a larger block keeps the
+    fast backends (context mixing decodes at 1-3 MB/s)."""
+    from omnicodec.codecs.logzip.backends import CM
+    from omnicodec.codecs.logzip.blocks import CM_BLOCK
+
+    data = typed_log(400) + log_like(1500, seed=6) + users_log(300)
+    seven, eight = encode_block(data, 0.02, 2, 7), encode_block(data, 0.02, 2, 8)
+    assert len(eight) < 0.99 * len(seven) and decode_block(eight, len(data)) == data
+    models = {read[0] for read in _stored(eight, CM)}
+    assert models == {0, 1}, "expected the text model and the binary one"
+    big = log_like(20000, seed=9)
+    assert len(big) > CM_BLOCK and CM not in _backends(encode_block(big, 0.02, 2, 8))
+
+
+def _stored(block: bytes, kind: int) -> list[bytes]:
+    """The stored bytes of a block's streams of backend ``kind``."""
+    from omnicodec.codecs.logzip.backends import _frame
+    from omnicodec.codecs.logzip.blocks import _head
+
+    buf = memoryview(block)
+    pos, found = _head(buf).pos, []
+    while pos < len(buf):
+        k, _, stored, at = _frame(buf, pos, 2)
+        if k == kind:
+            found.append(bytes(buf[at:at + stored]))
+        pos = at + stored
+    return found
+
+
+def test_a_crafted_context_mixing_stream_stops_within_its_bound():
+    """A CM codes a megabyte of zeros in a few hundred bytes; declared as 1,000 bytes, the
+    stream must stop near that (the guard before the model's program), not inflate."""
+    import time
+
+    from omnicodec.codecs.logzip import cm
+
+    zeros = bytes(1_000_000)
+    for model in (cm.TEXT, cm.BINARY):
+        stored = cm.compress(zeros, model)
+        assert stored is not None and len(stored) < 2000
+        assert cm.decompress(stored, len(zeros)) == zeros
+        start = time.perf_counter()
+        with pytest.raises(CorruptStreamError, match="ZPAQ"):
+            cm.decompress(stored, 1000)
+        assert time.perf_counter() - start < 0.5
+
+
+def test_the_frozen_models_are_what_libzpaq_writes_and_leave_room_for_the_guard():
+    """The encoder uses a model only where libzpaq compiles its method to the frozen header
+    (else it falls back to PPMd: a change of libzpaq would show here first); the guard keeps
+    the byte and its count in R254 and R255 and sits in front of the program, so the models
+    must use no R register and no absolute jump."""
+    from omnicodec.codecs.logzip import cm
+
+    text = log_like(40)
+    for model in (cm.TEXT, cm.BINARY):
+        stored = cm.compress(text, model)
+        assert stored is not None and cm.decompress(stored, len(text)) == text
+        code, i, ops = cm._HCOMP[model], 0, []
+        while i < len(code):
+            ops.append(code[i])
+            i += 3 if code[i] == 255 else 2 if code[i] % 8 == 7 else 1
+        assert i == len(code) and not {7, 15, 23, 31, 55, 255} & set(ops)
+    assert cm.model_for(text) == cm.TEXT and cm.model_for(bytes(range(256)) * 4) == cm.BINARY
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_damaged_context_mixing_streams_are_refused(data):
+    """Any change to a stored ZPAQ stream (its model byte, cuts, flipped bits) is refused or
+    decodes to other bytes of the declared length, which the block's CRC then catches."""
+    from omnicodec.codecs.logzip import backends, cm
+
+    text = log_like(60, seed=data.draw(st.integers(0, 5)))
+    stored = bytearray(cm.compress(text, cm.TEXT))
+    cut = data.draw(st.integers(1, len(stored)))
+    flips = data.draw(st.lists(st.integers(0, len(stored) * 8 - 1), max_size=4))
+    for f in flips:
+        stored[f // 8] ^= 1 << f % 8
+    stored = bytes(stored[:cut] if data.draw(st.booleans()) else stored)
+    if stored == cm.compress(text, cm.TEXT):
+        return
+    frame = memoryview(backends.frame(backends.CM, len(text), stored, 2))
+    try:
+        out, _ = decompress_stream(frame, 0, 1 << 20, 2)
+    except CorruptStreamError:
+        return
+    assert len(out) == len(text)
+
+
 def test_columns_are_keyed_without_variable_words():
     """With variable words masked, the addresses and ports after every user name are the same
     five columns; keyed by the whole prefix they are five columns per user, and their byte

@@ -11,7 +11,8 @@ encoding of later work (LogReducer FAST'21, LogShrink ICSE'24, Denum ASE'24).
              the one before it goes up (seconds after minutes) folds into it (mixed radix);
              integers are delta coded where that is smaller and stored as little-endian byte
              planes
-    streams ─→ per stream, the smallest of PPMd / xz / zstd / bzip2 / raw (choice recorded)
+    streams ─→ per stream, the smallest of PPMd / xz / zstd / bzip2 / raw, and in a block of
+               up to 1 MiB context mixing (ZPAQ) (choice recorded)
 
 Nothing is assumed about the log format: fields are found from where digits and hex identifiers
 sit, so any line structure works, and lines that cannot be represented (control bytes we use as
@@ -31,6 +32,7 @@ Payload: section ``INDX`` (the block index) and section ``BLKS`` (the blocks bac
     templates.py  skeletons, templates and their slots
     columns.py    number columns as byte planes
     backends.py   each stream through its smallest backend, or zstd where it is nearly as small
+    cm.py         the context-mixing backend (ZPAQ, two frozen models)
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class Logzip(StreamingCodec):
 
     codec_id: ClassVar[str] = "logzip"
     lossless: ClassVar[bool] = True
-    requires: ClassVar[tuple[str, ...]] = ("pyppmd", "zstandard")
+    requires: ClassVar[tuple[str, ...]] = ("pyppmd", "zstandard", "zpaq")
     description: ClassVar[str] = "log structure (templates + typed columns), any bytes, lossless"
     stream_section: ClassVar[str] = "BLKS"
     before: ClassVar[dict[str, Any]] = {"fast_slack": 0.0, "block_layout": 1, "structure": 1}
@@ -80,8 +82,9 @@ class Logzip(StreamingCodec):
     # stream's model order, 4 variable words as string slots where that is smaller, 5 also
     # variable whole tokens, 6 also number columns joined where their values repeat together
     # (an IPv4 address's octets), 7 spends fast_slack only on streams of 64 KiB or more (and the
-    # template dictionary); any block decodes whatever wrote it
-    structure: int = 7
+    # template dictionary), 8 also codes the streams of blocks of up to 1 MiB by context mixing
+    # (ZPAQ); any block decodes whatever wrote it
+    structure: int = 8
 
     def encoder_version(self):
         from ... import __version__
@@ -101,15 +104,18 @@ class Logzip(StreamingCodec):
     def decode_memory(self, meta, item_bytes):
         """The text and its joined copy, one block's columns and templates at work, which
         measured 20-24x the block's text (tests/api/test_memory.py), and numba with its compiled
-        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load; from
-        PARALLEL_DECODE bytes on, each worker process holds two blocks and its own numba."""
+        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load, and a context-
+        mixing model's tables (``cm.MEMORY``; a file's last block may be small enough to use
+        one); from PARALLEL_DECODE bytes on, each worker process holds two blocks and its own
+        numba."""
         from ...kernels import SMALL_JOB
+        from .cm import MEMORY
 
         block = min(item_bytes, self._block_bytes())
         kernels = 80 << 20 if block >= SMALL_JOB else 0
         workers = self._workers() if item_bytes >= PARALLEL_DECODE else 0
         return (2 * item_bytes + 26 * block + kernels + workers * (28 * block + (200 << 20))
-                + self.decode_slack)
+                + MEMORY + self.decode_slack)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -119,8 +125,8 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
-        if self.structure not in (1, 2, 3, 4, 5, 6, 7) or (self.structure > 1 and self.block_layout < 2):
-            raise ValueError(f"logzip: structure must be 1 to 7 (2 and up need block_layout 2), "
+        if self.structure not in range(1, 9) or (self.structure > 1 and self.block_layout < 2):
+            raise ValueError(f"logzip: structure must be 1 to 8 (2 and up need block_layout 2), "
                              f"got {self.structure!r}")
 
     def _block_bytes(self) -> int:

@@ -2,7 +2,8 @@
 makes it smallest, framed with the backend's id and both lengths.
 
 Stream frame: ``u8 backend (0 raw, 1 zstd, 2 LZMA2 raw, 3 bzip2, 4 PPMd8 order 8, 5 PPMd8 of
-the order in its first stored byte), raw length, stored length, bytes``; the lengths are u64 in
+the order in its first stored byte, 6 ZPAQ context mixing of the model in its first stored
+byte: cm.py), raw length, stored length, bytes``; the lengths are u64 in
 blocks of layout 1, unsigned LEB128 in layout 2.  The LZMA2 dictionary and the PPMd model memory
 are functions of the raw length alone, so the decoder rebuilds them from the frame.
 
@@ -12,6 +13,12 @@ structure 3), the encoder also tries the orders ORDERS on a sample of each strea
 SAMPLE bytes) and codes the stream at the best of them as backend 5 where that looks smaller
 (``_other_order``): 1.0% on the mean ratio of the 16 LogHub 2k files, for one byte a stream and
 two more PPMd passes over the samples (orders 2, 3, 4, 6, 12 and 16 gained 1.3%, for five).
+
+With ``cm`` (logzip's structure 8, for small blocks only: ``blocks.CM_BLOCK``), a stream of up
+to ``cm.MAX_RAW`` bytes is also coded by context mixing (ZPAQ, one model chosen by the stream's
+bytes: ``cm.model_for``), which codes most streams 3-20% smaller than PPMd at any order
+(``benchmarks/logs.py``: the README's log tables).  It decodes at 1-3 MB/s, so a stream of 64
+KiB or more still goes to zstd where ``slack`` allows.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import struct
 from ...container import uvar
 from ...errors import CorruptStreamError
 from ..generic import zstd_frame
+from . import cm as _cm
 
-RAW, ZSTD, XZ, BZ2, PPMD, PPMD_K = range(6)
+RAW, ZSTD, XZ, BZ2, PPMD, PPMD_K, CM = range(7)
 PPMD_ORDER = 8  # backend 4's order
 ORDERS = (2, 12)  # the other orders the encoder tries (backend 5): short and long contexts
 MIN_ORDER, MAX_ORDER = 2, 64  # PPMd8's range: backend 5 refuses any other order byte
@@ -38,7 +46,7 @@ _FRAME = struct.Struct("<BQQ")  # layout 1
 
 def compress_streams(streams: list[bytes], slack: float = 0.0, layout: int = 1, *,
                      zstd_any_size: bool = False, first: int | None = None, orders: bool = False,
-                     min_fast: int = 0) -> bytes:
+                     min_fast: int = 0, cm: bool = False) -> bytes:
     """Each stream through its smallest backend, framed, back to back; then, with a ``slack``
     > 0, through zstd -19 instead wherever that costs the fewest extra bytes per decoded byte,
     while the extra bytes stay within ``slack`` of the streams' total; stream ``first`` (the
@@ -50,10 +58,11 @@ def compress_streams(streams: list[bytes], slack: float = 0.0, layout: int = 1, 
     PPMd (order 8) and LZMA2 win most streams outright (PPMd on text, LZMA on number planes);
     zstd -19 and bzip2 are tried as the smallest only where they are cheap (small streams), and
     zstd -19 at any size with ``zstd_any_size`` (a whole block that has no structure); with
-    ``orders``, PPMd at the order its sample prefers (see the module docstring).  Only a
+    ``orders``, PPMd at the order its sample prefers, and with ``cm`` context mixing (see the
+    module docstring).  Only a
     candidate that decodes back to its stream is kept: pyppmd 1.3's PPMd8 writes undecodable
     streams for some inputs (random bytes once the model memory fills)."""
-    chosen = [_smallest(data, bool(slack), zstd_any_size, orders) for data in streams]
+    chosen = [_smallest(data, bool(slack), zstd_any_size, orders, cm) for data in streams]
     best = [c[0] for c in chosen]
     if slack:
         budget = slack * sum(len(stored) for _, stored in best)
@@ -73,8 +82,8 @@ def frame(kind: int, raw_len: int, stored: bytes, layout: int) -> bytes:
     return bytes([kind]) + uvar(raw_len) + uvar(len(stored)) + stored
 
 
-def _smallest(data: bytes, fast: bool, zstd_any_size: bool,
-              orders: bool = False) -> tuple[tuple[int, bytes], bytes | None]:
+def _smallest(data: bytes, fast: bool, zstd_any_size: bool, orders: bool = False,
+              cm: bool = False) -> tuple[tuple[int, bytes], bytes | None]:
     """((backend, stored bytes) of the smallest that restores ``data``, zstd -19 of ``data``
     where it was computed (small streams, ``fast``, ``zstd_any_size``))."""
     import zstandard
@@ -89,6 +98,9 @@ def _smallest(data: bytes, fast: bool, zstd_any_size: bool,
             candidates += _other_order(data, ppmd8, min(len(c[1]) for c in candidates))
         if small:
             candidates += [(ZSTD, z19), (BZ2, bz2.compress(data, 9))]
+        mixed = _cm.compress(data, _cm.model_for(data)) if cm else None
+        if mixed is not None:
+            candidates.append((CM, mixed))
         for kind, stored in sorted(candidates, key=lambda c: len(c[1])):
             if len(stored) >= len(data):
                 break
@@ -199,6 +211,8 @@ def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
         if not data or not MIN_ORDER <= data[0] <= MAX_ORDER:
             raise CorruptStreamError("logzip: PPMd stream has no valid model order")
         return _ppmd_decode(data[1:], raw_len, data[0])
+    if kind == CM:
+        return _cm.decompress(data, raw_len)
     raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
 
 

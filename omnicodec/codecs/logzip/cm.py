@@ -1,0 +1,107 @@
+"""Logzip's context-mixing backend: ZPAQ (Mahoney; the ZPAQ level 2 standard, through libzpaq
+7.15 in the ``zpaq`` package), with two models frozen here.
+
+A stored stream is a model byte, then the arithmetic-coded bytes of one ZPAQ segment without
+the four zero bytes that end them.  The decoder rebuilds the whole ZPAQ block around them
+(``_block``): the locator tag, ``zPQ``, level 1, type 1, the header's length (u16), the
+header (the model's COMP section as frozen below, then its HCOMP program behind ``_guard``,
+then 0), a segment (1, an empty file name, the raw length in decimal as its comment, 0), the
+coded bytes, then ``0 0 0 0``, 254 (no SHA-1) and 255 (end of block); any conforming ZPAQ
+decoder reads it.  The models are libzpaq method strings, compiled by libzpaq to the COMP and
+HCOMP below: frozen here, so that decoding never depends on the library's method compiler;
+the encoder uses a model only where this libzpaq writes exactly that header.
+
+    TEXT    libzpaq's level-5 model for text without its periodic contexts: a word model,
+            an order 0-6 ICM/ISSE chain, a match model, two mixers and an SSE stage
+    BINARY  libzpaq's level-4 model: an order 0-4 ICM/ISSE chain, a match model, a mixer
+
+Both size their tables for blocks of 1 MiB ("x0"): a stream of up to MAX_RAW bytes.
+
+A CM codes a long run in almost nothing (20 MB of zeros in 700 bytes), so a crafted stream
+could decode to gigabytes.  ``_guard`` runs before the model's own program, once per decoded
+byte: it counts them in register R255 (keeping the byte in R254: the models use no R
+register) and executes ZPAQL's ``error`` once the count reaches 2**k, the first power of two
+over twice the declared length.  The decoder therefore stops within that bound, in memory and
+in time, and libzpaq raises an error.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ...errors import CorruptStreamError
+
+TEXT, BINARY = 0, 1
+MAX_RAW = (1 << 20) - 4096  # libzpaq's limit for blocks of size class x0
+MEMORY = 96 << 20  # the TEXT model's tables and buffers: 88 MB of peak RSS measured (BINARY: 8)
+_METHODS = (
+    "x0,0w2c0,1010,255i1c256ci1,1,1,1,1,1,2ac0,2,0,255i1c0,3,0,0,255i1c0,4,0,0,0,255i1mm16ts19t0",
+    "x0,0ci1,1,1,1,2am",
+)
+_COMP = tuple(bytes.fromhex(h) for h in (
+    "0910000019030e080e00030e080e020209ff0305080b05080e06080e07080e08080e09080e0a080e0b041214030d080e"
+    "0e030d080e10030e080e120708001418ff0710001518ff0608151418ff09131620ff0600171618ff00",
+    "09100000080305080b00080e01080e02080e03080e040412140708000718ff00",
+))
+_HCOMP = tuple(bytes.fromhex(h) for h in (
+    "126887ff587245afdf8f41afffe71a2f115f00469714850170194697148501703f085f004619705f00345f023447ff87"
+    "0a58468aefff2f0247ff5f023c4a443c5f024a46193b705f04345f05345f054a46193b0970193b0970193b0970193b09"
+    "70193b0970193b0970193b093b705f0d4697188501705f0e3442af013c4a09443c5f0e4a46193b705f103442a7033c4a"
+    "0909443c5f104a46193b705f123442af033c4a090909443c5f124a46193b705f15344a04cf0884cf08705f17344a04cf"
+    "088409cf0884d705cf087038",
+    "126887ff58725f00345f004a46193b0970193b0970193b0970193b0970193b093b705f0646971885017038",
+))
+_TAG = bytes.fromhex("376b5374a03183d38cb228b0d3")  # ZPAQ's locator tag
+_END = b"\0\0\0\0\xfe\xff"  # end of the coded bytes, no SHA-1, end of block
+_PRINTABLE = np.zeros(256, bool)
+_PRINTABLE[32:127] = _PRINTABLE[9] = _PRINTABLE[10] = True
+
+
+def model_for(data: bytes) -> int:
+    """TEXT where 90% or more of the first 64 KiB are printable ASCII, tabs and newlines (the
+    template dictionary, hex tokens, strings, whole lines), else BINARY (byte planes, ids)."""
+    head = np.frombuffer(data[:1 << 16], np.uint8)
+    return TEXT if head.size and _PRINTABLE[head].mean() >= 0.9 else BINARY
+
+
+def compress(data: bytes, model: int) -> bytes | None:
+    """The stored stream of ``data`` (1 to MAX_RAW bytes) under ``model``; None where this
+    libzpaq does not write the frozen model (another version's method compiler)."""
+    import zpaq
+
+    if not 0 < len(data) <= MAX_RAW:
+        return None
+    block = zpaq.compress(data, method=_METHODS[model], threads=1, hints=False)
+    head = _TAG + _block(model, len(data), guard=False)
+    if not (block.startswith(head) and block.endswith(_END)):
+        return None
+    return bytes([model]) + block[len(head):-len(_END)]
+
+
+def decompress(stored: bytes, raw_len: int) -> bytes:
+    """The bytes of a stored stream that declares ``raw_len`` of them (at most about four
+    times that come out: see ``_guard``); a CorruptStreamError where it does not decode."""
+    import zpaq
+
+    if len(stored) < 2 or stored[0] >= len(_METHODS) or not 0 < raw_len <= MAX_RAW:
+        raise CorruptStreamError("logzip: ZPAQ stream has no valid model or length")
+    try:
+        return zpaq.decompress(_TAG + _block(stored[0], raw_len, guard=True) + stored[1:] + _END, threads=1)
+    except Exception as exc:  # noqa: BLE001 - zpaq.Error, and whatever the binding raises
+        raise CorruptStreamError(f"logzip: ZPAQ stream does not decode: {exc}") from None
+
+
+def _block(model: int, raw_len: int, guard: bool) -> bytes:
+    """A ZPAQ block up to its coded bytes (after the locator tag)."""
+    header = _COMP[model] + (_guard(raw_len) if guard else b"") + _HCOMP[model] + b"\0"
+    return (b"zPQ\x01\x01" + struct.pack("<H", len(header)) + header
+            + b"\x01\x00" + str(raw_len).encode() + b"\x00\x00")
+
+
+def _guard(raw_len: int) -> bytes:
+    """ZPAQL that stops the decoder once it has decoded 2**k bytes, 2**k > 2 * raw_len:
+    ``r=a 254  a=r 255  a++  r=a 255  a>>= k  a== 0  jt 1  error  a=r 254``."""
+    k = (2 * raw_len).bit_length()
+    return bytes([55, 254, 7, 255, 1, 55, 255, 215, k, 223, 0, 39, 1, 0, 7, 254])
