@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
@@ -595,7 +596,7 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
             if codec.verbatim:  # (an opened file's content stored beside its recipe: the file stored is no larger)
                 continue
             done = _try(item, codec, source, limit)
-            if done is not None and (not verify or _restores(done[1], item, data, fmt)):
+            if done is not None and (not verify or _restores(done[1], src.name, data)):
                 if not codec.uncompressed and fmt not in EXPANDED:
                     return done
                 raw, limit = done, len(done[1])  # the bytes codecs' output has to be smaller
@@ -605,7 +606,7 @@ def _encode_default(src, data, modality, fmt, source, verify) -> tuple[Header, b
         if raw is not None and codec.verbatim:
             break  # (store)
         done = _try(item, codec, source, limit)
-        if done is not None and (not verify or codec.verbatim or _restores(done[1], item, data, "")):
+        if done is not None and (not verify or codec.verbatim or _restores(done[1], src.name, data)):
             return done
     if raw is not None:
         return raw
@@ -620,23 +621,24 @@ def _try(item: Item, codec: Codec, source: dict, limit: int) -> tuple[Header, by
     return (header, blob) if len(blob) <= limit else None
 
 
-def _restores(blob: bytes, item: Item, data: bytes, fmt: str) -> bool:
-    """Whether ``blob`` decodes, the way ``codec decode`` decodes a file, back to the original
-    file (byte for byte for bytes, the BYTE_EXACT formats and a PNG with its recipe; to the
-    same pixels and chunks for another PNG): through ``_decode_to``, as decode_file does, into
-    a scratch file named as the default decode would name it (an in-memory decode passed
-    stored content beside a recipe that ``codec decode`` refused, until 2026-12-07 #22)."""
-    from .datasets.files import BYTE_EXACT, RECIPES, read_item
+def _restores(blob: bytes, name: str, data: bytes) -> bool:
+    """Whether ``blob``, saved as ``name`` + .omc, decodes the way ``codec decode`` decodes it
+    without -o back to the original file, byte for byte: through ``_decode_to`` into a scratch
+    file named as decode_file names it, in the format it writes there.  Until 2026-12-07 #23
+    the scratch file was named for the format the encoder read (a WAV saved as song.flac was
+    checked as song.wav, then decoded to a FLAC file), and a PNG passed with the same pixels
+    and chunks (a PNG of odd IDAT chunks came back with other ones); until #22 the check
+    decoded in memory (passing stored content beside a recipe that ``codec decode`` refused)."""
+    from .datasets.recipes import ZlibMismatch
 
     try:
-        with tempfile.TemporaryDirectory(prefix="omc-verify-") as scratch:
-            out = Path(scratch) / ("x." + fmt if fmt else "x")
+        with tempfile.TemporaryDirectory(prefix="omc-verify-") as scratch, warnings.catch_warnings():
+            warnings.simplefilter("ignore", ZlibMismatch)  # (judged by the bytes, not announced)
             with container.read_lazy(io.BytesIO(blob), len(blob)) as box:
-                _decode_to(box, _codec_class(box.header), out, None)
-            restored = out.read_bytes()
-        if item.modality == "bytes" or fmt in BYTE_EXACT or RECIPES & item.extra.keys():
-            return restored == data
-        return read_item(out, item.modality, data=restored).digest() == item.digest()
+                cls = _codec_class(box.header)  # (fills in the implied modality)
+                out = default_output(Path(scratch) / (name + OMC_EXT), box.header, box.sections)
+                _decode_to(box, cls, out, None, ext=_restored_ext(out.name, box.sections))
+            return out.read_bytes() == data
     except Exception:  # noqa: BLE001 - anything short of an exact restore is a failure
         return False
 
@@ -821,9 +823,12 @@ def _verify_stream(path: Path, digest: str) -> None:
 def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
                 force: bool = False, lines: tuple[int, int] | None = None,
                 allow_loss: bool = False, repair: bool = False,
-                frames: tuple[int, int] | None = None) -> tuple[Path, Header]:
+                frames: tuple[int, int] | None = None, original: bool = False) -> tuple[Path, Header]:
     """Decompress an .omc file; the output format follows ``dst``'s extension, else the
     original file's name (restored exactly by a default encode), else the modality default.
+    Without ``dst``, into a folder ``dst``, or with ``original``, the output is the original
+    file, in the format its side data belongs to whatever the name's extension says (a WAV
+    saved as NAME.flac: ``_restored_ext``).
     An extension that is the stored stream's own format (a WebP stream to .webp, x265 to .mkv
     or .mp4: ``Codec.standard``) gets the stored stream itself, not decoded and re-encoded
     (ffmpeg's ``-c copy``); side data the format cannot carry (PNG chunks in a WebP, the WAV
@@ -846,21 +851,28 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     with naming(src), container.open_sections(src) as box:
         header = box.header
         cls = _codec_class(header)
-        dst = _output_path(Path(dst) if dst is not None else default_output(src, header, box.sections))
+        restore = original or dst is None or Path(dst).is_dir()  # the original file
+        if dst is None or Path(dst).is_dir():  # under its own name
+            dst = default_output(src if dst is None else Path(dst) / src.name, header, box.sections)
+        dst = _output_path(Path(dst))
+        ext = _restored_ext(dst.name, box.sections) if restore else None
         _check_output(src, dst, force)
-        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss, repair, frames), like=st)
+        atomic_write(dst, lambda tmp: _decode_to(box, cls, tmp, lines, allow_loss, repair, frames, ext), like=st)
     return dst, header
 
 
 def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines: tuple[int, int] | None,
-               allow_loss: bool = False, repair: bool = False, frames: tuple[int, int] | None = None) -> None:
-    """Write the content of ``box`` (or only ``lines`` or ``frames`` of it) to ``tmp``."""
+               allow_loss: bool = False, repair: bool = False, frames: tuple[int, int] | None = None,
+               ext: str | None = None) -> None:
+    """Write the content of ``box`` (or only ``lines`` or ``frames`` of it) to ``tmp``, in the
+    format of extension ``ext`` (default: ``tmp``'s own)."""
     from .datasets.files import render
 
     header = box.header
+    ext = tmp.suffix.lower() if ext is None else ext
     if lines is not None and header.modality != "bytes":
         raise UnsupportedInputError("--lines applies to text and log streams only")
-    streams_frames = hasattr(cls, "decode_frames") and tmp.suffix.lower() == ".y4m" and not repair
+    streams_frames = hasattr(cls, "decode_frames") and ext == ".y4m" and not repair
     if frames is not None and not streams_frames:
         raise UnsupportedInputError("--frames applies to video streams that seek (stem), decoded to .y4m")
     side = any(map(_is_side, box.sections))  # (side data of bytes: a gzip member's recipe...)
@@ -872,7 +884,6 @@ def _decode_to(box: container.LazyContainer, cls: type[Codec], tmp: Path, lines:
                 out.write(chunk)
         return
     if not issubclass(cls, StreamingCodec) or (lines is None and side):  # (stored or not: the file around them)
-        ext = tmp.suffix.lower()
         if lines is None and _copies(header, box.sections, ext, allow_loss):
             tmp.write_bytes(standard_file(_decoder(header), box.sections, header.meta, ext))
             return
@@ -964,10 +975,9 @@ def test_file(path: str | os.PathLike) -> Header:
 
     with naming(path), container.open_sections(path) as box:
         cls = _codec_class(box.header)
-        if any(map(_is_side, box.sections)):  # side data: the file around the content, as a decode
-            item = _decode_box(box.load())  # (every section read whole: each CRC)
-            if item.modality == "bytes":  # makes it (an opened file's recipe rebuilt)
-                render(item, "")
+        if any(map(_is_side, box.sections)):  # side data: the file around the content, made as a
+            item = _decode_box(box.load())  # decode without -o makes it (every section read whole: each CRC)
+            render(item, _restored_ext(default_output(path, box.header, box.sections).name, box.sections))
         elif cls.verbatim or issubclass(cls, StreamingCodec):
             for section in box.sections.values():  # each CRC: these read slices, or nothing
                 for _ in section.chunks():
@@ -1095,9 +1105,11 @@ def _carrier(tags) -> str | None:
 
 def default_output(src: Path, header: Header, tags=()) -> Path:
     """Where a decode goes without -o: beside the .omc, under the original name when the
-    format can be restored, else with the modality's default extension; a name without an
-    extension (a stream written through the API, saved as NAME.omc) takes the one whose file
-    carries the side data ``tags`` (the stream's section tags) where the default would not."""
+    format can be restored (a name for another format, such as a PNG saved as x.wav, too,
+    where the stream's side data names its own format: ``_restored_ext``), else with the
+    modality's default extension; a name without an extension (a stream written through the
+    API, saved as NAME.omc) takes the one whose file carries the side data ``tags`` (the
+    stream's section tags) where the default would not."""
     from .datasets.files import DEFAULT_EXT, MODE_EXT, RENDER_KEEPS, WRITABLE
 
     stem = src.name[: -len(OMC_EXT)] if src.name.endswith(OMC_EXT) else src.name
@@ -1105,13 +1117,34 @@ def default_output(src: Path, header: Header, tags=()) -> Path:
     if header.modality == "bytes":
         return src.with_name(name)
     ext, mode = Path(name).suffix.lower(), str(header.meta.get("mode"))
-    if ext in WRITABLE[header.modality] and ext == MODE_EXT.get(mode, ext):
+    side = set(filter(_is_side, tags))
+    if (ext in WRITABLE[header.modality] and ext == MODE_EXT.get(mode, ext)) or (ext and _carrier(side)):
         return src.with_name(name)
     fallback = MODE_EXT.get(mode, DEFAULT_EXT[header.modality])
-    side = set(filter(_is_side, tags)) - RENDER_KEEPS.get(fallback, set())
-    if not ext and side and _carrier(side):  # (the fallback would leave side data out)
-        fallback = _carrier(side)
+    rest = side - RENDER_KEEPS.get(fallback, set())
+    if not ext and rest and _carrier(rest):  # (the fallback would leave side data out)
+        fallback = _carrier(rest)
     return src.with_name((Path(name).stem if ext else name) + fallback)
+
+
+def restored_name(path: str | os.PathLike) -> str:
+    """The name a decode of ``path`` without -o writes (``default_output``)."""
+    with naming(path), container.open_sections(Path(path)) as box:
+        _codec_class(box.header)  # (fills in the implied modality)
+        return default_output(Path(path), box.header, box.sections).name
+
+
+def _restored_ext(name: str, tags) -> str:
+    """The format a decode that restores a file under its own name writes it in: its
+    extension's, unless that format cannot carry the stream's side data ``tags`` (its
+    section tags) and another one can: a WAV saved as song.flac comes back as that WAV,
+    byte for byte, not as a FLAC file (until 2026-12-07 #23 it did, and a PNG saved as
+    x.webp was refused)."""
+    from .datasets.files import RENDER_KEEPS
+
+    ext = Path(name).suffix.lower()
+    side = set(filter(_is_side, tags))
+    return (_carrier(side) or ext) if side and not side <= RENDER_KEEPS.get(ext, set()) else ext
 
 
 def _utf8(name: str) -> bool:

@@ -24,8 +24,8 @@ dies mid-batch has its batch rerun on another worker (Dask reschedules it); a fi
 is recorded with its error and the run goes on.
 
 What a restore gives is what ``codec decode`` gives, checked: the original bytes for files
-coded losslessly (the default: every format but PNG byte for byte, PNG with the same pixels
-and chunks in a recompressed file; every bytes codec byte for byte), and for a lossy codec the
+coded losslessly (the default: every format byte for byte; a lossless codec asked for by name
+restores a PNG with the same pixels and chunks in a recompressed file), and for a lossy codec the
 decoded item in the original format.  The manifest keeps the sha256 of the source and of that
 restored file (decoding is deterministic), so ``verify`` proves that a restore still gives
 exactly what was checked at archive time, and the two digests say which files restore byte
@@ -637,11 +637,11 @@ def _archive_one(src_root: Path, dest_root: Path, job: Job, codec: str | Codec |
     digest = sha256_file(src)
     if (src.stat().st_mtime_ns, src.stat().st_size) != (before.st_mtime_ns, before.st_size):
         raise UnsupportedInputError(f"{job.path} changed while it was archived")
-    restored = Path(job.path).parent / api.default_output(dst, header).name
+    restored = Path(job.path).parent / api.restored_name(dst)
     # encode_file verified a bytes stream against the source (and its decode checks the stored
     # digest): the restore is the source.  Anything else is decoded here as a restore writes it
-    # (a PNG without a recipe: the same pixels and chunks), and that file's digest is what verify
-    # and restore check later.
+    # (a PNG through a codec asked for by name: the same pixels and chunks), and that file's
+    # digest is what verify and restore check later.
     restored_digest = digest if header.modality == "bytes" else _restored_digest(dst, restored.name)
     return Row(job.path, "done", asked, header.codec, before.st_size, before.st_mtime_ns, dst.stat().st_size,
                digest, sha256_file(dst), restored.as_posix(), restored_digest, uid=before.st_uid, gid=before.st_gid)
@@ -671,7 +671,7 @@ def _check_one(dest: Path, out: Path | None, row: Row, force: bool) -> str:
     else:
         target = out / row.restored_path
         target.parent.mkdir(parents=True, exist_ok=True)
-        api.decode_file(omc, target, force=force)
+        api.decode_file(omc, target, force=force, original=True)
         digest = sha256_file(target)
         if digest != row.restored_sha256:
             target.unlink()
@@ -742,7 +742,7 @@ def _restored_digest(omc: Path, name: str) -> str:
     """The sha256 of what decoding ``omc`` to a file called ``name`` writes."""
     with tempfile.TemporaryDirectory(prefix="omc-check-") as tmp:
         target = Path(tmp) / name
-        api.decode_file(omc, target)
+        api.decode_file(omc, target, original=True)
         return sha256_file(target)
 
 

@@ -497,3 +497,29 @@ def test_owners_are_recorded_and_restored_by_root(tmp_path):
     assert not archive.restore(dest, again, workers=1).problems
     st = (again / "home" / "notes.log").stat()
     assert stat.S_IMODE(st.st_mode) == 0o600 and (st.st_uid, st.st_gid) == ((5151, 5252) if root else me)
+
+
+def test_files_named_for_another_format_are_restored_byte_for_byte(tmp_path):
+    """A WAV saved as song.flac and a PNG as art.wav: the restore decoded to the name's
+    format (a FLAC file; the PNG under another name), and recorded that as what restores
+    (until 2026-12-07 #23).  They restore as they were, under their own names."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image as PILImage
+
+    src = tmp_path / "src"
+    src.mkdir()
+    sound = io.BytesIO()
+    sf.write(sound, np.sin(np.arange(3000) / 7) * 0.4, 8000, subtype="PCM_16", format="WAV")
+    picture = io.BytesIO()
+    PILImage.fromarray(np.arange(24 * 32 * 3, dtype=np.uint8).reshape(24, 32, 3)).save(picture, "PNG")
+    files = {"song.flac": sound.getvalue(), "art.wav": picture.getvalue()}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    dest, out = tmp_path / "archive", tmp_path / "out"
+    assert archive.archive(str(src), dest, workers=1).problems == []
+    assert not archive.verify(dest, workers=1).problems
+    assert not archive.restore(dest, out, workers=1).problems
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files

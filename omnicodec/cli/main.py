@@ -281,8 +281,8 @@ def _out_dir(args, files: list[tuple[Path, Path | None]]) -> Path | None:
     if args.output is None:
         return None
     out = Path(args.output)
-    if len(files) == 1 and files[0][1] is None and not out.is_dir():
-        return None
+    if len(files) == 1 and files[0][1] is None and not out.is_dir() and not args.output.endswith(("/", os.sep)):
+        return None  # (-o NAME/ names a folder, made if missing)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -396,10 +396,7 @@ def cmd_decode(args) -> int:
 
     def work(src: Path, base: Path | None) -> str:
         t = time.perf_counter()
-        if out is None:
-            dst = Path(args.output) if args.output else None
-        else:
-            dst = api.default_output(_place(out, src, base) / src.name, api.open(src))
+        dst = (Path(args.output) if args.output else None) if out is None else _place(out, src, base)
         path, _ = api.decode_file(src, dst, force=args.force, lines=lines, allow_loss=args.allow_loss,
                                   repair=args.repair, frames=frames)
         return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"

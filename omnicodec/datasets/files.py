@@ -8,8 +8,8 @@ Identification looks at magic bytes first and the extension second.  What a form
   (``pngc``: ICC, EXIF, XMP, text, gamma...), the file around its raw samples (``wave``,
   ``aiff``, ``pnmh``, ``bmph``, ``tifh``: see :func:`wrap`), the y4m stream and frame headers
   (``y4mh``).  WAV, AIFF, PNM, BMP, TIFF and y4m are restored byte for byte (``BYTE_EXACT``),
-  and so is a PNG (its IDAT's recipe, ``pngz``: see recipes.py; one without a recipe to the
-  same pixels and chunks).  A file of these formats that its reader takes through
+  and so is a PNG (its IDAT's recipe, ``pngz``: see recipes.py; the default encode keeps one
+  without a recipe as its bytes).  A file of these formats that its reader takes through
   Pillow or libsndfile (a palette BMP, a PackBits TIFF) has no such side data and stays bytes.
   A gzip or bzip2 file is read as its content, a ZIP with its deflated members expanded
   (``gzpz``, ``bz2z``, ``zipz``: recipes.py), and restored byte for byte.

@@ -18,8 +18,9 @@ carries the CRC-32 of what it remakes, which tells a decoder whose zlib writes d
   then, zlib-compressed, the IDAT chunk count and sizes (``u32`` each) followed by one filter
   type byte per row.  Version ``2``, for a stream zlib does not make: the zlib header's two
   bytes and two zeros in place of the settings, and after the table a :func:`deflate_recipe`
-  of the stream's deflate data (the Adler-32 after it is computed).  Without either, a PNG is
-  restored with the same pixels and chunks.
+  of the stream's deflate data (the Adler-32 after it is computed).  Without either, the
+  default encode keeps a PNG as its bytes (an item of it, asked of a codec by name, restores
+  the same pixels and chunks).
 * ``gzpz`` (:func:`gzip_item`, :func:`gzip_rebuild`): a gzip file's header verbatim and its
   deflate stream's recipe, beside its content (which a bytes codec codes: logzip for a log).
 * ``zipz`` (:func:`zip_item`, :func:`zip_rebuild`): a ZIP file with its deflated members

@@ -662,3 +662,80 @@ def test_a_file_name_that_is_not_utf8_encodes_and_decodes(tmp_path, capsys):
     assert main(["decode", os.fsdecode(src + b".omc")]) == 0
     with open(src, "rb") as f:
         assert f.read() == b"line 1\nline 2\n" * 40
+
+
+def _png_of_chunks(pixels: np.ndarray, parts) -> bytes:
+    """An RGB PNG whose zlib stream of ``pixels`` is cut into IDAT chunks by ``parts``, a
+    function of the stream that returns the chunks' contents."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    h, w, _ = pixels.shape
+    stream = zlib.compress(b"".join(b"\0" + row.tobytes() for row in pixels), 6)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + b"".join(chunk(b"IDAT", p) for p in parts(stream)) + chunk(b"IEND", b""))
+
+
+def _named_for_another_format(kind: str) -> tuple[str, bytes]:
+    rng = np.random.default_rng(5)
+    if kind in ("wav as .flac", "aiff as .wav"):
+        out = io.BytesIO()
+        sf.write(out, np.sin(np.arange(4000) / 5) * 0.5, 8000, subtype="PCM_16",
+                 format="WAV" if kind.startswith("wav") else "AIFF")
+        return ("a.flac" if kind.startswith("wav") else "a.wav"), out.getvalue()
+    pixels = (np.add.outer(np.arange(48), np.arange(64))[..., None] * [1, 2, 3] % 256
+              + rng.integers(0, 8, (48, 64, 3))).clip(0, 255).astype(np.uint8)
+    if kind == "bmp as .png":
+        out = io.BytesIO()
+        PILImage.fromarray(pixels).save(out, "BMP")
+        return "a.png", out.getvalue()
+    return {"png as .webp": "a.webp", "png as .wav": "a.wav"}[kind], _png_of_chunks(pixels, lambda s: [s])
+
+
+@pytest.mark.parametrize("kind", ["wav as .flac", "aiff as .wav", "png as .webp", "png as .wav", "bmp as .png"])
+def test_a_file_named_for_another_format_comes_back_byte_for_byte(tmp_path, capsys, kind):
+    """The decode without -o (or into a folder) restores a file under its own name; it wrote
+    the format the name's extension says: a WAV saved as a.flac came back a FLAC file, a PNG
+    saved as a.webp was refused and one saved as a.wav came back as a.png (until 2026-12-07
+    #23; the encoder's check decoded to a name of the format it had read).  Now the file comes
+    back as it was, still coded by the codec of its content."""
+    name, data = _named_for_another_format(kind)
+    (tmp_path / name).write_bytes(data)
+    assert main(["encode", str(tmp_path / name)]) == 0
+    omc = tmp_path / (name + ".omc")
+    assert omnicodec.open(omc).codec != "store" and len(omc.read_bytes()) < len(data)
+    for where in ("folder", "beside"):
+        folder = tmp_path / where
+        folder.mkdir()
+        (folder / omc.name).write_bytes(omc.read_bytes())
+        args = [str(folder / omc.name)] if where == "beside" else [str(omc), "-o", str(folder) + "/"]
+        assert main(["decode", *args]) == 0, capsys.readouterr().err
+        assert sorted(p.name for p in folder.iterdir() if p.suffix != ".omc") == [name]
+        assert (folder / name).read_bytes() == data
+    assert main(["test", str(omc)]) == 0
+
+
+def test_a_png_whose_idat_chunks_no_recipe_holds_comes_back_byte_for_byte(tmp_path):
+    """IDAT chunks of odd sizes (a first one of 2 bytes, an empty one between two), or bytes
+    after the zlib stream: the recipe remakes the stream, not such a cut, and the encoder's
+    check took a PNG back with the same pixels and chunks; its decode was another file
+    (until 2026-12-07 #23).  It is now held to the file's bytes."""
+    pixels = np.random.default_rng(2).integers(0, 40, (32, 40, 3)).astype(np.uint8)
+    for i, parts in enumerate([lambda s: [s[:2], s[2:]], lambda s: [s[:500], b"", s[500:]],
+                               lambda s: [s + b"\0"]]):
+        data = _png_of_chunks(pixels, parts)
+        src = tmp_path / f"odd{i}.png"
+        src.write_bytes(data)
+        assert main(["encode", str(src)]) == 0
+        src.rename(tmp_path / f"odd{i}.orig")
+        assert main(["decode", str(tmp_path / f"odd{i}.png.omc")]) == 0
+        assert src.read_bytes() == data
+
+
+def test_an_output_folder_named_with_a_slash_is_made(tmp_path):
+    """``-o NEW/`` for one input wrote a file named NEW; it names a folder (made if missing)."""
+    src = tmp_path / "a.log"
+    src.write_bytes(b"one line\n" * 20)
+    assert main(["encode", str(src), "-o", str(tmp_path / "enc") + "/"]) == 0
+    assert (tmp_path / "enc" / "a.log.omc").is_file()
+    assert main(["decode", str(tmp_path / "enc" / "a.log.omc"), "-o", str(tmp_path / "dec") + "/"]) == 0
+    assert (tmp_path / "dec" / "a.log").read_bytes() == b"one line\n" * 20
