@@ -8,6 +8,10 @@ sections only: the .omc header adds ~100 bytes, included in `omc_bytes`).  ``log
 with the kernel twins a fresh process picks (NumPy below 4 MiB blocks: numba's start-up would
 cost more), ``logzip-compiled`` with the compiled twins, warmed by one decode first.
 
+The other-format rows are logs of formats the project never tuned for, as this machine (a
+Debian image) has them: its package manager's logs and the test-suite logs Debian ships with
+gdb and OpenJDK (``OTHER``; compressed ones unpacked first, each recorded with its SHA-256).
+
 The scale rows (``--scale``) use a generated log (benchmarks/loggen.py, 1 GB by default) through
 the CLI: encode and decode time and peak RSS against zstd -19 --long (zstd's own CLI, 2
 threads) and xz -9e (2 threads), 1,000-line ranges (``--lines``, in a warm process through the
@@ -23,16 +27,22 @@ common pattern, and the common pattern's lines printed (without ``-c``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CODECS = ["logzip", "logzip-compiled", "gzip-9", "bzip2-9", "xz-9e", "zstd-19-long"]
 PUBLISHED = ROOT.parent / "shared" / "data" / "reference" / "loghub_published_ratios.json"
+OTHER = ("/var/log/dpkg.log", "/var/log/apt/term.log", "/var/log/apt/history.log", "/var/log/alternatives.log",
+         "/var/log/apt/eipp.log.xz", "/usr/share/doc/gdb/check.log.gz",
+         "/usr/share/doc/openjdk-17-jre-headless/test-amd64/check-jdk-hotspot.log.gz",
+         "/usr/share/doc/openjdk-17-jre-headless/test-amd64/jtreg_output-hotspot.log.gz")
 
 CHILD = r"""
 import sys, time, resource, json
@@ -78,6 +88,45 @@ print(json.dumps({"bytes": size(packed), "enc_s": t_enc, "dec_s": t_dec,
 """
 
 
+def measure(files: list[Path], digests: bool = False) -> list[dict]:
+    """A row per file: each compressor's ratio, speeds and peak RSS (``run``)."""
+    rows = []
+    for f in files:
+        size = f.stat().st_size
+        row = {"file": f.name, "bytes": size}
+        if digests:
+            row["sha256"] = hashlib.sha256(f.read_bytes()).hexdigest()
+        for name in CODECS:
+            r = run(f, name)
+            row[name] = {"ratio": size / r["bytes"], "enc_mb_s": size / r["enc_s"] / 1e6,
+                         "dec_mb_s": size / r["dec_s"] / 1e6, "peak_rss_mb": r["peak_rss_mb"],
+                         "bytes": r["bytes"], "enc_s": r["enc_s"], "dec_s": r["dec_s"]}
+            if r["omc_bytes"]:
+                row[name]["omc_ratio"] = size / r["omc_bytes"]
+        rows.append(row)
+        print(f"{f.name:<22}" + "".join(f" {n}={row[n]['ratio']:.2f}" for n in CODECS), flush=True)
+    return rows
+
+
+def _unpacked(paths: tuple[str, ...], tmp: Path) -> list[Path]:
+    """The files of ``paths`` this machine has, gzip and xz ones unpacked into ``tmp``."""
+    import gzip
+    import lzma
+
+    out = []
+    for p in map(Path, paths):
+        if not p.is_file():
+            continue
+        opener = {".gz": gzip.open, ".xz": lzma.open}.get(p.suffix)
+        if opener is None:
+            out.append(p)
+            continue
+        with opener(p, "rb") as f:
+            (tmp / p.stem).write_bytes(f.read())
+        out.append(tmp / p.stem)
+    return out
+
+
 def run(path: Path, name: str) -> dict:
     env = {**os.environ, **({"OMNICODEC_KERNELS": "cpu"} if name == "logzip-compiled" else {})}
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), name, str(ROOT)],
@@ -91,16 +140,24 @@ def table() -> str:
              "| logzip enc / dec / dec compiled MB/s | xz -9e enc / dec MB/s | zstd dec MB/s "
              "| logzip / xz peak RSS MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in r["rows"]:
+    def row_line(row: dict) -> str:
         z, c, x, s = row["logzip"], row["logzip-compiled"], row["xz-9e"], row["zstd-19-long"]
-        lines.append(f"| {row['file']} | {row['bytes'] / 1e6:.2f} | **{z['ratio']:.2f}** | {x['ratio']:.2f} | "
-                     f"{s['ratio']:.2f} | {row['bzip2-9']['ratio']:.2f} | {row['gzip-9']['ratio']:.2f} | "
-                     f"{z['enc_mb_s']:.2f} / {z['dec_mb_s']:.1f} / {c['dec_mb_s']:.1f} | "
-                     f"{x['enc_mb_s']:.2f} / {x['dec_mb_s']:.1f} | {s['dec_mb_s']:.0f} | "
-                     f"{z['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} |")
+        return (f"| {row['file']} | {row['bytes'] / 1e6:.2f} | **{z['ratio']:.2f}** | {x['ratio']:.2f} | "
+                f"{s['ratio']:.2f} | {row['bzip2-9']['ratio']:.2f} | {row['gzip-9']['ratio']:.2f} | "
+                f"{z['enc_mb_s']:.2f} / {z['dec_mb_s']:.1f} / {c['dec_mb_s']:.1f} | "
+                f"{x['enc_mb_s']:.2f} / {x['dec_mb_s']:.1f} | {s['dec_mb_s']:.0f} | "
+                f"{z['peak_rss_mb']:.0f} / {x['peak_rss_mb']:.0f} |")
+    lines += [row_line(row) for row in r["rows"]]
     m = r["summary"]["mean_ratio_2k"]
     lines.append(f"| **mean of the 16 2k files** | | **{m['logzip']:.2f}** | {m['xz-9e']:.2f} | "
                  f"{m['zstd-19-long']:.2f} | {m['bzip2-9']:.2f} | {m['gzip-9']:.2f} | | | | |")
+    if r.get("other_rows"):
+        lines += ["", "Logs of formats never tuned for (this machine's, see the benchmark's docstring):", "",
+                  *lines[:2]]
+        lines += [row_line(row) for row in r["other_rows"]]
+        m = r["summary"]["mean_ratio_other"]
+        lines.append(f"| **mean of these {len(r['other_rows'])}** | | **{m['logzip']:.2f}** | {m['xz-9e']:.2f} | "
+                     f"{m['zstd-19-long']:.2f} | {m['bzip2-9']:.2f} | {m['gzip-9']:.2f} | | | | |")
     big = r.get("scale")
     if big:
         lines += ["", f"Generated log ({big['file']}, {big['bytes'] / 1e9:.2f} GB, {big['lines']:,} lines; "
@@ -315,39 +372,32 @@ def main() -> None:
         path.write_text(json.dumps(results, indent=1) + "\n")
         return
     data = Path(args.data)
-    files = sorted(data.glob("loghub/*/*_2k.log")) + sorted(data.glob("large/*.log"))
-    rows = []
-    for f in files:
-        size = f.stat().st_size
-        row = {"file": f.name, "bytes": size}
-        for name in CODECS:
-            r = run(f, name)
-            row[name] = {"ratio": size / r["bytes"], "enc_mb_s": size / r["enc_s"] / 1e6,
-                         "dec_mb_s": size / r["dec_s"] / 1e6, "peak_rss_mb": r["peak_rss_mb"],
-                         "bytes": r["bytes"], "enc_s": r["enc_s"], "dec_s": r["dec_s"]}
-            if r["omc_bytes"]:
-                row[name]["omc_ratio"] = size / r["omc_bytes"]
-        rows.append(row)
-        print(f"{f.name:<22}" + "".join(f" {n}={row[n]['ratio']:.2f}" for n in CODECS), flush=True)
+    rows = measure(sorted(data.glob("loghub/*/*_2k.log")) + sorted(data.glob("large/*.log")))
+    with tempfile.TemporaryDirectory() as tmp:
+        other = measure(_unpacked(OTHER, Path(tmp)), digests=True)
 
     small = [r for r in rows if r["file"].endswith("_2k.log")]
     mean = {n: sum(r[n]["ratio"] for r in small) / len(small) for n in CODECS}
+    mean_other = {n: sum(r[n]["ratio"] for r in other) / len(other) for n in CODECS} if other else {}
     summary = {
         "mean_ratio_2k": mean,
         "logzip_over_xz_mean_ratio_2k": mean["logzip"] / mean["xz-9e"],
+        "mean_ratio_other": mean_other,
+        "logzip_over_xz_mean_ratio_other": mean_other["logzip"] / mean_other["xz-9e"] if other else None,
         "encode_time_logzip_over_xz": {r["file"]: r["logzip"]["enc_s"] / r["xz-9e"]["enc_s"] for r in rows},
         "decode_time_logzip_over_zstd": {r["file"]: r["logzip"]["dec_s"] / r["zstd-19-long"]["dec_s"] for r in rows},
     }
     published = json.loads(PUBLISHED.read_text())["ratios"] if PUBLISHED.exists() else {}
     out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
            "python": platform.python_version(), "command": "python benchmarks/logs.py",
-           "rows": rows, "summary": summary,
+           "rows": rows, "other_rows": other, "summary": summary,
            "published_full_dataset_ratios": {k: published.get(k) for k in ("Linux", "Proxifier")}}
     path = ROOT / "benchmarks" / "results" / "logs.json"
     kept = {k: v for k, v in json.loads(path.read_text()).items()
             if k.startswith(("scale", "fast_slack"))} if path.exists() else {}  # the other modes' rows
     path.write_text(json.dumps({**out, **kept}, indent=1) + "\n")
-    print(json.dumps(summary["mean_ratio_2k"], indent=1), summary["logzip_over_xz_mean_ratio_2k"])
+    print(json.dumps(summary["mean_ratio_2k"], indent=1), summary["logzip_over_xz_mean_ratio_2k"],
+          summary["logzip_over_xz_mean_ratio_other"])
 
 
 if __name__ == "__main__":
