@@ -665,7 +665,8 @@ def _gzip_members(side: bytes) -> tuple[list[tuple[bytes, int, int]], bytes]:
             raise ValueError
         rows = np.frombuffer(table, np.dtype([("head", "<u4"), ("size", "<u8"), ("recipe", "<u4")]), count, 4)
         heads = table[4 + 16 * count:]
-        if len(heads) != int(rows["head"].sum()) or (rows["head"] < 10).any():
+        if (len(heads) != int(rows["head"].sum()) or (rows["head"] < 10).any()
+                or int(rows["recipe"].sum()) != len(side) - 5 - size):  # (a recipe cut short: IndexError, until #23)
             raise ValueError
     except (lzma.LZMAError, struct.error, ValueError):
         raise CorruptStreamError("gzip recipe (gzpz) is damaged") from None

@@ -474,10 +474,10 @@ def test_a_damaged_member_table_is_refused_in_one_line(tmp_path, capsys):
     table = lzma.decompress(side[5:5 + size])
     bad_level = side[:5 + size] + b"\x0b" + side[6 + size:]  # (the first member's zlib settings: level 11)
     for bad_table in (table[:-1], struct.pack("<I", 70000) + table[4:], table[:4] + struct.pack("<I", 3) + table[8:],
-                      None):
-        packed = lzma.compress(bad_table, format=lzma.FORMAT_XZ) if bad_table else b""
-        item.extra["gzpz"] = (side[:1] + struct.pack("<I", len(packed)) + packed + side[5 + size:]) if bad_table \
-            else bad_level
+                      None, "cut"):
+        packed = lzma.compress(bad_table, format=lzma.FORMAT_XZ) if isinstance(bad_table, bytes) else b""
+        item.extra["gzpz"] = (side[:1] + struct.pack("<I", len(packed)) + packed + side[5 + size:]) if packed \
+            else bad_level if bad_table is None else side[:-1]  # (the last recipe cut short: an IndexError until #23)
         (tmp_path / "bad.omc").write_bytes(omnicodec.encode(item, "logzip"))
         capsys.readouterr()
         assert main(["decode", str(tmp_path / "bad.omc"), "-o", str(tmp_path / "bad.gz")]) == 1
