@@ -255,16 +255,20 @@ def _backends(block: bytes) -> list[int]:
     return kinds
 
 
-def test_fixture_orders():
-    """Structure 3's frozen stream: PPMd streams at the model order their sample prefers."""
+@pytest.mark.parametrize("version, structure, backend, lines", [
+    ("v3-orders", 3, 5, (60, 40)),  # PPMd streams at the model order their sample prefers
+    ("v3-zpaq", 8, 6, (150, 60)),  # a small log's streams through context mixing (ZPAQ)
+])
+def test_fixture_of_a_backend(version, structure, backend, lines):
+    """Frozen streams of the structure that brought a backend, which holds a stream of it."""
     from omnicodec import container
-    from omnicodec.codecs.logzip.backends import PPMD_K
+    from omnicodec.codecs.logzip import backends
 
-    data = typed_log() + log_like(60, seed=6) + users_log(40)
-    check_fixture("logzip", Bytes(data), "v3-orders")
-    payload = container.unpack((FIXTURES / "logzip" / "v3-orders" / "sample.omc").read_bytes())
-    assert payload.header.config["structure"] == 3
-    assert PPMD_K in _backends(payload.sections["BLKS"]), "the fixture's block has no stream of backend 5"
+    data = typed_log() + log_like(lines[0], seed=6) + users_log(lines[1])
+    check_fixture("logzip", Bytes(data), version)
+    payload = container.unpack((FIXTURES / "logzip" / version / "sample.omc").read_bytes())
+    assert payload.header.config["structure"] == structure and backend in (backends.PPMD_K, backends.CM)
+    assert backend in _backends(payload.sections["BLKS"]), f"the fixture's block has no stream of backend {backend}"
 
 
 def test_small_streams_keep_their_smallest_backend_from_structure_7():
@@ -313,18 +317,6 @@ def test_a_ppmd_stream_with_a_bad_order_is_refused(order):
     frame = memoryview(backends.frame(backends.PPMD_K, len(data), stored, 2))
     with pytest.raises(CorruptStreamError, match="model order"):
         decompress_stream(frame, 0, 1 << 20, 2)
-
-
-def test_fixture_context_mixing():
-    """Structure 8's frozen stream: a small log's streams through context mixing (backend 6)."""
-    from omnicodec import container
-    from omnicodec.codecs.logzip.backends import CM
-
-    data = typed_log() + log_like(150, seed=6) + users_log(60)
-    check_fixture("logzip", Bytes(data), "v3-zpaq")
-    payload = container.unpack((FIXTURES / "logzip" / "v3-zpaq" / "sample.omc").read_bytes())
-    assert payload.header.config["structure"] == 8
-    assert CM in _backends(payload.sections["BLKS"]), "the fixture's block has no stream of backend 6"
 
 
 def test_context_mixing_codes_small_blocks_smaller_and_large_ones_not_at_all():
