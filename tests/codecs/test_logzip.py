@@ -335,6 +335,21 @@ def test_context_mixing_codes_small_blocks_smaller_and_large_ones_not_at_all():
     assert len(big) > CM_BLOCK and CM not in _backends(encode_block(big, 0.02, 2, 8))
 
 
+def test_an_archive_can_spend_context_mixing_on_larger_blocks():
+    """``cm_mb`` raises the block size up to which streams may take context mixing (default
+    1 MiB): smaller, exact, written to the config only when it departs from the default."""
+    from omnicodec.codecs.logzip.backends import CM
+
+    data = log_like(20000, seed=9)
+    plain, spent = Logzip(), Logzip(cm_mb=4)
+    assert "cm_mb" not in plain.get_config() and spent.get_config()["cm_mb"] == 4
+    blocks = [c.encode(Bytes(data))["BLKS"] for c in (plain, spent)]
+    assert CM not in _backends(blocks[0]) and CM in _backends(blocks[1]) and len(blocks[1]) < len(blocks[0])
+    assert decode_block(blocks[1], len(data)) == data
+    with pytest.raises(ValueError, match="cm_mb"):
+        Logzip(cm_mb=-1)
+
+
 def _stored(block: bytes, kind: int) -> list[bytes]:
     """The stored bytes of a block's streams of backend ``kind``."""
     from omnicodec.codecs.logzip.backends import _frame
@@ -385,6 +400,13 @@ def test_the_frozen_models_are_what_libzpaq_writes_and_leave_room_for_the_guard(
             i += 3 if code[i] == 255 else 2 if code[i] % 8 == 7 else 1
         assert i == len(code) and not {7, 15, 23, 31, 55, 255} & set(ops)
     assert cm.model_for(text) == cm.TEXT and cm.model_for(bytes(range(256)) * 4) == cm.BINARY
+    big = log_like(14000, seed=4)  # past 1 MiB: the larger size class, model bytes 2 and 3
+    assert 1 << 20 < len(big) < cm.MAX_RAW
+    for model in (cm.TEXT, cm.BINARY):
+        stored = cm.compress(big, model)
+        assert stored[0] == model + 2 and cm.decompress(stored, len(big)) == big
+    with pytest.raises(CorruptStreamError, match="model or length"):
+        cm.decompress(bytes([0]) + stored[1:], len(big))  # a stream of class 2 claimed as class 0
 
 
 @settings(max_examples=40, deadline=None)

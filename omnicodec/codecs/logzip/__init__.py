@@ -38,7 +38,7 @@ Payload: section ``INDX`` (the block index) and section ``BLKS`` (the blocks bac
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,6 +85,10 @@ class Logzip(StreamingCodec):
     # template dictionary), 8 also codes the streams of blocks of up to 1 MiB by context mixing
     # (ZPAQ); any block decodes whatever wrote it
     structure: int = 8
+    # structure 8's context mixing is spent on blocks of at most this many MiB (blocks.CM_BLOCK
+    # by default: small logs); an archive that is seldom read can ask for every block (-O
+    # cm_mb=4) and decode at 1-3 MB/s instead of 20-150; written to the config only when changed
+    cm_mb: float = field(default=1.0, metadata={"omit_default": True})
 
     def encoder_version(self):
         from ... import __version__
@@ -121,6 +125,8 @@ class Logzip(StreamingCodec):
         super().__post_init__()
         if not (isinstance(self.block_mb, (int, float)) and 0.0009 < self.block_mb <= 1024):
             raise ValueError(f"logzip: block_mb must be in (0.001, 1024], got {self.block_mb!r}")
+        if not (isinstance(self.cm_mb, (int, float)) and 0 <= self.cm_mb <= 1024):
+            raise ValueError(f"logzip: cm_mb must be in [0, 1024], got {self.cm_mb!r}")
         if not (isinstance(self.fast_slack, (int, float)) and 0 <= self.fast_slack <= 1):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
@@ -136,7 +142,7 @@ class Logzip(StreamingCodec):
         """Blocks are compressed by ``workers`` processes (default: all cores), with at most two
         blocks per worker in flight, so memory does not grow with the input."""
         entries = encode_blocks(src.read, spool.write, self._block_bytes(), self._workers(), progress,
-                                self.fast_slack, self.block_layout, self.structure)
+                                self.fast_slack, self.block_layout, self.structure, int(self.cm_mb * (1 << 20)))
         return Streamed({"INDX": pack_index(entries, self.block_layout)}, {"size": sum(e.raw_size for e in entries)})
 
     def iter_decode(self, sections, meta):

@@ -215,7 +215,8 @@ def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return at, starts((per + 1) // 2)[token] + k // 2, k % 2 == 1, int(((per + 1) // 2).sum())
 
 
-def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1) -> bytes:
+def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1,
+                 cm_block: int | None = None) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller);
     ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above);
     ``structure``: what the encoder looks for, 1 (digit runs, hex tokens), 2 (layout 2 only:
@@ -226,16 +227,16 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     variable whole tokens as string slots where that is smaller: ``_structured``), 6 (5, and
     number columns joined where their values repeat together: ``columns.fold``) or 7 (6, and
     ``slack`` spent only on streams of ``backends.MIN_FAST`` bytes or more, the template
-    dictionary aside) or 8 (7, and in a block of CM_BLOCK bytes or fewer, its streams also
-    through context mixing: ``backends.compress_streams``).  Every block decodes the same way
-    whatever ``structure`` wrote it."""
+    dictionary aside) or 8 (7, and in a block of ``cm_block`` bytes or fewer, default CM_BLOCK,
+    its streams also through context mixing: ``backends.compress_streams``).  Every block
+    decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
     if structure > 1 and layout < 2:
         raise ValueError("logzip: structure 2 and up need block layout 2")
     orders = structure >= 3
     fast = MIN_FAST if structure >= 7 else 0
-    cm = structure >= 8 and len(data) <= CM_BLOCK
+    cm = structure >= 8 and len(data) <= (CM_BLOCK if cm_block is None else cm_block)
     if not data:
         return _generic(data, slack, layout, fast)
     structured = _structured(data, structure).pack(slack, layout, structure >= 2, orders, fast, cm)

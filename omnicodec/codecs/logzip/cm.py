@@ -15,7 +15,9 @@ the encoder uses a model only where this libzpaq writes exactly that header.
             an order 0-6 ICM/ISSE chain, a match model, two mixers and an SSE stage
     BINARY  libzpaq's level-4 model: an order 0-4 ICM/ISSE chain, a match model, a mixer
 
-Both size their tables for blocks of 1 MiB ("x0"): a stream of up to MAX_RAW bytes.
+each with its tables sized for blocks of 1 MiB (libzpaq's size class "x0", model byte 0 and
+1) or 4 MiB ("x2", model byte 2 and 3: the same programs, larger tables), the smallest class
+that holds the stream; a stream of up to MAX_RAW bytes.
 
 A CM codes a long run in almost nothing (20 MB of zeros in 700 bytes), so a crafted stream
 could decode to gigabytes.  ``_guard`` runs before the model's own program, once per decoded
@@ -34,17 +36,21 @@ import numpy as np
 from ...errors import CorruptStreamError
 
 TEXT, BINARY = 0, 1
-MAX_RAW = (1 << 20) - 4096  # libzpaq's limit for blocks of size class x0
-MEMORY = 96 << 20  # the TEXT model's tables and buffers: 88 MB of peak RSS measured (BINARY: 8)
-_METHODS = (
-    "x0,0w2c0,1010,255i1c256ci1,1,1,1,1,1,2ac0,2,0,255i1c0,3,0,0,255i1c0,4,0,0,0,255i1mm16ts19t0",
-    "x0,0ci1,1,1,1,2am",
+SIZE_CLASSES = (0, 2)  # libzpaq's "x0" and "x2": blocks of up to 1 MiB and 4 MiB, less 4 KiB
+MAX_RAW = (1 << 22) - 4096
+MEMORY = 192 << 20  # the TEXT model's tables and buffers: 88 MB of peak RSS measured in size class 0, 130-170 in 2
+_METHODS = (  # after "x<size class>,"
+    "0w2c0,1010,255i1c256ci1,1,1,1,1,1,2ac0,2,0,255i1c0,3,0,0,255i1c0,4,0,0,0,255i1mm16ts19t0",
+    "0ci1,1,1,1,2am",
 )
-_COMP = tuple(bytes.fromhex(h) for h in (
-    "0910000019030e080e00030e080e020209ff0305080b05080e06080e07080e08080e09080e0a080e0b041214030d080e"
-    "0e030d080e10030e080e120708001418ff0710001518ff0608151418ff09131620ff0600171618ff00",
-    "09100000080305080b00080e01080e02080e03080e040412140708000718ff00",
-))
+_COMP = {(model, size_class): bytes.fromhex(h) for model, size_class, h in (
+    (TEXT, 0, "0910000019030e080e00030e080e020209ff0305080b05080e06080e07080e08080e09080e0a080e0b0412"
+              "14030d080e0e030d080e10030e080e120708001418ff0710001518ff0608151418ff09131620ff0600171618ff00"),
+    (BINARY, 0, "09100000080305080b00080e01080e02080e03080e040412140708000718ff00"),
+    (TEXT, 2, "0910000019031008100003100810020209ff0305080b0508100608100708100808100908100a08100b0414"
+              "16030d08100e030d081010030e0810120708001418ff0710001518ff0608151418ff09131620ff0600171618ff00"),
+    (BINARY, 2, "09100000080305080b000810010810020810030810040414160708000718ff00"),
+)}
 _HCOMP = tuple(bytes.fromhex(h) for h in (
     "126887ff587245afdf8f41afffe71a2f115f00469714850170194697148501703f085f004619705f00345f023447ff87"
     "0a58468aefff2f0247ff5f023c4a443c5f024a46193b705f04345f05345f054a46193b0970193b0970193b0970193b09"
@@ -71,13 +77,15 @@ def compress(data: bytes, model: int) -> bytes | None:
     libzpaq does not write the frozen model (another version's method compiler)."""
     import zpaq
 
-    if not 0 < len(data) <= MAX_RAW:
+    size_class = next((c for c in SIZE_CLASSES if 0 < len(data) <= _limit(c)), None)
+    if size_class is None:
         return None
-    block = zpaq.compress(data, method=_METHODS[model], threads=1, hints=False)
-    head = _TAG + _block(model, len(data), guard=False)
+    kind = model + size_class  # the model byte
+    block = zpaq.compress(data, method=f"x{size_class},{_METHODS[model]}", threads=1, hints=False)
+    head = _TAG + _block(kind, len(data), guard=False)
     if not (block.startswith(head) and block.endswith(_END)):
         return None
-    return bytes([model]) + block[len(head):-len(_END)]
+    return bytes([kind]) + block[len(head):-len(_END)]
 
 
 def decompress(stored: bytes, raw_len: int) -> bytes:
@@ -85,7 +93,7 @@ def decompress(stored: bytes, raw_len: int) -> bytes:
     times that come out: see ``_guard``); a CorruptStreamError where it does not decode."""
     import zpaq
 
-    if len(stored) < 2 or stored[0] >= len(_METHODS) or not 0 < raw_len <= MAX_RAW:
+    if len(stored) < 2 or stored[0] > 3 or not 0 < raw_len <= _limit(stored[0] & 2):
         raise CorruptStreamError("logzip: ZPAQ stream has no valid model or length")
     try:
         return zpaq.decompress(_TAG + _block(stored[0], raw_len, guard=True) + stored[1:] + _END, threads=1)
@@ -93,9 +101,14 @@ def decompress(stored: bytes, raw_len: int) -> bytes:
         raise CorruptStreamError(f"logzip: ZPAQ stream does not decode: {exc}") from None
 
 
-def _block(model: int, raw_len: int, guard: bool) -> bytes:
-    """A ZPAQ block up to its coded bytes (after the locator tag)."""
-    header = _COMP[model] + (_guard(raw_len) if guard else b"") + _HCOMP[model] + b"\0"
+def _limit(size_class: int) -> int:
+    return (1 << (20 + size_class)) - 4096
+
+
+def _block(kind: int, raw_len: int, guard: bool) -> bytes:
+    """A ZPAQ block up to its coded bytes (after the locator tag), of model byte ``kind``."""
+    model = kind & 1
+    header = _COMP[model, kind & 2] + (_guard(raw_len) if guard else b"") + _HCOMP[model] + b"\0"
     return (b"zPQ\x01\x01" + struct.pack("<H", len(header)) + header
             + b"\x01\x00" + str(raw_len).encode() + b"\x00\x00")
 

@@ -14,17 +14,17 @@ import itertools
 from typing import Callable, Iterator
 
 from ...parallel import die_with_parent, in_order
-from .blocks import decode_block, encode_block
+from .blocks import CM_BLOCK, decode_block, encode_block
 from .index import BlockSummary, Entry
 
 
 def encode_blocks(read: Callable[[int], bytes], write: Callable[[bytes], object], block_bytes: int,
                   workers: int, progress: Callable[[int], None] | None = None, slack: float = 0.0,
-                  layout: int = 1, structure: int = 1) -> list[Entry]:
+                  layout: int = 1, structure: int = 1, cm_block: int = CM_BLOCK) -> list[Entry]:
     """Compress everything ``read(n)`` returns into blocks of about ``block_bytes``, written with
     ``write`` in input order by ``workers`` processes (one: in this process); returns the index
     entries.  ``progress(n)`` hears of each block's ``n`` input bytes once it is written;
-    ``slack``, ``layout`` and ``structure``: see ``blocks.encode_block``."""
+    ``slack``, ``layout``, ``structure`` and ``cm_block``: see ``blocks.encode_block``."""
     import os
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -42,14 +42,14 @@ def encode_blocks(read: Callable[[int], bytes], write: Callable[[bytes], object]
     head = list(itertools.islice(chunks, 2))
     if len(head) < 2 or workers == 1:  # a single block: no process start-up cost
         for chunk in itertools.chain(head, chunks):
-            record(_encode_job(chunk, slack, layout, structure))
+            record(_encode_job(chunk, slack, layout, structure, cm_block))
         return entries
     with ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        pending = deque(pool.submit(_encode_job, chunk, slack, layout, structure) for chunk in head)
+        pending = deque(pool.submit(_encode_job, chunk, slack, layout, structure, cm_block) for chunk in head)
         for chunk in chunks:
             while len(pending) >= 2 * workers:
                 record(pending.popleft().result())
-            pending.append(pool.submit(_encode_job, chunk, slack, layout, structure))
+            pending.append(pool.submit(_encode_job, chunk, slack, layout, structure, cm_block))
         while pending:
             record(pending.popleft().result())
     return entries
@@ -119,5 +119,6 @@ def decode_where(block: bytes, raw_size: int, crc: int, holds: Callable[[bytes],
     return np.flatnonzero(rows), rendered(read, raw_size, rows)
 
 
-def _encode_job(data: bytes, slack: float, layout: int, structure: int) -> tuple[bytes, BlockSummary]:
-    return encode_block(data, slack, layout, structure), BlockSummary.of(data)
+def _encode_job(data: bytes, slack: float, layout: int, structure: int,
+                cm_block: int = CM_BLOCK) -> tuple[bytes, BlockSummary]:
+    return encode_block(data, slack, layout, structure, cm_block), BlockSummary.of(data)
