@@ -400,6 +400,7 @@ def test_the_frozen_models_are_what_libzpaq_writes_and_leave_room_for_the_guard(
             i += 3 if code[i] == 255 else 2 if code[i] % 8 == 7 else 1
         assert i == len(code) and not {7, 15, 23, 31, 55, 255} & set(ops)
     assert cm.model_for(text) == cm.TEXT and cm.model_for(bytes(range(256)) * 4) == cm.BINARY
+    assert cm.model_for("служба \x01 запущена, пользователь \x01\n".encode() * 50) == cm.TEXT  # UTF-8 text
     big = log_like(14000, seed=4)  # past 1 MiB: the larger size class, model bytes 2 and 3
     assert 1 << 20 < len(big) < cm.MAX_RAW
     for model in (cm.TEXT, cm.BINARY):
