@@ -39,6 +39,7 @@ class Pattern:
     regex: re.Pattern
     runs: tuple[bytes, ...]
     literal: bytes = b""  # a fixed string whose every character only template text holds
+    must: bytes = b""  # a string every matching line holds (the longest of ``runs``' literals)
 
     def __post_init__(self) -> None:
         self.in_slotted = tuple(map(_slotted_run, self.runs))
@@ -57,7 +58,7 @@ class Pattern:
         plain = raw if fixed else _plain_string(source)
         whole = (not regex.flags & re.IGNORECASE and plain is not None and piece_runs(plain) == [plain]
                  and not _PLACEHOLDERS.search(plain))
-        return cls(regex, tuple(sorted(runs)), plain if whole else b"")
+        return cls(regex, tuple(sorted(runs)), plain if whole else b"", max(literals, key=len, default=b""))
 
     def keep(self, dictionary: bytes) -> bool:
         """Whether some template of a block (its skeletons joined by newlines) holds every run."""
@@ -74,7 +75,13 @@ class Pattern:
 
     def lines(self, text: bytes) -> Iterator[tuple[int, int]]:
         """(start, end) of every line of ``text`` the pattern matches, in order; a match the
-        whole-text search finds across a line break is checked against its line alone."""
+        whole-text search finds across a line break is checked against its line alone.  With
+        ``must``, only the lines that hold it are searched, each alone (as grep's must-strings:
+        Python's backtracking search of ``\\S+@`` over a 200,000-byte line without "@" took
+        minutes, until 2026-12-07 #23; it is not searched at all now)."""
+        if self.must:
+            yield from self._lines_holding(text)
+            return
         pos, search = 0, self.regex.search
         while pos <= len(text):
             m = search(text, pos)
@@ -88,6 +95,17 @@ class Pattern:
             if m.end() <= end or search(text[start:end]):
                 yield start, end
             pos = end + 1
+
+
+    def _lines_holding(self, text: bytes) -> Iterator[tuple[int, int]]:
+        at, search = 0, self.regex.search
+        while (hit := text.find(self.must, at)) >= 0:
+            start = text.rfind(b"\n", 0, hit) + 1
+            end = text.find(b"\n", hit)
+            end = len(text) if end < 0 else end
+            if search(text, start, end):
+                yield start, end
+            at = end + 1
 
 
 # grep's character classes in the C locale, as Python's class contents

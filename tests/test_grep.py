@@ -279,3 +279,17 @@ def test_counts_from_template_ids_are_greps(tmp_path, capfdbinary, monkeypatch):
     long = tmp_path / "long.omc"  # one line longer than a block: its parts are in two blocks
     long.write_bytes(omnicodec.encode(Bytes(b"x ERROR " * 5000 + b"\nERROR\n"), Logzip(block_mb=0.01)))
     assert grep.count(long, grep.Pattern.of("ERROR", fixed=True)) == 2
+
+
+def test_a_regex_is_tried_only_on_lines_that_hold_its_required_string():
+    """``\\S+@`` over a 200,000-byte line without "@": Python's backtracking search took
+    minutes (quadratic in the line), where grep answers at once; a line without the string
+    every match holds is not searched now, and the lines found are grep's."""
+    import time
+
+    text = b"x" * 200_000 + b"\nuser@host\nno at\n" + b"y" * 50 + b" a@b\n"
+    pattern = grep.Pattern.of(r"\S+@")
+    start = time.perf_counter()
+    found = [text[a:b] for a, b in pattern.lines(text)]
+    assert time.perf_counter() - start < 1.0
+    assert pattern.must == b"@" and found == [b"user@host", b"y" * 50 + b" a@b"]
