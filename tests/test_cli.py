@@ -406,3 +406,22 @@ def test_info_lists_the_side_data_kept(tmp_path, capsys):
     assert run("info", tmp_path / "p.png.omc", "--json") == 0
     side = json.loads(capsys.readouterr().out)["side_data"]
     assert sorted(side) == ["pngc", "pngz"] and side["pngc"] > 100  # the text chunk, kept; the IDAT's recipe
+
+
+def test_force_never_lets_one_run_overwrite_its_own_output(tmp_path, capsys):
+    """d1/a.txt and d2/a.txt encoded into one folder with --force: the second overwrote the
+    first's output, and the run said nothing (exit 0) until 2026-12-07 #23; so did two .omc
+    files that decode to the same name.  The second is refused; the first output stays."""
+    for d, text in (("d1", b"one\n"), ("d2", b"two\n")):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "a.txt").write_bytes(text * 50)
+    out = tmp_path / "out"
+    assert main(["encode", "-f", str(tmp_path / "d1" / "a.txt"), str(tmp_path / "d2" / "a.txt"),
+                 "-o", str(out) + "/"]) == 1
+    assert "another input of this run" in capsys.readouterr().err
+    (tmp_path / "x").mkdir()
+    (out / "a.txt.omc").rename(tmp_path / "x" / "a.txt.omc")
+    assert main(["encode", str(tmp_path / "d2" / "a.txt")]) == 0
+    assert main(["decode", "-f", str(tmp_path / "x" / "a.txt.omc"), str(tmp_path / "d2" / "a.txt.omc"),
+                 "-o", str(tmp_path / "dec") + "/"]) == 1
+    assert (tmp_path / "dec" / "a.txt").read_bytes() == b"one\n" * 50

@@ -287,6 +287,20 @@ def _out_dir(args, files: list[tuple[Path, Path | None]]) -> Path | None:
     return out
 
 
+def _claimed_once():
+    """A check that no output path is written twice in one run: with --force, a second input
+    of the same name (d1/a.txt and d2/a.txt into one folder) overwrote the first's output,
+    silently (until 2026-12-07 #23)."""
+    claimed: set[Path] = set()
+
+    def claim(dst: Path) -> None:
+        key = Path(os.path.realpath(dst))
+        if key in claimed:
+            raise FileExistsError(f"{dst}: another input of this run was written there")
+        claimed.add(key)
+    return claim
+
+
 def _place(out: Path, src: Path, base: Path | None) -> Path:
     """The folder under ``out`` that mirrors ``src``'s place under ``base`` (made if needed)."""
     folder = out / src.parent.relative_to(base) if base is not None else out
@@ -358,12 +372,15 @@ def cmd_encode(args) -> int:
     files = expand(args.inputs, skip_suffix=api.OMC_EXT)
     out = _out_dir(args, files)
 
+    claim = _claimed_once()
+
     def work(src: Path, base: Path | None) -> str:
         t = time.perf_counter()
         if out is None:
-            dst = Path(args.output) if args.output else None
+            dst = Path(args.output) if args.output else src.with_name(src.name + api.OMC_EXT)
         else:
             dst = _place(out, src, base) / (src.name + api.OMC_EXT)
+        claim(dst)
         path, header = api.encode_file(src, dst, codec=codec, quality=args.quality, force=args.force,
                                        progress=progress.Throughput(src), allow_loss=args.allow_loss,
                                        verify=args.verify, workers=args.workers, target=target)
@@ -394,11 +411,18 @@ def cmd_decode(args) -> int:
     frames = parse_lines(args.frames, "--frames") if args.frames else None
     out = _out_dir(args, files)
 
+    claim = _claimed_once()
+
     def work(src: Path, base: Path | None) -> str:
         t = time.perf_counter()
-        dst = (Path(args.output) if args.output else None) if out is None else _place(out, src, base)
+        named = out is None and args.output
+        if named:
+            dst = Path(args.output)
+        else:  # the original file, under the name it restores to (beside the .omc or in the folder)
+            dst = (src.parent if out is None else _place(out, src, base)) / api.restored_name(src)
+        claim(dst)
         path, _ = api.decode_file(src, dst, force=args.force, lines=lines, allow_loss=args.allow_loss,
-                                  repair=args.repair, frames=frames)
+                                  repair=args.repair, frames=frames, original=not named)
         return f"{src} -> {path}  ({time.perf_counter() - t:.2f}s)"
 
     return _each(files, work)
