@@ -10,7 +10,16 @@ The public names are imported lazily so that ``import omnicodec`` stays cheap (n
 compressai, no numba.cuda).
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# MKL's fast memory manager, which torch's CPU build uses for float64 GEMMs, was seen spinning
+# in mkl_serv_allocate (mm_account_ptr_by_tid) for over an hour in a fresh clone's test run
+# (2026-12-07 #23: a small float64 conv_transpose2d of the integer hyper-synthesis, after the
+# thread count had been switched by ``models.base.one_thread``; twice before, 600 s and 20 min):
+# off, before MKL's first call
+_os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
 
 _API = {"encode", "decode", "decode_with_header", "open", "read", "write", "test_file", "describe", "get_codec",
         "list_codecs", "choose_codec", "parse_options", "encode_file", "decode_file", "decode_latent", "CodecInfo",
