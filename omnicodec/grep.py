@@ -39,7 +39,7 @@ class Pattern:
     regex: re.Pattern
     runs: tuple[bytes, ...]
     literal: bytes = b""  # a fixed string whose every character only template text holds
-    must: bytes = b""  # a string every matching line holds (the longest of ``runs``' literals)
+    must: bytes = b""  # a string every matching line holds (the longest literal every match holds)
 
     def __post_init__(self) -> None:
         self.in_slotted = tuple(map(_slotted_run, self.runs))

@@ -215,8 +215,15 @@ def _nibble_places(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return at, starts((per + 1) // 2)[token] + k // 2, k % 2 == 1, int(((per + 1) // 2).sum())
 
 
+# context mixing (structure 8) decodes at 1-3 MB/s, where a block of PPMd, LZMA2 and zstd
+# streams decodes at 20-150 MB/s: it is spent on blocks this small only, which decode in well
+# under a second whatever codes them (a small log, or the last block of a large one); a 4 MB
+# block of the generated log was 6% smaller with it but decoded at 4.6 MB/s against 153
+CM_BLOCK = 1 << 20
+
+
 def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: int = 1,
-                 cm_block: int | None = None) -> bytes:
+                 cm_block: int = CM_BLOCK) -> bytes:
     """One block of whole lines -> structured block bytes (or generic if that is smaller);
     ``slack``: see ``backends.compress_streams``; ``layout``: 1 or 2 (see above);
     ``structure``: what the encoder looks for, 1 (digit runs, hex tokens), 2 (layout 2 only:
@@ -227,7 +234,7 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     variable whole tokens as string slots where that is smaller: ``_structured``), 6 (5, and
     number columns joined where their values repeat together: ``columns.fold``) or 7 (6, and
     ``slack`` spent only on streams of ``backends.MIN_FAST`` bytes or more, the template
-    dictionary aside) or 8 (7, and in a block of ``cm_block`` bytes or fewer, default CM_BLOCK,
+    dictionary aside) or 8 (7, and in a block of ``cm_block`` bytes or fewer (CM_BLOCK: small logs),
     its streams also through context mixing: ``backends.compress_streams``).  Every block
     decodes the same way whatever ``structure`` wrote it."""
     import zstandard
@@ -236,7 +243,7 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
         raise ValueError("logzip: structure 2 and up need block layout 2")
     orders = structure >= 3
     fast = MIN_FAST if structure >= 7 else 0
-    cm = structure >= 8 and len(data) <= (CM_BLOCK if cm_block is None else cm_block)
+    cm = structure >= 8 and len(data) <= cm_block
     if not data:
         return _generic(data, slack, layout, fast)
     structured = _structured(data, structure).pack(slack, layout, structure >= 2, orders, fast, cm)
@@ -246,11 +253,6 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     return structured if len(structured) < len(generic) else generic
 
 
-# context mixing (structure 8) decodes at 1-3 MB/s, where a block of PPMd, LZMA2 and zstd
-# streams decodes at 20-150 MB/s: it is spent on blocks this small only, which decode in well
-# under a second whatever codes them (a small log, or the last block of a large one); a 4 MB
-# block of the generated log was 6% smaller with it but decoded at 4.6 MB/s against 153
-CM_BLOCK = 1 << 20
 TOKEN_SAMPLE = 1 << 18
 
 
