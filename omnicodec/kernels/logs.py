@@ -72,7 +72,9 @@ def digits(v: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- numbers
 
 
-def _gather_planes(buf, start, seg, k, n_seg, w_seg) -> tuple[np.ndarray, int]:
+def gather_planes(buf, start, seg, k, n_seg, w_seg) -> tuple[np.ndarray, int]:
+    """The values of segments of n_seg[s] values in w_seg[s] little-endian byte planes from
+    ``start`` (segment ``seg``, index ``k`` in it), and where the planes end."""
     size = n_seg * w_seg
     end = start + int(size.sum())
     if end > buf.size:
@@ -97,7 +99,7 @@ def _numbers_numpy(meta, buf, pads, cols, num_cols, radix):
     used = (counts > 0) & (radix == 0)
     if np.any(used & ((width < 1) | (width > 8) | (mode > DICT_COL))):
         raise ValueError("logzip: number column metadata is malformed")
-    u, pos = _gather_planes(buf, 0, col, k, counts, np.where(used, width, 0))
+    u, pos = gather_planes(buf, 0, col, k, counts, np.where(used, width, 0))
     m = mode[col]
     values = unzigzag(u)
     new = u == 0
@@ -109,7 +111,7 @@ def _numbers_numpy(meta, buf, pads, cols, num_cols, radix):
         uw = np.where(ucount > 0, meta[:, 2], 0)
         if np.any((ucount > 0) & ((uw < 1) | (uw > 8))):
             raise ValueError("logzip: dictionary metadata is malformed")
-        uniq, pos = _gather_planes(buf, pos, ucol, np.arange(ucol.size) - ustart[ucol], ucount, uw)
+        uniq, pos = gather_planes(buf, pos, ucol, np.arange(ucol.size) - ustart[ucol], ucount, uw)
         seen = seg_cumsum(new.astype(np.int64), first, counts) - new
         ids = np.where(new, seen, seen - u.astype(np.int64))
         if np.any(is_dict & ((ids < 0) | (ids >= ucount[col]))):

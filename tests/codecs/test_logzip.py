@@ -258,6 +258,7 @@ def _backends(block: bytes) -> list[int]:
 @pytest.mark.parametrize("version, structure, backend, lines", [
     ("v3-orders", 3, 5, (60, 40)),  # PPMd streams at the model order their sample prefers
     ("v3-zpaq", 8, 6, (150, 60)),  # a small log's streams through context mixing (ZPAQ)
+    ("v3-colcm", 9, 7, (150, 60)),  # its number planes by context mixing of their values
 ])
 def test_fixture_of_a_backend(version, structure, backend, lines):
     """Frozen streams of the structure that brought a backend, which holds a stream of it."""
@@ -267,7 +268,8 @@ def test_fixture_of_a_backend(version, structure, backend, lines):
     data = typed_log() + log_like(lines[0], seed=6) + users_log(lines[1])
     check_fixture("logzip", Bytes(data), version)
     payload = container.unpack((FIXTURES / "logzip" / version / "sample.omc").read_bytes())
-    assert payload.header.config["structure"] == structure and backend in (backends.PPMD_K, backends.CM)
+    assert payload.header.config["structure"] == structure and backend in (backends.PPMD_K, backends.CM,
+                                                                           backends.NUMBERS)
     assert backend in _backends(payload.sections["BLKS"]), f"the fixture's block has no stream of backend {backend}"
 
 
@@ -335,6 +337,82 @@ def test_context_mixing_codes_small_blocks_smaller_and_large_ones_not_at_all():
     assert len(big) > CM_BLOCK and CM not in _backends(encode_block(big, 0.02, 2, 8))
 
 
+def burst_log(lines: int = 1500, seed: int = 0) -> bytes:
+    """A daemon's lines: each request's lines come in the same second, the same worker pid on
+    each of its templates, and the seconds step only between requests."""
+    rng = np.random.default_rng(seed)
+    rows, clock = [], 0
+    for i in range(lines // 3):
+        clock += int(rng.integers(1, 40))
+        stamp = f"10:{clock // 60 % 60:02d}:{clock % 60:02d}"
+        pid, took = 4000 + int(rng.integers(0, 3)), int(rng.integers(1, 500))
+        rows += [f"{stamp} worker[{pid}]: accepted request {i}\n",
+                 f"{stamp} worker[{pid}]: read {int(rng.integers(100, 9000))} bytes\n",
+                 f"{stamp} worker[{pid}]: done in {took} ms\n"]
+    return "".join(rows).encode()
+
+
+def test_number_planes_take_the_line_as_context_from_structure_9():
+    """Structure 9 codes a small block's number planes by their values with each line's
+    template as context (backend 7, ``kernels.colcm``): the planes of a log whose numbers
+    follow its templates come out smaller than ZPAQ's, the block exact; a block too large for
+    context mixing keeps structure 8's backends."""
+    from omnicodec.codecs.logzip.backends import CM, NUMBERS
+    from omnicodec.codecs.logzip.blocks import _STREAMS
+
+    data = burst_log()
+    eight, nine = encode_block(data, 0.02, 2, 8), encode_block(data, 0.02, 2, 9)
+    assert _backends(nine)[_STREAMS.index("planes")] == NUMBERS and NUMBERS not in _backends(eight)
+    assert {read[0] for read in _stored(nine, CM)} == {4}, "text streams take the long text model"
+    assert {read[0] for read in _stored(eight, CM)} <= {0, 1}
+    assert len(nine) < 0.96 * len(eight) and decode_block(nine, len(data)) == data
+    big = log_like(20000, seed=9)
+    assert NUMBERS not in _backends(encode_block(big, 0.02, 2, 9))
+
+
+def test_backend_7_is_refused_outside_the_number_planes():
+    from omnicodec.codecs.logzip import backends
+
+    frame = memoryview(backends.frame(backends.NUMBERS, 10, b"\x00" * 8, 2))
+    with pytest.raises(CorruptStreamError, match="only the number planes"):
+        decompress_stream(frame, 0, 1 << 20, 2)
+
+
+def test_damaged_number_planes_of_backend_7_are_refused_or_decode():
+    """Any byte of a backend 7 stream changed: the block decodes (to bytes the container's
+    checksum then judges) or raises CorruptStreamError, nothing else."""
+    from omnicodec.codecs.logzip.backends import _frame
+    from omnicodec.codecs.logzip.blocks import _STREAMS, _head
+
+    data = burst_log(300)
+    block = bytearray(encode_block(data, 0.02, 2, 9))
+    pos = _head(memoryview(block)).pos
+    for _ in range(_STREAMS.index("planes")):
+        _, _, stored, at = _frame(memoryview(block), pos, 2)
+        pos = at + stored
+    _, _, stored, at = _frame(memoryview(block), pos, 2)
+    rng = np.random.default_rng(0)
+    for k in rng.integers(at, at + stored, 25).tolist():
+        bad = block.copy()
+        bad[k] ^= 1 << int(rng.integers(8))
+        try:
+            decode_block(bytes(bad), len(data))
+        except CorruptStreamError:
+            pass
+
+
+def test_more_slots_than_the_block_has_bytes_is_refused():
+    """A crafted dictionary: a template of 50,000 number slots on 1,000 lines would be 50
+    million slots; refused before they are laid out."""
+    from omnicodec.codecs.logzip.blocks import Structured
+
+    lines = 1000
+    crafted = Structured(lines, True, 1, ids=bytes([1]) * lines, skeletons=b"\x01" * 50000, columns=bytes(META * 50000),
+                         planes=b"", pads=b"", hexes=b"", outliers=b"", cr=b"", masked_words=True).pack(layout=2)
+    with pytest.raises(CorruptStreamError, match="more slots"):
+        decode_block(crafted, 1 << 20)
+
+
 def test_an_archive_can_spend_context_mixing_on_larger_blocks():
     """``cm_mb`` raises the block size up to which streams may take context mixing (default
     1 MiB): smaller, exact, written to the config only when it departs from the default."""
@@ -373,7 +451,7 @@ def test_a_crafted_context_mixing_stream_stops_within_its_bound():
     from omnicodec.codecs.logzip import cm
 
     zeros = bytes(1_000_000)
-    for model in (cm.TEXT, cm.BINARY):
+    for model in (cm.TEXT, cm.BINARY, cm.LONG_TEXT):
         stored = cm.compress(zeros, model)
         assert stored is not None and len(stored) < 2000
         assert cm.decompress(stored, len(zeros)) == zeros
@@ -391,7 +469,7 @@ def test_the_frozen_models_are_what_libzpaq_writes_and_leave_room_for_the_guard(
     from omnicodec.codecs.logzip import cm
 
     text = log_like(40)
-    for model in (cm.TEXT, cm.BINARY):
+    for model in (cm.TEXT, cm.BINARY, cm.LONG_TEXT):
         stored = cm.compress(text, model)
         assert stored is not None and cm.decompress(stored, len(text)) == text
         code, i, ops = cm._HCOMP[model], 0, []
@@ -401,11 +479,11 @@ def test_the_frozen_models_are_what_libzpaq_writes_and_leave_room_for_the_guard(
         assert i == len(code) and not {7, 15, 23, 31, 55, 255} & set(ops)
     assert cm.model_for(text) == cm.TEXT and cm.model_for(bytes(range(256)) * 4) == cm.BINARY
     assert cm.model_for("служба \x01 запущена, пользователь \x01\n".encode() * 50) == cm.TEXT  # UTF-8 text
-    big = log_like(14000, seed=4)  # past 1 MiB: the larger size class, model bytes 2 and 3
+    big = log_like(14000, seed=4)  # past 1 MiB: the larger size class, model bytes 2, 3 and 6
     assert 1 << 20 < len(big) < cm.MAX_RAW
-    for model in (cm.TEXT, cm.BINARY):
+    for model, kind in ((cm.TEXT, 2), (cm.BINARY, 3), (cm.LONG_TEXT, 6)):
         stored = cm.compress(big, model)
-        assert stored[0] == model + 2 and cm.decompress(stored, len(big)) == big
+        assert stored[0] == kind and cm.decompress(stored, len(big)) == big
     with pytest.raises(CorruptStreamError, match="model or length"):
         cm.decompress(bytes([0]) + stored[1:], len(big))  # a stream of class 2 claimed as class 0
 

@@ -83,8 +83,9 @@ class Logzip(StreamingCodec):
     # variable whole tokens, 6 also number columns joined where their values repeat together
     # (an IPv4 address's octets), 7 spends fast_slack only on streams of 64 KiB or more (and the
     # template dictionary), 8 also codes the streams of blocks of up to 1 MiB by context mixing
-    # (ZPAQ); any block decodes whatever wrote it
-    structure: int = 8
+    # (ZPAQ), 9 also the number planes of such blocks by context mixing of their values with
+    # each line's template as context (columns.planes_cm); any block decodes whatever wrote it
+    structure: int = 9
     # structure 8's context mixing is spent on blocks of at most this many MiB (blocks.CM_BLOCK
     # by default: small logs); an archive that is seldom read can ask for every block (-O
     # cm_mb=4) and decode at 1-3 MB/s instead of 20-150; written to the config only when changed
@@ -108,15 +109,17 @@ class Logzip(StreamingCodec):
     def decode_memory(self, meta, item_bytes):
         """The text and its joined copy, one block's columns and templates at work, which
         measured 20-24x the block's text (tests/api/test_memory.py), and numba with its compiled
-        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load, and a context-
-        mixing model's tables (``cm.MEMORY``; a file's last block may be small enough to use
-        one); from PARALLEL_DECODE bytes on, each worker process holds two blocks and its own
-        numba."""
-        from ...kernels import SMALL_JOB
+        kernels (63 MB measured), which blocks of SMALL_JOB bytes or more load, as do number
+        planes of backend 7 (structure 9, with their model's tables, ``colcm.MEMORY``), and a
+        context-mixing model's tables (``cm.MEMORY``; a file's last block may be small enough
+        to use one); from PARALLEL_DECODE bytes on, each worker process holds two blocks and
+        its own numba."""
+        from ...kernels import SMALL_JOB, colcm
         from .cm import MEMORY
 
         block = min(item_bytes, self._block_bytes())
-        kernels = 80 << 20 if block >= SMALL_JOB else 0
+        kernels = (80 << 20 if block >= SMALL_JOB or self.structure >= 9 else 0) + (
+            colcm.MEMORY + 32 * block if self.structure >= 9 else 0)
         workers = self._workers() if item_bytes >= PARALLEL_DECODE else 0
         return (2 * item_bytes + 26 * block + kernels + workers * (28 * block + (200 << 20))
                 + MEMORY + self.decode_slack)
@@ -131,8 +134,8 @@ class Logzip(StreamingCodec):
             raise ValueError(f"logzip: fast_slack must be in [0, 1], got {self.fast_slack!r}")
         if self.block_layout not in (1, 2):
             raise ValueError(f"logzip: block_layout must be 1 or 2, got {self.block_layout!r}")
-        if self.structure not in range(1, 9) or (self.structure > 1 and self.block_layout < 2):
-            raise ValueError(f"logzip: structure must be 1 to 8 (2 and up need block_layout 2), "
+        if self.structure not in range(1, 10) or (self.structure > 1 and self.block_layout < 2):
+            raise ValueError(f"logzip: structure must be 1 to 9 (2 and up need block_layout 2), "
                              f"got {self.structure!r}")
 
     def _block_bytes(self) -> int:

@@ -3,7 +3,8 @@ makes it smallest, framed with the backend's id and both lengths.
 
 Stream frame: ``u8 backend (0 raw, 1 zstd, 2 LZMA2 raw, 3 bzip2, 4 PPMd8 order 8, 5 PPMd8 of
 the order in its first stored byte, 6 ZPAQ context mixing of the model in its first stored
-byte: cm.py), raw length, stored length, bytes``; the lengths are u64 in
+byte: cm.py, 7 the number planes by context mixing of their values: columns.planes_cm), raw
+length, stored length, bytes``; the lengths are u64 in
 blocks of layout 1, unsigned LEB128 in layout 2.  The LZMA2 dictionary and the PPMd model memory
 are functions of the raw length alone, so the decoder rebuilds them from the frame.
 
@@ -19,6 +20,12 @@ to ``cm.MAX_RAW`` bytes is also coded by context mixing (ZPAQ, one model chosen 
 bytes: ``cm.model_for``), which codes most streams 3-20% smaller than PPMd at any order
 (``benchmarks/logs.py``: the README's log tables).  It decodes at 1-3 MB/s, so a stream of 64
 KiB or more still goes to zstd where ``slack`` allows.
+
+Backend 7 (logzip's structure 9, with ``cm``) is the number planes' alone: their values coded
+with each value's line (its template, the line before's) as context, which a byte-stream
+coder cannot see (``kernels.colcm``).  Its decoder needs the block's template ids, template
+dictionary and column metadata, so the caller brings both sides: ``extra`` (the stored bytes
+and their decoder) to ``compress_streams``, ``numbers`` (the decoder) to ``decompress_stream``.
 """
 
 from __future__ import annotations
@@ -26,13 +33,15 @@ from __future__ import annotations
 import bz2
 import lzma
 import struct
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ...container import uvar
 from ...errors import CorruptStreamError
 from ..generic import zstd_frame
 from . import cm as _cm
 
-RAW, ZSTD, XZ, BZ2, PPMD, PPMD_K, CM = range(7)
+RAW, ZSTD, XZ, BZ2, PPMD, PPMD_K, CM, NUMBERS = range(8)
 PPMD_ORDER = 8  # backend 4's order
 ORDERS = (2, 12)  # the other orders the encoder tries (backend 5): short and long contexts
 MIN_ORDER, MAX_ORDER = 2, 64  # PPMd8's range: backend 5 refuses any other order byte
@@ -41,12 +50,16 @@ SAMPLE = 1 << 15
 # backend (the template dictionary aside): PPMd decodes one in a few milliseconds, so zstd
 # would buy a small log nothing for its bytes (1.4% on the mean ratio of the 16 LogHub 2k files)
 MIN_FAST = 1 << 16
+# with ``cm`` 2 (logzip's structure 9): streams up to this long go through both ZPAQ models, for
+# about a millisecond a KiB (the text model codes some binary streams smaller, and the other way
+# round: column metadata, some number planes; 0.2% on the mean ratio of the 16 LogHub 2k files)
+CM_BOTH = 1 << 16
 _FRAME = struct.Struct("<BQQ")  # layout 1
 
 
 def compress_streams(streams: list[bytes], slack: float = 0.0, layout: int = 1, *,
                      zstd_any_size: bool = False, first: int | None = None, orders: bool = False,
-                     min_fast: int = 0, cm: bool = False) -> bytes:
+                     min_fast: int = 0, cm: int = 0, extra: dict[int, Numbers] | None = None) -> bytes:
     """Each stream through its smallest backend, framed, back to back; then, with a ``slack``
     > 0, through zstd -19 instead wherever that costs the fewest extra bytes per decoded byte,
     while the extra bytes stay within ``slack`` of the streams' total; stream ``first`` (the
@@ -59,10 +72,11 @@ def compress_streams(streams: list[bytes], slack: float = 0.0, layout: int = 1, 
     zstd -19 and bzip2 are tried as the smallest only where they are cheap (small streams), and
     zstd -19 at any size with ``zstd_any_size`` (a whole block that has no structure); with
     ``orders``, PPMd at the order its sample prefers, and with ``cm`` context mixing (see the
-    module docstring).  Only a
+    module docstring; 1 and 2: ``_cm_models``); ``extra``: by stream index, a backend 7 candidate.  Only a
     candidate that decodes back to its stream is kept: pyppmd 1.3's PPMd8 writes undecodable
     streams for some inputs (random bytes once the model memory fills)."""
-    chosen = [_smallest(data, bool(slack), zstd_any_size, orders, cm) for data in streams]
+    extra = extra or {}
+    chosen = [_smallest(data, bool(slack), zstd_any_size, orders, cm, extra.get(i)) for i, data in enumerate(streams)]
     best = [c[0] for c in chosen]
     if slack:
         budget = slack * sum(len(stored) for _, stored in best)
@@ -82,8 +96,16 @@ def frame(kind: int, raw_len: int, stored: bytes, layout: int) -> bytes:
     return bytes([kind]) + uvar(raw_len) + uvar(len(stored)) + stored
 
 
-def _smallest(data: bytes, fast: bool, zstd_any_size: bool, orders: bool = False,
-              cm: bool = False) -> tuple[tuple[int, bytes], bytes | None]:
+class Numbers(NamedTuple):
+    """A backend 7 candidate: its stored bytes (None: there is none) and its decoder, (stored,
+    raw length) -> bytes."""
+
+    stored: bytes | None
+    decode: Callable[[bytes, int], bytes]
+
+
+def _smallest(data: bytes, fast: bool, zstd_any_size: bool, orders: bool = False, cm: int = 0,
+              numbers: Numbers | None = None) -> tuple[tuple[int, bytes], bytes | None]:
     """((backend, stored bytes) of the smallest that restores ``data``, zstd -19 of ``data``
     where it was computed (small streams, ``fast``, ``zstd_any_size``))."""
     import zstandard
@@ -98,18 +120,33 @@ def _smallest(data: bytes, fast: bool, zstd_any_size: bool, orders: bool = False
             candidates += _other_order(data, ppmd8, min(len(c[1]) for c in candidates))
         if small:
             candidates += [(ZSTD, z19), (BZ2, bz2.compress(data, 9))]
-        mixed = _cm.compress(data, _cm.model_for(data)) if cm else None
-        if mixed is not None:
-            candidates.append((CM, mixed))
+        models = _cm_models(data, cm)
+        candidates += [(CM, mixed) for mixed in (_cm.compress(data, m) for m in models) if mixed is not None]
+        if numbers is not None and numbers.stored is not None:
+            candidates.append((NUMBERS, numbers.stored))
         for kind, stored in sorted(candidates, key=lambda c: len(c[1])):
             if len(stored) >= len(data):
                 break
-            if _restores(kind, stored, data):
+            if _restores(kind, stored, data, numbers.decode if numbers else None):
                 best = (kind, stored)
                 break
     if zstd_any_size and len(z19) < len(best[1]):
         best = (ZSTD, z19)
     return best, z19
+
+
+def _cm_models(data: bytes, cm: int) -> tuple[int, ...]:
+    """The ZPAQ models a stream is tried under: none (``cm`` 0), the one ``cm.model_for``
+    picks (1), or from structure 9 (2) LONG_TEXT for text, and for a stream of up to CM_BOTH
+    bytes both LONG_TEXT and BINARY."""
+    if not cm:
+        return ()
+    model = _cm.model_for(data)
+    if cm < 2:
+        return (model,)
+    if len(data) <= CM_BOTH:
+        return _cm.LONG_TEXT, _cm.BINARY
+    return (_cm.LONG_TEXT if model == _cm.TEXT else model,)
 
 
 def ppmd(data: bytes, order: int = PPMD_ORDER) -> bytes:
@@ -163,14 +200,16 @@ def read_uvar(buf: memoryview, pos: int) -> tuple[int, int]:
     raise CorruptStreamError("logzip: block is truncated or a length is malformed")
 
 
-def decompress_stream(buf: memoryview, pos: int, cap: int, layout: int = 1) -> tuple[bytes, int]:
+def decompress_stream(buf: memoryview, pos: int, cap: int, layout: int = 1,
+                      numbers: Callable[[bytes, int], bytes] | None = None) -> tuple[bytes, int]:
     """The stream framed at ``buf[pos:]`` (at most ``cap`` bytes once decoded) and the position
-    after it; a frame that does not fit, decode, or match its length is a CorruptStreamError."""
+    after it; a frame that does not fit, decode, or match its length is a CorruptStreamError;
+    ``numbers``: backend 7's decoder, where this stream may be of it (the number planes)."""
     kind, raw_len, stored, pos = _frame(buf, pos, layout)
     if raw_len > cap or pos + stored > len(buf):
         raise CorruptStreamError("logzip: stream length exceeds the block")
     try:
-        out = _decompress(kind, bytes(buf[pos:pos + stored]), raw_len)
+        out = _decompress(kind, bytes(buf[pos:pos + stored]), raw_len, numbers)
     except CorruptStreamError:
         raise
     except Exception as exc:  # each backend raises its own type
@@ -189,14 +228,14 @@ def stream_length(buf: memoryview, pos: int, layout: int = 1) -> tuple[int, int]
     return raw_len, pos + stored
 
 
-def _restores(kind: int, stored: bytes, data: bytes) -> bool:
+def _restores(kind: int, stored: bytes, data: bytes, numbers: Callable[[bytes, int], bytes] | None = None) -> bool:
     try:
-        return _decompress(kind, stored, len(data)) == data
+        return _decompress(kind, stored, len(data), numbers) == data
     except Exception:  # noqa: BLE001 - each backend raises its own type; a failure is a no
         return False
 
 
-def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
+def _decompress(kind: int, data: bytes, raw_len: int, numbers: Callable[[bytes, int], bytes] | None = None) -> bytes:
     if kind == RAW:
         return data
     if kind == ZSTD:
@@ -213,6 +252,10 @@ def _decompress(kind: int, data: bytes, raw_len: int) -> bytes:
         return _ppmd_decode(data[1:], raw_len, data[0])
     if kind == CM:
         return _cm.decompress(data, raw_len)
+    if kind == NUMBERS:
+        if numbers is None:
+            raise CorruptStreamError("logzip: only the number planes can be of backend 7")
+        return numbers(data, raw_len)
     raise CorruptStreamError(f"logzip: unknown stream backend {kind}")
 
 

@@ -35,8 +35,8 @@ from ...container import uvar
 from ...errors import CorruptStreamError
 from ...kernels import kernel
 from ...kernels.logs import META, column_segments, starts, within
-from .backends import MIN_FAST, compress_streams, decompress_stream, ppmd, read_uvar, stream_length
-from .columns import encode_numbers
+from .backends import MIN_FAST, Numbers, compress_streams, decompress_stream, ppmd, read_uvar, stream_length
+from .columns import encode_numbers, planes_cm, planes_uncm
 from .templates import Templates, outliers, token_slots, tokenize, word_slots
 
 _MAGICS = {b"LZB1": 1, b"LZB2": 2}
@@ -70,9 +70,10 @@ class Structured:
     words: bytes | None = None  # with string slots (structures 4, 5): their strings grouped by column, joined by \n
 
     def pack(self, slack: float = 0.0, layout: int = 1, pack_hexes: bool = False, orders: bool = False,
-             min_fast: int = 0, cm: bool = False) -> bytes:
+             min_fast: int = 0, cm: int = 0, numbers: bool = False) -> bytes:
         """The block's bytes; with ``pack_hexes`` (layout 2), hex tokens go as shapes and nibbles
-        where that is smaller; ``orders``, ``min_fast``, ``cm``: see ``backends.compress_streams``."""
+        where that is smaller; ``orders``, ``min_fast``, ``cm``: see ``backends.compress_streams``;
+        ``numbers``: the number planes may go to backend 7 (``columns.planes_cm``)."""
         streams = [getattr(self, name) for name in _STREAMS]
         if pack_hexes and layout == 2 and len(self.hexes) > 64:
             packed = pack_hex(self.hexes)
@@ -84,8 +85,22 @@ class Structured:
                           len(streams) > len(_STREAMS), self.masked_words, self.words is not None)
         if self.words is not None:
             streams.append(self.words)
+        extra = None
+        if numbers and self.planes:
+            context = self.number_lines(1 << 62)
+            extra = {_PLANES: Numbers(planes_cm(self.planes, self.columns, *context),
+                                      lambda stored, raw_len: planes_uncm(stored, raw_len, self.columns, *context))}
         return head + compress_streams(streams, slack, layout, first=_STREAMS.index("skeletons"), orders=orders,
-                                       min_fast=min_fast, cm=cm)
+                                       min_fast=min_fast, cm=cm, extra=extra)
+
+    def number_lines(self, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the column and the line (among the templated lines) of each number in text order,
+        each templated line's template): what backend 7 codes the numbers with."""
+        line_ids, templates = read_line_ids(self.ids, self.lines, self.id_bytes, self.skeletons)
+        tpl = Templates.build(self.skeletons, templates, self.masked_words, self.words is not None)
+        tids = line_ids[line_ids > 0] - 1
+        slots = _slots(tpl, tids, cap)
+        return slots.num_cols, np.repeat(np.arange(tids.size), tpl.count[tids])[slots.is_num], tids
 
     def render(self, cap: int, rows: np.ndarray | None = None) -> bytes:
         """The block's bytes (with ``rows``, a bool per line: only those lines, each with its
@@ -97,7 +112,7 @@ class Structured:
             raise CorruptStreamError("logzip: column metadata has the wrong length")
         normal = line_ids > 0
         tids = line_ids[normal] - 1
-        slots = tpl.slots(tids)
+        slots = _slots(tpl, tids, cap)
         size = _work(cap)
         values, widths = kernel("logs", "numbers", size=size)(self.columns, self.planes, self.pads,
                                                               slots.num_cols, tpl.num_cols)
@@ -111,6 +126,14 @@ class Structured:
             (np.frombuffer(self.outliers, np.uint8), *_tokens(self.outliers, int((~normal).sum()), "outlier")),
             cap, rows)
         return text.tobytes()
+
+
+def _slots(tpl: Templates, tids: np.ndarray, cap: int):
+    """``tpl.slots(tids)``, refused where there are more slots than ``cap`` (every slot renders
+    at least one byte: a crafted dictionary of long templates must not allocate lines x slots)."""
+    if int(tpl.count[tids].sum()) > cap:
+        raise CorruptStreamError("logzip: the lines hold more slots than the block has bytes")
+    return tpl.slots(tids)
 
 
 def read_line_ids(ids: bytes, n: int, id_bytes: int, skeletons: bytes) -> tuple[np.ndarray, int]:
@@ -173,7 +196,7 @@ def _tokens(stream: bytes, count: int, what: str) -> tuple[np.ndarray, np.ndarra
 
 
 _STREAMS = ["ids", "skeletons", "columns", "planes", "pads", "hexes", "outliers", "cr"]  # stored order
-_HEXES = _STREAMS.index("hexes")
+_HEXES, _PLANES = _STREAMS.index("hexes"), _STREAMS.index("planes")
 _DIGITS = np.frombuffer(b"0123456789abcdef0123456789ABCDEF", np.uint8)
 
 
@@ -235,7 +258,10 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
     number columns joined where their values repeat together: ``columns.fold``) or 7 (6, and
     ``slack`` spent only on streams of ``backends.MIN_FAST`` bytes or more, the template
     dictionary aside) or 8 (7, and in a block of ``cm_block`` bytes or fewer (CM_BLOCK: small logs),
-    its streams also through context mixing: ``backends.compress_streams``).  Every block
+    its streams also through context mixing: ``backends.compress_streams``) or 9 (8, and in such a
+block its number planes also by context mixing of their values, each with its line's template
+as context: ``columns.planes_cm``, and streams of up to ``backends.CM_BOTH`` bytes under both
+ZPAQ models).  Every block
     decodes the same way whatever ``structure`` wrote it."""
     import zstandard
 
@@ -243,10 +269,10 @@ def encode_block(data: bytes, slack: float = 0.0, layout: int = 1, structure: in
         raise ValueError("logzip: structure 2 and up need block layout 2")
     orders = structure >= 3
     fast = MIN_FAST if structure >= 7 else 0
-    cm = structure >= 8 and len(data) <= cm_block
+    cm = (2 if structure >= 9 else 1) if structure >= 8 and len(data) <= cm_block else 0
     if not data:
         return _generic(data, slack, layout, fast)
-    structured = _structured(data, structure).pack(slack, layout, structure >= 2, orders, fast, cm)
+    structured = _structured(data, structure).pack(slack, layout, structure >= 2, orders, fast, cm, cm >= 2)
     if len(structured) < CLEAR_WIN * len(zstandard.ZstdCompressor(level=3).compress(data)):
         return structured
     generic = _generic(data, slack, layout, fast, cm)
@@ -383,8 +409,14 @@ def read_block(block: bytes, cap: int) -> Structured | bytes:
     # packed hex), none of which can exceed 8 bytes per input byte
     count, stream_cap = (1, cap) if head.kind == GENERIC else (len(_STREAMS) + head.packed + head.words, 9 * cap + 64)
     streams, pos = [], head.pos
-    for _ in range(count):
-        s, pos = decompress_stream(buf, pos, stream_cap, head.layout)
+    for i in range(count):
+        numbers = None
+        if head.kind == STRUCTURED and i == _PLANES:  # backend 7 decodes with the streams before
+            def numbers(stored: bytes, raw_len: int, before: list[bytes] = streams) -> bytes:
+                partial = Structured(head.lines, head.final_nl, head.id_bytes, *before, b"", b"", b"", b"", b"",
+                                     masked_words=head.masked, words=b"" if head.words else None)
+                return planes_uncm(stored, raw_len, before[_STREAMS.index("columns")], *partial.number_lines(cap))
+        s, pos = decompress_stream(buf, pos, stream_cap, head.layout, numbers)
         streams.append(s)
     if pos != len(block):
         raise CorruptStreamError("logzip: trailing bytes in block")
@@ -396,7 +428,7 @@ def read_block(block: bytes, cap: int) -> Structured | bytes:
     return Structured(head.lines, head.final_nl, head.id_bytes, *streams, masked_words=head.masked, words=words)
 
 
-def _generic(data: bytes, slack: float, layout: int, min_fast: int = 0, cm: bool = False) -> bytes:
+def _generic(data: bytes, slack: float, layout: int, min_fast: int = 0, cm: int = 0) -> bytes:
     return _pack_head(layout, GENERIC, 0, False, 0) + compress_streams([data], slack, layout, zstd_any_size=True,
                                                                      min_fast=min_fast, cm=cm)
 

@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ...kernels import kernel
+from ...kernels.colcm import MAX_BITS
 from ...kernels.logs import (
     DELTA_COL,
     DICT_COL,
@@ -34,6 +36,7 @@ from ...kernels.logs import (
     column_segments,
     digits,
     follows_previous,
+    gather_planes,
     seg_cumsum,
     within,
 )
@@ -282,3 +285,89 @@ def _dict_bits(x: np.ndarray) -> float:
 
 def _best_bits(x: np.ndarray) -> float:
     return min(_plane_bits(x), _dict_bits(x))
+
+
+# The number planes through context mixing a value at a time (logzip's structure 9, backend 7
+# of backends.py): the values are read back out of the planes, coded with each value's line as
+# context (``kernels.colcm``), and the decoder writes the same planes again.
+
+def planes_cm(planes: bytes, meta: bytes, cols: np.ndarray, lines: np.ndarray, tids: np.ndarray) -> bytes | None:
+    """The stored bytes of backend 7 for a block's number planes; ``cols`` and ``lines``: the
+    column and the line (among the templated lines) of each number in text order; ``tids``:
+    each templated line's template.  None where a value is too wide for the model (2**62 or
+    more)."""
+    rows, tid, ptid, ref = _cm_inputs(meta, cols, lines, tids)
+    buf = np.frombuffer(planes, np.uint8)
+    seg = np.repeat(np.arange(rows.shape[0]), rows[:, 1])
+    u, pos = gather_planes(buf, 0, seg, within(rows[:, 1]), rows[:, 1], rows[:, 2])
+    zeros, dicts = _new_values(u, rows)
+    dict_u, pos = gather_planes(buf, pos, np.repeat(np.arange(dicts.size), zeros), within(zeros), zeros, rows[dicts, 3])
+    if pos != buf.size or (u.size and int(u.max()) >> MAX_BITS) or (dict_u.size and int(dict_u.max()) >> MAX_BITS):
+        return None
+    stored, ok = kernel("colcm", "code", which=_cm_twin())(u.astype(np.int64), tid, ptid, ref, rows,
+                                                          dict_u.astype(np.int64), None, False)
+    return stored if ok else None
+
+
+def planes_uncm(stored: bytes, raw_len: int, meta: bytes, cols: np.ndarray, lines: np.ndarray,
+                tids: np.ndarray) -> bytes:
+    """The number planes (``raw_len`` bytes) from backend 7's stored bytes: ``planes_cm``'s
+    inverse; a ValueError where they do not decode to values that fit the columns' metadata."""
+    rows, tid, ptid, ref = _cm_inputs(meta, cols, lines, tids)
+    if rows.size and (rows[:, 1] * rows[:, 2]).sum() > raw_len:
+        raise ValueError("logzip: number columns exceed their stream")
+    u = np.zeros(int(rows[:, 1].sum()), np.int64)
+    dict_u = np.zeros(int(rows[rows[:, 3] > 0, 1].sum()), np.int64)
+    found, ok = kernel("colcm", "code", which=_cm_twin())(u, tid, ptid, ref, rows, dict_u, stored, True)
+    if not ok:
+        raise ValueError("logzip: number stream does not decode (backend 7)")
+    zeros, dicts = _new_values(u, rows)
+    planes = _scatter_planes(u, np.repeat(np.arange(rows.shape[0]), rows[:, 1]), within(rows[:, 1]), rows[:, 1],
+                             rows[:, 2])
+    planes += _scatter_planes(dict_u[:found], np.repeat(np.arange(dicts.size), zeros), within(zeros), zeros,
+                              rows[dicts, 3])
+    if len(planes) != raw_len:
+        raise ValueError("logzip: number stream decodes to the wrong length")
+    return planes
+
+
+def _cm_inputs(meta: bytes, cols: np.ndarray, lines: np.ndarray,
+               tids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What ``kernels.colcm`` codes the stored values with: a row per column with stored values
+    (first value, count, byte width, dictionary byte width or 0), in stored order, as the
+    number kernel reads the planes (``kernels.logs``: folded columns store none); and for each
+    stored value its line's template, the template of the templated line before (-1: none),
+    and the stored value of the column before it on its line (-1: none)."""
+    m = np.frombuffer(meta, np.uint8).reshape(-1, META)
+    order, first, ends = column_segments(cols, m.shape[0])
+    counts = ends - first
+    mode, width = m[:, 0] >> 4, (m[:, 0] & 15).astype(np.int64)
+    used = (counts > 0) & (mode != MIXED_COL)
+    dwidth = np.where(mode == DICT_COL, m[:, 2], 0).astype(np.int64)[used]
+    if np.any((width[used] < 1) | (width[used] > 8) | (mode[used] > DICT_COL) | (dwidth > 8)):
+        raise ValueError("logzip: number column metadata is malformed")
+    n = counts[used]
+    rows = np.stack([np.cumsum(n) - n, n, width[used], dwidth], axis=1).astype(np.int64).reshape(-1, 4)
+    stored = order[used[cols[order]]]  # text-order index of each stored value
+    line, col = lines[stored], cols[stored]
+    before = np.concatenate([[-1], tids[:-1]])
+    by_line = np.lexsort((col, line))
+    ref = np.full(stored.size, -1, np.int64)
+    same = line[by_line][1:] == line[by_line][:-1]
+    ref[by_line[1:][same]] = by_line[:-1][same]
+    return rows, tids[line], before[line], ref
+
+
+def _new_values(u: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(how many new values each dictionary column has: its codes 0; which rows those are)."""
+    dicts = np.flatnonzero(rows[:, 3])
+    return np.array([int((u[rows[r, 0]:rows[r, 0] + rows[r, 1]] == 0).sum()) for r in dicts.tolist()],
+                    np.int64), dicts
+
+
+def _cm_twin() -> str | None:
+    """The compiled twin unless OMNICODEC_KERNELS names another: the NumPy twin of a context
+    mixer is plain Python, about 1000 times slower (the kernels' tests compare the two)."""
+    import os
+
+    return None if "OMNICODEC_KERNELS" in os.environ else "cpu"
