@@ -201,7 +201,7 @@ def test_workers_changes_nothing_in_the_output(tmp_path, capsys):
         assert run("encode", src, "-c", "logzip", "--workers", n, "-o", outs[-1]) == 0
     assert outs[0].read_bytes() == outs[1].read_bytes()
     path, header = api.encode_file(src, tmp_path / "api.omc", codec="logzip", workers=1)
-    assert header.config == {"block_mb": 4.0, "block_layout": 2, "fast_slack": 0.02, "structure": 8}
+    assert header.config == {"block_mb": 4.0, "block_layout": 2, "fast_slack": 0.02, "structure": 9}
     assert path.read_bytes() == outs[0].read_bytes()
     with pytest.raises(SystemExit):
         run("encode", src, "--workers", "0")
