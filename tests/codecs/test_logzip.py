@@ -370,6 +370,24 @@ def test_number_planes_take_the_line_as_context_from_structure_9():
     assert NUMBERS not in _backends(encode_block(big, 0.02, 2, 9))
 
 
+def test_small_blocks_keep_fast_backends_from_structure_9():
+    """A user who asks for blocks under 256 KiB asks for fast line ranges: no stream of such
+    a file goes through context mixing (ZPAQ's text model takes 70 ms to set up a stream),
+    where the default blocks of the same log use it."""
+    from omnicodec.codecs.logzip.backends import CM, NUMBERS
+    from omnicodec.codecs.logzip.index import unpack_index
+
+    data = burst_log(3000)
+    kinds = {}
+    for mb in (0.05, 4.0):
+        codec = Logzip(block_mb=mb)
+        sections = codec.encode(Bytes(data))
+        entries = unpack_index(sections["INDX"], len(data), len(sections["BLKS"]), 2)
+        kinds[mb] = {k for e in entries for k in _backends(sections["BLKS"][e.offset:e.offset + e.stored])}
+        assert codec.decode(sections, {"size": len(data)}).data == data
+    assert len(entries) == 1 and not {CM, NUMBERS} & kinds[0.05] and {CM, NUMBERS} <= kinds[4.0]
+
+
 def test_backend_7_is_refused_outside_the_number_planes():
     from omnicodec.codecs.logzip import backends
 
