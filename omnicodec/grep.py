@@ -87,25 +87,28 @@ class Pattern:
             m = search(text, pos)
             if m is None:
                 return
-            start = text.rfind(b"\n", 0, m.start()) + 1
-            end = text.find(b"\n", start)
-            end = len(text) if end < 0 else end
+            start, end = _line_at(text, m.start())
             if start == len(text):  # the empty "line" after a final newline is not a line
                 return
             if m.end() <= end or search(text[start:end]):
                 yield start, end
             pos = end + 1
 
-
     def _lines_holding(self, text: bytes) -> Iterator[tuple[int, int]]:
+        """``lines`` where every match holds ``must``: the lines that hold it, searched alone."""
         at, search = 0, self.regex.search
         while (hit := text.find(self.must, at)) >= 0:
-            start = text.rfind(b"\n", 0, hit) + 1
-            end = text.find(b"\n", hit)
-            end = len(text) if end < 0 else end
+            start, end = _line_at(text, hit)
             if search(text, start, end):
                 yield start, end
             at = end + 1
+
+
+def _line_at(text: bytes, i: int) -> tuple[int, int]:
+    """(start, end) of the line of ``text`` that holds position ``i``, without its newline."""
+    start = text.rfind(b"\n", 0, i) + 1
+    end = text.find(b"\n", start)
+    return start, len(text) if end < 0 else end
 
 
 # grep's character classes in the C locale, as Python's class contents
