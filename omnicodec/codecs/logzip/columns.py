@@ -298,10 +298,9 @@ def planes_cm(planes: bytes, meta: bytes, cols: np.ndarray, lines: np.ndarray, t
     more)."""
     rows, tid, ptid, ref = _cm_inputs(meta, cols, lines, tids)
     buf = np.frombuffer(planes, np.uint8)
-    seg = np.repeat(np.arange(rows.shape[0]), rows[:, 1])
-    u, pos = gather_planes(buf, 0, seg, within(rows[:, 1]), rows[:, 1], rows[:, 2])
+    u, pos = gather_planes(buf, 0, *_segments(rows[:, 1]), rows[:, 1], rows[:, 2])
     zeros, dicts = _new_values(u, rows)
-    dict_u, pos = gather_planes(buf, pos, np.repeat(np.arange(dicts.size), zeros), within(zeros), zeros, rows[dicts, 3])
+    dict_u, pos = gather_planes(buf, pos, *_segments(zeros), zeros, rows[dicts, 3])
     if pos != buf.size or (u.size and int(u.max()) >> MAX_BITS) or (dict_u.size and int(dict_u.max()) >> MAX_BITS):
         return None
     stored, ok = kernel("colcm", "code", which=_cm_twin())(u.astype(np.int64), tid, ptid, ref, rows,
@@ -322,10 +321,8 @@ def planes_uncm(stored: bytes, raw_len: int, meta: bytes, cols: np.ndarray, line
     if not ok:
         raise ValueError("logzip: number stream does not decode (backend 7)")
     zeros, dicts = _new_values(u, rows)
-    planes = _scatter_planes(u, np.repeat(np.arange(rows.shape[0]), rows[:, 1]), within(rows[:, 1]), rows[:, 1],
-                             rows[:, 2])
-    planes += _scatter_planes(dict_u[:found], np.repeat(np.arange(dicts.size), zeros), within(zeros), zeros,
-                              rows[dicts, 3])
+    planes = _scatter_planes(u, *_segments(rows[:, 1]), rows[:, 1], rows[:, 2])
+    planes += _scatter_planes(dict_u[:found], *_segments(zeros), zeros, rows[dicts, 3])
     if len(planes) != raw_len:
         raise ValueError("logzip: number stream decodes to the wrong length")
     return planes
@@ -356,6 +353,11 @@ def _cm_inputs(meta: bytes, cols: np.ndarray, lines: np.ndarray,
     same = line[by_line][1:] == line[by_line][:-1]
     ref[by_line[1:][same]] = by_line[:-1][same]
     return rows, tids[line], before[line], ref
+
+
+def _segments(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For values in runs of ``counts``: each value's run and its index in the run."""
+    return np.repeat(np.arange(counts.size), counts), within(counts)
 
 
 def _new_values(u: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
